@@ -1,0 +1,142 @@
+"""The `gitopsc` command line: argument parsing and the one error boundary.
+
+Commands live in compiler/commands/; each returns an exit code. This module maps user
+errors to exit code 2 with a located message and never shows a traceback for them:
+0 = success, 2 = invalid input or usage. A traceback means a bug in gitopsc.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from compiler.catalog import find_root
+from compiler.commands import explain as explain_command
+from compiler.commands import listing
+from compiler.commands import schema as schema_command
+from compiler.commands import validate as validate_command
+from compiler.errors import CatalogInvalid, UsageError
+
+app = typer.Typer(
+    name="gitopsc",
+    help="Validate a GitOps catalog and compile it for ArgoCD, Terraform and AWX.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        help="Repository to work on (default: the one around the current folder).",
+        file_okay=False,
+        dir_okay=True,
+    ),
+]
+EnvOption = Annotated[
+    list[str] | None,
+    typer.Option("--env", "-e", help="Only this environment (repeatable; default: all)."),
+]
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Kind(StrEnum):
+    services = "services"
+    customers = "customers"
+    environments = "environments"
+    instances = "instances"
+
+
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _guarded(action: Callable[[], int]) -> None:
+    """The error boundary: user errors become messages and exit code 2."""
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        code = action()
+    except CatalogInvalid as invalid:
+        for problem in invalid.problems:
+            errors.print(problem.render(), markup=False)
+        errors.print(
+            f"{len(invalid.problems)} problem(s) found; nothing was written.", markup=False
+        )
+        code = 2
+    except UsageError as usage:
+        errors.print(f"error: {usage.message}", markup=False)
+        if usage.hint:
+            errors.print(f"  hint: {usage.hint}", markup=False)
+        code = 2
+    raise typer.Exit(code)
+
+
+def _root(root: Path | None) -> Path:
+    if root is not None and not root.is_dir():
+        raise UsageError(f"--root {root} is not a folder")
+    return find_root(root if root is not None else Path.cwd())
+
+
+@app.command()
+def validate(root: RootOption = None, env: EnvOption = None) -> None:
+    """Load, validate and resolve the catalog; exit 0 when it is valid, 2 when not."""
+    _guarded(lambda: validate_command.run(_root(root), env, _stdout()))
+
+
+@app.command("list")
+def list_(
+    kind: Annotated[Kind, typer.Argument(help="services, customers, environments or instances.")],
+    root: RootOption = None,
+    env: EnvOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """List what the catalog defines."""
+    _guarded(lambda: listing.run(_root(root), kind.value, env, output.value, _stdout()))
+
+
+@app.command()
+def explain(
+    instance: Annotated[str, typer.Argument(help="ENV/CUSTOMER/SERVICE, or ENV/SERVICE.")],
+    path: Annotated[
+        str | None, typer.Option("--path", help="Only values under this dotted path.")
+    ] = None,
+    root: RootOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Show every resolved value of an instance with the layer and file:line it came from."""
+    _guarded(lambda: explain_command.run(_root(root), instance, path, output.value, _stdout()))
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write to (default: ROOT/schemas).")
+    ] = None,
+    root: RootOption = None,
+) -> None:
+    """Write the JSON Schema of each catalog file kind, for editors and CI."""
+    _guarded(
+        lambda: schema_command.run(out if out is not None else _root(root) / "schemas", _stdout())
+    )
+
+
+def main() -> None:
+    app(prog_name="gitopsc")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

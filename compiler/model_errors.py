@@ -1,0 +1,203 @@
+"""Turn pydantic validation errors into located, readable problems.
+
+pydantic's `loc` mixes real keys with its own segments (union members, `[key]`,
+`function-after[...]`). The real path is recovered by walking the *data* alongside the
+loc: a segment that is a key or index of the value at hand is part of the path, any other
+segment is pydantic's and is dropped. A missing key therefore points at the mapping that
+lacks it. Unknown keys get a did-you-mean from the fields the model allows at that place.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from compiler.errors import Problem, did_you_mean
+from compiler.loader import Document, YamlPath
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "list_type": "a list",
+    "date_type": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_parsing": "a date (YYYY-MM-DD)",
+}
+_YAML_TYPES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    dict: "a mapping",
+    list: "a list",
+    type(None): "null",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One validation error: the path inside the validated data, and what is wrong."""
+
+    path: YamlPath
+    message: str
+    hint: str = ""
+
+
+def _keep_all(error: dict[str, Any]) -> bool:
+    return True
+
+
+def field_errors(
+    model: type[BaseModel],
+    data: Any,
+    prefix: YamlPath = (),
+    keep: Callable[[dict[str, Any]], bool] = _keep_all,
+) -> tuple[Any, list[FieldError]]:
+    """Validate `data` as `model`: the object, or None and the errors that `keep` accepts.
+
+    `prefix` is where `data` sits in its file; messages name keys by their full path.
+    A partial layer passes a `keep` that drops "missing" and null-removal errors.
+    """
+    try:
+        return model.model_validate(data), []
+    except ValidationError as failure:
+        errors = [error for error in failure.errors() if keep(error)]
+        return None, [_field_error(model, data, prefix, error) for error in errors]
+
+
+def validate(
+    model: type[BaseModel],
+    data: Any,
+    document: Document,
+    prefix: YamlPath = (),
+    keep: Callable[[dict[str, Any]], bool] = _keep_all,
+) -> tuple[Any, list[Problem]]:
+    """`field_errors` for data found at `prefix` in `document`, as located problems."""
+    result, errors = field_errors(model, data, prefix, keep)
+    return result, [
+        Problem(document.locate(prefix + error.path), error.message, error.hint) for error in errors
+    ]
+
+
+def _real_path(data: Any, loc: Iterable[Any]) -> tuple[YamlPath, Any]:
+    """The part of pydantic's loc that names real keys, and the value found there."""
+    path: list[str | int] = []
+    current = data
+    for segment in loc:
+        if (isinstance(current, dict) and isinstance(segment, str) and segment in current) or (
+            isinstance(current, list) and isinstance(segment, int) and 0 <= segment < len(current)
+        ):
+            path.append(segment)
+            current = current[segment]
+    return tuple(path), current
+
+
+def _field_error(
+    model: type[BaseModel], data: Any, prefix: YamlPath, error: dict[str, Any]
+) -> FieldError:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    path, _ = _real_path(data, loc)
+    where = _dotted(prefix + path)
+    location = path
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else str(loc[-1])
+        allowed = _allowed_keys(model, path[:-1])
+        owner = _dotted(prefix + path[:-1]) or "the top level"
+        return FieldError(location, f"unknown key '{key}' in {owner}", did_you_mean(key, allowed))
+    if kind == "missing":
+        field = loc[-1] if loc else "?"
+        owner = where or "the top level"
+        return FieldError(location, f"missing required key '{field}' in {owner}")
+    subject = f"{where}: " if where else ""
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        choices = [choice.strip().strip("'") for choice in expected.replace(" or ", ",").split(",")]
+        value = error.get("input")
+        return FieldError(
+            location,
+            f"{subject}'{value}' is not one of {expected}",
+            did_you_mean(str(value), [c for c in choices if c]),
+        )
+    if kind in _EXPECTED:
+        got = _YAML_TYPES.get(type(error.get("input")), "something else")
+        return FieldError(
+            location, f"{subject}expected {_EXPECTED[kind]}, got {got} {_show(error)}"
+        )
+    message = error["msg"].removeprefix("Value error, ")
+    if kind in (
+        "greater_than_equal",
+        "less_than_equal",
+        "too_short",
+        "too_long",
+        "string_too_short",
+        "string_pattern_mismatch",
+        "greater_than",
+        "less_than",
+    ):
+        message = f"{message}, got {_show(error)}"
+    return FieldError(location, f"{subject}{message}")
+
+
+def _show(error: dict[str, Any]) -> str:
+    value = error.get("input")
+    if isinstance(value, dict | list):
+        return f"({len(value)} items)"
+    text = repr(value)
+    return f"({text[:40]}...)" if len(text) > 40 else f"({text})"
+
+
+def _dotted(path: YamlPath) -> str:
+    text = ""
+    for segment in path:
+        text += f"[{segment}]" if isinstance(segment, int) else ("." if text else "") + segment
+    return text
+
+
+def _allowed_keys(model: type[BaseModel], path: YamlPath) -> set[str]:
+    """Field names of the model(s) that the value at `path` is validated against."""
+    candidates: list[Any] = [model]
+    for segment in path:
+        candidates = [child for kind in candidates for child in _children(kind, segment)]
+    keys: set[str] = set()
+    for kind in candidates:
+        for member in _members(kind):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                keys.update(member.model_fields)
+    return keys
+
+
+def _members(annotation: Any) -> list[Any]:
+    """Flatten Annotated and unions to the plain types a value may have."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [member for arg in typing.get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _children(annotation: Any, segment: str | int) -> list[Any]:
+    """The annotations a value at `segment` inside a value of `annotation` is checked against."""
+    children = []
+    for member in _members(annotation):
+        origin = typing.get_origin(member)
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get(str(segment))
+            if field is not None:
+                children.append(field.annotation)
+        elif origin is dict and isinstance(segment, str):
+            children.append(typing.get_args(member)[1])
+        elif origin is list and isinstance(segment, int):
+            children.append(typing.get_args(member)[0])
+    return children

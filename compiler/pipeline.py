@@ -1,0 +1,85 @@
+"""The pipeline, in order, in one place.
+
+    load      catalog files          -> Documents (plain data + positions)   loader.py
+    validate  Documents              -> Catalog (typed, cross-checked)       validate.py
+    resolve   Catalog                -> Instances (merged, interpolated)     resolver.py
+
+(render, check, write and report follow as later stages.) Each stage returns problems
+instead of stopping; this module decides to stop, after a stage that found any, by
+raising `CatalogInvalid`. Commands call these functions, never a stage's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.catalog import Catalog, catalog_files
+from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
+from compiler.loader import load_document
+from compiler.resolver import Instance, resolve
+from compiler.validate import build_catalog
+
+_REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The validated catalog and the instances of the environments asked for."""
+
+    catalog: Catalog
+    environments: tuple[str, ...]
+    instances: Mapping[str, Instance]
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load and validate every catalog file under `root`; raise with all problems found."""
+    files, misplaced = catalog_files(root)
+    problems = [
+        Problem(
+            Location(path),
+            "file is not part of the catalog layout",
+            "see docs/catalog.md for where each kind of file goes",
+        )
+        for path in misplaced
+    ]
+    present = {file.relative.rsplit(".", 1)[0] for file in files}
+    problems += [
+        Problem(Location(required), "required file is missing")
+        for required in _REQUIRED_FILES
+        if required.rsplit(".", 1)[0] not in present
+    ]
+    loaded = []
+    for file in files:
+        document, found = load_document(root, file.relative)
+        problems += found
+        if document is not None:
+            loaded.append((file, document))
+    catalog, found = build_catalog(loaded)
+    problems += found
+    if problems:
+        raise CatalogInvalid(problems)
+    return catalog
+
+
+def select_environments(catalog: Catalog, requested: Sequence[str] | None) -> tuple[str, ...]:
+    """The environments to work on: all of them, or the requested ones if they exist."""
+    if not requested:
+        return tuple(sorted(catalog.environments))
+    for name in requested:
+        if name not in catalog.environments:
+            raise UsageError(
+                f"unknown environment '{name}'", did_you_mean(name, catalog.environments)
+            )
+    return tuple(sorted(set(requested)))
+
+
+def run(root: Path, environments: Sequence[str] | None = None) -> Resolved:
+    """load -> validate -> resolve, for all environments or the ones named."""
+    catalog = load_catalog(root)
+    chosen = select_environments(catalog, environments)
+    instances, problems = resolve(catalog, chosen)
+    if problems:
+        raise CatalogInvalid(problems)
+    return Resolved(catalog, chosen, instances)

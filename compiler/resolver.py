@@ -1,0 +1,338 @@
+"""Stage 3, resolve: the validated `Catalog` in, every `Instance` keyed by id out.
+
+An instance is one service in one environment, for one customer (`prod/acme/synapse`) or
+for the whole environment (`prod/sygnal`). Its values are the merge of these layers,
+lowest first (DESIGN.md):
+
+    1. service defaults          catalog/services/<s>.yaml           defaults
+    2. plan preset               catalog/services/<s>.yaml           plans.<plan>
+    3. environment defaults      environments/<e>/environment.yaml   defaults
+    4. environment override      environments/<e>/environment.yaml   services.<s>
+    5. customer override         catalog/customers/<c>.yaml          services.<s>
+    6. customer env override     catalog/customers/<c>.yaml          environments.<e>.services.<s>
+
+Merge rules: mappings merge key by key; lists and scalars replace; `null` removes the key.
+Then `${...}` references are resolved (interpolate.py) and the result is validated as
+`Settings`. Provenance is not copied per leaf: an instance keeps its layers, and
+`Instance.origin(path)` finds the highest layer that wrote the path, which costs nothing
+until someone asks (`explain`, located policy findings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from compiler import model_errors
+from compiler.catalog import Catalog, Source
+from compiler.errors import Location, Problem
+from compiler.interpolate import interpolate
+from compiler.loader import YamlPath
+from compiler.models import Customer, Environment, Host, Service, Settings
+
+PLATFORM_NAMESPACE = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One settings layer that went into an instance, and where it was written."""
+
+    name: str
+    source: Source
+    path: YamlPath
+    data: dict[str, Any]
+
+    def locate(self, path: YamlPath = ()) -> Location:
+        return self.source.locate(*self.path, *path)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a resolved value came from: the layer (None for a built-in default) and place."""
+
+    layer: str
+    location: Location | None
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One deployed unit, fully resolved. Renderers and policies read only this."""
+
+    id: str
+    environment: str
+    service: str
+    customer: str | None
+    settings: Settings
+    values: dict[str, Any]
+    layers: tuple[Layer, ...]
+    clusters: tuple[str, ...] = ()
+    hosts: tuple[Host, ...] = ()
+    namespace: str | None = None
+    templates: MappingProxyType[YamlPath, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def origin(self, path: YamlPath) -> Origin:
+        """The highest layer that wrote `path` (or the whole list or value holding it)."""
+        template = self.templates.get(tuple(path))
+        for layer in reversed(self.layers):
+            node: Any = layer.data
+            for depth, segment in enumerate(path):
+                if isinstance(node, dict):
+                    if segment not in node:
+                        break
+                    node = node[segment]
+                elif isinstance(node, list) and isinstance(segment, int) and segment < len(node):
+                    node = node[segment]
+                else:  # this layer set a list or scalar above the path: it owns it
+                    return Origin(layer.name, layer.locate(tuple(path[:depth])), template)
+            else:
+                return Origin(layer.name, layer.locate(tuple(path)), template)
+        return Origin("built-in default", None, template)
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge, lists and scalars replace, `None` removes. Inputs are not changed."""
+    result = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            below = result.get(key)
+            result[key] = merge(below if isinstance(below, dict) else {}, value)
+        else:
+            result[key] = value
+    return result
+
+
+def resolve(
+    catalog: Catalog, environments: Iterable[str] | None = None
+) -> tuple[dict[str, Instance], list[Problem]]:
+    """Every instance of the chosen environments (all by default), sorted by id."""
+    wanted = sorted(catalog.environments if environments is None else environments)
+    instances: dict[str, Instance] = {}
+    failures: dict[tuple[Location, str, str], list[str]] = {}
+    for env_name in wanted:
+        env = catalog.environments[env_name]
+        for service_name in sorted(catalog.services):
+            service = catalog.services[service_name]
+            if service.environments is not None and env_name not in service.environments:
+                continue
+            if service.scope == "environment":
+                _add(catalog, env, service, None, instances, failures)
+                continue
+            for customer_name in sorted(catalog.customers):
+                customer = catalog.customers[customer_name]
+                placement = customer.environments.get(env_name)
+                if placement is not None and service_name in placement.services:
+                    _add(catalog, env, service, customer, instances, failures)
+    problems = [
+        Problem(location, message, _instances_hint(ids, hint))
+        for (location, message, hint), ids in failures.items()
+    ]
+    return dict(sorted(instances.items())), problems
+
+
+def _instances_hint(ids: list[str], hint: str) -> str:
+    which = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+    return f"{hint + '; ' if hint else ''}in instance {which}"
+
+
+def instance_layers(
+    catalog: Catalog, env: Environment, service: Service, customer: Customer | None
+) -> tuple[Layer, ...]:
+    """The layers of one instance, lowest first; absent layers are left out."""
+    svc = catalog.source("service", service.name)
+    envsrc = catalog.source("environment", env.name)
+    candidates = [
+        ("service defaults", svc, ("defaults",), service.defaults),
+        ("environment defaults", envsrc, ("defaults",), env.defaults),
+        (
+            "environment override",
+            envsrc,
+            ("services", service.name),
+            env.services.get(service.name),
+        ),
+    ]
+    if customer is not None:
+        cust = catalog.source("customer", customer.name)
+        preset = service.plans.get(customer.plan)
+        candidates.insert(
+            1, (f"plan preset '{customer.plan}'", svc, ("plans", customer.plan), preset)
+        )
+        candidates += [
+            (
+                "customer override",
+                cust,
+                ("services", service.name),
+                customer.services.get(service.name),
+            ),
+            (
+                "customer environment override",
+                cust,
+                ("environments", env.name, "services", service.name),
+                customer.environments[env.name].services.get(service.name),
+            ),
+        ]
+    return tuple(Layer(name, source, path, data) for name, source, path, data in candidates if data)
+
+
+def instance_context(
+    env: Environment,
+    service: Service,
+    customer: Customer | None,
+    instance_id: str,
+    namespace: str | None,
+    clusters: tuple[str, ...],
+) -> dict[str, Any]:
+    """What `${...}` may refer to besides the instance's own `values.*`."""
+    context: dict[str, Any] = {
+        "env.name": env.name,
+        "env.tier": env.tier,
+        "env.base_domain": env.base_domain,
+        "service.name": service.name,
+        "instance.id": instance_id,
+    }
+    if namespace is not None:
+        context["instance.namespace"] = namespace
+    if clusters:
+        context["instance.cluster"] = clusters[0]
+    if customer is not None:
+        context.update(
+            {
+                "customer.name": customer.name,
+                "customer.display_name": customer.display_name or customer.name,
+                "customer.domain": customer.domains[0],
+                "customer.plan": customer.plan,
+                "customer.residency": customer.residency,
+                "customer.status": customer.status,
+            }
+        )
+    return context
+
+
+def _add(
+    catalog: Catalog,
+    env: Environment,
+    service: Service,
+    customer: Customer | None,
+    instances: dict[str, Instance],
+    failures: dict[tuple[Location, str, str], list[str]],
+) -> None:
+    """Resolve one instance; record its problems (deduplicated across instances) or add it."""
+    parts = [env.name, customer.name, service.name] if customer else [env.name, service.name]
+    instance_id = "/".join(parts)
+    layers = instance_layers(catalog, env, service, customer)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = merge(merged, layer.data)
+    probe = Instance(
+        instance_id,
+        env.name,
+        service.name,
+        getattr(customer, "name", None),
+        Settings(),
+        merged,
+        layers,
+    )
+
+    def fail(path: YamlPath, message: str, hint: str = "") -> None:
+        location = probe.origin(path).location or catalog.source("service", service.name).locate()
+        failures.setdefault((location, message, hint), []).append(instance_id)
+
+    clusters, namespace = (
+        _placement(env, service, customer) if service.runtime == "kubernetes" else ((), None)
+    )
+    context = instance_context(env, service, customer, instance_id, namespace, clusters)
+    values, templates, errors = interpolate(merged, context)
+    for error in errors:
+        fail(error.path, error.message, error.hint)
+    if errors:
+        return
+    settings, field_errors = model_errors.field_errors(Settings, values)
+    if settings is None:
+        for error in field_errors:
+            fail(error.path, f"after merging layers: {error.message}", error.hint)
+        return
+    hosts = _check_runtime(env, service, customer, settings, fail)
+    instances[instance_id] = Instance(
+        instance_id,
+        env.name,
+        service.name,
+        getattr(customer, "name", None),
+        settings,
+        values,
+        layers,
+        clusters,
+        hosts,
+        namespace,
+        MappingProxyType(templates),
+    )
+
+
+def _placement(
+    env: Environment, service: Service, customer: Customer | None
+) -> tuple[tuple[str, ...], str | None]:
+    """The clusters an instance runs on, and its namespace.
+
+    A customer lands on the cluster it names for the environment, else on the first
+    cluster that may hold its residency, else on the environment's first cluster (the
+    residency policy then flags it). Environment-wide services run on every cluster.
+    """
+    if customer is None:
+        return tuple(cluster.name for cluster in env.clusters), PLATFORM_NAMESPACE
+    chosen = customer.environments[env.name].cluster
+    if chosen is None:
+        fitting = [c.name for c in env.clusters if customer.residency in c.residency]
+        chosen = fitting[0] if fitting else env.clusters[0].name
+    return (chosen,), customer.name
+
+
+def _check_runtime(
+    env: Environment, service: Service, customer: Customer | None, settings: Settings, fail: Any
+) -> tuple[Host, ...]:
+    """What the merged settings must have for the service's runtime; the VM hosts."""
+    ports = settings.ports or {}
+    if service.runtime == "kubernetes":
+        if settings.image is None:
+            fail(
+                ("image",),
+                f"kubernetes service '{service.name}' has no image after merging layers",
+                "set defaults.image in the service file",
+            )
+        if settings.ingress and settings.ingress.port not in ports:
+            fail(
+                ("ingress", "port"),
+                f"ingress port '{settings.ingress.port}' is not a declared port",
+                f"declared ports: {', '.join(sorted(ports)) or 'none'}",
+            )
+        for kind, probe in (
+            settings.probes.model_dump(exclude_none=True) if settings.probes else {}
+        ).items():
+            if probe["port"] not in ports:
+                fail(
+                    ("probes", kind, "port"),
+                    f"{kind} probe port '{probe['port']}' is not a declared port",
+                    f"declared ports: {', '.join(sorted(ports)) or 'none'}",
+                )
+        return ()
+    own = customer.environments[env.name].hosts if customer else []
+    if own:
+        return tuple(own)
+    pool = settings.vm.host_pool if settings.vm else None
+    if pool is None:
+        fail(
+            ("vm",),
+            f"vm service '{service.name}' has no vm.host_pool and the customer no hosts",
+            "set defaults.vm.host_pool in the service file",
+        )
+        return ()
+    if pool not in env.host_pools:
+        fail(
+            ("vm", "host_pool"),
+            f"environment '{env.name}' has no host pool '{pool}'",
+            f"host pools: {', '.join(sorted(env.host_pools)) or 'none'}",
+        )
+        return ()
+    return tuple(env.host_pools[pool])

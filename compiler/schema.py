@@ -1,0 +1,60 @@
+"""JSON Schema for each kind of catalog file, for editors and for `gitopsc schema`.
+
+The schemas are generated from the pydantic models, so they cannot drift from what the
+validator accepts. Two adjustments make them fit how the files are written:
+- every settings layer (marked `x-gitopsc-layer` in models.py) points at `Settings`;
+- inside `Settings` nothing is required, because a layer may leave any key to another
+  layer; the merged result is checked by gitopsc itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from compiler.models import Customer, Environment, PlanList, Service, Settings, TeamList
+
+SCHEMA_FILES: dict[str, type[BaseModel]] = {
+    "service.schema.json": Service,
+    "customer.schema.json": Customer,
+    "environment.schema.json": Environment,
+    "plans.schema.json": PlanList,
+    "teams.schema.json": TeamList,
+}
+_LAYER = "x-gitopsc-layer"
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def catalog_schemas() -> dict[str, str]:
+    """File name -> schema text (sorted keys, two-space indent, final newline)."""
+    settings = Settings.model_json_schema()
+    layer_defs = {name: _optional(d) for name, d in settings.pop("$defs", {}).items()}
+    layer_defs["Settings"] = _optional(settings)
+    result = {}
+    for file_name, model in SCHEMA_FILES.items():
+        schema = _point_layers_at_settings(model.model_json_schema())
+        if _uses_layers(schema):
+            schema.setdefault("$defs", {}).update(layer_defs)
+        schema = {"$schema": _DRAFT, "$id": file_name, **schema}
+        result[file_name] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return result
+
+
+def _optional(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in schema.items() if key != "required"}
+
+
+def _point_layers_at_settings(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get(_LAYER):
+            return {"$ref": "#/$defs/Settings"}
+        return {key: _point_layers_at_settings(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_point_layers_at_settings(item) for item in node]
+    return node
+
+
+def _uses_layers(node: Any) -> bool:
+    return "#/$defs/Settings" in json.dumps(node)

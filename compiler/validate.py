@@ -1,0 +1,368 @@
+"""Stage 2, validate: loaded documents in, an immutable `Catalog` out, or every problem.
+
+Each file is checked against its model (types, unknown keys, names), each settings layer
+inside it against `Settings` as a *partial* layer (keys may be missing and `null`
+removes), names are checked for duplicates across files, and every reference between
+entities must resolve. Problems from all files are collected before anything stops, and
+an entity whose file is broken still counts as existing, so one typo does not cascade
+into a page of "unknown service" errors elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel
+
+from compiler import model_errors
+from compiler.catalog import Catalog, CatalogFile, EntityKind, Source
+from compiler.errors import Location, Problem, did_you_mean
+from compiler.loader import Document, YamlPath
+from compiler.models import (
+    RESERVED_NAMES,
+    Customer,
+    Environment,
+    Plan,
+    PlanList,
+    Service,
+    Settings,
+    Team,
+    TeamList,
+)
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "service": Service,
+    "customer": Customer,
+    "environment": Environment,
+    "plans": PlanList,
+    "teams": TeamList,
+}
+
+
+def build_catalog(files: list[tuple[CatalogFile, Document]]) -> tuple[Catalog, list[Problem]]:
+    """Validate every document and assemble the catalog from the ones that are valid."""
+    problems: list[Problem] = []
+    entities: dict[EntityKind, dict[str, Any]] = {k: {} for k in _KINDS}
+    sources: dict[tuple[EntityKind, str], Source] = {}
+    broken: dict[EntityKind, set[str]] = {k: set() for k in _KINDS}
+    for file, document in files:
+        for kind, prefix, entity, errors in _entities(file, document):
+            problems += errors
+            name = entity.name if entity is not None else _raw_name(document, prefix)
+            if entity is None:
+                if isinstance(name, str):
+                    broken[kind].add(name)
+                continue
+            if name in entities[kind]:
+                first = sources[(kind, name)].locate("name")
+                problems.append(
+                    Problem(
+                        document.locate((*prefix, "name")),
+                        f"duplicate {kind} name '{name}'",
+                        f"first defined at {first}",
+                    )
+                )
+                continue
+            entities[kind][name] = entity
+            sources[(kind, name)] = Source(document, prefix)
+            problems += _layer_problems(kind, entity, Source(document, prefix))
+    catalog = Catalog(
+        services=MappingProxyType(entities["service"]),
+        customers=MappingProxyType(entities["customer"]),
+        environments=MappingProxyType(entities["environment"]),
+        plans=MappingProxyType(entities["plan"]),
+        teams=MappingProxyType(entities["team"]),
+        sources=MappingProxyType(sources),
+    )
+    return catalog, problems + check_references(catalog, broken)
+
+
+_KINDS: tuple[EntityKind, ...] = ("service", "customer", "environment", "plan", "team")
+_LISTS: dict[str, tuple[EntityKind, type[BaseModel]]] = {
+    "plans": ("plan", Plan),
+    "teams": ("team", Team),
+}
+
+
+def _entities(
+    file: CatalogFile, document: Document
+) -> Iterator[tuple[EntityKind, YamlPath, Any, list[Problem]]]:
+    """The entities a document holds, each validated: (kind, path, object or None, problems).
+
+    A list file (plans, teams) is checked as a whole for its shape, then item by item, so
+    one bad plan neither hides the others nor makes their names unknown.
+    """
+    if file.kind not in _LISTS:
+        entity, problems = model_errors.validate(_MODELS[file.kind], document.data, document)
+        yield file.kind, (), entity, problems
+        return
+    kind, item_model = _LISTS[file.kind]
+    data = document.data
+    items = data.get(file.kind) if isinstance(data, dict) else None
+    shape_problems = model_errors.validate(
+        _MODELS[file.kind], data, document, keep=lambda error: len(error["loc"]) < 2
+    )[1]
+    yield kind, (), None, shape_problems
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        entity, problems = model_errors.validate(item_model, item, document, (file.kind, index))
+        yield kind, (file.kind, index), entity, problems
+
+
+def _raw_name(document: Document, prefix: YamlPath) -> Any:
+    value: Any = document.data
+    for segment in prefix:
+        try:
+            value = value[segment]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value.get("name") if isinstance(value, dict) else None
+
+
+def entity_layers(kind: EntityKind, entity: Any) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
+    """Every settings layer an entity defines, with its path inside the entity."""
+    if kind == "service":
+        yield ("defaults",), entity.defaults
+        for plan, layer in entity.plans.items():
+            yield ("plans", plan), layer
+    elif kind == "environment":
+        yield ("defaults",), entity.defaults
+        for service, layer in entity.services.items():
+            yield ("services", service), layer
+    elif kind == "customer":
+        for service, layer in entity.services.items():
+            yield ("services", service), layer
+        for env, placement in entity.environments.items():
+            for service, layer in placement.services.items():
+                if layer is not None:
+                    yield ("environments", env, "services", service), layer
+
+
+def _is_partial_error(error: dict[str, Any]) -> bool:
+    """Errors a partial layer may have: a key left to another layer, a removal, or a
+    value that holds a `${...}` reference (checked once the reference is resolved)."""
+    value = error.get("input", 0)
+    return error["type"] == "missing" or value is None or (isinstance(value, str) and "${" in value)
+
+
+def _layer_problems(kind: EntityKind, entity: Any, source: Source) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, layer in entity_layers(kind, entity):
+        problems += model_errors.validate(
+            Settings,
+            layer,
+            source.document,
+            source.prefix + path,
+            keep=lambda error: not _is_partial_error(error),
+        )[1]
+    return problems
+
+
+# ---------------------------------------------------------------- cross-references
+
+
+def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> list[Problem]:
+    """Every name that one entity uses for another must exist, and enablement must be whole."""
+    known = {
+        kind: set(names) | broken[kind]
+        for kind, names in (
+            ("service", catalog.services),
+            ("customer", catalog.customers),
+            ("environment", catalog.environments),
+            ("plan", catalog.plans),
+            ("team", catalog.teams),
+        )
+    }
+    problems: list[Problem] = []
+
+    def refer(kind: EntityKind, name: str, location: Location, what: str) -> None:
+        if name not in known[kind]:
+            problems.append(
+                Problem(
+                    location,
+                    f"{what} names unknown {kind} '{name}'",
+                    did_you_mean(name, known[kind]),
+                )
+            )
+
+    for name, service in catalog.services.items():
+        src = catalog.source("service", name)
+        refer("team", service.owner, src.locate("owner"), f"service '{name}' owner")
+        for index, dep in enumerate(service.depends_on):
+            refer("service", dep, src.locate("depends_on", index), f"service '{name}' depends_on")
+            dependency = catalog.services.get(dep)
+            if dependency and service.scope == "environment" and dependency.scope == "customer":
+                problems.append(
+                    Problem(
+                        src.locate("depends_on", index),
+                        f"environment-scoped service '{name}' depends on customer-scoped '{dep}'",
+                        "an environment-wide service cannot need one instance per customer",
+                    )
+                )
+        for index, env in enumerate(service.environments or []):
+            refer(
+                "environment",
+                env,
+                src.locate("environments", index),
+                f"service '{name}' environments",
+            )
+        for plan in service.plans:
+            refer("plan", plan, src.locate("plans", plan), f"service '{name}' plans")
+    problems += _dependency_cycles(catalog)
+
+    clusters: dict[str, Location] = {}
+    for name, env in catalog.environments.items():
+        src = catalog.source("environment", name)
+        for service in env.services:
+            refer(
+                "service",
+                service,
+                src.locate("services", service),
+                f"environment '{name}' services",
+            )
+        for index, cluster in enumerate(env.clusters):
+            where = src.locate("clusters", index, "name")
+            if cluster.name in clusters:
+                problems.append(
+                    Problem(
+                        where,
+                        f"duplicate cluster name '{cluster.name}'",
+                        f"first defined at {clusters[cluster.name]}",
+                    )
+                )
+            clusters.setdefault(cluster.name, where)
+
+    for name, customer in catalog.customers.items():
+        problems += _customer_references(catalog, name, customer, refer)
+    return problems
+
+
+def _customer_references(
+    catalog: Catalog, name: str, customer: Customer, refer: Any
+) -> list[Problem]:
+    problems: list[Problem] = []
+    src = catalog.source("customer", name)
+    if name in RESERVED_NAMES:
+        problems.append(
+            Problem(
+                src.locate("name"),
+                f"customer name '{name}' is reserved",
+                "it is a system namespace",
+            )
+        )
+    refer("plan", customer.plan, src.locate("plan"), f"customer '{name}' plan")
+    for service_name in customer.services:
+        refer(
+            "service",
+            service_name,
+            src.locate("services", service_name),
+            f"customer '{name}' services",
+        )
+    for env_name, placement in customer.environments.items():
+        refer(
+            "environment",
+            env_name,
+            src.locate("environments", env_name),
+            f"customer '{name}' environments",
+        )
+        env = catalog.environments.get(env_name)
+        if env and placement.cluster and placement.cluster not in {c.name for c in env.clusters}:
+            problems.append(
+                Problem(
+                    src.locate("environments", env_name, "cluster"),
+                    f"environment '{env_name}' has no cluster '{placement.cluster}'",
+                    did_you_mean(placement.cluster, [c.name for c in env.clusters]),
+                )
+            )
+        for service_name in placement.services:
+            where = src.locate("environments", env_name, "services", service_name)
+            refer(
+                "service",
+                service_name,
+                where,
+                f"customer '{name}' environments.{env_name}.services",
+            )
+            service = catalog.services.get(service_name)
+            if service is None or env is None:
+                continue
+            if service.scope == "environment":
+                problems.append(
+                    Problem(
+                        where,
+                        f"'{service_name}' is environment-scoped: customers cannot enable it",
+                        "it runs once per environment for everyone",
+                    )
+                )
+            elif service.environments is not None and env_name not in service.environments:
+                problems.append(
+                    Problem(
+                        where,
+                        f"service '{service_name}' does not run in environment '{env_name}'",
+                        f"it runs in: {', '.join(service.environments)}",
+                    )
+                )
+            problems += _missing_dependencies(catalog, customer, env_name, service_name, where)
+    return problems
+
+
+def _missing_dependencies(
+    catalog: Catalog, customer: Customer, env_name: str, service_name: str, where: Location
+) -> list[Problem]:
+    """A customer enabling a service must enable (or have available) what it depends on."""
+    problems = []
+    enabled = customer.environments[env_name].services
+    for dep in catalog.services[service_name].depends_on:
+        dependency = catalog.services.get(dep)
+        if dependency is None:
+            continue
+        if dependency.scope == "customer" and dep not in enabled:
+            problems.append(
+                Problem(
+                    where,
+                    f"customer '{customer.name}' enables '{service_name}' in '{env_name}' "
+                    f"but not its dependency '{dep}'",
+                    f"add '{dep}' under environments.{env_name}.services",
+                )
+            )
+        elif (
+            dependency.scope == "environment"
+            and dependency.environments is not None
+            and env_name not in dependency.environments
+        ):
+            problems.append(
+                Problem(
+                    where,
+                    f"'{service_name}' depends on '{dep}', which does not run in '{env_name}'",
+                )
+            )
+    return problems
+
+
+def _dependency_cycles(catalog: Catalog) -> list[Problem]:
+    """Each dependency cycle once, reported at the first service of the cycle in name order."""
+    problems: list[Problem] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    stack: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        stack.append(name)
+        for dep in catalog.services[name].depends_on:
+            if dep not in catalog.services:
+                continue
+            if state.get(dep) == 1:
+                cycle = [*stack[stack.index(dep) :], dep]
+                src = catalog.source("service", dep)
+                problems.append(
+                    Problem(src.locate("depends_on"), "dependency cycle: " + " -> ".join(cycle))
+                )
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[name] = 2
+
+    for name in sorted(catalog.services):
+        if name not in state:
+            visit(name)
+    return problems
