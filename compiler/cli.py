@@ -62,7 +62,11 @@ OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or j
 
 
 def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """Tables keep whole names: piped output gets a wide page instead of 80 columns."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=200)
+    return console
 
 
 def _guarded(action: Callable[[], int]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -112,6 +112,31 @@ class Strict(BaseModel):
     """Base of every catalog model: strict types, no unknown keys, immutable."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    _empty_defaults: ClassVar[dict[str, type]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._empty_defaults = {
+            name: type(field.default)
+            for name, field in cls.model_fields.items()
+            if isinstance(field.default, dict | list) and not field.default
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_key_means_empty(cls, data: Any) -> Any:
+        """`services:` with every entry commented out is null in YAML; read it as empty.
+
+        Only for fields whose default is an empty list or mapping. Inside settings
+        layers `null` keeps its meaning (remove), as those fields default to None.
+        """
+        if cls._empty_defaults and isinstance(data, dict):
+            empty = {name: kind() for name, kind in cls._empty_defaults.items() if name in data
+                     and data[name] is None}
+            if empty:
+                data = {**data, **empty}
+        return data
 
 
 # ---------------------------------------------------------------- layered settings

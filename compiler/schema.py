@@ -4,7 +4,8 @@ The schemas are generated from the pydantic models, so they cannot drift from wh
 validator accepts. Two adjustments make them fit how the files are written:
 - every settings layer (marked `x-gitopsc-layer` in models.py) points at `Settings`;
 - inside `Settings` nothing is required, because a layer may leave any key to another
-  layer; the merged result is checked by gitopsc itself.
+  layer, and any single value may instead be a string with a `${...}` reference; the
+  merged, interpolated result is checked by gitopsc itself.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 def catalog_schemas() -> dict[str, str]:
     """File name -> schema text (sorted keys, two-space indent, final newline)."""
     settings = Settings.model_json_schema()
-    layer_defs = {name: _optional(d) for name, d in settings.pop("$defs", {}).items()}
-    layer_defs["Settings"] = _optional(settings)
+    layer_defs = {name: _layer(d) for name, d in settings.pop("$defs", {}).items()}
+    layer_defs["Settings"] = _layer(settings)
     result = {}
     for file_name, model in SCHEMA_FILES.items():
         schema = _point_layers_at_settings(model.model_json_schema())
@@ -42,8 +43,23 @@ def catalog_schemas() -> dict[str, str]:
     return result
 
 
-def _optional(schema: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in schema.items() if key != "required"}
+_REFERENCE = {"type": "string", "pattern": r"\$\{"}
+_SCALAR_TYPES = ("string", "integer", "number", "boolean")
+
+
+def _layer(schema: dict[str, Any]) -> dict[str, Any]:
+    """A def as it applies inside a layer: nothing required, references allowed."""
+    return _allow_references({key: value for key, value in schema.items() if key != "required"})
+
+
+def _allow_references(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_allow_references(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") in _SCALAR_TYPES or "enum" in node or "const" in node:
+        return {"anyOf": [node, _REFERENCE]}
+    return {key: _allow_references(value) for key, value in node.items()}
 
 
 def _point_layers_at_settings(node: Any) -> Any:

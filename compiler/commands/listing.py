@@ -31,7 +31,7 @@ def run(
         return 0
     table = Table(title=f"{len(rows)} {kind}")
     for column in _COLUMNS[kind]:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in _COLUMNS[kind]))
     console.print(table)
