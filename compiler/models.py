@@ -233,6 +233,42 @@ class VmSettings(Strict):
     vars: dict[str, Any] | None = None
 
 
+class Storage(Strict):
+    """A persistent volume per replica (StatefulSet volumeClaimTemplates)."""
+
+    size: Quantity
+    mount_path: Annotated[str, Field(pattern=r"^/")]
+    storage_class: Name | None = None
+
+
+class Network(Strict):
+    """Traffic allowed beyond what dependencies and exposure imply (NetworkPolicy)."""
+
+    internet_egress: bool = False
+
+
+class PatchTarget(Strict):
+    kind: str
+    name: str | None = None
+
+
+class Patch(Strict):
+    """Escape hatch: an RFC 6902 JSON patch or an RFC 7386 merge patch on rendered objects.
+
+    Applied after rendering, before validation, so a patch cannot bypass any check.
+    """
+
+    target: PatchTarget
+    json_patch: list[dict[str, Any]] | None = None
+    merge_patch: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Patch:
+        if (self.json_patch is None) == (self.merge_patch is None):
+            raise ValueError("a patch needs exactly one of 'json_patch' or 'merge_patch'")
+        return self
+
+
 class Settings(Strict):
     """The mergeable part of a service; every layer has this shape (see docs/catalog.md)."""
 
@@ -247,6 +283,10 @@ class Settings(Strict):
     ingress: Ingress | None = None
     infrastructure: Infrastructure | None = None
     vm: VmSettings | None = None
+    storage: Storage | None = None
+    network: Network | None = None
+    patches: list[Patch] | None = None
+    extra_resources: list[dict[str, Any]] | None = None
 
 
 # A layer is kept as the raw mapping the user wrote: the resolver merges raw layers and
@@ -307,6 +347,18 @@ class Awx(Strict):
     inventory: str
 
 
+class Tls(Strict):
+    """How ingress certificates are issued (cert-manager)."""
+
+    issuer: Name = "letsencrypt"
+    issuer_kind: Literal["Issuer", "ClusterIssuer"] = "ClusterIssuer"
+
+
+class IngressController(Strict):
+    class_name: Name = "nginx"
+    namespace: Name = "ingress-nginx"
+
+
 class Environment(Strict):
     name: Name
     tier: Literal["dev", "staging", "prod"]
@@ -315,6 +367,8 @@ class Environment(Strict):
     clusters: Annotated[list[Cluster], Field(min_length=1)]
     argocd: ArgoCD
     secret_store: SecretStore
+    tls: Tls = Tls()
+    ingress_controller: IngressController = IngressController()
     awx: Awx | None = None
     host_pools: dict[Name, list[Host]] = {}
     defaults: Layer = {}

@@ -1,0 +1,214 @@
+"""Stage 4, render: resolved instances in, the output files of one environment out.
+
+Pure functions only: nothing here reads or writes files. Each `OutputFile` carries the
+object to write, its path under the output folder, the instances it came from and the
+catalog files it was made from (for the index and the generated-file header).
+
+Path scheme (docs/output.md):
+    <env>/kubernetes/<cluster>/<namespace>/<kind>-<name>.yaml             namespace-wide
+    <env>/kubernetes/<cluster>/<namespace>/<service>/<kind>-<name>.yaml   one instance
+    <env>/argocd/<cluster>/root.yaml                                      app-of-apps
+    <env>/argocd/<cluster>/apps/<kind>-<name>.yaml                        projects, apps
+    <env>/terraform/catalog.auto.tfvars.json
+    <env>/ansible/inventory.yml
+Every segment is a validated DNS-1123 name or a fixed word, so no path can escape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compiler.catalog import Catalog
+from compiler.errors import Location, Problem
+from compiler.models import Environment
+from compiler.render import ansible, argocd, kubernetes, network, terraform
+from compiler.render.patches import apply_patches, extra_objects
+from compiler.resolver import PLATFORM_NAMESPACE, Instance
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    path: str
+    data: Any
+    format: Literal["yaml", "json"]
+    instances: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+def _object_file(
+    directory: str, obj: dict[str, Any], instances: tuple[str, ...], sources: tuple[str, ...]
+) -> OutputFile:
+    return OutputFile(
+        f"{directory}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml",
+        obj,
+        "yaml",
+        instances,
+        sources,
+    )
+
+
+def sources_of(catalog: Catalog, instance: Instance) -> tuple[str, ...]:
+    files = {layer.source.file for layer in instance.layers}
+    files.add(catalog.source("service", instance.service).file)
+    files.add(catalog.source("environment", instance.environment).file)
+    if instance.customer:
+        files.add(catalog.source("customer", instance.customer).file)
+    return tuple(sorted(files))
+
+
+def _waves(catalog: Catalog) -> dict[str, int]:
+    """Sync wave per service: its depth in the dependency graph (validated acyclic)."""
+    waves: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in waves:
+            waves[name] = 1 + max((depth(d) for d in catalog.services[name].depends_on), default=-1)
+        return waves[name]
+
+    for name in catalog.services:
+        depth(name)
+    return waves
+
+
+def render_environment(
+    catalog: Catalog, env: Environment, instances: Sequence[Instance], repo_path: str = "rendered"
+) -> tuple[list[OutputFile], list[Problem]]:
+    """Every output file of one environment, and the problems patches or extras raised."""
+    files: list[OutputFile] = []
+    problems: list[Problem] = []
+    env_file = catalog.source("environment", env.name).file
+    by_key = {(i.customer, i.service): i for i in instances}
+    dependents: dict[tuple[str | None, str], list[Instance]] = {}
+    for instance in instances:
+        for dep in catalog.services[instance.service].depends_on:
+            target = by_key.get((instance.customer, dep)) or by_key.get((None, dep))
+            if target is not None:
+                dependents.setdefault((target.customer, target.service), []).append(instance)
+    waves = _waves(catalog)
+    for cluster in env.clusters:
+        members = [i for i in instances if cluster.name in i.clusters]
+        base = f"{env.name}/kubernetes/{cluster.name}"
+        apps_dir = f"{env.name}/argocd/{cluster.name}/apps"
+        argo: list[dict[str, Any]] = []
+        for namespace in sorted({i.namespace for i in members}):
+            in_namespace = [i for i in members if i.namespace == namespace]
+            ids = tuple(i.id for i in in_namespace)
+            customer = catalog.customers.get(namespace) if namespace != PLATFORM_NAMESPACE else None
+            plan = catalog.plans[customer.plan] if customer else None
+            ns_sources = tuple(
+                sorted(
+                    {
+                        env_file,
+                        *([catalog.source("customer", customer.name).file] if customer else []),
+                    }
+                )
+            )
+            for obj in kubernetes.namespace_objects(env, namespace, customer, plan):
+                files.append(_object_file(f"{base}/{namespace}", obj, ids, ns_sources))
+            project = customer.name if customer else argocd.PLATFORM_PROJECT
+            description = (
+                f"{customer.display_name or customer.name} on {cluster.name}"
+                if customer
+                else f"environment-wide services on {cluster.name}"
+            )
+            argo.append(argocd.app_project(env, cluster, project, [namespace], description))
+            argo.append(
+                argocd.application(
+                    env,
+                    cluster,
+                    namespace,
+                    project,
+                    f"{repo_path}/{base}/{namespace}",
+                    namespace,
+                    -1,
+                )
+            )
+            for instance in in_namespace:
+                service = catalog.services[instance.service]
+                customer_model = (
+                    catalog.customers.get(instance.customer) if instance.customer else None
+                )
+                objects = kubernetes.workload_objects(instance, service, env, customer_model)
+                deps = [
+                    d
+                    for d in (
+                        by_key.get((instance.customer, name)) or by_key.get((None, name))
+                        for name in service.depends_on
+                    )
+                    if d is not None and d.clusters
+                ]
+                policy = network.allow_policy(
+                    instance, env, deps, dependents.get((instance.customer, instance.service), [])
+                )
+                if policy:
+                    objects.append(policy)
+                extras, found = extra_objects(instance)
+                objects, patched = apply_patches(objects + extras, instance)
+                problems += found + patched
+                directory = f"{base}/{namespace}/{instance.service}"
+                sources = sources_of(catalog, instance)
+                files += [_object_file(directory, obj, (instance.id,), sources) for obj in objects]
+                argo.append(
+                    argocd.application(
+                        env,
+                        cluster,
+                        f"{namespace}-{instance.service}",
+                        project,
+                        f"{repo_path}/{directory}",
+                        namespace,
+                        waves[instance.service],
+                    )
+                )
+        argo_sources = (env_file,)
+        for obj in argo:
+            files.append(_object_file(apps_dir, obj, (), argo_sources))
+        files.append(
+            OutputFile(
+                f"{env.name}/argocd/{cluster.name}/root.yaml",
+                argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}"),
+                "yaml",
+                (),
+                argo_sources,
+            )
+        )
+    all_ids = tuple(i.id for i in instances)
+    all_sources = tuple(sorted({s for i in instances for s in sources_of(catalog, i)} | {env_file}))
+    files.append(
+        OutputFile(
+            f"{env.name}/terraform/catalog.auto.tfvars.json",
+            terraform.tfvars(env, instances, catalog.customers),
+            "json",
+            all_ids,
+            all_sources,
+        )
+    )
+    vm_ids = tuple(i.id for i in instances if i.hosts)
+    files.append(
+        OutputFile(
+            f"{env.name}/ansible/inventory.yml",
+            ansible.inventory(env, instances),
+            "yaml",
+            vm_ids,
+            all_sources,
+        )
+    )
+    return files, problems + _duplicates(files, env_file)
+
+
+def _duplicates(files: list[OutputFile], env_file: str) -> list[Problem]:
+    """Two objects that would land in one file are two objects with one name: refuse."""
+    seen: set[str] = set()
+    problems = []
+    for file in files:
+        if file.path in seen:
+            problems.append(
+                Problem(
+                    Location(file.sources[0] if file.sources else env_file),
+                    f"two rendered objects share the path {file.path}",
+                    "rename one of them (kind and name must be unique per folder)",
+                )
+            )
+        seen.add(file.path)
+    return problems

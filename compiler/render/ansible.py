@@ -1,0 +1,77 @@
+"""Render the Ansible inventory of one environment (YAML inventory format, for AWX).
+
+Groups: `service_<name>` per VM service, `customer_<name>` per customer with VM
+instances, `region_<name>` per region. Host names are the hosts' DNS names; group names
+use `_` for `-` because Ansible warns about dashes in group names. A relay host serves
+many customers, so per-instance values are not flattened into host variables (they would
+collide): each host carries `gitopsc_instances`, service -> customer (or `_environment`
+for environment-wide services) -> the resolved `vm.vars` and secret references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from compiler.models import Environment
+from compiler.resolver import Instance
+
+
+def group_name(kind: str, name: str) -> str:
+    return f"{kind}_{name.replace('-', '_')}"
+
+
+def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]:
+    hosts: dict[str, dict[str, Any]] = {}
+    groups: dict[str, set[str]] = {}
+    for instance in instances:
+        if not instance.hosts:
+            continue
+        settings = instance.settings
+        data: dict[str, Any] = dict(
+            sorted(((settings.vm.vars or {}) if settings.vm else {}).items())
+        )
+        if settings.secrets:
+            data["secrets"] = {
+                variable: {
+                    "store": ref.store or env.secret_store.name,
+                    "key": ref.key,
+                    **({"property": ref.property} if ref.property else {}),
+                }
+                for variable, ref in sorted(settings.secrets.items())
+            }
+        owner = instance.customer or "_environment"
+        for host in instance.hosts:
+            entry = hosts.setdefault(
+                host.name,
+                {
+                    "ansible_host": host.address,
+                    "gitopsc_region": host.region,
+                    "gitopsc_residency": host.residency,
+                    "gitopsc_instances": {},
+                },
+            )
+            entry["gitopsc_instances"].setdefault(instance.service, {})[owner] = data
+            for group in (
+                group_name("service", instance.service),
+                group_name("region", host.region),
+            ):
+                groups.setdefault(group, set()).add(host.name)
+            if instance.customer:
+                groups.setdefault(group_name("customer", instance.customer), set()).add(host.name)
+    for entry in hosts.values():
+        entry["gitopsc_instances"] = {
+            service: dict(sorted(owners.items()))
+            for service, owners in sorted(entry["gitopsc_instances"].items())
+        }
+    children = {
+        name: {"hosts": {host: None for host in sorted(members)}}
+        for name, members in sorted(groups.items())
+    }
+    return {
+        "all": {
+            "vars": {"gitopsc_environment": env.name, "gitopsc_tier": env.tier},
+            "hosts": {name: hosts[name] for name in sorted(hosts)},
+            "children": children,
+        }
+    }

@@ -1,0 +1,130 @@
+"""Render ArgoCD objects for one cluster: AppProjects, an Application per deployed unit,
+and the root app-of-apps. No I/O.
+
+Each customer gets an AppProject whose only destination is its own namespace on this
+cluster and whose only source is this repository, so a mistake in one customer's
+Application cannot deploy into another's namespace. Environment-wide services share the
+`platform` project. Sync waves follow the dependency order (a database before the
+service that uses it); namespace applications go first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.models import Cluster, Environment
+
+ARGOCD_API = "argoproj.io/v1alpha1"
+IN_CLUSTER = "https://kubernetes.default.svc"
+PLATFORM_PROJECT = "platform"
+_NAMESPACED_KINDS = [
+    "ServiceAccount",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "StatefulSet",
+    "Ingress",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "ExternalSecret",
+    "Certificate",
+    "PersistentVolumeClaim",
+]
+_GROUPS = {
+    "Deployment": "apps",
+    "StatefulSet": "apps",
+    "Ingress": "networking.k8s.io",
+    "NetworkPolicy": "networking.k8s.io",
+    "PodDisruptionBudget": "policy",
+    "HorizontalPodAutoscaler": "autoscaling",
+    "ExternalSecret": "external-secrets.io",
+    "Certificate": "cert-manager.io",
+}
+
+
+def _labels(env: Environment, cluster: Cluster) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": "gitopsc",
+        "gitopsc.dev/environment": env.name,
+        "gitopsc.dev/cluster": cluster.name,
+    }
+
+
+def app_project(
+    env: Environment, cluster: Cluster, name: str, namespaces: list[str], description: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": ARGOCD_API,
+        "kind": "AppProject",
+        "metadata": {
+            "name": name,
+            "namespace": env.argocd.namespace,
+            "labels": _labels(env, cluster),
+        },
+        "spec": {
+            "description": description,
+            "sourceRepos": [env.argocd.repo_url],
+            "destinations": [
+                {"server": cluster.api_server, "namespace": namespace}
+                for namespace in sorted(namespaces)
+            ],
+            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            "namespaceResourceWhitelist": [
+                {"group": _GROUPS.get(kind, ""), "kind": kind} for kind in _NAMESPACED_KINDS
+            ],
+        },
+    }
+
+
+def application(
+    env: Environment,
+    cluster: Cluster,
+    name: str,
+    project: str,
+    path: str,
+    namespace: str,
+    wave: int,
+) -> dict[str, Any]:
+    """One Application syncing `path` of this repository into `namespace`."""
+    sync: dict[str, Any] = {}
+    if env.argocd.automated:
+        sync["automated"] = {"prune": env.argocd.prune, "selfHeal": env.argocd.self_heal}
+    options = ["ServerSideApply=true"]
+    if env.tier == "prod":  # remove old objects only after the new ones are healthy
+        options.append("PruneLast=true")
+    sync["syncOptions"] = options
+    sync["retry"] = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}}
+    return {
+        "apiVersion": ARGOCD_API,
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": env.argocd.namespace,
+            "labels": _labels(env, cluster),
+            "annotations": {"argocd.argoproj.io/sync-wave": str(wave)},
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+        },
+        "spec": {
+            "project": project,
+            "source": {
+                "repoURL": env.argocd.repo_url,
+                "targetRevision": env.argocd.revision,
+                "path": path,
+            },
+            "destination": {"server": cluster.api_server, "namespace": namespace},
+            "syncPolicy": sync,
+        },
+    }
+
+
+def root_application(env: Environment, cluster: Cluster, apps_path: str) -> dict[str, Any]:
+    """The app-of-apps: applied once by hand, it keeps every other Application in sync."""
+    root = application(
+        env, cluster, f"root-{cluster.name}", "default", apps_path, env.argocd.namespace, 0
+    )
+    root["spec"]["destination"] = {"server": IN_CLUSTER, "namespace": env.argocd.namespace}
+    del root["metadata"]["annotations"]
+    return root

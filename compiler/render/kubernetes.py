@@ -1,0 +1,413 @@
+"""Render Kubernetes objects: one resolved instance in, plain object dicts out. No I/O.
+
+Every pod gets the secure defaults whatever the catalog says (non-root, read-only root
+filesystem, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault,
+no service-account token); the catalog can only change them through an explicit patch,
+which the policy checker re-examines after patching.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from compiler.models import Customer, Environment, Plan, Service, Settings
+from compiler.resolver import Instance
+
+MANAGED_BY = "gitopsc"
+RUN_AS = 10001  # a high UID: never a host user, never root
+_NON_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def labels(instance: Instance) -> dict[str, str]:
+    """The standard labels of every object of an instance."""
+    result = {
+        "app.kubernetes.io/name": instance.service,
+        "app.kubernetes.io/instance": instance_name(instance),
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "gitopsc.dev/environment": instance.environment,
+    }
+    if instance.customer:
+        result["gitopsc.dev/customer"] = instance.customer
+    return result
+
+
+def selector(instance: Instance) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": instance.service,
+        "app.kubernetes.io/instance": instance_name(instance),
+    }
+
+
+def instance_name(instance: Instance) -> str:
+    return f"{instance.customer}-{instance.service}" if instance.customer else instance.service
+
+
+def secret_name(service: str, variable: str) -> str:
+    """The Secret (and ExternalSecret) that carries one secret reference."""
+    return f"{service}-{_NON_DNS.sub('-', variable.lower()).strip('-')}"
+
+
+def _meta(instance: Instance, name: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": instance.namespace,
+        "labels": {**labels(instance), **(extra or {})},
+    }
+
+
+def workload_objects(
+    instance: Instance, service: Service, env: Environment, customer: Customer | None
+) -> list[dict[str, Any]]:
+    """Every object of one kubernetes instance, in a fixed order."""
+    settings = instance.settings
+    suspended = customer is not None and customer.status == "suspended"
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(instance, service.name),
+            "automountServiceAccountToken": False,
+        },
+    ]
+    if settings.config:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": _meta(instance, service.name),
+                "data": {key: _text(settings.config[key]) for key in sorted(settings.config)},
+            }
+        )
+    for variable in sorted(settings.secrets or {}):
+        objects.append(_external_secret(instance, service, env, variable))
+    objects.append(_workload(instance, service, suspended))
+    if settings.ports:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": _meta(instance, service.name),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": selector(instance),
+                    "ports": [
+                        {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
+                        for name, port in sorted(settings.ports.items())
+                    ],
+                },
+            }
+        )
+    if settings.ingress:
+        objects += _ingress(instance, service, env)
+    replicas = _replicas(settings, suspended)
+    if not suspended and (
+        replicas > 1 or (settings.autoscaling and settings.autoscaling.min_replicas > 1)
+    ):
+        objects.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": _meta(instance, service.name),
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": selector(instance)}},
+            }
+        )
+    if settings.autoscaling and not suspended:
+        scaling = settings.autoscaling
+        objects.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": _meta(instance, service.name),
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": service.workload,
+                        "name": service.name,
+                    },
+                    "minReplicas": scaling.min_replicas,
+                    "maxReplicas": scaling.max_replicas,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {
+                                    "type": "Utilization",
+                                    "averageUtilization": scaling.target_cpu_percent,
+                                },
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    return objects
+
+
+def _replicas(settings: Settings, suspended: bool) -> int:
+    if suspended:
+        return 0
+    if settings.autoscaling:
+        return settings.autoscaling.min_replicas
+    return 1 if settings.replicas is None else settings.replicas
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _external_secret(
+    instance: Instance, service: Service, env: Environment, variable: str
+) -> dict[str, Any]:
+    ref = instance.settings.secrets[variable]
+    remote: dict[str, Any] = {"key": ref.key}
+    if ref.property:
+        remote["property"] = ref.property
+    name = secret_name(service.name, variable)
+    store = {
+        "name": ref.store or env.secret_store.name,
+        "kind": "SecretStore" if ref.store else env.secret_store.kind,
+    }
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": _meta(instance, name),
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": store,
+            "target": {"name": name, "creationPolicy": "Owner"},
+            "data": [{"secretKey": variable, "remoteRef": remote}],
+        },
+    }
+
+
+def _workload(instance: Instance, service: Service, suspended: bool) -> dict[str, Any]:
+    settings = instance.settings
+    spec: dict[str, Any] = {"selector": {"matchLabels": selector(instance)}}
+    if not settings.autoscaling or suspended:
+        spec["replicas"] = _replicas(settings, suspended)
+    if service.workload == "StatefulSet":
+        spec["serviceName"] = service.name
+    spec["template"] = {"metadata": {"labels": labels(instance)}, "spec": _pod(instance, service)}
+    if settings.storage and service.workload == "StatefulSet":
+        claim_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": settings.storage.size}},
+        }
+        if settings.storage.storage_class:
+            claim_spec["storageClassName"] = settings.storage.storage_class
+        spec["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": claim_spec}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": service.workload,
+        "metadata": _meta(instance, service.name),
+        "spec": spec,
+    }
+
+
+def _pod(instance: Instance, service: Service) -> dict[str, Any]:
+    settings = instance.settings
+    container: dict[str, Any] = {
+        "name": service.name,
+        "image": settings.image,
+        "imagePullPolicy": "Always",
+    }
+    if settings.ports:
+        container["ports"] = [
+            {"name": name, "containerPort": port, "protocol": "TCP"}
+            for name, port in sorted(settings.ports.items())
+        ]
+    if settings.config:
+        container["envFrom"] = [{"configMapRef": {"name": service.name}}]
+    if settings.secrets:
+        container["env"] = [
+            {
+                "name": variable,
+                "valueFrom": {
+                    "secretKeyRef": {"name": secret_name(service.name, variable), "key": variable}
+                },
+            }
+            for variable in sorted(settings.secrets)
+        ]
+    resources = settings.resources.model_dump(exclude_none=True) if settings.resources else {}
+    container["resources"] = {kind: amounts for kind, amounts in resources.items() if amounts}
+    for kind in ("liveness", "readiness", "startup"):
+        probe = getattr(settings.probes, kind, None) if settings.probes else None
+        if probe is not None:
+            action = (
+                {"httpGet": {"path": probe.path, "port": probe.port}}
+                if probe.type == "http"
+                else {"tcpSocket": {"port": probe.port}}
+            )
+            container[f"{kind}Probe"] = {
+                **action,
+                "initialDelaySeconds": probe.initial_delay_seconds,
+                "periodSeconds": probe.period_seconds,
+            }
+    container["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    if settings.storage and service.workload == "StatefulSet":
+        mounts.append({"name": "data", "mountPath": settings.storage.mount_path})
+    container["volumeMounts"] = mounts
+    return {
+        "serviceAccountName": service.name,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+def _ingress(instance: Instance, service: Service, env: Environment) -> list[dict[str, Any]]:
+    ingress = instance.settings.ingress
+    spec: dict[str, Any] = {"ingressClassName": env.ingress_controller.class_name}
+    tls_secret = f"{service.name}-tls"
+    if ingress.tls:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": tls_secret}]
+    spec["rules"] = [
+        {
+            "host": ingress.host,
+            "http": {
+                "paths": [
+                    {
+                        "path": ingress.path,
+                        "pathType": "Prefix",
+                        "backend": {
+                            "service": {"name": service.name, "port": {"name": ingress.port}}
+                        },
+                    }
+                ]
+            },
+        }
+    ]
+    objects = [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": _meta(instance, service.name),
+            "spec": spec,
+        }
+    ]
+    if ingress.tls:
+        objects.append(
+            {
+                "apiVersion": "cert-manager.io/v1",
+                "kind": "Certificate",
+                "metadata": _meta(instance, tls_secret),
+                "spec": {
+                    "secretName": tls_secret,
+                    "dnsNames": [ingress.host],
+                    "issuerRef": {
+                        "name": env.tls.issuer,
+                        "kind": env.tls.issuer_kind,
+                        "group": "cert-manager.io",
+                    },
+                },
+            }
+        )
+    return objects
+
+
+def namespace_objects(
+    env: Environment, namespace: str, customer: Customer | None, plan: Plan | None
+) -> list[dict[str, Any]]:
+    """What every namespace gets once per cluster: itself, default-deny, quota and limits."""
+    meta_labels = {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "gitopsc.dev/environment": env.name,
+        "pod-security.kubernetes.io/enforce": "restricted",
+    }
+    if customer is not None:
+        meta_labels["gitopsc.dev/customer"] = customer.name
+
+    def meta(name: str) -> dict[str, Any]:
+        return {"name": name, "namespace": namespace, "labels": dict(meta_labels)}
+
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": dict(meta_labels)},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": meta("default-deny"),
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": meta("allow-dns"),
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                                }
+                            }
+                        ],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        },
+    ]
+    if plan is not None:
+        hard = {
+            "requests.cpu": plan.quota.cpu,
+            "requests.memory": plan.quota.memory,
+            "limits.cpu": plan.quota.cpu,
+            "limits.memory": plan.quota.memory,
+            "pods": str(plan.quota.pods),
+        }
+        if plan.quota.storage:
+            hard["requests.storage"] = plan.quota.storage
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": meta("quota"),
+                "spec": {"hard": hard},
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": meta("limits"),
+                "spec": {
+                    "limits": [
+                        {
+                            "type": "Container",
+                            "default": {"cpu": "500m", "memory": "512Mi"},
+                            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                            "max": {"cpu": plan.quota.cpu, "memory": plan.quota.memory},
+                        }
+                    ]
+                },
+            }
+        )
+    return objects

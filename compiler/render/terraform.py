@@ -1,0 +1,81 @@
+"""Render the Terraform variables of one environment: instances in, one tfvars dict out.
+
+The environment's root module (environments/<env>/terraform/variables.tf) declares
+`customers`, `dns_records`, `databases` and `buckets`; this module fills them. Keys are
+stable ids built from names (`<customer>-<service>-<record>`), so a Terraform `for_each`
+over them keeps resource addresses when unrelated entries come and go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from compiler.models import Customer, Environment
+from compiler.resolver import Instance
+
+
+def _key(instance: Instance, name: str) -> str:
+    owner = instance.customer or "platform"
+    return f"{owner}-{instance.service}-{name}"
+
+
+def tfvars(
+    env: Environment, instances: Iterable[Instance], customers: Mapping[str, Customer]
+) -> dict[str, Any]:
+    """The contents of catalog.auto.tfvars.json for `env`."""
+    active: set[str] = set()
+    dns: dict[str, Any] = {}
+    databases: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    for instance in instances:
+        if instance.customer:
+            active.add(instance.customer)
+        infra = instance.settings.infrastructure
+        if infra is None:
+            continue
+        for name, record in sorted((infra.dns or {}).items()):
+            dns[_key(instance, name)] = {
+                "name": record.name,
+                "type": record.type,
+                "value": record.value,
+                "ttl": record.ttl,
+                "priority": record.priority,
+            }
+        if infra.database:
+            database = infra.database
+            databases[_key(instance, "db")] = {
+                "engine": database.engine,
+                "version": database.version,
+                "size": database.size,
+                "storage_gb": database.storage_gb,
+                "high_availability": database.high_availability,
+                "customer": instance.customer,
+                "residency": _residency(instance, customers),
+            }
+        for name, bucket in sorted((infra.buckets or {}).items()):
+            buckets[_key(instance, name)] = {
+                "versioning": bucket.versioning,
+                "retention_days": bucket.retention_days,
+                "customer": instance.customer,
+                "residency": _residency(instance, customers),
+            }
+    return {
+        "environment": env.name,
+        "customers": {
+            name: {
+                "plan": customers[name].plan,
+                "residency": customers[name].residency,
+                "status": customers[name].status,
+                "domains": list(customers[name].domains),
+            }
+            for name in sorted(active)
+        },
+        "dns_records": dict(sorted(dns.items())),
+        "databases": dict(sorted(databases.items())),
+        "buckets": dict(sorted(buckets.items())),
+    }
+
+
+def _residency(instance: Instance, customers: Mapping[str, Customer]) -> str | None:
+    return customers[instance.customer].residency if instance.customer else None
