@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from compiler.catalog import find_root
+from compiler.commands import compile as compile_command
 from compiler.commands import explain as explain_command
 from compiler.commands import listing
 from compiler.commands import schema as schema_command
@@ -136,6 +137,21 @@ def schema(
     _guarded(
         lambda: schema_command.run(out if out is not None else _root(root) / "schemas", _stdout())
     )
+
+
+@app.command("compile")
+def compile_(
+    root: RootOption = None,
+    env: EnvOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: ROOT/rendered).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the output folder is stale.")
+    ] = False,
+) -> None:
+    """Compile the catalog into rendered/<env>/ (manifests, ArgoCD, tfvars, inventory)."""
+    _guarded(lambda: compile_command.run(_root(root), env, out, check, _stdout()))
 
 
 def main() -> None:

@@ -132,8 +132,11 @@ class Strict(BaseModel):
         layers `null` keeps its meaning (remove), as those fields default to None.
         """
         if cls._empty_defaults and isinstance(data, dict):
-            empty = {name: kind() for name, kind in cls._empty_defaults.items() if name in data
-                     and data[name] is None}
+            empty = {
+                name: kind()
+                for name, kind in cls._empty_defaults.items()
+                if name in data and data[name] is None
+            }
             if empty:
                 data = {**data, **empty}
         return data

@@ -3,8 +3,10 @@
     load      catalog files          -> Documents (plain data + positions)   loader.py
     validate  Documents              -> Catalog (typed, cross-checked)       validate.py
     resolve   Catalog                -> Instances (merged, interpolated)     resolver.py
+    render    Instances              -> OutputFiles per environment          render/
+    write     OutputFiles            -> bytes per path; the output folder    writer.py
 
-(render, check, write and report follow as later stages.) Each stage returns problems
+(check and report follow as later stages.) Each stage returns problems
 instead of stopping; this module decides to stop, after a stage that found any, by
 raising `CatalogInvalid`. Commands call these functions, never a stage's internals.
 """
@@ -18,8 +20,10 @@ from pathlib import Path
 from compiler.catalog import Catalog, catalog_files
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
 from compiler.loader import load_document
+from compiler.render import OutputFile, render_environment
 from compiler.resolver import Instance, resolve
 from compiler.validate import build_catalog
+from compiler.writer import render_tree
 
 _REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
 
@@ -83,3 +87,27 @@ def run(root: Path, environments: Sequence[str] | None = None) -> Resolved:
     if problems:
         raise CatalogInvalid(problems)
     return Resolved(catalog, chosen, instances)
+
+
+def render(resolved: Resolved, repo_path: str = "rendered") -> dict[str, list[OutputFile]]:
+    """The output files of every environment of `resolved`; raise on render problems."""
+    files_by_env: dict[str, list[OutputFile]] = {}
+    problems: list[Problem] = []
+    for env in resolved.environments:
+        instances = [i for i in resolved.instances.values() if i.environment == env]
+        files, found = render_environment(
+            resolved.catalog, resolved.catalog.environments[env], instances, repo_path
+        )
+        files_by_env[env] = files
+        problems += found
+    if problems:
+        raise CatalogInvalid(problems)
+    return files_by_env
+
+
+def compile_tree(
+    root: Path, environments: Sequence[str] | None, repo_path: str
+) -> tuple[Resolved, dict[str, bytes]]:
+    """load -> validate -> resolve -> render -> serialize: every output file's exact bytes."""
+    resolved = run(root, environments)
+    return resolved, render_tree(render(resolved, repo_path))

@@ -7,6 +7,7 @@ catalog files it was made from (for the index and the generated-file header).
 Path scheme (docs/output.md):
     <env>/kubernetes/<cluster>/<namespace>/<kind>-<name>.yaml             namespace-wide
     <env>/kubernetes/<cluster>/<namespace>/<service>/<kind>-<name>.yaml   one instance
+    .../kustomization.yaml            in each of those folders, listing its objects
     <env>/argocd/<cluster>/root.yaml                                      app-of-apps
     <env>/argocd/<cluster>/apps/<kind>-<name>.yaml                        projects, apps
     <env>/terraform/catalog.auto.tfvars.json
@@ -46,6 +47,26 @@ def _object_file(
         "yaml",
         instances,
         sources,
+    )
+
+
+def _kustomization(directory: str, files: list[OutputFile]) -> OutputFile:
+    """Lets `kubectl kustomize` / `kubectl apply -k` (and ArgoCD) take any rendered folder."""
+    names = sorted(f.path.rsplit("/", 1)[1] for f in files if f.path.rsplit("/", 1)[0] == directory)
+    instances = sorted(
+        {i for f in files if f.path.rsplit("/", 1)[0] == directory for i in f.instances}
+    )
+    sources = sorted({s for f in files if f.path.rsplit("/", 1)[0] == directory for s in f.sources})
+    return OutputFile(
+        f"{directory}/kustomization.yaml",
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": names,
+        },
+        "yaml",
+        tuple(instances),
+        tuple(sources),
     )
 
 
@@ -105,8 +126,11 @@ def render_environment(
                     }
                 )
             )
-            for obj in kubernetes.namespace_objects(env, namespace, customer, plan):
-                files.append(_object_file(f"{base}/{namespace}", obj, ids, ns_sources))
+            namespace_files = [
+                _object_file(f"{base}/{namespace}", obj, ids, ns_sources)
+                for obj in kubernetes.namespace_objects(env, namespace, customer, plan)
+            ]
+            files += [*namespace_files, _kustomization(f"{base}/{namespace}", namespace_files)]
             project = customer.name if customer else argocd.PLATFORM_PROJECT
             description = (
                 f"{customer.display_name or customer.name} on {cluster.name}"
@@ -149,7 +173,10 @@ def render_environment(
                 problems += found + patched
                 directory = f"{base}/{namespace}/{instance.service}"
                 sources = sources_of(catalog, instance)
-                files += [_object_file(directory, obj, (instance.id,), sources) for obj in objects]
+                instance_files = [
+                    _object_file(directory, obj, (instance.id,), sources) for obj in objects
+                ]
+                files += [*instance_files, _kustomization(directory, instance_files)]
                 argo.append(
                     argocd.application(
                         env,

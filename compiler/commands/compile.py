@@ -1,0 +1,58 @@
+"""`gitopsc compile [--env E] [--out DIR] [--check]`: write the output tree, or gate on drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from compiler import pipeline
+from compiler.writer import differences, read_tree, write_tree
+
+
+def run(
+    root: Path, environments: list[str] | None, out: Path | None, check: bool, console: Console
+) -> int:
+    out = (out if out is not None else root / "rendered").absolute()
+    repo_path = _repo_path(root, out)
+    with console.status("compiling...", spinner="dots") if console.is_terminal else _nothing():
+        resolved, tree = pipeline.compile_tree(root, environments, repo_path)
+    if check:
+        everything = not environments
+        present = read_tree(out, resolved.environments)
+        if everything and out.is_dir():
+            stale_envs = {p.name for p in out.iterdir() if p.is_dir()} - set(resolved.environments)
+            present.update(read_tree(out, stale_envs))
+        drift = differences(tree, present)
+        for path, change in drift:
+            console.print(f"{change:8} {out.name}/{path}", highlight=False)
+        if drift:
+            console.print(
+                f"{len(drift)} file(s) differ from what the catalog compiles to; "
+                f"run `gitopsc compile` and commit the result.",
+                highlight=False,
+            )
+            return 1
+        console.print(f"{out.name}/ is up to date ({len(tree)} files).", highlight=False)
+        return 0
+    write_tree(out, tree, resolved.environments, remove_others=not environments)
+    console.print(
+        f"wrote {len(tree)} files for {', '.join(resolved.environments)} to {out}", highlight=False
+    )
+    return 0
+
+
+def _repo_path(root: Path, out: Path) -> str:
+    """Where ArgoCD finds the output in the repository: `out` relative to the root."""
+    try:
+        return out.relative_to(root.absolute()).as_posix()
+    except ValueError:
+        return "rendered"
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None

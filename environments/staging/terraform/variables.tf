@@ -1,0 +1,53 @@
+# Inputs of this environment's root module. gitopsc writes their values to
+# rendered/<env>/terraform/catalog.auto.tfvars.json; copy or link that file next to this
+# module (see docs/output.md). Keys of the maps are stable ids, so `for_each` over them
+# keeps resource addresses when unrelated entries change.
+
+variable "environment" {
+  description = "Name of the environment (dev, staging, prod)."
+  type        = string
+}
+
+variable "customers" {
+  description = "Customers with at least one instance in this environment."
+  type = map(object({
+    plan      = string
+    residency = string
+    status    = string
+    domains   = list(string)
+  }))
+}
+
+variable "dns_records" {
+  description = "DNS records for customer domains and platform names; priority is null unless MX/SRV."
+  type = map(object({
+    name     = string
+    type     = string
+    value    = string
+    ttl      = number
+    priority = number
+  }))
+}
+
+variable "databases" {
+  description = "Managed databases, one per instance that declares infrastructure.database."
+  type = map(object({
+    engine            = string
+    version           = string
+    size              = string
+    storage_gb        = number
+    high_availability = bool
+    customer          = string
+    residency         = string
+  }))
+}
+
+variable "buckets" {
+  description = "Object storage buckets; residency decides the region they are created in."
+  type = map(object({
+    versioning     = bool
+    retention_days = number
+    customer       = string
+    residency      = string
+  }))
+}

@@ -1,0 +1,383 @@
+"""Compile: the output is what ArgoCD, Terraform and AWX consume, proved with the real tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from compiler import pipeline
+from compiler.writer import read_tree
+from tests.conftest import REPO, run_cli
+from tests.terraform_types import type_errors, variables
+
+REFERENCE = Path(os.environ.get("GITOPSC_REFERENCE", REPO.parent / "shared" / "reference"))
+CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate"}
+
+
+def reference(relative: str) -> Path:
+    """A third-party schema; its absence fails in CI and is a loud skip elsewhere."""
+    path = REFERENCE / relative
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference schema missing: {path}")
+        pytest.skip(f"reference schema not found at {path} (set GITOPSC_REFERENCE)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example catalog compiled once into a temporary repository copy."""
+    from tests.conftest import copy_example
+
+    root = copy_example(tmp_path_factory.mktemp("compiled") / "repo")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    return root
+
+
+def _objects(root: Path) -> list[tuple[Path, dict]]:
+    return [
+        (path, yaml.safe_load(path.read_text()))
+        for path in sorted((root / "rendered").glob("*/kubernetes/**/*.yaml"))
+        if path.name != "kustomization.yaml"
+    ]
+
+
+def _cluster_versions(root: Path) -> dict[str, str]:
+    catalog = pipeline.load_catalog(root)
+    return {c.name: c.kubernetes_version for e in catalog.environments.values() for c in e.clusters}
+
+
+def test_every_core_object_passes_kubernetes_validate_strict(compiled: Path):
+    versions = _cluster_versions(compiled)
+    checked = 0
+    for path, obj in _objects(compiled):
+        if obj["kind"] in CUSTOM_KINDS:
+            continue
+        cluster = path.relative_to(compiled / "rendered").parts[2]
+        kubernetes_validate.validate(obj, versions[cluster] + ".0", strict=True)
+        checked += 1
+    assert checked > 200
+
+
+def test_kubernetes_validate_would_catch_a_bad_object():
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "x"},
+                "spec": {"prots": []},
+            },
+            "1.31.0",
+            strict=True,
+        )
+
+
+def _crd_schema(relative: str, version: str) -> dict:
+    crd = yaml.safe_load(reference(relative).read_text())
+    [entry] = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    return entry["schema"]["openAPIV3Schema"]
+
+
+def _custom_validators() -> dict[str, list[jsonschema.protocols.Validator]]:
+    def strict(relative: str) -> jsonschema.protocols.Validator:
+        return jsonschema.Draft202012Validator(json.loads(reference(relative).read_text()))
+
+    def crd(relative: str, version: str) -> jsonschema.protocols.Validator:
+        return jsonschema.Draft7Validator(_crd_schema(relative, version))
+
+    return {
+        "Application": [
+            strict("argocd/jsonschema/application_v1alpha1.json"),
+            crd("argocd/crds/application-crd.yaml", "v1alpha1"),
+        ],
+        "AppProject": [
+            strict("argocd/jsonschema/appproject_v1alpha1.json"),
+            crd("argocd/crds/appproject-crd.yaml", "v1alpha1"),
+        ],
+        "ExternalSecret": [
+            strict("crd-jsonschema/external-secrets.io_externalsecret_v1.json"),
+            crd("crds/external-secrets.io_externalsecrets.yaml", "v1"),
+        ],
+        "Certificate": [
+            strict("crd-jsonschema/cert-manager.io_certificate_v1.json"),
+            crd("crds/cert-manager.io_certificates.yaml", "v1"),
+        ],
+    }
+
+
+def test_custom_resources_validate_against_their_crd_schemas(compiled: Path):
+    validators = _custom_validators()
+    seen: dict[str, int] = {}
+    argocd = sorted((compiled / "rendered").glob("*/argocd/**/*.yaml"))
+    for path in [p for p, _ in _objects(compiled)] + argocd:
+        obj = yaml.safe_load(path.read_text())
+        if obj["kind"] in validators:
+            for validator in validators[obj["kind"]]:
+                errors = [e.message for e in validator.iter_errors(obj)]
+                assert errors == [], f"{path}: {errors}"
+            seen[obj["kind"]] = seen.get(obj["kind"], 0) + 1
+    assert set(seen) == set(validators), seen
+
+
+def test_a_broken_application_is_rejected_by_the_schema():
+    [strict, _] = _custom_validators()["Application"]
+    bad = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "x"},
+        "spec": {"destination": {}, "projekt": "x"},
+    }
+    assert list(strict.iter_errors(bad))
+
+
+def test_inventories_parse_with_the_real_ansible_inventory(compiled: Path):
+    executable = shutil.which("ansible-inventory") or str(
+        Path(sys.executable).parent / "ansible-inventory"
+    )
+    for env in ("dev", "staging", "prod"):
+        inventory = compiled / "rendered" / env / "ansible" / "inventory.yml"
+        completed = subprocess.run(
+            [executable, "-i", str(inventory), "--list"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"},
+        )
+        parsed = json.loads(completed.stdout)
+        assert "service_rspamd" in parsed
+        assert ("service_postfix_relay" in parsed) == (env != "dev")  # no relay in dev
+        hostvars = parsed["_meta"]["hostvars"]
+        if env == "prod":
+            assert sorted(parsed["customer_globex"]["hosts"]) == [
+                "mx1.globex.example",
+                "mx2.globex.example",
+            ]
+            assert hostvars["mx1.globex.example"]["ansible_host"] == "192.0.2.25"
+            relay = hostvars["relay1.fra1.mail.example.net"]["gitopsc_instances"]["postfix-relay"]
+            assert relay["acme"]["postfix_relay_domain"] == "acme.example"
+            assert "region_zrh1" not in parsed  # no VM lives there
+        assert parsed["all"]["children"]  # groups hang under all
+
+
+def test_tfvars_match_variables_tf_and_their_types(compiled: Path):
+    for env in ("dev", "staging", "prod"):
+        declared = variables(compiled / "environments" / env / "terraform" / "variables.tf")
+        values = json.loads(
+            (compiled / "rendered" / env / "terraform" / "catalog.auto.tfvars.json").read_text()
+        )
+        assert set(values) == set(declared)
+        assert [e for name in values for e in type_errors(values[name], declared[name], name)] == []
+    prod = json.loads((compiled / "rendered/prod/terraform/catalog.auto.tfvars.json").read_text())
+    assert (
+        prod["dns_records"]["acme-synapse-matrix"]["value"] == "ingress.prod-fra1.chat.example.net"
+    )
+    assert prod["databases"]["helvetia-bank-mas-db"]["residency"] == "ch"
+    assert prod["databases"]["helvetia-bank-mas-db"]["high_availability"] is True
+
+
+def test_the_type_checker_catches_a_mismatch(compiled: Path):
+    declared = variables(compiled / "environments/prod/terraform/variables.tf")
+    assert type_errors({"x": {"plan": 1}}, declared["customers"], "customers")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_builds_rendered_folders(compiled: Path):
+    folders = [
+        compiled / "rendered/prod/kubernetes/prod-fra1/acme/synapse",
+        compiled / "rendered/prod/kubernetes/prod-zrh1/helvetia-bank",
+    ]
+    for folder in folders:
+        built = subprocess.run(
+            ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True
+        ).stdout
+        kinds = {doc["kind"] for doc in yaml.safe_load_all(built)}
+        assert kinds
+    assert "Deployment" in kinds or "Namespace" in kinds
+
+
+def test_pods_carry_the_secure_defaults(compiled: Path):
+    for _, obj in _objects(compiled):
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            pod = obj["spec"]["template"]["spec"]
+            assert pod["automountServiceAccountToken"] is False
+            assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+            for container in pod["containers"]:
+                context = container["securityContext"]
+                assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]
+                assert context["allowPrivilegeEscalation"] is False
+                assert context["capabilities"]["drop"] == ["ALL"]
+                assert container["resources"]["limits"] and container["resources"]["requests"]
+                assert "livenessProbe" in container and "readinessProbe" in container
+
+
+def test_suspended_customer_runs_no_pods(compiled: Path):
+    deployment = yaml.safe_load(
+        (
+            compiled / "rendered/prod/kubernetes/prod-fra1/initech/synapse/deployment-synapse.yaml"
+        ).read_text()
+    )
+    assert deployment["spec"]["replicas"] == 0
+    assert not (
+        compiled / "rendered/prod/kubernetes/prod-fra1/initech/synapse/"
+        "poddisruptionbudget-synapse.yaml"
+    ).exists()
+
+
+def test_index_lists_every_file_with_its_hash(compiled: Path):
+    import hashlib
+
+    for env in ("dev", "staging", "prod"):
+        base = compiled / "rendered" / env
+        index = json.loads((base / "index.json").read_text())["files"]
+        on_disk = {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()} - {
+            "index.json"
+        }
+        assert set(index) == on_disk
+        for relative, entry in index.items():
+            assert hashlib.sha256((base / relative).read_bytes()).hexdigest() == entry["sha256"]
+    entry = json.loads((compiled / "rendered/prod/index.json").read_text())["files"][
+        "kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
+    ]
+    assert entry["instances"] == ["prod/acme/synapse"]
+    assert "catalog/customers/acme.yaml" in entry["sources"]
+
+
+def test_the_committed_rendered_folder_is_up_to_date():
+    result = run_cli("compile", "--check", "--root", str(REPO))
+    assert result.exit_code == 0, result.stdout
+
+
+def test_check_lists_drift_and_writes_nothing(example: Path):
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    before = read_tree(example / "rendered", ["dev", "staging", "prod"])
+    service = example / "catalog/services/element-web.yaml"
+    service.write_text(service.read_text().replace("cpu: 200m", "cpu: 300m"))
+    result = run_cli("compile", "--check", "--root", str(example))
+    assert result.exit_code == 1
+    assert (
+        "changed  rendered/prod/kubernetes/prod-fra1/acme/element-web/deployment-element-web.yaml"
+        in result.stdout
+    )
+    assert read_tree(example / "rendered", ["dev", "staging", "prod"]) == before
+
+
+def test_byte_identical_across_processes_and_hash_seeds(example: Path, tmp_path: Path):
+    trees = []
+    for seed in ("1", "4242"):
+        out = tmp_path / f"out-{seed}"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "compiler.cli",
+                "compile",
+                "--root",
+                str(example),
+                "--out",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=REPO,
+        )
+        trees.append(
+            {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        )
+    assert trees[0] == trees[1] and len(trees[0]) > 300
+
+
+def test_removing_a_customer_removes_its_files(example: Path):
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    assert list((example / "rendered").rglob("*initech*"))
+    (example / "catalog/customers/initech.yaml").unlink()
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    assert not list((example / "rendered").rglob("*initech*"))
+    index = (example / "rendered/prod/index.json").read_text()
+    assert "initech" not in index
+
+
+def test_compiling_one_environment_keeps_the_others(example: Path):
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    dev_before = read_tree(example / "rendered", ["dev"])
+    assert run_cli("compile", "--env", "prod", "--root", str(example)).exit_code == 0
+    assert read_tree(example / "rendered", ["dev"]) == dev_before
+
+
+def test_a_folder_gitopsc_did_not_create_is_refused(example: Path):
+    (example / "rendered").mkdir()
+    (example / "rendered" / "precious.txt").write_text("keep me")
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2 and "not created by gitopsc" in result.stderr
+    assert (example / "rendered" / "precious.txt").read_text() == "keep me"
+
+
+def test_a_name_that_would_escape_never_reaches_the_writer(example: Path):
+    customer = example / "catalog/customers/acme.yaml"
+    customer.write_text(customer.read_text().replace("name: acme", "name: ../x"))
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2 and "catalog/customers/acme.yaml:2:" in result.stderr
+    assert not (example / "rendered").exists() and not (example.parent / "x").exists()
+
+
+def test_the_writer_refuses_paths_outside_the_folder(tmp_path: Path):
+    from compiler.writer import write_tree
+
+    with pytest.raises(ValueError, match="outside"):
+        write_tree(tmp_path / "out", {"../escape.yaml": b"x"}, ["dev"], remove_others=True)
+    assert not (tmp_path / "escape.yaml").exists() and not (tmp_path / "out").exists()
+
+
+def _many_customers(root: Path, count: int) -> None:
+    template = (root / "catalog/customers/acme.yaml").read_text()
+    for i in range(count):
+        text = template.replace("name: acme", f"name: bulk{i}").replace(
+            "acme.example", f"bulk{i}.example"
+        )
+        (root / f"catalog/customers/bulk{i}.yaml").write_text(text)
+
+
+def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path):
+    """SIGKILL at several moments: the tree on disk is always exactly the old or the new one."""
+    _many_customers(example, 60)
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    old = read_tree(example / "rendered", ["dev", "staging", "prod"])
+    service = example / "catalog/services/synapse.yaml"
+    service.write_text(service.read_text().replace("cpu: 250m", "cpu: 260m"))
+    _, new_tree = pipeline.compile_tree(example, None, "rendered")
+    new = {path: content for path, content in new_tree.items()}
+    outcomes = set()
+    for delay in (0.3, 0.8, 1.2, 1.6, 2.0, 2.5):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "compiler.cli", "compile", "--root", str(example)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        current = read_tree(example / "rendered", ["dev", "staging", "prod"])
+        assert current in (old, new), f"half-written tree after {delay}s"
+        outcomes.add("new" if current == new else "old")
+        if current == new:  # restore the old tree for the next attempt
+            service.write_text(service.read_text().replace("cpu: 260m", "cpu: 250m"))
+            assert run_cli("compile", "--root", str(example)).exit_code == 0
+            service.write_text(service.read_text().replace("cpu: 250m", "cpu: 260m"))
+    assert "old" in outcomes  # at least one kill landed before the swap
+    assert run_cli("compile", "--root", str(example)).exit_code == 0  # recovers from strays
+    assert read_tree(example / "rendered", ["dev", "staging", "prod"]) == new
+    assert not list(example.glob(".gitopsc-*"))
