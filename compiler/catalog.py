@@ -15,7 +15,7 @@ written so that any later stage can point a reader at a file and line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal
 
@@ -25,6 +25,10 @@ from compiler.models import Customer, Environment, Plan, Service, Team
 
 EntityKind = Literal["service", "customer", "environment", "plan", "team"]
 _YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _is_yaml(path: Path) -> bool:
+    return path.suffix.lower() in _YAML_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,12 @@ class CatalogFile:
     relative: str
     kind: Literal["service", "customer", "environment", "plans", "teams"]
 
+    @property
+    def name(self) -> str:
+        """The entity name the layout implies: the file name, or the environment's folder."""
+        path = PurePosixPath(self.relative)
+        return path.parent.name if self.kind == "environment" else path.stem
+
 
 def find_root(start: Path) -> Path:
     """The repository around `start`: the nearest folder that has catalog/ and environments/."""
@@ -100,8 +110,9 @@ def catalog_files(root: Path) -> tuple[list[CatalogFile], list[str]]:
                 )
     expected = {file.relative for file in found}
     stray = [p for p in (root / "catalog").rglob("*") if _relative(root, p) not in expected]
-    stray += [p for p in (root / "environments").glob("*") if p.is_file()]
-    misplaced = [_relative(root, p) for p in stray if p.suffix in _YAML_SUFFIXES]
+    stray += [p for p in (root / "environments").glob("*") if not p.is_dir()]
+    stray += [p for p in (root / "environments").glob("*/*") if _relative(root, p) not in expected]
+    misplaced = [_relative(root, p) for p in stray if _is_yaml(p)]
     misplaced += [file.relative for file in found if _escapes(root, root / file.relative)]
     inside = [file for file in found if file.relative not in misplaced]
     return inside, sorted(misplaced)
@@ -112,4 +123,8 @@ def _relative(root: Path, path: Path) -> str:
 
 
 def _escapes(root: Path, path: Path) -> bool:
-    return not path.resolve().is_relative_to(root.resolve())
+    """True for a link that leads out of the repository (loops are the loader's to report)."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        return False

@@ -117,7 +117,12 @@ def load_document(root: Path, relative: str) -> tuple[Document | None, list[Prob
     """Read and build one YAML file under `root`; never raises for bad content."""
     path = root / relative
     start = Location(relative)
-    size = path.stat().st_size
+    try:
+        if not path.is_file():
+            return None, [Problem(start, "not a regular file", "catalog entries are YAML files")]
+        size = path.stat().st_size
+    except OSError as error:  # a dangling or looping symbolic link, no permission...
+        return None, [Problem(start, f"cannot read file: {error.strerror or error}")]
     if size > MAX_FILE_BYTES:
         return None, [
             Problem(

@@ -72,7 +72,21 @@ def field_errors(
         return model.model_validate(data), []
     except ValidationError as failure:
         errors = [error for error in failure.errors() if keep(error)]
-        return None, [_field_error(model, data, prefix, error) for error in errors]
+    result: list[FieldError] = []
+    by_path: dict[YamlPath, list[dict[str, Any]]] = {}
+    for error in errors:
+        by_path.setdefault(_real_path(data, error["loc"])[0], []).append(error)
+    for path, group in by_path.items():
+        if len(group) > 1 and all(error["type"] in _EXPECTED for error in group):
+            # one value failed every member of a union (str | int | ...): say it once
+            wanted = sorted({_EXPECTED[error["type"]] for error in group})
+            subject = f"{_dotted(prefix + path)}: " if prefix + path else ""
+            got = _YAML_TYPES.get(type(group[0].get("input")), "something else")
+            message = f"{subject}expected {', '.join(wanted[:-1])} or {wanted[-1]}, got {got}"
+            result.append(FieldError(path, f"{message} {_show(group[0])}"))
+        else:
+            result += [_field_error(model, data, prefix, error) for error in group]
+    return None, result
 
 
 def validate(
@@ -150,10 +164,16 @@ def _field_error(
 
 
 def _show(error: dict[str, Any]) -> str:
+    """The offending value as YAML would write it, shortened."""
     value = error.get("input")
     if isinstance(value, dict | list):
-        return f"({len(value)} items)"
-    text = repr(value)
+        return f"({len(value)} {'entry' if len(value) == 1 else 'entries'})"
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
     return f"({text[:40]}...)" if len(text) > 40 else f"({text})"
 
 

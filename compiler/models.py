@@ -105,6 +105,19 @@ Quantity = Annotated[
     ),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates are written YYYY-MM-DD (YAML 1.2 reads them as text); nothing else is a date."""
+    if isinstance(value, str):
+        if not _DATE.match(value):
+            raise ValueError(f"'{value}' is not a date written as YYYY-MM-DD")
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a valid date") from None
+    return value
 ConfigValue = str | int | float | bool
 
 
@@ -392,17 +405,11 @@ class Customer(Strict):
     plan: Name
     residency: Residency
     status: Literal["active", "suspended", "offboarding"] = "active"
-    offboard_after: datetime.date | None = Field(default=None, strict=False)
+    offboard_after: Annotated[datetime.date, BeforeValidator(_iso_date)] | None = None
     contact: str = ""
     domains: Annotated[list[DnsName], Field(min_length=1)]
     services: dict[Name, Layer] = {}
     environments: dict[Name, CustomerEnvironment] = {}
-
-    @model_validator(mode="after")
-    def _offboarding_has_date(self) -> Customer:
-        if self.status == "offboarding" and self.offboard_after is None:
-            raise ValueError("an offboarding customer needs 'offboard_after' (a date)")
-        return self
 
 
 class Quota(Strict):

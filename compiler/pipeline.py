@@ -54,13 +54,15 @@ def load_catalog(root: Path) -> Catalog:
         for required in _REQUIRED_FILES
         if required.rsplit(".", 1)[0] not in present
     ]
-    loaded = []
+    loaded, unreadable = [], []
     for file in files:
         document, found = load_document(root, file.relative)
         problems += found
         if document is not None:
             loaded.append((file, document))
-    catalog, found = build_catalog(loaded)
+        else:
+            unreadable.append(file)
+    catalog, found = build_catalog(loaded, unreadable)
     problems += found
     if problems:
         raise CatalogInvalid(problems)

@@ -41,12 +41,23 @@ _MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def build_catalog(files: list[tuple[CatalogFile, Document]]) -> tuple[Catalog, list[Problem]]:
-    """Validate every document and assemble the catalog from the ones that are valid."""
+def build_catalog(
+    files: list[tuple[CatalogFile, Document]], unreadable: list[CatalogFile] = ()
+) -> tuple[Catalog, list[Problem]]:
+    """Validate every document and assemble the catalog from the ones that are valid.
+
+    `unreadable` are the files that did not even load: their entities still count as
+    existing (by file name; any name at all for a broken plans or teams list).
+    """
     problems: list[Problem] = []
     entities: dict[EntityKind, dict[str, Any]] = {k: {} for k in _KINDS}
     sources: dict[tuple[EntityKind, str], Source] = {}
     broken: dict[EntityKind, set[str]] = {k: set() for k in _KINDS}
+    for file in unreadable:
+        if file.kind in _LISTS:
+            broken[_LISTS[file.kind][0]].add(ANY_NAME)
+        else:
+            broken[file.kind].add(file.name)  # type: ignore[index]
     for file, document in files:
         for kind, prefix, entity, errors in _entities(file, document):
             problems += errors
@@ -65,6 +76,14 @@ def build_catalog(files: list[tuple[CatalogFile, Document]]) -> tuple[Catalog, l
                     )
                 )
                 continue
+            if file.kind not in _LISTS and name != file.name:
+                problems.append(
+                    Problem(
+                        document.locate(("name",)),
+                        f"{kind} '{name}' is in a file named for '{file.name}'",
+                        f"rename the file after the {kind}, or set name: {file.name}",
+                    )
+                )
             entities[kind][name] = entity
             sources[(kind, name)] = Source(document, prefix)
             problems += _layer_problems(kind, entity, Source(document, prefix))
@@ -79,6 +98,7 @@ def build_catalog(files: list[tuple[CatalogFile, Document]]) -> tuple[Catalog, l
     return catalog, problems + check_references(catalog, broken)
 
 
+ANY_NAME = "*"  # in `broken`: the whole list file is unreadable, so any name may exist
 _KINDS: tuple[EntityKind, ...] = ("service", "customer", "environment", "plan", "team")
 _LISTS: dict[str, tuple[EntityKind, type[BaseModel]]] = {
     "plans": ("plan", Plan),
@@ -177,7 +197,7 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
     problems: list[Problem] = []
 
     def refer(kind: EntityKind, name: str, location: Location, what: str) -> None:
-        if name not in known[kind]:
+        if name not in known[kind] and ANY_NAME not in known[kind]:
             problems.append(
                 Problem(
                     location,
@@ -252,6 +272,14 @@ def _customer_references(
             )
         )
     refer("plan", customer.plan, src.locate("plan"), f"customer '{name}' plan")
+    if customer.status == "offboarding" and customer.offboard_after is None:
+        problems.append(
+            Problem(
+                src.locate("status"),
+                f"offboarding customer '{name}' needs 'offboard_after' (a date)",
+                "add offboard_after: YYYY-MM-DD, the day after which it leaves production",
+            )
+        )
     for service_name in customer.services:
         refer(
             "service",
@@ -352,8 +380,10 @@ def _dependency_cycles(catalog: Catalog) -> list[Problem]:
             if dep not in catalog.services:
                 continue
             if state.get(dep) == 1:
-                cycle = [*stack[stack.index(dep) :], dep]
-                src = catalog.source("service", dep)
+                members = stack[stack.index(dep) :]
+                first = members.index(min(members))
+                cycle = [*members[first:], *members[:first], members[first]]
+                src = catalog.source("service", cycle[0])
                 problems.append(
                     Problem(src.locate("depends_on"), "dependency cycle: " + " -> ".join(cycle))
                 )
