@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from compiler import pipeline
 from compiler.catalog import find_root
 from compiler.commands import compile as compile_command
 from compiler.commands import explain as explain_command
@@ -155,6 +156,7 @@ def compile_(
 
 
 def main() -> None:
+    pipeline.tune_gc()
     app(prog_name="gitopsc")
 
 

@@ -14,7 +14,7 @@ unterminated `${`, references to mappings or lists, and reference cycles are err
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,27 +39,32 @@ class _Failed(Exception):
         self.error = error
 
 
-def interpolate(
-    values: dict[str, Any], context: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[YamlPath, str], list[InterpolationError]]:
-    """Resolve every reference in `values`.
+def template_paths(node: Any, path: YamlPath = ()) -> list[YamlPath]:
+    """Paths of the strings in `node` that interpolation has to look at."""
+    if isinstance(node, dict):
+        return [p for key, value in node.items() for p in template_paths(value, (*path, key))]
+    if isinstance(node, list):
+        return [
+            p for index, value in enumerate(node) for p in template_paths(value, (*path, index))
+        ]
+    return [path] if isinstance(node, str) and "${" in node else []
 
-    Returns the new values, the original template of each leaf that changed (for
-    `explain`), and the errors. Trees without `${` are returned as they are.
+
+def interpolate(
+    values: dict[str, Any], context: Mapping[str, Any], paths: Sequence[YamlPath] | None = None
+) -> tuple[dict[str, Any], dict[YamlPath, str], list[InterpolationError]]:
+    """Resolve every reference in `values` (only at `paths`, when the caller knows them).
+
+    Returns new values, the original template of each leaf that changed (for `explain`),
+    and the errors. `values` itself is never changed: it may be shared between instances,
+    so changed leaves are written into copies of the mappings and lists above them.
     """
     templates: dict[YamlPath, str] = {}
     errors: list[InterpolationError] = []
     resolved: dict[YamlPath, Any] = {}
 
     def lookup(path: YamlPath, chain: tuple[YamlPath, ...]) -> Any:
-        node: Any = values
-        for segment in path:
-            if (isinstance(node, dict) and segment in node) or (
-                isinstance(node, list) and isinstance(segment, int) and segment < len(node)
-            ):
-                node = node[segment]
-            else:
-                return _MISSING
+        node = lookup_raw(values, path)
         if isinstance(node, str) and "${" in node:
             return render(path, node, chain)
         return node
@@ -114,25 +119,56 @@ def interpolate(
             )
         return value
 
-    def walk(node: Any, path: YamlPath) -> Any:
-        if isinstance(node, dict):
-            return {key: walk(value, (*path, key)) for key, value in node.items()}
-        if isinstance(node, list):
-            return [walk(value, (*path, index)) for index, value in enumerate(node)]
-        if isinstance(node, str) and "$" in node:
-            try:
-                result = render(path, node, ())
-            except _Failed as failed:
-                errors.append(failed.error)
-                return node
-            if result != node:
-                templates[path] = node
-            return result
-        return node
+    replacements: dict[YamlPath, Any] = {}
+    for path in paths if paths is not None else sorted(template_paths(values), key=path_order):
+        text = lookup_raw(values, path)
+        if not isinstance(text, str) or "${" not in text:
+            continue  # a higher layer replaced this template with a plain value
+        try:
+            result = render(path, text, ())
+        except _Failed as failed:
+            errors.append(failed.error)
+            continue
+        if result != text:
+            templates[path] = text
+            replacements[path] = result
+    return _replaced(values, replacements), templates, errors
 
-    if not _contains_dollar(values):
-        return values, templates, errors
-    return walk(values, ()), templates, errors
+
+def lookup_raw(values: Any, path: YamlPath) -> Any:
+    node = values
+    for segment in path:
+        if (isinstance(node, dict) and segment in node) or (
+            isinstance(node, list) and isinstance(segment, int) and segment < len(node)
+        ):
+            node = node[segment]
+        else:
+            return _MISSING
+    return node
+
+
+def path_order(path: YamlPath) -> tuple[str, ...]:
+    """A total order on paths that mix keys and list indices (for stable error order)."""
+    return tuple(str(part) for part in path)
+
+
+def _replaced(values: dict[str, Any], replacements: dict[YamlPath, Any]) -> dict[str, Any]:
+    """A copy of `values` with the leaves at `replacements` swapped; untouched parts shared."""
+    if not replacements:
+        return values
+    root: Any = dict(values)
+    copied = {id(root)}
+    for path, value in replacements.items():
+        node = root
+        for segment in path[:-1]:
+            child = node[segment]
+            if id(child) not in copied:
+                child = dict(child) if isinstance(child, dict) else list(child)
+                copied.add(id(child))
+                node[segment] = child
+            node = child
+        node[path[-1]] = value
+    return root
 
 
 _MISSING = object()
@@ -150,11 +186,3 @@ def _parse_path(dotted: str) -> YamlPath:
 
 def _dotted(path: YamlPath) -> str:
     return ".".join(str(part) for part in path)
-
-
-def _contains_dollar(node: Any) -> bool:
-    if isinstance(node, dict):
-        return any(_contains_dollar(value) for value in node.values())
-    if isinstance(node, list):
-        return any(_contains_dollar(value) for value in node)
-    return isinstance(node, str) and "$" in node

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from compiler.errors import Problem, did_you_mean
 from compiler.loader import Document, YamlPath
+from compiler.models import PATTERN_DESCRIPTIONS
 
 _EXPECTED = {
     "int_type": "an integer",
@@ -148,6 +149,9 @@ def _field_error(
         return FieldError(
             location, f"{subject}expected {_EXPECTED[kind]}, got {got} {_show(error)}"
         )
+    if kind == "string_pattern_mismatch":
+        what = PATTERN_DESCRIPTIONS.get(error.get("ctx", {}).get("pattern", ""), "valid here")
+        return FieldError(location, f"{subject}'{error.get('input')}' is not {what}")
     message = error["msg"].removeprefix("Value error, ")
     if kind in (
         "greater_than_equal",

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,16 +30,14 @@ from pydantic import (
 )
 
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
-_DNS_NAME = re.compile(
-    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
-)
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\Z")
 _K8S_VERSION = re.compile(r"1\.[0-9]{1,2}\Z")
 _RESIDENCY = re.compile(r"[a-z]{2,8}\Z")
 _IMAGE = re.compile(r"[a-z0-9]+([._/:-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?\Z")
 _PORT_NAME = re.compile(r"[a-z]([-a-z0-9]{0,13}[a-z0-9])?\Z")
-_HTTPS_URL = re.compile(r"(https|ssh|git)://[^\s]+\Z|git@[^\s]+\Z")
+_HTTPS_URL = re.compile(r"((https|ssh|git)://|git@)[^\s]+\Z")
 
 # Namespaces that Kubernetes or the platform itself use: a customer cannot take them.
 RESERVED_NAMES = frozenset(
@@ -48,16 +45,15 @@ RESERVED_NAMES = frozenset(
 )
 
 
-def _pattern(regex: re.Pattern[str], what: str) -> tuple[Any, Any]:
-    """A readable check of `regex`, and the same pattern in the exported JSON Schema."""
+PATTERN_DESCRIPTIONS: dict[str, str] = {}  # anchored pattern -> what it means, for messages
 
-    def check(value: str) -> str:
-        if not regex.match(value):
-            raise ValueError(f"'{value}' is not {what}")
-        return value
 
-    ecma = "^" + regex.pattern.replace(r"\Z", "$")
-    return AfterValidator(check), Field(json_schema_extra={"pattern": ecma})
+def _pattern(regex: re.Pattern[str], what: str) -> Any:
+    """A pattern checked by pydantic's (Rust) validator; model_errors.py words its errors
+    with `what`, and the exported JSON Schema carries the same pattern."""
+    anchored = "^(?:" + regex.pattern.removesuffix(r"\Z") + ")$"
+    PATTERN_DESCRIPTIONS[anchored] = what
+    return Field(pattern=anchored)
 
 
 def _quantity(value: Any) -> Any:
@@ -71,40 +67,50 @@ def _quantity(value: Any) -> Any:
 
 Name = Annotated[
     str,
-    *_pattern(
+    _pattern(
         _DNS_LABEL,
         "a valid name: use lower-case letters, digits and '-', start with a letter, "
         "end with a letter or digit, at most 63 characters (DNS-1123 label)",
     ),
 ]
-DnsName = Annotated[str, *_pattern(_DNS_NAME, "a valid lower-case DNS name")]
-EnvVarName = Annotated[str, *_pattern(_ENV_VAR, "a valid environment variable name")]
-PortName = Annotated[str, *_pattern(_PORT_NAME, "a valid port name (DNS-1123, 15 characters)")]
-Residency = Annotated[str, *_pattern(_RESIDENCY, "a residency code such as 'eu', 'ch' or 'us'")]
-KubernetesVersion = Annotated[
-    str, *_pattern(_K8S_VERSION, "a Kubernetes minor version like '1.30'")
-]
+DnsName = Annotated[str, _pattern(_DNS_NAME, "a valid lower-case DNS name"), Field(max_length=253)]
+EnvVarName = Annotated[str, _pattern(_ENV_VAR, "a valid environment variable name")]
+PortName = Annotated[str, _pattern(_PORT_NAME, "a valid port name (DNS-1123, 15 characters)")]
+Residency = Annotated[str, _pattern(_RESIDENCY, "a residency code such as 'eu', 'ch' or 'us'")]
+KubernetesVersion = Annotated[str, _pattern(_K8S_VERSION, "a Kubernetes minor version like '1.30'")]
 Image = Annotated[
-    str, *_pattern(_IMAGE, "a container image reference (name:tag or name@sha256:...)")
+    str, _pattern(_IMAGE, "a container image reference (name:tag or name@sha256:...)")
 ]
-RepoUrl = Annotated[str, *_pattern(_HTTPS_URL, "a git repository URL (https://, ssh:// or git@)")]
-_QUANTITY_CHECK, _QUANTITY_SCHEMA = _pattern(
-    _QUANTITY, "a Kubernetes quantity such as '500m', '2' or '512Mi'"
-)
+RepoUrl = Annotated[str, _pattern(_HTTPS_URL, "a git repository URL (https://, ssh:// or git@)")]
+_QUANTITY_PATTERN = _pattern(_QUANTITY, "a Kubernetes quantity such as '500m', '2' or '512Mi'")
 Quantity = Annotated[
     str,
     BeforeValidator(_quantity),
-    _QUANTITY_CHECK,
+    _QUANTITY_PATTERN,
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", **_QUANTITY_SCHEMA.json_schema_extra},
+                {"type": "string", "pattern": _QUANTITY_PATTERN.metadata[0].pattern},
                 {"type": "number", "minimum": 0},
             ]
         }
     ),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _empty_if_null(empty: type) -> Any:
+    """`services:` with every entry commented out is null in YAML; read it as empty.
+
+    Only on collection fields outside settings layers: inside a layer `null` keeps its
+    meaning (remove the key). A field validator, not a model one, so the models that
+    are validated per instance never call into Python for it.
+    """
+    return BeforeValidator(lambda value: empty() if value is None else value)
+
+
+NullDict = _empty_if_null(dict)
+NullList = _empty_if_null(list)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
@@ -118,6 +124,8 @@ def _iso_date(value: Any) -> Any:
         except ValueError:
             raise ValueError(f"'{value}' is not a valid date") from None
     return value
+
+
 ConfigValue = str | int | float | bool
 
 
@@ -125,34 +133,6 @@ class Strict(BaseModel):
     """Base of every catalog model: strict types, no unknown keys, immutable."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
-    _empty_defaults: ClassVar[dict[str, type]] = {}
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls._empty_defaults = {
-            name: type(field.default)
-            for name, field in cls.model_fields.items()
-            if isinstance(field.default, dict | list) and not field.default
-        }
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_key_means_empty(cls, data: Any) -> Any:
-        """`services:` with every entry commented out is null in YAML; read it as empty.
-
-        Only for fields whose default is an empty list or mapping. Inside settings
-        layers `null` keeps its meaning (remove), as those fields default to None.
-        """
-        if cls._empty_defaults and isinstance(data, dict):
-            empty = {
-                name: kind()
-                for name, kind in cls._empty_defaults.items()
-                if name in data and data[name] is None
-            }
-            if empty:
-                data = {**data, **empty}
-        return data
 
 
 # ---------------------------------------------------------------- layered settings
@@ -322,10 +302,10 @@ class Service(Strict):
     runtime: Literal["kubernetes", "vm"]
     scope: Literal["customer", "environment"]
     workload: Literal["Deployment", "StatefulSet"] = "Deployment"
-    depends_on: list[Name] = []
+    depends_on: Annotated[list[Name], NullList] = []
     environments: list[Name] | None = None
-    defaults: Layer = {}
-    plans: dict[Name, Layer] = {}
+    defaults: Annotated[Layer, NullDict] = {}
+    plans: Annotated[dict[Name, Layer], NullDict] = {}
 
 
 class Host(Strict):
@@ -386,17 +366,17 @@ class Environment(Strict):
     tls: Tls = Tls()
     ingress_controller: IngressController = IngressController()
     awx: Awx | None = None
-    host_pools: dict[Name, list[Host]] = {}
-    defaults: Layer = {}
-    services: dict[Name, Layer] = {}
+    host_pools: Annotated[dict[Name, list[Host]], NullDict] = {}
+    defaults: Annotated[Layer, NullDict] = {}
+    services: Annotated[dict[Name, Layer], NullDict] = {}
 
 
 class CustomerEnvironment(Strict):
     """Where a customer is deployed in one environment, and what it has enabled there."""
 
     cluster: Name | None = None
-    services: dict[Name, Layer | None] = {}
-    hosts: list[Host] = []
+    services: Annotated[dict[Name, Layer | None], NullDict] = {}
+    hosts: Annotated[list[Host], NullList] = []
 
 
 class Customer(Strict):
@@ -408,8 +388,8 @@ class Customer(Strict):
     offboard_after: Annotated[datetime.date, BeforeValidator(_iso_date)] | None = None
     contact: str = ""
     domains: Annotated[list[DnsName], Field(min_length=1)]
-    services: dict[Name, Layer] = {}
-    environments: dict[Name, CustomerEnvironment] = {}
+    services: Annotated[dict[Name, Layer], NullDict] = {}
+    environments: Annotated[dict[Name, CustomerEnvironment], NullDict] = {}
 
 
 class Quota(Strict):

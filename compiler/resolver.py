@@ -28,7 +28,7 @@ from typing import Any
 from compiler import model_errors
 from compiler.catalog import Catalog, Source
 from compiler.errors import Location, Problem
-from compiler.interpolate import interpolate
+from compiler.interpolate import interpolate, path_order, template_paths
 from compiler.loader import YamlPath
 from compiler.models import Customer, Environment, Host, Service, Settings
 
@@ -75,21 +75,25 @@ class Instance:
 
     def origin(self, path: YamlPath) -> Origin:
         """The highest layer that wrote `path` (or the whole list or value holding it)."""
-        template = self.templates.get(tuple(path))
-        for layer in reversed(self.layers):
-            node: Any = layer.data
-            for depth, segment in enumerate(path):
-                if isinstance(node, dict):
-                    if segment not in node:
-                        break
-                    node = node[segment]
-                elif isinstance(node, list) and isinstance(segment, int) and segment < len(node):
-                    node = node[segment]
-                else:  # this layer set a list or scalar above the path: it owns it
-                    return Origin(layer.name, layer.locate(tuple(path[:depth])), template)
-            else:
-                return Origin(layer.name, layer.locate(tuple(path)), template)
-        return Origin("built-in default", None, template)
+        return origin_of(self.layers, path, self.templates.get(tuple(path)))
+
+
+def origin_of(layers: tuple[Layer, ...], path: YamlPath, template: str | None = None) -> Origin:
+    """Provenance without copying it per leaf: walk the layers from the highest down."""
+    for layer in reversed(layers):
+        node: Any = layer.data
+        for depth, segment in enumerate(path):
+            if isinstance(node, dict):
+                if segment not in node:
+                    break
+                node = node[segment]
+            elif isinstance(node, list) and isinstance(segment, int) and segment < len(node):
+                node = node[segment]
+            else:  # this layer set a list or scalar above the path: it owns it
+                return Origin(layer.name, layer.locate(tuple(path[:depth])), template)
+        else:
+            return Origin(layer.name, layer.locate(tuple(path)), template)
+    return Origin("built-in default", None, template)
 
 
 def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +117,7 @@ def resolve(
     wanted = sorted(catalog.environments if environments is None else environments)
     instances: dict[str, Instance] = {}
     failures: dict[tuple[Location, str, str], list[str]] = {}
+    cache = _MergeCache()
     for env_name in wanted:
         env = catalog.environments[env_name]
         for service_name in sorted(catalog.services):
@@ -120,13 +125,13 @@ def resolve(
             if service.environments is not None and env_name not in service.environments:
                 continue
             if service.scope == "environment":
-                _add(catalog, env, service, None, instances, failures)
+                _add(catalog, env, service, None, instances, failures, cache)
                 continue
             for customer_name in sorted(catalog.customers):
                 customer = catalog.customers[customer_name]
                 placement = customer.environments.get(env_name)
                 if placement is not None and service_name in placement.services:
-                    _add(catalog, env, service, customer, instances, failures)
+                    _add(catalog, env, service, customer, instances, failures, cache)
     problems = [
         Problem(location, message, _instances_hint(ids, hint))
         for (location, message, hint), ids in failures.items()
@@ -219,33 +224,25 @@ def _add(
     customer: Customer | None,
     instances: dict[str, Instance],
     failures: dict[tuple[Location, str, str], list[str]],
+    cache: _MergeCache,
 ) -> None:
     """Resolve one instance; record its problems (deduplicated across instances) or add it."""
     parts = [env.name, customer.name, service.name] if customer else [env.name, service.name]
     instance_id = "/".join(parts)
     layers = instance_layers(catalog, env, service, customer)
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged = merge(merged, layer.data)
-    probe = Instance(
-        instance_id,
-        env.name,
-        service.name,
-        getattr(customer, "name", None),
-        Settings(),
-        merged,
-        layers,
-    )
+    merged = cache.merged(layers)
 
     def fail(path: YamlPath, message: str, hint: str = "") -> None:
-        location = probe.origin(path).location or catalog.source("service", service.name).locate()
+        location = (
+            origin_of(layers, path).location or catalog.source("service", service.name).locate()
+        )
         failures.setdefault((location, message, hint), []).append(instance_id)
 
     clusters, namespace = (
         _placement(env, service, customer) if service.runtime == "kubernetes" else ((), None)
     )
     context = instance_context(env, service, customer, instance_id, namespace, clusters)
-    values, templates, errors = interpolate(merged, context)
+    values, templates, errors = interpolate(merged, context, cache.template_paths(layers))
     for error in errors:
         fail(error.path, error.message, error.hint)
     if errors:
@@ -269,6 +266,42 @@ def _add(
         namespace,
         MappingProxyType(templates),
     )
+
+
+class _MergeCache:
+    """Work shared between instances: most customers add nothing to the layers that only
+    depend on environment, service and plan, and a layer's `${...}` strings are found once.
+    Keyed by the identity of layer data, which lives as long as the catalog does."""
+
+    def __init__(self) -> None:
+        self._merged: dict[tuple[int, ...], dict[str, Any]] = {}
+        self._paths: dict[int, tuple[YamlPath, ...]] = {}
+        self._sorted: dict[tuple[int, ...], tuple[YamlPath, ...]] = {}
+
+    def merged(self, layers: tuple[Layer, ...]) -> dict[str, Any]:
+        shared = [layer for layer in layers if not layer.name.startswith("customer")]
+        key = tuple(id(layer.data) for layer in shared)
+        base = self._merged.get(key)
+        if base is None:
+            base = {}
+            for layer in shared:
+                base = merge(base, layer.data)
+            self._merged[key] = base
+        for layer in layers[len(shared) :]:
+            base = merge(base, layer.data)
+        return base
+
+    def template_paths(self, layers: tuple[Layer, ...]) -> tuple[YamlPath, ...]:
+        key = tuple(id(layer.data) for layer in layers)
+        paths = self._sorted.get(key)
+        if paths is None:
+            found: set[YamlPath] = set()
+            for layer in layers:
+                if id(layer.data) not in self._paths:
+                    self._paths[id(layer.data)] = tuple(template_paths(layer.data))
+                found.update(self._paths[id(layer.data)])
+            paths = self._sorted[key] = tuple(sorted(found, key=path_order))
+        return paths
 
 
 def _placement(
