@@ -79,9 +79,7 @@ def _guarded(action: Callable[[], int]) -> None:
     except CatalogInvalid as invalid:
         for problem in invalid.problems:
             errors.print(problem.render(), markup=False)
-        errors.print(
-            f"{len(invalid.problems)} problem(s) found; nothing was written.", markup=False
-        )
+        errors.print(f"{len(invalid.problems)} problem(s) found.", markup=False)
         code = 2
     except UsageError as usage:
         errors.print(f"error: {usage.message}", markup=False)

@@ -316,8 +316,8 @@ def _number(node: ScalarNode) -> Any:
         return int(value[2:], 16)
     if _FLOAT.match(value):
         return float(value)
-    if _INF.match(value):
-        return float("-inf") if value[0] == "-" else float("inf")
-    if _NAN.match(value):
-        return float("nan")
+    if _INF.match(value) or _NAN.match(value):
+        raise _Invalid(
+            node, f"'{value}' is not a finite number", "JSON outputs cannot hold it; quote it"
+        )
     return value

@@ -74,6 +74,13 @@ Name = Annotated[
     ),
 ]
 DnsName = Annotated[str, _pattern(_DNS_NAME, "a valid lower-case DNS name"), Field(max_length=253)]
+# Record names may have `_` labels (`_sip._tcp.example.org`, `_dmarc.example.org`).
+_RECORD_NAME = re.compile(
+    r"(_?[a-z0-9]([-a-z0-9]*[a-z0-9])?)(\._?[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
+)
+RecordName = Annotated[
+    str, _pattern(_RECORD_NAME, "a valid DNS record name"), Field(max_length=253)
+]
 EnvVarName = Annotated[str, _pattern(_ENV_VAR, "a valid environment variable name")]
 PortName = Annotated[str, _pattern(_PORT_NAME, "a valid port name (DNS-1123, 15 characters)")]
 Residency = Annotated[str, _pattern(_RESIDENCY, "a residency code such as 'eu', 'ch' or 'us'")]
@@ -194,7 +201,7 @@ class SecretRef(Strict):
 
 
 class DnsRecord(Strict):
-    name: DnsName
+    name: RecordName
     type: Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV"]
     value: Annotated[str, Field(min_length=1)]
     ttl: Annotated[int, Field(ge=60, le=86400)] = 300

@@ -87,6 +87,8 @@ def origin_of(layers: tuple[Layer, ...], path: YamlPath, template: str | None = 
                 if segment not in node:
                     break
                 node = node[segment]
+                if node is None:  # removed here: nothing below this layer survives
+                    return Origin("built-in default", None, template)
             elif isinstance(node, list) and isinstance(segment, int) and segment < len(node):
                 node = node[segment]
             else:  # this layer set a list or scalar above the path: it owns it

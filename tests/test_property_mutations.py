@@ -38,7 +38,7 @@ VALUES = [
 ]
 # fmt: on
 ERROR = re.compile(r"(?P<path>[^:\s][^:]*):(?P<line>[0-9]+):(?P<col>[0-9]+): error: ")
-SUMMARY = re.compile(r"[0-9]+ problem\(s\) found; nothing was written\.")
+SUMMARY = re.compile(r"[0-9]+ problem\(s\) found\.")
 SCALAR = re.compile(r"^(\s*(?:- )?[A-Za-z_][-\w]*:)[ \t]+\S.*$")
 # Any character that UTF-8 can encode (no lone surrogates).
 CHARACTERS = st.characters(exclude_categories=["Cs"])

@@ -72,6 +72,7 @@ def _customers(catalog: Any, chosen: set[str]) -> list[dict[str, Any]]:
             "file": catalog.source("customer", customer.name).file,
         }
         for customer in catalog.customers.values()
+        if chosen & set(customer.environments) or len(chosen) == len(catalog.environments)
     ]
 
 
