@@ -60,10 +60,31 @@ def _resolve(state: dict[str, Any]) -> None:
     state["instances"] = instances
 
 
+def _render(state: dict[str, Any]) -> None:
+    """render + serialize every output file to bytes (the YAML emission is in here)."""
+    from compiler.pipeline import Resolved, render
+    from compiler.writer import render_tree
+
+    catalog = state["catalog"]
+    resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
+    state["tree"] = render_tree(render(resolved))
+    state["objects"] = len(state["tree"])
+
+
+def _write(state: dict[str, Any]) -> None:
+    """The atomic writer: every file under a fresh output folder, swapped in."""
+    from compiler.writer import write_tree
+
+    out = Path(state["root"]) / "rendered"
+    write_tree(out, state["tree"], sorted(state["catalog"].environments), remove_others=True)
+
+
 # name -> (column title, function). Order here is the order they run in.
 STAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "load": ("load+validate", _load),
     "resolve": ("resolve", _resolve),
+    "render": ("render+emit", _render),
+    "write": ("write", _write),
 }
 
 

@@ -61,36 +61,63 @@ def interpolate(
     """
     templates: dict[YamlPath, str] = {}
     errors: list[InterpolationError] = []
-    resolved: dict[YamlPath, Any] = {}
+    renderer = _Renderer(values, context)
+    replacements: dict[YamlPath, Any] = {}
+    for path in paths if paths is not None else sorted(template_paths(values), key=path_order):
+        text = lookup_raw(values, path)
+        if not isinstance(text, str) or "${" not in text:
+            continue  # a higher layer replaced this template with a plain value
+        try:
+            result = renderer.render(path, text, ())
+        except _Failed as failed:
+            errors.append(failed.error)
+            continue
+        if result != text:
+            templates[path] = text
+            replacements[path] = result
+    return _replaced(values, replacements), templates, errors
 
-    def lookup(path: YamlPath, chain: tuple[YamlPath, ...]) -> Any:
-        node = lookup_raw(values, path)
+
+class _Renderer:
+    """Resolves the strings of one instance. A class rather than nested closures: closures
+    that call each other form reference cycles, and at 90,000 instances the garbage
+    collector's work to free them grew faster than the instance count."""
+
+    def __init__(self, values: dict[str, Any], context: Mapping[str, Any]):
+        self.values = values
+        self.context = context
+        self.resolved: dict[YamlPath, Any] = {}
+
+    def lookup(self, path: YamlPath, chain: tuple[YamlPath, ...]) -> Any:
+        node = lookup_raw(self.values, path)
         if isinstance(node, str) and "${" in node:
-            return render(path, node, chain)
+            return self.render(path, node, chain)
         return node
 
-    def render(path: YamlPath, text: str, chain: tuple[YamlPath, ...]) -> Any:
-        if path in resolved:
-            return resolved[path]
+    def render(self, path: YamlPath, text: str, chain: tuple[YamlPath, ...]) -> Any:
+        if path in self.resolved:
+            return self.resolved[path]
         if path in chain:
             cycle = " -> ".join(_VALUES + _dotted(p) for p in (*chain[chain.index(path) :], path))
             raise _Failed(InterpolationError(chain[0], f"interpolation cycle: {cycle}"))
         chain = (*chain, path)
         whole = _TOKEN.fullmatch(text)
         if whole is not None and whole.group(0) != "$${":
-            result = reference(whole, chain)
+            result = self.reference(whole, chain)
         else:
             parts, position = [], 0
             for match in _TOKEN.finditer(text):
                 parts.append(text[position : match.start()])
                 position = match.end()
-                parts.append("${" if match.group(0) == "$${" else _text(reference(match, chain)))
+                parts.append(
+                    "${" if match.group(0) == "$${" else _text(self.reference(match, chain))
+                )
             parts.append(text[position:])
             result = "".join(parts)
-        resolved[path] = result
+        self.resolved[path] = result
         return result
 
-    def reference(match: re.Match[str], chain: tuple[YamlPath, ...]) -> Any:
+    def reference(self, match: re.Match[str], chain: tuple[YamlPath, ...]) -> Any:
         name = match.group(1)
         if name is None:
             raise _Failed(
@@ -102,11 +129,11 @@ def interpolate(
             )
         name = name.strip()
         if name.startswith(_VALUES):
-            value = lookup(_parse_path(name[len(_VALUES) :]), chain)
+            value = self.lookup(_parse_path(name[len(_VALUES) :]), chain)
         else:
-            value = context.get(name, _MISSING)
+            value = self.context.get(name, _MISSING)
         if value is _MISSING:
-            choices = list(context) if not name.startswith(_VALUES) else []
+            choices = list(self.context) if not name.startswith(_VALUES) else []
             hint = did_you_mean(name, choices) if choices else "no such value in this instance"
             raise _Failed(InterpolationError(chain[-1], f"unknown reference '${{{name}}}'", hint))
         if isinstance(value, dict | list):
@@ -118,21 +145,6 @@ def interpolate(
                 )
             )
         return value
-
-    replacements: dict[YamlPath, Any] = {}
-    for path in paths if paths is not None else sorted(template_paths(values), key=path_order):
-        text = lookup_raw(values, path)
-        if not isinstance(text, str) or "${" not in text:
-            continue  # a higher layer replaced this template with a plain value
-        try:
-            result = render(path, text, ())
-        except _Failed as failed:
-            errors.append(failed.error)
-            continue
-        if result != text:
-            templates[path] = text
-            replacements[path] = result
-    return _replaced(values, replacements), templates, errors
 
 
 def lookup_raw(values: Any, path: YamlPath) -> Any:
