@@ -62,12 +62,11 @@ def _resolve(state: dict[str, Any]) -> None:
 
 def _render(state: dict[str, Any]) -> None:
     """render + serialize every output file to bytes (the YAML emission is in here)."""
-    from compiler.pipeline import Resolved, render
-    from compiler.writer import render_tree
+    from compiler.pipeline import Resolved, render_bytes
 
     catalog = state["catalog"]
     resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
-    state["tree"] = render_tree(render(resolved))
+    state["tree"] = render_bytes(resolved)
     state["objects"] = len(state["tree"])
 
 

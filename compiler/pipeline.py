@@ -14,7 +14,10 @@ raising `CatalogInvalid`. Commands call these functions, never a stage's interna
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,4 +125,46 @@ def compile_tree(
 ) -> tuple[Resolved, dict[str, bytes]]:
     """load -> validate -> resolve -> render -> serialize: every output file's exact bytes."""
     resolved = run(root, environments)
-    return resolved, render_tree(render(resolved, repo_path))
+    return resolved, render_bytes(resolved, repo_path)
+
+
+_SHARED: tuple[Resolved, str] | None = None  # what forked render workers inherit
+
+
+def _render_one(env: str) -> tuple[dict[str, bytes], list[Problem]]:
+    assert _SHARED is not None
+    resolved, repo_path = _SHARED
+    one = Resolved(resolved.catalog, (env,), resolved.instances)
+    try:
+        return render_tree(render(one, repo_path)), []
+    except CatalogInvalid as invalid:
+        return {}, invalid.problems
+
+
+def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
+    """Render and serialize each environment, in parallel processes when it pays.
+
+    Environments are independent, so each is rendered and emitted in its own worker
+    (forked: the resolved catalog is inherited, not pickled); only bytes come back.
+    The result does not depend on the order the workers finish in.
+    """
+    global _SHARED
+    environments = list(resolved.environments)
+    workers = min(len(environments), os.cpu_count() or 1)
+    large = len(resolved.instances) >= _PARALLEL_FROM
+    if workers < 2 or not large or "fork" not in multiprocessing.get_all_start_methods():
+        return render_tree(render(resolved, repo_path))
+    _SHARED = (resolved, repo_path)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(_render_one, environments))
+    finally:
+        _SHARED = None
+    problems = [problem for _, found in results for problem in found]
+    if problems:
+        raise CatalogInvalid(problems)
+    return {path: data for tree, _ in results for path, data in tree.items()}
+
+
+_PARALLEL_FROM = 2_000  # instances; below this, starting workers costs more than it saves

@@ -113,10 +113,12 @@ def write_tree(
                 p for p in out.iterdir() if p.is_dir() and p.name not in environments
             ):
                 shutil.copytree(kept, build / kept.name, copy_function=_link_or_copy)
-        for path, content in sorted(tree.items()):
-            target = build / _safe_relative(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+        targets = {path: build / _safe_relative(path) for path in tree}
+        for folder in sorted({target.parent for target in targets.values()}):
+            folder.mkdir(parents=True, exist_ok=True)
+        for path, target in targets.items():
+            with open(target, "wb") as handle:
+                handle.write(tree[path])
         _swap(build, out)
     finally:
         shutil.rmtree(build, ignore_errors=True)

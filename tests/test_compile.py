@@ -381,3 +381,11 @@ def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path):
     assert run_cli("compile", "--root", str(example)).exit_code == 0  # recovers from strays
     assert read_tree(example / "rendered", ["dev", "staging", "prod"]) == new
     assert not list(example.glob(".gitopsc-*"))
+
+
+def test_parallel_rendering_gives_the_same_bytes(example: Path, monkeypatch: pytest.MonkeyPatch):
+    resolved = pipeline.run(example)
+    serial = pipeline.render_bytes(resolved)
+    monkeypatch.setattr(pipeline, "_PARALLEL_FROM", 0)  # force the worker processes
+    parallel = pipeline.render_bytes(resolved)
+    assert list(parallel) == list(serial) and parallel == serial
