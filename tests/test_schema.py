@@ -56,3 +56,19 @@ def test_schema_rejects_unknown_keys_like_the_validator():
     assert any("imgae" in error.message for error in validator.iter_errors(service))
     service["defaults"] = {"resources": {"limits": {"cpu": 1}}}  # partial layer, number quantity
     assert list(validator.iter_errors(service)) == []
+
+
+def test_the_pipeline_file_validates_against_gitlabs_ci_schema():
+    import os
+
+    import yaml
+
+    schema_path = REPO.parent / "shared" / "reference" / "gitlab" / "ci.json"
+    if not schema_path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"GitLab CI schema missing: {schema_path}")
+        pytest.skip(f"GitLab CI schema not found at {schema_path}")
+    validator = jsonschema.Draft7Validator(json.loads(schema_path.read_text()))
+    pipeline = yaml.safe_load((REPO / ".gitlab-ci.yml").read_text())
+    assert [error.message for error in validator.iter_errors(pipeline)] == []
+    assert list(validator.iter_errors({**pipeline, "compile": {"stage": "compile", "scrpt": []}}))
