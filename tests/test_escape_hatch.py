@@ -38,7 +38,7 @@ def test_patches_and_extra_resources_reach_the_output(example: Path):
     folder = example / "rendered/prod/kubernetes/prod-fra1/acme/element-web"
     deployment = yaml.safe_load((folder / "deployment-element-web.yaml").read_text())
     assert deployment["spec"]["template"]["metadata"]["annotations"] == {
-        "prometheus.io/scrape": "true"
+        "example.org/scrape": "true"
     }
     service = yaml.safe_load((folder / "service-element-web.yaml").read_text())
     assert service["metadata"]["annotations"] == {"team": "chat"}
