@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -15,7 +16,7 @@ def run(
 ) -> int:
     out = (out if out is not None else root / "rendered").absolute()
     repo_path = _repo_path(root, out)
-    with console.status("compiling...", spinner="dots") if console.is_terminal else _nothing():
+    with console.status("compiling...", spinner="dots") if console.is_terminal else nullcontext():
         resolved, tree = pipeline.compile_tree(root, environments, repo_path)
     if check:
         everything = not environments
@@ -48,11 +49,3 @@ def _repo_path(root: Path, out: Path) -> str:
         return out.relative_to(root.absolute()).as_posix()
     except ValueError:
         return "rendered"
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
