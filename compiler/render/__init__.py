@@ -113,8 +113,10 @@ def render_environment(
         base = f"{env.name}/kubernetes/{cluster.name}"
         apps_dir = f"{env.name}/argocd/{cluster.name}/apps"
         argo: list[dict[str, Any]] = []
-        for namespace in sorted({i.namespace for i in members}):
-            in_namespace = [i for i in members if i.namespace == namespace]
+        by_namespace: dict[str, list[Instance]] = {}
+        for instance in members:  # grouped once: one pass per namespace would be quadratic
+            by_namespace.setdefault(instance.namespace, []).append(instance)
+        for namespace, in_namespace in sorted(by_namespace.items()):
             ids = tuple(i.id for i in in_namespace)
             customer = catalog.customers.get(namespace) if namespace != PLATFORM_NAMESPACE else None
             plan = catalog.plans[customer.plan] if customer else None
