@@ -16,10 +16,11 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from compiler.catalog import Catalog, catalog_files
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
@@ -29,6 +30,7 @@ from compiler.resolver import Instance, resolve
 from compiler.validate import build_catalog
 from compiler.writer import render_tree
 
+_T = TypeVar("_T")
 _REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
 
 
@@ -141,30 +143,45 @@ def _render_one(env: str) -> tuple[dict[str, bytes], list[Problem]]:
         return {}, invalid.problems
 
 
-def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
+def render_bytes(
+    resolved: Resolved, repo_path: str = "rendered", done: Callable[[str], None] | None = None
+) -> dict[str, bytes]:
     """Render and serialize each environment, in parallel processes when it pays.
 
     Environments are independent, so each is rendered and emitted in its own worker
     (forked: the resolved catalog is inherited, not pickled); only bytes come back.
-    The result does not depend on the order the workers finish in.
+    The result does not depend on the order the workers finish in. `done(env)` is
+    called as each environment finishes (for a progress bar).
     """
     global _SHARED
     environments = list(resolved.environments)
     workers = min(len(environments), os.cpu_count() or 1)
     large = len(resolved.instances) >= _PARALLEL_FROM
-    if workers < 2 or not large or "fork" not in multiprocessing.get_all_start_methods():
-        return render_tree(render(resolved, repo_path))
+    parallel = workers > 1 and large and "fork" in multiprocessing.get_all_start_methods()
     _SHARED = (resolved, repo_path)
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(_render_one, environments))
+        if parallel:
+            with ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork")
+            ) as pool:
+                results = list(_reporting(pool.map(_render_one, environments), environments, done))
+        else:
+            results = list(_reporting(map(_render_one, environments), environments, done))
     finally:
         _SHARED = None
     problems = [problem for _, found in results for problem in found]
     if problems:
         raise CatalogInvalid(problems)
     return {path: data for tree, _ in results for path, data in tree.items()}
+
+
+def _reporting(
+    results: Iterable[_T], names: list[str], done: Callable[[str], None] | None
+) -> Iterator[_T]:
+    for name, result in zip(names, results, strict=True):
+        if done is not None:
+            done(name)
+        yield result
 
 
 _PARALLEL_FROM = 2_000  # instances; below this, starting workers costs more than it saves

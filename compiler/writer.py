@@ -22,7 +22,7 @@ import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from compiler.emit import to_json, to_yaml
@@ -33,6 +33,7 @@ MARKER = ".gitopsc"
 _MARKER_TEXT = "Written by `gitopsc compile`. Everything in this folder is replaced on each run.\n"
 _BUILD = ".gitopsc-build-"
 _BACKUP = ".gitopsc-backup-"
+_REPORT_EVERY = 500
 
 
 def serialize(file: OutputFile) -> bytes:
@@ -92,12 +93,17 @@ def read_tree(out: Path, environments: Iterable[str]) -> dict[str, bytes]:
 
 
 def write_tree(
-    out: Path, tree: Mapping[str, bytes], environments: Sequence[str], remove_others: bool
+    out: Path,
+    tree: Mapping[str, bytes],
+    environments: Sequence[str],
+    remove_others: bool,
+    written: Callable[[int], None] | None = None,
 ) -> None:
     """Replace `<out>/<env>` for each environment in `environments` with `tree`, atomically.
 
     Other environments already in `<out>` are kept unless `remove_others` (a full compile:
-    an environment deleted from the catalog disappears from the output too).
+    an environment deleted from the catalog disappears from the output too). `written(n)`
+    reports progress every `_REPORT_EVERY` files.
     """
     out = out.absolute()
     _recover(out)
@@ -116,9 +122,11 @@ def write_tree(
         targets = {path: build / _safe_relative(path) for path in tree}
         for folder in sorted({target.parent for target in targets.values()}):
             folder.mkdir(parents=True, exist_ok=True)
-        for path, target in targets.items():
+        for count, (path, target) in enumerate(targets.items(), 1):
             with open(target, "wb") as handle:
                 handle.write(tree[path])
+            if written is not None and count % _REPORT_EVERY == 0:
+                written(_REPORT_EVERY)
         _swap(build, out)
     finally:
         shutil.rmtree(build, ignore_errors=True)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from compiler import pipeline
 from compiler.writer import differences, read_tree, write_tree
@@ -16,8 +23,12 @@ def run(
 ) -> int:
     out = (out if out is not None else root / "rendered").absolute()
     repo_path = _repo_path(root, out)
-    with console.status("compiling...", spinner="dots") if console.is_terminal else nullcontext():
-        resolved, tree = pipeline.compile_tree(root, environments, repo_path)
+    with _progress() as progress:
+        step = progress.add_task("load, validate, resolve", total=None)
+        resolved = pipeline.run(root, environments)
+        progress.update(step, total=1, completed=1)
+        step = progress.add_task("render", total=len(resolved.environments))
+        tree = pipeline.render_bytes(resolved, repo_path, lambda env: progress.advance(step))
     if check:
         everything = not environments
         present = read_tree(out, resolved.environments)
@@ -36,7 +47,15 @@ def run(
             return 1
         console.print(f"{out.name}/ is up to date ({len(tree)} files).", highlight=False)
         return 0
-    write_tree(out, tree, resolved.environments, remove_others=not environments)
+    with _progress() as progress:
+        step = progress.add_task("write", total=len(tree))
+        write_tree(
+            out,
+            tree,
+            resolved.environments,
+            not environments,
+            lambda count: progress.advance(step, count),
+        )
     console.print(
         f"wrote {len(tree)} files for {', '.join(resolved.environments)} to {out}", highlight=False
     )
@@ -49,3 +68,18 @@ def _repo_path(root: Path, out: Path) -> str:
         return out.relative_to(root.absolute()).as_posix()
     except ValueError:
         return "rendered"
+
+
+def _progress() -> Progress:
+    """A progress bar on stderr, shown only on a terminal (CI logs stay clean)."""
+    errors = Console(stderr=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
