@@ -122,14 +122,6 @@ def render(resolved: Resolved, repo_path: str = "rendered") -> dict[str, list[Ou
     return files_by_env
 
 
-def compile_tree(
-    root: Path, environments: Sequence[str] | None, repo_path: str
-) -> tuple[Resolved, dict[str, bytes]]:
-    """load -> validate -> resolve -> render -> serialize: every output file's exact bytes."""
-    resolved = run(root, environments)
-    return resolved, render_bytes(resolved, repo_path)
-
-
 _SHARED: tuple[Resolved, str] | None = None  # what forked render workers inherit
 
 

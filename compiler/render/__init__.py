@@ -108,6 +108,7 @@ def render_environment(
             if target is not None:
                 dependents.setdefault((target.customer, target.service), []).append(instance)
     waves = _waves(catalog)
+    sources = {instance.id: sources_of(catalog, instance) for instance in instances}
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
         base = f"{env.name}/kubernetes/{cluster.name}"
@@ -174,9 +175,9 @@ def render_environment(
                 objects, patched = apply_patches(objects + extras, instance)
                 problems += found + patched
                 directory = f"{base}/{namespace}/{instance.service}"
-                sources = sources_of(catalog, instance)
                 instance_files = [
-                    _object_file(directory, obj, (instance.id,), sources) for obj in objects
+                    _object_file(directory, obj, (instance.id,), sources[instance.id])
+                    for obj in objects
                 ]
                 files += [*instance_files, _kustomization(directory, instance_files)]
                 argo.append(
@@ -203,7 +204,7 @@ def render_environment(
             )
         )
     all_ids = tuple(i.id for i in instances)
-    all_sources = tuple(sorted({s for i in instances for s in sources_of(catalog, i)} | {env_file}))
+    all_sources = tuple(sorted({s for files in sources.values() for s in files} | {env_file}))
     files.append(
         OutputFile(
             f"{env.name}/terraform/catalog.auto.tfvars.json",
