@@ -16,11 +16,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from compiler.catalog import Catalog, catalog_files
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
@@ -30,7 +29,6 @@ from compiler.resolver import Instance, resolve
 from compiler.validate import build_catalog
 from compiler.writer import render_tree
 
-_T = TypeVar("_T")
 _REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
 
 
@@ -135,45 +133,60 @@ def _render_one(env: str) -> tuple[dict[str, bytes], list[Problem]]:
         return {}, invalid.problems
 
 
-def render_bytes(
+def render_parts(
     resolved: Resolved, repo_path: str = "rendered", done: Callable[[str], None] | None = None
-) -> dict[str, bytes]:
-    """Render and serialize each environment, in parallel processes when it pays.
+) -> Iterator[dict[str, bytes]]:
+    """Each environment's files as bytes, yielded as soon as it is rendered.
 
     Environments are independent, so each is rendered and emitted in its own worker
-    (forked: the resolved catalog is inherited, not pickled); only bytes come back.
-    The result does not depend on the order the workers finish in. `done(env)` is
-    called as each environment finishes (for a progress bar).
+    process when the catalog is large (forked: the resolved catalog is inherited, not
+    pickled; only bytes come back). Yielding each one as it finishes lets the caller
+    write it while the workers render the rest. Which order they come in does not
+    change any byte. Raises `CatalogInvalid` after the last one if any had problems, so
+    a consumer that writes must treat what it got as unusable until the end.
+    `done(env)` is called as each environment finishes (for a progress bar).
     """
     global _SHARED
     environments = list(resolved.environments)
     workers = min(len(environments), os.cpu_count() or 1)
     large = len(resolved.instances) >= _PARALLEL_FROM
     parallel = workers > 1 and large and "fork" in multiprocessing.get_all_start_methods()
+    problems: list[Problem] = []
     _SHARED = (resolved, repo_path)
     try:
         if parallel:
             with ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("fork")
             ) as pool:
-                results = list(_reporting(pool.map(_render_one, environments), environments, done))
+                jobs = {pool.submit(_render_one, env): env for env in environments}
+                for job in as_completed(jobs):
+                    yield from _finished(jobs[job], job.result(), problems, done)
         else:
-            results = list(_reporting(map(_render_one, environments), environments, done))
+            for env in environments:
+                yield from _finished(env, _render_one(env), problems, done)
     finally:
         _SHARED = None
-    problems = [problem for _, found in results for problem in found]
     if problems:
         raise CatalogInvalid(problems)
-    return {path: data for tree, _ in results for path, data in tree.items()}
 
 
-def _reporting(
-    results: Iterable[_T], names: list[str], done: Callable[[str], None] | None
-) -> Iterator[_T]:
-    for name, result in zip(names, results, strict=True):
-        if done is not None:
-            done(name)
-        yield result
+def _finished(
+    env: str,
+    result: tuple[dict[str, bytes], list[Problem]],
+    problems: list[Problem],
+    done: Callable[[str], None] | None,
+) -> Iterator[dict[str, bytes]]:
+    tree, found = result
+    problems += found
+    if done is not None:
+        done(env)
+    if not found:
+        yield tree
+
+
+def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
+    """Every output file of `resolved` as bytes, sorted by path (for --check and tests)."""
+    return dict(sorted(item for tree in render_parts(resolved, repo_path) for item in tree.items()))
 
 
 _PARALLEL_FROM = 2_000  # instances; below this, starting workers costs more than it saves

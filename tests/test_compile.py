@@ -333,12 +333,43 @@ def test_a_name_that_would_escape_never_reaches_the_writer(example: Path):
     assert not (example / "rendered").exists() and not (example.parent / "x").exists()
 
 
-def test_the_writer_refuses_paths_outside_the_folder(tmp_path: Path):
+@pytest.mark.parametrize(
+    "path",
+    ["../escape.yaml", "dev/../../escape.yaml", "/tmp/escape.yaml", "dev//x.yaml", "dev/./x"],
+)
+def test_the_writer_refuses_paths_outside_the_folder(tmp_path: Path, path: str):
     from compiler.writer import write_tree
 
     with pytest.raises(ValueError, match="outside"):
-        write_tree(tmp_path / "out", {"../escape.yaml": b"x"}, ["dev"], remove_others=True)
+        write_tree(
+            tmp_path / "out", [{"dev/ok.yaml": b"x", path: b"x"}], ["dev"], remove_others=True
+        )
     assert not (tmp_path / "escape.yaml").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_recompile_reuses_unchanged_files_and_rewrites_changed_ones(tmp_path: Path):
+    """Unchanged files are hard-linked from the current tree (same inode afterwards); a
+    file edited by hand, a changed file and a symlink planted in the tree are replaced."""
+    from compiler.writer import write_tree
+
+    out = tmp_path / "out"
+    tree = {
+        "dev/a/same.yaml": b"same\n",
+        "dev/a/changed.yaml": b"v1\n",
+        "dev/b/edited.yaml": b"e\n",
+    }
+    write_tree(out, [tree], ["dev"], remove_others=True)
+    inode = {path: (out / path).stat().st_ino for path in tree}
+    (out / "dev/b/edited.yaml").write_bytes(b"edited by hand\n")
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"s\n")
+    (out / "dev/a/planted.yaml").symlink_to(secret)
+    new = {**tree, "dev/a/changed.yaml": b"v2\n", "dev/a/planted.yaml": b"s\n"}
+    write_tree(out, [new], ["dev"], remove_others=True)
+    assert read_tree(out, ["dev"]) == new
+    assert (out / "dev/a/same.yaml").stat().st_ino == inode["dev/a/same.yaml"]
+    assert (out / "dev/a/changed.yaml").stat().st_ino != inode["dev/a/changed.yaml"]
+    assert not (out / "dev/a/planted.yaml").is_symlink() and secret.read_bytes() == b"s\n"
 
 
 def _many_customers(root: Path, count: int) -> None:

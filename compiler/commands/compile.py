@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -27,38 +28,65 @@ def run(
         step = progress.add_task("load, validate, resolve", total=None)
         resolved = pipeline.run(root, environments)
         progress.update(step, total=1, completed=1)
-        step = progress.add_task("render", total=len(resolved.environments))
-        tree = pipeline.render_bytes(resolved, repo_path, lambda env: progress.advance(step))
-    if check:
-        everything = not environments
-        present = read_tree(out, resolved.environments)
-        if everything and out.is_dir():
-            stale_envs = {p.name for p in out.iterdir() if p.is_dir()} - set(resolved.environments)
-            present.update(read_tree(out, stale_envs))
-        drift = differences(tree, present)
-        for path, change in drift:
-            console.print(f"{change:8} {out.name}/{path}", highlight=False)
-        if drift:
-            console.print(
-                f"{len(drift)} file(s) differ from what the catalog compiles to; "
-                f"run `gitopsc compile` and commit the result.",
-                highlight=False,
+        rendering = progress.add_task("render", total=len(resolved.environments))
+        parts = pipeline.render_parts(resolved, repo_path, lambda env: progress.advance(rendering))
+        if check:
+            expected = {path: data for part in parts for path, data in part.items()}
+        else:
+            writing = progress.add_task("write", total=None)
+            tree = _Counted(parts)
+            write_tree(
+                out,
+                tree,
+                resolved.environments,
+                not environments,
+                lambda count: progress.advance(writing, count),
             )
-            return 1
-        console.print(f"{out.name}/ is up to date ({len(tree)} files).", highlight=False)
-        return 0
-    with _progress() as progress:
-        step = progress.add_task("write", total=len(tree))
-        write_tree(
-            out,
-            tree,
-            resolved.environments,
-            not environments,
-            lambda count: progress.advance(step, count),
-        )
+    if check:
+        return _check(out, resolved, environments, expected, console)
     console.print(
-        f"wrote {len(tree)} files for {', '.join(resolved.environments)} to {out}", highlight=False
+        f"wrote {tree.files} files for {', '.join(resolved.environments)} to {out}",
+        highlight=False,
     )
+    return 0
+
+
+class _Counted:
+    """The parts passed through, counting their files for the closing line."""
+
+    def __init__(self, parts: Iterator[dict[str, bytes]]):
+        self.parts = parts
+        self.files = 0
+
+    def __iter__(self) -> Iterator[dict[str, bytes]]:
+        for part in self.parts:
+            self.files += len(part)
+            yield part
+
+
+def _check(
+    out: Path,
+    resolved: pipeline.Resolved,
+    environments: list[str] | None,
+    tree: dict[str, bytes],
+    console: Console,
+) -> int:
+    """The drift gate: compare with what is in `out`, write nothing, exit 1 on drift."""
+    present = read_tree(out, resolved.environments)
+    if not environments and out.is_dir():
+        stale_envs = {p.name for p in out.iterdir() if p.is_dir()} - set(resolved.environments)
+        present.update(read_tree(out, stale_envs))
+    drift = differences(tree, present)
+    for path, change in drift:
+        console.print(f"{change:8} {out.name}/{path}", highlight=False)
+    if drift:
+        console.print(
+            f"{len(drift)} file(s) differ from what the catalog compiles to; "
+            f"run `gitopsc compile` and commit the result.",
+            highlight=False,
+        )
+        return 1
+    console.print(f"{out.name}/ is up to date ({len(tree)} files).", highlight=False)
     return 0
 
 
