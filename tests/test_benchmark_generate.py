@@ -63,3 +63,13 @@ def test_refuses_to_overwrite_a_catalog_it_did_not_write(tmp_path: Path):
     (tmp_path / "catalog").mkdir()
     with pytest.raises(SystemExit, match=r"not written by generate\.py"):
         generate.write_catalog(generate.Size(1, 1, 1), tmp_path)
+
+
+def test_the_emitter_benchmark_runs_and_all_emitters_agree(capsys: pytest.CaptureFixture[str]):
+    """benchmarks/emit.py reads every emitter's output back and exits if one differs."""
+    spec = importlib.util.spec_from_file_location("benchmarks_emit", GENERATE.with_name("emit.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--repeat", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[0] for line in lines[2:]] == list(module.EMITTERS)
