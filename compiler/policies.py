@@ -1,0 +1,261 @@
+"""The `policies/` folder: declarative policies, enforcement config, waivers.
+
+    policies/<id>.yaml        one declarative policy (id = file name)
+    policies/config.yaml      what fails, warns or is ignored per tier; per-check overrides
+    policies/waivers.yaml     accepted exceptions, each with an owner and an expiry date
+    policies/checkov/         checkov custom checks (YAML), passed to checkov as is
+
+These files are input like the catalog: loaded with positions, validated by strict
+models, and every mistake is a located problem (exit 2), including a rule that is not
+a valid JSON Schema and a waiver for a check that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from pydantic import BeforeValidator, Field, model_validator
+
+from compiler.errors import Location, Problem, did_you_mean
+from compiler.findings import SEVERITIES, Severity
+from compiler.loader import Document, load_document
+from compiler.model_errors import validate
+from compiler.models import Name, NullDict, NullList, Strict, _iso_date
+
+FOLDER = "policies"
+CONFIG = "config"
+WAIVERS = "waivers"
+CHECKOV_FOLDER = "checkov"
+Tier = Literal["dev", "staging", "prod"]
+Entity = Literal["instance", "customer", "environment", "object"]
+PolicyId = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+Date = Annotated[datetime.date, BeforeValidator(_iso_date)]
+
+
+class Match(Strict):
+    """Which subjects a policy applies to; every given condition must hold."""
+
+    entity: Entity
+    kinds: Annotated[list[str], Field(min_length=1)] | None = None
+    api_versions: Annotated[list[str], Field(min_length=1)] | None = None
+    tiers: Annotated[list[Tier], Field(min_length=1)] | None = None
+    labels: Annotated[dict[str, str], NullDict] = {}
+
+    @model_validator(mode="after")
+    def _object_only(self) -> Match:
+        if self.entity != "object" and (self.kinds or self.api_versions):
+            raise ValueError("kinds and api_versions only apply to entity: object")
+        if self.entity in ("customer", "environment") and self.labels:
+            raise ValueError("labels only apply to entity: instance or object")
+        return self
+
+
+class Policy(Strict):
+    id: PolicyId
+    title: Annotated[str, Field(min_length=1)]
+    severity: Severity
+    description: Annotated[str, Field(min_length=1)]
+    remediation: Annotated[str, Field(min_length=1)]
+    match: Match
+    rule: dict[str, Any]
+
+
+class TierRule(Strict):
+    """Severities at or above `fail` fail the check; at or above `warn`, warn; below, ignored."""
+
+    fail: Severity
+    warn: Severity = "info"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierRule:
+        if SEVERITIES.index(self.warn) > SEVERITIES.index(self.fail):
+            raise ValueError(f"warn ({self.warn}) must not be above fail ({self.fail})")
+        return self
+
+
+class Override(Strict):
+    enabled: bool = True
+    severity: Severity | None = None
+
+
+class CheckovConfig(Strict):
+    enabled: bool = True
+
+
+_STRICTEST = TierRule(fail="low", warn="info")
+
+
+class Config(Strict):
+    """`catalog` applies to findings tied to no environment (a customer's domains, say)."""
+
+    enforcement: dict[Literal["dev", "staging", "prod", "catalog"], TierRule] = {
+        "dev": TierRule(fail="critical", warn="medium"),
+        "staging": TierRule(fail="high", warn="low"),
+        "prod": TierRule(fail="medium", warn="info"),
+        "catalog": TierRule(fail="medium", warn="info"),
+    }
+    checks: Annotated[dict[str, Override], NullDict] = {}
+    checkov: CheckovConfig = CheckovConfig()
+
+    def rule_for(self, tier: str | None) -> TierRule:
+        return self.enforcement.get(tier or "catalog", _STRICTEST)
+
+
+class Waiver(Strict):
+    policy: Annotated[str, Field(min_length=1)]
+    environment: Name | None = None
+    customer: Name | None = None
+    service: Name | None = None
+    reason: Annotated[str, Field(min_length=10)]
+    owner: Name
+    expires: Date
+
+
+class WaiverList(Strict):
+    waivers: Annotated[list[Waiver], NullList] = []
+
+
+@dataclass(frozen=True)
+class PlacedWaiver:
+    """A waiver and where it was written (for its errors and its findings)."""
+
+    waiver: Waiver
+    document: Document
+    index: int
+
+    def locate(self, key: str | None = None) -> Location:
+        return self.document.locate(("waivers", self.index, *([key] if key else [])))
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """Everything in `policies/`, validated, with where each part was written."""
+
+    policies: dict[str, Policy] = field(default_factory=dict)
+    locations: dict[str, Location] = field(default_factory=dict)
+    config: Config = field(default_factory=Config)
+    config_document: Document | None = None
+    waivers: tuple[PlacedWaiver, ...] = ()
+    checkov_dir: Path | None = None
+
+
+def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
+    """Load and validate `root/policies`; an absent folder means no policies, defaults."""
+    folder = root / FOLDER
+    if not folder.is_dir():
+        return PolicySet(), []
+    problems: list[Problem] = []
+    policies: dict[str, Policy] = {}
+    locations: dict[str, Location] = {}
+    config, config_document = Config(), None
+    waivers: list[PlacedWaiver] = []
+    for path in sorted(folder.iterdir()):
+        relative = f"{FOLDER}/{path.name}"
+        if path.is_dir():
+            if path.name != CHECKOV_FOLDER:
+                problems.append(Problem(Location(relative), "unexpected folder in policies/"))
+            continue
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        document, found = load_document(root, relative)
+        problems += found
+        if document is None:
+            continue
+        if path.stem == CONFIG:
+            loaded, found = validate(Config, document.data, document)
+            problems += found
+            if loaded is not None:
+                config, config_document = loaded, document
+        elif path.stem == WAIVERS:
+            loaded, found = validate(WaiverList, document.data, document)
+            problems += found
+            if loaded is not None:
+                waivers += [
+                    PlacedWaiver(waiver, document, index)
+                    for index, waiver in enumerate(loaded.waivers)
+                ]
+        else:
+            policy, found = _policy(path.stem, document)
+            problems += found
+            if policy is not None:
+                policies[policy.id] = policy
+                locations[policy.id] = document.locate(())
+    checkov_dir = folder / CHECKOV_FOLDER
+    return (
+        PolicySet(
+            policies,
+            locations,
+            config,
+            config_document,
+            tuple(waivers),
+            checkov_dir if checkov_dir.is_dir() else None,
+        ),
+        problems,
+    )
+
+
+def _policy(name: str, document: Document) -> tuple[Policy | None, list[Problem]]:
+    policy, problems = validate(Policy, document.data, document)
+    if policy is None:
+        return None, problems
+    if policy.id != name:
+        return None, [
+            Problem(
+                document.locate(("id",)),
+                f"policy id '{policy.id}' does not match its file name '{name}'",
+                f"rename the file to {policy.id}.yaml or set id: {name}",
+            )
+        ]
+    try:
+        jsonschema.Draft202012Validator.check_schema(policy.rule)
+    except jsonschema.SchemaError as error:
+        where = ("rule", *error.path)
+        return None, [
+            Problem(
+                document.locate(where),
+                f"rule is not a valid JSON Schema: {error.message}",
+                "see docs/policies.md; rules use JSON Schema draft 2020-12",
+            )
+        ]
+    return policy, []
+
+
+def check_references(
+    policy_set: PolicySet, known_checks: set[str], teams: set[str]
+) -> list[Problem]:
+    """Overrides and waivers must name checks that exist, and owners that are teams."""
+    problems = []
+    document = policy_set.config_document
+    if document is not None:
+        for check in policy_set.config.checks:
+            if check not in known_checks:
+                problems.append(
+                    Problem(
+                        document.locate(("checks", check)),
+                        f"unknown check '{check}'",
+                        did_you_mean(check, known_checks) or "run `gitopsc check --list`",
+                    )
+                )
+    for placed in policy_set.waivers:
+        waiver = placed.waiver
+        if waiver.policy not in known_checks:
+            problems.append(
+                Problem(
+                    placed.locate("policy"),
+                    f"waiver for unknown check '{waiver.policy}'",
+                    did_you_mean(waiver.policy, known_checks) or "run `gitopsc check --list`",
+                )
+            )
+        if waiver.owner not in teams:
+            problems.append(
+                Problem(
+                    placed.locate("owner"),
+                    f"waiver owner '{waiver.owner}' is not a team in catalog/teams.yaml",
+                    did_you_mean(waiver.owner, teams),
+                )
+            )
+    return problems
