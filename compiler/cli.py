@@ -7,6 +7,7 @@ errors to exit code 2 with a located message and never shows a traceback for the
 
 from __future__ import annotations
 
+import datetime
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from compiler import pipeline
 from compiler.catalog import find_root
+from compiler.commands import check as check_command
 from compiler.commands import compile as compile_command
 from compiler.commands import explain as explain_command
 from compiler.commands import listing
@@ -151,6 +153,44 @@ def compile_(
 ) -> None:
     """Compile the catalog into rendered/<env>/ (manifests, ArgoCD, tfvars, inventory)."""
     _guarded(lambda: compile_command.run(_root(root), env, out, check, _stdout()))
+
+
+@app.command("check")
+def check_(
+    root: RootOption = None,
+    env: EnvOption = None,
+    format_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, json, junit, codequality, sarif or markdown; repeat for several.",
+        ),
+    ] = None,
+    output: Annotated[
+        list[Path] | None,
+        typer.Option("--output", "-o", help="File for the --format at the same position."),
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option("--date", help="Judge expiry and offboarding dates as of YYYY-MM-DD."),
+    ] = None,
+) -> None:
+    """Run every policy and check on the catalog and its compiled output; exit 1 on failure."""
+    _guarded(
+        lambda: check_command.run(
+            _root(root), env, format_ or [], output or [], _date(date), _stdout()
+        )
+    )
+
+
+def _date(text: str | None) -> datetime.date:
+    if text is None:
+        return datetime.datetime.now(datetime.UTC).date()
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--date {text} is not a date", "write it as YYYY-MM-DD") from None
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ class Finding:
     rendered: str | None = None
     environment: str | None = None
     instance: str | None = None
+    customer: str | None = None
+    service: str | None = None
     remediation: str = ""
     title: str = ""
     key: str = ""

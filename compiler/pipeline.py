@@ -5,14 +5,17 @@
     resolve   Catalog                -> Instances (merged, interpolated)     resolver.py
     render    Instances              -> OutputFiles per environment          render/
     write     OutputFiles            -> bytes per path; the output folder    writer.py
+    check     Instances, OutputFiles -> Findings, enforced                  check/
+    report    Findings               -> text, json, junit, sarif, ...       report.py
 
-(check and report follow as later stages.) Each stage returns problems
-instead of stopping; this module decides to stop, after a stage that found any, by
-raising `CatalogInvalid`. Commands call these functions, never a stage's internals.
+Each stage returns problems instead of stopping; this module decides to stop, after a
+stage that found any, by raising `CatalogInvalid`. Commands call these functions, never
+a stage's internals.
 """
 
 from __future__ import annotations
 
+import datetime
 import gc
 import multiprocessing
 import os
@@ -22,8 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.catalog import Catalog, catalog_files
+from compiler.check import check_catalog, check_environment, known_checks
+from compiler.check.declarative import compile_rules
+from compiler.check.enforce import enforce
+from compiler.check.schemas import CompiledSchema, ManifestSchemas
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
+from compiler.findings import Finding
 from compiler.loader import load_document
+from compiler.policies import PolicySet, load_policies
+from compiler.policies import check_references as check_policy_references
 from compiler.render import OutputFile, render_environment
 from compiler.resolver import Instance, resolve
 from compiler.validate import build_catalog
@@ -190,3 +200,86 @@ def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, b
 
 
 _PARALLEL_FROM = 2_000  # instances; below this, starting workers costs more than it saves
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The findings of a check run, enforced, sorted; and the policy set they were judged by."""
+
+    findings: list[Finding]
+    policy_set: PolicySet
+
+
+_CHECK: tuple[Resolved, PolicySet, dict[str, CompiledSchema], datetime.date] | None = None
+
+
+def _check_one(env: str) -> tuple[list[Finding], list[Problem]]:
+    assert _CHECK is not None
+    resolved, policy_set, rules, today = _CHECK
+    instances = [i for i in resolved.instances.values() if i.environment == env]
+    return check_environment(
+        resolved.catalog, env, instances, policy_set.policies, rules, _SCHEMAS, today
+    )
+
+
+_SCHEMAS = ManifestSchemas()  # compiled validators, shared by every environment of a run
+
+
+def load_policy_set(root: Path, catalog: Catalog) -> PolicySet:
+    """policies/ validated, and its references to checks and teams checked; raise if bad."""
+    policy_set, problems = load_policies(root)
+    problems += check_policy_references(
+        policy_set, known_checks(policy_set.policies), set(catalog.teams)
+    )
+    if problems:
+        raise CatalogInvalid(problems)
+    return policy_set
+
+
+def check(
+    root: Path,
+    environments: Sequence[str] | None,
+    today: datetime.date,
+    done: Callable[[str], None] | None = None,
+) -> Checked:
+    """load -> validate -> resolve -> per environment render + check -> enforce.
+
+    Each environment is rendered and checked in its own forked worker when the catalog
+    is large (validators compile once per worker; only findings come back).
+    """
+    global _CHECK
+    resolved = run(root, environments)
+    policy_set = load_policy_set(root, resolved.catalog)
+    rules = compile_rules(policy_set.policies)
+    findings = check_catalog(resolved.catalog, policy_set.policies, rules, today)
+    if environments:  # findings tied to no environment only come with a full run
+        findings = [f for f in findings if f.environment in resolved.environments]
+    envs = list(resolved.environments)
+    workers = min(len(envs), os.cpu_count() or 1)
+    parallel = (
+        workers > 1
+        and len(resolved.instances) >= _PARALLEL_FROM
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    problems: list[Problem] = []
+    _CHECK = (resolved, policy_set, rules, today)
+    try:
+        if parallel:
+            with ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork")
+            ) as pool:
+                results = list(pool.map(_check_one, envs))
+        else:
+            results = [_check_one(env) for env in envs]
+    finally:
+        _CHECK = None
+    for env, (found, failed) in zip(envs, results, strict=True):
+        findings += found
+        problems += failed
+        if done is not None:
+            done(env)
+    if problems:
+        raise CatalogInvalid(problems)
+    tiers = {name: env.tier for name, env in resolved.catalog.environments.items()}
+    enforced = enforce(findings, policy_set, tiers, today)
+    return Checked(sorted(enforced, key=Finding.sort_key), policy_set)

@@ -241,6 +241,17 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
 
 
+def write_file_atomically(target: Path, content: bytes) -> None:
+    """A report file: written beside the target and renamed over it, never half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.gitopsc-{os.getpid()}")
+    try:
+        temporary.write_bytes(content)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def differences(
     expected: Mapping[str, bytes], actual: Mapping[str, bytes]
 ) -> list[tuple[str, str]]:

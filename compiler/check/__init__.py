@@ -1,0 +1,62 @@
+"""Stage 5, check: every check on the catalog and on what it compiles to, as findings.
+
+    catalog-wide     declarative policies on customers and environments; built-ins
+                     that span entities (domains, owners, plaintext secrets)
+    per environment  declarative policies on instances and rendered objects; built-ins
+                     (residency, dependencies, offboarding, Secret objects, suspended
+                     customers); each object against its cluster's schemas
+
+The per-environment part renders the environment itself (pure, in memory), so it can
+run in a worker process per environment (see pipeline.check). Enforcement and waivers
+come after (enforce.py); this stage only finds.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from itertools import chain
+
+from compiler.catalog import Catalog
+from compiler.check.builtin import BUILTINS, catalog_checks, environment_checks
+from compiler.check.declarative import evaluate
+from compiler.check.manifests import schema_checks
+from compiler.check.schemas import CompiledSchema, ManifestSchemas
+from compiler.check.subjects import entity_subjects, instance_subjects, object_subjects
+from compiler.errors import Problem
+from compiler.findings import Finding
+from compiler.policies import Policy
+from compiler.render import render_environment
+from compiler.resolver import Instance
+
+
+def known_checks(policies: Mapping[str, Policy]) -> set[str]:
+    return set(policies) | set(BUILTINS)
+
+
+def check_catalog(
+    catalog: Catalog,
+    policies: Mapping[str, Policy],
+    rules: Mapping[str, CompiledSchema],
+    today: datetime.date,
+) -> list[Finding]:
+    return evaluate(policies, rules, entity_subjects(catalog)) + catalog_checks(catalog, today)
+
+
+def check_environment(
+    catalog: Catalog,
+    env: str,
+    instances: Sequence[Instance],
+    policies: Mapping[str, Policy],
+    rules: Mapping[str, CompiledSchema],
+    schemas: ManifestSchemas,
+    today: datetime.date,
+    repo_path: str = "rendered",
+) -> tuple[list[Finding], list[Problem]]:
+    files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
+    by_id = {instance.id: instance for instance in instances}
+    subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
+    findings = evaluate(policies, rules, subjects)
+    findings += environment_checks(catalog, env, instances, files, today)
+    findings += schema_checks(catalog, env, files, by_id, schemas)
+    return findings, problems

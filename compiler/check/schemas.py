@@ -156,8 +156,8 @@ def _draft7(node: Any) -> Any:
     if isinstance(node, dict):
         result = {}
         for key, value in node.items():
-            if key in ("$id", "$schema", "$defs", "definitions"):
-                continue
+            if key in _DROPPED or key.startswith("x-"):
+                continue  # annotations: code size and compile time, no meaning
             if key == "$ref" and isinstance(value, str):
                 result[key] = "#/definitions/" + value.rsplit("/", 1)[-1]
             else:
@@ -166,6 +166,10 @@ def _draft7(node: Any) -> Any:
     if isinstance(node, list):
         return [_draft7(item) for item in node]
     return node
+
+
+_DROPPED = frozenset({"$id", "$schema", "$defs", "definitions", "description", "title",
+                      "$comment", "examples"})  # fmt: skip
 
 
 def _pointer(path: Any) -> str:
@@ -194,7 +198,8 @@ class ManifestSchemas:
         self._cache: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
 
     def lookup(self, version: str, api_version: str, kind: str) -> CompiledSchema | NoSchema:
-        key = (version, api_version, kind)
+        custom = (api_version, kind) in crd_kinds()
+        key = ("crd" if custom else schema_version(version), api_version, kind)
         if key not in self._cache:
             self._cache[key] = _load(version, api_version, kind)
         return self._cache[key]
@@ -241,11 +246,12 @@ def _crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def crd_kinds() -> set[tuple[str, str]]:
+@functools.cache
+def crd_kinds() -> frozenset[tuple[str, str]]:
     """(apiVersion, kind) of every custom resource gitopsc has a schema for."""
     kinds = set()
     for path in CRDS.iterdir():
         if path.name.endswith(".json"):
             group, version, kind = path.name.removesuffix(".json").split("_")
             kinds.add((f"{group}/{version}", kind))
-    return kinds
+    return frozenset(kinds)

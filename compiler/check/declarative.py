@@ -1,0 +1,62 @@
+"""Declarative policies: a JSON Schema rule applied to every subject the policy matches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from compiler.check.schemas import CompiledSchema
+from compiler.check.subjects import Subject
+from compiler.findings import Finding
+from compiler.policies import Policy
+
+
+def compile_rules(policies: Mapping[str, Policy]) -> dict[str, CompiledSchema]:
+    return {policy_id: CompiledSchema(policy.rule) for policy_id, policy in policies.items()}
+
+
+def matches(policy: Policy, subject: Subject) -> bool:
+    match = policy.match
+    if match.entity != subject.entity:
+        return False
+    if match.tiers is not None and subject.tier not in match.tiers:
+        return False
+    document = subject.document
+    if match.kinds is not None and document.get("kind") not in match.kinds:
+        return False
+    if match.api_versions is not None and document.get("apiVersion") not in match.api_versions:
+        return False
+    labels = subject.labels or {}
+    return all(labels.get(key) == value for key, value in match.labels.items())
+
+
+def evaluate(
+    policies: Mapping[str, Policy], rules: Mapping[str, CompiledSchema], subjects: Iterable[Subject]
+) -> list[Finding]:
+    """One finding per schema error of each matched subject."""
+    findings = []
+    ordered = [policies[key] for key in sorted(policies)]
+    for subject in subjects:
+        for policy in ordered:
+            if not matches(policy, subject):
+                continue
+            for error in rules[policy.id].errors(subject.document):
+                where = error.pointer or "/"
+                findings.append(
+                    Finding(
+                        policy.id,
+                        policy.severity,
+                        f"{policy.title}: {subject.name}{'' if where == '/' else ' ' + where}: "
+                        f"{error.message}",
+                        "policy",
+                        subject.locate(error.pointer),
+                        subject.rendered,
+                        subject.environment,
+                        subject.instance,
+                        subject.customer,
+                        subject.service,
+                        policy.remediation,
+                        policy.title,
+                        key=f"{subject.name}#{error.pointer}",
+                    )
+                )
+    return findings

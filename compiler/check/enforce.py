@@ -1,0 +1,93 @@
+"""Enforcement: each finding's outcome from the tier's rules, overrides and waivers.
+
+Order: a check disabled in config.yaml drops its findings; a severity override
+re-grades them; a matching, unexpired waiver marks them waived; otherwise the tier's
+rule decides fail, warn or ignored. Waivers are then judged themselves: an expired one
+is a failing finding, one that matched nothing is reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import replace
+
+from compiler.check.builtin import finding
+from compiler.findings import Finding, Outcome, severity_rank
+from compiler.policies import PlacedWaiver, PolicySet
+
+
+def enforce(
+    findings: Sequence[Finding],
+    policy_set: PolicySet,
+    tiers: dict[str, str],
+    today: datetime.date,
+) -> list[Finding]:
+    """`tiers`: environment name -> tier. Returns the findings that are not dropped."""
+    config = policy_set.config
+    live = [w for w in policy_set.waivers if w.waiver.expires >= today]
+    used: set[int] = set()
+    result = []
+    for item in findings:
+        override = config.checks.get(item.id)
+        if override is not None and not override.enabled:
+            continue
+        if override is not None and override.severity is not None:
+            item = replace(item, severity=override.severity)
+        waiver = next((w for w in live if _covers(w, item)), None)
+        if waiver is not None:
+            used.add(id(waiver))
+            w = waiver.waiver
+            result.append(
+                item.with_outcome(
+                    "waived", f"{w.reason} (owner {w.owner}, expires {w.expires.isoformat()})"
+                )
+            )
+            continue
+        rule = config.rule_for(tiers.get(item.environment) if item.environment else None)
+        outcome: Outcome = (
+            "fail"
+            if severity_rank(item.severity) >= severity_rank(rule.fail)
+            else "warn"
+            if severity_rank(item.severity) >= severity_rank(rule.warn)
+            else "ignored"
+        )
+        result.append(item.with_outcome(outcome))
+    for placed in policy_set.waivers:
+        result += _judge(placed, today, id(placed) in used)
+    return result
+
+
+def _covers(placed: PlacedWaiver, item: Finding) -> bool:
+    waiver = placed.waiver
+    return (
+        waiver.policy == item.id
+        and (waiver.environment is None or waiver.environment == item.environment)
+        and (waiver.customer is None or waiver.customer == item.customer)
+        and (waiver.service is None or waiver.service == item.service)
+    )
+
+
+def _judge(placed: PlacedWaiver, today: datetime.date, used: bool) -> list[Finding]:
+    waiver = placed.waiver
+    scope = "/".join(p for p in (waiver.environment, waiver.customer, waiver.service) if p)
+    label = f"waiver for {waiver.policy}{' on ' + scope if scope else ''}"
+    if waiver.expires < today:
+        return [
+            finding(
+                "waiver-expired",
+                f"{label} expired on {waiver.expires.isoformat()} (owner {waiver.owner})",
+                placed.locate("expires"),
+                key=f"{waiver.policy}:{scope}",
+            ).with_outcome("fail")
+        ]
+    if not used:
+        return [
+            finding(
+                "waiver-unused",
+                f"{label} matches no finding; remove it",
+                placed.locate(),
+                key=f"{waiver.policy}:{scope}",
+            ).with_outcome("warn")
+        ]
+    return []

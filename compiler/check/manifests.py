@@ -1,0 +1,77 @@
+"""Rendered objects against the schemas of the cluster they are applied to.
+
+Core kinds: kubernetes-validate's strict schemas for the cluster's own Kubernetes
+version (unknown fields fail). Custom resources gitopsc emits (ArgoCD, External Secrets,
+cert-manager): the strict CRD schemas in compiler/crds/. An apiVersion/kind that the
+version does not serve at all is `api-removed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from compiler.catalog import Catalog
+from compiler.check.builtin import finding
+from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema, crd_kinds
+from compiler.check.subjects import object_location
+from compiler.findings import Finding
+from compiler.render import OutputFile
+from compiler.resolver import Instance
+
+_MAX_ERRORS = 5  # per object: the first few say what is wrong; hundreds would bury it
+
+
+def cluster_of(path: str) -> str | None:
+    """`<env>/kubernetes/<cluster>/...` and `<env>/argocd/<cluster>/...` -> cluster."""
+    parts = path.split("/")
+    return parts[2] if len(parts) > 3 and parts[1] in ("kubernetes", "argocd") else None
+
+
+def schema_checks(
+    catalog: Catalog,
+    env: str,
+    files: Sequence[OutputFile],
+    instances: Mapping[str, Instance],
+    schemas: ManifestSchemas,
+) -> Iterator[Finding]:
+    versions = {c.name: c.kubernetes_version for c in catalog.environments[env].clusters}
+    custom = crd_kinds()
+    for file in files:
+        data = file.data
+        cluster = cluster_of(file.path)
+        if file.format != "yaml" or cluster is None or not isinstance(data, dict):
+            continue
+        api_version, kind = data.get("apiVersion"), data.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str) or kind == "Kustomization":
+            continue
+        instance = instances.get(file.instances[0]) if len(file.instances) == 1 else None
+        about = {
+            "environment": env,
+            "rendered": file.path,
+            "instance": instance.id if instance else None,
+            "customer": instance.customer if instance else None,
+            "service": instance.service if instance else None,
+        }
+        schema = schemas.lookup(versions[cluster], api_version, kind)
+        if isinstance(schema, NoSchema):
+            yield finding(
+                "api-removed",
+                f"{file.path}: {api_version} {kind} is not served by Kubernetes "
+                f"{versions[cluster]} (cluster {cluster})",
+                object_location(catalog, instance, ""),
+                source="kubernetes-validate",
+                key=f"{api_version}/{kind}",
+                **about,
+            )
+            continue
+        assert isinstance(schema, CompiledSchema)
+        is_custom = (api_version, kind) in custom
+        for error in schema.errors(data)[:_MAX_ERRORS]:
+            yield finding(
+                "crd-schema" if is_custom else "kubernetes-schema",
+                f"{file.path}: {error.pointer or '/'}: {error.message}",
+                object_location(catalog, instance, error.pointer),
+                source="schema" if is_custom else "kubernetes-validate",
+                key=error.pointer,
+                **about,
+            )
