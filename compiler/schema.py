@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from compiler.models import Customer, Environment, PlanList, Service, Settings, TeamList
+from compiler.policies import Config, Policy, WaiverList
 
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "service.schema.json": Service,
@@ -23,6 +24,9 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "environment.schema.json": Environment,
     "plans.schema.json": PlanList,
     "teams.schema.json": TeamList,
+    "policy.schema.json": Policy,
+    "policy-config.schema.json": Config,
+    "waivers.schema.json": WaiverList,
 }
 _LAYER = "x-gitopsc-layer"
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"

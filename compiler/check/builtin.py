@@ -102,6 +102,12 @@ BUILTINS: dict[str, Builtin] = {
             "fix the patch or extra resource that produced the field",
         ),
         Builtin(
+            "crd-unknown",
+            "Custom resources have a schema",
+            "info",
+            "add the CRD's JSON Schema to compiler/crds/ to have these objects validated",
+        ),
+        Builtin(
             "waiver-expired",
             "Waivers are renewed or removed before they expire",
             "high",

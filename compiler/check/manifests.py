@@ -53,6 +53,17 @@ def schema_checks(
             "service": instance.service if instance else None,
         }
         schema = schemas.lookup(versions[cluster], api_version, kind)
+        if isinstance(schema, NoSchema) and not _core(api_version):
+            yield finding(
+                "crd-unknown",
+                f"{file.path}: no schema for custom resource {api_version} {kind}; "
+                "it is not validated",
+                object_location(catalog, instance, ""),
+                source="schema",
+                key=f"{api_version}/{kind}",
+                **about,
+            )
+            continue
         if isinstance(schema, NoSchema):
             yield finding(
                 "api-removed",
@@ -75,3 +86,9 @@ def schema_checks(
                 key=error.pointer,
                 **about,
             )
+
+
+def _core(api_version: str) -> bool:
+    """Kubernetes' own API groups: none (v1), dotless (apps) or *.k8s.io."""
+    group = api_version.rpartition("/")[0]
+    return "." not in group or group.endswith(".k8s.io")

@@ -1,0 +1,292 @@
+"""`gitopsc check`: policies, built-ins, schemas, enforcement, waivers and reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from compiler.check.schemas import CompiledSchema, ManifestSchemas
+from tests.conftest import REPO, run_cli
+
+REFERENCE = Path(os.environ.get("GITOPSC_REFERENCE", REPO.parent / "shared" / "reference"))
+DATE = "2026-11-23"
+
+
+def _check(root: Path, *args: str) -> tuple[int, dict]:
+    out = root / "findings.json"
+    result = run_cli(
+        "check", "--root", str(root), "--date", DATE, *args, "-f", "json", "-o", str(out)
+    )
+    assert result.exit_code in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+    return result.exit_code, json.loads(out.read_text())
+
+
+def _outcomes(report: dict, check_id: str) -> set[str]:
+    return {f["outcome"] for f in report["findings"] if f["id"] == check_id}
+
+
+def _patch_element_web(root: Path, text: str) -> None:
+    service = root / "catalog/services/element-web.yaml"
+    service.write_text(
+        service.read_text().replace("  replicas: 1\n", "  replicas: 1\n" + text.lstrip("\n"), 1)
+    )
+
+
+def test_the_example_catalog_is_clean_under_its_own_policies(example: Path):
+    code, report = _check(example)
+    assert code == 0
+    assert [f for f in report["findings"] if f["outcome"] in ("fail", "warn")] == []
+
+
+# policy id -> how to break it in the example (a catalog edit), and the file:line expected
+BREAKERS = {
+    "image-pinned": ("synapse-image", "docker.io/x/synapse:latest", "catalog/services/synapse.yaml"),
+    "image-digest-in-prod": ("synapse-image", "ghcr.io/element-hq/synapse:v1.120.2", "catalog/services/synapse.yaml"),
+    "prod-replicas": ("prod-replicas", "", "environments/prod/environment.yaml"),
+    "resources-set": ("patch", "- {op: remove, path: /spec/template/spec/containers/0/resources}", "catalog/services/element-web.yaml"),
+    "probes-set": ("patch", "- {op: remove, path: /spec/template/spec/containers/0/livenessProbe}", "catalog/services/element-web.yaml"),
+    "pod-security": ("patch", "- {op: replace, path: /spec/template/spec/securityContext/runAsNonRoot, value: false}", "catalog/services/element-web.yaml"),
+    "ingress-tls": ("ingress-patch", "- {op: remove, path: /spec/tls}", "catalog/services/element-web.yaml"),
+}  # fmt: skip
+
+
+def _break(root: Path, how: str, value: str) -> None:
+    if how == "synapse-image":
+        path = root / "catalog/services/synapse.yaml"
+        lines = path.read_text().splitlines(keepends=True)
+        lines = [f"  image: {value}\n" if line.startswith("  image:") else line for line in lines]
+        path.write_text("".join(lines))
+    elif how == "prod-replicas":
+        path = root / "environments/prod/environment.yaml"
+        path.write_text(
+            path.read_text().replace("defaults:\n  replicas: 2\n", "defaults:\n  replicas: 1\n")
+        )
+    else:
+        kind = "Ingress" if how == "ingress-patch" else "Deployment"
+        _patch_element_web(
+            root,
+            f"  patches:\n    - target: {{kind: {kind}}}\n      json_patch:\n        {value}\n",
+        )
+
+
+@pytest.mark.parametrize("policy", sorted(BREAKERS))
+def test_each_starter_policy_fails_its_failing_fixture_with_a_location(example: Path, policy: str):
+    how, value, file = BREAKERS[policy]
+    _break(example, how, value)
+    code, report = _check(example)
+    failing = [f for f in report["findings"] if f["id"] == policy and f["outcome"] == "fail"]
+    assert code == 1 and failing, [f["id"] for f in report["findings"]]
+    assert file in {f["file"] for f in failing}
+    assert all(f["line"] >= 1 for f in failing) and "prod" in {f["environment"] for f in failing}
+
+
+def test_every_policy_file_has_a_failing_fixture():
+    assert set(BREAKERS) == {p.stem for p in (REPO / "policies").glob("*.yaml")} - {
+        "config",
+        "waivers",
+    }
+
+
+def test_residency_and_offboarding_builtins(example: Path):
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(env.read_text().replace("vm: {host_pool: mail-relays-ch}", ""))
+    customer = example / "catalog/customers/alpenverein.yaml"
+    customer.write_text(
+        customer.read_text().replace("        vm: {host_pool: mail-relays-ch}\n", "")
+    )
+    code, report = _check(example, "--date", "2027-01-15")
+    assert code == 1
+    residency = [f for f in report["findings"] if f["id"] == "residency-region"]
+    assert residency and {f["customer"] for f in residency} == {"alpenverein"}
+    assert residency[0]["file"] == "catalog/customers/alpenverein.yaml"
+    offboarded = [f for f in report["findings"] if f["id"] == "offboarded-absent"]
+    assert offboarded and {f["customer"] for f in offboarded} == {"umbrella"}
+
+
+def test_plaintext_secret_and_duplicate_domain(example: Path):
+    text = (example / "catalog/customers/globex.yaml").read_text()
+    service = example / "catalog/services/element-web.yaml"
+    service.write_text(
+        service.read_text().replace(
+            "  config:\n", "  config:\n    admin_password: s3cr3t-Value\n", 1
+        )
+    )
+    acme = example / "catalog/customers/acme.yaml"
+    globex_domain = next(line for line in text.splitlines() if line.startswith("domains:"))
+    acme.write_text(
+        "\n".join(
+            line if not line.startswith("domains:") else globex_domain
+            for line in acme.read_text().splitlines()
+        )
+        + "\n"
+    )
+    code, report = _check(example)
+    secret = [f for f in report["findings"] if f["id"] == "plaintext-secret"]
+    assert secret and secret[0]["file"] == "catalog/services/element-web.yaml"
+    assert [f for f in report["findings"] if f["id"] == "domain-unique" and f["outcome"] == "fail"]
+    assert code == 1
+
+
+def test_waivers_cover_findings_and_are_judged(example: Path):
+    _break(example, "synapse-image", "ghcr.io/element-hq/synapse:v1.120.2")
+    (example / "policies/waivers.yaml").write_text(
+        "waivers:\n"
+        "  - {policy: image-digest-in-prod, service: synapse, reason: digest pinned in next release,"
+        " owner: chat-platform, expires: 2027-01-31}\n"
+        "  - {policy: ingress-tls, customer: acme, reason: nothing to cover here at all,"
+        " owner: chat-platform, expires: 2027-01-31}\n"
+        "  - {policy: probes-set, reason: this one ran out long ago, owner: chat-platform,"
+        " expires: 2026-01-01}\n"
+    )
+    code, report = _check(example)
+    assert _outcomes(report, "image-digest-in-prod") == {"waived"}
+    assert _outcomes(report, "waiver-unused") == {"warn"}
+    expired = [f for f in report["findings"] if f["id"] == "waiver-expired"]
+    assert (
+        expired
+        and expired[0]["outcome"] == "fail"
+        and expired[0]["file"] == "policies/waivers.yaml"
+    )
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "line", "message"),
+    [
+        ("policies/bad-rule.yaml", "id: bad-rule\ntitle: t\nseverity: high\ndescription: d\nremediation: r\nmatch: {entity: object}\nrule:\n  type: 12\n", 8, "not a valid JSON Schema"),
+        ("policies/typo.yaml", "id: typo\ntitle: t\nseverity: hihg\ndescription: d\nremediation: r\nmatch: {entity: object}\nrule: {}\n", 3, "severity"),
+        ("policies/waivers.yaml", "waivers:\n  - {policy: image-pined, reason: a long enough reason, owner: chat-platform, expires: 2027-01-01}\n", 2, "did you mean"),
+    ],
+)  # fmt: skip
+def test_a_broken_policy_file_is_a_located_error(
+    example: Path, file: str, text: str, line: int, message: str
+):
+    (example / file).write_text(text)
+    result = run_cli("check", "--root", str(example), "--date", DATE)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert (
+        f"{file}:{line}:" in result.stderr and message in result.stderr.lower()
+    ) or message in result.stderr
+
+
+def test_enforcement_by_tier_and_config(example: Path):
+    _break(example, "synapse-image", "docker.io/x/synapse:latest")
+    _, report = _check(example)
+    by_env = {
+        (f["environment"], f["outcome"]) for f in report["findings"] if f["id"] == "image-pinned"
+    }
+    assert (
+        ("prod", "fail") in by_env and ("dev", "warn") in by_env and ("dev", "fail") not in by_env
+    )
+    config = example / "policies/config.yaml"
+    config.write_text(config.read_text() + "  image-pinned: {severity: info}\n")
+    config.write_text(
+        config.read_text().replace(
+            "prod: {fail: medium, warn: info}", "prod: {fail: medium, warn: low}"
+        )
+    )
+    _, report = _check(example)
+    assert _outcomes(report, "image-pinned") == {"ignored"}
+
+
+def _objects(root: Path) -> list[dict]:
+    import yaml
+
+    return [
+        yaml.safe_load(path.read_text())
+        for path in sorted((root / "rendered").glob("*/*/**/*.yaml"))
+        if path.name not in ("kustomization.yaml", "inventory.yml")
+    ]
+
+
+def test_fast_and_reference_validators_agree_on_every_object():
+    """fastjsonschema may only pass what jsonschema passes (a fast failure is re-checked
+    by jsonschema, so it costs time, not correctness); on real objects, valid and broken."""
+    schemas = ManifestSchemas()
+    checked = 0
+    for obj in _objects(REPO):
+        schema = schemas.lookup("1.31", obj["apiVersion"], obj["kind"])
+        assert isinstance(schema, CompiledSchema) and schema._fast is not None
+        broken = (
+            {**obj, "spec": {**obj.get("spec", {}), "bogusField": 1}}
+            if "spec" in obj
+            else {**obj, "bogus": 1}
+        )
+        for candidate, valid in ((obj, True), (broken, False)):
+            reference = not list(schema._reference.iter_errors(candidate))
+            assert reference == valid, (obj["kind"], valid)
+            try:
+                schema._fast(candidate)
+                fast = True
+            except Exception:
+                fast = False
+            assert fast <= reference, obj["kind"]  # never passes what the reference fails
+        checked += 1
+    assert checked > 300
+
+
+def test_kubernetes_validate_agrees_on_a_removed_api():
+    import kubernetes_validate
+
+    schemas = ManifestSchemas()
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        kubernetes_validate.validate(
+            {
+                "apiVersion": "policy/v1beta1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": "x"},
+            },
+            "1.31",
+            strict=True,
+        )
+    assert not isinstance(
+        schemas.lookup("1.31", "policy/v1beta1", "PodDisruptionBudget"), CompiledSchema
+    )
+
+
+def _reference(relative: str) -> Path:
+    path = REFERENCE / relative
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference schema missing: {path}")
+        pytest.skip(f"reference schema not found at {path}")
+    return path
+
+
+def test_reports_are_valid_and_fingerprints_stable(example: Path, tmp_path: Path):
+    _break(example, "synapse-image", "docker.io/x/synapse:latest")
+    paths = {
+        kind: tmp_path / f"report.{kind}"
+        for kind in ("junit", "sarif", "codequality", "json", "markdown")
+    }
+    args = [a for kind, path in paths.items() for a in ("-f", kind, "-o", str(path))]
+    result = run_cli("check", "--root", str(example), "--date", DATE, *args)
+    assert result.exit_code == 1, result.stderr
+    sarif = json.loads(paths["sarif"].read_text())
+    jsonschema.validate(sarif, json.loads(_reference("sarif/sarif-schema-2.1.0.json").read_text()))
+    assert sarif["runs"][0]["results"]
+    import xmlschema
+
+    xmlschema.XMLSchema(str(_reference("junit/jenkins-xunit-junit-10.xsd"))).validate(str(paths["junit"]))
+    tree = ET.parse(paths["junit"])
+    assert tree.getroot().tag == "testsuites" and int(tree.getroot().get("failures")) > 0
+    quality = json.loads(paths["codequality"].read_text())
+    assert quality
+    for entry in quality:
+        assert {"description", "check_name", "fingerprint", "severity", "location"} <= set(entry)
+        assert entry["severity"] in ("info", "minor", "major", "critical", "blocker")
+        assert entry["location"]["path"] and entry["location"]["lines"]["begin"] >= 1
+    assert len({e["fingerprint"] for e in quality}) == len(quality)
+    first = paths["json"].read_text()
+    moved = example.parent / "elsewhere"
+    example.rename(moved)
+    again = tmp_path / "again.json"
+    run_cli("check", "--root", str(moved), "--date", DATE, "-f", "json", "-o", str(again))
+    assert again.read_text() == first
+    assert "| fail |" in paths["markdown"].read_text()
