@@ -273,7 +273,9 @@ def test_reports_are_valid_and_fingerprints_stable(example: Path, tmp_path: Path
     assert sarif["runs"][0]["results"]
     import xmlschema
 
-    xmlschema.XMLSchema(str(_reference("junit/jenkins-xunit-junit-10.xsd"))).validate(str(paths["junit"]))
+    xmlschema.XMLSchema(str(_reference("junit/jenkins-xunit-junit-10.xsd"))).validate(
+        str(paths["junit"])
+    )
     tree = ET.parse(paths["junit"])
     assert tree.getroot().tag == "testsuites" and int(tree.getroot().get("failures")) > 0
     quality = json.loads(paths["codequality"].read_text())

@@ -168,7 +168,9 @@ def test_inventories_parse_with_the_real_ansible_inventory(compiled: Path):
             assert hostvars["mx1.globex.example"]["ansible_host"] == "192.0.2.25"
             relay = hostvars["relay1.fra1.mail.example.net"]["gitopsc_instances"]["postfix-relay"]
             assert relay["acme"]["postfix_relay_domain"] == "acme.example"
-            assert "region_zrh1" not in parsed  # no VM lives there
+            # Swiss customers' mail stays in Switzerland (residency-region)
+            assert parsed["region_zrh1"]["hosts"] == ["relay1.zrh1.mail.example.net"]
+            assert parsed["customer_alpenverein"]["hosts"] == ["relay1.zrh1.mail.example.net"]
         assert parsed["all"]["children"]  # groups hang under all
 
 
