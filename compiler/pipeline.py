@@ -158,13 +158,11 @@ def render_parts(
     """
     global _SHARED
     environments = list(resolved.environments)
-    workers = min(len(environments), os.cpu_count() or 1)
-    large = len(resolved.instances) >= _PARALLEL_FROM
-    parallel = workers > 1 and large and "fork" in multiprocessing.get_all_start_methods()
+    workers = _workers(resolved)
     problems: list[Problem] = []
     _SHARED = (resolved, repo_path)
     try:
-        if parallel:
+        if workers > 1:
             with ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("fork")
             ) as pool:
@@ -197,6 +195,16 @@ def _finished(
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
     """Every output file of `resolved` as bytes, sorted by path (for --check and tests)."""
     return dict(sorted(item for tree in render_parts(resolved, repo_path) for item in tree.items()))
+
+
+def _workers(resolved: Resolved) -> int:
+    """Forked worker processes for per-environment work: one per environment and core,
+    or 1 (no pool) for small catalogs or where fork is unavailable."""
+    if len(resolved.instances) < _PARALLEL_FROM:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(len(resolved.environments), os.cpu_count() or 1)
 
 
 _PARALLEL_FROM = 2_000  # instances; below this, starting workers costs more than it saves
@@ -255,16 +263,11 @@ def check(
     if environments:  # findings tied to no environment only come with a full run
         findings = [f for f in findings if f.environment in resolved.environments]
     envs = list(resolved.environments)
-    workers = min(len(envs), os.cpu_count() or 1)
-    parallel = (
-        workers > 1
-        and len(resolved.instances) >= _PARALLEL_FROM
-        and "fork" in multiprocessing.get_all_start_methods()
-    )
+    workers = _workers(resolved)
     problems: list[Problem] = []
     _CHECK = (resolved, policy_set, rules, today)
     try:
-        if parallel:
+        if workers > 1:
             with ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("fork")
             ) as pool:

@@ -1,7 +1,9 @@
-"""Shared test helpers: a copy of the example repository, and the CLI run in-process."""
+"""Shared test helpers: a copy of the example repository, the CLI run in-process, and
+the third-party reference schemas."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,17 @@ from compiler.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ("catalog", "environments", "policies")
+REFERENCE = Path(os.environ.get("GITOPSC_REFERENCE", REPO.parent / "shared" / "reference"))
+
+
+def reference(relative: str) -> Path:
+    """A third-party schema; its absence fails in CI and is a loud skip elsewhere."""
+    path = REFERENCE / relative
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference schema missing: {path}")
+        pytest.skip(f"reference schema not found at {path} (set GITOPSC_REFERENCE)")
+    return path
 
 
 def copy_example(target: Path) -> Path:

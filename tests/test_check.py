@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import jsonschema
 import pytest
 
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, reference, run_cli
 
-REFERENCE = Path(os.environ.get("GITOPSC_REFERENCE", REPO.parent / "shared" / "reference"))
 DATE = "2026-11-23"
 
 
@@ -250,15 +248,6 @@ def test_kubernetes_validate_agrees_on_a_removed_api():
     )
 
 
-def _reference(relative: str) -> Path:
-    path = REFERENCE / relative
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference schema missing: {path}")
-        pytest.skip(f"reference schema not found at {path}")
-    return path
-
-
 def test_reports_are_valid_and_fingerprints_stable(example: Path, tmp_path: Path):
     _break(example, "synapse-image", "docker.io/x/synapse:latest")
     paths = {
@@ -269,11 +258,11 @@ def test_reports_are_valid_and_fingerprints_stable(example: Path, tmp_path: Path
     result = run_cli("check", "--root", str(example), "--date", DATE, *args)
     assert result.exit_code == 1, result.stderr
     sarif = json.loads(paths["sarif"].read_text())
-    jsonschema.validate(sarif, json.loads(_reference("sarif/sarif-schema-2.1.0.json").read_text()))
+    jsonschema.validate(sarif, json.loads(reference("sarif/sarif-schema-2.1.0.json").read_text()))
     assert sarif["runs"][0]["results"]
     import xmlschema
 
-    xmlschema.XMLSchema(str(_reference("junit/jenkins-xunit-junit-10.xsd"))).validate(
+    xmlschema.XMLSchema(str(reference("junit/jenkins-xunit-junit-10.xsd"))).validate(
         str(paths["junit"])
     )
     tree = ET.parse(paths["junit"])

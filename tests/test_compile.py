@@ -18,21 +18,10 @@ import yaml
 
 from compiler import pipeline
 from compiler.writer import read_tree
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, reference, run_cli
 from tests.terraform_types import type_errors, variables
 
-REFERENCE = Path(os.environ.get("GITOPSC_REFERENCE", REPO.parent / "shared" / "reference"))
 CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate"}
-
-
-def reference(relative: str) -> Path:
-    """A third-party schema; its absence fails in CI and is a loud skip elsewhere."""
-    path = REFERENCE / relative
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference schema missing: {path}")
-        pytest.skip(f"reference schema not found at {path} (set GITOPSC_REFERENCE)")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.catalog import Catalog
-from compiler.check.subjects import enabled_at, setting_location
+from compiler.check.subjects import enabled_at, object_location
 from compiler.errors import Location
 from compiler.findings import Finding, Severity
 from compiler.render import OutputFile
@@ -340,7 +340,7 @@ def _objects(
             continue
         instance = instances.get(file.instances[0]) if len(file.instances) == 1 else None
         about = _about(instance) if instance else {"environment": file.path.split("/", 1)[0]}
-        where = _escape_hatch(catalog, instance)
+        where = object_location(catalog, instance, "")  # patches, extras, or enabling
         if data.get("kind") == "Secret" and data.get("apiVersion") == "v1":
             yield finding(
                 "no-secret-objects",
@@ -366,13 +366,3 @@ def _objects(
                     rendered=file.path,
                     **about,
                 )
-
-
-def _escape_hatch(catalog: Catalog, instance: Instance | None) -> Location | None:
-    """Objects the renderer did not make come from patches or extra resources."""
-    if instance is None:
-        return None
-    for escape in ("patches", "extra_resources"):
-        if getattr(instance.settings, escape, None):
-            return setting_location(catalog, instance, (escape,))
-    return enabled_at(catalog, instance)

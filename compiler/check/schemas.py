@@ -70,9 +70,10 @@ class CompiledSchema:
         self._reference = jsonschema.Draft202012Validator(
             schema, registry=registry if registry is not None else Registry()
         )
+        definitions = _definitions(schema, registry)
         self._fast = (
-            _compile_fast(schema, registry)
-            if compatible(schema) and all(map(compatible, _definitions(schema, registry).values()))
+            _compile_fast(schema, definitions)
+            if compatible(schema) and all(map(compatible, definitions.values()))
             else None
         )
 
@@ -109,10 +110,9 @@ def compatible(schema: Any) -> bool:
     )
 
 
-def _compile_fast(schema: dict[str, Any], registry: Registry | None) -> Callable[[Any], Any]:
+def _compile_fast(schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[Any], Any]:
     """Draft 7 form: `$defs` references rewritten to local `definitions`, only the
     definitions the schema reaches included (compile time grows with their number)."""
-    definitions = _definitions(schema, registry)
     body = _draft7(schema)
     if definitions:
         body["definitions"] = {name: _draft7(value) for name, value in definitions.items()}
@@ -195,14 +195,21 @@ class ManifestSchemas:
     """
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
+        self._asked: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
+        self._compiled: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
 
     def lookup(self, version: str, api_version: str, kind: str) -> CompiledSchema | NoSchema:
-        custom = (api_version, kind) in crd_kinds()
-        key = ("crd" if custom else schema_version(version), api_version, kind)
-        if key not in self._cache:
-            self._cache[key] = _load(version, api_version, kind)
-        return self._cache[key]
+        """Called per object: one dict lookup once the (version, kind) has been seen.
+        Versions that share a schema set (and all versions, for a CRD) share one compile."""
+        asked = (version, api_version, kind)
+        found = self._asked.get(asked)
+        if found is None:
+            custom = (api_version, kind) in crd_kinds()
+            key = ("crd" if custom else schema_version(version), api_version, kind)
+            if key not in self._compiled:
+                self._compiled[key] = _load(version, api_version, kind)
+            found = self._asked[asked] = self._compiled[key]
+        return found
 
 
 def schema_version(version: str) -> str:
