@@ -36,6 +36,14 @@ def copy_example(target: Path) -> Path:
     return target
 
 
+@pytest.fixture(autouse=True, scope="session")
+def validator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Compiled validators go to a cache of the test session, never to ~/.cache."""
+    folder = tmp_path_factory.mktemp("gitopsc-cache")
+    os.environ["GITOPSC_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     """A writable copy of the example repository in a temporary folder."""

@@ -229,6 +229,51 @@ def test_fast_and_reference_validators_agree_on_every_object():
     assert checked > 300
 
 
+def test_compiled_validators_are_cached_on_disk(tmp_path: Path, monkeypatch):
+    """A second run loads the compiled code instead of generating it; a corrupt entry
+    is compiled again; an empty GITOPSC_CACHE_DIR turns the cache off. Validation never
+    changes the object (fastjsonschema would fill in defaults unless told not to)."""
+    import copy
+
+    import fastjsonschema
+
+    deployment = next(o for o in _objects(REPO) if o["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "bogusField": 1}}
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(cache))
+
+    def verdicts() -> tuple[list, list]:
+        schema = ManifestSchemas().lookup("1.31", "apps/v1", "Deployment")
+        assert isinstance(schema, CompiledSchema) and schema._fast is not None
+        before = copy.deepcopy(deployment)
+        result = (schema.errors(deployment), [e.pointer for e in schema.errors(broken)])
+        assert deployment == before
+        return result
+
+    first = verdicts()
+    assert first == ([], ["/spec"])
+    entries = sorted((cache / "validators").iterdir())
+    assert entries
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generated again despite the cache")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fastjsonschema, "compile_to_code", refuse)
+        assert verdicts() == first
+        for entry in entries:
+            entry.write_bytes(b"not marshal data")
+        with pytest.raises(AssertionError, match="generated again"):
+            verdicts()
+    assert verdicts() == first  # corrupt entries compiled and written again
+    assert all(entry.read_bytes() != b"not marshal data" for entry in entries)
+
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", "")  # off: generated every time
+    monkeypatch.setattr(fastjsonschema, "compile_to_code", refuse)
+    with pytest.raises(AssertionError, match="generated again"):
+        verdicts()
+
+
 def test_kubernetes_validate_agrees_on_a_removed_api():
     import kubernetes_validate
 

@@ -18,8 +18,14 @@ compiled with remote references disabled: validation never touches the network.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import json
+import marshal
+import os
 import re
+import tempfile
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +123,71 @@ def _compile_fast(schema: dict[str, Any], definitions: dict[str, Any]) -> Callab
     if definitions:
         body["definitions"] = {name: _draft7(value) for name, value in definitions.items()}
     body["$schema"] = "http://json-schema.org/draft-07/schema#"
-    return fastjsonschema.compile(body, handlers=_NO_NETWORK, use_formats=False)
+    return _cached_validator(body)
+
+
+def _cached_validator(body: dict[str, Any]) -> Callable[[Any], Any]:
+    """fastjsonschema's validator for `body`, its compiled code kept on disk.
+
+    Generating and compiling the code of one Kubernetes schema takes 50-300 ms: seconds
+    per run, most of a small catalog's check. The code object (marshal, as in a .pyc)
+    is cached under a key of the schema, fastjsonschema's version and the Python
+    bytecode version, so any change to one of them misses. An unreadable or corrupt
+    entry is compiled again; a cache that cannot be written is skipped.
+    """
+    key = hashlib.sha256(
+        b"\0".join(
+            (
+                json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
+                fastjsonschema.VERSION.encode(),
+                importlib.util.MAGIC_NUMBER,
+            )
+        )
+    ).hexdigest()
+    folder = cache_folder()
+    path = folder / "validators" / f"{key}.marshal" if folder else None
+    code = _read_code(path) if path else None
+    if code is None:
+        source = fastjsonschema.compile_to_code(
+            body, handlers=_NO_NETWORK, use_formats=False, use_default=False
+        )
+        code = compile(source, f"<gitopsc validator {key[:12]}>", "exec")
+        if path:
+            _write_code(path, code)
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["validate"]
+
+
+def cache_folder() -> Path | None:
+    """GITOPSC_CACHE_DIR (empty: no cache), else $XDG_CACHE_HOME/gitopsc, else
+    ~/.cache/gitopsc."""
+    chosen = os.environ.get("GITOPSC_CACHE_DIR")
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gitopsc"
+
+
+def _read_code(path: Path) -> types.CodeType | None:
+    try:
+        code = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
+
+
+def _write_code(path: Path, code: types.CodeType) -> None:
+    """Atomic (temporary file, then rename): a reader sees a whole entry or none."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
+            temporary.write(marshal.dumps(code))
+        os.replace(temporary.name, path)
+    except OSError:
+        if temporary is not None:
+            Path(temporary.name).unlink(missing_ok=True)
 
 
 def _definitions(schema: dict[str, Any], registry: Registry | None) -> dict[str, Any]:
