@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,6 +15,7 @@ from compiler.check.schemas import CompiledSchema, ManifestSchemas
 from tests.conftest import REPO, reference, run_cli
 
 DATE = "2026-11-23"
+TODAY = datetime.date.fromisoformat(DATE)
 
 
 def _check(root: Path, *args: str) -> tuple[int, dict]:
@@ -105,6 +108,41 @@ def test_residency_and_offboarding_builtins(example: Path):
     assert residency[0]["file"] == "catalog/customers/alpenverein.yaml"
     offboarded = [f for f in report["findings"] if f["id"] == "offboarded-absent"]
     assert offboarded and {f["customer"] for f in offboarded} == {"umbrella"}
+
+
+def test_every_customer_namespace_needs_a_default_deny_network_policy():
+    """Passing: the example's rendered prod. Failing: acme's default-deny removed on one
+    cluster, or narrowed to some pods; the finding points at the customer's file."""
+    from compiler import pipeline
+    from compiler.check.builtin import environment_checks
+    from compiler.render import render_environment
+
+    resolved = pipeline.run(REPO, ["prod"])
+    instances = [i for i in resolved.instances.values() if i.environment == "prod"]
+    files, _ = render_environment(
+        resolved.catalog, resolved.catalog.environments["prod"], instances, "rendered"
+    )
+
+    def found(kept: list) -> list:
+        checked = environment_checks(resolved.catalog, "prod", instances, kept, TODAY)
+        return [f for f in checked if f.id == "namespace-network-policy"]
+
+    assert found(files) == []
+    deny = "prod/kubernetes/prod-fra1/acme/networkpolicy-default-deny.yaml"
+    assert deny in {f.path for f in files}
+    without = [f for f in files if f.path != deny]
+    (missing,) = found(without)
+    assert (missing.customer, missing.location.file) == ("acme", "catalog/customers/acme.yaml")
+    assert missing.key == "prod-fra1/acme"
+    narrowed = [
+        f
+        if f.path != deny
+        else dataclasses.replace(
+            f, data={**f.data, "spec": {**f.data["spec"], "podSelector": {"matchLabels": {"a": "b"}}}}
+        )
+        for f in files
+    ]
+    assert [f.key for f in found(narrowed)] == ["prod-fra1/acme"]
 
 
 def test_plaintext_secret_and_duplicate_domain(example: Path):

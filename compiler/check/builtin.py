@@ -21,6 +21,7 @@ from compiler.check.subjects import enabled_at, object_location
 from compiler.errors import Location
 from compiler.findings import Finding, Severity
 from compiler.render import OutputFile
+from compiler.render.kubernetes import CUSTOMER_LABEL
 from compiler.resolver import Instance
 
 
@@ -82,6 +83,13 @@ BUILTINS: dict[str, Builtin] = {
             "Offboarded customers are gone from prod",
             "high",
             "remove the customer's prod environment (or the customer) after its offboarding date",
+        ),
+        Builtin(
+            "namespace-network-policy",
+            "Every customer namespace denies traffic by default",
+            "high",
+            "keep the default-deny NetworkPolicy gitopsc renders into each customer "
+            "namespace (podSelector {} with Ingress in policyTypes)",
         ),
         Builtin(
             "api-removed",
@@ -266,6 +274,7 @@ def environment_checks(
         *_dependencies(catalog, instances),
         *_offboarded(catalog, env, instances, today),
         *_objects(catalog, files, by_id),
+        *_network_policies(catalog, env, files),
     ]
 
 
@@ -366,3 +375,41 @@ def _objects(
                     rendered=file.path,
                     **about,
                 )
+
+
+def _network_policies(catalog: Catalog, env: str, files: Sequence[OutputFile]) -> Iterator[Finding]:
+    """Each customer Namespace has, on its cluster, a NetworkPolicy that selects every
+    pod and restricts ingress: without one, any pod in the cluster can reach the
+    customer's pods (NetworkPolicies only ever add isolation)."""
+    namespaces: dict[tuple[str, str], tuple[str, str]] = {}  # (cluster, ns) -> customer, path
+    isolated: set[tuple[str, str]] = set()
+    for file in files:
+        data = file.data
+        parts = file.path.split("/")
+        if not isinstance(data, dict) or len(parts) < 4 or parts[1] != "kubernetes":
+            continue
+        metadata = data.get("metadata") or {}
+        if data.get("kind") == "Namespace" and data.get("apiVersion") == "v1":
+            customer = (metadata.get("labels") or {}).get(CUSTOMER_LABEL)
+            if customer in catalog.customers:
+                namespaces[(parts[2], metadata.get("name"))] = (customer, file.path)
+        elif data.get("kind") == "NetworkPolicy" and _isolates_ingress(data.get("spec") or {}):
+            isolated.add((parts[2], metadata.get("namespace")))
+    for (cluster, namespace), (customer, path) in sorted(namespaces.items()):
+        if (cluster, namespace) not in isolated:
+            yield finding(
+                "namespace-network-policy",
+                f"{path}: customer namespace {namespace} on cluster {cluster} has no "
+                "NetworkPolicy that restricts ingress to all of its pods",
+                catalog.source("customer", customer).locate(),
+                environment=env,
+                customer=customer,
+                rendered=path,
+                key=f"{cluster}/{namespace}",
+            )
+
+
+def _isolates_ingress(spec: Mapping[str, Any]) -> bool:
+    """podSelector {} (every pod) and Ingress among the policy types (stated, or
+    implied: policyTypes defaults to Ingress)."""
+    return spec.get("podSelector") == {} and "Ingress" in spec.get("policyTypes", ["Ingress"])

@@ -15,6 +15,7 @@ from compiler.models import Customer, Environment, Plan, Service, Settings
 from compiler.resolver import Instance
 
 MANAGED_BY = "gitopsc"
+CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces
 RUN_AS = 10001  # a high UID: never a host user, never root
 _NON_DNS = re.compile(r"[^a-z0-9-]+")
 
@@ -28,7 +29,7 @@ def labels(instance: Instance) -> dict[str, str]:
         "gitopsc.dev/environment": instance.environment,
     }
     if instance.customer:
-        result["gitopsc.dev/customer"] = instance.customer
+        result[CUSTOMER_LABEL] = instance.customer
     return result
 
 
@@ -336,7 +337,7 @@ def namespace_objects(
         "pod-security.kubernetes.io/enforce": "restricted",
     }
     if customer is not None:
-        meta_labels["gitopsc.dev/customer"] = customer.name
+        meta_labels[CUSTOMER_LABEL] = customer.name
 
     def meta(name: str) -> dict[str, Any]:
         return {"name": name, "namespace": namespace, "labels": dict(meta_labels)}
