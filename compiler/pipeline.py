@@ -19,13 +19,15 @@ import datetime
 import gc
 import multiprocessing
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from compiler.catalog import Catalog, catalog_files
 from compiler.check import check_catalog, check_environment, known_checks
+from compiler.check.checkov_checks import CheckovRun, activate
 from compiler.check.declarative import compile_rules
 from compiler.check.enforce import enforce
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
@@ -226,7 +228,14 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem]]:
     resolved, policy_set, rules, today = _CHECK
     instances = [i for i in resolved.instances.values() if i.environment == env]
     return check_environment(
-        resolved.catalog, env, instances, policy_set.policies, rules, _SCHEMAS, today
+        resolved.catalog,
+        env,
+        instances,
+        policy_set.policies,
+        rules,
+        _SCHEMAS,
+        today,
+        _checkov_run(policy_set),
     )
 
 
@@ -234,14 +243,32 @@ _SCHEMAS = ManifestSchemas()  # compiled validators, shared by every environment
 
 
 def load_policy_set(root: Path, catalog: Catalog) -> PolicySet:
-    """policies/ validated, and its references to checks and teams checked; raise if bad."""
+    """policies/ validated, custom checkov checks loaded, and the references to checks
+    and teams checked; raise with every problem found."""
     policy_set, problems = load_policies(root)
-    problems += check_policy_references(
-        policy_set, known_checks(policy_set.policies), set(catalog.teams)
-    )
+    referenced = {*policy_set.config.checks, *(w.waiver.policy for w in policy_set.waivers)}
+    if policy_set.config.checkov.enabled:
+        checkov, found = activate(root, policy_set.checkov_dir)
+        problems += found
+        policy_set = replace(policy_set, checkov_checks=checkov)
+        known = known_checks(policy_set.policies) | set(checkov)
+    else:  # checkov off: its ids are not loaded, so any that looks like one is accepted
+        known = known_checks(policy_set.policies) | {c for c in referenced if _CHECKOV_ID.match(c)}
+    problems += check_policy_references(policy_set, known, set(catalog.teams))
     if problems:
         raise CatalogInvalid(problems)
     return policy_set
+
+
+_CHECKOV_ID = re.compile(r"^CKV2?_[A-Z0-9_]+$")
+
+
+def _checkov_run(policy_set: PolicySet) -> CheckovRun | None:
+    config = policy_set.config
+    if not config.checkov.enabled:
+        return None
+    skip = sorted(check for check, override in config.checks.items() if not override.enabled)
+    return CheckovRun(config.checkov.severity, tuple(skip))
 
 
 def check(

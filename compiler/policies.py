@@ -3,7 +3,7 @@
     policies/<id>.yaml        one declarative policy (id = file name)
     policies/config.yaml      what fails, warns or is ignored per tier; per-check overrides
     policies/waivers.yaml     accepted exceptions, each with an owner and an expiry date
-    policies/checkov/         checkov custom checks (YAML), passed to checkov as is
+    policies/checkov/         checkov custom checks (Python and YAML), see check/checkov_checks.py
 
 These files are input like the catalog: loaded with positions, validated by strict
 models, and every mistake is a located problem (exit 2), including a rule that is not
@@ -83,7 +83,11 @@ class Override(Strict):
 
 
 class CheckovConfig(Strict):
+    """checkov's Kubernetes checks on the rendered output; `severity` is what its
+    findings get (checkov has none offline) unless re-graded per id under `checks:`."""
+
     enabled: bool = True
+    severity: Severity = "medium"
 
 
 _STRICTEST = TierRule(fail="low", warn="info")
@@ -141,6 +145,8 @@ class PolicySet:
     config_document: Document | None = None
     waivers: tuple[PlacedWaiver, ...] = ()
     checkov_dir: Path | None = None
+    # checkov check id -> (title, the severity it states), when checkov is enabled
+    checkov_checks: dict[str, tuple[str, Severity | None]] = field(default_factory=dict)
 
 
 def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:

@@ -138,7 +138,8 @@ def test_every_customer_namespace_needs_a_default_deny_network_policy():
         f
         if f.path != deny
         else dataclasses.replace(
-            f, data={**f.data, "spec": {**f.data["spec"], "podSelector": {"matchLabels": {"a": "b"}}}}
+            f,
+            data={**f.data, "spec": {**f.data["spec"], "podSelector": {"matchLabels": {"a": "b"}}}},
         )
         for f in files
     ]
@@ -364,3 +365,117 @@ def test_reports_are_valid_and_fingerprints_stable(example: Path, tmp_path: Path
     run_cli("check", "--root", str(moved), "--date", DATE, "-f", "json", "-o", str(again))
     assert again.read_text() == first
     assert "| fail |" in paths["markdown"].read_text()
+
+
+# ---------------------------------------------------------------- checkov
+
+
+def _patch_element_web_objects(root: Path) -> None:
+    """Unname the ingress class and mount the token: fails both custom checkov checks."""
+    _patch_element_web(
+        root,
+        "  patches:\n"
+        "    - target: {kind: Ingress}\n"
+        "      json_patch: [{op: remove, path: /spec/ingressClassName}]\n"
+        "    - target: {kind: Deployment}\n"
+        "      merge_patch: {spec: {template: {spec: {automountServiceAccountToken: true}}}}\n",
+    )
+
+
+def test_checkov_runs_in_process_offline_and_maps_results_to_the_catalog(
+    example: Path, monkeypatch
+):
+    """No socket is opened or name resolved; each result is a finding at the setting
+    behind the field checkov names, graded by config.yaml."""
+    import socket
+
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network refused by the test")
+
+    config = example / "policies/config.yaml"
+    config.write_text(
+        config.read_text().replace("CKV_K8S_35: {enabled: false}", "CKV_K8S_35: {severity: low}")
+    )
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    code, report = _check(example)
+    assert attempts == []
+    assert code == 0
+    env_secrets = [f for f in report["findings"] if f["id"] == "CKV_K8S_35"]
+    assert env_secrets and {f["source"] for f in env_secrets} == {"checkov"}
+    assert {f["severity"] for f in env_secrets} == {"low"}  # re-graded in config.yaml
+    synapse = next(f for f in env_secrets if f["instance"] == "prod/acme/synapse")
+    assert synapse["rendered"] == "prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
+    text = (example / synapse["file"]).read_text().splitlines()
+    assert text[synapse["line"] - 1].strip().startswith("secrets:"), synapse
+
+
+def test_custom_checkov_checks_fail_their_fixtures(example: Path):
+    """policies/checkov/ingress_class.py (Python) and pod-token.yaml (graph check, with
+    its own severity) pass on the example and fail on objects patched to break them."""
+    code, report = _check(example)
+    assert not {"CKV_GITOPSC_1", "CKV2_GITOPSC_1"} & {f["id"] for f in report["findings"]}
+    _patch_element_web_objects(example)
+    code, report = _check(example)
+    by_id: dict[str, list] = {}
+    for f in report["findings"]:
+        by_id.setdefault(f["id"], []).append(f)
+    ingress, token = by_id.get("CKV_GITOPSC_1", []), by_id.get("CKV2_GITOPSC_1", [])
+    assert ingress and {f["service"] for f in ingress} == {"element-web"}
+    assert token and {f["severity"] for f in token} == {"high"}
+    assert {f["file"] for f in ingress + token} == {"catalog/services/element-web.yaml"}
+    assert code == 1 and "fail" in {f["outcome"] for f in token}
+
+
+def test_checkov_checks_are_switched_off_and_regraded_in_config(example: Path):
+    _patch_element_web_objects(example)
+    config = example / "policies/config.yaml"
+    original = config.read_text()
+    config.write_text(
+        original + "  CKV2_GITOPSC_1: {enabled: false}\n  CKV_GITOPSC_1: {severity: info}\n"
+    )
+    _, report = _check(example)
+    assert not [f for f in report["findings"] if f["id"] == "CKV2_GITOPSC_1"]
+    assert {f["severity"] for f in report["findings"] if f["id"] == "CKV_GITOPSC_1"} == {"info"}
+    config.write_text(original.replace("checkov: {enabled: true", "checkov: {enabled: false"))
+    code, report = _check(example)
+    assert code == 0 and not [f for f in report["findings"] if f["source"] == "checkov"]
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "line", "message"),
+    [
+        ("policies/checkov/broken.py", "x = 1\ndef f(:\n", 2, "syntax error"),
+        ("policies/checkov/raises.py", "import os\n\nraise RuntimeError('boom')\n", 3, "boom"),
+        ("policies/checkov/nodef.yaml", "metadata: {id: CKV2_X_1, name: n, category: KUBERNETES}\n", 1, "not a checkov graph check"),
+        ("policies/checkov/bad.yaml", "metadata: {id: CKV2_X_1\n", 2, "invalid YAML"),
+        ("policies/config.yaml", "checks:\n  CKV_K8S_355: {enabled: false}\n", 2, "CKV_K8S_35"),
+    ],
+)  # fmt: skip
+def test_a_broken_custom_checkov_check_is_a_located_error(
+    example: Path, file: str, text: str, line: int, message: str
+):
+    (example / file).write_text(text)
+    result = run_cli("check", "--root", str(example), "--date", DATE)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{file}:{line}" in result.stderr and message in result.stderr
+
+
+def test_check_list_names_every_check_with_its_status(example: Path):
+    config = example / "policies/config.yaml"
+    config.write_text(config.read_text() + "  probes-set: {severity: low}\n")
+    result = run_cli("check", "--list", "--root", str(example))
+    assert result.exit_code == 0, result.stderr
+    rows = {
+        line.split()[0]: line.split()[1:4]
+        for line in result.stdout.splitlines()[1:]
+        if line.strip()
+    }
+    assert rows["residency-region"][:2] == ["builtin", "critical"]
+    assert rows["probes-set"] == ["policy", "low", "re-graded"]
+    assert rows["CKV_K8S_35"][::2] == ["checkov", "disabled"]
+    assert rows["CKV2_GITOPSC_1"][:2] == ["checkov", "high"]  # stated in its YAML
+    assert rows["CKV_GITOPSC_1"][:2] == ["checkov", "medium"]  # config's checkov.severity

@@ -4,7 +4,8 @@
                      that span entities (domains, owners, plaintext secrets)
     per environment  declarative policies on instances and rendered objects; built-ins
                      (residency, dependencies, offboarding, Secret objects, suspended
-                     customers); each object against its cluster's schemas
+                     customers); each object against its cluster's schemas;
+                     checkov's Kubernetes checks and the custom ones (checkov_checks.py)
 
 The per-environment part renders the environment itself (pure, in memory), so it can
 run in a worker process per environment (see pipeline.check). Enforcement and waivers
@@ -19,6 +20,7 @@ from itertools import chain
 
 from compiler.catalog import Catalog
 from compiler.check.builtin import BUILTINS, catalog_checks, environment_checks
+from compiler.check.checkov_checks import CheckovRun, scan
 from compiler.check.declarative import evaluate
 from compiler.check.manifests import schema_checks
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
@@ -51,6 +53,7 @@ def check_environment(
     rules: Mapping[str, CompiledSchema],
     schemas: ManifestSchemas,
     today: datetime.date,
+    checkov: CheckovRun | None = None,
     repo_path: str = "rendered",
 ) -> tuple[list[Finding], list[Problem]]:
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
@@ -59,4 +62,6 @@ def check_environment(
     findings = evaluate(policies, rules, subjects)
     findings += environment_checks(catalog, env, instances, files, today)
     findings += schema_checks(catalog, env, files, by_id, schemas)
+    if checkov is not None and not problems:
+        findings += scan(catalog, env, files, by_id, checkov)
     return findings, problems

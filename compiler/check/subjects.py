@@ -80,6 +80,10 @@ _FIELD_SETTINGS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"^/spec/template/spec/containers/\d+/resources", ("resources",)),
         (r"^/spec/template/spec/containers/\d+/(?:liveness|readiness)Probe", ("probes",)),
         (r"^/spec/template/spec/containers/\d+/ports", ("ports",)),
+        (
+            r"^/spec/template/spec/containers/\d+/env(?:From)?/\d+/(?:valueFrom|secretRef)",
+            ("secrets",),
+        ),
         (r"^/spec/(?:tls|rules)", ("ingress",)),
         (r"^/spec/(?:min|max)Replicas", ("autoscaling",)),
     )

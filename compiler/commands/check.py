@@ -1,4 +1,4 @@
-"""`gitopsc check [--env E] [--format F --output FILE]... [--date D]`: the policy gate.
+"""`gitopsc check [--env E] [--format F --output FILE]... [--date D] [--list]`: the policy gate.
 
 Exit 0 when no finding fails, 1 when one does, 2 on bad input (the error boundary).
 Any number of reports in one run: each `--format` pairs with the `--output` at the same
@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from compiler import pipeline, report
-from compiler.check import known_checks
 from compiler.check.builtin import BUILTINS
 from compiler.errors import UsageError
+from compiler.policies import PolicySet
 from compiler.writer import write_file_atomically
 
 FORMATS = ("text", *report.FORMATS)
@@ -42,11 +44,9 @@ def run(
         raise UsageError("more than one format would go to stdout", "give each an --output FILE")
     checked = pipeline.check(root, environments, today)
     findings = checked.findings
-    checks = sorted(known_checks(checked.policy_set.policies))
-    rules = {
-        **{b.id: (b.title, b.remediation) for b in BUILTINS.values()},
-        **{p.id: (p.title, p.remediation) for p in checked.policy_set.policies.values()},
-    }
+    catalogue = _checks(checked.policy_set)
+    checks = [c.id for c in catalogue if c.status != "disabled"]
+    rules = {c.id: (c.title, c.remediation) for c in catalogue}
     for kind, target in zip(formats, targets, strict=True):
         if kind == "text" and target is None:
             report.text(findings, console)
@@ -66,6 +66,52 @@ def run(
         else:
             write_file_atomically(target, content.encode())
     return 1 if any(f.outcome == "fail" for f in findings) else 0
+
+
+@dataclass(frozen=True)
+class _Check:
+    id: str
+    source: str
+    severity: str
+    status: str
+    title: str
+    remediation: str
+
+
+def _checks(policy_set: PolicySet) -> list[_Check]:
+    """Every check this run knows, with the severity and status config.yaml gives it."""
+    config = policy_set.config
+    found = [
+        *((b.id, "builtin", b.severity, b.title, b.remediation) for b in BUILTINS.values()),
+        *(
+            (p.id, "policy", p.severity, p.title, p.remediation)
+            for p in policy_set.policies.values()
+        ),
+        *(
+            (check, "checkov", own or config.checkov.severity, title, "see checkov's docs")
+            for check, (title, own) in policy_set.checkov_checks.items()
+        ),
+    ]
+    result = []
+    for check, source, severity, title, remediation in sorted(found):
+        override = config.checks.get(check)
+        status = "enabled"
+        if override is not None and not override.enabled:
+            status = "disabled"
+        elif override is not None and override.severity is not None:
+            status, severity = f"re-graded from {severity}", override.severity
+        result.append(_Check(check, source, severity, status, title, remediation))
+    return result
+
+
+def list_checks(root: Path, console: Console) -> int:
+    """`gitopsc check --list`: what can be named in config.yaml and waivers.yaml."""
+    policy_set = pipeline.load_policy_set(root, pipeline.load_catalog(root))
+    table = Table("id", "source", "severity", "status", "title", box=None)
+    for check in _checks(policy_set):
+        table.add_row(check.id, check.source, check.severity, check.status, check.title)
+    console.print(table)
+    return 0
 
 
 def _version() -> str:

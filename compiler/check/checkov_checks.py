@@ -1,0 +1,265 @@
+"""checkov's Kubernetes checks on the rendered output: in-process, offline, located.
+
+Why in-process and not the `checkov` command: the command fetches guidelines from
+Prisma Cloud on every run (a network call CI may not allow, and a failure when it is
+refused), starts a new interpreter per run, and reports files, not catalog lines. Here
+checkov's `Runner` scans each environment's rendered Kubernetes objects, written to a
+temporary folder byte for byte as `gitopsc compile` writes them, and each failed check
+becomes a `Finding` located at the catalog setting behind the field it names.
+
+Custom checks live in `policies/checkov/`: Python files that define a checkov check
+class and instantiate it (as checkov documents), and YAML graph checks. gitopsc loads
+them itself, before any scan, so that a broken one is a located error (checkov's own
+loader only logs and skips it). checkov keeps its checks in process-wide registries;
+`activate` resets them to checkov's own checks before adding a folder's, so two
+repositories checked in one process never see each other's checks.
+
+checkov results carry no severity offline (severities come from its platform), so
+they get `checkov.severity` from policies/config.yaml, re-graded per check id under
+`checks:` like any other check; a YAML check may state its own `metadata.severity`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import tempfile
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.catalog import Catalog
+from compiler.check.subjects import object_location
+from compiler.errors import Location, Problem
+from compiler.findings import SEVERITIES, Finding, Severity
+from compiler.loader import load_document
+from compiler.render import OutputFile
+from compiler.resolver import Instance
+from compiler.writer import serialize
+
+_PRISTINE: dict[str, Any] = {}  # checkov's registries before any custom check was added
+_ACTIVE: list[str] = []  # the custom check sources currently registered (a cache key)
+
+
+@dataclass(frozen=True)
+class CheckovRun:
+    """What a scan needs: the default severity and the check ids switched off."""
+
+    severity: Severity
+    skip: tuple[str, ...]
+
+
+def activate(
+    root: Path, folder: Path | None
+) -> tuple[dict[str, tuple[str, Severity | None]], list[Problem]]:
+    """Register checkov's checks and the custom ones in `folder`; return every check's
+    id and title (for config and waiver references, and `--list`) and the problems of
+    broken custom checks."""
+    _quiet()
+    resource, graph = _registries()
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
+    sources = [f"{p}:{p.stat().st_mtime_ns}" for p in files]
+    problems: list[Problem] = []
+    if sources != _ACTIVE:
+        _restore(resource, graph)
+        for path in files:
+            relative = path.relative_to(root).as_posix()
+            if path.suffix == ".py":
+                problems += _load_python(path, relative)
+            elif path.suffix in (".yaml", ".yml", ".json"):
+                problems += _load_graph(root, relative, graph)
+        _ACTIVE[:] = sources if not problems else []
+    return _ids(resource, graph), problems
+
+
+def _quiet() -> None:
+    """checkov logs to the root logger at WARNING for things that are not problems of
+    the scan (unsupported resources in its graph, say); keep the report the output."""
+    logging.getLogger("checkov").setLevel(logging.ERROR)
+
+
+def _registries() -> tuple[Any, Any]:
+    from checkov.common.checks_infra.registry import get_graph_checks_registry
+    from checkov.kubernetes.checks.resource.registry import registry
+
+    graph = get_graph_checks_registry("kubernetes")
+    graph.load_checks()
+    if not _PRISTINE:
+        _PRISTINE["checks"] = {kind: list(checks) for kind, checks in registry.checks.items()}
+        _PRISTINE["wildcard"] = {k: list(v) for k, v in registry.wildcard_checks.items()}
+        _PRISTINE["graph"] = list(graph.checks)
+    return registry, graph
+
+
+def _restore(resource: Any, graph: Any) -> None:
+    resource.checks.clear()
+    resource.checks.update({kind: list(c) for kind, c in _PRISTINE["checks"].items()})
+    resource.wildcard_checks.clear()
+    resource.wildcard_checks.update({k: list(v) for k, v in _PRISTINE["wildcard"].items()})
+    graph.checks[:] = _PRISTINE["graph"]
+
+
+def _load_python(path: Path, relative: str) -> list[Problem]:
+    """Run the file as a module: its check instance registers itself with checkov."""
+    try:
+        code = compile(path.read_bytes(), str(path), "exec")
+    except SyntaxError as error:
+        return [Problem(Location(relative, error.lineno or 0), f"syntax error: {error.msg}")]
+    spec = importlib.util.spec_from_loader(f"gitopsc_checkov_{path.stem}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
+    try:
+        exec(code, module.__dict__)
+    except Exception as error:  # user code: any failure is a located problem
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
+        line = frames[-1].lineno if frames else 0
+        return [
+            Problem(
+                Location(relative, line or 0),
+                f"custom checkov check failed to load: {type(error).__name__}: {error}",
+            )
+        ]
+    return []
+
+
+def _load_graph(root: Path, relative: str, graph: Any) -> list[Problem]:
+    """A YAML (or JSON) graph check, parsed by checkov's own parser."""
+    from checkov.runner_filter import RunnerFilter
+
+    document, problems = load_document(root, relative)
+    if document is None:
+        return problems
+    data = document.data
+    if not isinstance(data, dict) or not graph.parser.validate_check_config(
+        file_path=relative, raw_check=data
+    ):
+        return [
+            Problem(
+                document.locate(()),
+                "not a checkov graph check",
+                "it needs metadata (id, name, category) and a definition; see docs/policies.md",
+            )
+        ]
+    try:
+        check = graph.parser.parse_raw_check(data, check_path=relative)
+    except Exception as error:  # checkov's parser raises anything on a bad definition
+        return [Problem(document.locate(("definition",)), f"bad checkov definition: {error}")]
+    severity = (data.get("metadata") or {}).get("severity")
+    if isinstance(severity, str) and severity.lower() in SEVERITIES:
+        check.severity = severity.lower()
+    graph.checks[:] = [c for c in graph.checks if c.id != check.id] + [check]
+    RunnerFilter.notify_external_check(check.id)
+    return []
+
+
+def _ids(resource: Any, graph: Any) -> dict[str, tuple[str, Severity | None]]:
+    """check id -> (title, its own severity if it states one), for every registered check."""
+    checks = [c for group in resource.checks.values() for c in group]
+    checks += [c for group in resource.wildcard_checks.values() for c in group]
+    return {
+        c.id: (c.name, c.severity if c.severity in SEVERITIES else None)
+        for c in [*checks, *graph.checks]
+    }
+
+
+def scan(
+    catalog: Catalog,
+    env: str,
+    files: Sequence[OutputFile],
+    instances: Mapping[str, Instance],
+    run: CheckovRun,
+) -> list[Finding]:
+    """Every failed checkov check on `env`'s rendered Kubernetes objects."""
+    objects = {file.path: file for file in files if _is_kubernetes_object(file)}
+    if not objects:
+        return []
+    from checkov.kubernetes.runner import Runner
+    from checkov.runner_filter import RunnerFilter
+
+    _quiet()
+    with tempfile.TemporaryDirectory(prefix="gitopsc-checkov-") as folder:
+        for path, file in objects.items():
+            target = Path(folder, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(serialize(file))
+        report = Runner().run(
+            root_folder=folder,
+            runner_filter=RunnerFilter(
+                framework=["kubernetes"],
+                skip_checks=list(run.skip),
+                show_progress_bar=False,
+                run_image_referencer=False,  # image scanning calls Prisma Cloud
+            ),
+            collect_skip_comments=True,
+        )
+    reports = report if isinstance(report, list) else [report]
+    return sorted(
+        (
+            _finding(catalog, env, objects, instances, run, record)
+            for one in reports
+            for record in one.failed_checks
+        ),
+        key=Finding.sort_key,
+    )
+
+
+def _is_kubernetes_object(file: OutputFile) -> bool:
+    parts = file.path.split("/")
+    return (
+        file.format == "yaml"
+        and len(parts) > 3
+        and parts[1] == "kubernetes"
+        and isinstance(file.data, dict)
+        and file.data.get("kind") not in (None, "Kustomization")
+    )
+
+
+def _finding(
+    catalog: Catalog,
+    env: str,
+    objects: Mapping[str, OutputFile],
+    instances: Mapping[str, Instance],
+    run: CheckovRun,
+    record: Any,
+) -> Finding:
+    path = record.file_path.lstrip("/")
+    file = objects.get(path)
+    instance = instances.get(file.instances[0]) if file and len(file.instances) == 1 else None
+    keys = (record.check_result or {}).get("evaluated_keys") or []
+    pointer = _pointer(keys[0]) if keys else ""
+    location = object_location(catalog, instance, pointer) if instance else None
+    if location is None and file is not None:
+        location = _source(file)
+    severity = getattr(record, "severity", None)
+    named = str(getattr(severity, "name", severity or "")).lower()
+    return Finding(
+        record.check_id,
+        named if named in SEVERITIES else run.severity,  # type: ignore[arg-type]
+        f"{path}: {record.resource}: {record.check_name}" + (f" ({pointer})" if pointer else ""),
+        "checkov",
+        location,
+        rendered=path,
+        environment=env,
+        instance=instance.id if instance else None,
+        customer=instance.customer if instance else None,
+        service=instance.service if instance else None,
+        remediation=record.guideline
+        or f"change the setting behind {pointer or 'the object'}, or re-grade or disable "
+        f"{record.check_id} under `checks:` in policies/config.yaml",
+        title=record.check_name,
+        key=f"{record.resource}:{pointer}",
+    )
+
+
+def _pointer(key: str) -> str:
+    """checkov's `spec/containers/[0]/env` -> the JSON pointer `/spec/containers/0/env`."""
+    return "".join(f"/{part.strip('[]')}" for part in key.split("/") if part)
+
+
+def _source(file: OutputFile) -> Location | None:
+    """An object of no single instance (a namespace's): the first catalog file behind it."""
+    catalog_files = [s for s in file.sources if s.startswith("catalog/")]
+    return Location(catalog_files[0]) if catalog_files else None
