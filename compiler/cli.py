@@ -175,8 +175,13 @@ def check_(
         str | None,
         typer.Option("--date", help="Judge expiry and offboarding dates as of YYYY-MM-DD."),
     ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List every check with its severity and status.")
+    ] = False,
 ) -> None:
     """Run every policy and check on the catalog and its compiled output; exit 1 on failure."""
+    if list_:
+        _guarded(lambda: check_command.list_checks(_root(root), _stdout()))
     _guarded(
         lambda: check_command.run(
             _root(root), env, format_ or [], output or [], _date(date), _stdout()
