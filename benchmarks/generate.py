@@ -174,6 +174,9 @@ def dump(node: dict[str, Any], header: str = "") -> str:
 # ---------------------------------------------------------------- the catalog
 
 
+STARTER_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
 @dataclass(frozen=True)
 class Size:
     customers: int
@@ -656,7 +659,7 @@ def write_catalog(size: Size, out: Path) -> dict[str, Any]:
     """
     out.mkdir(parents=True, exist_ok=True)
     ours = (out / MARKER).is_file()
-    for part in ("catalog", "environments"):
+    for part in ("catalog", "environments", "policies"):
         if (out / part).exists():
             if not ours:
                 raise SystemExit(
@@ -679,6 +682,11 @@ def write_catalog(size: Size, out: Path) -> dict[str, Any]:
         "files": len(files),
         "bytes": sum(len(text.encode("utf-8")) for text in files.values()),
     }
+    # the example's starter pack (policies, config, custom checkov checks), so that a
+    # benchmarked `check` evaluates what a real repository would
+    shutil.copytree(
+        STARTER_POLICIES, out / "policies", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (out / MARKER).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 

@@ -102,6 +102,50 @@ def _recompile(state: dict[str, Any]) -> None:
     write_tree(state["out"], render_parts(resolved), resolved.environments, remove_others=True)
 
 
+def _check(state: dict[str, Any]) -> None:
+    """What `gitopsc check` does after resolve, checkov off: declarative policies (the
+    example's starter pack, copied in by generate.py), built-ins, and every rendered
+    object against its cluster's Kubernetes schemas, one worker per environment. The
+    compiled validators come from the disk cache when a previous run filled it (see
+    --cold)."""
+    from dataclasses import replace
+
+    from compiler.pipeline import Resolved, check_resolved, load_policy_set
+    from compiler.policies import CheckovConfig
+
+    catalog = state["catalog"]
+    resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
+    policy_set = load_policy_set(state["root"], catalog)
+    off = policy_set.config.model_copy(update={"checkov": CheckovConfig(enabled=False)})
+    checked = check_resolved(resolved, replace(policy_set, config=off), datetime.date.today())
+    state["notes"]["findings"] = len(checked.findings)
+
+
+def _checkov(state: dict[str, Any]) -> None:
+    """checkov alone, in this process: each environment's objects rendered (untimed
+    part, reported apart) and scanned. Notes the objects scanned and the seconds spent
+    scanning them, for the cost per object."""
+    from compiler.check.checkov_checks import CheckovRun, activate, scan
+    from compiler.render import render_environment
+
+    catalog = state["catalog"]
+    root = Path(state["root"])
+    activate(root, root / "policies" / "checkov")
+    scanned, seconds, found = 0, 0.0, 0
+    for env in sorted(catalog.environments):
+        instances = [i for i in state["instances"].values() if i.environment == env]
+        files, _ = render_environment(catalog, catalog.environments[env], instances, "rendered")
+        start = time.perf_counter()
+        found += len(
+            scan(catalog, env, files, {i.id: i for i in instances}, CheckovRun("medium", ()))
+        )
+        seconds += time.perf_counter() - start
+        scanned += sum(
+            1 for f in files if f.path.split("/")[1:2] == ["kubernetes"] and f.format == "yaml"
+        )
+    state["notes"].update(checkov_objects=scanned, checkov_scan_s=seconds, checkov_findings=found)
+
+
 def _new_output_folder(state: dict[str, Any]) -> Path:
     """A name no earlier run used: no timed write follows the deletion of an old tree.
     (On this machine's ext4, creating inodes soon after many were freed is several
@@ -118,9 +162,11 @@ STAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "write": ("write", _write),
     "compile": ("compile", _compile),
     "recompile": ("recompile", _recompile),
+    "check": ("check", _check),
+    "checkov": ("checkov", _checkov),
 }
 DEFAULT_STAGES = "load,resolve,compile,recompile"
-EXTRA = {"recompile"}  # reported, but not part of `total`
+EXTRA = {"recompile", "checkov"}  # reported, but not part of `total`
 
 
 class _GcClock:
@@ -161,7 +207,7 @@ def child(root: Path, stages: list[str], profile: Path | None, gc_mode: str) -> 
     tuned = gc_mode == "cli" and hasattr(compiler.pipeline, "tune_gc")
     if tuned:
         compiler.pipeline.tune_gc()
-    state: dict[str, Any] = {"root": root}
+    state: dict[str, Any] = {"root": root, "notes": {}}
     timings: dict[str, float] = {}
     gc_clock = _GcClock()
     gc.callbacks.append(gc_clock)
@@ -191,6 +237,7 @@ def child(root: Path, stages: list[str], profile: Path | None, gc_mode: str) -> 
         "gc_collections": gc_clock.collections,
         "instances": len(state.get("instances", ())),
         "peak_rss_mib": peak_kib / 1024,
+        "notes": state["notes"],
     }
     print(json.dumps(result))
 
@@ -199,13 +246,19 @@ def child(root: Path, stages: list[str], profile: Path | None, gc_mode: str) -> 
 
 
 def run_once(
-    root: Path, stages: list[str], gc_mode: str, profile: Path | None = None
+    root: Path, stages: list[str], gc_mode: str, profile: Path | None = None, cold: bool = False
 ) -> dict[str, Any]:
+    """One fresh child process. `cold`: an empty validator cache (GITOPSC_CACHE_DIR), as
+    on a machine's first run; otherwise the cache the user's gitopsc runs share."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(root)]
     command += ["--stages", ",".join(stages), "--gc", gc_mode]
     if profile is not None:
         command += ["--profile", str(profile)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    environment = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="gitopsc-cache-") as cache:
+        if cold:
+            environment["GITOPSC_CACHE_DIR"] = cache
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if done.returncode != 0:
         raise SystemExit(f"benchmark run failed for {root}:\n{done.stderr}{done.stdout}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -214,11 +267,11 @@ def run_once(
 
 
 def measure(
-    size: generate.Size, root: Path, stages: list[str], repeat: int, gc_mode: str
+    size: generate.Size, root: Path, stages: list[str], repeat: int, gc_mode: str, cold: bool
 ) -> dict[str, Any]:
     """Generate at `root` (untimed), then the best of `repeat` fresh-process runs."""
     summary = generate.write_catalog(size, root)
-    runs = [run_once(root, stages, gc_mode) for _ in range(repeat)]
+    runs = [run_once(root, stages, gc_mode, cold=cold) for _ in range(repeat)]
     best = min(runs, key=lambda run: run["total_s"])
     if "resolve" in stages and best["instances"] != size.instances:
         raise SystemExit(f"expected {size.instances} instances, resolved {best['instances']}")
@@ -236,6 +289,7 @@ def measure(
         "gc_collections": best["gc_collections"],
         "us_per_instance": best["total_s"] / size.instances * 1e6,
         "peak_rss_mib": best["peak_rss_mib"],
+        "notes": best["notes"],
         "runs": [{"total_s": run["total_s"], "stages": run["stages"]} for run in runs],
     }
 
@@ -306,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         default="cli",
         help="cli: tune the collector as gitopsc does (pipeline.tune_gc); default: CPython's",
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="each run starts with an empty validator cache"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     stages = [name for name in args.stages.split(",") if name]
@@ -317,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("stage recompile writes over what write or compile made; name one")
     if "write" in stages and "render" not in stages:
         parser.error("stage write writes what render made; name both")
+    if {"check", "checkov"} & set(stages) and not {"load", "resolve"} <= set(stages):
+        parser.error("stages check and checkov work on what load and resolve made; name them")
     if args.child is not None:
         child(args.child, stages, args.profile, args.gc)
         return 0
@@ -329,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 customers, args.services, args.environments, args.env_services, args.seed
             )
             root = (args.keep or Path(scratch)) / f"c{customers}"
-            result = measure(size, root, stages, args.repeat, args.gc)
+            result = measure(size, root, stages, args.repeat, args.gc, args.cold)
             results.append(result)
             runs = ", ".join(f"{run['total_s']:.2f}" for run in result["runs"])
             print(
@@ -359,6 +418,17 @@ def main(argv: list[str] | None = None) -> int:
         f"gc {'tuned (pipeline.tune_gc)' if results[0]['gc_tuned'] else 'CPython default'}"
     )
     print(table(results, stages))
+    for result in results:
+        notes = result["notes"]
+        if notes.get("checkov_objects"):
+            print(
+                f"{result['customers']:,} customers: checkov scanned "
+                f"{notes['checkov_objects']:,} objects in {notes['checkov_scan_s']:.1f} s, "
+                f"{notes['checkov_scan_s'] / notes['checkov_objects'] * 1e3:.2f} ms/object, "
+                f"{notes['checkov_findings']:,} failed checks"
+            )
+        if "findings" in notes:
+            print(f"{result['customers']:,} customers: check found {notes['findings']:,} findings")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

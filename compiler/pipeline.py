@@ -282,12 +282,24 @@ def check(
     Each environment is rendered and checked in its own forked worker when the catalog
     is large (validators compile once per worker; only findings come back).
     """
-    global _CHECK
     resolved = run(root, environments)
     policy_set = load_policy_set(root, resolved.catalog)
+    return check_resolved(resolved, policy_set, today, not environments, done)
+
+
+def check_resolved(
+    resolved: Resolved,
+    policy_set: PolicySet,
+    today: datetime.date,
+    catalog_wide: bool = True,
+    done: Callable[[str], None] | None = None,
+) -> Checked:
+    """`check` after load and resolve. Findings tied to no environment (a customer's
+    domains, say) only with `catalog_wide`: a run on some environments skips them."""
+    global _CHECK
     rules = compile_rules(policy_set.policies)
     findings = check_catalog(resolved.catalog, policy_set.policies, rules, today)
-    if environments:  # findings tied to no environment only come with a full run
+    if not catalog_wide:
         findings = [f for f in findings if f.environment in resolved.environments]
     envs = list(resolved.environments)
     workers = _workers(resolved)

@@ -479,3 +479,43 @@ def test_check_list_names_every_check_with_its_status(example: Path):
     assert rows["CKV_K8S_35"][::2] == ["checkov", "disabled"]
     assert rows["CKV2_GITOPSC_1"][:2] == ["checkov", "high"]  # stated in its YAML
     assert rows["CKV_GITOPSC_1"][:2] == ["checkov", "medium"]  # config's checkov.severity
+
+
+def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
+    """gitopsc hands checkov the objects instead of files (checkov_checks._run_checkov);
+    on every namespace folder of the committed prod output, each check passes and fails
+    on the same resources as when checkov reads the rendered files itself."""
+    from checkov.kubernetes.runner import Runner
+    from checkov.runner_filter import RunnerFilter
+
+    from compiler import pipeline
+    from compiler.check.checkov_checks import _is_kubernetes_object, _run_checkov, activate
+    from compiler.render import render_environment
+
+    activate(REPO, REPO / "policies/checkov")
+    resolved = pipeline.run(REPO, ["prod"])
+    instances = list(resolved.instances.values())
+    files, _ = render_environment(
+        resolved.catalog, resolved.catalog.environments["prod"], instances, "rendered"
+    )
+    folders: dict[str, dict] = {}
+    for file in filter(_is_kubernetes_object, files):
+        folders.setdefault("/".join(file.path.split("/")[:4]), {})[file.path] = file
+
+    def outcomes(reports: list) -> set:
+        return {
+            (r.check_id, r.file_path, r.resource, str(r.check_result["result"]))
+            for report in reports
+            for r in [*report.passed_checks, *report.failed_checks]
+        }
+
+    compared = 0
+    for folder, objects in sorted(folders.items()):
+        ours = outcomes(_run_checkov(objects, folder, ()))
+        theirs = Runner().run(
+            root_folder=str(REPO / "rendered" / folder),
+            runner_filter=RunnerFilter(framework=["kubernetes"], show_progress_bar=False),
+        )
+        assert ours == outcomes(theirs if isinstance(theirs, list) else [theirs]), folder
+        compared += len(ours)
+    assert len(folders) >= 5 and compared > 1000
