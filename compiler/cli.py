@@ -19,8 +19,10 @@ from rich.console import Console
 
 from compiler import pipeline
 from compiler.catalog import find_root
+from compiler.commands import affected as affected_command
 from compiler.commands import check as check_command
 from compiler.commands import compile as compile_command
+from compiler.commands import diff as diff_command
 from compiler.commands import explain as explain_command
 from compiler.commands import listing
 from compiler.commands import schema as schema_command
@@ -187,6 +189,42 @@ def check_(
             _root(root), env, format_ or [], output or [], _date(date), _stdout()
         )
     )
+
+
+BaseOption = Annotated[
+    str, typer.Option("--base", help="Revision to compare with (branch, tag or commit).")
+]
+
+
+@app.command("diff")
+def diff_(
+    base: BaseOption,
+    root: RootOption = None,
+    env: EnvOption = None,
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="text, markdown (an MR comment) or json.")
+    ] = "text",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", help="markdown: cap the size, counting what is left out.")
+    ] = 60_000,
+) -> None:
+    """Show how the rendered output changes against a base revision, object by object."""
+    _guarded(
+        lambda: diff_command.run(_root(root), base, env, format_, output, max_bytes, _stdout())
+    )
+
+
+@app.command()
+def affected(
+    base: BaseOption,
+    root: RootOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """List the environments, customers, services and instances a change touches."""
+    _guarded(lambda: affected_command.run(_root(root), base, output.value, _stdout()))
 
 
 def _date(text: str | None) -> datetime.date:

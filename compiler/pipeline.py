@@ -25,23 +25,36 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from compiler.affected import (
+    Affected,
+    Scope,
+    folder_fingerprint,
+    resolve_scope,
+    scope_of,
+    summarize,
+)
 from compiler.catalog import Catalog, catalog_files
 from compiler.check import check_catalog, check_environment, known_checks
 from compiler.check.checkov_checks import CheckovRun, activate
 from compiler.check.declarative import compile_rules
 from compiler.check.enforce import enforce
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
+from compiler.diff import Diff, Rendered
+from compiler.diff import compare as compare_rendered
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
 from compiler.findings import Finding
 from compiler.loader import load_document
 from compiler.policies import PolicySet, load_policies
 from compiler.policies import check_references as check_policy_references
 from compiler.render import OutputFile, render_environment
+from compiler.render.kubernetes import CUSTOMER_LABEL
 from compiler.resolver import Instance, resolve
+from compiler.revisions import revision_tree
 from compiler.validate import build_catalog
-from compiler.writer import render_tree
+from compiler.writer import render_tree, serialize
 
 _REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
+REPO_PATH = "rendered"  # where the output lives in the repository (ArgoCD paths)
 
 
 @dataclass(frozen=True)
@@ -325,3 +338,127 @@ def check_resolved(
     tiers = {name: env.tier for name, env in resolved.catalog.environments.items()}
     enforced = enforce(findings, policy_set, tiers, today)
     return Checked(sorted(enforced, key=Finding.sort_key), policy_set)
+
+
+# ---------------------------------------------------------------- base revision
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The working tree against a base revision: what changed and its instances."""
+
+    affected: Affected
+    scope: Scope
+    base: Catalog
+    head: Catalog
+    old: dict[str, Instance]  # the scope's instances at the base
+    new: dict[str, Instance]  # ... and in the working tree
+    commit: str  # the base's full hash
+
+
+def compare(root: Path, base_ref: str) -> Comparison:
+    """load both catalogs (the base from git objects) -> scope -> resolve the scope on
+    both sides. A base that does not load is a UsageError (it is not the change's
+    fault and not fixable in it); problems in the working tree are the change's."""
+    with revision_tree(root, base_ref) as (base_root, commit):
+        base = _base_catalog(base_root, base_ref, commit)
+        base_policies = folder_fingerprint(base_root, ("policies",))
+    head = load_catalog(root)
+    scope = scope_of(base, head)
+    old, problems = resolve_scope(base, scope)
+    if problems:
+        raise _base_invalid(base_ref, commit, problems)
+    new, problems = resolve_scope(head, scope)
+    if problems:
+        raise CatalogInvalid(problems)
+    changed_policies = base_policies != folder_fingerprint(root, ("policies",))
+    label = f"{base_ref} ({commit[:12]})" if not commit.startswith(base_ref) else commit[:12]
+    return Comparison(
+        summarize(label, scope, old, new, changed_policies), scope, base, head, old, new, commit
+    )
+
+
+def _base_catalog(base_root: Path, base_ref: str, commit: str) -> Catalog:
+    try:
+        return load_catalog(base_root)
+    except CatalogInvalid as invalid:
+        raise _base_invalid(base_ref, commit, invalid.problems) from None
+
+
+def _base_invalid(base_ref: str, commit: str, problems: Sequence[Problem]) -> UsageError:
+    shown = "\n".join("  " + p.render().replace("\n", "\n  ") for p in problems[:5])
+    more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return UsageError(
+        f"the catalog at base revision {base_ref} ({commit[:12]}) does not compile:\n{shown}{more}",
+        "compare with a revision whose catalog is valid, such as the merge base of a "
+        "branch whose pipeline passed",
+    )
+
+
+def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -> Diff:
+    """The rendered objects that differ between the base and the working tree, for
+    the environments the change reaches (or those asked for). Only the scope is
+    rendered; environment-wide files (tfvars, inventory) of an environment that is
+    not wholly in scope are rendered from the scope's part and marked partial."""
+    comparison = compare(root, base_ref)
+    wanted = select_environments(comparison.head, environments) if environments else None
+    envs = [e for e in comparison.affected.environments if wanted is None or e in wanted]
+    base, problems = _render_scope(comparison.base, envs, comparison.old)
+    if problems:
+        raise _base_invalid(base_ref, comparison.commit, problems)
+    head, problems = _render_scope(comparison.head, envs, comparison.new)
+    if problems:
+        raise CatalogInvalid(problems)
+    partial = [
+        path
+        for path in set(base) | set(head)
+        if path.split("/")[0] not in comparison.scope.environments
+        and path.split("/")[1] in ("terraform", "ansible")
+    ]
+    tiers = {**{n: e.tier for n, e in comparison.base.environments.items()},
+             **{n: e.tier for n, e in comparison.head.environments.items()}}  # fmt: skip
+    return compare_rendered(
+        comparison.affected.base, base, head, tiers, partial, comparison.affected.reasons
+    )
+
+
+def _owner(
+    file: OutputFile, instances: Mapping[str, Instance]
+) -> tuple[str | None, str | None]:
+    """The customer and service a file belongs to: its instance's, else the customer
+    label it carries (a namespace, an AppProject)."""
+    owners = [instances[i] for i in file.instances if i in instances]
+    customers = {o.customer for o in owners}
+    services = {o.service for o in owners}
+    if not customers and isinstance(file.data, dict):
+        labels = (file.data.get("metadata") or {}).get("labels") or {}
+        customers = {labels.get(CUSTOMER_LABEL)}
+    return (
+        customers.pop() if len(customers) == 1 else None,
+        services.pop() if len(services) == 1 else None,
+    )
+
+
+def _render_scope(
+    catalog: Catalog, envs: Sequence[str], instances: Mapping[str, Instance]
+) -> tuple[dict[str, Rendered], list[Problem]]:
+    rendered: dict[str, Rendered] = {}
+    problems: list[Problem] = []
+    for env in envs:
+        if env not in catalog.environments:
+            continue  # added or removed by the change: everything in it differs
+        chosen = [i for i in instances.values() if i.environment == env]
+        files, found = render_environment(catalog, catalog.environments[env], chosen, REPO_PATH)
+        problems += found
+        owners = {file.path: _owner(file, instances) for file in files}
+        for file in files:
+            customer, service = owners[file.path]
+            if customer is None and service is None:  # a folder's kustomization.yaml
+                folder = file.path.rsplit("/", 1)[0]
+                siblings = {o for p, o in owners.items() if p.rsplit("/", 1)[0] == folder}
+                customers = {c for c, _ in siblings if c}
+                services = {s for _, s in siblings if s}
+                customer = customers.pop() if len(customers) == 1 else None
+                service = services.pop() if len(services) == 1 else None
+            rendered[file.path] = Rendered(serialize(file), customer, service)
+    return rendered, problems

@@ -113,7 +113,9 @@ def render_environment(
         members = [i for i in instances if cluster.name in i.clusters]
         base = f"{env.name}/kubernetes/{cluster.name}"
         apps_dir = f"{env.name}/argocd/{cluster.name}/apps"
-        argo: list[dict[str, Any]] = []
+        argo: list[
+            tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]
+        ] = []  # obj, ids, sources
         by_namespace: dict[str, list[Instance]] = {}
         for instance in members:  # grouped once: one pass per namespace would be quadratic
             by_namespace.setdefault(instance.namespace, []).append(instance)
@@ -140,18 +142,17 @@ def render_environment(
                 if customer
                 else f"environment-wide services on {cluster.name}"
             )
-            argo.append(argocd.app_project(env, cluster, project, [namespace], description))
             argo.append(
-                argocd.application(
-                    env,
-                    cluster,
-                    namespace,
-                    project,
-                    f"{repo_path}/{base}/{namespace}",
-                    namespace,
-                    -1,
+                (
+                    argocd.app_project(env, cluster, project, [namespace], description),
+                    ids,
+                    ns_sources,
                 )
             )
+            namespace_app = argocd.application(
+                env, cluster, namespace, project, f"{repo_path}/{base}/{namespace}", namespace, -1
+            )
+            argo.append((namespace_app, ids, ns_sources))
             for instance in in_namespace:
                 service = catalog.services[instance.service]
                 customer_model = (
@@ -180,20 +181,19 @@ def render_environment(
                     for obj in objects
                 ]
                 files += [*instance_files, _kustomization(directory, instance_files)]
-                argo.append(
-                    argocd.application(
-                        env,
-                        cluster,
-                        f"{namespace}-{instance.service}",
-                        project,
-                        f"{repo_path}/{directory}",
-                        namespace,
-                        waves[instance.service],
-                    )
+                application = argocd.application(
+                    env,
+                    cluster,
+                    f"{namespace}-{instance.service}",
+                    project,
+                    f"{repo_path}/{directory}",
+                    namespace,
+                    waves[instance.service],
                 )
+                argo.append((application, (instance.id,), sources[instance.id]))
         argo_sources = (env_file,)
-        for obj in argo:
-            files.append(_object_file(apps_dir, obj, (), argo_sources))
+        for obj, owners, owner_sources in argo:
+            files.append(_object_file(apps_dir, obj, owners, owner_sources))
         files.append(
             OutputFile(
                 f"{env.name}/argocd/{cluster.name}/root.yaml",

@@ -1,0 +1,186 @@
+"""What a change touches: from two catalogs to the instances whose output can differ.
+
+    changed entities   compare base and head entity by entity (the validated models,
+                       so moving a line or editing a comment changes nothing)
+    scope              the instances each change can reach: a customer reaches its
+                       instances, a service every instance of it, a plan the customers
+                       on it, a team the services it owns, an environment everything
+                       in it
+    affected           the instances of the scope, resolved on both sides, that differ
+                       (or exist on one side only)
+
+Only the scope is resolved: a one-customer change in a catalog of 30,000 instances
+resolves that customer's instances (and the environment-scoped ones), not all of them.
+Changes to `policies/` change no output but every check result; they are reported and
+make `check --affected-base` check everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from compiler.catalog import Catalog
+from compiler.errors import Problem
+from compiler.resolver import Instance, resolve
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The instances a set of entity changes can reach, and why."""
+
+    environments: frozenset[str] = frozenset()  # every instance in these
+    services: frozenset[str] = frozenset()  # every instance of these
+    customers: frozenset[str] = frozenset()  # every instance of these
+    reasons: tuple[str, ...] = ()
+
+    def reaches(self, instance: Instance) -> bool:
+        return (
+            instance.environment in self.environments
+            or instance.service in self.services
+            or instance.customer in self.customers
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.environments or self.services or self.customers)
+
+
+@dataclass(frozen=True)
+class Affected:
+    """The result of `gitopsc affected`: what changed, what it reaches, and why."""
+
+    base: str
+    environments: tuple[str, ...]
+    customers: tuple[str, ...]
+    services: tuple[str, ...]
+    instances: tuple[str, ...]  # ids, on either side
+    reasons: tuple[str, ...]
+    policies_changed: bool
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "environments": list(self.environments),
+            "customers": list(self.customers),
+            "services": list(self.services),
+            "instances": list(self.instances),
+            "policies_changed": self.policies_changed,
+            "reasons": list(self.reasons),
+        }
+
+
+def scope_of(base: Catalog, head: Catalog) -> Scope:
+    """Every entity that differs between the two catalogs, mapped to what it reaches."""
+    environments: set[str] = set()
+    services: set[str] = set()
+    customers: set[str] = set()
+    reasons: list[str] = []
+    for kind, name in _changed(base, head):
+        reasons.append(f"{kind} {name} {_how(base, head, kind, name)}")
+        if kind == "environment":
+            environments.add(name)
+        elif kind == "service":
+            services.add(name)
+        elif kind == "customer":
+            customers.add(name)
+        elif kind == "plan":
+            customers |= {
+                c.name for catalog in (base, head) for c in catalog.customers.values()
+                if c.plan == name
+            }  # fmt: skip
+        elif kind == "team":
+            services |= {
+                s.name for catalog in (base, head) for s in catalog.services.values()
+                if s.owner == name
+            }  # fmt: skip
+    return Scope(frozenset(environments), frozenset(services), frozenset(customers), tuple(reasons))
+
+
+_KINDS = (
+    ("environment", "environments"),
+    ("service", "services"),
+    ("customer", "customers"),
+    ("plan", "plans"),
+    ("team", "teams"),
+)
+
+
+def _changed(base: Catalog, head: Catalog) -> list[tuple[str, str]]:
+    changed = []
+    for kind, attribute in _KINDS:
+        old, new = getattr(base, attribute), getattr(head, attribute)
+        changed += [(kind, n) for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+    return changed
+
+
+def _how(base: Catalog, head: Catalog, kind: str, name: str) -> str:
+    attribute = dict(_KINDS)[kind]
+    if name not in getattr(base, attribute):
+        return "added"
+    if name not in getattr(head, attribute):
+        return "removed"
+    return "changed"
+
+
+def resolve_scope(catalog: Catalog, scope: Scope) -> tuple[dict[str, Instance], list[Problem]]:
+    """The instances of `catalog` that `scope` reaches. A scope of customers alone
+    resolves a catalog cut down to them (an instance depends on its customer, service,
+    plan and environment, never on another customer); a wider one resolves all."""
+    if scope.empty:
+        return {}, []
+    if not scope.environments and not scope.services:
+        kept = {n: c for n, c in catalog.customers.items() if n in scope.customers}
+        catalog = replace(catalog, customers=MappingProxyType(kept))
+    instances, problems = resolve(catalog)
+    return {i: inst for i, inst in instances.items() if scope.reaches(inst)}, problems
+
+
+def differing(base: Mapping[str, Instance], head: Mapping[str, Instance]) -> list[str]:
+    """Instance ids whose resolved result differs, or that exist on one side only."""
+    return sorted(
+        i for i in set(base) | set(head) if i not in base or i not in head or
+        _result(base[i]) != _result(head[i])
+    )  # fmt: skip
+
+
+def _result(instance: Instance) -> tuple[Any, ...]:
+    """What rendering reads of an instance (not where each value was written)."""
+    return (instance.values, instance.clusters, instance.hosts, instance.namespace)
+
+
+def summarize(
+    base_ref: str,
+    scope: Scope,
+    old: Mapping[str, Instance],
+    new: Mapping[str, Instance],
+    policies_changed: bool,
+) -> Affected:
+    ids = differing(old, new)
+    both = {**old, **new}
+    environments = {both[i].environment for i in ids} | set(scope.environments)
+    return Affected(
+        base_ref,
+        tuple(sorted(environments)),
+        tuple(sorted({c for i in ids if (c := both[i].customer)})),
+        tuple(sorted({both[i].service for i in ids})),
+        tuple(ids),
+        scope.reasons + (("policies/ changed",) if policies_changed else ()),
+        policies_changed,
+    )
+
+
+def folder_fingerprint(root: Path, parts: Iterable[str]) -> bytes:
+    """The names and bytes of every file under `parts` of `root`, to compare two trees."""
+    digest = []
+    for part in parts:
+        folder = root / part
+        if folder.is_dir():
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                digest.append(
+                    path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes()
+                )
+    return b"\0\0".join(digest)

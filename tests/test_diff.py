@@ -1,0 +1,199 @@
+"""`gitopsc diff` and `gitopsc affected` against real git repositories in temp folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import git
+import pytest
+
+from tests.conftest import copy_example, run_cli
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> git.Repo:
+    """The example catalog committed on `main` in a fresh repository."""
+    root = copy_example(tmp_path / "repo")
+    repository = git.Repo.init(root, initial_branch="main")
+    with repository.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.net")
+    repository.git.add(A=True)
+    repository.index.commit("example catalog")
+    return repository
+
+
+def _root(repo: git.Repo) -> Path:
+    return Path(repo.working_tree_dir)
+
+
+def _edit(repo: git.Repo, relative: str, old: str, new: str) -> None:
+    path = _root(repo) / relative
+    text = path.read_text()
+    assert old in text, (relative, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _diff(repo: git.Repo, *args: str) -> dict:
+    result = run_cli("diff", "--root", str(_root(repo)), "--base", "main", "-f", "json", *args)
+    assert result.exit_code == 0 and result.exception is None, result.stderr
+    return json.loads(result.stdout)
+
+
+def _affected(repo: git.Repo) -> dict:
+    result = run_cli("affected", "--root", str(_root(repo)), "--base", "main", "-o", "json")
+    assert result.exit_code == 0 and result.exception is None, result.stderr
+    return json.loads(result.stdout)
+
+
+def _state(repo: git.Repo) -> tuple:
+    index = Path(repo.git_dir, "index")
+    return repo.head.commit.hexsha, repo.git.status("--porcelain"), index.read_bytes()
+
+
+def test_no_change_no_diff_and_nothing_touched(repo: git.Repo):
+    before = _state(repo)
+    assert _diff(repo)["changes"] == []
+    assert _affected(repo)["instances"] == []
+    assert _state(repo) == before
+
+
+def test_a_changed_value_is_one_object_with_a_yaml_diff(repo: git.Repo):
+    _edit(repo, "catalog/customers/acme.yaml", "display_name: ", "display_name: New ")
+    before = _state(repo)
+    report = _diff(repo)
+    assert _state(repo) == before  # working tree, index and HEAD untouched
+    paths = {c["path"]: c for c in report["changes"]}
+    assert paths and all(c["customer"] == "acme" for c in report["changes"])
+    assert {c["change"] for c in report["changes"]} == {"changed"}
+    configmap = next(c for c in report["changes"] if "configmap" in c["path"])
+    assert "-" in configmap["diff"] and "+" in configmap["diff"] and "New " in configmap["diff"]
+    assert report["changes"][0]["tier"] == "prod"  # production first
+    affected = _affected(repo)
+    assert affected["customers"] == ["acme"]
+    assert all("/acme/" in i for i in affected["instances"])
+
+
+def test_a_new_customer_is_added_objects_and_argocd_and_tfvars(repo: git.Repo):
+    source = _root(repo) / "catalog/customers/acme.yaml"
+    text = source.read_text().replace("name: acme", "name: newco", 1)
+    text = text.replace("acme.example", "newco.example")
+    (_root(repo) / "catalog/customers/newco.yaml").write_text(text)
+    report = _diff(repo)
+    changes = report["changes"]
+    own = {c["change"] for c in changes if c["customer"] == "newco" and not c["partial"]}
+    assert changes and own == {"added"}
+    paths = [c["path"] for c in changes]
+    assert any("/argocd/" in p for p in paths)
+    assert any(p.endswith("catalog.auto.tfvars.json") for p in paths)
+    tfvars = next(c for c in changes if c["path"].endswith("catalog.auto.tfvars.json"))
+    assert tfvars["change"] == "changed" and tfvars["partial"] and "newco" in tfvars["diff"]
+    assert _affected(repo)["customers"] == ["newco"]
+
+
+def test_a_removed_service_removes_its_objects(repo: git.Repo):
+    _edit(repo, "catalog/customers/globex.yaml", "      element-web:\n", "")
+    report = _diff(repo)
+    removed = [c for c in report["changes"] if c["change"] == "removed"]
+    assert removed and {(c["customer"], c["service"]) for c in removed} == {
+        ("globex", "element-web")
+    }
+    assert {c["environment"] for c in removed} == {"dev"}
+
+
+def test_a_renamed_customer_is_reported_as_a_rename(repo: git.Repo):
+    root = _root(repo)
+    old = root / "catalog/customers/initech.yaml"
+    (root / "catalog/customers/initrode.yaml").write_text(
+        old.read_text().replace("name: initech", "name: initrode", 1)
+    )
+    old.unlink()
+    report = _diff(repo)
+    assert report["renamed_customers"] == [{"from": "initech", "to": "initrode"}]
+    customers = {c["customer"]: c["change"] for c in report["changes"] if c["customer"]}
+    assert customers == {"initech": "removed", "initrode": "added"}
+    text = run_cli("diff", "--root", str(root), "--base", "main").stdout
+    assert "renamed customer: initech -> initrode" in text
+
+
+def test_a_service_default_reaches_every_customer_with_it(repo: git.Repo):
+    _edit(repo, "catalog/services/element-web.yaml", "ELEMENT_BRAND: ", "ELEMENT_BRAND: Hosted ")
+    affected = _affected(repo)
+    assert affected["services"] == ["element-web"]
+    assert "service element-web changed" in affected["reasons"]
+    customers_with_it = {
+        path.stem
+        for path in (_root(repo) / "catalog/customers").glob("*.yaml")
+        if "element-web:" in path.read_text()
+    }
+    assert set(affected["customers"]) == customers_with_it and len(customers_with_it) > 2
+
+
+def test_a_comment_or_a_moved_line_affects_nothing(repo: git.Repo):
+    _edit(repo, "catalog/customers/acme.yaml", "name: acme\n", "# renamed soon\nname: acme\n")
+    assert _affected(repo)["instances"] == []
+
+
+def test_markdown_has_a_summary_and_a_size_cap(repo: git.Repo):
+    _edit(repo, "environments/prod/environment.yaml", "replicas: 2", "replicas: 3")
+    root = str(_root(repo))
+    full = run_cli("diff", "--root", root, "--base", "main", "-f", "markdown").stdout
+    assert "| environment | customer | service |" in full and "<details>" in full
+    assert "(production)" in full
+    small = run_cli(
+        "diff", "--root", root, "--base", "main", "-f", "markdown", "--max-bytes", "3000"
+    ).stdout
+    assert len(small.encode()) < 3000 + 500 and "left out" in small
+
+
+def test_a_base_missing_from_a_shallow_clone_says_how_to_fix_it(repo: git.Repo, tmp_path):
+    _edit(repo, "catalog/customers/acme.yaml", "display_name: ", "display_name: X ")
+    repo.git.commit("-am", "second")
+    shallow = tmp_path / "shallow"
+    git.Repo.clone_from(f"file://{_root(repo)}", shallow, depth=1)
+    result = run_cli("diff", "--root", str(shallow), "--base", "HEAD~1")
+    assert result.exit_code == 2 and result.exception is None
+    assert "shallow" in result.stderr and "GIT_DEPTH: 0" in result.stderr
+    result = run_cli("affected", "--root", str(shallow), "--base", "no-such-branch")
+    assert result.exit_code == 2 and "shallow" in result.stderr
+
+
+def test_an_unknown_base_and_a_folder_outside_git_are_clear_errors(repo: git.Repo, tmp_path):
+    result = run_cli("diff", "--root", str(_root(repo)), "--base", "nope")
+    assert result.exit_code == 2 and "unknown base revision 'nope'" in result.stderr
+    outside = copy_example(tmp_path / "plain")
+    result = run_cli("diff", "--root", str(outside), "--base", "main")
+    assert result.exit_code == 2 and "not inside a git repository" in result.stderr
+
+
+def test_a_base_that_does_not_compile_is_named(repo: git.Repo):
+    _edit(repo, "catalog/customers/acme.yaml", "plan: ", "plan: nosuchplan-")
+    repo.git.commit("-am", "broken")
+    repo.git.branch("broken")
+    repo.git.revert("HEAD", "--no-edit")
+    result = run_cli("diff", "--root", str(_root(repo)), "--base", "broken")
+    assert result.exit_code == 2 and result.exception is None
+    assert "the catalog at base revision broken" in result.stderr
+    assert "catalog/customers/acme.yaml" in result.stderr
+
+
+def test_a_detached_head_and_a_subfolder_root_work(repo: git.Repo, tmp_path):
+    repo.git.checkout("--detach")
+    _edit(repo, "catalog/customers/acme.yaml", "display_name: ", "display_name: D ")
+    assert _affected(repo)["customers"] == ["acme"]
+    # a catalog in a subfolder of a bigger repository
+    outer = git.Repo.init(tmp_path / "outer", initial_branch="main")
+    with outer.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.net")
+    shutil.copytree(_root(repo), tmp_path / "outer/gitops", ignore=shutil.ignore_patterns(".git"))
+    outer.git.add(A=True)
+    outer.index.commit("nested")
+    _edit(outer, "gitops/catalog/customers/globex.yaml", "display_name: ", "display_name: G ")
+    result = run_cli(
+        "affected", "--root", str(tmp_path / "outer/gitops"), "--base", "main", "-o", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["customers"] == ["globex"]
