@@ -180,13 +180,21 @@ def check_(
     list_: Annotated[
         bool, typer.Option("--list", help="List every check with its severity and status.")
     ] = False,
+    affected_base: Annotated[
+        str | None,
+        typer.Option(
+            "--affected-base",
+            metavar="REF",
+            help="Schemas and checkov only on what changed since REF (the rest on all).",
+        ),
+    ] = None,
 ) -> None:
     """Run every policy and check on the catalog and its compiled output; exit 1 on failure."""
     if list_:
         _guarded(lambda: check_command.list_checks(_root(root), _stdout()))
     _guarded(
         lambda: check_command.run(
-            _root(root), env, format_ or [], output or [], _date(date), _stdout()
+            _root(root), env, format_ or [], output or [], _date(date), _stdout(), affected_base
         )
     )
 

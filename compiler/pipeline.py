@@ -233,12 +233,15 @@ class Checked:
     policy_set: PolicySet
 
 
-_CHECK: tuple[Resolved, PolicySet, dict[str, CompiledSchema], datetime.date] | None = None
+_CHECK: (
+    tuple[Resolved, PolicySet, dict[str, CompiledSchema], datetime.date, Limit | None] | None
+) = None
+Limit = Mapping[str, frozenset[str] | None]  # environment -> instances to check expensively
 
 
 def _check_one(env: str) -> tuple[list[Finding], list[Problem]]:
     assert _CHECK is not None
-    resolved, policy_set, rules, today = _CHECK
+    resolved, policy_set, rules, today, limit = _CHECK
     instances = [i for i in resolved.instances.values() if i.environment == env]
     return check_environment(
         resolved.catalog,
@@ -249,6 +252,7 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem]]:
         _SCHEMAS,
         today,
         _checkov_run(policy_set),
+        limit.get(env, frozenset()) if limit is not None else None,
     )
 
 
@@ -289,15 +293,36 @@ def check(
     environments: Sequence[str] | None,
     today: datetime.date,
     done: Callable[[str], None] | None = None,
+    affected_base: str | None = None,
 ) -> Checked:
     """load -> validate -> resolve -> per environment render + check -> enforce.
+
+    With `affected_base`, the expensive checks (schemas, checkov) only look at the
+    objects of instances the change since that revision reaches; the others run on all.
 
     Each environment is rendered and checked in its own forked worker when the catalog
     is large (validators compile once per worker; only findings come back).
     """
+    limit = _affected_limit(root, affected_base) if affected_base else None
     resolved = run(root, environments)
     policy_set = load_policy_set(root, resolved.catalog)
-    return check_resolved(resolved, policy_set, today, not environments, done)
+    return check_resolved(resolved, policy_set, today, not environments, done, limit)
+
+
+def _affected_limit(root: Path, base_ref: str) -> Limit | None:
+    """Per environment, the instances whose output can differ from `base_ref` (None:
+    the whole environment changed). None when policies changed: everything is checked."""
+    comparison = compare(root, base_ref)
+    if comparison.affected.policies_changed:
+        return None
+    limit: dict[str, frozenset[str] | None] = {}
+    for env in comparison.head.environments:
+        if env in comparison.scope.environments:
+            limit[env] = None
+        else:
+            ids = {i for i in comparison.affected.instances if i.split("/", 1)[0] == env}
+            limit[env] = frozenset(ids)
+    return limit
 
 
 def check_resolved(
@@ -306,6 +331,7 @@ def check_resolved(
     today: datetime.date,
     catalog_wide: bool = True,
     done: Callable[[str], None] | None = None,
+    limit: Limit | None = None,
 ) -> Checked:
     """`check` after load and resolve. Findings tied to no environment (a customer's
     domains, say) only with `catalog_wide`: a run on some environments skips them."""
@@ -317,7 +343,7 @@ def check_resolved(
     envs = list(resolved.environments)
     workers = _workers(resolved)
     problems: list[Problem] = []
-    _CHECK = (resolved, policy_set, rules, today)
+    _CHECK = (resolved, policy_set, rules, today, limit)
     try:
         if workers > 1:
             with ProcessPoolExecutor(
@@ -422,9 +448,7 @@ def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -
     )
 
 
-def _owner(
-    file: OutputFile, instances: Mapping[str, Instance]
-) -> tuple[str | None, str | None]:
+def _owner(file: OutputFile, instances: Mapping[str, Instance]) -> tuple[str | None, str | None]:
     """The customer and service a file belongs to: its instance's, else the customer
     label it carries (a namespace, an AppProject)."""
     owners = [instances[i] for i in file.instances if i in instances]

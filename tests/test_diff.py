@@ -197,3 +197,53 @@ def test_a_detached_head_and_a_subfolder_root_work(repo: git.Repo, tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["customers"] == ["globex"]
+
+
+EXPENSIVE = {"kubernetes-validate", "schema", "checkov"}
+
+
+def _findings(repo: git.Repo, *args: str) -> dict[str, dict]:
+    out = _root(repo).parent / "findings.json"
+    result = run_cli(
+        "check",
+        "--root",
+        str(_root(repo)),
+        "--date",
+        "2026-11-23",
+        "-f",
+        "json",
+        "-o",
+        str(out),
+        *args,
+    )
+    assert result.exit_code in (0, 1) and result.exception is None, result.stderr
+    return {f["fingerprint"]: f for f in json.loads(out.read_text())["findings"]}
+
+
+def test_check_on_the_affected_set_matches_a_full_run(repo: git.Repo):
+    """Base: checkov's CKV_K8S_35 on, so each workload with a secret has a finding. Change:
+    element-web mounts its token. The affected run checks element-web's objects with
+    checkov and the schemas, and finds exactly what a full run finds there."""
+    _edit(
+        repo, "policies/config.yaml", "CKV_K8S_35: {enabled: false}", "CKV_K8S_35: {severity: low}"
+    )
+    repo.git.commit("-am", "report env secrets")
+    _patch = (
+        "  replicas: 1\n  patches:\n    - target: {kind: Deployment}\n"
+        "      merge_patch: {spec: {template: {spec: {automountServiceAccountToken: true}}}}\n"
+    )
+    _edit(repo, "catalog/services/element-web.yaml", "  replicas: 1\n", _patch)
+    affected = set(_affected(repo)["instances"])
+    assert affected and {i.rsplit("/", 1)[-1] for i in affected} == {"element-web"}
+    full = _findings(repo)
+    partial = _findings(repo, "--affected-base", "main")
+    expensive_full = {k: f for k, f in full.items() if f["source"] in EXPENSIVE}
+    expensive_partial = {k: f for k, f in partial.items() if f["source"] in EXPENSIVE}
+    assert "CKV2_GITOPSC_1" in {f["id"] for f in expensive_partial.values()}
+    assert all(f["instance"] in affected for f in expensive_partial.values())
+    assert expensive_partial == {
+        k: f for k, f in expensive_full.items() if f["instance"] in affected
+    }
+    assert len(expensive_full) > len(expensive_partial)  # others were skipped
+    cheap = {k for k, f in full.items() if f["source"] not in EXPENSIVE}
+    assert cheap == {k for k, f in partial.items() if f["source"] not in EXPENSIVE}

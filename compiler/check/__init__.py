@@ -54,14 +54,18 @@ def check_environment(
     schemas: ManifestSchemas,
     today: datetime.date,
     checkov: CheckovRun | None = None,
+    only: frozenset[str] | None = None,
     repo_path: str = "rendered",
 ) -> tuple[list[Finding], list[Problem]]:
+    """`only`: the expensive checks (schemas, checkov) look only at the objects of these
+    instances (and the namespace and ArgoCD objects they share); the rest see all."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
     by_id = {instance.id: instance for instance in instances}
     subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
     findings = evaluate(policies, rules, subjects)
     findings += environment_checks(catalog, env, instances, files, today)
-    findings += schema_checks(catalog, env, files, by_id, schemas)
+    expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
+    findings += schema_checks(catalog, env, expensive, by_id, schemas)
     if checkov is not None and not problems:
-        findings += scan(catalog, env, files, by_id, checkov)
+        findings += scan(catalog, env, expensive, by_id, checkov)
     return findings, problems

@@ -1,4 +1,5 @@
-"""`gitopsc check [--env E] [--format F --output FILE]... [--date D] [--list]`: the policy gate.
+"""`gitopsc check [--env E] [--format F --output FILE]... [--date D] [--affected-base REF]
+[--list]`: the policy gate.
 
 Exit 0 when no finding fails, 1 when one does, 2 on bad input (the error boundary).
 Any number of reports in one run: each `--format` pairs with the `--output` at the same
@@ -32,6 +33,7 @@ def run(
     outputs: list[Path],
     today: datetime.date,
     console: Console,
+    affected_base: str | None = None,
 ) -> int:
     formats = formats or ["text"]
     if len(outputs) > len(formats):
@@ -42,7 +44,7 @@ def run(
     targets: list[Path | None] = [*outputs, *[None] * (len(formats) - len(outputs))]
     if targets.count(None) > 1:
         raise UsageError("more than one format would go to stdout", "give each an --output FILE")
-    checked = pipeline.check(root, environments, today)
+    checked = pipeline.check(root, environments, today, affected_base=affected_base)
     findings = checked.findings
     catalogue = _checks(checked.policy_set)
     checks = [c.id for c in catalogue if c.status != "disabled"]
