@@ -25,6 +25,7 @@ from compiler.commands import compile as compile_command
 from compiler.commands import diff as diff_command
 from compiler.commands import explain as explain_command
 from compiler.commands import listing
+from compiler.commands import publish as publish_command
 from compiler.commands import schema as schema_command
 from compiler.commands import validate as validate_command
 from compiler.errors import CatalogInvalid, UsageError
@@ -155,6 +156,31 @@ def compile_(
 ) -> None:
     """Compile the catalog into rendered/<env>/ (manifests, ArgoCD, tfvars, inventory)."""
     _guarded(lambda: compile_command.run(_root(root), env, out, check, _stdout()))
+
+
+@app.command()
+def publish(
+    env: Annotated[str, typer.Option("--env", "-e", help="The environment to publish.")],
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--branch", "-b", help="Hydrated branch (default: the environment's argocd.branch)."
+        ),
+    ] = None,
+    push: Annotated[
+        str | None,
+        typer.Option(
+            "--push", metavar="REMOTE", help="Build on REMOTE's branch and push the result."
+        ),
+    ] = None,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option("--allow-dirty", help="Publish even with uncommitted catalog changes."),
+    ] = False,
+    root: RootOption = None,
+) -> None:
+    """Commit an environment's compiled output to a hydrated branch, only when it changed."""
+    _guarded(lambda: publish_command.run(_root(root), env, branch, push, allow_dirty, _stdout()))
 
 
 @app.command("check")

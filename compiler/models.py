@@ -21,6 +21,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -89,6 +90,27 @@ Image = Annotated[
     str, _pattern(_IMAGE, "a container image reference (name:tag or name@sha256:...)")
 ]
 RepoUrl = Annotated[str, _pattern(_HTTPS_URL, "a git repository URL (https://, ssh:// or git@)")]
+# A conservative subset of what `git check-ref-format` allows for a branch: parts of
+# letters, digits, '_', '-' and single dots, separated by '/'; no '..', no part that
+# starts or ends with a dot. What a pattern without look-ahead cannot say (no part may
+# end in `.lock`, and `HEAD` is not a branch) is checked after it.
+_BRANCH = re.compile(
+    r"[A-Za-z0-9_]([-A-Za-z0-9_]|\.[-A-Za-z0-9_])*(/[A-Za-z0-9_]([-A-Za-z0-9_]|\.[-A-Za-z0-9_])*)*\Z"
+)
+
+
+def _branch_name(value: str) -> str:
+    if value == "HEAD" or any(part.endswith(".lock") for part in value.split("/")):
+        raise ValueError(f"'{value}' is not a valid git branch name")
+    return value
+
+
+BranchName = Annotated[
+    str,
+    _pattern(_BRANCH, "a git branch name such as 'rendered/prod'"),
+    Field(max_length=200),
+    AfterValidator(_branch_name),
+]
 _QUANTITY_PATTERN = _pattern(_QUANTITY, "a Kubernetes quantity such as '500m', '2' or '512Mi'")
 Quantity = Annotated[
     str,
@@ -331,12 +353,27 @@ class Cluster(Strict):
 
 
 class ArgoCD(Strict):
+    """How ArgoCD syncs an environment: from `rendered/<env>/` at `revision` of `repo_url`,
+    or, with `branch`, from the root of that hydrated branch (see `gitopsc publish`)."""
+
     repo_url: RepoUrl
     revision: Annotated[str, Field(min_length=1)] = "main"
+    branch: BranchName | None = None
     namespace: Name = "argocd"
     automated: bool = True
     prune: bool = True
     self_heal: bool = True
+
+    @model_validator(mode="after")
+    def _hydrated_branch(self) -> ArgoCD:
+        """The hydrated branch holds only rendered files: publishing to the branch the
+        catalog lives on would replace the catalog, so the two must differ."""
+        if self.branch is not None and self.branch == self.revision:
+            raise ValueError(
+                f"branch '{self.branch}' is also the revision: the hydrated branch holds only "
+                "rendered files and must not be the branch the catalog lives on"
+            )
+        return self
 
 
 class SecretStore(Strict):

@@ -6,6 +6,11 @@ cluster and whose only source is this repository, so a mistake in one customer's
 Application cannot deploy into another's namespace. Environment-wide services share the
 `platform` project. Sync waves follow the dependency order (a database before the
 service that uses it); namespace applications go first.
+
+Where the Applications read from: by default `rendered/<env>/...` at the environment's
+`argocd.revision`. With `argocd.branch` set (hydrated mode), `gitopsc publish` commits
+the environment's output to that branch with `rendered/<env>/` as its root, so the
+Applications read `targetRevision: <branch>` and paths from the branch root.
 """
 
 from __future__ import annotations
@@ -109,15 +114,32 @@ def application(
         },
         "spec": {
             "project": project,
-            "source": {
-                "repoURL": env.argocd.repo_url,
-                "targetRevision": env.argocd.revision,
-                "path": path,
-            },
+            "source": source(env, cluster, path),
             "destination": {"server": cluster.api_server, "namespace": namespace},
             "syncPolicy": sync,
         },
     }
+
+
+def source(env: Environment, cluster: Cluster, path: str) -> dict[str, str]:
+    """Where an Application of `cluster` finds `path` (`<repo path>/<env>/...`).
+
+    In hydrated mode the branch root is the environment's folder, so the path is cut to
+    what follows `<env>/`. Every path rendered for a cluster has `<env>/kubernetes/<cluster>/`
+    or `<env>/argocd/<cluster>/` right after the repo path (`rendered`, or the folder of
+    `compile --out`), so the first one found is where the environment's folder starts.
+    """
+    if env.argocd.branch is None:
+        return {"repoURL": env.argocd.repo_url, "targetRevision": env.argocd.revision, "path": path}
+    wrapped = f"/{path}/"
+    starts = [
+        wrapped.find(f"/{env.name}/{top}/{cluster.name}/") for top in ("kubernetes", "argocd")
+    ]
+    start = min((at for at in starts if at >= 0), default=-1)
+    if start < 0:
+        raise ValueError(f"{path} is not a path of environment {env.name} on {cluster.name}")
+    relative = wrapped[start + len(env.name) + 2 : -1]
+    return {"repoURL": env.argocd.repo_url, "targetRevision": env.argocd.branch, "path": relative}
 
 
 def root_application(env: Environment, cluster: Cluster, apps_path: str) -> dict[str, Any]:
