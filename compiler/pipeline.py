@@ -362,7 +362,10 @@ def check_resolved(
     if problems:
         raise CatalogInvalid(problems)
     tiers = {name: env.tier for name, env in resolved.catalog.environments.items()}
-    enforced = enforce(findings, policy_set, tiers, today)
+    # a waiver is judged unused only where all it could cover was checked: not in a run
+    # on some environments (elsewhere), nor on the affected set (expensive checks skipped)
+    checked = () if limit is not None else None if catalog_wide else resolved.environments
+    enforced = enforce(findings, policy_set, tiers, today, checked)
     return Checked(sorted(enforced, key=Finding.sort_key), policy_set)
 
 

@@ -193,6 +193,22 @@ def test_waivers_cover_findings_and_are_judged(example: Path):
     assert code == 1
 
 
+def test_a_sharded_run_does_not_call_another_shards_waiver_unused(example: Path):
+    """CI checks one environment per job: a prod waiver is unused only when prod was
+    checked and nothing matched it; an expired waiver fails in every shard."""
+    (example / "policies/waivers.yaml").write_text(
+        "waivers:\n"
+        "  - {policy: ingress-tls, environment: prod, reason: nothing to cover here at all,"
+        " owner: chat-platform, expires: 2027-01-31}\n"
+    )
+    _, dev = _check(example, "--env", "dev")
+    assert _outcomes(dev, "waiver-unused") == set()
+    _, prod = _check(example, "--env", "prod")
+    assert _outcomes(prod, "waiver-unused") == {"warn"}
+    _, full = _check(example)
+    assert _outcomes(full, "waiver-unused") == {"warn"}
+
+
 @pytest.mark.parametrize(
     ("file", "text", "line", "message"),
     [

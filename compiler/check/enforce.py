@@ -9,7 +9,7 @@ is a failing finding, one that matched nothing is reported.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from compiler.check.builtin import finding
@@ -22,8 +22,13 @@ def enforce(
     policy_set: PolicySet,
     tiers: dict[str, str],
     today: datetime.date,
+    checked: Collection[str] | None = None,
 ) -> list[Finding]:
-    """`tiers`: environment name -> tier. Returns the findings that are not dropped."""
+    """`tiers`: environment name -> tier. Returns the findings that are not dropped.
+
+    `checked`: the environments a partial run looked at (None: a full run). A waiver
+    can only be found unused where everything it could cover was checked: in a run
+    sharded per environment, a prod waiver is not unused in the dev shard."""
     config = policy_set.config
     live = [w for w in policy_set.waivers if w.waiver.expires >= today]
     used: set[int] = set()
@@ -54,7 +59,9 @@ def enforce(
         )
         result.append(item.with_outcome(outcome))
     for placed in policy_set.waivers:
-        result += _judge(placed, today, id(placed) in used)
+        env = placed.waiver.environment
+        judged = checked is None or (env is not None and env in checked)
+        result += _judge(placed, today, id(placed) in used or not judged)
     return result
 
 
