@@ -214,13 +214,27 @@ def check_(
             help="Schemas and checkov only on what changed since REF (the rest on all).",
         ),
     ] = None,
+    catalog_only: Annotated[
+        bool,
+        typer.Option(
+            "--catalog-only",
+            help="Only the findings tied to no environment (what --env shards leave out).",
+        ),
+    ] = False,
 ) -> None:
     """Run every policy and check on the catalog and its compiled output; exit 1 on failure."""
     if list_:
         _guarded(lambda: check_command.list_checks(_root(root), _stdout()))
     _guarded(
         lambda: check_command.run(
-            _root(root), env, format_ or [], output or [], _date(date), _stdout(), affected_base
+            _root(root),
+            env,
+            format_ or [],
+            output or [],
+            _date(date),
+            _stdout(),
+            affected_base,
+            catalog_only,
         )
     )
 

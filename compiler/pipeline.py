@@ -309,6 +309,18 @@ def check(
     return check_resolved(resolved, policy_set, today, not environments, done, limit)
 
 
+def check_catalog_only(root: Path, today: datetime.date) -> Checked:
+    """Only the findings tied to no environment (a customer's domains, owner teams,
+    plaintext secrets): what a run sharded per environment (`--env`) leaves out."""
+    catalog = load_catalog(root)
+    policy_set = load_policy_set(root, catalog)
+    rules = compile_rules(policy_set.policies)
+    findings = check_catalog(catalog, policy_set.policies, rules, today)
+    tiers = {name: env.tier for name, env in catalog.environments.items()}
+    enforced = enforce([f for f in findings if f.environment is None], policy_set, tiers, today, ())
+    return Checked(sorted(enforced, key=Finding.sort_key), policy_set)
+
+
 def _affected_limit(root: Path, base_ref: str) -> Limit | None:
     """Per environment, the instances whose output can differ from `base_ref` (None:
     the whole environment changed). None when policies changed: everything is checked."""

@@ -146,23 +146,23 @@ def test_every_customer_namespace_needs_a_default_deny_network_policy():
     assert [f.key for f in found(narrowed)] == ["prod-fra1/acme"]
 
 
+def _give_acme_globex_domains(root: Path) -> None:
+    """A duplicate domain: acme claims globex's."""
+    acme = root / "catalog/customers/acme.yaml"
+    globex = (root / "catalog/customers/globex.yaml").read_text()
+    domains = next(line for line in globex.splitlines() if line.startswith("domains:"))
+    lines = acme.read_text().splitlines()
+    acme.write_text("\n".join(domains if x.startswith("domains:") else x for x in lines) + "\n")
+
+
 def test_plaintext_secret_and_duplicate_domain(example: Path):
-    text = (example / "catalog/customers/globex.yaml").read_text()
     service = example / "catalog/services/element-web.yaml"
     service.write_text(
         service.read_text().replace(
             "  config:\n", "  config:\n    admin_password: s3cr3t-Value\n", 1
         )
     )
-    acme = example / "catalog/customers/acme.yaml"
-    globex_domain = next(line for line in text.splitlines() if line.startswith("domains:"))
-    acme.write_text(
-        "\n".join(
-            line if not line.startswith("domains:") else globex_domain
-            for line in acme.read_text().splitlines()
-        )
-        + "\n"
-    )
+    _give_acme_globex_domains(example)
     code, report = _check(example)
     secret = [f for f in report["findings"] if f["id"] == "plaintext-secret"]
     assert secret and secret[0]["file"] == "catalog/services/element-web.yaml"
@@ -535,3 +535,14 @@ def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
         assert ours == outcomes(theirs if isinstance(theirs, list) else [theirs]), folder
         compared += len(ours)
     assert len(folders) >= 5 and compared > 1000
+
+
+def test_catalog_only_finds_what_env_shards_leave_out(example: Path):
+    _give_acme_globex_domains(example)
+    code, only = _check(example, "--catalog-only")
+    assert code == 1 and _outcomes(only, "domain-unique") == {"fail"}
+    assert {f["environment"] for f in only["findings"]} == {None}
+    _, shard = _check(example, "--env", "prod")
+    assert not [f for f in shard["findings"] if f["id"] == "domain-unique"]
+    result = run_cli("check", "--root", str(example), "--catalog-only", "--env", "prod")
+    assert result.exit_code == 2 and "--catalog-only" in result.stderr

@@ -167,13 +167,14 @@ def test_each_kind_of_pipeline_gets_the_right_jobs(
 
 
 def test_jobs_that_compare_with_the_base_get_a_full_clone():
-    for name in ("check", "check-catalog"):
-        rule = _jobs_in(Pipeline(MR, CATALOG))[name]
-        assert rule.get("variables", {}).get("GIT_DEPTH") == "0", name
-        assert "--affected-base" in _script(name) and "$CI_MERGE_REQUEST_DIFF_BASE_SHA" in _script(
-            name
-        )
+    rule = _jobs_in(Pipeline(MR, CATALOG))["check"]
+    assert rule.get("variables", {}).get("GIT_DEPTH") == "0"
+    assert "--affected-base" in _script("check")
+    assert "$CI_MERGE_REQUEST_DIFF_BASE_SHA" in _script("check")
     assert JOBS["diff"]["variables"]["GIT_DEPTH"] == "0"
+    # the catalog-wide checks compare with nothing: a shallow clone will do
+    assert "--catalog-only" in _script("check-catalog")
+    assert "--affected-base" not in _script("check-catalog")
 
 
 def test_branch_rules_compare_with_the_default_branch():

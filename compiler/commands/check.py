@@ -1,5 +1,5 @@
 """`gitopsc check [--env E] [--format F --output FILE]... [--date D] [--affected-base REF]
-[--list]`: the policy gate.
+[--catalog-only] [--list]`: the policy gate.
 
 Exit 0 when no finding fails, 1 when one does, 2 on bad input (the error boundary).
 Any number of reports in one run: each `--format` pairs with the `--output` at the same
@@ -34,6 +34,7 @@ def run(
     today: datetime.date,
     console: Console,
     affected_base: str | None = None,
+    catalog_only: bool = False,
 ) -> int:
     formats = formats or ["text"]
     if len(outputs) > len(formats):
@@ -44,7 +45,13 @@ def run(
     targets: list[Path | None] = [*outputs, *[None] * (len(formats) - len(outputs))]
     if targets.count(None) > 1:
         raise UsageError("more than one format would go to stdout", "give each an --output FILE")
-    checked = pipeline.check(root, environments, today, affected_base=affected_base)
+    if catalog_only and (environments or affected_base):
+        raise UsageError("--catalog-only checks no environment", "drop --env and --affected-base")
+    checked = (
+        pipeline.check_catalog_only(root, today)
+        if catalog_only
+        else pipeline.check(root, environments, today, affected_base=affected_base)
+    )
     findings = checked.findings
     catalogue = _checks(checked.policy_set)
     checks = [c.id for c in catalogue if c.status != "disabled"]
