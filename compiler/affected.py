@@ -7,7 +7,8 @@
                        on it, a team the services it owns, an environment everything
                        in it
     affected           the instances of the scope, resolved on both sides, that differ
-                       (or exist on one side only)
+                       (or exist on one side only); all instances of a changed
+                       customer or plan (they share its namespace objects)
 
 Only the scope is resolved: a one-customer change in a catalog of 30,000 instances
 resolves that customer's instances (and the environment-scoped ones), not all of them.
@@ -159,8 +160,14 @@ def summarize(
     new: Mapping[str, Instance],
     policies_changed: bool,
 ) -> Affected:
-    ids = differing(old, new)
     both = {**old, **new}
+    # a changed customer (or its plan) also reaches what all its instances share: its
+    # namespace, quota, limits and AppProject, even where no instance's values change
+    shared = {
+        i for i, instance in both.items()
+        if instance.customer in scope.customers and instance.namespace is not None
+    }  # fmt: skip
+    ids = sorted(set(differing(old, new)) | shared)
     environments = {both[i].environment for i in ids} | set(scope.environments)
     return Affected(
         base_ref,

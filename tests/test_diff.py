@@ -131,6 +131,24 @@ def test_a_service_default_reaches_every_customer_with_it(repo: git.Repo):
     assert set(affected["customers"]) == customers_with_it and len(customers_with_it) > 2
 
 
+def test_a_plan_change_reaches_its_customers_namespace_objects(repo: git.Repo):
+    """No instance's values change, but the quota of every customer on the plan does."""
+    _edit(repo, "catalog/plans.yaml", "      cpu: 4\n", "      cpu: 6\n")
+    on_starter = {  # umbrella, also on starter, has only a VM service: no namespace
+        p.stem
+        for p in (_root(repo) / "catalog/customers").glob("*.yaml")
+        if "plan: starter" in p.read_text() and p.stem != "umbrella"
+    }
+    affected = _affected(repo)
+    assert on_starter and set(affected["customers"]) == on_starter
+    assert affected["reasons"] == ["plan starter changed"]
+    changes = _diff(repo)["changes"]
+    names = {c["path"].rsplit("/", 1)[-1] for c in changes}
+    assert "resourcequota-quota.yaml" in names
+    assert names <= {"resourcequota-quota.yaml", "limitrange-limits.yaml"}
+    assert {c["customer"] for c in changes} == on_starter
+
+
 def test_a_comment_or_a_moved_line_affects_nothing(repo: git.Repo):
     _edit(repo, "catalog/customers/acme.yaml", "name: acme\n", "# renamed soon\nname: acme\n")
     assert _affected(repo)["instances"] == []
