@@ -3,7 +3,8 @@
     changed entities   compare base and head entity by entity (the validated models,
                        so moving a line or editing a comment changes nothing)
     scope              the instances each change can reach: a customer reaches its
-                       instances, a service every instance of it, a plan the customers
+                       instances, a service every instance of it and of its
+                       dependencies (their NetworkPolicies), a plan the customers
                        on it, a team the services it owns, an environment everything
                        in it
     affected           the instances of the scope, resolved on both sides, that differ
@@ -86,6 +87,12 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
             environments.add(name)
         elif kind == "service":
             services.add(name)
+            # its dependencies' NetworkPolicies admit it: they change with depends_on
+            before, after = (
+                set(c.services[name].depends_on) if name in c.services else set()
+                for c in (base, head)
+            )
+            services |= before ^ after
         elif kind == "customer":
             customers.add(name)
         elif kind == "plan":
@@ -167,7 +174,10 @@ def summarize(
         i for i, instance in both.items()
         if instance.customer in scope.customers and instance.namespace is not None
     }  # fmt: skip
-    ids = sorted(set(differing(old, new)) | shared)
+    # a changed service reaches all its instances (and its dependencies') through what
+    # is not in their values: depends_on, ports, runtime
+    served = {i for i, instance in both.items() if instance.service in scope.services}
+    ids = sorted(set(differing(old, new)) | shared | served)
     environments = {both[i].environment for i in ids} | set(scope.environments)
     return Affected(
         base_ref,

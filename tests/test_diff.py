@@ -149,6 +149,20 @@ def test_a_plan_change_reaches_its_customers_namespace_objects(repo: git.Repo):
     assert {c["customer"] for c in changes} == on_starter
 
 
+def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.Repo):
+    """element-web stops depending on synapse: synapse's NetworkPolicies no longer admit
+    it, though no synapse value changed."""
+    _edit(repo, "catalog/services/element-web.yaml", "depends_on: [synapse]\n", "")
+    affected = _affected(repo)
+    assert set(affected["services"]) == {"element-web", "synapse"}
+    changed = {
+        c["path"]
+        for c in _diff(repo)["changes"]
+        if c["service"] == "synapse" and c["change"] == "changed"
+    }
+    assert changed and all("networkpolicy" in path for path in changed)
+
+
 def test_a_comment_or_a_moved_line_affects_nothing(repo: git.Repo):
     _edit(repo, "catalog/customers/acme.yaml", "name: acme\n", "# renamed soon\nname: acme\n")
     assert _affected(repo)["instances"] == []
