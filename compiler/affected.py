@@ -27,6 +27,7 @@ from typing import Any
 
 from compiler.catalog import Catalog
 from compiler.errors import Problem
+from compiler.render import sync_waves
 from compiler.resolver import Instance, resolve
 
 
@@ -105,6 +106,9 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
                 s.name for catalog in (base, head) for s in catalog.services.values()
                 if s.owner == name
             }  # fmt: skip
+    if services:  # a sync wave is a service's depth in the dependency graph
+        old_waves, new_waves = sync_waves(base), sync_waves(head)
+        services |= {n for n in old_waves.keys() & new_waves.keys() if old_waves[n] != new_waves[n]}
     return Scope(frozenset(environments), frozenset(services), frozenset(customers), tuple(reasons))
 
 

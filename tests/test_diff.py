@@ -163,6 +163,21 @@ def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.R
     assert changed and all("networkpolicy" in path for path in changed)
 
 
+def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
+    """postgres now waits for rspamd: its ArgoCD sync wave moves one later, and so do
+    those of synapse (waits for postgres) and of element-web and mas (wait for synapse),
+    though none of their files changed."""
+    _edit(
+        repo,
+        "catalog/services/postgres.yaml",
+        "scope: customer\n",
+        "scope: customer\ndepends_on: [rspamd]\n",
+    )
+    changes = _diff(repo)["changes"]
+    apps = {c["service"] for c in changes if "/argocd/" in c["path"] and "sync-wave" in c["diff"]}
+    assert apps == {"postgres", "synapse", "element-web", "mas"}
+
+
 def test_a_comment_or_a_moved_line_affects_nothing(repo: git.Repo):
     _edit(repo, "catalog/customers/acme.yaml", "name: acme\n", "# renamed soon\nname: acme\n")
     assert _affected(repo)["instances"] == []

@@ -79,7 +79,7 @@ def sources_of(catalog: Catalog, instance: Instance) -> tuple[str, ...]:
     return tuple(sorted(files))
 
 
-def _waves(catalog: Catalog) -> dict[str, int]:
+def sync_waves(catalog: Catalog) -> dict[str, int]:
     """Sync wave per service: its depth in the dependency graph (validated acyclic)."""
     waves: dict[str, int] = {}
 
@@ -107,7 +107,7 @@ def render_environment(
             target = by_key.get((instance.customer, dep)) or by_key.get((None, dep))
             if target is not None:
                 dependents.setdefault((target.customer, target.service), []).append(instance)
-    waves = _waves(catalog)
+    waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
