@@ -47,6 +47,15 @@ class Scope:
             or instance.customer in self.customers
         )
 
+    def customer_only(self, catalog: Catalog) -> bool:
+        """Whether every instance reached belongs to a scoped customer or is
+        environment-scoped: then a catalog of those customers alone resolves them."""
+        return not self.environments and all(
+            catalog.services[s].scope == "environment"
+            for s in self.services
+            if s in catalog.services
+        )
+
     @property
     def empty(self) -> bool:
         return not (self.environments or self.services or self.customers)
@@ -96,6 +105,7 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
             services |= before ^ after
         elif kind == "customer":
             customers.add(name)
+            services |= _shared_dependencies(name, base, head)
         elif kind == "plan":
             customers |= {
                 c.name for catalog in (base, head) for c in catalog.customers.values()
@@ -110,6 +120,22 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
         old_waves, new_waves = sync_waves(base), sync_waves(head)
         services |= {n for n in old_waves.keys() & new_waves.keys() if old_waves[n] != new_waves[n]}
     return Scope(frozenset(environments), frozenset(services), frozenset(customers), tuple(reasons))
+
+
+def _shared_dependencies(customer: str, *catalogs: Catalog) -> set[str]:
+    """Environment-scoped Kubernetes services the customer's services depend on: their
+    NetworkPolicies admit the customer's pods."""
+    found = set()
+    for catalog in catalogs:
+        if customer not in catalog.customers:
+            continue
+        for placement in catalog.customers[customer].environments.values():
+            for service in placement.services:
+                for dep in catalog.services[service].depends_on:
+                    target = catalog.services[dep]
+                    if target.scope == "environment" and target.runtime == "kubernetes":
+                        found.add(dep)
+    return found
 
 
 _KINDS = (
@@ -141,10 +167,11 @@ def _how(base: Catalog, head: Catalog, kind: str, name: str) -> str:
 def resolve_scope(catalog: Catalog, scope: Scope) -> tuple[dict[str, Instance], list[Problem]]:
     """The instances of `catalog` that `scope` reaches. A scope of customers alone
     resolves a catalog cut down to them (an instance depends on its customer, service,
-    plan and environment, never on another customer); a wider one resolves all."""
+    plan and environment, never on another customer; environment-scoped ones on no
+    customer); a wider one resolves all."""
     if scope.empty:
         return {}, []
-    if not scope.environments and not scope.services:
+    if scope.customer_only(catalog):
         kept = {n: c for n, c in catalog.customers.items() if n in scope.customers}
         catalog = replace(catalog, customers=MappingProxyType(kept))
     instances, problems = resolve(catalog)

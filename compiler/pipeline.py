@@ -450,11 +450,18 @@ def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -
     head, problems = _render_scope(comparison.head, envs, comparison.new)
     if problems:
         raise CatalogInvalid(problems)
+    # rendered from part of an environment: its tfvars and inventory; and, when only some
+    # customers were rendered, the NetworkPolicies of environment-scoped services
+    # (they admit every dependent customer)
+    restricted = comparison.scope.customer_only(comparison.head)
     partial = [
         path
-        for path in set(base) | set(head)
+        for path, owner in {**base, **head}.items()
         if path.split("/")[0] not in comparison.scope.environments
-        and path.split("/")[1] in ("terraform", "ansible")
+        and (
+            path.split("/")[1] in ("terraform", "ansible")
+            or (restricted and owner.customer is None and "/networkpolicy-" in path)
+        )
     ]
     tiers = {**{n: e.tier for n, e in comparison.base.environments.items()},
              **{n: e.tier for n, e in comparison.head.environments.items()}}  # fmt: skip

@@ -178,6 +178,32 @@ def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     assert apps == {"postgres", "synapse", "element-web", "mas"}
 
 
+def test_a_new_customer_reaches_the_shared_services_it_depends_on(repo: git.Repo):
+    """When synapse depends on the environment-wide sygnal, a new customer's synapse
+    must be admitted by sygnal's NetworkPolicy: shown, marked as the affected part."""
+    _edit(
+        repo,
+        "catalog/services/synapse.yaml",
+        "depends_on: [postgres]",
+        "depends_on: [postgres, sygnal]",
+    )
+    repo.git.commit("-am", "synapse pushes through sygnal")
+    source = _root(repo) / "catalog/customers/acme.yaml"
+    text = (
+        source.read_text()
+        .replace("name: acme", "name: newco", 1)
+        .replace("acme.example", "newco.example")
+    )
+    (_root(repo) / "catalog/customers/newco.yaml").write_text(text)
+    assert "sygnal" in _affected(repo)["services"]
+    policies = [
+        c
+        for c in _diff(repo)["changes"]
+        if c["service"] == "sygnal" and "networkpolicy" in c["path"]
+    ]
+    assert policies and all(c["partial"] and "newco" in c["diff"] for c in policies)
+
+
 def test_a_comment_or_a_moved_line_affects_nothing(repo: git.Repo):
     _edit(repo, "catalog/customers/acme.yaml", "name: acme\n", "# renamed soon\nname: acme\n")
     assert _affected(repo)["instances"] == []
