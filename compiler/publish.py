@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import git
 from gitdb.base import IStream
 
+from compiler import revisions
 from compiler.errors import UsageError
 
 ZERO = "0" * 40
@@ -191,15 +192,9 @@ def publish(
 
 def open_repository(root: Path) -> git.Repo:
     """The git repository around the catalog, which the branch is published in."""
-    try:
-        repo = git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise UsageError(
-            f"{root} is not in a git repository",
-            "publish commits the output to a branch of the repository that holds the catalog",
-        ) from None
-    if repo.bare or repo.working_tree_dir is None:
-        raise UsageError(f"{root} is in a bare git repository", "run in a clone with a checkout")
+    repo = revisions.open_repository(
+        root, "publish commits the output to a branch of the repository that holds the catalog"
+    )
     status, format_, _ = _git(repo, "config", "--get", "extensions.objectFormat")
     if status == 0 and format_.strip().lower() != "sha1":
         raise UsageError(f"git object format {format_.strip()} is not supported; only sha1")

@@ -26,14 +26,16 @@ from compiler.errors import UsageError
 PARTS = ("catalog", "environments", "policies")  # what a compile reads
 
 
-def open_repository(root: Path) -> git.Repo:
+def open_repository(root: Path, needed_for: str) -> git.Repo:
+    """The repository with a checkout around `root`; `needed_for` says, in the error,
+    why git is needed at all."""
     try:
-        return git.Repo(root, search_parent_directories=True)
+        repo = git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise UsageError(
-            f"{root} is not inside a git repository",
-            "comparing with a base revision needs the repository's history; run in a clone",
-        ) from None
+        raise UsageError(f"{root} is not in a git repository", needed_for) from None
+    if repo.bare or repo.working_tree_dir is None:
+        raise UsageError(f"{root} is in a bare git repository", "run in a clone with a checkout")
+    return repo
 
 
 def resolve_revision(repo: git.Repo, ref: str) -> git.Commit:
@@ -61,7 +63,9 @@ def resolve_revision(repo: git.Repo, ref: str) -> git.Commit:
 def revision_tree(root: Path, ref: str) -> Iterator[tuple[Path, str]]:
     """A temporary folder holding the catalog, environments and policies of `ref`, and
     the commit's full hash. `root` may be a folder inside the repository."""
-    repo = open_repository(root)
+    repo = open_repository(
+        root, "comparing with a base revision needs the repository's history; run in a clone"
+    )
     commit = resolve_revision(repo, ref)
     prefix = Path(root).resolve().relative_to(Path(repo.working_tree_dir).resolve())
     tree = commit.tree if str(prefix) == "." else _subtree(commit, prefix.as_posix(), ref)

@@ -238,7 +238,7 @@ def test_an_unknown_base_and_a_folder_outside_git_are_clear_errors(repo: git.Rep
     assert result.exit_code == 2 and "unknown base revision 'nope'" in result.stderr
     outside = copy_example(tmp_path / "plain")
     result = run_cli("diff", "--root", str(outside), "--base", "main")
-    assert result.exit_code == 2 and "not inside a git repository" in result.stderr
+    assert result.exit_code == 2 and "not in a git repository" in result.stderr
 
 
 def test_a_base_that_does_not_compile_is_named(repo: git.Repo):
