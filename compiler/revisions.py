@@ -40,6 +40,8 @@ def open_repository(root: Path, needed_for: str) -> git.Repo:
 
 def resolve_revision(repo: git.Repo, ref: str) -> git.Commit:
     """The commit `ref` names, or a UsageError that says why it cannot be found."""
+    if not ref or ref.startswith("-"):  # never let a revision read as a git option
+        raise UsageError(f"'{ref}' is not a revision", "give a branch, tag or commit")
     try:
         commit = repo.commit(ref)
         commit.tree  # noqa: B018  (a shallow clone names parents it does not have)

@@ -236,6 +236,8 @@ def test_a_base_missing_from_a_shallow_clone_says_how_to_fix_it(repo: git.Repo, 
 def test_an_unknown_base_and_a_folder_outside_git_are_clear_errors(repo: git.Repo, tmp_path):
     result = run_cli("diff", "--root", str(_root(repo)), "--base", "nope")
     assert result.exit_code == 2 and "unknown base revision 'nope'" in result.stderr
+    result = run_cli("diff", "--root", str(_root(repo)), "--base=--output=/tmp/x")
+    assert result.exit_code == 2 and "is not a revision" in result.stderr
     outside = copy_example(tmp_path / "plain")
     result = run_cli("diff", "--root", str(outside), "--base", "main")
     assert result.exit_code == 2 and "not in a git repository" in result.stderr
