@@ -121,6 +121,17 @@ def _check(state: dict[str, Any]) -> None:
     state["notes"]["findings"] = len(checked.findings)
 
 
+def _check_all(state: dict[str, Any]) -> None:
+    """`gitopsc check` as configured, checkov included (a worker per environment)."""
+    from compiler.pipeline import Resolved, check_resolved, load_policy_set
+
+    catalog = state["catalog"]
+    resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
+    policy_set = load_policy_set(state["root"], catalog)
+    checked = check_resolved(resolved, policy_set, datetime.date.today())
+    state["notes"]["findings"] = len(checked.findings)
+
+
 def _checkov(state: dict[str, Any]) -> None:
     """checkov alone, in this process: each environment's objects rendered (untimed
     part, reported apart) and scanned. Notes the objects scanned and the seconds spent
@@ -164,6 +175,7 @@ STAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "recompile": ("recompile", _recompile),
     "check": ("check", _check),
     "checkov": ("checkov", _checkov),
+    "check-all": ("check+checkov", _check_all),
 }
 DEFAULT_STAGES = "load,resolve,compile,recompile"
 EXTRA = {"recompile", "checkov"}  # reported, but not part of `total`
@@ -374,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("stage recompile writes over what write or compile made; name one")
     if "write" in stages and "render" not in stages:
         parser.error("stage write writes what render made; name both")
-    if {"check", "checkov"} & set(stages) and not {"load", "resolve"} <= set(stages):
-        parser.error("stages check and checkov work on what load and resolve made; name them")
+    if {"check", "checkov", "check-all"} & set(stages) and not {"load", "resolve"} <= set(stages):
+        parser.error("stages check, check-all and checkov need load and resolve; name them")
     if args.child is not None:
         child(args.child, stages, args.profile, args.gc)
         return 0
