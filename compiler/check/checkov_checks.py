@@ -3,8 +3,8 @@
 Why in-process and not the `checkov` command: the command fetches guidelines from
 Prisma Cloud on every run (a network call CI may not allow, and a failure when it is
 refused), starts a new interpreter per run, and reports files, not catalog lines. Here
-checkov's `Runner` scans each environment's rendered Kubernetes objects, written to a
-temporary folder byte for byte as `gitopsc compile` writes them, and each failed check
+checkov's `Runner` scans each environment's rendered Kubernetes objects, handed to it
+with the lines `gitopsc compile` writes for them (see `scan`), and each failed check
 becomes a `Finding` located at the catalog setting behind the field it names.
 
 Custom checks live in `policies/checkov/`: Python files that define a checkov check
