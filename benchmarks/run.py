@@ -108,6 +108,15 @@ def _check(state: dict[str, Any]) -> None:
     object against its cluster's Kubernetes schemas, one worker per environment. The
     compiled validators come from the disk cache when a previous run filled it (see
     --cold)."""
+    _run_check(state, checkov=False)
+
+
+def _check_all(state: dict[str, Any]) -> None:
+    """`gitopsc check` as configured, checkov included (a worker per environment)."""
+    _run_check(state, checkov=True)
+
+
+def _run_check(state: dict[str, Any], checkov: bool) -> None:
     from dataclasses import replace
 
     from compiler.pipeline import Resolved, check_resolved, load_policy_set
@@ -116,18 +125,9 @@ def _check(state: dict[str, Any]) -> None:
     catalog = state["catalog"]
     resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
     policy_set = load_policy_set(state["root"], catalog)
-    off = policy_set.config.model_copy(update={"checkov": CheckovConfig(enabled=False)})
-    checked = check_resolved(resolved, replace(policy_set, config=off), datetime.date.today())
-    state["notes"]["findings"] = len(checked.findings)
-
-
-def _check_all(state: dict[str, Any]) -> None:
-    """`gitopsc check` as configured, checkov included (a worker per environment)."""
-    from compiler.pipeline import Resolved, check_resolved, load_policy_set
-
-    catalog = state["catalog"]
-    resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
-    policy_set = load_policy_set(state["root"], catalog)
+    if not checkov:
+        off = policy_set.config.model_copy(update={"checkov": CheckovConfig(enabled=False)})
+        policy_set = replace(policy_set, config=off)
     checked = check_resolved(resolved, policy_set, datetime.date.today())
     state["notes"]["findings"] = len(checked.findings)
 

@@ -91,8 +91,8 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
     services: set[str] = set()
     customers: set[str] = set()
     reasons: list[str] = []
-    for kind, name in _changed(base, head):
-        reasons.append(f"{kind} {name} {_how(base, head, kind, name)}")
+    for kind, name, how in _changed(base, head):
+        reasons.append(f"{kind} {name} {how}")
         if kind == "environment":
             environments.add(name)
         elif kind == "service":
@@ -147,21 +147,16 @@ _KINDS = (
 )
 
 
-def _changed(base: Catalog, head: Catalog) -> list[tuple[str, str]]:
+def _changed(base: Catalog, head: Catalog) -> list[tuple[str, str, str]]:
+    """(kind, name, added|removed|changed) of every entity that differs."""
     changed = []
     for kind, attribute in _KINDS:
         old, new = getattr(base, attribute), getattr(head, attribute)
-        changed += [(kind, n) for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                how = "added" if name not in old else "removed" if name not in new else "changed"
+                changed.append((kind, name, how))
     return changed
-
-
-def _how(base: Catalog, head: Catalog, kind: str, name: str) -> str:
-    attribute = dict(_KINDS)[kind]
-    if name not in getattr(base, attribute):
-        return "added"
-    if name not in getattr(head, attribute):
-        return "removed"
-    return "changed"
 
 
 def resolve_scope(catalog: Catalog, scope: Scope) -> tuple[dict[str, Instance], list[Problem]]:

@@ -47,7 +47,6 @@ from compiler.loader import load_document
 from compiler.policies import PolicySet, load_policies
 from compiler.policies import check_references as check_policy_references
 from compiler.render import OutputFile, render_environment
-from compiler.render.kubernetes import CUSTOMER_LABEL
 from compiler.resolver import Instance, resolve
 from compiler.revisions import revision_tree
 from compiler.validate import build_catalog
@@ -121,7 +120,10 @@ def select_environments(catalog: Catalog, requested: Sequence[str] | None) -> tu
 
 def run(root: Path, environments: Sequence[str] | None = None) -> Resolved:
     """load -> validate -> resolve, for all environments or the ones named."""
-    catalog = load_catalog(root)
+    return resolve_catalog(load_catalog(root), environments)
+
+
+def resolve_catalog(catalog: Catalog, environments: Sequence[str] | None = None) -> Resolved:
     chosen = select_environments(catalog, environments)
     instances, problems = resolve(catalog, chosen)
     if problems:
@@ -303,8 +305,9 @@ def check(
     Each environment is rendered and checked in its own forked worker when the catalog
     is large (validators compile once per worker; only findings come back).
     """
-    limit = _affected_limit(root, affected_base) if affected_base else None
-    resolved = run(root, environments)
+    catalog = load_catalog(root)
+    limit = _affected_limit(compare(root, affected_base, catalog)) if affected_base else None
+    resolved = resolve_catalog(catalog, environments)
     policy_set = load_policy_set(root, resolved.catalog)
     return check_resolved(resolved, policy_set, today, not environments, done, limit)
 
@@ -321,10 +324,9 @@ def check_catalog_only(root: Path, today: datetime.date) -> Checked:
     return Checked(sorted(enforced, key=Finding.sort_key), policy_set)
 
 
-def _affected_limit(root: Path, base_ref: str) -> Limit | None:
-    """Per environment, the instances whose output can differ from `base_ref` (None:
-    the whole environment changed). None when policies changed: everything is checked."""
-    comparison = compare(root, base_ref)
+def _affected_limit(comparison: Comparison) -> Limit | None:
+    """Per environment, the instances whose output can differ from the base (None: the
+    whole environment changed). None when policies changed: everything is checked."""
     if comparison.affected.policies_changed:
         return None
     limit: dict[str, frozenset[str] | None] = {}
@@ -397,14 +399,15 @@ class Comparison:
     commit: str  # the base's full hash
 
 
-def compare(root: Path, base_ref: str) -> Comparison:
-    """load both catalogs (the base from git objects) -> scope -> resolve the scope on
-    both sides. A base that does not load is a UsageError (it is not the change's
-    fault and not fixable in it); problems in the working tree are the change's."""
+def compare(root: Path, base_ref: str, head: Catalog | None = None) -> Comparison:
+    """load both catalogs (the base from git objects; `head`, the working tree's, unless
+    the caller has it) -> scope -> resolve the scope on both sides. A base that does
+    not load is a UsageError (it is not the change's fault and not fixable in it);
+    problems in the working tree are the change's."""
     with revision_tree(root, base_ref) as (base_root, commit):
         base = _base_catalog(base_root, base_ref, commit)
         base_policies = folder_fingerprint(base_root, ("policies",))
-    head = load_catalog(root)
+    head = head if head is not None else load_catalog(root)
     scope = scope_of(base, head)
     old, problems = resolve_scope(base, scope)
     if problems:
@@ -471,14 +474,10 @@ def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -
 
 
 def _owner(file: OutputFile, instances: Mapping[str, Instance]) -> tuple[str | None, str | None]:
-    """The customer and service a file belongs to: its instance's, else the customer
-    label it carries (a namespace, an AppProject)."""
+    """The customer and service a file belongs to, when all its instances share one."""
     owners = [instances[i] for i in file.instances if i in instances]
     customers = {o.customer for o in owners}
     services = {o.service for o in owners}
-    if not customers and isinstance(file.data, dict):
-        labels = (file.data.get("metadata") or {}).get("labels") or {}
-        customers = {labels.get(CUSTOMER_LABEL)}
     return (
         customers.pop() if len(customers) == 1 else None,
         services.pop() if len(services) == 1 else None,
@@ -496,15 +495,6 @@ def _render_scope(
         chosen = [i for i in instances.values() if i.environment == env]
         files, found = render_environment(catalog, catalog.environments[env], chosen, REPO_PATH)
         problems += found
-        owners = {file.path: _owner(file, instances) for file in files}
         for file in files:
-            customer, service = owners[file.path]
-            if customer is None and service is None:  # a folder's kustomization.yaml
-                folder = file.path.rsplit("/", 1)[0]
-                siblings = {o for p, o in owners.items() if p.rsplit("/", 1)[0] == folder}
-                customers = {c for c, _ in siblings if c}
-                services = {s for _, s in siblings if s}
-                customer = customers.pop() if len(customers) == 1 else None
-                service = services.pop() if len(services) == 1 else None
-            rendered[file.path] = Rendered(serialize(file), customer, service)
+            rendered[file.path] = Rendered(serialize(file), *_owner(file, instances))
     return rendered, problems
