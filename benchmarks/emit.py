@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from compiler import pipeline  # noqa: E402
-from compiler.emit import to_yaml  # noqa: E402
+from compiler.output.emit import to_yaml  # noqa: E402
 
 
 def _libyaml(obj: Any) -> str:
@@ -47,7 +47,7 @@ _YAML12 = YAML(typ="safe", pure=True)
 
 # name -> (emit, read back)
 EMITTERS: dict[str, tuple[Callable[[Any], str], Callable[[str], Any]]] = {
-    "gitopsc (compiler/emit.py)": (to_yaml, yaml.safe_load),
+    "gitopsc (compiler/output/emit.py)": (to_yaml, yaml.safe_load),
     "libyaml C emitter (PyYAML CSafeDumper)": (_libyaml, yaml.safe_load),
     "ruamel.yaml (round-trip, pure Python)": (_ruamel, _YAML12.load),
 }

@@ -52,7 +52,7 @@ def _load(state: dict[str, Any]) -> None:
 
 
 def _resolve(state: dict[str, Any]) -> None:
-    from compiler.resolver import resolve
+    from compiler.catalog.resolver import resolve
 
     instances, problems = resolve(state["catalog"])
     if problems:
@@ -72,7 +72,7 @@ def _render(state: dict[str, Any]) -> None:
 
 def _write(state: dict[str, Any]) -> None:
     """The atomic writer alone, writing what `render` made into a new folder."""
-    from compiler.writer import write_tree
+    from compiler.output.writer import write_tree
 
     out = _new_output_folder(state)
     write_tree(out, [state["tree"]], sorted(state["catalog"].environments), remove_others=True)
@@ -82,8 +82,8 @@ def _compile(state: dict[str, Any]) -> None:
     """What `gitopsc compile` does after resolve: render in worker processes while the
     main process writes each environment as it arrives, into a folder that did not exist
     (a first compile)."""
+    from compiler.output.writer import write_tree
     from compiler.pipeline import Resolved, render_parts
-    from compiler.writer import write_tree
 
     catalog = state["catalog"]
     resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
@@ -94,8 +94,8 @@ def _compile(state: dict[str, Any]) -> None:
 def _recompile(state: dict[str, Any]) -> None:
     """`compile` again over the tree the previous stage wrote, nothing changed (CI on a
     branch whose rendered/ is committed): unchanged files are reused. Not in the total."""
+    from compiler.output.writer import write_tree
     from compiler.pipeline import Resolved, render_parts
-    from compiler.writer import write_tree
 
     catalog = state["catalog"]
     resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
@@ -119,8 +119,8 @@ def _check_all(state: dict[str, Any]) -> None:
 def _run_check(state: dict[str, Any], checkov: bool) -> None:
     from dataclasses import replace
 
+    from compiler.check.policies import CheckovConfig
     from compiler.pipeline import Resolved, check_resolved, load_policy_set
-    from compiler.policies import CheckovConfig
 
     catalog = state["catalog"]
     resolved = Resolved(catalog, tuple(sorted(catalog.environments)), state["instances"])
@@ -212,8 +212,8 @@ def child(root: Path, stages: list[str], profile: Path | None, gc_mode: str) -> 
     import resource
 
     start = time.perf_counter()
+    import compiler.catalog
     import compiler.pipeline  # timed: the import cost that every command pays
-    import compiler.resolver
 
     imported = time.perf_counter() - start
     tuned = gc_mode == "cli" and hasattr(compiler.pipeline, "tune_gc")

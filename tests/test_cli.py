@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.catalog import find_root
+from compiler.catalog.layout import find_root
 from compiler.errors import UsageError
 from tests.conftest import REPO, run_cli
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from compiler import pipeline
-from compiler.writer import read_tree
+from compiler.output.writer import read_tree
 from tests.conftest import REPO, reference, run_cli
 from tests.terraform_types import type_errors, variables
 
@@ -329,7 +329,7 @@ def test_a_name_that_would_escape_never_reaches_the_writer(example: Path):
     ["../escape.yaml", "dev/../../escape.yaml", "/tmp/escape.yaml", "dev//x.yaml", "dev/./x"],
 )
 def test_the_writer_refuses_paths_outside_the_folder(tmp_path: Path, path: str):
-    from compiler.writer import write_tree
+    from compiler.output.writer import write_tree
 
     with pytest.raises(ValueError, match="outside"):
         write_tree(
@@ -341,7 +341,7 @@ def test_the_writer_refuses_paths_outside_the_folder(tmp_path: Path, path: str):
 def test_a_recompile_reuses_unchanged_files_and_rewrites_changed_ones(tmp_path: Path):
     """Unchanged files are hard-linked from the current tree (same inode afterwards); a
     file edited by hand, a changed file and a symlink planted in the tree are replaced."""
-    from compiler.writer import write_tree
+    from compiler.output.writer import write_tree
 
     out = tmp_path / "out"
     tree = {
@@ -408,6 +408,6 @@ def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path):
 def test_parallel_rendering_gives_the_same_bytes(example: Path, monkeypatch: pytest.MonkeyPatch):
     resolved = pipeline.run(example)
     serial = pipeline.render_bytes(resolved)
-    monkeypatch.setattr(pipeline, "_PARALLEL_FROM", 0)  # force the worker processes
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)  # force the worker processes
     parallel = pipeline.render_bytes(resolved)
     assert list(parallel) == list(serial) and parallel == serial

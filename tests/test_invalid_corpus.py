@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from compiler.loader import MAX_FILE_BYTES
+from compiler.catalog.loader import MAX_FILE_BYTES
 from tests.conftest import copy_example, run_cli
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "invalid"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.loader import MAX_FILE_BYTES, load_document, parse_text
+from compiler.catalog.loader import MAX_FILE_BYTES, load_document, parse_text
 
 
 def test_plain_scalars_follow_yaml_1_2_core_schema():

@@ -12,10 +12,10 @@ import git
 import pytest
 import yaml
 
-from compiler import publish as hydrate
+from compiler.catalog.models import Environment
 from compiler.errors import UsageError
-from compiler.models import Environment
 from compiler.render import argocd
+from compiler.review import publish as hydrate
 from tests.conftest import copy_example, run_cli
 
 BRANCH = "hydrated/prod"

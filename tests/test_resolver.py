@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from compiler import pipeline
+from compiler.catalog.interpolate import interpolate
+from compiler.catalog.resolver import merge
 from compiler.errors import CatalogInvalid
-from compiler.interpolate import interpolate
-from compiler.resolver import merge
 
 
 def test_maps_merge_lists_and_scalars_replace_null_removes():

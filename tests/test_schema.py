@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from compiler.loader import parse_text
-from compiler.schema import catalog_schemas
+from compiler.catalog.loader import parse_text
+from compiler.commands.schema import catalog_schemas
 from tests.conftest import REPO, reference, run_cli
 
 EXAMPLE_FILES = sorted(

@@ -1,71 +1,50 @@
-"""Stage 5, check: every check on the catalog and on what it compiles to, as findings.
+"""The check wing (the check and report stages), the gate: the catalog, resolved
+instances and their rendered objects in; findings (built-ins, declarative policies,
+schemas, checkov), enforced per tier and waived, and reports (text, json, junit,
+codequality, sarif, markdown) out.
 
-    catalog-wide     declarative policies on customers and environments; built-ins
-                     that span entities (domains, owners, plaintext secrets)
-    per environment  declarative policies on instances and rendered objects; built-ins
-                     (residency, dependencies, offboarding, Secret objects, suspended
-                     customers); each object against its cluster's schemas;
-                     checkov's Kubernetes checks and the custom ones (checkov_checks.py)
+    policies.py   policies/ (rules, config, waivers)  runner.py    runs every check
+    builtins/     one module per built-in check       enforce.py   outcomes and waivers
+    findings.py   the one finding model               report.py    the report formats
 
-The per-environment part renders the environment itself (pure, in memory), so it can
-run in a worker process per environment (see pipeline.check). Enforcement and waivers
-come after (enforce.py); this stage only finds.
+It reads the catalog, render and output stages (checkov is handed the exact bytes the
+writer writes); review and the commands sit above it.
 """
 
-from __future__ import annotations
-
-import datetime
-from collections.abc import Mapping, Sequence
-from itertools import chain
-
-from compiler.catalog import Catalog
-from compiler.check.builtin import BUILTINS, catalog_checks, environment_checks
-from compiler.check.checkov_checks import CheckovRun, scan
-from compiler.check.declarative import evaluate
-from compiler.check.manifests import schema_checks
+from compiler.check import report
+from compiler.check.builtin import BUILTINS
+from compiler.check.checkov_checks import CheckovRun, activate
+from compiler.check.declarative import compile_rules
+from compiler.check.enforce import enforce
+from compiler.check.findings import Finding
+from compiler.check.policies import (
+    Config,
+    Policy,
+    PolicySet,
+    WaiverList,
+    check_references,
+    load_policies,
+)
+from compiler.check.runner import check_catalog, check_environment, known_checks
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
-from compiler.check.subjects import entity_subjects, instance_subjects, object_subjects
-from compiler.errors import Problem
-from compiler.findings import Finding
-from compiler.policies import Policy
-from compiler.render import render_environment
-from compiler.resolver import Instance
 
-
-def known_checks(policies: Mapping[str, Policy]) -> set[str]:
-    return set(policies) | set(BUILTINS)
-
-
-def check_catalog(
-    catalog: Catalog,
-    policies: Mapping[str, Policy],
-    rules: Mapping[str, CompiledSchema],
-    today: datetime.date,
-) -> list[Finding]:
-    return evaluate(policies, rules, entity_subjects(catalog)) + catalog_checks(catalog, today)
-
-
-def check_environment(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    policies: Mapping[str, Policy],
-    rules: Mapping[str, CompiledSchema],
-    schemas: ManifestSchemas,
-    today: datetime.date,
-    checkov: CheckovRun | None = None,
-    only: frozenset[str] | None = None,
-    repo_path: str = "rendered",
-) -> tuple[list[Finding], list[Problem]]:
-    """`only`: the expensive checks (schemas, checkov) look only at the objects of these
-    instances (and the namespace and ArgoCD objects they share); the rest see all."""
-    files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
-    by_id = {instance.id: instance for instance in instances}
-    subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
-    findings = evaluate(policies, rules, subjects)
-    findings += environment_checks(catalog, env, instances, files, today)
-    expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
-    findings += schema_checks(catalog, env, expensive, by_id, schemas)
-    if checkov is not None and not problems:
-        findings += scan(catalog, env, expensive, by_id, checkov)
-    return findings, problems
+__all__ = [
+    "BUILTINS",
+    "CheckovRun",
+    "CompiledSchema",
+    "Config",
+    "Finding",
+    "ManifestSchemas",
+    "Policy",
+    "PolicySet",
+    "WaiverList",
+    "activate",
+    "check_catalog",
+    "check_environment",
+    "check_references",
+    "compile_rules",
+    "enforce",
+    "known_checks",
+    "load_policies",
+    "report",
+]

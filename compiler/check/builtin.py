@@ -16,13 +16,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, Instance
+from compiler.check.findings import Finding, Severity
 from compiler.check.subjects import enabled_at, object_location
 from compiler.errors import Location
-from compiler.findings import Finding, Severity
-from compiler.render import OutputFile
-from compiler.render.kubernetes import CUSTOMER_LABEL
-from compiler.resolver import Instance
+from compiler.render import CUSTOMER_LABEL, OutputFile
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ BUILTINS: dict[str, Builtin] = {
             "crd-unknown",
             "Custom resources have a schema",
             "info",
-            "add the CRD's JSON Schema to compiler/crds/ to have these objects validated",
+            "add the CRD's JSON Schema to compiler/check/crds/ to have these objects validated",
         ),
         Builtin(
             "waiver-expired",

@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, Instance, load_document
+from compiler.check.findings import SEVERITIES, Finding, Severity
 from compiler.check.subjects import object_location
 from compiler.errors import Location, Problem
-from compiler.findings import SEVERITIES, Finding, Severity
-from compiler.loader import load_document
+from compiler.output import serialize
 from compiler.render import OutputFile
-from compiler.resolver import Instance
-from compiler.writer import serialize
 
 _PRISTINE: dict[str, Any] = {}  # checkov's registries before any custom check was added
 _ACTIVE: list[str] = []  # the custom check sources currently registered (a cache key)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from compiler.check.findings import Finding
+from compiler.check.policies import Policy
 from compiler.check.schemas import CompiledSchema
 from compiler.check.subjects import Subject
-from compiler.findings import Finding
-from compiler.policies import Policy
 
 
 def compile_rules(policies: Mapping[str, Policy]) -> dict[str, CompiledSchema]:

@@ -13,8 +13,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from compiler.check.builtin import finding
-from compiler.findings import Finding, Outcome, severity_rank
-from compiler.policies import PlacedWaiver, PolicySet
+from compiler.check.findings import Finding, Outcome, severity_rank
+from compiler.check.policies import PlacedWaiver, PolicySet
 
 
 def enforce(

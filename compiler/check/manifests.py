@@ -2,7 +2,7 @@
 
 Core kinds: kubernetes-validate's strict schemas for the cluster's own Kubernetes
 version (unknown fields fail). Custom resources gitopsc emits (ArgoCD, External Secrets,
-cert-manager): the strict CRD schemas in compiler/crds/. An apiVersion/kind that the
+cert-manager): the strict CRD schemas in compiler/check/crds/. An apiVersion/kind that the
 version does not serve at all is `api-removed`.
 """
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, Instance
 from compiler.check.builtin import finding
+from compiler.check.findings import Finding
 from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema, crd_kinds
 from compiler.check.subjects import object_location
-from compiler.findings import Finding
 from compiler.render import OutputFile
-from compiler.resolver import Instance
 
 _MAX_ERRORS = 5  # per object: the first few say what is wrong; hundreds would bury it
 

@@ -41,7 +41,7 @@ _NO_NETWORK: dict[str, Callable[[str], Any]] = {
     scheme: lambda uri: (_ for _ in ()).throw(ValueError(f"remote $ref refused: {uri}"))
     for scheme in ("http", "https", "file", "ftp")
 }
-CRDS = Path(__file__).resolve().parent.parent / "crds"
+CRDS = Path(__file__).resolve().parent / "crds"
 _DEFS_REF = re.compile(r"^(?:/api/_definitions\.json)?#/\$defs/")
 
 # Keywords that draft 7 lacks or reads differently from 2020-12 (unknown keywords are
@@ -261,7 +261,7 @@ class ManifestSchemas:
 
     Core kinds come from kubernetes-validate's strict schemas (unknown fields fail, as
     `kubernetes-validate --strict` does); the custom resources gitopsc emits from the
-    strict CRD schemas shipped in `compiler/crds/`.
+    strict CRD schemas shipped in `compiler/check/crds/`.
     """
 
     def __init__(self) -> None:

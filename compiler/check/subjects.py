@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, Instance
 from compiler.errors import Location
 from compiler.render import OutputFile
-from compiler.render.kubernetes import labels as instance_labels
-from compiler.resolver import Instance
+from compiler.render import labels as instance_labels
 
 Locate = Callable[[str], Location | None]
 

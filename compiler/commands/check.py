@@ -17,11 +17,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from compiler import pipeline, report
-from compiler.check.builtin import BUILTINS
+from compiler import pipeline
+from compiler.check import BUILTINS, PolicySet, report
 from compiler.errors import UsageError
-from compiler.policies import PolicySet
-from compiler.writer import write_file_atomically
+from compiler.output import write_file_atomically
 
 FORMATS = ("text", *report.FORMATS)
 

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 
 from compiler import pipeline
-from compiler.writer import differences, read_tree, write_tree
+from compiler.output import differences, read_tree, write_tree
 
 
 def run(

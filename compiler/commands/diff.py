@@ -11,9 +11,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from compiler import diff, pipeline
+from compiler import pipeline
 from compiler.errors import UsageError
-from compiler.writer import write_file_atomically
+from compiler.output import write_file_atomically
+from compiler.review import diff
 
 
 def run(

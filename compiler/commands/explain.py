@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from compiler import pipeline
+from compiler.catalog import Instance, YamlPath
 from compiler.errors import UsageError, did_you_mean
-from compiler.loader import YamlPath
-from compiler.resolver import Instance
 
 
 def run(root: Path, instance_id: str, path: str | None, output: str, console: Console) -> int:

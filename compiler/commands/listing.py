@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from compiler import pipeline
-from compiler.resolver import Instance
+from compiler.catalog import Instance
 
 Kind = Literal["services", "customers", "environments", "instances"]
 

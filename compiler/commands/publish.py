@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.console import Console
 
 from compiler import pipeline
-from compiler import publish as hydrate
 from compiler.errors import UsageError
+from compiler.review import publish as hydrate
 
 # The repo path the Applications name when `argocd.branch` is not set: the same as
 # `gitopsc compile` without --out, so the branch holds exactly `rendered/<env>/`.

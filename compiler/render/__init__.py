@@ -21,12 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compiler.catalog import Catalog
+from compiler.catalog import PLATFORM_NAMESPACE, Catalog, Environment, Instance
 from compiler.errors import Location, Problem
-from compiler.models import Environment
 from compiler.render import ansible, argocd, kubernetes, network, terraform
+from compiler.render.kubernetes import CUSTOMER_LABEL, labels
 from compiler.render.patches import apply_patches, extra_objects
-from compiler.resolver import PLATFORM_NAMESPACE, Instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +35,16 @@ class OutputFile:
     format: Literal["yaml", "json"]
     instances: tuple[str, ...]
     sources: tuple[str, ...]
+
+
+__all__ = [
+    "CUSTOMER_LABEL",
+    "OutputFile",
+    "labels",
+    "render_environment",
+    "sources_of",
+    "sync_waves",
+]
 
 
 def _object_file(

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.models import Environment
-from compiler.resolver import Instance
+from compiler.catalog import Environment, Instance
 
 
 def group_name(kind: str, name: str) -> str:

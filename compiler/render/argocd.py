@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.models import Cluster, Environment
+from compiler.catalog import Cluster, Environment
 
 ARGOCD_API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"

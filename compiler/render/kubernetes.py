@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.models import Customer, Environment, Plan, Service, Settings
-from compiler.resolver import Instance
+from compiler.catalog import Customer, Environment, Instance, Plan, Service, Settings
 
 MANAGED_BY = "gitopsc"
 CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces

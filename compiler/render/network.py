@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.models import Environment
+from compiler.catalog import Environment, Instance
 from compiler.render.kubernetes import labels
-from compiler.resolver import Instance
 
 _PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 

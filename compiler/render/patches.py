@@ -13,8 +13,8 @@ from typing import Any
 
 import jsonpatch
 
+from compiler.catalog import Instance, merge
 from compiler.errors import Problem
-from compiler.resolver import Instance, merge
 
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}\Z")
 _DNS_SUBDOMAIN = re.compile(

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from compiler.models import Customer, Environment
-from compiler.resolver import Instance
+from compiler.catalog import Customer, Environment, Instance
 
 
 def _key(instance: Instance, name: str) -> str:

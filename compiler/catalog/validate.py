@@ -16,11 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compiler import model_errors
-from compiler.catalog import Catalog, CatalogFile, EntityKind, Source
-from compiler.errors import Location, Problem, did_you_mean
-from compiler.loader import Document, YamlPath
-from compiler.models import (
+from compiler.catalog import model_errors
+from compiler.catalog.layout import Catalog, CatalogFile, EntityKind, Source
+from compiler.catalog.loader import Document, YamlPath
+from compiler.catalog.models import (
     RESERVED_NAMES,
     Customer,
     Environment,
@@ -31,6 +30,7 @@ from compiler.models import (
     Team,
     TeamList,
 )
+from compiler.errors import Location, Problem, did_you_mean
 
 _MODELS: dict[str, type[BaseModel]] = {
     "service": Service,

@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal
 
+from compiler.catalog.loader import Document, YamlPath
+from compiler.catalog.models import Customer, Environment, Plan, Service, Team
 from compiler.errors import Location, UsageError
-from compiler.loader import Document, YamlPath
-from compiler.models import Customer, Environment, Plan, Service, Team
 
 EntityKind = Literal["service", "customer", "environment", "plan", "team"]
 _YAML_SUFFIXES = (".yaml", ".yml")

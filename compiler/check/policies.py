@@ -12,19 +12,25 @@ a valid JSON Schema and a waiver for a check that does not exist.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
+from compiler.catalog import (
+    Document,
+    IsoDate,
+    Name,
+    NullDict,
+    NullList,
+    Strict,
+    load_document,
+    model_errors,
+)
+from compiler.check.findings import SEVERITIES, Severity
 from compiler.errors import Location, Problem, did_you_mean
-from compiler.findings import SEVERITIES, Severity
-from compiler.loader import Document, load_document
-from compiler.model_errors import validate
-from compiler.models import Name, NullDict, NullList, Strict, _iso_date
 
 FOLDER = "policies"
 CONFIG = "config"
@@ -33,7 +39,6 @@ CHECKOV_FOLDER = "checkov"
 Tier = Literal["dev", "staging", "prod"]
 Entity = Literal["instance", "customer", "environment", "object"]
 PolicyId = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-Date = Annotated[datetime.date, BeforeValidator(_iso_date)]
 
 
 class Match(Strict):
@@ -116,7 +121,7 @@ class Waiver(Strict):
     service: Name | None = None
     reason: Annotated[str, Field(min_length=10)]
     owner: Name
-    expires: Date
+    expires: IsoDate
 
 
 class WaiverList(Strict):
@@ -172,12 +177,12 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
         if document is None:
             continue
         if path.stem == CONFIG:
-            loaded, found = validate(Config, document.data, document)
+            loaded, found = model_errors.validate(Config, document.data, document)
             problems += found
             if loaded is not None:
                 config, config_document = loaded, document
         elif path.stem == WAIVERS:
-            loaded, found = validate(WaiverList, document.data, document)
+            loaded, found = model_errors.validate(WaiverList, document.data, document)
             problems += found
             if loaded is not None:
                 waivers += [
@@ -205,7 +210,7 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
 
 
 def _policy(name: str, document: Document) -> tuple[Policy | None, list[Problem]]:
-    policy, problems = validate(Policy, document.data, document)
+    policy, problems = model_errors.validate(Policy, document.data, document)
     if policy is None:
         return None, problems
     if policy.id != name:

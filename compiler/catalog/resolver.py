@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler import model_errors
-from compiler.catalog import Catalog, Source
+from compiler.catalog import model_errors
+from compiler.catalog.interpolate import interpolate, path_order, template_paths
+from compiler.catalog.layout import Catalog, Source
+from compiler.catalog.loader import YamlPath
+from compiler.catalog.models import Customer, Environment, Host, Service, Settings
 from compiler.errors import Location, Problem
-from compiler.interpolate import interpolate, path_order, template_paths
-from compiler.loader import YamlPath
-from compiler.models import Customer, Environment, Host, Service, Settings
 
 PLATFORM_NAMESPACE = "platform"
 

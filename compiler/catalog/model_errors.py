@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from compiler.catalog.loader import Document, YamlPath
+from compiler.catalog.models import PATTERN_DESCRIPTIONS
 from compiler.errors import Problem, did_you_mean
-from compiler.loader import Document, YamlPath
-from compiler.models import PATTERN_DESCRIPTIONS
 
 _EXPECTED = {
     "int_type": "an integer",

@@ -155,6 +155,9 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+IsoDate = Annotated[datetime.date, BeforeValidator(_iso_date)]
+
+
 ConfigValue = str | int | float | bool
 
 
@@ -429,7 +432,7 @@ class Customer(Strict):
     plan: Name
     residency: Residency
     status: Literal["active", "suspended", "offboarding"] = "active"
-    offboard_after: Annotated[datetime.date, BeforeValidator(_iso_date)] | None = None
+    offboard_after: IsoDate | None = None
     contact: str = ""
     domains: Annotated[list[DnsName], Field(min_length=1)]
     services: Annotated[dict[Name, Layer], NullDict] = {}

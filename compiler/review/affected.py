@@ -25,10 +25,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, Instance, resolve
 from compiler.errors import Problem
 from compiler.render import sync_waves
-from compiler.resolver import Instance, resolve
 
 
 @dataclass(frozen=True)

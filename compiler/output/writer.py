@@ -25,8 +25,8 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from compiler.emit import to_json, to_yaml
 from compiler.errors import UsageError
+from compiler.output.emit import to_json, to_yaml
 from compiler.render import OutputFile
 
 MARKER = ".gitopsc"

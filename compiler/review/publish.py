@@ -31,8 +31,8 @@ from pathlib import Path, PurePosixPath
 import git
 from gitdb.base import IStream
 
-from compiler import revisions
 from compiler.errors import UsageError
+from compiler.review import revisions
 
 ZERO = "0" * 40
 _NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # CI has no one to type a password

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.catalog.loader import YamlPath
 from compiler.errors import did_you_mean
-from compiler.loader import YamlPath
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VALUES = "values."

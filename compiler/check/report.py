@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 from rich.console import Console
 from rich.markup import escape as markup
 
-from compiler.findings import SEVERITIES, Finding
+from compiler.check.findings import SEVERITIES, Finding
 
 _VISIBLE = ("fail", "warn", "waived")
 _CODEQUALITY_SEVERITY = {

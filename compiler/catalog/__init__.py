@@ -1,0 +1,72 @@
+"""The catalog wing (the load, validate and resolve stages): the repository's YAML files
+in; a validated, immutable `Catalog` and every resolved `Instance` (merged layers,
+provenance, interpolation) out.
+
+    load      loader.py                               files -> Documents with positions
+    validate  models.py, model_errors.py, validate.py Documents -> Catalog, or every problem
+    resolve   interpolate.py, resolver.py             Catalog -> Instances keyed by id
+
+`layout.py` says where each kind of file lives and holds the `Catalog`. This wing is the
+bottom of the pipeline: it imports nothing from render, output, check or review.
+"""
+
+from compiler.catalog import model_errors
+from compiler.catalog.layout import (
+    Catalog,
+    CatalogFile,
+    EntityKind,
+    Source,
+    catalog_files,
+    find_root,
+)
+from compiler.catalog.loader import Document, YamlPath, load_document
+from compiler.catalog.models import (
+    Cluster,
+    Customer,
+    Environment,
+    Host,
+    IsoDate,
+    Name,
+    NullDict,
+    NullList,
+    Plan,
+    PlanList,
+    Service,
+    Settings,
+    Strict,
+    TeamList,
+)
+from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
+from compiler.catalog.validate import build_catalog
+
+__all__ = [
+    "PLATFORM_NAMESPACE",
+    "Catalog",
+    "CatalogFile",
+    "Cluster",
+    "Customer",
+    "Document",
+    "EntityKind",
+    "Environment",
+    "Host",
+    "Instance",
+    "IsoDate",
+    "Name",
+    "NullDict",
+    "NullList",
+    "Plan",
+    "PlanList",
+    "Service",
+    "Settings",
+    "Source",
+    "Strict",
+    "TeamList",
+    "YamlPath",
+    "build_catalog",
+    "catalog_files",
+    "find_root",
+    "load_document",
+    "merge",
+    "model_errors",
+    "resolve",
+]

@@ -1,0 +1,70 @@
+"""Every check on the catalog and on what it compiles to, as findings.
+
+    catalog-wide     declarative policies on customers and environments; built-ins
+                     that span entities (domains, owners, plaintext secrets)
+    per environment  declarative policies on instances and rendered objects; built-ins
+                     (residency, dependencies, offboarding, Secret objects, suspended
+                     customers); each object against its cluster's schemas;
+                     checkov's Kubernetes checks and the custom ones (checkov_checks.py)
+
+The per-environment part renders the environment itself (pure, in memory), so it can
+run in a worker process per environment (see compiler/pipeline/check.py). Enforcement and waivers
+come after (enforce.py); this stage only finds.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from itertools import chain
+
+from compiler.catalog import Catalog, Instance
+from compiler.check.builtin import BUILTINS, catalog_checks, environment_checks
+from compiler.check.checkov_checks import CheckovRun, scan
+from compiler.check.declarative import evaluate
+from compiler.check.findings import Finding
+from compiler.check.manifests import schema_checks
+from compiler.check.policies import Policy
+from compiler.check.schemas import CompiledSchema, ManifestSchemas
+from compiler.check.subjects import entity_subjects, instance_subjects, object_subjects
+from compiler.errors import Problem
+from compiler.render import render_environment
+
+
+def known_checks(policies: Mapping[str, Policy]) -> set[str]:
+    return set(policies) | set(BUILTINS)
+
+
+def check_catalog(
+    catalog: Catalog,
+    policies: Mapping[str, Policy],
+    rules: Mapping[str, CompiledSchema],
+    today: datetime.date,
+) -> list[Finding]:
+    return evaluate(policies, rules, entity_subjects(catalog)) + catalog_checks(catalog, today)
+
+
+def check_environment(
+    catalog: Catalog,
+    env: str,
+    instances: Sequence[Instance],
+    policies: Mapping[str, Policy],
+    rules: Mapping[str, CompiledSchema],
+    schemas: ManifestSchemas,
+    today: datetime.date,
+    checkov: CheckovRun | None = None,
+    only: frozenset[str] | None = None,
+    repo_path: str = "rendered",
+) -> tuple[list[Finding], list[Problem]]:
+    """`only`: the expensive checks (schemas, checkov) look only at the objects of these
+    instances (and the namespace and ArgoCD objects they share); the rest see all."""
+    files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
+    by_id = {instance.id: instance for instance in instances}
+    subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
+    findings = evaluate(policies, rules, subjects)
+    findings += environment_checks(catalog, env, instances, files, today)
+    expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
+    findings += schema_checks(catalog, env, expensive, by_id, schemas)
+    if checkov is not None and not problems:
+        findings += scan(catalog, env, expensive, by_id, checkov)
+    return findings, problems

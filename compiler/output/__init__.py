@@ -1,0 +1,30 @@
+"""The output wing (the write stage): rendered `OutputFile`s in; deterministic bytes
+and the output folder, replaced in one atomic step, out.
+
+`emit.py` turns objects into exact YAML/JSON text; `writer.py` is the only code that
+writes compiled output (atomic folder swap, index, drift comparison). It reads the
+render stage's `OutputFile` and nothing from check or review.
+"""
+
+from compiler.output.emit import to_json, to_yaml
+from compiler.output.writer import (
+    MARKER,
+    differences,
+    read_tree,
+    render_tree,
+    serialize,
+    write_file_atomically,
+    write_tree,
+)
+
+__all__ = [
+    "MARKER",
+    "differences",
+    "read_tree",
+    "render_tree",
+    "serialize",
+    "to_json",
+    "to_yaml",
+    "write_file_atomically",
+    "write_tree",
+]

@@ -1,0 +1,58 @@
+"""The pipeline, in order, in one place: the verbs the commands call.
+
+    load      catalog files          -> Documents (plain data + positions)   catalog/loader.py
+    validate  Documents              -> Catalog (typed, cross-checked)       catalog/validate.py
+    resolve   Catalog                -> Instances (merged, interpolated)     catalog/resolver.py
+    render    Instances              -> OutputFiles per environment          render/
+    write     OutputFiles            -> bytes per path; the output folder    output/
+    check     Instances, OutputFiles -> Findings, enforced                  check/
+    report    Findings               -> text, json, junit, sarif, ...       check/report.py
+    review    base revision + tree   -> affected scope, object diff         review/
+
+One module per verb: `load` (load -> validate -> resolve, the front of every verb),
+`compile`, `check` and `review` (compare, diff). Each stage returns problems instead of
+stopping; these modules decide to stop, after a stage that found any, by raising
+`CatalogInvalid`. Commands call these functions, never a stage's internals. (The name
+`pipeline.check` is the verb; its module is `compiler.pipeline.check`.)
+"""
+
+from compiler.pipeline.check import (
+    Checked,
+    check,
+    check_catalog_only,
+    check_resolved,
+    load_policy_set,
+)
+from compiler.pipeline.compile import REPO_PATH, render, render_bytes, render_parts
+from compiler.pipeline.load import (
+    Resolved,
+    load_catalog,
+    resolve_catalog,
+    run,
+    select_environments,
+    tune_gc,
+    workers,
+)
+from compiler.pipeline.review import Comparison, compare, diff
+
+__all__ = [
+    "REPO_PATH",
+    "Checked",
+    "Comparison",
+    "Resolved",
+    "check",
+    "check_catalog_only",
+    "check_resolved",
+    "compare",
+    "diff",
+    "load_catalog",
+    "load_policy_set",
+    "render",
+    "render_bytes",
+    "render_parts",
+    "resolve_catalog",
+    "run",
+    "select_environments",
+    "tune_gc",
+    "workers",
+]

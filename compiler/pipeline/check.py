@@ -1,0 +1,193 @@
+"""`check`: resolved instances -> each environment rendered and checked -> enforced findings.
+
+    check     Instances, OutputFiles -> Findings, enforced          check/
+    report    Findings               -> text, json, junit, sarif...  check/report.py
+
+Each environment is rendered and checked in its own forked worker when the catalog is
+large (validators compile once per worker; only findings come back). With a base
+revision, the expensive checks look only at what the change reaches (review/).
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from compiler.catalog import Catalog
+from compiler.check import (
+    CheckovRun,
+    CompiledSchema,
+    Finding,
+    ManifestSchemas,
+    PolicySet,
+    activate,
+    check_catalog,
+    check_environment,
+    check_references,
+    compile_rules,
+    enforce,
+    known_checks,
+    load_policies,
+)
+from compiler.errors import CatalogInvalid, Problem
+from compiler.pipeline.load import Resolved, load_catalog, resolve_catalog, workers
+from compiler.pipeline.review import Comparison, compare
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The findings of a check run, enforced, sorted; and the policy set they were judged by."""
+
+    findings: list[Finding]
+    policy_set: PolicySet
+
+
+_CHECK: (
+    tuple[Resolved, PolicySet, dict[str, CompiledSchema], datetime.date, Limit | None] | None
+) = None
+Limit = Mapping[str, frozenset[str] | None]  # environment -> instances to check expensively
+
+
+def _check_one(env: str) -> tuple[list[Finding], list[Problem]]:
+    assert _CHECK is not None
+    resolved, policy_set, rules, today, limit = _CHECK
+    instances = [i for i in resolved.instances.values() if i.environment == env]
+    return check_environment(
+        resolved.catalog,
+        env,
+        instances,
+        policy_set.policies,
+        rules,
+        _SCHEMAS,
+        today,
+        _checkov_run(policy_set),
+        limit.get(env, frozenset()) if limit is not None else None,
+    )
+
+
+_SCHEMAS = ManifestSchemas()  # compiled validators, shared by every environment of a run
+
+
+def load_policy_set(root: Path, catalog: Catalog) -> PolicySet:
+    """policies/ validated, custom checkov checks loaded, and the references to checks
+    and teams checked; raise with every problem found."""
+    policy_set, problems = load_policies(root)
+    referenced = {*policy_set.config.checks, *(w.waiver.policy for w in policy_set.waivers)}
+    if policy_set.config.checkov.enabled:
+        checkov, found = activate(root, policy_set.checkov_dir)
+        problems += found
+        policy_set = replace(policy_set, checkov_checks=checkov)
+        known = known_checks(policy_set.policies) | set(checkov)
+    else:  # checkov off: its ids are not loaded, so any that looks like one is accepted
+        known = known_checks(policy_set.policies) | {c for c in referenced if _CHECKOV_ID.match(c)}
+    problems += check_references(policy_set, known, set(catalog.teams))
+    if problems:
+        raise CatalogInvalid(problems)
+    return policy_set
+
+
+_CHECKOV_ID = re.compile(r"^CKV2?_[A-Z0-9_]+$")
+
+
+def _checkov_run(policy_set: PolicySet) -> CheckovRun | None:
+    config = policy_set.config
+    if not config.checkov.enabled:
+        return None
+    skip = sorted(check for check, override in config.checks.items() if not override.enabled)
+    return CheckovRun(config.checkov.severity, tuple(skip))
+
+
+def check(
+    root: Path,
+    environments: Sequence[str] | None,
+    today: datetime.date,
+    done: Callable[[str], None] | None = None,
+    affected_base: str | None = None,
+) -> Checked:
+    """load -> validate -> resolve -> per environment render + check -> enforce.
+
+    With `affected_base`, the expensive checks (schemas, checkov) only look at the
+    objects of instances the change since that revision reaches; the others run on all.
+
+    Each environment is rendered and checked in its own forked worker when the catalog
+    is large (validators compile once per worker; only findings come back).
+    """
+    catalog = load_catalog(root)
+    limit = _affected_limit(compare(root, affected_base, catalog)) if affected_base else None
+    resolved = resolve_catalog(catalog, environments)
+    policy_set = load_policy_set(root, resolved.catalog)
+    return check_resolved(resolved, policy_set, today, not environments, done, limit)
+
+
+def check_catalog_only(root: Path, today: datetime.date) -> Checked:
+    """Only the findings tied to no environment (a customer's domains, owner teams,
+    plaintext secrets): what a run sharded per environment (`--env`) leaves out."""
+    catalog = load_catalog(root)
+    policy_set = load_policy_set(root, catalog)
+    rules = compile_rules(policy_set.policies)
+    findings = check_catalog(catalog, policy_set.policies, rules, today)
+    tiers = {name: env.tier for name, env in catalog.environments.items()}
+    enforced = enforce([f for f in findings if f.environment is None], policy_set, tiers, today, ())
+    return Checked(sorted(enforced, key=Finding.sort_key), policy_set)
+
+
+def _affected_limit(comparison: Comparison) -> Limit | None:
+    """Per environment, the instances whose output can differ from the base (None: the
+    whole environment changed). None when policies changed: everything is checked."""
+    if comparison.affected.policies_changed:
+        return None
+    limit: dict[str, frozenset[str] | None] = {}
+    for env in comparison.head.environments:
+        if env in comparison.scope.environments:
+            limit[env] = None
+        else:
+            ids = {i for i in comparison.affected.instances if i.split("/", 1)[0] == env}
+            limit[env] = frozenset(ids)
+    return limit
+
+
+def check_resolved(
+    resolved: Resolved,
+    policy_set: PolicySet,
+    today: datetime.date,
+    catalog_wide: bool = True,
+    done: Callable[[str], None] | None = None,
+    limit: Limit | None = None,
+) -> Checked:
+    """`check` after load and resolve. Findings tied to no environment (a customer's
+    domains, say) only with `catalog_wide`: a run on some environments skips them."""
+    global _CHECK
+    rules = compile_rules(policy_set.policies)
+    findings = check_catalog(resolved.catalog, policy_set.policies, rules, today)
+    if not catalog_wide:
+        findings = [f for f in findings if f.environment in resolved.environments]
+    envs = list(resolved.environments)
+    count = workers(resolved)
+    problems: list[Problem] = []
+    _CHECK = (resolved, policy_set, rules, today, limit)
+    try:
+        if count > 1:
+            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+                results = list(pool.map(_check_one, envs))
+        else:
+            results = [_check_one(env) for env in envs]
+    finally:
+        _CHECK = None
+    for env, (found, failed) in zip(envs, results, strict=True):
+        findings += found
+        problems += failed
+        if done is not None:
+            done(env)
+    if problems:
+        raise CatalogInvalid(problems)
+    tiers = {name: env.tier for name, env in resolved.catalog.environments.items()}
+    # a waiver is judged unused only where all it could cover was checked: not in a run
+    # on some environments (elsewhere), nor on the affected set (expensive checks skipped)
+    checked = () if limit is not None else None if catalog_wide else resolved.environments
+    enforced = enforce(findings, policy_set, tiers, today, checked)
+    return Checked(sorted(enforced, key=Finding.sort_key), policy_set)

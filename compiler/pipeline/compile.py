@@ -1,0 +1,103 @@
+"""`compile`: resolved instances -> each environment's output files -> bytes per path.
+
+    render    Instances      -> OutputFiles per environment          render/
+    emit      OutputFiles    -> bytes per path                       output/
+
+Environments are independent, so large catalogs render in one forked worker per
+environment. Writing the bytes to the output folder is the command's last step
+(output/writer.py), so that a failure anywhere leaves the old output whole.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from compiler.errors import CatalogInvalid, Problem
+from compiler.output import render_tree
+from compiler.pipeline.load import Resolved, workers
+from compiler.render import OutputFile, render_environment
+
+REPO_PATH = "rendered"  # where the output lives in the repository (ArgoCD paths)
+
+
+def render(resolved: Resolved, repo_path: str = "rendered") -> dict[str, list[OutputFile]]:
+    """The output files of every environment of `resolved`; raise on render problems."""
+    files_by_env: dict[str, list[OutputFile]] = {}
+    problems: list[Problem] = []
+    for env in resolved.environments:
+        instances = [i for i in resolved.instances.values() if i.environment == env]
+        files, found = render_environment(
+            resolved.catalog, resolved.catalog.environments[env], instances, repo_path
+        )
+        files_by_env[env] = files
+        problems += found
+    if problems:
+        raise CatalogInvalid(problems)
+    return files_by_env
+
+
+_SHARED: tuple[Resolved, str] | None = None  # what forked render workers inherit
+
+
+def _render_one(env: str) -> tuple[dict[str, bytes], list[Problem]]:
+    assert _SHARED is not None
+    resolved, repo_path = _SHARED
+    one = Resolved(resolved.catalog, (env,), resolved.instances)
+    try:
+        return render_tree(render(one, repo_path)), []
+    except CatalogInvalid as invalid:
+        return {}, invalid.problems
+
+
+def render_parts(
+    resolved: Resolved, repo_path: str = "rendered", done: Callable[[str], None] | None = None
+) -> Iterator[dict[str, bytes]]:
+    """Each environment's files as bytes, yielded as soon as it is rendered.
+
+    Environments are independent, so each is rendered and emitted in its own worker
+    process when the catalog is large (forked: the resolved catalog is inherited, not
+    pickled; only bytes come back). Yielding each one as it finishes lets the caller
+    write it while the workers render the rest. Which order they come in does not
+    change any byte. Raises `CatalogInvalid` after the last one if any had problems, so
+    a consumer that writes must treat what it got as unusable until the end.
+    `done(env)` is called as each environment finishes (for a progress bar).
+    """
+    global _SHARED
+    environments = list(resolved.environments)
+    count = workers(resolved)
+    problems: list[Problem] = []
+    _SHARED = (resolved, repo_path)
+    try:
+        if count > 1:
+            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+                jobs = {pool.submit(_render_one, env): env for env in environments}
+                for job in as_completed(jobs):
+                    yield from _finished(jobs[job], job.result(), problems, done)
+        else:
+            for env in environments:
+                yield from _finished(env, _render_one(env), problems, done)
+    finally:
+        _SHARED = None
+    if problems:
+        raise CatalogInvalid(problems)
+
+
+def _finished(
+    env: str,
+    result: tuple[dict[str, bytes], list[Problem]],
+    problems: list[Problem],
+    done: Callable[[str], None] | None,
+) -> Iterator[dict[str, bytes]]:
+    tree, found = result
+    problems += found
+    if done is not None:
+        done(env)
+    if not found:
+        yield tree
+
+
+def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
+    """Every output file of `resolved` as bytes, sorted by path (for --check and tests)."""
+    return dict(sorted(item for tree in render_parts(resolved, repo_path) for item in tree.items()))

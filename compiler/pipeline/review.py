@@ -1,0 +1,146 @@
+"""`diff` and `affected`: the working tree against a base revision read from git objects.
+
+    compare   base + working tree -> what changed, its scope, the scope resolved on both
+    diff      the scope rendered on both sides -> object-by-object differences
+
+Only the scope is resolved and rendered, so a one-customer change costs one customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.catalog import Catalog, Instance
+from compiler.errors import CatalogInvalid, Problem, UsageError
+from compiler.output import serialize
+from compiler.pipeline.compile import REPO_PATH
+from compiler.pipeline.load import load_catalog, select_environments
+from compiler.render import OutputFile, render_environment
+from compiler.review import (
+    Affected,
+    Diff,
+    Rendered,
+    Scope,
+    folder_fingerprint,
+    resolve_scope,
+    revision_tree,
+    scope_of,
+    summarize,
+)
+from compiler.review import compare as compare_rendered
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The working tree against a base revision: what changed and its instances."""
+
+    affected: Affected
+    scope: Scope
+    base: Catalog
+    head: Catalog
+    old: dict[str, Instance]  # the scope's instances at the base
+    new: dict[str, Instance]  # ... and in the working tree
+    commit: str  # the base's full hash
+
+
+def compare(root: Path, base_ref: str, head: Catalog | None = None) -> Comparison:
+    """load both catalogs (the base from git objects; `head`, the working tree's, unless
+    the caller has it) -> scope -> resolve the scope on both sides. A base that does
+    not load is a UsageError (it is not the change's fault and not fixable in it);
+    problems in the working tree are the change's."""
+    with revision_tree(root, base_ref) as (base_root, commit):
+        base = _base_catalog(base_root, base_ref, commit)
+        base_policies = folder_fingerprint(base_root, ("policies",))
+    head = head if head is not None else load_catalog(root)
+    scope = scope_of(base, head)
+    old, problems = resolve_scope(base, scope)
+    if problems:
+        raise _base_invalid(base_ref, commit, problems)
+    new, problems = resolve_scope(head, scope)
+    if problems:
+        raise CatalogInvalid(problems)
+    changed_policies = base_policies != folder_fingerprint(root, ("policies",))
+    label = f"{base_ref} ({commit[:12]})" if not commit.startswith(base_ref) else commit[:12]
+    return Comparison(
+        summarize(label, scope, old, new, changed_policies), scope, base, head, old, new, commit
+    )
+
+
+def _base_catalog(base_root: Path, base_ref: str, commit: str) -> Catalog:
+    try:
+        return load_catalog(base_root)
+    except CatalogInvalid as invalid:
+        raise _base_invalid(base_ref, commit, invalid.problems) from None
+
+
+def _base_invalid(base_ref: str, commit: str, problems: Sequence[Problem]) -> UsageError:
+    shown = "\n".join("  " + p.render().replace("\n", "\n  ") for p in problems[:5])
+    more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return UsageError(
+        f"the catalog at base revision {base_ref} ({commit[:12]}) does not compile:\n{shown}{more}",
+        "compare with a revision whose catalog is valid, such as the merge base of a "
+        "branch whose pipeline passed",
+    )
+
+
+def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -> Diff:
+    """The rendered objects that differ between the base and the working tree, for
+    the environments the change reaches (or those asked for). Only the scope is
+    rendered; environment-wide files (tfvars, inventory) of an environment that is
+    not wholly in scope are rendered from the scope's part and marked partial."""
+    comparison = compare(root, base_ref)
+    wanted = select_environments(comparison.head, environments) if environments else None
+    envs = [e for e in comparison.affected.environments if wanted is None or e in wanted]
+    base, problems = _render_scope(comparison.base, envs, comparison.old)
+    if problems:
+        raise _base_invalid(base_ref, comparison.commit, problems)
+    head, problems = _render_scope(comparison.head, envs, comparison.new)
+    if problems:
+        raise CatalogInvalid(problems)
+    # rendered from part of an environment: its tfvars and inventory; and, when only some
+    # customers were rendered, the NetworkPolicies of environment-scoped services
+    # (they admit every dependent customer)
+    restricted = comparison.scope.customer_only(comparison.head)
+    partial = [
+        path
+        for path, owner in {**base, **head}.items()
+        if path.split("/")[0] not in comparison.scope.environments
+        and (
+            path.split("/")[1] in ("terraform", "ansible")
+            or (restricted and owner.customer is None and "/networkpolicy-" in path)
+        )
+    ]
+    tiers = {**{n: e.tier for n, e in comparison.base.environments.items()},
+             **{n: e.tier for n, e in comparison.head.environments.items()}}  # fmt: skip
+    return compare_rendered(
+        comparison.affected.base, base, head, tiers, partial, comparison.affected.reasons
+    )
+
+
+def _owner(file: OutputFile, instances: Mapping[str, Instance]) -> tuple[str | None, str | None]:
+    """The customer and service a file belongs to, when all its instances share one."""
+    owners = [instances[i] for i in file.instances if i in instances]
+    customers = {o.customer for o in owners}
+    services = {o.service for o in owners}
+    return (
+        customers.pop() if len(customers) == 1 else None,
+        services.pop() if len(services) == 1 else None,
+    )
+
+
+def _render_scope(
+    catalog: Catalog, envs: Sequence[str], instances: Mapping[str, Instance]
+) -> tuple[dict[str, Rendered], list[Problem]]:
+    rendered: dict[str, Rendered] = {}
+    problems: list[Problem] = []
+    for env in envs:
+        if env not in catalog.environments:
+            continue  # added or removed by the change: everything in it differs
+        chosen = [i for i in instances.values() if i.environment == env]
+        files, found = render_environment(catalog, catalog.environments[env], chosen, REPO_PATH)
+        problems += found
+        for file in files:
+            rendered[file.path] = Rendered(serialize(file), *_owner(file, instances))
+    return rendered, problems
