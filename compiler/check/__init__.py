@@ -12,7 +12,7 @@ writer writes); review and the commands sit above it.
 """
 
 from compiler.check import report
-from compiler.check.builtin import BUILTINS
+from compiler.check.builtins import BUILTINS
 from compiler.check.checkov_checks import CheckovRun, activate
 from compiler.check.declarative import compile_rules
 from compiler.check.enforce import enforce

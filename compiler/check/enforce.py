@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from compiler.check.builtin import finding
+from compiler.check.builtins import waiver_expired, waiver_unused
 from compiler.check.findings import Finding, Outcome, severity_rank
 from compiler.check.policies import PlacedWaiver, PolicySet
 
@@ -76,25 +76,8 @@ def _covers(placed: PlacedWaiver, item: Finding) -> bool:
 
 
 def _judge(placed: PlacedWaiver, today: datetime.date, used: bool) -> list[Finding]:
-    waiver = placed.waiver
-    scope = "/".join(p for p in (waiver.environment, waiver.customer, waiver.service) if p)
-    label = f"waiver for {waiver.policy}{' on ' + scope if scope else ''}"
-    if waiver.expires < today:
-        return [
-            finding(
-                "waiver-expired",
-                f"{label} expired on {waiver.expires.isoformat()} (owner {waiver.owner})",
-                placed.locate("expires"),
-                key=f"{waiver.policy}:{scope}",
-            ).with_outcome("fail")
-        ]
-    if not used:
-        return [
-            finding(
-                "waiver-unused",
-                f"{label} matches no finding; remove it",
-                placed.locate(),
-                key=f"{waiver.policy}:{scope}",
-            ).with_outcome("warn")
-        ]
-    return []
+    expired = waiver_expired.check(placed, today)
+    if expired is not None:
+        return [expired]
+    unused = waiver_unused.check(placed, used)
+    return [unused] if unused is not None else []

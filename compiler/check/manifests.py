@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from compiler.catalog import Catalog, Instance
-from compiler.check.builtin import finding
+from compiler.check.builtins import api_removed, crd_schema, crd_unknown, kubernetes_schema
 from compiler.check.findings import Finding
-from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema, crd_kinds
+from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema, is_crd
 from compiler.check.subjects import object_location
 from compiler.render import OutputFile
 
@@ -34,7 +34,6 @@ def schema_checks(
     schemas: ManifestSchemas,
 ) -> Iterator[Finding]:
     versions = {c.name: c.kubernetes_version for c in catalog.environments[env].clusters}
-    custom = crd_kinds()
     for file in files:
         data = file.data
         cluster = cluster_of(file.path)
@@ -53,8 +52,7 @@ def schema_checks(
         }
         schema = schemas.lookup(versions[cluster], api_version, kind)
         if isinstance(schema, NoSchema) and not _core(api_version):
-            yield finding(
-                "crd-unknown",
+            yield crd_unknown.BUILTIN.finding(
                 f"{file.path}: no schema for custom resource {api_version} {kind}; "
                 "it is not validated",
                 object_location(catalog, instance, ""),
@@ -64,8 +62,7 @@ def schema_checks(
             )
             continue
         if isinstance(schema, NoSchema):
-            yield finding(
-                "api-removed",
+            yield api_removed.BUILTIN.finding(
                 f"{file.path}: {api_version} {kind} is not served by Kubernetes "
                 f"{versions[cluster]} (cluster {cluster})",
                 object_location(catalog, instance, ""),
@@ -75,10 +72,10 @@ def schema_checks(
             )
             continue
         assert isinstance(schema, CompiledSchema)
-        is_custom = (api_version, kind) in custom
+        is_custom = is_crd(api_version, kind)
         for error in schema.errors(data)[:_MAX_ERRORS]:
-            yield finding(
-                "crd-schema" if is_custom else "kubernetes-schema",
+            builtin = crd_schema.BUILTIN if is_custom else kubernetes_schema.BUILTIN
+            yield builtin.finding(
                 f"{file.path}: {error.pointer or '/'}: {error.message}",
                 object_location(catalog, instance, error.pointer),
                 source="schema" if is_custom else "kubernetes-validate",

@@ -139,6 +139,20 @@ class PlacedWaiver:
     def locate(self, key: str | None = None) -> Location:
         return self.document.locate(("waivers", self.index, *([key] if key else [])))
 
+    @property
+    def scope(self) -> str:
+        """`env/customer/service`, the parts the waiver names ("" for everywhere)."""
+        waiver = self.waiver
+        return "/".join(p for p in (waiver.environment, waiver.customer, waiver.service) if p)
+
+    @property
+    def label(self) -> str:
+        return f"waiver for {self.waiver.policy}{' on ' + self.scope if self.scope else ''}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.waiver.policy}:{self.scope}"
+
 
 @dataclass(frozen=True)
 class PolicySet:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 
 from compiler.catalog import Catalog, Instance
-from compiler.check.builtin import BUILTINS, catalog_checks, environment_checks
+from compiler.check.builtins import BUILTINS, catalog_checks, environment_checks
 from compiler.check.checkov_checks import CheckovRun, scan
 from compiler.check.declarative import evaluate
 from compiler.check.findings import Finding

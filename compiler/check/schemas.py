@@ -274,7 +274,7 @@ class ManifestSchemas:
         asked = (version, api_version, kind)
         found = self._asked.get(asked)
         if found is None:
-            custom = (api_version, kind) in crd_kinds()
+            custom = is_crd(api_version, kind)
             key = ("crd" if custom else schema_version(version), api_version, kind)
             if key not in self._compiled:
                 self._compiled[key] = _load(version, api_version, kind)
@@ -324,8 +324,14 @@ def _crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
 
 
 @functools.cache
-def crd_kinds() -> frozenset[tuple[str, str]]:
-    """(apiVersion, kind) of every custom resource gitopsc has a schema for."""
+def is_crd(api_version: str, kind: str) -> bool:
+    """Whether gitopsc has a CRD schema for this custom resource (its file name holds the
+    kind in lower case, as `<group>_<version>_<kind>.json`)."""
+    return (api_version, kind.lower()) in _crd_kinds()
+
+
+@functools.cache
+def _crd_kinds() -> frozenset[tuple[str, str]]:
     kinds = set()
     for path in CRDS.iterdir():
         if path.name.endswith(".json"):

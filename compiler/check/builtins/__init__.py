@@ -1,0 +1,101 @@
+"""Built-in checks: what spans entities or needs more than one document to decide.
+
+One module per check (ansible-lint's `rules/<rule>.py`): its `BUILTIN` (id, title,
+default severity, remediation, scope and the function that finds) and a docstring that
+says what it guards (first line) and why. Each is enabled, disabled or re-graded in
+policies/config.yaml like a declarative policy. This registry collects them for the
+runner, `gitopsc check --list` and docs/policies.md; their passing and failing cases
+are data in tests/fixtures/builtins/<id>/.
+
+Some repeat, on the resolved result, what catalog validation already refuses as bad
+input (a dependency not enabled, an owner team that does not exist): they guard the
+compiled output itself and make the guarantee visible in the reports.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+from compiler.catalog import Catalog, Instance
+from compiler.check.builtins import (
+    api_removed,
+    crd_schema,
+    crd_unknown,
+    dependency_enabled,
+    domain_unique,
+    kubernetes_schema,
+    namespace_network_policy,
+    no_secret_objects,
+    offboarded_absent,
+    owner_team_exists,
+    plaintext_secret,
+    residency_region,
+    suspended_scaled_to_zero,
+    waiver_expired,
+    waiver_unused,
+)
+from compiler.check.builtins.base import Builtin
+from compiler.check.findings import Finding
+from compiler.render import OutputFile
+
+# in the order docs/policies.md lists them: the catalog's meaning, then the schemas,
+# then the waivers
+BUILTINS: dict[str, Builtin] = {
+    module.BUILTIN.id: module.BUILTIN
+    for module in (
+        residency_region,
+        domain_unique,
+        dependency_enabled,
+        owner_team_exists,
+        plaintext_secret,
+        no_secret_objects,
+        suspended_scaled_to_zero,
+        offboarded_absent,
+        namespace_network_policy,
+        api_removed,
+        kubernetes_schema,
+        crd_schema,
+        crd_unknown,
+        waiver_expired,
+        waiver_unused,
+    )
+}
+
+
+def catalog_checks(catalog: Catalog, today: datetime.date) -> list[Finding]:
+    """The built-ins tied to no environment (a customer's domains, owner teams, secrets)."""
+    return [
+        found
+        for builtin in BUILTINS.values()
+        if builtin.scope == "catalog" and builtin.check is not None
+        for found in builtin.check(catalog, today)
+    ]
+
+
+def environment_checks(
+    catalog: Catalog,
+    env: str,
+    instances: Sequence[Instance],
+    files: Sequence[OutputFile],
+    today: datetime.date,
+) -> list[Finding]:
+    """The built-ins that judge one environment's instances and rendered files."""
+    return [
+        found
+        for builtin in BUILTINS.values()
+        if builtin.scope == "environment" and builtin.check is not None
+        for found in builtin.check(catalog, env, instances, files, today)
+    ]
+
+
+def markdown() -> str:
+    """The built-ins as docs/policies.md lists them: a table of what each guards, then
+    why, from each module's docstring (a test keeps the page and the code the same)."""
+    rows = [f"| `{b.id}` | {b.severity} | {b.summary} |" for b in BUILTINS.values()]
+    table = ["| id | severity | what |", "|---|---|---|", *rows]
+    reasons = [f"- **`{b.id}`**: {b.reason}" for b in BUILTINS.values() if b.reason]
+    return "\n".join([*table, "", "Why each exists:", "", *reasons]) + "\n"
+
+
+__all__ = ["BUILTINS", "Builtin", "catalog_checks", "environment_checks", "markdown"]

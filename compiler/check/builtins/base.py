@@ -1,0 +1,65 @@
+"""What every built-in check is: an id, a title, a default severity, a remediation, the
+scope it runs in and the function that finds. Kept apart from the registry so that each
+check's module can import it without importing the others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compiler.catalog import Instance
+from compiler.check.findings import Finding, Severity
+from compiler.errors import Location
+
+# catalog:     check(catalog, today), once per run (findings tied to no environment)
+# environment: check(catalog, env, instances, files, today), once per environment
+# schemas:     reported by the schema pass (check/manifests.py), one validation an object
+# waivers:     reported by enforcement (check/enforce.py), which judges each waiver
+Scope = Literal["catalog", "environment", "schemas", "waivers"]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    id: str
+    title: str
+    severity: Severity
+    remediation: str
+    scope: Scope
+    check: Callable[..., Any] | None = None  # None: found by the pass its scope names
+    doc: str = ""  # the module's docstring: first paragraph what it guards, the rest why
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first paragraph on one line (docs/policies.md's "what")."""
+        first = self.doc.strip().split("\n\n", 1)[0]
+        return " ".join(first.split()).rstrip(".") or self.title
+
+    @property
+    def reason(self) -> str:
+        """The rest of the docstring on one line: why the check exists."""
+        parts = self.doc.strip().split("\n\n", 1)
+        return " ".join(parts[1].split()) if len(parts) > 1 else ""
+
+    def finding(self, message: str, location: Location | None, **subject: Any) -> Finding:
+        source = subject.pop("source", "builtin")
+        return Finding(
+            self.id,
+            self.severity,
+            message,
+            source,
+            location,
+            remediation=self.remediation,
+            title=self.title,
+            **subject,
+        )
+
+
+def about(instance: Instance) -> dict[str, Any]:
+    """The subject fields of a finding about one instance (waivers match on them)."""
+    return {
+        "environment": instance.environment,
+        "instance": instance.id,
+        "customer": instance.customer,
+        "service": instance.service,
+    }

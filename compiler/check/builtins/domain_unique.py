@@ -1,0 +1,40 @@
+"""No domain belongs to two customers.
+
+Two customers claiming one domain would get each other's ingress, certificates and DNS
+records: one customer's traffic served by another's instance. The second claim (in name
+order) is reported, at the line of the domain.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+
+from compiler.catalog import Catalog
+from compiler.check.builtins.base import Builtin
+from compiler.check.findings import Finding
+
+
+def check(catalog: Catalog, today: datetime.date) -> Iterator[Finding]:
+    owners: dict[str, str] = {}
+    for name in sorted(catalog.customers):
+        for index, domain in enumerate(catalog.customers[name].domains):
+            first = owners.setdefault(domain.lower(), name)
+            if first != name:
+                yield BUILTIN.finding(
+                    f"domain {domain} of customer {name} already belongs to customer {first}",
+                    catalog.source("customer", name).locate("domains", index),
+                    customer=name,
+                    key=domain.lower(),
+                )
+
+
+BUILTIN = Builtin(
+    "domain-unique",
+    "Customer domains are unique",
+    "high",
+    "each domain belongs to one customer; remove it from all but one",
+    "catalog",
+    check,
+    __doc__,
+)

@@ -1,0 +1,62 @@
+"""A customer's clusters and VM hosts hold its data residency.
+
+A customer who is promised that its data stays in Switzerland must never have an
+instance on a cluster or host outside the residencies that place may hold: a pin or a
+host pool chosen by mistake would move the data silently. Located at the line that
+enables the service for the customer.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Sequence
+
+from compiler.catalog import Catalog, Instance
+from compiler.check.builtins.base import Builtin, about
+from compiler.check.findings import Finding
+from compiler.check.subjects import enabled_at
+from compiler.render import OutputFile
+
+
+def check(
+    catalog: Catalog,
+    env: str,
+    instances: Sequence[Instance],
+    files: Sequence[OutputFile],
+    today: datetime.date,
+) -> Iterator[Finding]:
+    for instance in instances:
+        if instance.customer is None:
+            continue
+        residency = catalog.customers[instance.customer].residency
+        environment = catalog.environments[instance.environment]
+        clusters = {cluster.name: cluster for cluster in environment.clusters}
+        for name in instance.clusters:
+            if residency not in clusters[name].residency:
+                yield BUILTIN.finding(
+                    f"{instance.id}: customer residency {residency} but cluster {name} "
+                    f"(region {clusters[name].region}) holds {', '.join(clusters[name].residency)}",
+                    enabled_at(catalog, instance),
+                    key=name,
+                    **about(instance),
+                )
+        for host in instance.hosts:
+            if host.residency != residency:
+                yield BUILTIN.finding(
+                    f"{instance.id}: customer residency {residency} but host {host.name} "
+                    f"(region {host.region}) is {host.residency}",
+                    enabled_at(catalog, instance),
+                    key=host.name,
+                    **about(instance),
+                )
+
+
+BUILTIN = Builtin(
+    "residency-region",
+    "Customer data stays in its residency",
+    "critical",
+    "place the customer on a cluster or hosts whose residency includes the customer's",
+    "environment",
+    check,
+    __doc__,
+)
