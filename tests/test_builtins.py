@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from compiler import pipeline
-from compiler.check.builtins import BUILTINS, markdown
+from compiler.check.builtins import BUILTINS, EnvironmentInput, markdown
 from compiler.check.findings import Finding
 from compiler.render import render_environment
 from tests.conftest import REPO, copy_example
@@ -89,7 +89,9 @@ def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.dat
             file = by_path[change["path"]]
             data = jsonpatch.apply_patch(file.data, change["json_patch"])
             by_path[change["path"]] = dataclasses.replace(file, data=data)
-    return list(builtin.check(catalog, env, instances, list(by_path.values()), today))
+    return list(
+        builtin.check(EnvironmentInput(catalog, env, instances, list(by_path.values()), today))
+    )
 
 
 def _through_check(root: Path, spec: dict[str, Any], check_id: str, today: datetime.date):

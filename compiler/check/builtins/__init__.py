@@ -35,7 +35,7 @@ from compiler.check.builtins import (
     waiver_expired,
     waiver_unused,
 )
-from compiler.check.builtins.base import Builtin
+from compiler.check.builtins.base import Builtin, EnvironmentInput
 from compiler.check.findings import Finding
 from compiler.render import OutputFile
 
@@ -81,11 +81,12 @@ def environment_checks(
     today: datetime.date,
 ) -> list[Finding]:
     """The built-ins that judge one environment's instances and rendered files."""
+    run = EnvironmentInput(catalog, env, instances, files, today)
     return [
         found
         for builtin in BUILTINS.values()
         if builtin.scope == "environment" and builtin.check is not None
-        for found in builtin.check(catalog, env, instances, files, today)
+        for found in builtin.check(run)
     ]
 
 
@@ -98,4 +99,11 @@ def markdown() -> str:
     return "\n".join([*table, "", "Why each exists:", "", *reasons]) + "\n"
 
 
-__all__ = ["BUILTINS", "Builtin", "catalog_checks", "environment_checks", "markdown"]
+__all__ = [
+    "BUILTINS",
+    "Builtin",
+    "EnvironmentInput",
+    "catalog_checks",
+    "environment_checks",
+    "markdown",
+]

@@ -4,16 +4,19 @@ check's module can import it without importing the others."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compiler.catalog import Instance
+from compiler.catalog import Catalog, Instance
 from compiler.check.findings import Finding, Severity
 from compiler.errors import Location
+from compiler.render import OutputFile
 
 # catalog:     check(catalog, today), once per run (findings tied to no environment)
-# environment: check(catalog, env, instances, files, today), once per environment
+# environment: check(EnvironmentInput), once per environment
 # schemas:     reported by the schema pass (check/manifests.py), one validation an object
 # waivers:     reported by enforcement (check/enforce.py), which judges each waiver
 Scope = Literal["catalog", "environment", "schemas", "waivers"]
@@ -53,6 +56,27 @@ class Builtin:
             title=self.title,
             **subject,
         )
+
+
+@dataclass(frozen=True)
+class EnvironmentInput:
+    """One environment as its checks see it: the validated catalog, the environment's
+    instances and their rendered files (after patches), and the day of the check."""
+
+    catalog: Catalog
+    env: str
+    instances: Sequence[Instance]
+    files: Sequence[OutputFile]
+    today: datetime.date
+
+    @functools.cached_property
+    def by_id(self) -> Mapping[str, Instance]:
+        return {instance.id: instance for instance in self.instances}
+
+    def owner(self, file: OutputFile) -> Instance | None:
+        """The one instance a file was rendered for; None for shared files (a
+        namespace's objects, ArgoCD's, tfvars)."""
+        return self.by_id.get(file.instances[0]) if len(file.instances) == 1 else None
 
 
 def about(instance: Instance) -> dict[str, Any]:

@@ -8,25 +8,17 @@ guarantee is visible in the reports and holds for what is compiled.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from compiler.catalog import Catalog, Instance
-from compiler.check.builtins.base import Builtin, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about
 from compiler.check.findings import Finding
 from compiler.check.subjects import enabled_at
-from compiler.render import OutputFile
 
 
-def check(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    files: Sequence[OutputFile],
-    today: datetime.date,
-) -> Iterator[Finding]:
-    present = {(i.customer, i.service) for i in instances}
-    for instance in instances:
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    catalog = run.catalog
+    present = {(i.customer, i.service) for i in run.instances}
+    for instance in run.instances:
         for dep in catalog.services[instance.service].depends_on:
             if (instance.customer, dep) not in present and (None, dep) not in present:
                 yield BUILTIN.finding(

@@ -8,26 +8,19 @@ customer's pods. Judged per cluster, on the rendered objects, after patches.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.catalog import Catalog, Instance
-from compiler.check.builtins.base import Builtin
+from compiler.check.builtins.base import Builtin, EnvironmentInput
 from compiler.check.findings import Finding
-from compiler.render import CUSTOMER_LABEL, OutputFile
+from compiler.render import CUSTOMER_LABEL
 
 
-def check(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    files: Sequence[OutputFile],
-    today: datetime.date,
-) -> Iterator[Finding]:
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    catalog = run.catalog
     namespaces: dict[tuple[str, str], tuple[str, str]] = {}  # (cluster, ns) -> customer, path
     isolated: set[tuple[str, str]] = set()
-    for file in files:
+    for file in run.files:
         data = file.data
         parts = file.path.split("/")
         if not isinstance(data, dict) or len(parts) < 4 or parts[1] != "kubernetes":
@@ -45,7 +38,7 @@ def check(
                 f"{path}: customer namespace {namespace} on cluster {cluster} has no "
                 "NetworkPolicy that restricts ingress to all of its pods",
                 catalog.source("customer", customer).locate(),
-                environment=env,
+                environment=run.env,
                 customer=customer,
                 rendered=path,
                 key=f"{cluster}/{namespace}",

@@ -7,30 +7,21 @@ way to produce one; the finding points there.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from compiler.catalog import Catalog, Instance
-from compiler.check.builtins.base import Builtin, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about
 from compiler.check.findings import Finding
 from compiler.check.subjects import object_location
-from compiler.render import OutputFile
 
 
-def check(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    files: Sequence[OutputFile],
-    today: datetime.date,
-) -> Iterator[Finding]:
-    by_id = {instance.id: instance for instance in instances}
-    for file in files:
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    catalog = run.catalog
+    for file in run.files:
         data = file.data
         if not isinstance(data, dict):
             continue
         if data.get("kind") == "Secret" and data.get("apiVersion") == "v1":
-            instance = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
+            instance = run.owner(file)
             yield BUILTIN.finding(
                 f"{file.path}: a Secret object would put secret data in git",
                 object_location(catalog, instance, ""),  # patches, extras, or enabling

@@ -7,32 +7,24 @@ environments are judged; the finding points at `offboard_after`.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from compiler.catalog import Catalog, Instance
-from compiler.check.builtins.base import Builtin, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about
 from compiler.check.findings import Finding
-from compiler.render import OutputFile
 
 
-def check(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    files: Sequence[OutputFile],
-    today: datetime.date,
-) -> Iterator[Finding]:
-    if catalog.environments[env].tier != "prod":
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    catalog = run.catalog
+    if catalog.environments[run.env].tier != "prod":
         return
-    for instance in instances:
+    for instance in run.instances:
         customer = catalog.customers.get(instance.customer) if instance.customer else None
         if customer is None or customer.status != "offboarding" or customer.offboard_after is None:
             continue
-        if customer.offboard_after < today:
+        if customer.offboard_after < run.today:
             yield BUILTIN.finding(
                 f"{instance.id}: customer {customer.name} was to be offboarded after "
-                f"{customer.offboard_after.isoformat()} but is still in {env}",
+                f"{customer.offboard_after.isoformat()} but is still in {run.env}",
                 catalog.source("customer", customer.name).locate("offboard_after"),
                 **about(instance),
             )

@@ -8,24 +8,16 @@ enables the service for the customer.
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from compiler.catalog import Catalog, Instance
-from compiler.check.builtins.base import Builtin, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about
 from compiler.check.findings import Finding
 from compiler.check.subjects import enabled_at
-from compiler.render import OutputFile
 
 
-def check(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    files: Sequence[OutputFile],
-    today: datetime.date,
-) -> Iterator[Finding]:
-    for instance in instances:
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    catalog = run.catalog
+    for instance in run.instances:
         if instance.customer is None:
             continue
         residency = catalog.customers[instance.customer].residency

@@ -7,27 +7,18 @@ brings replicas or an autoscaler back would keep serving a customer who is suspe
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from compiler.catalog import Catalog, Instance
-from compiler.check.builtins.base import Builtin, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about
 from compiler.check.findings import Finding
 from compiler.check.subjects import object_location
-from compiler.render import OutputFile
 
 
-def check(
-    catalog: Catalog,
-    env: str,
-    instances: Sequence[Instance],
-    files: Sequence[OutputFile],
-    today: datetime.date,
-) -> Iterator[Finding]:
-    by_id = {instance.id: instance for instance in instances}
-    for file in files:
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    catalog = run.catalog
+    for file in run.files:
         data = file.data
-        instance = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
+        instance = run.owner(file)
         if not isinstance(data, dict) or instance is None or instance.customer is None:
             continue
         customer = catalog.customers.get(instance.customer)
