@@ -3,7 +3,7 @@ in; a validated, immutable `Catalog` and every resolved `Instance` (merged layer
 provenance, interpolation) out.
 
     load      loader.py                               files -> Documents with positions
-    validate  models.py, model_errors.py, validate.py Documents -> Catalog, or every problem
+    validate  models/, model_errors.py, validate.py   Documents -> Catalog, or every problem
     resolve   interpolate.py, resolver.py             Catalog -> Instances keyed by id
 
 `layout.py` says where each kind of file lives and holds the `Catalog`. This wing is the

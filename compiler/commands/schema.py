@@ -2,7 +2,7 @@
 
 The schemas are generated from the pydantic models, so they cannot drift from what the
 validator accepts. Two adjustments make them fit how the files are written:
-- every settings layer (marked `x-gitopsc-layer` in models.py) points at `Settings`;
+- every settings layer (marked `x-gitopsc-layer` in models/settings.py) points at `Settings`;
 - inside `Settings` nothing is required, because a layer may leave any key to another
   layer, and any single value may instead be a string with a `${...}` reference; the
   merged, interpolated result is checked by gitopsc itself.

@@ -1,0 +1,138 @@
+"""The catalog's data model: what each catalog file may contain, strictly typed.
+
+Input: plain data from the loader. Output: frozen pydantic objects. Every model forbids
+unknown keys (the validate stage turns that into a did-you-mean) and is strict: a string
+is never coerced into a number or the other way round, except Kubernetes quantities,
+which people write both as `1` and `"500m"`.
+
+Names of services, customers, environments, clusters, plans and teams are DNS-1123
+labels. They become Kubernetes names and output paths, so this check is also what keeps
+a name such as `../x` from ever reaching the writer.
+
+One module per kind of catalog file, and two that they share:
+
+    fields.py       constrained types (names, quantities, ports, dates), `Strict` base
+    settings.py     `Settings`, the layered part of a service, and the `Layer` marker
+    service.py      `Service`        catalog/services/<name>.yaml
+    customer.py     `Customer`       catalog/customers/<name>.yaml
+    environment.py  `Environment`    environments/<name>/environment.yaml
+    plan.py         `PlanList`       catalog/plans.yaml
+    team.py         `TeamList`       catalog/teams.yaml
+
+Service defaults, plan presets, environment defaults and overrides, customer overrides
+all have the shape of `Settings` and are merged by the resolver (see docs/catalog.md for
+the order and the merge rules). Everything is re-exported here: import from
+`compiler.catalog.models`. Class names must not change, the JSON Schemas in schemas/
+name their `$defs` after them.
+"""
+
+from compiler.catalog.models.customer import RESERVED_NAMES, Customer, CustomerEnvironment
+from compiler.catalog.models.environment import (
+    ArgoCD,
+    Awx,
+    Cluster,
+    Environment,
+    Host,
+    IngressController,
+    SecretStore,
+    Tls,
+)
+from compiler.catalog.models.fields import (
+    PATTERN_DESCRIPTIONS,
+    BranchName,
+    DnsName,
+    EnvVarName,
+    Image,
+    IsoDate,
+    KubernetesVersion,
+    Name,
+    NullDict,
+    NullList,
+    Port,
+    PortName,
+    Quantity,
+    RecordName,
+    RepoUrl,
+    Residency,
+    Strict,
+)
+from compiler.catalog.models.plan import Plan, PlanList, Quota
+from compiler.catalog.models.service import Service
+from compiler.catalog.models.settings import (
+    Autoscaling,
+    Bucket,
+    ConfigValue,
+    Database,
+    DnsRecord,
+    Infrastructure,
+    Ingress,
+    Layer,
+    Network,
+    Patch,
+    PatchTarget,
+    Probe,
+    Probes,
+    ResourceAmounts,
+    Resources,
+    SecretRef,
+    Settings,
+    Storage,
+    VmSettings,
+)
+from compiler.catalog.models.team import Team, TeamList
+
+__all__ = [
+    "PATTERN_DESCRIPTIONS",
+    "RESERVED_NAMES",
+    "ArgoCD",
+    "Autoscaling",
+    "Awx",
+    "BranchName",
+    "Bucket",
+    "Cluster",
+    "ConfigValue",
+    "Customer",
+    "CustomerEnvironment",
+    "Database",
+    "DnsName",
+    "DnsRecord",
+    "EnvVarName",
+    "Environment",
+    "Host",
+    "Image",
+    "Infrastructure",
+    "Ingress",
+    "IngressController",
+    "IsoDate",
+    "KubernetesVersion",
+    "Layer",
+    "Name",
+    "Network",
+    "NullDict",
+    "NullList",
+    "Patch",
+    "PatchTarget",
+    "Plan",
+    "PlanList",
+    "Port",
+    "PortName",
+    "Probe",
+    "Probes",
+    "Quantity",
+    "Quota",
+    "RecordName",
+    "RepoUrl",
+    "Residency",
+    "ResourceAmounts",
+    "Resources",
+    "SecretRef",
+    "SecretStore",
+    "Service",
+    "Settings",
+    "Storage",
+    "Strict",
+    "Team",
+    "TeamList",
+    "Tls",
+    "VmSettings",
+]

@@ -1,0 +1,102 @@
+"""`Environment`: environments/<name>/environment.yaml, and what it is made of.
+
+Its clusters, ArgoCD sync, secret store, AWX, TLS issuer, ingress controller and host
+pools, plus its settings layers. `Host` lives here (host pools) and customer.py reuses it
+for a customer's own hosts. Separate so that each kind of catalog file has its own module.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from compiler.catalog.models.fields import (
+    BranchName,
+    DnsName,
+    KubernetesVersion,
+    Name,
+    NullDict,
+    RepoUrl,
+    Residency,
+    Strict,
+)
+from compiler.catalog.models.settings import Layer
+
+
+class Host(Strict):
+    name: DnsName
+    address: str
+    region: Name
+    residency: Residency
+
+
+class Cluster(Strict):
+    name: Name
+    region: Name
+    residency: Annotated[list[Residency], Field(min_length=1)]
+    kubernetes_version: KubernetesVersion
+    api_server: Annotated[str, Field(pattern=r"^https://")]
+
+
+class ArgoCD(Strict):
+    """How ArgoCD syncs an environment: from `rendered/<env>/` at `revision` of `repo_url`,
+    or, with `branch`, from the root of that hydrated branch (see `gitopsc publish`)."""
+
+    repo_url: RepoUrl
+    revision: Annotated[str, Field(min_length=1)] = "main"
+    branch: BranchName | None = None
+    namespace: Name = "argocd"
+    automated: bool = True
+    prune: bool = True
+    self_heal: bool = True
+
+    @model_validator(mode="after")
+    def _hydrated_branch(self) -> ArgoCD:
+        """The hydrated branch holds only rendered files: publishing to the branch the
+        catalog lives on would replace the catalog, so the two must differ."""
+        if self.branch is not None and self.branch == self.revision:
+            raise ValueError(
+                f"branch '{self.branch}' is also the revision: the hydrated branch holds only "
+                "rendered files and must not be the branch the catalog lives on"
+            )
+        return self
+
+
+class SecretStore(Strict):
+    name: Name
+    kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
+
+
+class Awx(Strict):
+    organization: str
+    project: str
+    inventory: str
+
+
+class Tls(Strict):
+    """How ingress certificates are issued (cert-manager)."""
+
+    issuer: Name = "letsencrypt"
+    issuer_kind: Literal["Issuer", "ClusterIssuer"] = "ClusterIssuer"
+
+
+class IngressController(Strict):
+    class_name: Name = "nginx"
+    namespace: Name = "ingress-nginx"
+
+
+class Environment(Strict):
+    name: Name
+    tier: Literal["dev", "staging", "prod"]
+    description: str = ""
+    base_domain: DnsName
+    clusters: Annotated[list[Cluster], Field(min_length=1)]
+    argocd: ArgoCD
+    secret_store: SecretStore
+    tls: Tls = Tls()
+    ingress_controller: IngressController = IngressController()
+    awx: Awx | None = None
+    host_pools: Annotated[dict[Name, list[Host]], NullDict] = {}
+    defaults: Annotated[Layer, NullDict] = {}
+    services: Annotated[dict[Name, Layer], NullDict] = {}
