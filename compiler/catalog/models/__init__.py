@@ -34,6 +34,7 @@ from compiler.catalog.models.environment import (
     Environment,
     Host,
     IngressController,
+    ResourceKind,
     SecretStore,
     Tls,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "RepoUrl",
     "Residency",
     "ResourceAmounts",
+    "ResourceKind",
     "Resources",
     "SecretRef",
     "SecretStore",

@@ -17,6 +17,7 @@ from compiler.catalog.models.fields import (
     KubernetesVersion,
     Name,
     NullDict,
+    NullList,
     RepoUrl,
     Residency,
     Strict,
@@ -86,6 +87,17 @@ class IngressController(Strict):
     namespace: Name = "ingress-nginx"
 
 
+_API_GROUP = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
+
+
+class ResourceKind(Strict):
+    """A Kubernetes kind by API group, as ArgoCD's AppProject whitelists name them
+    (`group: ""` is the core group)."""
+
+    group: Annotated[str, Field(pattern=_API_GROUP)]
+    kind: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,62}$")]
+
+
 class Environment(Strict):
     name: Name
     tier: Literal["dev", "staging", "prod"]
@@ -98,5 +110,8 @@ class Environment(Strict):
     ingress_controller: IngressController = IngressController()
     awx: Awx | None = None
     host_pools: Annotated[dict[Name, list[Host]], NullDict] = {}
+    # namespaced kinds a customer's instances may render beyond the built-in tenant
+    # allow-list (monitoring or OpenShift kinds, allowed on purpose; docs/policies.md)
+    tenant_kinds: Annotated[list[ResourceKind], NullList] = []
     defaults: Annotated[Layer, NullDict] = {}
     services: Annotated[dict[Name, Layer], NullDict] = {}
