@@ -26,6 +26,7 @@ from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, kubernetes, network, terraform
 from compiler.render.kubernetes import CUSTOMER_LABEL, labels
 from compiler.render.patches import apply_patches, extra_objects
+from compiler.render.scope import TENANT_KINDS, api_group
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,9 @@ class OutputFile:
 
 __all__ = [
     "CUSTOMER_LABEL",
+    "TENANT_KINDS",
     "OutputFile",
+    "api_group",
     "labels",
     "render_environment",
     "sources_of",
@@ -128,6 +131,10 @@ def render_environment(
         by_namespace: dict[str, list[Instance]] = {}
         for instance in members:  # grouped once: one pass per namespace would be quadratic
             by_namespace.setdefault(instance.namespace, []).append(instance)
+        allowed = TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
+        project_kinds: dict[str, set[tuple[str, str]]] = {argocd.PLATFORM_PROJECT: set()}
+        platform_ids: list[str] = []
+        platform_sources: set[str] = {env_file}
         for namespace, in_namespace in sorted(by_namespace.items()):
             ids = tuple(i.id for i in in_namespace)
             customer = catalog.customers.get(namespace) if namespace != PLATFORM_NAMESPACE else None
@@ -145,23 +152,24 @@ def render_environment(
                 for obj in kubernetes.namespace_objects(env, namespace, customer, plan)
             ]
             files += [*namespace_files, _kustomization(f"{base}/{namespace}", namespace_files)]
-            project = customer.name if customer else argocd.PLATFORM_PROJECT
-            description = (
-                f"{customer.display_name or customer.name} on {cluster.name}"
-                if customer
-                else f"environment-wide services on {cluster.name}"
-            )
-            argo.append(
-                (
-                    argocd.app_project(env, cluster, project, [namespace], description),
-                    ids,
-                    ns_sources,
-                )
-            )
+            # the namespace and what it gets before any workload: the platform's project
+            project_kinds[argocd.PLATFORM_PROJECT] |= {
+                _kind_of(f.data) for f in namespace_files if f.data["kind"] != "Namespace"
+            }
+            platform_ids += ids
+            platform_sources.update(ns_sources)
             namespace_app = argocd.application(
-                env, cluster, namespace, project, f"{repo_path}/{base}/{namespace}", namespace, -1
+                env,
+                cluster,
+                namespace,
+                argocd.PLATFORM_PROJECT,
+                f"{repo_path}/{base}/{namespace}",
+                namespace,
+                -1,
             )
             argo.append((namespace_app, ids, ns_sources))
+            project = customer.name if customer else argocd.PLATFORM_PROJECT
+            kinds = project_kinds.setdefault(project, set())
             for instance in in_namespace:
                 service = catalog.services[instance.service]
                 customer_model = (
@@ -184,6 +192,8 @@ def render_environment(
                 extras, found = extra_objects(instance)
                 objects, patched = apply_patches(objects + extras, instance)
                 problems += found + patched
+                # derived, not fixed: the allowed kinds this project's Applications render
+                kinds |= {_kind_of(obj) for obj in objects} & allowed
                 directory = f"{base}/{namespace}/{instance.service}"
                 instance_files = [
                     _object_file(directory, obj, (instance.id,), sources[instance.id])
@@ -200,6 +210,37 @@ def render_environment(
                     waves[instance.service],
                 )
                 argo.append((application, (instance.id,), sources[instance.id]))
+            if customer:
+                argo.append(
+                    (
+                        argocd.app_project(
+                            env,
+                            cluster,
+                            customer.name,
+                            [namespace],
+                            f"{customer.display_name or customer.name} on {cluster.name}",
+                            kinds,
+                        ),
+                        ids,
+                        ns_sources,
+                    )
+                )
+        if by_namespace:
+            argo.append(
+                (
+                    argocd.app_project(
+                        env,
+                        cluster,
+                        argocd.PLATFORM_PROJECT,
+                        list(by_namespace),
+                        f"namespaces and environment-wide services on {cluster.name}",
+                        project_kinds[argocd.PLATFORM_PROJECT],
+                        [("", "Namespace")],
+                    ),
+                    tuple(platform_ids),
+                    tuple(sorted(platform_sources)),
+                )
+            )
         argo_sources = (env_file,)
         for obj, owners, owner_sources in argo:
             files.append(_object_file(apps_dir, obj, owners, owner_sources))
@@ -234,6 +275,10 @@ def render_environment(
         )
     )
     return files, problems + _duplicates(files, env_file)
+
+
+def _kind_of(obj: dict[str, Any]) -> tuple[str, str]:
+    return api_group(obj["apiVersion"]), obj["kind"]
 
 
 def _duplicates(files: list[OutputFile], env_file: str) -> list[Problem]:

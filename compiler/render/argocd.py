@@ -2,10 +2,14 @@
 and the root app-of-apps. No I/O.
 
 Each customer gets an AppProject whose only destination is its own namespace on this
-cluster and whose only source is this repository, so a mistake in one customer's
-Application cannot deploy into another's namespace. Environment-wide services share the
-`platform` project. Sync waves follow the dependency order (a database before the
-service that uses it); namespace applications go first.
+cluster, whose only source is this repository, and which whitelists exactly the
+namespaced kinds its Applications render (those on the tenant allow-list; nothing
+cluster-scoped), so a mistake in one customer's Application cannot deploy into another's
+namespace or outside it. The `platform` project, which no customer can be named, holds
+the environment-wide services and every namespace Application: the Namespace objects
+and what each namespace gets before any workload (default-deny, quota, limits) belong
+to the platform, never to a customer's project. Sync waves follow the dependency order
+(a database before the service that uses it); namespace applications go first.
 
 Where the Applications read from: by default `rendered/<env>/...` at the environment's
 `argocd.revision`. With `argocd.branch` set (hydrated mode), `gitopsc publish` commits
@@ -15,6 +19,7 @@ Applications read `targetRevision: <branch>` and paths from the branch root.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from compiler.catalog import Cluster, Environment
@@ -22,32 +27,6 @@ from compiler.catalog import Cluster, Environment
 ARGOCD_API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
 PLATFORM_PROJECT = "platform"
-_NAMESPACED_KINDS = [
-    "ServiceAccount",
-    "ConfigMap",
-    "Service",
-    "Deployment",
-    "StatefulSet",
-    "Ingress",
-    "PodDisruptionBudget",
-    "HorizontalPodAutoscaler",
-    "NetworkPolicy",
-    "ResourceQuota",
-    "LimitRange",
-    "ExternalSecret",
-    "Certificate",
-    "PersistentVolumeClaim",
-]
-_GROUPS = {
-    "Deployment": "apps",
-    "StatefulSet": "apps",
-    "Ingress": "networking.k8s.io",
-    "NetworkPolicy": "networking.k8s.io",
-    "PodDisruptionBudget": "policy",
-    "HorizontalPodAutoscaler": "autoscaling",
-    "ExternalSecret": "external-secrets.io",
-    "Certificate": "cert-manager.io",
-}
 
 
 def _labels(env: Environment, cluster: Cluster) -> dict[str, str]:
@@ -59,8 +38,16 @@ def _labels(env: Environment, cluster: Cluster) -> dict[str, str]:
 
 
 def app_project(
-    env: Environment, cluster: Cluster, name: str, namespaces: list[str], description: str
+    env: Environment,
+    cluster: Cluster,
+    name: str,
+    namespaces: list[str],
+    description: str,
+    kinds: Iterable[tuple[str, str]],
+    cluster_kinds: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
+    """An AppProject that admits `namespaces` on this cluster and exactly `kinds`
+    (namespaced) and `cluster_kinds` (cluster-scoped), each as (API group, kind)."""
     return {
         "apiVersion": ARGOCD_API,
         "kind": "AppProject",
@@ -76,9 +63,11 @@ def app_project(
                 {"server": cluster.api_server, "namespace": namespace}
                 for namespace in sorted(namespaces)
             ],
-            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            "clusterResourceWhitelist": [
+                {"group": group, "kind": kind} for group, kind in sorted(set(cluster_kinds))
+            ],
             "namespaceResourceWhitelist": [
-                {"group": _GROUPS.get(kind, ""), "kind": kind} for kind in _NAMESPACED_KINDS
+                {"group": group, "kind": kind} for group, kind in sorted(set(kinds))
             ],
         },
     }

@@ -32,6 +32,7 @@ from compiler.check.builtins import (
     plaintext_secret,
     residency_region,
     suspended_scaled_to_zero,
+    tenant_scope,
     waiver_expired,
     waiver_unused,
 )
@@ -44,6 +45,7 @@ from compiler.render import OutputFile
 BUILTINS: dict[str, Builtin] = {
     module.BUILTIN.id: module.BUILTIN
     for module in (
+        tenant_scope,
         residency_region,
         domain_unique,
         dependency_enabled,

@@ -1,0 +1,40 @@
+"""What a tenant's instances may render: the namespaced kinds on the tenant allow-list.
+
+Shared by the ArgoCD renderer (each customer AppProject whitelists the allowed kinds its
+Applications actually render, nothing cluster-scoped) and the `tenant-scope` check,
+which reports anything outside it with the catalog line that produced it. An environment
+extends the list on purpose with `tenant_kinds` (monitoring or OpenShift kinds).
+"""
+
+from __future__ import annotations
+
+# (API group, kind): "" is the core group. What gitopsc renders for a workload, and the
+# namespaced kinds a workload commonly brings along through the escape hatch. Not here,
+# on purpose: DaemonSet (a pod on every node), bare Pod, Endpoints/EndpointSlice (could
+# take over a Service's traffic), ResourceQuota/LimitRange (the platform's, per plan).
+TENANT_KINDS = frozenset(
+    {
+        ("", "ConfigMap"),
+        ("", "Secret"),  # allowed in scope; `no-secret-objects` says why not to
+        ("", "Service"),
+        ("", "ServiceAccount"),
+        ("", "PersistentVolumeClaim"),
+        ("apps", "Deployment"),
+        ("apps", "StatefulSet"),
+        ("batch", "Job"),
+        ("batch", "CronJob"),
+        ("autoscaling", "HorizontalPodAutoscaler"),
+        ("policy", "PodDisruptionBudget"),
+        ("networking.k8s.io", "Ingress"),
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io", "Role"),
+        ("rbac.authorization.k8s.io", "RoleBinding"),
+        ("external-secrets.io", "ExternalSecret"),
+        ("cert-manager.io", "Certificate"),
+    }
+)
+
+
+def api_group(api_version: str) -> str:
+    """`apps/v1` -> `apps`; `v1` -> `` (the core group)."""
+    return api_version.rpartition("/")[0]
