@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from compiler.catalog import Catalog, Instance
 from compiler.check.findings import Finding, Severity
+from compiler.check.subjects import enabled_at
 from compiler.errors import Location
 from compiler.render import OutputFile
 
@@ -87,3 +88,36 @@ def about(instance: Instance) -> dict[str, Any]:
         "customer": instance.customer,
         "service": instance.service,
     }
+
+
+def producer(run: EnvironmentInput, instance: Instance, file: OutputFile) -> Location:
+    """The catalog line that made the object: the extra resource of that kind and name,
+    else the patch that rewrote an object's identity, else where the instance is enabled."""
+    kind, name = file.data["kind"], file.data["metadata"]["name"]
+    for index, raw in enumerate(instance.settings.extra_resources or []):
+        metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        if raw.get("kind") == kind and metadata.get("name") == name:
+            return instance.origin(("extra_resources", index)).location or enabled_at(
+                run.catalog, instance
+            )
+    patches = instance.settings.patches or []
+    for index, patch in enumerate(patches):
+        if _rewrites_identity(patch):
+            return instance.origin(("patches", index)).location or enabled_at(run.catalog, instance)
+    if patches:
+        return instance.origin(("patches", 0)).location or enabled_at(run.catalog, instance)
+    return enabled_at(run.catalog, instance)
+
+
+_IDENTITY = ("", "/apiVersion", "/kind", "/metadata", "/metadata/name", "/metadata/namespace")
+
+
+def _rewrites_identity(patch: Any) -> bool:
+    if patch.json_patch is not None:
+        return any(
+            isinstance(op, dict) and (op.get("path") in _IDENTITY or op.get("from") in _IDENTITY)
+            for op in patch.json_patch
+        )
+    merge = patch.merge_patch or {}
+    metadata = merge.get("metadata") if isinstance(merge.get("metadata"), dict) else {}
+    return bool({"apiVersion", "kind"} & set(merge) or {"name", "namespace"} & set(metadata))

@@ -1,25 +1,33 @@
 """Every customer namespace has a NetworkPolicy selecting all pods that restricts
-ingress (default deny).
+ingress (default deny), and no policy in it admits all namespaces or all pods of the
+cluster.
 
 NetworkPolicies only ever add isolation: without one that selects every pod of the
 namespace, any pod in the cluster, another customer's included, can reach the
-customer's pods. Judged per cluster, on the rendered objects, after patches.
+customer's pods. And one allow-rule is enough to undo the default deny: a rule with no
+`from`/`to`, a `namespaceSelector: {}`, or an ipBlock over the private ranges the pods
+live in opens the namespace to every tenant. gitopsc's own rules name their peers
+(dependencies by namespace and app, the ingress controller's namespace, the internet
+outside private ranges), so any such rule came from a patch or an extra resource.
+Judged per cluster, on the rendered objects, after patches.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.check.builtins.base import Builtin, EnvironmentInput
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
 from compiler.check.findings import Finding
-from compiler.render import CUSTOMER_LABEL
+from compiler.render import CUSTOMER_LABEL, OutputFile
 
 
 def check(run: EnvironmentInput) -> Iterator[Finding]:
     catalog = run.catalog
     namespaces: dict[tuple[str, str], tuple[str, str]] = {}  # (cluster, ns) -> customer, path
     isolated: set[tuple[str, str]] = set()
+    policies: list[tuple[str, OutputFile, Mapping[str, Any]]] = []
     for file in run.files:
         data = file.data
         parts = file.path.split("/")
@@ -30,8 +38,11 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
             customer = (metadata.get("labels") or {}).get(CUSTOMER_LABEL)
             if customer in catalog.customers:
                 namespaces[(parts[2], metadata.get("name"))] = (customer, file.path)
-        elif data.get("kind") == "NetworkPolicy" and _isolates_ingress(data.get("spec") or {}):
-            isolated.add((parts[2], metadata.get("namespace")))
+        elif data.get("kind") == "NetworkPolicy":
+            spec = data.get("spec") or {}
+            if _isolates_ingress(spec):
+                isolated.add((parts[2], metadata.get("namespace")))
+            policies.append((parts[2], file, spec))
     for (cluster, namespace), (customer, path) in sorted(namespaces.items()):
         if (cluster, namespace) not in isolated:
             yield BUILTIN.finding(
@@ -43,6 +54,72 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 rendered=path,
                 key=f"{cluster}/{namespace}",
             )
+
+    tenants = {
+        (cluster, namespace): customer for (cluster, namespace), (customer, _) in namespaces.items()
+    }
+    for cluster, file, spec in policies:
+        namespace = (file.data.get("metadata") or {}).get("namespace")
+        customer = tenants.get((cluster, namespace))
+        why = _admits_everyone(spec) if customer else None
+        if why:
+            instance = run.owner(file)
+            yield BUILTIN.finding(
+                f"{file.path}: NetworkPolicy {file.data['metadata'].get('name')} in customer "
+                f"namespace {namespace} {why}",
+                producer(run, instance, file)
+                if instance
+                else catalog.source("customer", customer).locate(),
+                rendered=file.path,
+                key=f"{cluster}/{namespace}/{file.data['metadata'].get('name')}",
+                **(about(instance) if instance else {"environment": run.env, "customer": customer}),
+            )
+
+
+_PRIVATE = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _admits_everyone(spec: Mapping[str, Any]) -> str | None:
+    """Why a policy's rules admit every namespace or every pod of the cluster, or None."""
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for rule in spec.get(direction) or []:
+            peers = rule.get(peers_key) if isinstance(rule, dict) else None
+            if not peers:
+                return f"has an {direction} rule without `{peers_key}`: it admits everyone"
+            for peer in peers:
+                why = _peer_is_everyone(peer if isinstance(peer, dict) else {})
+                if why:
+                    return f"admits {why} ({direction})"
+    return None
+
+
+def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
+    selector = peer.get("namespaceSelector")
+    if (
+        isinstance(selector, dict)
+        and not selector.get("matchLabels")
+        and not selector.get("matchExpressions")
+    ):
+        return "all namespaces (an empty namespaceSelector)"
+    block = peer.get("ipBlock")
+    if isinstance(block, dict):
+        try:
+            network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
+            excepted = [
+                ipaddress.ip_network(str(c), strict=False) for c in block.get("except") or []
+            ]
+        except ValueError:
+            return None  # not an address: the schema check reports it
+        for private in _PRIVATE:
+            if private.version != network.version or not network.overlaps(private):
+                continue
+            inside = private if network.supernet_of(private) else network
+            if not any(e.version == inside.version and e.supernet_of(inside) for e in excepted):
+                return f"the private range {inside} where the cluster's pods live (an ipBlock)"
+    return None
 
 
 def _isolates_ingress(spec: Mapping[str, Any]) -> bool:

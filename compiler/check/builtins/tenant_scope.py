@@ -17,12 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.catalog import Instance
-from compiler.check.builtins.base import Builtin, EnvironmentInput, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
 from compiler.check.findings import Finding
-from compiler.check.subjects import enabled_at
-from compiler.errors import Location
-from compiler.render import TENANT_KINDS, OutputFile, api_group
+from compiler.render import TENANT_KINDS, api_group
 
 # kinds that are cluster-scoped in Kubernetes and the operators gitopsc knows: named in
 # the message, because "not on the allow-list" undersells what they would do
@@ -86,39 +83,6 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 key=f"{file.data['kind']}/{file.data['metadata']['name']}",
                 **about(instance),
             )
-
-
-def producer(run: EnvironmentInput, instance: Instance, file: OutputFile) -> Location:
-    """The catalog line that made the object: the extra resource of that kind and name,
-    else the patch that rewrote an object's identity, else where the instance is enabled."""
-    kind, name = file.data["kind"], file.data["metadata"]["name"]
-    for index, raw in enumerate(instance.settings.extra_resources or []):
-        metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-        if raw.get("kind") == kind and metadata.get("name") == name:
-            return instance.origin(("extra_resources", index)).location or enabled_at(
-                run.catalog, instance
-            )
-    patches = instance.settings.patches or []
-    for index, patch in enumerate(patches):
-        if _rewrites_identity(patch):
-            return instance.origin(("patches", index)).location or enabled_at(run.catalog, instance)
-    if patches:
-        return instance.origin(("patches", 0)).location or enabled_at(run.catalog, instance)
-    return enabled_at(run.catalog, instance)
-
-
-_IDENTITY = ("", "/apiVersion", "/kind", "/metadata", "/metadata/name", "/metadata/namespace")
-
-
-def _rewrites_identity(patch: Any) -> bool:
-    if patch.json_patch is not None:
-        return any(
-            isinstance(op, dict) and (op.get("path") in _IDENTITY or op.get("from") in _IDENTITY)
-            for op in patch.json_patch
-        )
-    merge = patch.merge_patch or {}
-    metadata = merge.get("metadata") if isinstance(merge.get("metadata"), dict) else {}
-    return bool({"apiVersion", "kind"} & set(merge) or {"name", "namespace"} & set(metadata))
 
 
 BUILTIN = Builtin(
