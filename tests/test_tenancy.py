@@ -1,0 +1,101 @@
+"""AppProjects that match what their Applications render (issue 11): a customer's
+project whitelists exactly the allowed kinds its instances render, nothing
+cluster-scoped; Namespaces and namespace objects belong to the platform project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from compiler import pipeline
+from compiler.render import TENANT_KINDS, api_group
+from tests.conftest import REPO
+
+
+def _rendered(root: Path) -> dict[str, dict]:
+    resolved = pipeline.run(root)
+    tree = pipeline.render_bytes(resolved)
+    return {
+        path: yaml.safe_load(data)
+        for path, data in tree.items()
+        if path.endswith(".yaml") and not path.endswith("kustomization.yaml")
+    }
+
+
+def _projects(objects: dict[str, dict]) -> dict[tuple[str, str], dict]:
+    """(env/cluster, project name) -> AppProject."""
+    return {
+        ("/".join(path.split("/")[:3:2]), obj["metadata"]["name"]): obj
+        for path, obj in objects.items()
+        if obj.get("kind") == "AppProject"
+    }
+
+
+def _kinds_under(objects: dict[str, dict], prefix: str) -> set[tuple[str, str]]:
+    return {
+        (api_group(obj["apiVersion"]), obj["kind"])
+        for path, obj in objects.items()
+        if path.startswith(prefix) and path.count("/") == prefix.count("/")
+    }
+
+
+def test_each_customer_project_whitelists_exactly_what_its_applications_render():
+    objects = _rendered(REPO)
+    checked = 0
+    for (place, name), project in _projects(objects).items():
+        env, cluster = place.split("/")
+        spec = project["spec"]
+        listed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
+        if name == "platform":
+            assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+            continue
+        assert spec["clusterResourceWhitelist"] == []
+        assert [d["namespace"] for d in spec["destinations"]] == [name]
+        base = f"{env}/kubernetes/{cluster}/{name}/"
+        services = {p.split("/")[4] for p in objects if p.startswith(base) and p.count("/") == 5}
+        rendered = set().union(*(_kinds_under(objects, f"{base}{s}/") for s in services))
+        assert listed == rendered & TENANT_KINDS and listed == rendered, (env, cluster, name)
+        checked += 1
+    assert checked >= 8  # every customer on every cluster of the example
+
+
+def test_namespaces_belong_to_the_platform_project():
+    objects = _rendered(REPO)
+    for path, obj in objects.items():
+        if obj.get("kind") != "Application" or "/argocd/" not in path:
+            continue
+        destination = obj["spec"]["source"]["path"].split("/")
+        if len(destination) == 5 and destination[2] == "kubernetes":  # a namespace folder
+            assert obj["spec"]["project"] == "platform", path
+
+
+def test_an_out_of_scope_kind_is_never_whitelisted_and_an_allowed_one_is(example: Path):
+    customer = example / "catalog/customers/acme.yaml"
+    customer.write_text(
+        customer.read_text().replace(
+            "synapse:\n        replicas: 3\n",
+            "synapse:\n        replicas: 3\n        extra_resources:\n"
+            "          - {apiVersion: v1, kind: Namespace, metadata: {name: globex}}\n"
+            "          - {apiVersion: monitoring.coreos.com/v1, kind: ServiceMonitor,"
+            " metadata: {name: synapse}, spec: {endpoints: [{port: metrics}]}}\n",
+        )
+    )
+
+    def acme() -> set[tuple[str, str]]:
+        project = _projects(_rendered(example))[("prod/prod-fra1", "acme")]["spec"]
+        assert project["clusterResourceWhitelist"] == []
+        return {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
+
+    assert ("", "Namespace") not in acme()
+    assert ("monitoring.coreos.com", "ServiceMonitor") not in acme()
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(
+        env.read_text().replace(
+            "defaults:\n",
+            "tenant_kinds:\n  - {group: monitoring.coreos.com, kind: ServiceMonitor}\ndefaults:\n",
+            1,
+        )
+    )
+    kinds = acme()
+    assert ("monitoring.coreos.com", "ServiceMonitor") in kinds and ("", "Namespace") not in kinds
