@@ -6,8 +6,11 @@ provenance, interpolation) out.
     validate  models/, model_errors.py, validate.py   Documents -> Catalog, or every problem
     resolve   interpolate.py, resolver.py             Catalog -> Instances keyed by id
 
-`layout.py` says where each kind of file lives and holds the `Catalog`. This wing is the
-bottom of the pipeline: it imports nothing from render, output, check or review.
+`layout.py` says where each kind of file lives and holds the `Catalog`. `tenancy.py` is
+the tenant boundary, what one customer's file may reach (validate: hosts and domains;
+resolve: secret keys and stores, ingress and DNS names); its rules are public for checks
+over rendered objects. This wing is the bottom of the pipeline: it imports nothing from
+render, output, check or review.
 """
 
 from compiler.catalog import model_errors
@@ -38,6 +41,12 @@ from compiler.catalog.models import (
     TeamList,
 )
 from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
+from compiler.catalog.tenancy import (
+    allowed_stores,
+    secret_prefix,
+    tenant_domains,
+    within,
+)
 from compiler.catalog.validate import build_catalog
 
 __all__ = [
@@ -64,6 +73,7 @@ __all__ = [
     "Strict",
     "TeamList",
     "YamlPath",
+    "allowed_stores",
     "build_catalog",
     "catalog_files",
     "find_root",
@@ -71,4 +81,7 @@ __all__ = [
     "merge",
     "model_errors",
     "resolve",
+    "secret_prefix",
+    "tenant_domains",
+    "within",
 ]

@@ -12,10 +12,11 @@ lowest first (DESIGN.md):
     6. customer env override     catalog/customers/<c>.yaml          environments.<e>.services.<s>
 
 Merge rules: mappings merge key by key; lists and scalars replace; `null` removes the key.
-Then `${...}` references are resolved (interpolate.py) and the result is validated as
-`Settings`. Provenance is not copied per leaf: an instance keeps its layers, and
-`Instance.origin(path)` finds the highest layer that wrote the path, which costs nothing
-until someone asks (`explain`, located policy findings).
+Then `${...}` references are resolved (interpolate.py), the result is validated as
+`Settings` and held against the tenant boundary (tenancy.py: secret prefixes and stores,
+ingress and DNS names). Provenance is not copied per leaf: an instance keeps its layers,
+and `Instance.origin(path)` finds the highest layer that wrote the path, which costs
+nothing until someone asks (`explain`, located policy findings).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import model_errors
+from compiler.catalog import model_errors, tenancy
 from compiler.catalog.interpolate import interpolate, path_order, template_paths
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
@@ -138,6 +139,7 @@ def resolve(
         Problem(location, message, _instances_hint(ids, hint))
         for (location, message, hint), ids in failures.items()
     ]
+    problems += tenancy.platform_hosts_taken(catalog, instances.values())
     return dict(sorted(instances.items())), problems
 
 
@@ -255,6 +257,8 @@ def _add(
             fail(error.path, f"after merging layers: {error.message}", error.hint)
         return
     hosts = _check_runtime(env, service, customer, settings, fail)
+    for path, message, hint in tenancy.instance_problems(env, customer, settings):
+        fail(path, message, hint)
     instances[instance_id] = Instance(
         instance_id,
         env.name,

@@ -2,10 +2,11 @@
 
 Each file is checked against its model (types, unknown keys, names), each settings layer
 inside it against `Settings` as a *partial* layer (keys may be missing and `null`
-removes), names are checked for duplicates across files, and every reference between
-entities must resolve. Problems from all files are collected before anything stops, and
-an entity whose file is broken still counts as existing, so one typo does not cascade
-into a page of "unknown service" errors elsewhere.
+removes), names are checked for duplicates across files, every reference between
+entities must resolve, and hosts and domains must each have one owner (tenancy.py).
+Problems from all files are collected before anything stops, and an entity whose file
+is broken still counts as existing, so one typo does not cascade into a page of
+"unknown service" errors elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compiler.catalog import model_errors
+from compiler.catalog import model_errors, tenancy
 from compiler.catalog.layout import Catalog, CatalogFile, EntityKind, Source
 from compiler.catalog.loader import Document, YamlPath
 from compiler.catalog.models import (
@@ -255,7 +256,7 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
 
     for name, customer in catalog.customers.items():
         problems += _customer_references(catalog, name, customer, refer)
-    return problems
+    return problems + tenancy.catalog_problems(catalog)
 
 
 def _customer_references(

@@ -41,6 +41,7 @@ from compiler.catalog.models.environment import (
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
     BranchName,
+    CustomerPrefix,
     DnsName,
     EnvVarName,
     Image,
@@ -49,13 +50,16 @@ from compiler.catalog.models.fields import (
     Name,
     NullDict,
     NullList,
+    PlatformPrefix,
     Port,
     PortName,
     Quantity,
     RecordName,
     RepoUrl,
     Residency,
+    SecretKey,
     Strict,
+    expand_prefix,
 )
 from compiler.catalog.models.plan import Plan, PlanList, Quota
 from compiler.catalog.models.service import Service
@@ -94,6 +98,7 @@ __all__ = [
     "ConfigValue",
     "Customer",
     "CustomerEnvironment",
+    "CustomerPrefix",
     "Database",
     "DnsName",
     "DnsRecord",
@@ -115,6 +120,7 @@ __all__ = [
     "PatchTarget",
     "Plan",
     "PlanList",
+    "PlatformPrefix",
     "Port",
     "PortName",
     "Probe",
@@ -127,6 +133,7 @@ __all__ = [
     "ResourceAmounts",
     "ResourceKind",
     "Resources",
+    "SecretKey",
     "SecretRef",
     "SecretStore",
     "Service",
@@ -137,4 +144,5 @@ __all__ = [
     "TeamList",
     "Tls",
     "VmSettings",
+    "expand_prefix",
 ]

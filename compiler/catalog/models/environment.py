@@ -13,11 +13,13 @@ from pydantic import Field, model_validator
 
 from compiler.catalog.models.fields import (
     BranchName,
+    CustomerPrefix,
     DnsName,
     KubernetesVersion,
     Name,
     NullDict,
     NullList,
+    PlatformPrefix,
     RepoUrl,
     Residency,
     Strict,
@@ -65,8 +67,17 @@ class ArgoCD(Strict):
 
 
 class SecretStore(Strict):
+    """The External Secrets store that secret references point into, and the tenant
+    boundary inside it: a customer's instances read keys under `customer_prefix` only,
+    environment-wide services under `platform_prefix` only, and a reference's own
+    `store` must be `name` or one of `extra_stores`. The defaults are the example
+    catalog's convention (`prod/acme/...`, `prod/platform/...`)."""
+
     name: Name
     kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
+    customer_prefix: CustomerPrefix = "${env.name}/${customer.name}/"
+    platform_prefix: PlatformPrefix = "${env.name}/platform/"
+    extra_stores: Annotated[list[Name], NullList] = []
 
 
 class Awx(Strict):

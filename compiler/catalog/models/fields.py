@@ -1,16 +1,18 @@
 """What every catalog model is built from: constrained types and the `Strict` base.
 
 Names (DNS-1123 labels), DNS and record names, environment variable and port names,
-images, repository URLs, branch names, Kubernetes quantities, ports, dates, and the
-`null`-means-empty collections. Each pattern is registered in `PATTERN_DESCRIPTIONS`,
-which model_errors.py uses to word a mismatch. Kept apart from the entities because all
-of them use it and it depends on none of them.
+images, repository URLs, branch names, Kubernetes quantities, ports, dates, secret keys
+and the tenant prefixes they must lie under, and the `null`-means-empty collections.
+Each pattern is registered in `PATTERN_DESCRIPTIONS`, which model_errors.py uses to word
+a mismatch. Kept apart from the entities because all of them use it and it depends on
+none of them.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
@@ -70,6 +72,21 @@ RecordName = Annotated[
     str, _pattern(_RECORD_NAME, "a valid DNS record name"), Field(max_length=253)
 ]
 EnvVarName = Annotated[str, _pattern(_ENV_VAR, "a valid environment variable name")]
+# A key in a secret store, as a path of parts: tenants are told apart by key prefix
+# (environment `secret_store.customer_prefix`), so a key must not be able to leave its
+# prefix once the store or a URL normalises it: no `.`/`..` or empty parts, no leading
+# or trailing '/', nothing but ASCII letters, digits, `_`, `-` and `.` (no `%`, `?`,
+# `\`, spaces or look-alike Unicode letters).
+SECRET_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*\Z")
+SecretKey = Annotated[
+    str,
+    _pattern(
+        SECRET_KEY,
+        "a secret key: parts of letters, digits, '_', '-' and '.' (not first), "
+        "separated by single '/'",
+    ),
+    Field(max_length=512),
+]
 PortName = Annotated[str, _pattern(_PORT_NAME, "a valid port name (DNS-1123, 15 characters)")]
 Residency = Annotated[str, _pattern(_RESIDENCY, "a residency code such as 'eu', 'ch' or 'us'")]
 KubernetesVersion = Annotated[str, _pattern(_K8S_VERSION, "a Kubernetes minor version like '1.30'")]
@@ -113,6 +130,41 @@ Quantity = Annotated[
     ),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+_PREFIX_REFERENCE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+
+
+def expand_prefix(template: str, facts: Mapping[str, str]) -> str:
+    """A secret prefix for one instance: each `${name}` replaced by `facts[name]`."""
+    return _PREFIX_REFERENCE.sub(lambda match: facts[match.group(1)], template)
+
+
+def _prefix(names: tuple[str, ...], required: str | None = None) -> Any:
+    """A secret key prefix may refer to `names` only, must hold `required` (a customer
+    prefix without `${customer.name}` would be shared by every customer), and must end
+    with '/' (else `prod/acme` would also admit `prod/acme-evil/...`)."""
+
+    def check(template: str) -> str:
+        for reference in _PREFIX_REFERENCE.findall(template):
+            if reference not in names:
+                allowed = ", ".join(f"${{{name}}}" for name in names)
+                raise ValueError(f"unknown reference '${{{reference}}}' (allowed: {allowed})")
+        if required and required not in _PREFIX_REFERENCE.findall(template):
+            raise ValueError(f"must contain '${{{required}}}': customers must not share it")
+        sample = expand_prefix(template, dict.fromkeys(names, "x"))
+        if not sample.endswith("/") or not SECRET_KEY.match(sample[:-1]):
+            raise ValueError(
+                f"'{template}' is not a secret key prefix: parts of letters, digits, '_', "
+                "'-' and '.', separated by single '/', ending with '/'"
+            )
+        return template
+
+    return AfterValidator(check)
+
+
+CustomerPrefix = Annotated[str, _prefix(("env.name", "env.tier", "customer.name"), "customer.name")]
+PlatformPrefix = Annotated[str, _prefix(("env.name", "env.tier"))]
 
 
 def _empty_if_null(empty: type) -> Any:

@@ -21,6 +21,7 @@ from compiler.catalog.models.fields import (
     PortName,
     Quantity,
     RecordName,
+    SecretKey,
     Strict,
 )
 
@@ -75,9 +76,14 @@ class Ingress(Strict):
 
 
 class SecretRef(Strict):
-    """A secret by reference: the key in the environment's secret store, never its value."""
+    """A secret by reference: the key in the environment's secret store, never its value.
 
-    key: Annotated[str, Field(min_length=1)]
+    The key must lie under the tenant prefix of the environment's `secret_store` (the
+    customer's, or the platform's for environment-wide services) and `store` must be
+    one the environment allows; the key's shape keeps it from leaving that prefix.
+    """
+
+    key: SecretKey
     property: str | None = None
     store: Name | None = None
 
