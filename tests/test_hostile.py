@@ -65,7 +65,11 @@ def test_hostile_case(case: Path, spec: dict[str, Any], tmp_path: Path):
     result = run_cli(*args, "--root", str(root))
     expect = spec["expect"]
     assert result.exception is None and "Traceback" not in result.stderr, result.stderr
-    assert result.exit_code == expect["exit"], f"{spec['shows']}\n{result.stderr}{result.stdout}"
+    found = json.loads(report.read_text())["findings"] if report.exists() else []
+    failing = [
+        (f["id"], f["file"], f["line"], f["message"]) for f in found if f["outcome"] == "fail"
+    ]
+    assert result.exit_code == expect["exit"], f"{spec['shows']}\n{result.stderr}{failing}"
     if expect["exit"] == 2:
         located = f"{expect['file']}:{expect['line']}:"
         lines = [line for line in result.stderr.splitlines() if located in line]

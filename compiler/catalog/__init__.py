@@ -24,6 +24,7 @@ from compiler.catalog.layout import (
 )
 from compiler.catalog.loader import Document, YamlPath, load_document
 from compiler.catalog.models import (
+    SECRET_KEY,
     Cluster,
     Customer,
     Environment,
@@ -51,6 +52,7 @@ from compiler.catalog.validate import build_catalog
 
 __all__ = [
     "PLATFORM_NAMESPACE",
+    "SECRET_KEY",
     "Catalog",
     "CatalogFile",
     "Cluster",

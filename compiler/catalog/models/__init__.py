@@ -40,6 +40,7 @@ from compiler.catalog.models.environment import (
 )
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
+    SECRET_KEY,
     BranchName,
     CustomerPrefix,
     DnsName,
@@ -89,6 +90,7 @@ from compiler.catalog.models.team import Team, TeamList
 __all__ = [
     "PATTERN_DESCRIPTIONS",
     "RESERVED_NAMES",
+    "SECRET_KEY",
     "ArgoCD",
     "Autoscaling",
     "Awx",

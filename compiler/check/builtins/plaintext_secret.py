@@ -34,6 +34,22 @@ def _entropy(text: str) -> float:
     return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
 
 
+# keys whose value names where a secret is, not the secret: `*_file`, `*_PATH`, `*-ref`,
+# camelCase `secretName`, `tokenFile`; and External Secrets' `secretKey`, the name of a
+# key inside the Kubernetes Secret it writes
+_REFERENCE_KEYS = frozenset({"secretKey"})
+
+
+def _names_a_reference(key: str) -> bool:
+    lower = key.lower()
+    camel = key[-4:] in ("File", "Path", "Name") or key[-3:] == "Ref"
+    return (
+        key in _REFERENCE_KEYS
+        or camel
+        or lower.endswith(("_file", "_path", "_ref", "_name", "-file", "-path", "-ref", "-name"))
+    )
+
+
 def looks_secret(key: str, value: Any) -> str | None:
     """Why a value written in the catalog looks like a secret, or None.
 
@@ -43,7 +59,7 @@ def looks_secret(key: str, value: Any) -> str | None:
     """
     if not isinstance(value, str) or _HARMLESS.match(value.strip()):
         return None
-    if _SECRET_KEY.search(key) and not key.endswith(("_file", "_path", "_ref", "_name")):
+    if _SECRET_KEY.search(key) and not _names_a_reference(key):
         return f"key '{key}' holds a literal value"
     if _TOKEN_LIKE.match(value) and _entropy(value) >= 4.0 and not value.startswith("sha256:"):
         return f"value of '{key}' looks like a random key (entropy {_entropy(value):.1f} bits/char)"
