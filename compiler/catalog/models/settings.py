@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from compiler.catalog.models.fields import (
     DnsName,
@@ -122,6 +122,19 @@ class VmSettings(Strict):
 
     host_pool: Name | None = None
     vars: dict[str, Any] | None = None
+
+    @field_validator("vars")
+    @classmethod
+    def _reserved(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`secrets` in an instance's inventory data is where gitopsc writes the `secrets:`
+        references, held to the tenant's prefix; a var of that name would pass any key
+        to the playbooks around that rule."""
+        if value and "secrets" in value:
+            raise ValueError(
+                "'secrets' is reserved in vm.vars (gitopsc writes the `secrets:` references "
+                "there); declare secret references under `secrets:`"
+            )
+        return value
 
 
 class Storage(Strict):
