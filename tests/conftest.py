@@ -38,9 +38,11 @@ def copy_example(target: Path) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def validator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Compiled validators go to a cache of the test session, never to ~/.cache."""
+    """Compiled validators go to a cache of the test session, and the key that signs
+    them to a state folder of the session, never to ~/.cache or ~/.local/state."""
     folder = tmp_path_factory.mktemp("gitopsc-cache")
     os.environ["GITOPSC_CACHE_DIR"] = str(folder)
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("gitopsc-state"))  # its key
     return folder
 
 

@@ -252,6 +252,58 @@ def test_compiled_validators_are_cached_on_disk(tmp_path: Path, monkeypatch):
         verdicts()
 
 
+def test_a_poisoned_cache_entry_is_never_run(tmp_path: Path, monkeypatch):
+    """Loading a cached validator runs it, and GITOPSC_CACHE_DIR may be shared (a CI
+    cache restored across branches): an entry is run only with this user's own HMAC.
+    Unsigned entries and entries signed with another key (another machine, another
+    pipeline) are compiled again; a key file others can read disables the cache."""
+    import marshal
+    import os
+
+    from compiler.check import schemas
+
+    deployment = next(o for o in _objects(REPO) if o["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "bogusField": 1}}
+    marker = tmp_path / "planted-code-ran"
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    schemas.cache_key.cache_clear()
+
+    def errors() -> list[str]:
+        schema = ManifestSchemas().lookup("1.31", "apps/v1", "Deployment")
+        assert isinstance(schema, CompiledSchema) and schema._fast is not None
+        return [e.pointer for e in schema.errors(broken)]
+
+    assert errors() == ["/spec"]
+    assert schemas.key_file().stat().st_mode & 0o777 == 0o600
+    assert tmp_path / "cache" not in schemas.key_file().parents  # never shared with it
+    entries = sorted((tmp_path / "cache/validators").iterdir())
+    planted = compile(
+        f"open({str(marker)!r}, 'w').close()\ndef validate(data):\n    return data\n",
+        "<planted>",
+        "exec",
+    )
+    payload = marshal.dumps(planted)
+    other_key = os.urandom(32)
+    for forged in (
+        os.urandom(32) + payload,  # unsigned (random bytes where the HMAC goes)
+        payload,  # a plain marshal entry, as the cache used to hold
+        *(schemas._signature(e.stem, other_key, payload) + payload for e in entries[:1]),
+    ):
+        for entry in entries:
+            entry.write_bytes(forged)
+        assert errors() == ["/spec"] and not marker.exists()
+    for entry in entries:  # signed with another key, each under its own name
+        entry.write_bytes(schemas._signature(entry.stem, other_key, payload) + payload)
+    assert errors() == ["/spec"] and not marker.exists()
+
+    schemas.key_file().chmod(0o644)  # readable by others: anyone could sign
+    schemas.cache_key.cache_clear()
+    assert schemas.cache_key() is None
+    assert errors() == ["/spec"] and not marker.exists()
+    schemas.cache_key.cache_clear()
+
+
 def test_kubernetes_validate_agrees_on_a_removed_api():
     import kubernetes_validate
 

@@ -293,12 +293,16 @@ def test_the_diff_is_kept_as_an_artifact_and_posted_with_a_token():
     assert all(rule.get("if") == MR_EVENT for rule in JOBS["diff"]["rules"])
 
 
-def test_pip_and_validators_are_cached():
+def test_pip_is_cached_and_validators_are_not_shared_between_pipelines():
+    """pip's cache is data; compiled validators are code that `check` runs, so a cache
+    shared across refs could carry one branch's code into another's gate (issue 12)."""
     variables = PIPELINE["variables"]
     cached = {path for cache in PIPELINE["default"]["cache"] for path in cache["paths"]}
-    for name in ("PIP_CACHE_DIR", "GITOPSC_CACHE_DIR"):
-        assert variables[name].startswith("$CI_PROJECT_DIR/")
-        assert variables[name].removeprefix("$CI_PROJECT_DIR/") in cached
+    assert variables["PIP_CACHE_DIR"].removeprefix("$CI_PROJECT_DIR/") in cached
+    assert variables["GITOPSC_CACHE_DIR"] == ""  # off: nothing to share, nothing to plant
+    assert not any("gitopsc" in path for path in cached)
+    for job in JOBS.values():
+        assert not any("gitopsc" in p for c in job.get("cache") or [] for p in c.get("paths", []))
 
 
 # ---------------------------------------------------------------- gitopsc as the pipeline calls it

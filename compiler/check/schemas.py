@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import importlib.util
 import json
 import marshal
 import os
 import re
+import stat
 import tempfile
 import types
 from collections.abc import Callable
@@ -134,6 +136,11 @@ def _cached_validator(body: dict[str, Any]) -> Callable[[Any], Any]:
     is cached under a key of the schema, fastjsonschema's version and the Python
     bytecode version, so any change to one of them misses. An unreadable or corrupt
     entry is compiled again; a cache that cannot be written is skipped.
+
+    Loading an entry runs it, so an entry is used only when it carries an HMAC made
+    with this user's own key (`cache_key()`, kept outside the cache folder, owner-only):
+    a cache folder that others can write to, or one restored from another pipeline,
+    can only cost a recompile, never run code of theirs.
     """
     key = hashlib.sha256(
         b"\0".join(
@@ -145,15 +152,16 @@ def _cached_validator(body: dict[str, Any]) -> Callable[[Any], Any]:
         )
     ).hexdigest()
     folder = cache_folder()
-    path = folder / "validators" / f"{key}.marshal" if folder else None
-    code = _read_code(path) if path else None
+    secret = cache_key() if folder else None
+    path = folder / "validators" / f"{key}.marshal" if folder and secret else None
+    code = _read_code(path, key, secret) if path and secret else None
     if code is None:
         source = fastjsonschema.compile_to_code(
             body, handlers=_NO_NETWORK, use_formats=False, use_default=False
         )
         code = compile(source, f"<gitopsc validator {key[:12]}>", "exec")
-        if path:
-            _write_code(path, code)
+        if path and secret:
+            _write_code(path, key, secret, code)
     namespace: dict[str, Any] = {}
     exec(code, namespace)
     return namespace["validate"]
@@ -169,21 +177,70 @@ def cache_folder() -> Path | None:
     return Path(base) / "gitopsc"
 
 
-def _read_code(path: Path) -> types.CodeType | None:
+def key_file() -> Path:
+    """Where this user's cache key lives: $XDG_STATE_HOME/gitopsc/cache-key (default
+    ~/.local/state/...), never inside the cache folder, so that sharing or restoring a
+    cache folder never shares the key."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "gitopsc" / "cache-key"
+
+
+@functools.cache
+def cache_key() -> bytes | None:
+    """This user's 32-byte cache key, made on first use (owner-only file in an
+    owner-only folder). None, and no cache, when it cannot be read or made, or when the
+    file is not the user's own or others may read or write it."""
+    path = key_file()
     try:
-        code = marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "wb") as created:
+                created.write(os.urandom(32))
+        status = path.lstat()
+        if not stat.S_ISREG(status.st_mode) or status.st_uid != os.geteuid():
+            return None
+        if status.st_mode & 0o077:
+            return None
+        secret = path.read_bytes()
+    except OSError:
+        return None
+    return secret if len(secret) == 32 else None
+
+
+def _signature(key: str, secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, key.encode() + b"\0" + payload, hashlib.sha256).digest()
+
+
+def _read_code(path: Path, key: str, secret: bytes) -> types.CodeType | None:
+    """The entry's code, only if its HMAC is ours (checked before unmarshalling)."""
+    try:
+        entry = path.read_bytes()
+    except OSError:
+        return None
+    signature, payload = entry[:32], entry[32:]
+    if len(signature) < 32 or not hmac.compare_digest(signature, _signature(key, secret, payload)):
+        return None
+    try:
+        code = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
         return None
     return code if isinstance(code, types.CodeType) else None
 
 
-def _write_code(path: Path, code: types.CodeType) -> None:
+def _write_code(path: Path, key: str, secret: bytes, code: types.CodeType) -> None:
     """Atomic (temporary file, then rename): a reader sees a whole entry or none."""
     temporary = None
+    payload = marshal.dumps(code)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-            temporary.write(marshal.dumps(code))
+            temporary.write(_signature(key, secret, payload) + payload)
         os.replace(temporary.name, path)
     except OSError:
         if temporary is not None:
