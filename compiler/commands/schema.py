@@ -19,6 +19,8 @@ from rich.console import Console
 
 from compiler.catalog import Customer, Environment, PlanList, Service, Settings, TeamList
 from compiler.check import Config, Policy, WaiverList
+from compiler.errors import UsageError
+from compiler.output import write_file_atomically
 
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "service.schema.json": Service,
@@ -50,12 +52,20 @@ def catalog_schemas() -> dict[str, str]:
 
 
 def run(out: Path, console: Console) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in catalog_schemas().items():
-        target = out / name
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8", newline="\n")
-        console.print(f"wrote {target}", highlight=False)
+    """Write each schema that changed, atomically (an editor never reads half a file);
+    a folder that cannot be made or written is a usage error naming it."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in catalog_schemas().items():
+            target = out / name
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                write_file_atomically(target, text.encode("utf-8"))
+            console.print(f"wrote {target}", highlight=False)
+    except OSError as error:
+        raise UsageError(
+            f"cannot write the schemas to {out}: {error.strerror or error}",
+            "give --out a folder you can write to",
+        ) from None
     return 0
 
 
