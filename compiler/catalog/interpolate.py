@@ -9,6 +9,16 @@ A string that is exactly one reference takes the referenced value's type
 (`replicas: ${values.autoscaling.min_replicas}` stays an integer); a reference inside
 longer text is formatted as text (`true`/`false` for booleans). Unknown references,
 unterminated `${`, references to mappings or lists, and reference cycles are errors.
+
+References to references are bounded, because each level can double a string
+(`C0: ${values.C1}${values.C1}`, ...: 41 lines asked for terabytes): a chain may be
+`MAX_DEPTH` strings deep, a string interpolation builds at most `MAX_LENGTH` characters,
+and all it builds for one instance at most `MAX_INSTANCE` (else thousands of lines that
+each copy one long value would do what the doubling does). Lengths are added up before
+a string is joined, so a refused string never costs its memory. The limits are
+constants, not settings: whether a catalog compiles must not depend on who runs it or
+on a setting the catalog itself could raise, and no interpolation a deployment needs
+comes near them (long text is a literal value, or a whole reference, which is not copied).
 """
 
 from __future__ import annotations
@@ -23,6 +33,9 @@ from compiler.errors import did_you_mean
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VALUES = "values."
+MAX_DEPTH = 32  # strings holding references, nested: C0 -> C1 -> ... -> C31
+MAX_LENGTH = 64 * 1024  # characters in one string that interpolation builds
+MAX_INSTANCE = 1024 * 1024  # characters built for one instance, as much as a file may hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,10 @@ class InterpolationError:
 class _Failed(Exception):
     def __init__(self, error: InterpolationError):
         self.error = error
+
+
+class _OverBudget(_Failed):
+    """MAX_INSTANCE is spent: every later string of the instance would fail the same way."""
 
 
 def template_paths(node: Any, path: YamlPath = ()) -> list[YamlPath]:
@@ -70,7 +87,10 @@ def interpolate(
         try:
             result = renderer.render(path, text, ())
         except _Failed as failed:
-            errors.append(failed.error)
+            if failed.error not in errors:
+                errors.append(failed.error)
+            if isinstance(failed, _OverBudget):
+                break
             continue
         if result != text:
             templates[path] = text
@@ -81,12 +101,16 @@ def interpolate(
 class _Renderer:
     """Resolves the strings of one instance. A class rather than nested closures: closures
     that call each other form reference cycles, and at 90,000 instances the garbage
-    collector's work to free them grew faster than the instance count."""
+    collector's work to free them grew faster than the instance count.
+
+    A string that failed is remembered as failed: the strings of a failed chain then
+    report its one error instead of one each, and are not walked again."""
 
     def __init__(self, values: dict[str, Any], context: Mapping[str, Any]):
         self.values = values
         self.context = context
         self.resolved: dict[YamlPath, Any] = {}
+        self.built = 0  # characters of the strings built so far, against MAX_INSTANCE
 
     def lookup(self, path: YamlPath, chain: tuple[YamlPath, ...]) -> Any:
         node = lookup_raw(self.values, path)
@@ -95,27 +119,58 @@ class _Renderer:
         return node
 
     def render(self, path: YamlPath, text: str, chain: tuple[YamlPath, ...]) -> Any:
-        if path in self.resolved:
-            return self.resolved[path]
+        known = self.resolved.get(path, _MISSING)
+        if isinstance(known, _Failed):
+            raise known
+        if known is not _MISSING:
+            return known
         if path in chain:
             cycle = " -> ".join(_VALUES + _dotted(p) for p in (*chain[chain.index(path) :], path))
             raise _Failed(InterpolationError(chain[0], f"interpolation cycle: {cycle}"))
-        chain = (*chain, path)
-        whole = _TOKEN.fullmatch(text)
-        if whole is not None and whole.group(0) != "$${":
-            result = self.reference(whole, chain)
-        else:
-            parts, position = [], 0
-            for match in _TOKEN.finditer(text):
-                parts.append(text[position : match.start()])
-                position = match.end()
-                parts.append(
-                    "${" if match.group(0) == "$${" else _text(self.reference(match, chain))
+        if len(chain) == MAX_DEPTH:
+            ends = f"{_VALUES}{_dotted(chain[0])} -> ... -> {_VALUES}{_dotted(path)}"
+            raise _Failed(
+                InterpolationError(
+                    chain[0],
+                    f"references nest deeper than {MAX_DEPTH} levels: {ends}",
+                    "refer to the value at the end of the chain directly",
                 )
-            parts.append(text[position:])
-            result = "".join(parts)
+            )
+        try:
+            result = self._build((*chain, path), text)
+        except _Failed as failed:
+            self.resolved[path] = failed
+            raise
         self.resolved[path] = result
         return result
+
+    def _build(self, chain: tuple[YamlPath, ...], text: str) -> Any:
+        """The string with its references replaced, counted as it is built: a string
+        over a limit is refused before it is joined."""
+        whole = _TOKEN.fullmatch(text)
+        if whole is not None and whole.group(0) != "$${":
+            return self.reference(whole, chain)  # the value itself: nothing is copied
+        parts, position, length = [], 0, 0
+        for match in _TOKEN.finditer(text):
+            piece = "${" if match.group(0) == "$${" else _text(self.reference(match, chain))
+            parts += [text[position : match.start()], piece]
+            length += match.start() - position + len(piece)
+            position = match.end()
+            self._check(chain, length)
+        parts.append(text[position:])
+        length += len(text) - position
+        self._check(chain, length)
+        self.built += length
+        return "".join(parts)
+
+    def _check(self, chain: tuple[YamlPath, ...], length: int) -> None:
+        hint = "write long text as a literal value, or refer to it whole (not copied)"
+        if length > MAX_LENGTH:
+            message = f"interpolated string is longer than {MAX_LENGTH} characters"
+            raise _Failed(InterpolationError(chain[-1], message, hint))
+        if self.built + length > MAX_INSTANCE:
+            message = f"interpolation builds more than {MAX_INSTANCE} characters for this instance"
+            raise _OverBudget(InterpolationError(chain[-1], message, hint))
 
     def reference(self, match: re.Match[str], chain: tuple[YamlPath, ...]) -> Any:
         name = match.group(1)
