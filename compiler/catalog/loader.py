@@ -15,6 +15,8 @@ Safe by construction rather than by configuration:
   alias bomb is rejected in time linear in the file, not expanded. Recursive aliases
   and nesting deeper than `MAX_DEPTH` are errors.
 - Files over `MAX_FILE_BYTES` are refused before they are read; text must be UTF-8.
+- YAML refuses control characters written raw; an escape in a double-quoted scalar
+  (`"\\x7f"`, `"\\N"`, `"\\uFFFE"`) may not produce them either (see `_FORBIDDEN`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 _INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
 _MAX_DIGITS = 40
+# Characters an escape may not produce in a key or value: the C0 and C1 controls other
+# than tab and newline (CR, ESC, NUL, DEL, NEL...), lone surrogates, U+FFFE and U+FFFF.
+# Written raw they are already refused by the YAML reader; escaped, they would reach the
+# rendered configs invisibly (the emitter can only escape them back, and a config file
+# read by anything else may break or mean something else).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +251,7 @@ class _Builder:
         if path not in self.marks:
             self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
+            _check_escapes(node)
             return _scalar(node)
         if isinstance(node, SequenceNode):
             if node.tag != _CORE + "seq":
@@ -257,6 +266,7 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise _Invalid(key_node, "mapping keys must be plain strings")
+            _check_escapes(key_node)
             key = key_node.value
             if key == "<<" and key_node.tag == _PLAIN:
                 raise _Invalid(
@@ -271,6 +281,27 @@ class _Builder:
             self.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.build(value_node, child)
         return result
+
+
+def _check_escapes(node: ScalarNode) -> None:
+    """Refuse a `_FORBIDDEN` character; only double quotes have escapes that make one."""
+    if node.style == '"':
+        found = _FORBIDDEN.search(node.value)
+        if found:
+            code = ord(found.group())
+            what = (
+                "a lone surrogate"
+                if 0xD800 <= code <= 0xDFFF
+                else "a noncharacter"
+                if code >= 0xFFFE
+                else "a control character"
+            )
+            raise _Invalid(
+                node,
+                f"escape produces {what} (U+{code:04X})",
+                "remove the escape: catalog text may hold no control characters (but \\t and"
+                " \\n), U+FFFE, U+FFFF or lone surrogates",
+            )
 
 
 def _tag(tag: str) -> str:

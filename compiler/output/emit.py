@@ -11,7 +11,12 @@ indent, sequences at their key's indent (as kubectl writes them); `{}` and `[]` 
 empty collections; LF line ends and a final newline. A string is written plain only
 when no YAML 1.1 or 1.2 reader could take it for anything else (a number, a boolean,
 `null`, `yes`/`on`, a date, an anchor...); otherwise it is written as a JSON string,
-which is a valid YAML double-quoted scalar.
+which is a valid YAML double-quoted scalar, with every character that a YAML reader
+refuses or takes for a line break escaped (`\\u0085`). A float always has a `.` in its
+mantissa (`1.0e+16`), and a key longer than YAML allows an implicit key (1024
+characters) is written as an explicit `? key`. So what is written reads back as the
+same values of the same types with YAML 1.1 readers (PyYAML, libyaml: Ansible) and
+YAML 1.2 readers (ruamel.yaml); tests/test_emit.py checks this on generated values.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ _RESERVED = frozenset(
 )
 
 
+# Characters a JSON string may hold raw but YAML may not: DEL, the C1 controls and
+# U+FFFE/U+FFFF are refused in a YAML stream (the whole file becomes unreadable); NEL,
+# LS and PS are line breaks to YAML readers, so they fold to a space, trim the spaces
+# next to them, or end a key. Lone surrogates are matched only to be refused: they are
+# no character, UTF-8 cannot encode them and libyaml rejects even their escape.
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+# YAML limits an implicit (`key: value`) key to 1024 characters; PyYAML, libyaml and
+# ruamel.yaml refuse the file past that. A longer key is written as an explicit key.
+_MAX_IMPLICIT_KEY = 1024
+
 _STRINGS: dict[str, str] = {}  # keys and common values repeat across every object
 _STRINGS_MAX = 100_000
 
@@ -41,10 +56,17 @@ def _string(value: str) -> str:
         if _PLAIN.match(value) and value not in _RESERVED:
             text = value
         else:
-            text = json.dumps(value, ensure_ascii=False)
+            text = _UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False))
         if len(_STRINGS) < _STRINGS_MAX:
             _STRINGS[value] = text
     return text
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if "\ud800" <= char <= "\udfff":
+        raise ValueError(f"cannot write the lone surrogate U+{ord(char):04X}: it is no character")
+    return f"\\u{ord(char):04x}"
 
 
 def scalar(value: Any) -> str:
@@ -60,9 +82,12 @@ def scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
+        if not math.isfinite(value):  # the catalog refuses them; JSON cannot hold them
             raise ValueError(f"cannot write non-finite number {value!r}")
-        return repr(value)
+        text = repr(value)
+        if "e" in text and "." not in text:  # YAML 1.1 reads 1e+16 as a string
+            text = text.replace("e", ".0e")
+        return text
     if isinstance(value, str):
         return _string(value)
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
@@ -81,8 +106,13 @@ def _block(node: Any, indent: str, lines: list[str]) -> None:
         if not node:
             append(indent + "{}")
             return
+        longest = len(indent) + _MAX_IMPLICIT_KEY + 1  # the head of the longest implicit key
+        strings = _STRINGS  # keys are nearly always cached strings: skip the call
         for key, value in node.items():
-            head = f"{indent}{scalar(key)}:"
+            head = f"{indent}{strings.get(key) or scalar(key)}:"
+            if len(head) > longest:
+                append(f"{indent}? {head[len(indent) : -1]}")
+                head = indent + ":"
             if isinstance(value, dict) and value:
                 append(head)
                 _block(value, indent + "  ", lines)
@@ -117,5 +147,9 @@ def _inline(value: Any) -> str:
 
 
 def to_json(data: Any) -> str:
-    """Canonical JSON text: sorted keys, two-space indent, final newline."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Canonical JSON text: sorted keys, two-space indent, final newline.
+
+    NaN and infinities are refused rather than written as `NaN`, which is not JSON.
+    """
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return text + "\n"
