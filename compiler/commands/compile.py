@@ -1,7 +1,14 @@
-"""`gitopsc compile [--env E] [--out DIR] [--check]`: write the output tree, or gate on drift."""
+"""`gitopsc compile [--env E] [--out DIR] [--check]`: write the output tree, or gate on drift.
+
+A compile holds the output folder's lock from before it reads the catalog until the new
+tree is in place: a second compile into the same folder waits, then reads the catalog as
+it is by then, so the folder ends with the newer catalog's output, never an older one
+written last. `--check` writes nothing and takes no lock.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +23,7 @@ from rich.progress import (
 )
 
 from compiler import pipeline
-from compiler.output import differences, read_tree, write_tree
+from compiler.output import differences, output_lock, read_tree, write_tree
 
 
 def run(
@@ -24,7 +31,8 @@ def run(
 ) -> int:
     out = (out if out is not None else root / "rendered").absolute()
     repo_path = _repo_path(root, out)
-    with _progress() as progress:
+    lock = contextlib.nullcontext() if check else output_lock(out, _waiting)
+    with lock, _progress() as progress:
         step = progress.add_task("load, validate, resolve", total=None)
         resolved = pipeline.run(root, environments)
         progress.update(step, total=1, completed=1)
@@ -88,6 +96,11 @@ def _check(
         return 1
     console.print(f"{out.name}/ is up to date ({len(tree)} files).", highlight=False)
     return 0
+
+
+def _waiting(message: str) -> None:
+    """Say why nothing happens while another compile holds the output folder."""
+    Console(stderr=True, soft_wrap=True).print(f"{message} ...", highlight=False, markup=False)
 
 
 def _repo_path(root: Path, out: Path) -> str:

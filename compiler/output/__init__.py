@@ -10,6 +10,7 @@ from compiler.output.emit import to_json, to_yaml
 from compiler.output.writer import (
     MARKER,
     differences,
+    output_lock,
     read_tree,
     render_tree,
     serialize,
@@ -20,6 +21,7 @@ from compiler.output.writer import (
 __all__ = [
     "MARKER",
     "differences",
+    "output_lock",
     "read_tree",
     "render_tree",
     "serialize",

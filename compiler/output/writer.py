@@ -6,23 +6,33 @@ sources) and the marker `<out>/.gitopsc` that proves gitopsc made the folder.
 
 How a failure can never leave a half-written tree: the complete new tree is built in a
 sibling folder (environments not being compiled are hard-linked from the current tree),
-then exchanged with the current one by one `renameat2(RENAME_EXCHANGE)` call; only then
-is the old tree deleted. A kill before the exchange leaves the old tree untouched (the
-stray build folder is removed by the next run); a kill after it leaves the new tree
-whole. Where the kernel or file system cannot exchange, two renames are used and the
-next run restores `<out>` from the backup if it was interrupted between them.
+flushed to disk, then exchanged with the current one by one `renameat2(RENAME_EXCHANGE)`
+call; only then is the old tree deleted. A kill before the exchange leaves the old tree
+untouched (the stray build folder is removed by a later run); a kill after it leaves the
+new tree whole. Where the kernel or file system cannot exchange, two renames are used and
+the next run restores `<out>` from the backup if it was interrupted between them.
+
+Two runs into one folder take turns on a lock beside it (`output_lock`); a file system
+error (read-only, full, a file size limit) is a `UsageError` naming the path, raised
+before the exchange, so the old tree stays whole.
 
 This is the only module that writes compiled output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
+import functools
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from compiler.errors import UsageError
@@ -33,7 +43,10 @@ MARKER = ".gitopsc"
 _MARKER_TEXT = "Written by `gitopsc compile`. Everything in this folder is replaced on each run.\n"
 _BUILD = ".gitopsc-build-"
 _BACKUP = ".gitopsc-backup-"
+_LOCK = ".gitopsc-lock"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+LOCK_TIMEOUT = 600.0  # seconds a run waits for another one writing the same folder
+_HELD: dict[Path, int] = {}  # output folder -> descriptor of its lock, held by this process
 
 
 def serialize(file: OutputFile) -> bytes:
@@ -94,6 +107,130 @@ def read_tree(out: Path, environments: Iterable[str]) -> dict[str, bytes]:
     return tree
 
 
+def _real(out: Path) -> Path:
+    """`out` with every symlink resolved. A symlinked output folder is written where it
+    points: the exchange then swaps real folders (swapping the link itself would leave
+    it behind as a stray build folder and the target stale), and two runs reaching one
+    folder by different paths take the same lock."""
+    return Path(os.path.realpath(out))
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the lock on the output folder `out` for the block.
+
+    Two compiles into one folder (an editor's save and a pre-commit hook, two CI jobs in
+    one workspace) take turns: the second waits, calling `waiting(message)` once, for at
+    most LOCK_TIMEOUT seconds, because both runs want their result and a compile takes
+    seconds, so failing would only make the user run it again by hand. The lock is an
+    `flock` on `.<name>.gitopsc-lock` beside the folder, so the kernel drops it when its
+    holder dies and a killed run never blocks the next. The file holds the holder's pid
+    for the message and is removed on release, leaving no stray file in the repository;
+    a waiter that then gets the lock of a removed file opens the new one and tries again.
+    Re-entrant within a process: `write_tree` inside a held lock does not wait on itself.
+    """
+    out = _real(out)
+    if out in _HELD:
+        yield
+        return
+    path = out.parent / f".{out.name}{_LOCK}"
+    deadline, told = time.monotonic() + LOCK_TIMEOUT, False
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(descriptor, 20, 0).decode(errors="replace").strip() or "?"
+                os.close(descriptor)
+                if time.monotonic() > deadline:
+                    raise UsageError(
+                        f"gave up after {LOCK_TIMEOUT:.0f} s waiting for gitopsc (pid {holder}) "
+                        f"to finish writing {out}",
+                        f"wait for it to finish, or stop it if it hangs (lock file {path})",
+                    ) from None
+                if holder != "?" and not told and waiting is not None:
+                    waiting(f"waiting for gitopsc (pid {holder}) to finish writing {out}")
+                    told = True
+                time.sleep(0.05)
+                continue
+            if _same_file_at(descriptor, path):
+                break
+            os.close(descriptor)  # the previous holder removed this file: lock the new one
+    except OSError as error:
+        raise _cannot_write(error, out, out) from None
+    _HELD[out] = descriptor
+    try:
+        with contextlib.suppress(OSError):  # the pid is only for a waiter's message
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        del _HELD[out]
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(descriptor)
+
+
+def _same_file_at(descriptor: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(descriptor), os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _close_locks_in_child() -> None:
+    """A forked render worker inherits the lock's descriptor, and an flock lasts while any
+    copy is open: a worker outliving a killed compile would hold the lock for ever."""
+    for descriptor in _HELD.values():
+        os.close(descriptor)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_locks_in_child)
+
+
+@contextlib.contextmanager
+def _file_size_errors() -> Iterator[None]:
+    """Ignore SIGXFSZ for the block. Past a file size limit (`ulimit -f`) the kernel sends
+    it, and by default it kills the process silently; ignored, the write fails with EFBIG
+    and becomes an error naming the file. Signal handlers can only be set from the main
+    thread; elsewhere the signal keeps its default."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def _cannot_write(
+    error: OSError, where: str | Path, out: Path | None = None, build: Path | None = None
+) -> UsageError:
+    """The error as one line: the path that could not be written and why (a path in the
+    build folder named by where it was going in `out`), and, when writing the output
+    folder `out`, that its previous output is intact (every error comes before the
+    exchange)."""
+    if isinstance(error, shutil.Error):  # copytree: a list of (source, target, reason)
+        _, where, reason = error.args[0][0]
+    else:
+        code = errno.errorcode.get(error.errno or 0)
+        reason = f"{error.strerror} ({code})" if error.strerror and code else str(error)
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):  # a file where a folder should be
+        file = next((p for p in reversed(Path(where).parents) if p.is_file()), None)
+        reason = f"{file} is a file, not a folder" if file is not None else reason
+    if build is not None and out is not None:
+        where = str(where).replace(str(build), str(out), 1)
+    message = f"cannot write {where}: {reason}"
+    if out is not None and out.is_dir():
+        message += f"; the previous output in {out} is unchanged"
+    return UsageError(message)
+
+
 def write_tree(
     out: Path,
     parts: Iterable[Mapping[str, bytes]],
@@ -109,13 +246,28 @@ def write_tree(
     build folder and leaves `<out>` as it was. Other environments already in `<out>`
     are kept unless `remove_others` (a full compile: an environment deleted from the
     catalog disappears from the output too). `written(n)` reports progress per folder.
+    A file system error becomes a `UsageError` naming the file.
     """
-    out = out.absolute()
-    _recover(out)
-    check_output_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _real(out)
     build = out.parent / f"{_BUILD}{out.name}-{os.getpid()}"
-    shutil.rmtree(build, ignore_errors=True)
+    try:
+        with output_lock(out), _file_size_errors():
+            _recover(out)
+            check_output_folder(out)
+            _build_and_swap(out, build, parts, environments, remove_others, written)
+    except OSError as error:
+        raise _cannot_write(error, error.filename or out, out, build) from None
+
+
+def _build_and_swap(
+    out: Path,
+    build: Path,
+    parts: Iterable[Mapping[str, bytes]],
+    environments: Sequence[str],
+    remove_others: bool,
+    written: Callable[[int], None] | None,
+) -> None:
+    shutil.rmtree(build, ignore_errors=True)  # ours from a run that had our pid: stale
     build.mkdir()
     try:
         (build / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
@@ -135,6 +287,7 @@ def write_tree(
                 _write_folder(tree, build, old, folder, names)
                 if written is not None:
                     written(len(names))
+        _flush(build)
         _swap(build, out)
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -157,22 +310,38 @@ def _write_folder(
             prefix = f"{folder}/" if folder else ""
             for name in names:
                 data = tree[prefix + name]
-                if old_dir is not None and _same_file(old_dir, name, data):
-                    os.link(
-                        name, name, src_dir_fd=old_dir, dst_dir_fd=new_dir, follow_symlinks=False
-                    )
-                    continue
-                handle = os.open(name, _CREATE, 0o666, dir_fd=new_dir)
                 try:
-                    os.write(handle, data)
-                finally:
-                    os.close(handle)
+                    if old_dir is not None and _same_file(old_dir, name, data):
+                        os.link(
+                            name,
+                            name,
+                            src_dir_fd=old_dir,
+                            dst_dir_fd=new_dir,
+                            follow_symlinks=False,
+                        )
+                        continue
+                    handle = os.open(name, _CREATE, 0o666, dir_fd=new_dir)
+                    try:
+                        _write_all(handle, data)
+                    finally:
+                        os.close(handle)
+                except OSError as error:
+                    error.filename = str(build / folder / name)  # a write names no file
+                    raise
         finally:
             if old_dir is not None:
                 os.close(old_dir)
     finally:
         os.close(new_dir)
     return len(names)
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    """Write all of `data`. One `os.write` may write less and say so in its count (at a
+    file size limit, for one): write the rest, until it is all written or a write fails."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
 
 
 def _open_folder(path: Path) -> int | None:
@@ -202,14 +371,51 @@ def _link_or_copy(source: str, target: str) -> None:
 
 
 def _recover(out: Path) -> None:
-    """Finish or undo what an interrupted earlier run left beside `out`."""
-    for stray in out.parent.glob(f"{_BUILD}{out.name}-*"):
-        shutil.rmtree(stray, ignore_errors=True)
+    """Finish or undo what an interrupted earlier run left beside `out`.
+
+    Called with the lock held, so no other run that takes it is building; a build folder
+    is still removed only if the pid in its name is not alive (or is ours, then stale),
+    which spares a live run of an older gitopsc that took no lock.
+    """
+    prefix = f"{_BUILD}{out.name}-"
+    for stray in out.parent.glob(f"{prefix}*"):
+        pid = stray.name.removeprefix(prefix)
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            shutil.rmtree(stray, ignore_errors=True)
     for backup in sorted(out.parent.glob(f"{_BACKUP}{out.name}-*")):
         if not out.exists():
             backup.rename(out)  # interrupted between the two fallback renames
         else:
             shutil.rmtree(backup, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def _flush(build: Path) -> None:
+    """Put the new tree on disk before it is exchanged in, so that after a power cut
+    `<out>` never holds empty or cut files. One `syncfs` of the build folder's file system
+    rather than an fsync per file and folder: at 1,000 customers the tree has 256,929
+    files, and each fsync is a journal commit (1.5 ms on ext4 here, minutes in all); a
+    syncfs costs one commit and reports write-back errors (Linux 5.8 and later).
+    `os.sync` where the C library has no syncfs."""
+    syncfs = getattr(_libc(), "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    folder = os.open(build, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if syncfs(folder) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(build))
+    finally:
+        os.close(folder)
 
 
 def _swap(build: Path, out: Path) -> None:
@@ -221,16 +427,26 @@ def _swap(build: Path, out: Path) -> None:
         return
     backup = out.parent / f"{_BACKUP}{out.name}-{os.getpid()}"
     out.rename(backup)
-    build.rename(out)
+    try:
+        build.rename(out)
+    except OSError:
+        backup.rename(out)
+        raise
     backup.rename(build)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def _exchange(first: Path, second: Path) -> bool:
     """Atomically exchange two paths with renameat2; False where that is unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
         return False
     at_fdcwd, rename_exchange = -100, 2
     result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
@@ -242,14 +458,26 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 def write_file_atomically(target: Path, content: bytes) -> None:
-    """A report file: written beside the target and renamed over it, never half-written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """A report file: written beside the target, flushed and renamed over it, never
+    half-written. A target that cannot be written (a read-only or full file system, a
+    parent that is a file, a folder in its place) is a `UsageError` naming it."""
     temporary = target.with_name(f".{target.name}.gitopsc-{os.getpid()}")
     try:
-        temporary.write_bytes(content)
-        temporary.replace(target)
+        with _file_size_errors():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary.unlink(missing_ok=True)
+            handle = os.open(temporary, _CREATE, 0o666)
+            try:
+                _write_all(handle, content)
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+            os.replace(temporary, target)
+    except OSError as error:
+        raise _cannot_write(error, target) from None
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def differences(
