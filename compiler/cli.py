@@ -77,7 +77,8 @@ def _stdout() -> Console:
 
 
 def _guarded(action: Callable[[], int]) -> None:
-    """The error boundary: user errors become messages and exit code 2."""
+    """The error boundary: user errors, and the file system's refusals, become messages
+    and exit code 2."""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code = action()
@@ -90,6 +91,13 @@ def _guarded(action: Callable[[], int]) -> None:
         errors.print(f"error: {usage.message}", markup=False)
         if usage.hint:
             errors.print(f"  hint: {usage.hint}", markup=False)
+        code = 2
+    except OSError as error:
+        # the file system refused a path the user gave (a name too long, a folder where a
+        # file should be, a full disk): the stages name the paths they know; this is the
+        # last line, so that no command ends in a traceback on its environment
+        where = f": {error.filename}" if error.filename else ""
+        errors.print(f"error: {error.strerror or error}{where}", markup=False)
         code = 2
     raise typer.Exit(code)
 
