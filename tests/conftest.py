@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import git
 import pytest
 from typer.testing import CliRunner
 
@@ -26,6 +27,18 @@ def reference(relative: str) -> Path:
             pytest.fail(f"reference schema missing: {path}")
         pytest.skip(f"reference schema not found at {path} (set GITOPSC_REFERENCE)")
     return path
+
+
+def commit_example(root: Path) -> git.Repo:
+    """A git repository at `root` whose `main` holds the files there (a copy of the
+    example, usually) in one commit: the base that diff, affected and publish compare."""
+    repository = git.Repo.init(root, initial_branch="main")
+    with repository.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.net")
+    repository.git.add(A=True)
+    repository.index.commit("example catalog")
+    return repository
 
 
 def copy_example(target: Path) -> Path:

@@ -9,20 +9,13 @@ from pathlib import Path
 import git
 import pytest
 
-from tests.conftest import copy_example, run_cli
+from tests.conftest import commit_example, copy_example, run_cli
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> git.Repo:
     """The example catalog committed on `main` in a fresh repository."""
-    root = copy_example(tmp_path / "repo")
-    repository = git.Repo.init(root, initial_branch="main")
-    with repository.config_writer() as config:
-        config.set_value("user", "name", "Test")
-        config.set_value("user", "email", "test@example.net")
-    repository.git.add(A=True)
-    repository.index.commit("example catalog")
-    return repository
+    return commit_example(copy_example(tmp_path / "repo"))
 
 
 def _root(repo: git.Repo) -> Path:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import git
 import pytest
 
-from tests.conftest import copy_example, run_cli
+from tests.conftest import commit_example, copy_example, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +17,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed copy of the example (diff needs a base revision), and a regular file
     and a folder to aim outputs at."""
     root = copy_example(tmp_path_factory.mktemp("boundary") / "repo")
-    repository = git.Repo.init(root, initial_branch="main")
-    with repository.config_writer() as config:
-        config.set_value("user", "name", "Test")
-        config.set_value("user", "email", "test@example.net")
-    repository.git.add(A=True)
-    repository.index.commit("example catalog")
+    commit_example(root)
     (root.parent / "a-file").write_text("not a folder\n")
     (root.parent / "a-folder").mkdir()
     return root

@@ -20,13 +20,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import git
 import pytest
 
 from compiler.errors import UsageError
 from compiler.output import writer
 from compiler.output.writer import read_tree, write_file_atomically, write_tree
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, commit_example, run_cli
 
 ENVIRONMENTS = ("dev", "prod", "staging")
 
@@ -312,12 +311,7 @@ def test_check_output_to_an_unwritable_path_is_a_clear_error(example: Path, tmp_
 
 
 def test_diff_output_to_an_unwritable_path_is_a_clear_error(example: Path, tmp_path: Path):
-    repository = git.Repo.init(example, initial_branch="main")
-    with repository.config_writer() as config:
-        config.set_value("user", "name", "Test")
-        config.set_value("user", "email", "test@example.net")
-    repository.git.add(A=True)
-    repository.index.commit("example catalog")
+    commit_example(example)
     target = tmp_path / "a-folder"
     target.mkdir()
     result = run_cli("diff", "--root", str(example), "--base", "main", "--output", str(target))
