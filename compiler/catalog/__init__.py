@@ -44,6 +44,7 @@ from compiler.catalog.models import (
 from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
 from compiler.catalog.tenancy import (
     allowed_stores,
+    dns_key,
     secret_prefix,
     tenant_domains,
     within,
@@ -78,6 +79,7 @@ __all__ = [
     "allowed_stores",
     "build_catalog",
     "catalog_files",
+    "dns_key",
     "find_root",
     "load_document",
     "merge",

@@ -98,12 +98,16 @@ def _admits_everyone(spec: Mapping[str, Any]) -> str | None:
 
 def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
     selector = peer.get("namespaceSelector")
-    if (
-        isinstance(selector, dict)
-        and not selector.get("matchLabels")
-        and not selector.get("matchExpressions")
-    ):
-        return "all namespaces (an empty namespaceSelector)"
+    if isinstance(selector, dict):
+        expressions = [
+            e if isinstance(e, dict) else {} for e in selector.get("matchExpressions") or []
+        ]
+        if not selector.get("matchLabels") and not expressions:
+            return "all namespaces (an empty namespaceSelector)"
+        # only `In` names a set of namespaces; Exists, NotIn and DoesNotExist match every
+        # namespace that has (or lacks) a label, which can be all of them
+        if any(e.get("operator") != "In" for e in expressions):
+            return "namespaces by an Exists, NotIn or DoesNotExist expression (all, or nearly)"
     block = peer.get("ipBlock")
     if isinstance(block, dict):
         try:
