@@ -266,7 +266,22 @@ def _claim_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     return None
 
 
+def _role_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
+    """A Role names what it grants: a wildcard would let the workload create, at run
+    time, the kinds the allow-list keeps out (a DaemonSet, Endpoints), and `escalate`,
+    `bind` and `impersonate` grant more than the Role holds."""
+    for rule in map(_mapping, _list(obj.get("rules"))):
+        for field in ("apiGroups", "resources", "verbs"):
+            if "*" in _list(rule.get(field)):
+                return f"grants '*' in {field}: name the groups, resources and verbs"
+        granted = {"escalate", "bind", "impersonate"} & set(_list(rule.get("verbs")))
+        if granted:
+            return f"grants {', '.join(sorted(granted))}: more than the Role itself holds"
+    return None
+
+
 _REACH = {
+    ("rbac.authorization.k8s.io", "Role"): _role_reach,
     ("external-secrets.io", "ExternalSecret"): _secret_reach,
     ("networking.k8s.io", "Ingress"): _ingress_reach,
     ("cert-manager.io", "Certificate"): _certificate_reach,
