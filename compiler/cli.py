@@ -2,12 +2,16 @@
 
 Commands live in compiler/commands/; each returns an exit code. This module maps user
 errors to exit code 2 with a located message and never shows a traceback for them:
-0 = success, 2 = invalid input or usage. A traceback means a bug in gitopsc.
+0 = success, 2 = invalid input or usage, 141 = standard output closed before the end.
+A traceback means a bug in gitopsc.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
+import os
+import signal
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -68,20 +72,42 @@ class Kind(StrEnum):
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
 
 
+# What a shell reports for a command killed by SIGPIPE, as `seq 100000 | head -1` is
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+class _Stdout(Console):
+    def on_broken_pipe(self) -> None:
+        """rich's own handling exits 1 at once; raised instead, a closed pipe ends every
+        command the same way, in `_guarded`, whether rich or `print` hit it."""
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def _stdout() -> Console:
     """Tables keep whole names: piped output gets a wide page instead of 80 columns."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = _Stdout(highlight=False, soft_wrap=True)
     if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, width=200)
+        console = _Stdout(highlight=False, soft_wrap=True, width=200)
     return console
 
 
 def _guarded(action: Callable[[], int]) -> None:
     """The error boundary: user errors, and the file system's refusals, become messages
-    and exit code 2."""
+    and exit code 2.
+
+    A reader that stops reading (`gitopsc list instances | head -1`) is no error of the
+    user's or the file system's: the rest of the output is dropped without a word and the
+    exit code is 141, as for the shell's own tools that SIGPIPE kills (Python ignores
+    SIGPIPE, so the write fails instead). Standard output then points at /dev/null, so
+    that the interpreter's last flush of what is still buffered does not fail again
+    (Python's docs, "Note on SIGPIPE")."""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         code = action()
+        sys.stdout.flush()  # a closed pipe found here, not in the interpreter's last flush
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
     except CatalogInvalid as invalid:
         for problem in invalid.problems:
             errors.print(problem.render(), markup=False)

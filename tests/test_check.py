@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -302,6 +303,113 @@ def test_a_poisoned_cache_entry_is_never_run(tmp_path: Path, monkeypatch):
     assert schemas.cache_key() is None
     assert errors() == ["/spec"] and not marker.exists()
     schemas.cache_key.cache_clear()
+
+
+@pytest.fixture
+def key_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh cache and state folder for this test; `cache_key()` forgotten before and
+    after, so that no other test signs with this test's key."""
+    from compiler.check import schemas
+
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    schemas.cache_key.cache_clear()
+    yield tmp_path / "state/gitopsc"
+    schemas.cache_key.cache_clear()
+
+
+def test_a_key_file_swapped_for_a_symlink_is_never_read(
+    key_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Whoever chooses the key can sign entries, so a symlink at the key's place is
+    refused, also when it is swapped in between the file's check and its read: the file
+    is checked and read through one descriptor."""
+    import os
+
+    from compiler.check import schemas
+
+    own = schemas.cache_key()
+    assert own is not None and len(own) == 32
+    attacker = tmp_path / "attacker-key"
+    attacker.write_bytes(b"A" * 32)
+    attacker.chmod(0o600)  # owner-only, as the key must be: only the link is wrong
+    key = schemas.key_file()
+    inode = key.stat().st_ino
+    stats = {name: getattr(os, name) for name in ("stat", "lstat", "fstat")}
+    swapped: list[str] = []
+
+    def swap_after_the_check(name: str):
+        def checked(*args, **kwargs):
+            status = stats[name](*args, **kwargs)
+            if status.st_ino == inode and not swapped:  # the key file's status was read
+                swapped.append(name)
+                os.rename(key, key.with_name("cache-key.old"))
+                os.symlink(attacker, key)
+            return status
+
+        return checked
+
+    with monkeypatch.context() as race:
+        for name in stats:
+            race.setattr(os, name, swap_after_the_check(name))
+        schemas.cache_key.cache_clear()
+        raced = schemas.cache_key()
+    assert swapped and key.is_symlink()
+    assert raced == own  # the file it checked, not the attacker's
+
+    schemas.cache_key.cache_clear()
+    assert schemas.cache_key() is None  # the symlink itself is refused
+    assert key.is_symlink()  # and left alone: not the user's to replace
+
+
+def test_a_key_folder_others_may_use_is_refused(key_state: Path):
+    """Others who may write to the key's folder could swap the key file; ones who may
+    read it could read the key."""
+    from compiler.check import schemas
+
+    assert schemas.cache_key() is not None
+    for mode in (0o770, 0o707, 0o750, 0o705):
+        key_state.chmod(mode)
+        schemas.cache_key.cache_clear()
+        assert schemas.cache_key() is None, oct(mode)
+    key_state.chmod(0o700)
+    schemas.cache_key.cache_clear()
+    assert schemas.cache_key() is not None
+
+
+def test_an_empty_key_file_is_replaced_and_the_cache_works_again(
+    key_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A crash between creating the key file and writing it leaves it empty or short;
+    that used to turn the cache off for good. Now a new key replaces it (owner-only,
+    nothing else left in the folder) and entries are written and loaded again."""
+    import fastjsonschema
+
+    from compiler.check import schemas
+
+    key_state.mkdir(mode=0o700, parents=True)
+    for left in (b"", b"cut short"):
+        schemas.key_file().write_bytes(left)
+        schemas.key_file().chmod(0o600)
+        schemas.cache_key.cache_clear()
+        secret = schemas.cache_key()
+        assert secret is not None and len(secret) == 32
+        assert schemas.key_file().read_bytes() == secret
+        assert schemas.key_file().stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in key_state.iterdir()] == ["cache-key"]
+
+    def lookup() -> None:
+        schema = ManifestSchemas().lookup("1.31", "apps/v1", "Deployment")
+        assert isinstance(schema, CompiledSchema) and schema._fast is not None
+
+    lookup()
+    assert list((tmp_path / "cache/validators").iterdir())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("generated again despite the cache")
+
+    monkeypatch.setattr(fastjsonschema, "compile_to_code", refuse)
+    lookup()  # loaded from the cache, signed with the new key
 
 
 def test_kubernetes_validate_agrees_on_a_removed_api():

@@ -155,6 +155,30 @@ def test_recovery_removes_only_build_folders_whose_owner_is_gone(example: Path):
         live.wait()
 
 
+def test_recovery_leaves_a_sibling_output_folders_backup_alone(example: Path, tmp_path: Path):
+    """The fallback swap renames `<out>` to `.gitopsc-backup-<out>-<pid>` for a moment.
+    A run into `out` restores or removes only its own such backup, never the one of a
+    sibling output folder `out-x` (whose name also starts with `out-`): that is out-x's
+    whole tree."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    out, sibling = tmp_path / "out", tmp_path / "out-x"
+    assert run_cli("compile", "--root", str(example), "--out", str(sibling)).exit_code == 0
+    trees = read_tree(sibling, ENVIRONMENTS)
+    backup = tmp_path / f".gitopsc-backup-out-x-{dead.pid}"
+    sibling.rename(backup)  # out-x's run killed between its two renames
+    for _ in range(2):  # `out` missing (it would be restored from there), then present
+        assert run_cli("compile", "--root", str(example), "--out", str(out)).exit_code == 0
+        assert read_tree(backup, ENVIRONMENTS) == trees and (backup / ".gitopsc").is_file()
+        assert not sibling.exists()
+
+    own = tmp_path / f".gitopsc-backup-out-{dead.pid}"
+    out.rename(own)  # out's own backup is still restored
+    assert run_cli("compile", "--root", str(example), "--out", str(out)).exit_code == 0
+    assert not own.exists() and read_tree(out, ENVIRONMENTS) == trees
+    assert backup.is_dir()
+
+
 # --- every byte written, or an error ----------------------------------------------------
 
 

@@ -17,6 +17,7 @@ compiled with remote references disabled: validation never touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -187,30 +188,84 @@ def key_file() -> Path:
     return Path(base) / "gitopsc" / "cache-key"
 
 
+_KEY_SIZE = 32
+
+
 @functools.cache
 def cache_key() -> bytes | None:
-    """This user's 32-byte cache key, made on first use (owner-only file in an
-    owner-only folder). None, and no cache, when it cannot be read or made, or when the
-    file is not the user's own or others may read or write it."""
+    """This user's 32-byte cache key, made on first use. None, and no cache, when it
+    cannot be read or made, or when anyone else could have chosen or read it: whoever
+    knows the key can forge entries, and entries are code that `check` runs.
+
+    The key's folder must be a real folder (not a symlink) of the user's with no group or
+    other permissions, so that nobody else can put or swap a file in it. The file is
+    opened without following a symlink, checked through that descriptor (a regular file
+    of the user's, owner-only) and read from the same descriptor: checking the path and
+    then reading it would leave a moment to swap in a link to a key of someone else's.
+    A key file of the wrong size (a crash between creating and writing it) is replaced by
+    a new key; kept, it would turn the cache off for good, without a word.
+    """
     path = key_file()
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(descriptor, "wb") as created:
-                created.write(os.urandom(32))
-        status = path.lstat()
-        if not stat.S_ISREG(status.st_mode) or status.st_uid != os.geteuid():
-            return None
-        if status.st_mode & 0o077:
-            return None
-        secret = path.read_bytes()
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
-    return secret if len(secret) == 32 else None
+    try:
+        if not _owner_only(os.fstat(folder), stat.S_ISDIR):
+            return None
+        secret = _read_key(folder, path.name)
+        if secret is not None and len(secret) != _KEY_SIZE:  # none yet, or cut short
+            _new_key(folder, path.name)
+            secret = _read_key(folder, path.name)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    return secret if secret is not None and len(secret) == _KEY_SIZE else None
+
+
+def _owner_only(status: os.stat_result, is_kind: Callable[[int], bool]) -> bool:
+    """Of that kind, the user's, no group or other bits: nobody else may read or change it."""
+    mode = status.st_mode
+    return is_kind(mode) and status.st_uid == os.geteuid() and not mode & 0o077
+
+
+def _read_key(folder: int, name: str) -> bytes | None:
+    """The bytes of the key file `name` in `folder` (b"" if there is none), or None if it
+    is not a regular file of the user's that only the user may read and write. A symlink
+    is not opened (O_NOFOLLOW: an OSError)."""
+    try:
+        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+    except FileNotFoundError:
+        return b""
+    try:
+        if not _owner_only(os.fstat(descriptor), stat.S_ISREG):
+            return None
+        return os.read(descriptor, _KEY_SIZE + 1)
+    finally:
+        os.close(descriptor)
+
+
+def _new_key(folder: int, name: str) -> None:
+    """Put a new random key at `name` in `folder` in one step: written and synced under a
+    temporary name (0600), then renamed over it, so that a crash leaves the old file or
+    the whole new one, never an empty key. Two first runs at once may each make a key;
+    the later rename wins, which costs the other's entries one compile."""
+    temporary = f".{name}-{os.urandom(8).hex()}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(temporary, flags, 0o600, dir_fd=folder)
+    try:
+        try:
+            os.write(descriptor, os.urandom(_KEY_SIZE))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
 
 
 def _signature(key: str, secret: bytes, payload: bytes) -> bytes:

@@ -26,6 +26,7 @@ import ctypes
 import errno
 import fcntl
 import functools
+import glob
 import hashlib
 import os
 import shutil
@@ -374,19 +375,32 @@ def _recover(out: Path) -> None:
     """Finish or undo what an interrupted earlier run left beside `out`.
 
     Called with the lock held, so no other run that takes it is building; a build folder
-    is still removed only if the pid in its name is not alive (or is ours, then stale),
-    which spares a live run of an older gitopsc that took no lock.
+    or backup is still touched only if the pid in its name is not alive (or is ours, then
+    stale), which spares a live run of an older gitopsc that took no lock.
     """
-    prefix = f"{_BUILD}{out.name}-"
-    for stray in out.parent.glob(f"{prefix}*"):
-        pid = stray.name.removeprefix(prefix)
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
-            shutil.rmtree(stray, ignore_errors=True)
-    for backup in sorted(out.parent.glob(f"{_BACKUP}{out.name}-*")):
+    for stray in _left_behind(out, _BUILD):
+        shutil.rmtree(stray, ignore_errors=True)
+    for backup in _left_behind(out, _BACKUP):
         if not out.exists():
             backup.rename(out)  # interrupted between the two fallback renames
         else:
             shutil.rmtree(backup, ignore_errors=True)
+
+
+def _left_behind(out: Path, kind: str) -> list[Path]:
+    """The folders `<kind><out name>-<pid>` beside `out` whose run is over.
+
+    Only a name that is the prefix, `out`'s name, `-` and a pid in ASCII digits counts:
+    `<out name>-*` alone also matches the folders of a sibling output folder `out-x`
+    (`.gitopsc-backup-out-x-4242`), and recovering those for `out` would move or delete
+    that folder's tree."""
+    prefix = f"{kind}{out.name}-"
+    found = []
+    for path in sorted(out.parent.glob(f"{glob.escape(prefix)}*")):
+        pid = path.name.removeprefix(prefix)
+        if pid.isascii() and pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            found.append(path)
+    return found
 
 
 def _alive(pid: int) -> bool:
