@@ -1,5 +1,7 @@
 """Interpolation is bounded (issue 12, point 3): references to references cannot build
 strings without end or nest without end, and are refused before the memory is spent.
+Nor can copies of one long value, made by whole references or by YAML aliases, make one
+file's output grow without end.
 
 The bombs run in a subprocess under an address-space limit: without the limits the
 41-line doubling chain took 21 GiB before the kernel killed it, so a regression shows
@@ -18,6 +20,7 @@ import pytest
 
 from compiler import pipeline
 from compiler.catalog.interpolate import MAX_DEPTH, MAX_INSTANCE, MAX_LENGTH, interpolate
+from compiler.catalog.loader import MAX_TEXT
 from compiler.errors import CatalogInvalid
 from tests.conftest import REPO, copy_example
 
@@ -84,6 +87,88 @@ def test_a_doubling_bomb_is_refused_quickly_in_bounded_memory(lines, line, messa
     first = done.stderr.splitlines()[0]
     assert first.startswith(f"{SERVICE}:{line}:") and message in first, done.stderr
     assert elapsed < 30, f"took {elapsed:.1f}s"
+
+
+BIG = 60_000  # characters of the one literal that the copy bombs copy
+COPIES = 15_000  # each copy written out: 900 MB of output, beyond ADDRESS_SPACE once parsed
+CUSTOMER = "catalog/customers/mallory.yaml"
+FIRST_COPY_LINE = 12  # the line of A00001, the first copy
+
+
+def _copy_bomb(root: Path, copy: str) -> Path:
+    """A customer file of 405 KB (aliases) or 690 KB (references), within the file
+    limit: `A00000` holds BIG characters, `A00001` ... each copies it, written as `copy`.
+    Keys sort in file order, which is the order interpolation walks them in."""
+    copy_example(root)
+    lines = [
+        "name: mallory\nplan: starter\nresidency: eu\ndomains: [mallory.example]\n",
+        "environments:\n  dev:\n    services:\n      postgres:\n      synapse:\n",
+        f'        config:\n          A00000: &big "{"x" * BIG}"\n',
+        *(f"          A{i:05}: {copy}\n" for i in range(1, COPIES + 1)),
+    ]
+    (root / CUSTOMER).write_text("".join(lines))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("copy", "line", "message"),
+    [
+        # whole references share the value in memory but each one is written out: the
+        # 18th copy takes the instance past MAX_INSTANCE (nothing is built before it)
+        (
+            "${values.config.A00000}",
+            FIRST_COPY_LINE - 1 + MAX_INSTANCE // BIG + 1,
+            f"interpolation builds more than {MAX_INSTANCE} characters for this instance",
+        ),
+        # each entry is a key of 6 characters and the value: the loader refuses the alias
+        # (at its key) that takes the expanded text past MAX_TEXT, before building anything
+        (
+            "*big",
+            FIRST_COPY_LINE - 1 + MAX_TEXT // (BIG + 6),
+            f"document expands to more than {MAX_TEXT} characters of text",
+        ),
+    ],
+    ids=["whole-references", "aliases"],
+)
+def test_a_copy_bomb_is_refused_quickly_in_bounded_memory(copy, line, message, tmp_path):
+    """Before, 3,000 copies in a 170 KB file compiled to 173 MB of output at 585 MB of
+    memory; these 15,000 would not fit in ADDRESS_SPACE."""
+    root = _copy_bomb(tmp_path / "repo", copy)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "compiler.cli", "compile", "--root", str(root), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_memory,
+        cwd=REPO,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith(f"{CUSTOMER}:{line}:") and message in first, done.stderr
+    assert not out.exists()
+    assert elapsed < 30, f"took {elapsed:.1f}s"
+
+
+def test_whole_references_count_toward_the_instance_budget():
+    """A whole reference may copy a value longer than MAX_LENGTH (it builds no string),
+    but every copy counts toward MAX_INSTANCE: as many as fit, then one more is refused."""
+    big = "x" * (2 * MAX_LENGTH)
+    count = MAX_INSTANCE // len(big)
+    values = {"big": big} | {f"r{i:02}": "${values.big}" for i in range(count)}
+    result, _, errors = interpolate(values, {})
+    assert errors == [] and result[f"r{count - 1:02}"] is big
+    values[f"r{count:02}"] = "${values.big}"
+    _, _, errors = interpolate(values, {})
+    assert [(e.path, e.message) for e in errors] == [
+        (
+            (f"r{count:02}",),
+            f"interpolation builds more than {MAX_INSTANCE} characters for this instance",
+        )
+    ]
 
 
 def test_a_chain_of_400_references_is_a_located_error_not_a_recursion_error(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.catalog.loader import MAX_FILE_BYTES, load_document, parse_text
+from compiler.catalog.loader import MAX_FILE_BYTES, MAX_TEXT, load_document, parse_text
 
 
 def test_plain_scalars_follow_yaml_1_2_core_schema():
@@ -53,6 +53,21 @@ def test_alias_bomb_is_refused_without_expanding():
     elapsed = time.perf_counter() - start
     assert doc is None and "alias bomb" in problems[0].message
     assert elapsed < 5  # 10^12 nodes if it were expanded; a generous bound, not a benchmark
+
+
+def test_expanded_text_is_bounded_exactly_and_refused_at_the_alias():
+    """16 keys of 3 characters and 16 uses of one string: exactly MAX_TEXT characters
+    pass, one more per use does not, at the key of the last alias (line 16). Few nodes,
+    so only the text limit can see it."""
+    for length, refused in ((MAX_TEXT - 48) // 16, False), ((MAX_TEXT - 48) // 16 + 1, True):
+        text = f'a00: &s "{"x" * length}"\n' + "".join(f"a{i:02}: *s\n" for i in range(1, 16))
+        doc, problems = parse_text("x.yaml", text)
+        if not refused:
+            assert problems == [] and len(doc.data["a15"]) == length
+            continue
+        assert doc is None
+        assert [(p.location.line, p.location.column) for p in problems] == [(16, 1)]
+        assert f"more than {MAX_TEXT} characters of text" in problems[0].message
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
-"""The tenant boundary's own rules (compiler/catalog/tenancy.py), beside the hostile corpus
-(tests/fixtures/hostile/secret-*, host-*, ingress-*, domain-*): the edges of name and
-prefix comparison, and the settings an environment may choose."""
+"""The tenant boundary's own rules (compiler/catalog/tenancy.py, the reserved customer
+names of compiler/catalog/models/customer.py), beside the hostile corpus
+(tests/fixtures/hostile/secret-*, host-*, ingress-*, domain-*, customer-named-*): the
+edges of name and prefix comparison, and the settings an environment may choose."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.catalog.models import SecretStore
+from compiler.catalog.models import SecretStore, reserved_because
 from compiler.catalog.tenancy import _address_key, within
 from tests.conftest import run_cli
 
@@ -91,3 +92,74 @@ def test_the_same_owner_may_not_list_a_host_differently(example: Path):
     assert "globex.yaml:25:10: error: host 'mx1.globex.example' is defined differently at " in (
         result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("default", "the default namespace of Kubernetes"),
+        ("kube-system", "a Kubernetes system namespace (kube-*)"),
+        ("kube-anything-new", "a Kubernetes system namespace (kube-*)"),
+        ("openshift-monitoring", "an OpenShift system namespace (openshift-*)"),
+        ("platform", "the namespace of the environment-wide services"),
+        ("velero", "a namespace platforms run an operator in"),
+        ("kubex", None),  # a prefix ends at its '-'
+        ("nginx-users", None),
+        ("cert-manager-fans", None),  # operator namespaces are whole names
+    ],
+)
+def test_built_in_reserved_names(name: str, why: str | None):
+    assert reserved_because(name, {}) == why
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "message"),
+    [
+        (
+            "environments/staging/environment.yaml",
+            "host_pools:\n",
+            "ingress_controller: {namespace: acme}\nhost_pools:\n",
+            "the namespace of the ingress controller in environment staging",
+        ),
+        (
+            "environments/dev/environment.yaml",
+            "  revision: main\n",
+            "  revision: main\n  namespace: acme\n",
+            "the namespace of ArgoCD in environment dev",
+        ),
+        (
+            "environments/prod/environment.yaml",
+            "host_pools:\n",
+            "reserved_namespaces: [billing, ac*]\nhost_pools:\n",
+            "one of the reserved_namespaces ('ac*') in environment prod",
+        ),
+    ],
+    ids=["ingress-controller", "argocd", "reserved-namespaces"],
+)
+def test_a_namespace_an_environment_keeps_is_no_customer_name(
+    example: Path, path: str, old: str, new: str, message: str
+):
+    """An environment that moves its ingress controller or ArgoCD, or reserves a
+    namespace, makes an existing customer of that name an error at its `name:`."""
+    _edit(example / path, old, new)
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert (
+        f"catalog/customers/acme.yaml:2:1: error: customer name 'acme' is reserved: it is {message}"
+    ) in result.stderr, result.stderr
+
+
+def test_the_repository_host_is_the_platforms_in_every_url_form(example: Path):
+    """`git@host:path` names its host without a scheme; it is the platform's all the same."""
+    _edit(
+        example / "environments/dev/environment.yaml",
+        "  repo_url: https://gitlab.example.net/platform/gitops.git\n",
+        "  repo_url: git@git.globex.example:platform/gitops.git\n",
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert (
+        "catalog/customers/globex.yaml:10:11: error: domain 'globex.example' of customer "
+        "'globex' is or contains the ArgoCD repository host 'git.globex.example' of "
+        "environment dev"
+    ) in result.stderr, result.stderr

@@ -14,11 +14,13 @@ References to references are bounded, because each level can double a string
 (`C0: ${values.C1}${values.C1}`, ...: 41 lines asked for terabytes): a chain may be
 `MAX_DEPTH` strings deep, a string interpolation builds at most `MAX_LENGTH` characters,
 and all it builds for one instance at most `MAX_INSTANCE` (else thousands of lines that
-each copy one long value would do what the doubling does). Lengths are added up before
-a string is joined, so a refused string never costs its memory. The limits are
-constants, not settings: whether a catalog compiles must not depend on who runs it or
-on a setting the catalog itself could raise, and no interpolation a deployment needs
-comes near them (long text is a literal value, or a whole reference, which is not copied).
+each copy one long value would do what the doubling does). A whole reference shares the
+value in memory, but each copy is written out: it counts toward `MAX_INSTANCE` too (3,000
+whole references to one 60 KB value made 173 MB of output), though not toward
+`MAX_LENGTH`. Lengths are added up before a string is joined, so a refused string never
+costs its memory. The limits are constants, not settings: whether a catalog compiles
+must not depend on who runs it or on a setting the catalog itself could raise, and no
+interpolation a deployment needs comes near them (long text is a literal value).
 """
 
 from __future__ import annotations
@@ -149,7 +151,11 @@ class _Renderer:
         over a limit is refused before it is joined."""
         whole = _TOKEN.fullmatch(text)
         if whole is not None and whole.group(0) != "$${":
-            return self.reference(whole, chain)  # the value itself: nothing is copied
+            value = self.reference(whole, chain)
+            if isinstance(value, str):  # shared in memory, but written out once per copy
+                self._check(chain, len(value), whole=True)
+                self.built += len(value)
+            return value
         parts, position, length = [], 0, 0
         for match in _TOKEN.finditer(text):
             piece = "${" if match.group(0) == "$${" else _text(self.reference(match, chain))
@@ -163,13 +169,17 @@ class _Renderer:
         self.built += length
         return "".join(parts)
 
-    def _check(self, chain: tuple[YamlPath, ...], length: int) -> None:
-        hint = "write long text as a literal value, or refer to it whole (not copied)"
-        if length > MAX_LENGTH:
+    def _check(self, chain: tuple[YamlPath, ...], length: int, whole: bool = False) -> None:
+        """Refuse a string over MAX_LENGTH (not a whole reference: it only copies a value
+        the file size or another limit already bounds), or one that would take the
+        instance past MAX_INSTANCE."""
+        if length > MAX_LENGTH and not whole:
             message = f"interpolated string is longer than {MAX_LENGTH} characters"
+            hint = "write long text as a literal value, or refer to it whole"
             raise _Failed(InterpolationError(chain[-1], message, hint))
         if self.built + length > MAX_INSTANCE:
             message = f"interpolation builds more than {MAX_INSTANCE} characters for this instance"
+            hint = "every reference copies its value into the output: copy long text less often"
             raise _OverBudget(InterpolationError(chain[-1], message, hint))
 
     def reference(self, match: re.Match[str], chain: tuple[YamlPath, ...]) -> Any:

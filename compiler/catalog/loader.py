@@ -10,10 +10,11 @@ Safe by construction rather than by configuration:
 - Plain scalars follow the YAML 1.2 core schema (`yes`, `on`, `0755` with a leading
   zero and dates stay what they look like under 1.2: strings or decimal ints).
 - Duplicate keys and YAML merge keys (`<<`) are errors, not silent overwrites.
-- Aliases may be used, but the *expanded* size of a document is measured on the node
-  graph (shared nodes counted once per use, memoised) before anything is built, so an
-  alias bomb is rejected in time linear in the file, not expanded. Recursive aliases
-  and nesting deeper than `MAX_DEPTH` are errors.
+- Aliases may be used, but the *expanded* size of a document (`MAX_NODES` nodes and
+  `MAX_TEXT` characters of scalar text) is measured on the node graph (shared nodes
+  counted once per use, memoised) before anything is built, so an alias bomb is
+  rejected in time linear in the file, not expanded. Recursive aliases and nesting
+  deeper than `MAX_DEPTH` are errors.
 - Files over `MAX_FILE_BYTES` are refused before they are read; text must be UTF-8.
 - YAML refuses control characters written raw; an escape in a double-quoted scalar
   (`"\\x7f"`, `"\\N"`, `"\\uFFFE"`) may not produce them either (see `_FORBIDDEN`).
@@ -42,6 +43,9 @@ from compiler.errors import Location, Problem
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 200_000
+# characters of scalar text in the expanded document: a file without aliases holds at most
+# MAX_FILE_BYTES, so only aliases come near it; 16 times that leaves room for sharing
+MAX_TEXT = 16 * 1024 * 1024
 MAX_DEPTH = 64
 # libyaml's composer recurses once per nesting level and crashes the interpreter at about
 # 100,000 levels, which fit in a 1 MiB file ("- - - - ..."). Each level needs at least one
@@ -211,8 +215,16 @@ def _yaml_error(relative: str, text: str, error: YAMLError) -> Problem:
     return Problem(Location(relative, line, column), message, hint)
 
 
-def _measure(node: Node, sizes: dict[int, int], active: set[int], depth: int) -> int:
-    """Expanded node count of `node`, memoised per node, so aliases cost nothing to count."""
+def _measure(
+    node: Node, sizes: dict[int, tuple[int, int]], active: set[int], depth: int
+) -> tuple[int, int]:
+    """Expanded size of `node`: (nodes, characters of scalar text), memoised per node, so
+    aliases cost nothing to count. Both are bounded: few nodes can still hold much text
+    (3,000 aliases of one 60 KB string: 173 MB of output from a 125 KB file).
+
+    Over a limit, the error is at the entry that passes it: in a mapping its key, which
+    is on the alias's line (the composed graph keeps no position for an alias itself;
+    the shared node has its anchor's), in a sequence the sequence."""
     key = id(node)
     if key in sizes:
         return sizes[key]
@@ -220,25 +232,37 @@ def _measure(node: Node, sizes: dict[int, int], active: set[int], depth: int) ->
         raise _Invalid(node, "recursive alias: this node contains itself")
     if depth > MAX_DEPTH:
         raise _Invalid(node, f"nesting deeper than {MAX_DEPTH} levels")
-    total = 1
-    if not isinstance(node, ScalarNode):
+    nodes, text = 1, 0
+    if isinstance(node, ScalarNode):
+        text = len(node.value)
+    else:
         active.add(key)
-        children = (
-            node.value
+        pairs = (
+            ((node, item) for item in node.value)
             if isinstance(node, SequenceNode)
-            else (child for pair in node.value for child in pair)
+            else (
+                (key_node, child) for key_node, value in node.value for child in (key_node, value)
+            )
         )
-        for child in children:
-            total += _measure(child, sizes, active, depth + 1)
-            if total > MAX_NODES:
+        for entry, child in pairs:
+            child_nodes, child_text = _measure(child, sizes, active, depth + 1)
+            nodes, text = nodes + child_nodes, text + child_text
+            if nodes > MAX_NODES:
                 raise _Invalid(
                     node,
                     f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
                     "use fewer aliases; the catalog's layers share values without them",
                 )
+            if text > MAX_TEXT:
+                raise _Invalid(
+                    entry,
+                    f"document expands to more than {MAX_TEXT} characters of text "
+                    "(aliases of long values?)",
+                    "use fewer aliases of long text; each one is written out in full",
+                )
         active.discard(key)
-    sizes[key] = total
-    return total
+    sizes[key] = nodes, text
+    return nodes, text
 
 
 class _Builder:

@@ -14,9 +14,10 @@ turns such a reach into a located error, at the line that makes it:
 - names a customer's instance publishes (ingress host, DNS record names) lie inside the
   customer's `domains`; an environment-wide service's inside the environment's
   `base_domain`; a customer's domain is neither inside nor around another customer's
-  domain or an environment's base domain, and a customer's ingress host is not one an
-  environment-wide service serves. Two customers with the same domain are left to the
-  `domain-unique` check.
+  domain, nor an environment's base domain or around one, nor around any other name the
+  platform owns (host-pool hosts, API servers, the ArgoCD repository host), and a
+  customer's ingress host is not one an environment-wide service serves. Two customers
+  with the same domain are left to the `domain-unique` check.
 
 Host and domain names are compared in lower case and without a trailing dot. Secret
 keys are compared exactly: the key's shape (models, `SecretKey`) already refuses `..`,
@@ -33,6 +34,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
@@ -270,10 +272,12 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
     """A customer's ingress and DNS names are checked against its `domains`, so a domain
     must not reach into another owner's: a domain inside or around another customer's
     (`matrix.acme.example` or `example` against `acme.example`) is reported at the
-    second customer in name order; one that is or contains an environment's base domain
-    would hand the customer the platform's names. The very same domain twice is the
+    second customer in name order; one that is or contains a name of the platform
+    (`_platform_names`: a base domain, a host-pool host, ...) would let the customer's
+    DNS records and Ingresses take it over. The very same domain twice is the
     `domain-unique` check's."""
     problems: list[Problem] = []
+    platform = _platform_names(catalog)
     claimed: dict[str, str] = {}  # domain -> the first customer that lists it
     around: dict[str, tuple[str, str]] = {}  # parent of a listed domain -> (domain, customer)
     for name in sorted(catalog.customers):
@@ -308,19 +312,20 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
                         "a domain and its subdomains belong to one customer",
                     )
                 )
-            bases = {
-                env_name: env.base_domain
-                for env_name, env in sorted(catalog.environments.items())
-                if within(env.base_domain, domain)
-            }
-            if bases:
+            owned: dict[str, list[str]] = {}  # what the platform name is -> environments
+            for what, env_name in platform.get(domain, []):
+                owned.setdefault(what, []).append(env_name)
+            if owned:
+                (what, env_names), *more = owned.items()
+                also = f"it also holds {len(more)} more of the platform's names; " if more else ""
                 problems.append(
                     Problem(
                         where,
-                        f"domain '{domain}' of customer '{name}' is or contains the base "
-                        f"domain of environment {', '.join(bases)}",
-                        f"base domains: {', '.join(sorted(set(bases.values())))}; they and the "
-                        "names in them are the platform's (a domain inside one is fine)",
+                        f"domain '{domain}' of customer '{name}' is or contains {what} of "
+                        f"environment {', '.join(dict.fromkeys(env_names))}",
+                        f"{also}base domains, host-pool hosts, API servers and the ArgoCD "
+                        "repository host are the platform's (a domain inside a base domain "
+                        "is fine)",
                     )
                 )
         for domain in domains:
@@ -328,6 +333,44 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
             for parent in _parents(domain):
                 around.setdefault(parent, (domain, name))
     return problems
+
+
+def _platform_names(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
+    """The DNS names the platform owns, under each domain that holds them (the name and
+    its parents), as (what it is, environment): each environment's base domain, the
+    hosts of its host pools, its clusters' API servers and the host of its ArgoCD
+    repository. A customer domain holding one of them would let the customer's DNS
+    records (which land in Terraform), Ingresses and certificates take that name."""
+    names = []
+    for env_name, env in sorted(catalog.environments.items()):
+        names.append((env.base_domain, "the base domain", env_name))
+        for cluster in env.clusters:
+            host = _url_host(cluster.api_server)
+            what = f"the API server '{host}' of cluster '{cluster.name}'"
+            names.append((host, what, env_name))
+        host = _url_host(env.argocd.repo_url)
+        names.append((host, f"the ArgoCD repository host '{host}'", env_name))
+        for pool, hosts in sorted(env.host_pools.items()):
+            for entry in hosts:
+                names.append((entry.name, f"host '{entry.name}' of host pool '{pool}'", env_name))
+    holders: dict[str, list[tuple[str, str]]] = {}
+    for name, what, env_name in names:
+        key = dns_key(name)
+        if key:  # "" for a URL without a host
+            for holder in [key, *_parents(key)]:
+                holders.setdefault(holder, []).append((what, env_name))
+    return holders
+
+
+def _url_host(url: str) -> str:
+    """The host of an `https://`, `ssh://` or `git://` URL or of `git@host:path` ("" for
+    a URL too broken to have one: the models only check the scheme)."""
+    if "://" not in url:
+        return url.partition("@")[2].partition(":")[0]
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # an unclosed '[' of an IPv6 address
+        return ""
 
 
 def _parents(domain: str) -> list[str]:

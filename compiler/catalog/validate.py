@@ -21,7 +21,6 @@ from compiler.catalog import model_errors, tenancy
 from compiler.catalog.layout import Catalog, CatalogFile, EntityKind, Source
 from compiler.catalog.loader import Document, YamlPath
 from compiler.catalog.models import (
-    RESERVED_NAMES,
     Customer,
     Environment,
     Plan,
@@ -30,6 +29,7 @@ from compiler.catalog.models import (
     Settings,
     Team,
     TeamList,
+    reserved_because,
 )
 from compiler.errors import Location, Problem, did_you_mean
 
@@ -264,12 +264,13 @@ def _customer_references(
 ) -> list[Problem]:
     problems: list[Problem] = []
     src = catalog.source("customer", name)
-    if name in RESERVED_NAMES:
+    reserved = reserved_because(name, catalog.environments)
+    if reserved is not None:
         problems.append(
             Problem(
                 src.locate("name"),
-                f"customer name '{name}' is reserved",
-                "it is a system namespace",
+                f"customer name '{name}' is reserved: it is {reserved}",
+                "a customer's name is its namespace; choose another name",
             )
         )
     refer("plan", customer.plan, src.locate("plan"), f"customer '{name}' plan")

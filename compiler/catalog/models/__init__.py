@@ -26,7 +26,12 @@ the order and the merge rules). Everything is re-exported here: import from
 name their `$defs` after them.
 """
 
-from compiler.catalog.models.customer import RESERVED_NAMES, Customer, CustomerEnvironment
+from compiler.catalog.models.customer import (
+    RESERVED_NAMES,
+    Customer,
+    CustomerEnvironment,
+    reserved_because,
+)
 from compiler.catalog.models.environment import (
     ArgoCD,
     Awx,
@@ -49,6 +54,7 @@ from compiler.catalog.models.fields import (
     IsoDate,
     KubernetesVersion,
     Name,
+    NamespacePattern,
     NullDict,
     NullList,
     PlatformPrefix,
@@ -115,6 +121,7 @@ __all__ = [
     "KubernetesVersion",
     "Layer",
     "Name",
+    "NamespacePattern",
     "Network",
     "NullDict",
     "NullList",
@@ -147,4 +154,5 @@ __all__ = [
     "Tls",
     "VmSettings",
     "expand_prefix",
+    "reserved_because",
 ]

@@ -17,6 +17,7 @@ from compiler.catalog.models.fields import (
     DnsName,
     KubernetesVersion,
     Name,
+    NamespacePattern,
     NullDict,
     NullList,
     PlatformPrefix,
@@ -124,5 +125,8 @@ class Environment(Strict):
     # namespaced kinds a customer's instances may render beyond the built-in tenant
     # allow-list (monitoring or OpenShift kinds, allowed on purpose; docs/policies.md)
     tenant_kinds: Annotated[list[ResourceKind], NullList] = []
+    # namespaces the platform runs its own things in, beyond those the compiler knows
+    # (models/customer.py): no customer may be named like one (`team-*`: a prefix)
+    reserved_namespaces: Annotated[list[NamespacePattern], NullList] = []
     defaults: Annotated[Layer, NullDict] = {}
     services: Annotated[dict[Name, Layer], NullDict] = {}

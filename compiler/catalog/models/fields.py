@@ -72,6 +72,12 @@ RecordName = Annotated[
     str, _pattern(_RECORD_NAME, "a valid DNS record name"), Field(max_length=253)
 ]
 EnvVarName = Annotated[str, _pattern(_ENV_VAR, "a valid environment variable name")]
+# A namespace name, or with a trailing '*' every name that starts with the text before it.
+_NAMESPACE_PATTERN = re.compile(r"([a-z]([-a-z0-9]{0,61}[a-z0-9])?|[a-z][-a-z0-9]{0,61}\*)\Z")
+NamespacePattern = Annotated[
+    str,
+    _pattern(_NAMESPACE_PATTERN, "a namespace name, or a prefix of names ending in '*' (team-*)"),
+]
 # A key in a secret store, as a path of parts: tenants are told apart by key prefix
 # (environment `secret_store.customer_prefix`), so a key must not be able to leave its
 # prefix once the store or a URL normalises it: no `.`/`..` or empty parts, no leading
