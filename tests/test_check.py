@@ -261,14 +261,14 @@ def test_a_poisoned_cache_entry_is_never_run(tmp_path: Path, monkeypatch):
     import marshal
     import os
 
-    from compiler.check import schemas
+    from compiler.check import validator_cache
 
     deployment = next(o for o in _objects(REPO) if o["kind"] == "Deployment")
     broken = {**deployment, "spec": {**deployment["spec"], "bogusField": 1}}
     marker = tmp_path / "planted-code-ran"
     monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    schemas.cache_key.cache_clear()
+    validator_cache.cache_key.cache_clear()
 
     def errors() -> list[str]:
         schema = ManifestSchemas().lookup("1.31", "apps/v1", "Deployment")
@@ -276,8 +276,8 @@ def test_a_poisoned_cache_entry_is_never_run(tmp_path: Path, monkeypatch):
         return [e.pointer for e in schema.errors(broken)]
 
     assert errors() == ["/spec"]
-    assert schemas.key_file().stat().st_mode & 0o777 == 0o600
-    assert tmp_path / "cache" not in schemas.key_file().parents  # never shared with it
+    assert validator_cache.key_file().stat().st_mode & 0o777 == 0o600
+    assert tmp_path / "cache" not in validator_cache.key_file().parents  # never shared with it
     entries = sorted((tmp_path / "cache/validators").iterdir())
     planted = compile(
         f"open({str(marker)!r}, 'w').close()\ndef validate(data):\n    return data\n",
@@ -289,33 +289,33 @@ def test_a_poisoned_cache_entry_is_never_run(tmp_path: Path, monkeypatch):
     for forged in (
         os.urandom(32) + payload,  # unsigned (random bytes where the HMAC goes)
         payload,  # a plain marshal entry, as the cache used to hold
-        *(schemas._signature(e.stem, other_key, payload) + payload for e in entries[:1]),
+        *(validator_cache._signature(e.stem, other_key, payload) + payload for e in entries[:1]),
     ):
         for entry in entries:
             entry.write_bytes(forged)
         assert errors() == ["/spec"] and not marker.exists()
     for entry in entries:  # signed with another key, each under its own name
-        entry.write_bytes(schemas._signature(entry.stem, other_key, payload) + payload)
+        entry.write_bytes(validator_cache._signature(entry.stem, other_key, payload) + payload)
     assert errors() == ["/spec"] and not marker.exists()
 
-    schemas.key_file().chmod(0o644)  # readable by others: anyone could sign
-    schemas.cache_key.cache_clear()
-    assert schemas.cache_key() is None
+    validator_cache.key_file().chmod(0o644)  # readable by others: anyone could sign
+    validator_cache.cache_key.cache_clear()
+    assert validator_cache.cache_key() is None
     assert errors() == ["/spec"] and not marker.exists()
-    schemas.cache_key.cache_clear()
+    validator_cache.cache_key.cache_clear()
 
 
 @pytest.fixture
 def key_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh cache and state folder for this test; `cache_key()` forgotten before and
     after, so that no other test signs with this test's key."""
-    from compiler.check import schemas
+    from compiler.check import validator_cache
 
     monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    schemas.cache_key.cache_clear()
+    validator_cache.cache_key.cache_clear()
     yield tmp_path / "state/gitopsc"
-    schemas.cache_key.cache_clear()
+    validator_cache.cache_key.cache_clear()
 
 
 def test_a_key_file_swapped_for_a_symlink_is_never_read(
@@ -326,14 +326,14 @@ def test_a_key_file_swapped_for_a_symlink_is_never_read(
     is checked and read through one descriptor."""
     import os
 
-    from compiler.check import schemas
+    from compiler.check import validator_cache
 
-    own = schemas.cache_key()
+    own = validator_cache.cache_key()
     assert own is not None and len(own) == 32
     attacker = tmp_path / "attacker-key"
     attacker.write_bytes(b"A" * 32)
     attacker.chmod(0o600)  # owner-only, as the key must be: only the link is wrong
-    key = schemas.key_file()
+    key = validator_cache.key_file()
     inode = key.stat().st_ino
     stats = {name: getattr(os, name) for name in ("stat", "lstat", "fstat")}
     swapped: list[str] = []
@@ -352,29 +352,29 @@ def test_a_key_file_swapped_for_a_symlink_is_never_read(
     with monkeypatch.context() as race:
         for name in stats:
             race.setattr(os, name, swap_after_the_check(name))
-        schemas.cache_key.cache_clear()
-        raced = schemas.cache_key()
+        validator_cache.cache_key.cache_clear()
+        raced = validator_cache.cache_key()
     assert swapped and key.is_symlink()
     assert raced == own  # the file it checked, not the attacker's
 
-    schemas.cache_key.cache_clear()
-    assert schemas.cache_key() is None  # the symlink itself is refused
+    validator_cache.cache_key.cache_clear()
+    assert validator_cache.cache_key() is None  # the symlink itself is refused
     assert key.is_symlink()  # and left alone: not the user's to replace
 
 
 def test_a_key_folder_others_may_use_is_refused(key_state: Path):
     """Others who may write to the key's folder could swap the key file; ones who may
     read it could read the key."""
-    from compiler.check import schemas
+    from compiler.check import validator_cache
 
-    assert schemas.cache_key() is not None
+    assert validator_cache.cache_key() is not None
     for mode in (0o770, 0o707, 0o750, 0o705):
         key_state.chmod(mode)
-        schemas.cache_key.cache_clear()
-        assert schemas.cache_key() is None, oct(mode)
+        validator_cache.cache_key.cache_clear()
+        assert validator_cache.cache_key() is None, oct(mode)
     key_state.chmod(0o700)
-    schemas.cache_key.cache_clear()
-    assert schemas.cache_key() is not None
+    validator_cache.cache_key.cache_clear()
+    assert validator_cache.cache_key() is not None
 
 
 def test_an_empty_key_file_is_replaced_and_the_cache_works_again(
@@ -385,17 +385,17 @@ def test_an_empty_key_file_is_replaced_and_the_cache_works_again(
     nothing else left in the folder) and entries are written and loaded again."""
     import fastjsonschema
 
-    from compiler.check import schemas
+    from compiler.check import validator_cache
 
     key_state.mkdir(mode=0o700, parents=True)
     for left in (b"", b"cut short"):
-        schemas.key_file().write_bytes(left)
-        schemas.key_file().chmod(0o600)
-        schemas.cache_key.cache_clear()
-        secret = schemas.cache_key()
+        validator_cache.key_file().write_bytes(left)
+        validator_cache.key_file().chmod(0o600)
+        validator_cache.cache_key.cache_clear()
+        secret = validator_cache.cache_key()
         assert secret is not None and len(secret) == 32
-        assert schemas.key_file().read_bytes() == secret
-        assert schemas.key_file().stat().st_mode & 0o777 == 0o600
+        assert validator_cache.key_file().read_bytes() == secret
+        assert validator_cache.key_file().stat().st_mode & 0o777 == 0o600
         assert [p.name for p in key_state.iterdir()] == ["cache-key"]
 
     def lookup() -> None:

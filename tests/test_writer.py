@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import UsageError
-from compiler.output import writer
+from compiler.output import guard
 from compiler.output.writer import read_tree, write_file_atomically, write_tree
 from tests.conftest import REPO, commit_example, run_cli
 
@@ -122,7 +122,7 @@ def test_a_second_compile_waits_naming_the_pid_then_writes(example: Path):
 
 def test_a_compile_gives_up_after_the_timeout(example: Path, monkeypatch: pytest.MonkeyPatch):
     out = example / "rendered"
-    monkeypatch.setattr(writer, "LOCK_TIMEOUT", 0.3)
+    monkeypatch.setattr(guard, "LOCK_TIMEOUT", 0.3)
     descriptor = _hold_lock(out, "4242")
     try:
         result = run_cli("compile", "--root", str(example))

@@ -2,15 +2,16 @@
 and the output folder, replaced in one atomic step, out.
 
 `emit.py` turns objects into exact YAML/JSON text; `writer.py` is the only code that
-writes compiled output (atomic folder swap, index, drift comparison). It reads the
+writes compiled output (atomic folder swap, index, drift comparison); `guard.py` makes
+runs into one folder take turns and words the file system's refusals. It reads the
 render stage's `OutputFile` and nothing from check or review.
 """
 
 from compiler.output.emit import to_json, to_yaml
+from compiler.output.guard import output_lock
 from compiler.output.writer import (
     MARKER,
     differences,
-    output_lock,
     read_tree,
     render_tree,
     serialize,
