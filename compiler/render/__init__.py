@@ -26,7 +26,7 @@ from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, kubernetes, network, terraform
 from compiler.render.kubernetes import CUSTOMER_LABEL, labels
 from compiler.render.patches import apply_patches, extra_objects
-from compiler.render.scope import TENANT_KINDS, api_group
+from compiler.render.scope import PRIVATE_RANGES, TENANT_KINDS, api_group
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,7 @@ class OutputFile:
 
 __all__ = [
     "CUSTOMER_LABEL",
+    "PRIVATE_RANGES",
     "TENANT_KINDS",
     "OutputFile",
     "api_group",

@@ -2,8 +2,9 @@
 
 An instance may receive traffic from the instances that declare a dependency on it and,
 when it has an ingress, from the ingress controller; it may send traffic to its own
-dependencies (and to the internet outside private ranges when `network.internet_egress`
-is set). Nothing else: a dependency that is not declared is a connection that fails.
+dependencies (and to the internet outside private and link-local ranges when
+`network.internet_egress` is set). Nothing else: a dependency that is not declared is a
+connection that fails.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Any
 
 from compiler.catalog import Environment, Instance
 from compiler.render.kubernetes import labels
-
-_PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+from compiler.render.scope import PRIVATE_RANGES
 
 
 def _peer(target: Instance, source_namespace: str | None) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def allow_policy(
                 }
             )
     if settings.network and settings.network.internet_egress:
-        egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": _PRIVATE}}]})
+        egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}]})
     if not ingress and not egress:
         return None
     spec: dict[str, Any] = {

@@ -20,7 +20,7 @@ from typing import Any
 
 from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
 from compiler.check.findings import Finding
-from compiler.render import CUSTOMER_LABEL, OutputFile
+from compiler.render import CUSTOMER_LABEL, PRIVATE_RANGES, OutputFile
 
 
 def check(run: EnvironmentInput) -> Iterator[Finding]:
@@ -76,9 +76,12 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
             )
 
 
+# inside the cluster: what `internet_egress` excludes, and its IPv6 forms (unique-local,
+# link-local, and IPv4-mapped addresses, which reach IPv4 peers). Loopback is left out:
+# it never leaves the pod, and NetworkPolicies do not apply to it
 _PRIVATE = tuple(
     ipaddress.ip_network(cidr)
-    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+    for cidr in (*PRIVATE_RANGES, "fc00::/7", "fe80::/10", "::ffff:0:0/96")
 )
 
 
@@ -108,6 +111,11 @@ def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
         # namespace that has (or lacks) a label, which can be all of them
         if any(e.get("operator") != "In" for e in expressions):
             return "namespaces by an Exists, NotIn or DoesNotExist expression (all, or nearly)"
+        # and only kubernetes.io/metadata.name names them: any other label (managed-by,
+        # the Pod Security level) is one that many or all namespaces share
+        keys = {*_mapping_keys(selector.get("matchLabels")), *(e.get("key") for e in expressions)}
+        if keys - {"kubernetes.io/metadata.name"}:
+            return f"namespaces by a shared label ({', '.join(sorted(map(str, keys)))})"
     block = peer.get("ipBlock")
     if isinstance(block, dict):
         try:
@@ -122,8 +130,12 @@ def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
                 continue
             inside = private if network.supernet_of(private) else network
             if not any(e.version == inside.version and e.supernet_of(inside) for e in excepted):
-                return f"the private range {inside} where the cluster's pods live (an ipBlock)"
+                return f"{inside}, inside the cluster's or the nodes' ranges (an ipBlock)"
     return None
+
+
+def _mapping_keys(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, dict) else []
 
 
 def _isolates_ingress(spec: Mapping[str, Any]) -> bool:
