@@ -163,3 +163,116 @@ def test_the_repository_host_is_the_platforms_in_every_url_form(example: Path):
         "'globex' is or contains the ArgoCD repository host 'git.globex.example' of "
         "environment dev"
     ) in result.stderr, result.stderr
+
+
+def _catalog_with(tmp_path: Path, customer: str) -> list[str]:
+    """The validation problems of the example with one more customer file (its YAML)."""
+    from compiler.errors import CatalogInvalid
+    from compiler.pipeline.load import load_catalog
+    from tests.conftest import copy_example
+
+    root = copy_example(tmp_path / "repo")
+    name = customer.split("name: ", 1)[1].split("\n", 1)[0]
+    head = "display_name: X\nplan: starter\nresidency: eu\nstatus: active\ncontact: a@b.example\n"
+    (root / "catalog/customers" / f"{name}.yaml").write_text(customer.replace("\n", f"\n{head}", 1))
+    try:
+        load_catalog(root)
+    except CatalogInvalid as invalid:
+        return [problem.message for problem in invalid.problems]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("name", "domain", "refused"),
+    [
+        ("mallory", "mallory.chat.example.net", None),
+        ("mallory", "matrix.mallory.chat.example.net", None),
+        ("mallory", "mallory.dev.chat.example.net", None),  # the innermost base domain
+        ("mallory", "mallory.example", None),
+        ("mallory", "prod-fra1.chat.example.net", "not in the customer's delegated zone"),
+        ("mallory", "ingress.prod-fra1.chat.example.net", "not in the customer's delegated zone"),
+        ("mallory", "mx.staging.chat.example.net", "not in the customer's delegated zone"),
+        ("mallory", "mallory.staging.example.net.chat.example.net", "delegated zone"),
+        ("mx", "mx.chat.example.net", "is a name the platform uses"),
+        ("push", "push.dev.chat.example.net", "is a name the platform uses"),  # sygnal's host
+        ("prod-fra1", "prod-fra1.chat.example.net", "is a name the platform uses"),  # cluster
+        ("stg-fra1", "a.stg-fra1.chat.example.net", "is a name the platform uses"),
+        ("ingress", "ingress.chat.example.net", None),  # holds none of the platform's names
+    ],
+)
+def test_inside_a_base_domain_only_the_delegated_zone(tmp_path, name, domain, refused):
+    messages = _catalog_with(tmp_path, f"name: {name}\ndomains: [{domain}]\n")
+    if refused is None:
+        assert messages == []
+    else:
+        assert any(refused in m and f"domain '{domain}'" in m for m in messages), messages
+
+
+def test_platform_labels_are_read_from_the_platform_files():
+    from compiler.catalog.tenancy import _platform_labels
+    from compiler.pipeline.load import load_catalog
+
+    catalog = load_catalog(Path(__file__).resolve().parents[1])
+    labels = _platform_labels(catalog, ["chat.example.net", "dev.chat.example.net"])
+    # mx. and _spf. (postfix-relay), push. (sygnal), the clusters (every CNAME's value),
+    # and the nested base domains of dev and staging
+    assert {"mx", "_spf", "push", "prod-fra1", "prod-zrh1", "dev"} <= labels["chat.example.net"]
+    assert (
+        "ingress" not in labels["chat.example.net"] and "acme" not in labels["dev.chat.example.net"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "customer", "refused"),
+    [
+        ("203.0.113.10", True, None),
+        ("2001:db8::10", True, None),
+        ("10.30.1.11", False, None),
+        ("relay1.fra1.mail.example.net", False, None),
+        ("mx1.mallory.example", True, "is not an IP address"),
+        ("10.30.1.11:22", True, "is not an IP address"),
+        ("10.30.1.11:22", False, "neither an IP address nor"),
+        ("010.030.001.012", False, "neither an IP address nor"),
+        ("0x0a1e010b", False, "neither an IP address nor"),
+        ("167772161", False, "neither an IP address nor"),
+        ("relay1", False, "neither an IP address nor"),
+        ("[10.30.1.11]", False, "neither an IP address nor"),
+        ("127.0.0.1", True, "loopback"),
+        ("127.8.8.8", False, "loopback"),
+        ("::1", True, "loopback"),
+        ("::ffff:127.0.0.1", True, "loopback"),
+        ("169.254.169.254", True, "link-local"),
+        ("fe80::1", True, "link-local"),
+        ("fe80::1%eth0", True, "zone index"),
+        ("0.0.0.0", True, "unspecified"),
+        ("::", False, "unspecified"),
+        ("224.0.0.1", True, "multicast"),
+        ("ff02::1", True, "multicast"),
+        ("localhost", False, "the AWX node itself"),
+        ("LocalHost.", True, "the AWX node itself"),
+        ("db.localhost", False, "the AWX node itself"),
+    ],
+)
+def test_host_address_shape(address: str, customer: bool, refused: str | None):
+    from compiler.catalog.tenancy import _address_problem
+
+    problem = _address_problem(address, customer=customer)
+    assert (problem is None) if refused is None else (problem and refused in problem[0])
+
+
+def test_an_address_that_is_another_owners_host_name(tmp_path):
+    """Names and addresses share one space: the pool's name in another spelling, and
+    a pool's address, are both the pool's (the name checked before the address shape)."""
+    pool = (
+        "address 'Relay2.Fra1.Mail.Example.Net.' of host 'mx1.m.example' is already the name "
+        "of host 'relay2.fra1.mail.example.net' of host pool 'mail-relays'"
+    )
+    messages = _catalog_with(
+        tmp_path,
+        "name: mallory\ndomains: [mallory.example]\nenvironments:\n  prod:\n    hosts:\n"
+        "      - {name: mx1.m.example, address: Relay2.Fra1.Mail.Example.Net., "
+        "region: fra1, residency: eu}\n"
+        "      - {name: mx2.m.example, address: 10.30.1.21, region: fra1, residency: eu}\n",
+    )
+    assert any(m.startswith(pool) for m in messages), messages
+    assert any("'10.30.1.21'" in m and "spam1.fra1.mail.example.net" in m for m in messages)

@@ -10,12 +10,16 @@ turns such a reach into a located error, at the line that makes it:
   `platform_prefix` only (`prod/platform/`), and a reference names only the stores the
   environment allows (`secret_store.name` and `extra_stores`);
 - host names (customers' own `hosts`, environments' `host_pools`) belong to one owner:
-  one customer, or the platform's host pools; so do addresses within an environment;
+  one customer, or the platform's host pools; so do addresses within an environment,
+  and an address that is a host name is that host's owner's; a customer's host has an
+  IP address, and no address is loopback, link-local, unspecified, multicast or malformed;
 - names a customer's instance publishes (ingress host, DNS record names) lie inside the
   customer's `domains`; an environment-wide service's inside the environment's
   `base_domain`; a customer's domain is neither inside nor around another customer's
   domain, nor an environment's base domain or around one, nor around any other name the
-  platform owns (host-pool hosts, API servers, the ArgoCD repository host), and a
+  platform owns (host-pool hosts, API servers, the ArgoCD repository host); inside a
+  base domain it is the customer's delegated zone `<customer>.<base>` or below, and that
+  zone holds none of the names the platform's files put there (`mx`, cluster names); a
   customer's ingress host is not one an environment-wide service serves. Two customers
   with the same domain are left to the `domain-unique` check.
 
@@ -31,6 +35,7 @@ merged, interpolated values).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -211,24 +216,36 @@ def _host_problems(catalog: Catalog) -> list[Problem]:
     owner within an environment (one AWX inventory): otherwise AWX would run one
     customer's plays, with its variables and secrets, on another owner's machine. The
     same owner may list a host again (another environment, another pool) if the listing
-    is identical. Another owner may not, even identically: copying a line is the attack."""
+    is identical. Another owner may not, even identically: copying a line is the attack.
+
+    Names and addresses share one space, because the inventory's `ansible_host` is where
+    AWX connects: an address that is another owner's host name (or a name that is
+    another owner's address given as a name) is that owner's machine. IP addresses are
+    compared per environment, names across all of them. An address must also have a
+    usable shape (`_address_problem`)."""
     problems: list[Problem] = []
-    by_name: dict[str, _Definition] = {}
-    by_address: dict[tuple[str, str], _Definition] = {}
+    owners: dict[tuple[str, str], tuple[_Definition, str]] = {}  # (scope, key) -> first
     for definition in _definitions(catalog):
         host = definition.host
-        first = by_name.setdefault(dns_key(host.name), definition)
+        name_key = ("", dns_key(host.name))
+        first, field = owners.setdefault(name_key, (definition, "name"))
         if first.owner != definition.owner:
+            what = f"host '{host.name}' already belongs to {first.where}"
+            if field == "address":
+                what = (
+                    f"host '{host.name}' is already the address of host '{first.host.name}' "
+                    f"of {first.where}"
+                )
             problems.append(
                 Problem(
                     definition.locate("name"),
-                    f"host '{host.name}' already belongs to {first.where}",
-                    f"first defined at {first.locate('name')}; a host belongs to one customer "
+                    what,
+                    f"first defined at {first.locate(field)}; a host belongs to one customer "
                     "or to the host pools",
                 )
             )
             continue
-        if _identity(first.host) != _identity(host):
+        if field == "name" and _identity(first.host) != _identity(host):
             problems.append(
                 Problem(
                     definition.locate("name"),
@@ -236,18 +253,95 @@ def _host_problems(catalog: Catalog) -> list[Problem]:
                     "list a host with the same address, region and residency everywhere",
                 )
             )
-        key = (definition.environment, _address_key(host.address))
-        other = by_address.setdefault(key, definition)
+        key = _address_key(host.address)
+        scope = definition.environment if _is_ip(key) else ""
+        other, field = owners.setdefault((scope, key), (definition, "address"))
         if other.owner != definition.owner:
+            taken = f"the {field} of host '{other.host.name}'"
             problems.append(
                 Problem(
                     definition.locate("address"),
-                    f"address '{host.address}' of host '{host.name}' is already the address "
-                    f"of host '{other.host.name}' of {other.where}",
-                    f"first defined at {other.locate('address')}",
+                    f"address '{host.address}' of host '{host.name}' is already {taken} "
+                    f"of {other.where}",
+                    f"first defined at {other.locate(field)}",
+                )
+            )
+            continue
+        shape = _address_problem(host.address, customer=definition.owner != PLATFORM)
+        if shape is not None:
+            problems.append(
+                Problem(
+                    definition.locate("address"),
+                    f"address '{host.address}' of host '{host.name}' {shape[0]}",
+                    shape[1],
                 )
             )
     return problems
+
+
+# A fully qualified name: two or more letter-digit-hyphen labels, the last one starting
+# with a letter, so that no resolver reads it as an IPv4 address (`010.030.001.012` is
+# octal, `0x0a1e010b` hex, `167772161` decimal to inet_aton) and no search domain
+# completes it (`relay1`, `localhost`).
+_FQDN = re.compile(r"([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _address_problem(address: str, *, customer: bool) -> tuple[str, str] | None:
+    """What is wrong with a host's address as AWX would connect to it: (message, hint).
+
+    A customer's host is given by its IP address: a name could resolve to any machine,
+    another owner's included, and its resolution is outside the catalog's review (the
+    example lists every host by IP). A host pool's (the platform's) may also be a fully
+    qualified name. Neither may be malformed (a port, leading zeros, a name a resolver
+    would read as an IPv4 address) nor point AWX at itself or its own segment: loopback
+    (`127.0.0.1`, `::1`, `localhost`), link-local, unspecified (`0.0.0.0`) or multicast."""
+    text = address.strip()
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        ip = None
+    if ip is None:
+        name = dns_key(text)
+        if name == "localhost" or name.endswith(".localhost"):
+            return "is the AWX node itself", "a host's address is a machine of its owner"
+        if customer:
+            return (
+                "is not an IP address",
+                "a customer's host is listed by its IP address, e.g. 203.0.113.10 (a name "
+                "could resolve to another owner's machine); no port, no leading zeros",
+            )
+        if not _FQDN.match(name):
+            return (
+                "is neither an IP address nor a fully qualified DNS name",
+                "no port, no leading zeros, no brackets; e.g. 10.30.1.11 or "
+                "relay1.fra1.mail.example.net",
+            )
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id is not None:
+            return "has a zone index", "give the address without '%zone'"
+        ip = ip.ipv4_mapped or ip
+    for kind, hit in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("unspecified", ip.is_unspecified),
+        ("multicast", ip.is_multicast),
+    ):
+        if hit:
+            return (
+                f"is a {kind} address",
+                "AWX would run the plays on itself or on whatever shares its network "
+                "segment; give the host's own routable address",
+            )
+    return None
 
 
 def _identity(host: Host) -> tuple[str, str, str, str]:
@@ -256,8 +350,8 @@ def _identity(host: Host) -> tuple[str, str, str, str]:
 
 def _address_key(address: str) -> str:
     """An address as the network sees it: one spelling per IP address (`::ffff:192.0.2.1`
-    is `192.0.2.1`), names compared like host names. A DNS name that resolves to another
-    owner's machine cannot be seen from here; AWX credentials per customer guard that."""
+    is `192.0.2.1`), names compared like host names. Where a pool's DNS name resolves
+    cannot be seen from here, which is why a customer's host must give an IP address."""
     text = dns_key(address)
     try:
         ip = ipaddress.ip_address(text.strip("[]"))
@@ -274,10 +368,13 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
     (`matrix.acme.example` or `example` against `acme.example`) is reported at the
     second customer in name order; one that is or contains a name of the platform
     (`_platform_names`: a base domain, a host-pool host, ...) would let the customer's
-    DNS records and Ingresses take it over. The very same domain twice is the
+    DNS records and Ingresses take it over; inside a base domain only the customer's
+    delegated zone is its (`_delegation_problem`). The very same domain twice is the
     `domain-unique` check's."""
     problems: list[Problem] = []
     platform = _platform_names(catalog)
+    bases = sorted({dns_key(env.base_domain) for env in catalog.environments.values()})
+    reserved = _platform_labels(catalog, bases)
     claimed: dict[str, str] = {}  # domain -> the first customer that lists it
     around: dict[str, tuple[str, str]] = {}  # parent of a listed domain -> (domain, customer)
     for name in sorted(catalog.customers):
@@ -312,6 +409,9 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
                         "a domain and its subdomains belong to one customer",
                     )
                 )
+            delegation = _delegation_problem(name, domain, bases, reserved)
+            if delegation is not None:
+                problems.append(Problem(where, *delegation))
             owned: dict[str, list[str]] = {}  # what the platform name is -> environments
             for what, env_name in platform.get(domain, []):
                 owned.setdefault(what, []).append(env_name)
@@ -324,8 +424,7 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
                         f"domain '{domain}' of customer '{name}' is or contains {what} of "
                         f"environment {', '.join(dict.fromkeys(env_names))}",
                         f"{also}base domains, host-pool hosts, API servers and the ArgoCD "
-                        "repository host are the platform's (a domain inside a base domain "
-                        "is fine)",
+                        "repository host are the platform's",
                     )
                 )
         for domain in domains:
@@ -333,6 +432,82 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
             for parent in _parents(domain):
                 around.setdefault(parent, (domain, name))
     return problems
+
+
+def _delegation_problem(
+    customer: str, domain: str, bases: list[str], reserved: dict[str, set[str]]
+) -> tuple[str, str] | None:
+    """Inside a base domain the platform names its own things, many of them by template
+    (`mx.${env.base_domain}`, `ingress.${instance.cluster}.${env.base_domain}`, which
+    every customer's MX and CNAME records point at), so no list of names can keep up.
+    Instead a customer gets exactly one zone there, its delegated zone
+    `<customer>.<base domain>` (the innermost base domain that holds the domain), and
+    may list that or a subdomain of it; nothing else inside a base domain. The zone is
+    refused too when the platform itself names something there (`_platform_labels`: a
+    customer named `mx` or `prod-fra1`). (message, hint), or None if the domain is fine."""
+    base = max((b for b in bases if domain != b and within(domain, b)), key=len, default=None)
+    if base is None:
+        return None
+    zone = f"{customer}.{base}"
+    if customer in reserved.get(base, set()):
+        return (
+            f"domain '{domain}' of customer '{customer}' is inside base domain '{base}', "
+            f"where '{zone}' is a name the platform uses",
+            f"the first labels {', '.join(sorted(reserved[base]))} under '{base}' are the "
+            "platform's; rename the customer, or use a domain outside the base domains",
+        )
+    if not within(domain, zone):
+        return (
+            f"domain '{domain}' of customer '{customer}' is inside base domain '{base}' "
+            f"but not in the customer's delegated zone '{zone}'",
+            f"inside a base domain a customer may list only '{zone}' or a subdomain of it",
+        )
+    return None
+
+
+# A label right before a base domain in the platform's text: `mx` in
+# `mx.${env.base_domain}`, `${instance.cluster}` in `ingress.${instance.cluster}.${...}`.
+_LABEL_BEFORE = r"(?<![-\w}])(\$\{[^}]*\}|[-\w]+)\."
+
+
+def _platform_labels(catalog: Catalog, bases: list[str]) -> dict[str, set[str]]:
+    """The first labels the platform's own files (services, environments) name under
+    each base domain, so that a customer named like one cannot get it as its delegated
+    zone: whatever directly precedes `${env.base_domain}` (under every base domain) or a
+    base domain written out (under that one) in any string of those files. A fact
+    stands for its values: `${instance.cluster}` for every cluster's name, `${env.name}`
+    and `${env.tier}` for every environment's; `${customer.name}` is the customer's own
+    zone, and other facts have no value a customer could be named."""
+    facts = {
+        "${instance.cluster}": {c.name for e in catalog.environments.values() for c in e.clusters},
+        "${env.name}": set(catalog.environments),
+        "${env.tier}": {e.tier for e in catalog.environments.values()},
+    }
+    patterns = [(re.escape("${env.base_domain}"), bases)]
+    patterns += [(re.escape(base) + r"(?![-\w.])", [base]) for base in bases]
+    texts = [*catalog.services.values(), *catalog.environments.values()]
+    reserved: dict[str, set[str]] = {base: set() for base in bases}
+    for text in _strings([model.model_dump() for model in texts]):
+        for pattern, under in patterns:
+            for match in re.finditer(_LABEL_BEFORE + pattern, text, re.IGNORECASE):
+                label = match.group(1).lower()
+                labels = facts.get(label, set() if label.startswith("${") else {label})
+                for base in under:
+                    reserved[base] |= labels
+    return reserved
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string inside nested lists and dicts (keys included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def _platform_names(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
