@@ -46,6 +46,7 @@ from compiler.catalog.tenancy import (
     allowed_stores,
     dns_key,
     secret_prefix,
+    store_kind,
     tenant_domains,
     within,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "model_errors",
     "resolve",
     "secret_prefix",
+    "store_kind",
     "tenant_domains",
     "within",
 ]

@@ -80,6 +80,13 @@ def allowed_stores(env: Environment) -> list[str]:
     return [env.secret_store.name, *env.secret_store.extra_stores]
 
 
+def store_kind(env: Environment, name: str) -> str:
+    """The kind of the store `name` in `env`: the environment's own store is of the kind
+    it declares (a ClusterSecretStore by default); an extra store is a SecretStore in the
+    instance's namespace. One answer for the renderer and for `tenant-scope`."""
+    return env.secret_store.kind if name == env.secret_store.name else "SecretStore"
+
+
 def tenant_domains(env: Environment, customer: Customer | None) -> list[str]:
     """The domains an instance may publish names in (ingress hosts, DNS records)."""
     return list(customer.domains) if customer is not None else [env.base_domain]

@@ -3,13 +3,14 @@
     catalog-wide     declarative policies on customers and environments; built-ins
                      that span entities (domains, owners, plaintext secrets)
     per environment  declarative policies on instances and rendered objects; built-ins
-                     (residency, dependencies, offboarding, Secret objects, suspended
-                     customers); each object against its cluster's schemas;
-                     checkov's Kubernetes checks and the custom ones (checkov_checks.py)
+                     (tenant scope, residency, dependencies, offboarding, network
+                     policies, Secret objects, suspended customers; builtins/);
+                     each object against its cluster's schemas; checkov's Kubernetes
+                     checks and the custom ones (checkov_checks.py)
 
 The per-environment part renders the environment itself (pure, in memory), so it can
-run in a worker process per environment (see compiler/pipeline/check.py). Enforcement and waivers
-come after (enforce.py); this stage only finds.
+run in a worker process per environment (see compiler/pipeline/check.py). Enforcement
+and waivers come after (enforce.py); this stage only finds.
 """
 
 from __future__ import annotations

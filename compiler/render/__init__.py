@@ -26,7 +26,13 @@ from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, kubernetes, network, terraform
 from compiler.render.kubernetes import CUSTOMER_LABEL, labels
 from compiler.render.patches import apply_patches, extra_objects
-from compiler.render.scope import PRIVATE_RANGES, TENANT_KINDS, api_group
+from compiler.render.scope import (
+    PRIVATE_RANGES,
+    TENANT_KINDS,
+    allowed_kinds,
+    api_group,
+    group_kind,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,9 @@ __all__ = [
     "PRIVATE_RANGES",
     "TENANT_KINDS",
     "OutputFile",
+    "allowed_kinds",
     "api_group",
+    "group_kind",
     "labels",
     "render_environment",
     "sources_of",
@@ -122,6 +130,7 @@ def render_environment(
                 dependents.setdefault((target.customer, target.service), []).append(instance)
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
+    allowed = allowed_kinds(env)
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
         base = f"{env.name}/kubernetes/{cluster.name}"
@@ -132,8 +141,7 @@ def render_environment(
         by_namespace: dict[str, list[Instance]] = {}
         for instance in members:  # grouped once: one pass per namespace would be quadratic
             by_namespace.setdefault(instance.namespace, []).append(instance)
-        allowed = TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
-        project_kinds: dict[str, set[tuple[str, str]]] = {argocd.PLATFORM_PROJECT: set()}
+        platform_kinds: set[tuple[str, str]] = set()
         platform_ids: list[str] = []
         platform_sources: set[str] = {env_file}
         for namespace, in_namespace in sorted(by_namespace.items()):
@@ -154,8 +162,8 @@ def render_environment(
             ]
             files += [*namespace_files, _kustomization(f"{base}/{namespace}", namespace_files)]
             # the namespace and what it gets before any workload: the platform's project
-            project_kinds[argocd.PLATFORM_PROJECT] |= {
-                _kind_of(f.data) for f in namespace_files if f.data["kind"] != "Namespace"
+            platform_kinds |= {
+                group_kind(f.data) for f in namespace_files if f.data["kind"] != "Namespace"
             }
             platform_ids += ids
             platform_sources.update(ns_sources)
@@ -170,7 +178,7 @@ def render_environment(
             )
             argo.append((namespace_app, ids, ns_sources))
             project = customer.name if customer else argocd.PLATFORM_PROJECT
-            kinds = project_kinds.setdefault(project, set())
+            kinds = platform_kinds if customer is None else set()
             for instance in in_namespace:
                 service = catalog.services[instance.service]
                 customer_model = (
@@ -194,7 +202,7 @@ def render_environment(
                 objects, patched = apply_patches(objects + extras, instance)
                 problems += found + patched
                 # derived, not fixed: the allowed kinds this project's Applications render
-                kinds |= {_kind_of(obj) for obj in objects} & allowed
+                kinds |= {group_kind(obj) for obj in objects} & allowed
                 directory = f"{base}/{namespace}/{instance.service}"
                 instance_files = [
                     _object_file(directory, obj, (instance.id,), sources[instance.id])
@@ -235,7 +243,7 @@ def render_environment(
                         argocd.PLATFORM_PROJECT,
                         list(by_namespace),
                         f"namespaces and environment-wide services on {cluster.name}",
-                        project_kinds[argocd.PLATFORM_PROJECT],
+                        platform_kinds,
                         [("", "Namespace")],
                     ),
                     tuple(platform_ids),
@@ -276,10 +284,6 @@ def render_environment(
         )
     )
     return files, problems + _duplicates(files, env_file)
-
-
-def _kind_of(obj: dict[str, Any]) -> tuple[str, str]:
-    return api_group(obj["apiVersion"]), obj["kind"]
 
 
 def _duplicates(files: list[OutputFile], env_file: str) -> list[Problem]:

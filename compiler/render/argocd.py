@@ -8,7 +8,9 @@ cluster-scoped), so a mistake in one customer's Application cannot deploy into a
 namespace or outside it. The `platform` project, which no customer can be named, holds
 the environment-wide services and every namespace Application: the Namespace objects
 and what each namespace gets before any workload (default-deny, quota, limits) belong
-to the platform, never to a customer's project. Sync waves follow the dependency order
+to the platform, never to a customer's project. Its whitelist is derived the same way:
+the platform's services are held to the tenant allow-list too (a cluster-wide operator
+belongs to the cluster's bootstrap, not to the catalog). Sync waves follow the dependency order
 (a database before the service that uses it); namespace applications go first.
 
 Where the Applications read from: by default `rendered/<env>/...` at the environment's

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.catalog import Customer, Environment, Instance, Plan, Service, Settings
+from compiler.catalog import Customer, Environment, Instance, Plan, Service, Settings, store_kind
 
 MANAGED_BY = "gitopsc"
 CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces
@@ -167,10 +167,8 @@ def _external_secret(
     if ref.property:
         remote["property"] = ref.property
     name = secret_name(service.name, variable)
-    store = {
-        "name": ref.store or env.secret_store.name,
-        "kind": "SecretStore" if ref.store else env.secret_store.kind,
-    }
+    store_name = ref.store or env.secret_store.name
+    store = {"name": store_name, "kind": store_kind(env, store_name)}
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",

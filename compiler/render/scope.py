@@ -8,6 +8,11 @@ extends the list on purpose with `tenant_kinds` (monitoring or OpenShift kinds).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from compiler.catalog import Environment
+
 # (API group, kind): "" is the core group. What gitopsc renders for a workload, and the
 # namespaced kinds a workload commonly brings along through the escape hatch. Not here,
 # on purpose: DaemonSet (a pod on every node), bare Pod, Endpoints/EndpointSlice (could
@@ -33,6 +38,16 @@ TENANT_KINDS = frozenset(
         ("cert-manager.io", "Certificate"),
     }
 )
+
+
+def allowed_kinds(env: Environment) -> frozenset[tuple[str, str]]:
+    """The tenant allow-list with what the environment allows on purpose (`tenant_kinds`)."""
+    return TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
+
+
+def group_kind(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """(API group, kind) of a rendered object whose identity is valid (render/patches.py)."""
+    return api_group(obj["apiVersion"]), obj["kind"]
 
 
 def api_group(api_version: str) -> str:

@@ -80,6 +80,17 @@ class EnvironmentInput:
         return self.by_id.get(file.instances[0]) if len(file.instances) == 1 else None
 
 
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one: rendered objects come from patches
+    and extra resources, and a check reads them before the schema check has said that a
+    field has the wrong type, so every read of a nested field goes through these two."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def about(instance: Instance) -> dict[str, Any]:
     """The subject fields of a finding about one instance (waivers match on them)."""
     return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterator
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, dns_key
 from compiler.check.builtins.base import Builtin
 from compiler.check.findings import Finding
 
@@ -19,13 +19,13 @@ def check(catalog: Catalog, today: datetime.date) -> Iterator[Finding]:
     owners: dict[str, str] = {}
     for name in sorted(catalog.customers):
         for index, domain in enumerate(catalog.customers[name].domains):
-            first = owners.setdefault(domain.lower(), name)
+            first = owners.setdefault(dns_key(domain), name)
             if first != name:
                 yield BUILTIN.finding(
                     f"domain {domain} of customer {name} already belongs to customer {first}",
                     catalog.source("customer", name).locate("domains", index),
                     customer=name,
-                    key=domain.lower(),
+                    key=dns_key(domain),
                 )
 
 

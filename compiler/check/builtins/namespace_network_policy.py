@@ -18,7 +18,14 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
+from compiler.check.builtins.base import (
+    Builtin,
+    EnvironmentInput,
+    about,
+    as_list,
+    as_mapping,
+    producer,
+)
 from compiler.check.findings import Finding
 from compiler.render import CUSTOMER_LABEL, PRIVATE_RANGES, OutputFile
 
@@ -33,13 +40,13 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
         parts = file.path.split("/")
         if not isinstance(data, dict) or len(parts) < 4 or parts[1] != "kubernetes":
             continue
-        metadata = data.get("metadata") or {}
+        metadata = as_mapping(data.get("metadata"))
         if data.get("kind") == "Namespace" and data.get("apiVersion") == "v1":
-            customer = (metadata.get("labels") or {}).get(CUSTOMER_LABEL)
+            customer = as_mapping(metadata.get("labels")).get(CUSTOMER_LABEL)
             if customer in catalog.customers:
                 namespaces[(parts[2], metadata.get("name"))] = (customer, file.path)
         elif data.get("kind") == "NetworkPolicy":
-            spec = data.get("spec") or {}
+            spec = as_mapping(data.get("spec"))
             if _isolates_ingress(spec):
                 isolated.add((parts[2], metadata.get("namespace")))
             policies.append((parts[2], file, spec))
@@ -59,7 +66,7 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
         (cluster, namespace): customer for (cluster, namespace), (customer, _) in namespaces.items()
     }
     for cluster, file, spec in policies:
-        namespace = (file.data.get("metadata") or {}).get("namespace")
+        namespace = as_mapping(file.data.get("metadata")).get("namespace")
         customer = tenants.get((cluster, namespace))
         why = _admits_everyone(spec) if customer else None
         if why:
@@ -88,12 +95,12 @@ _PRIVATE = tuple(
 def _admits_everyone(spec: Mapping[str, Any]) -> str | None:
     """Why a policy's rules admit every namespace or every pod of the cluster, or None."""
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):
-        for rule in spec.get(direction) or []:
-            peers = rule.get(peers_key) if isinstance(rule, dict) else None
+        for rule in map(as_mapping, as_list(spec.get(direction))):
+            peers = as_list(rule.get(peers_key))
             if not peers:
                 return f"has an {direction} rule without `{peers_key}`: it admits everyone"
-            for peer in peers:
-                why = _peer_is_everyone(peer if isinstance(peer, dict) else {})
+            for peer in map(as_mapping, peers):
+                why = _peer_is_everyone(peer)
                 if why:
                     return f"admits {why} ({direction})"
     return None
@@ -102,9 +109,7 @@ def _admits_everyone(spec: Mapping[str, Any]) -> str | None:
 def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
     selector = peer.get("namespaceSelector")
     if isinstance(selector, dict):
-        expressions = [
-            e if isinstance(e, dict) else {} for e in selector.get("matchExpressions") or []
-        ]
+        expressions = list(map(as_mapping, as_list(selector.get("matchExpressions"))))
         if not selector.get("matchLabels") and not expressions:
             return "all namespaces (an empty namespaceSelector)"
         # only `In` names a set of namespaces; Exists, NotIn and DoesNotExist match every
@@ -113,7 +118,7 @@ def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
             return "namespaces by an Exists, NotIn or DoesNotExist expression (all, or nearly)"
         # and only kubernetes.io/metadata.name names them: any other label (managed-by,
         # the Pod Security level) is one that many or all namespaces share
-        keys = {*_mapping_keys(selector.get("matchLabels")), *(e.get("key") for e in expressions)}
+        keys = {*as_mapping(selector.get("matchLabels")), *(e.get("key") for e in expressions)}
         if keys - {"kubernetes.io/metadata.name"}:
             return f"namespaces by a shared label ({', '.join(sorted(map(str, keys)))})"
     block = peer.get("ipBlock")
@@ -121,7 +126,7 @@ def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
         try:
             network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
             excepted = [
-                ipaddress.ip_network(str(c), strict=False) for c in block.get("except") or []
+                ipaddress.ip_network(str(c), strict=False) for c in as_list(block.get("except"))
             ]
         except ValueError:
             return None  # not an address: the schema check reports it
@@ -134,14 +139,12 @@ def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _mapping_keys(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, dict) else []
-
-
 def _isolates_ingress(spec: Mapping[str, Any]) -> bool:
-    """podSelector {} (every pod) and Ingress among the policy types (stated, or
-    implied: policyTypes defaults to Ingress)."""
-    return spec.get("podSelector") == {} and "Ingress" in spec.get("policyTypes", ["Ingress"])
+    """podSelector {} (every pod) and Ingress among the policy types: stated, or, when
+    `policyTypes` is missing, null or empty, defaulted as the API server does (Ingress
+    always; check/netpol.py implements the whole of it)."""
+    types = as_list(spec.get("policyTypes")) or ["Ingress"]
+    return spec.get("podSelector") == {} and "Ingress" in types
 
 
 BUILTIN = Builtin(

@@ -17,12 +17,11 @@ from compiler.check.subjects import enabled_at
 
 def check(run: EnvironmentInput) -> Iterator[Finding]:
     catalog = run.catalog
+    clusters = {cluster.name: cluster for cluster in catalog.environments[run.env].clusters}
     for instance in run.instances:
         if instance.customer is None:
             continue
         residency = catalog.customers[instance.customer].residency
-        environment = catalog.environments[instance.environment]
-        clusters = {cluster.name: cluster for cluster in environment.clusters}
         for name in instance.clusters:
             if residency not in clusters[name].residency:
                 yield BUILTIN.finding(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.check.builtins.base import Builtin, EnvironmentInput, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about, as_mapping
 from compiler.check.findings import Finding
 from compiler.check.subjects import object_location
 
@@ -24,7 +24,7 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
         customer = catalog.customers.get(instance.customer)
         if customer is None or customer.status != "suspended":
             continue
-        spec = data.get("spec") or {}
+        spec = as_mapping(data.get("spec"))
         running = (
             data.get("kind") in ("Deployment", "StatefulSet") and spec.get("replicas") != 0
         ) or data.get("kind") == "HorizontalPodAutoscaler"

@@ -22,10 +22,12 @@ from compiler.catalog import (
     allowed_stores,
     dns_key,
     secret_prefix,
+    store_kind,
     tenant_domains,
     within,
 )
-from compiler.render import TENANT_KINDS, api_group
+from compiler.check.builtins.base import as_list, as_mapping
+from compiler.render import allowed_kinds, group_kind
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,9 @@ class Scope:
     ) -> Scope:
         return cls(
             namespace,
-            TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds},
+            allowed_kinds(env),
             secret_prefix(env, customer),
-            frozenset(
-                (name, env.secret_store.kind if name == env.secret_store.name else "SecretStore")
-                for name in allowed_stores(env)
-            ),
+            frozenset((name, store_kind(env, name)) for name in allowed_stores(env)),
             tuple(tenant_domains(env, customer)),
             taken if customer is not None else frozenset(),
             (env.tls.issuer, env.tls.issuer_kind),
@@ -64,18 +63,18 @@ class Scope:
 def _secret_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     """An ExternalSecret reads only the tenant's keys, by name, from the environment's
     store: no per-entry `sourceRef` to another store, no `find` or generators."""
-    spec = _mapping(obj.get("spec"))
-    store = _mapping(spec.get("secretStoreRef"))
+    spec = as_mapping(obj.get("spec"))
+    store = as_mapping(spec.get("secretStoreRef"))
     named = (store.get("name"), store.get("kind", "SecretStore"))
     if named not in scope.stores:
         allowed = ", ".join(f"{kind} {name}" for name, kind in sorted(scope.stores))
         return f"reads from {named[1]} {named[0]!r}; allowed: {allowed}"
-    entries = list(map(_mapping, _list(spec.get("data"))))
-    keys = [_mapping(entry.get("remoteRef")).get("key") for entry in entries]
-    for source in map(_mapping, _list(spec.get("dataFrom"))):
+    entries = list(map(as_mapping, as_list(spec.get("data"))))
+    keys = [as_mapping(entry.get("remoteRef")).get("key") for entry in entries]
+    for source in map(as_mapping, as_list(spec.get("dataFrom"))):
         if set(source) - {"extract"}:
             return "uses dataFrom find, sourceRef or generators: name each key instead"
-        keys.append(_mapping(source.get("extract")).get("key"))
+        keys.append(as_mapping(source.get("extract")).get("key"))
     if any("sourceRef" in entry for entry in entries):
         return "an entry names its own store (sourceRef): use the ExternalSecret's store"
     for key in keys:
@@ -101,22 +100,24 @@ def _ingress_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     """An Ingress serves only the tenant's own hosts from its own services: every rule
     names a host in the tenant's domains (not one the platform serves), no default or
     resource backend, no annotation that adds names or reaches elsewhere."""
-    spec = _mapping(obj.get("spec"))
-    annotations = _mapping(_mapping(obj.get("metadata")).get("annotations"))
+    spec = as_mapping(obj.get("spec"))
+    annotations = as_mapping(as_mapping(obj.get("metadata")).get("annotations"))
     for key in sorted(annotations):
         if _INGRESS_ANNOTATION.match(str(key)):
             return f"annotation {key} reaches past the Ingress's own hosts and namespace"
     if "defaultBackend" in spec:
         return "has a defaultBackend: it would serve every unmatched host"
     names: list[Any] = []
-    for rule in map(_mapping, _list(spec.get("rules"))):
+    for rule in map(as_mapping, as_list(spec.get("rules"))):
         if "host" not in rule:
             return "has a rule without a host: it would serve every host"
         names.append(rule["host"])
-        paths = _list(_mapping(rule.get("http")).get("paths"))
-        if any("resource" in _mapping(_mapping(path).get("backend")) for path in paths):
+        paths = as_list(as_mapping(rule.get("http")).get("paths"))
+        if any("resource" in as_mapping(as_mapping(path).get("backend")) for path in paths):
             return "has a resource backend: only Services of its namespace may serve"
-    names += [h for tls in map(_mapping, _list(spec.get("tls"))) for h in _list(tls.get("hosts"))]
+    names += [
+        h for tls in map(as_mapping, as_list(spec.get("tls"))) for h in as_list(tls.get("hosts"))
+    ]
     return _foreign_name(names, scope)
 
 
@@ -124,23 +125,23 @@ def _certificate_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     """A Certificate names only the tenant's domains (no URIs, IPs or e-mail addresses,
     which would let it pose as another workload under an internal CA) and is issued by
     the environment's issuer."""
-    spec = _mapping(obj.get("spec"))
+    spec = as_mapping(obj.get("spec"))
     for field in ("uris", "ipAddresses", "emailAddresses"):
         if spec.get(field):
             return f"names {field}: a tenant's certificate names only its DNS names"
-    issuer = _mapping(spec.get("issuerRef"))
+    issuer = as_mapping(spec.get("issuerRef"))
     named = (issuer.get("name"), issuer.get("kind", "Issuer"))
     if named != scope.issuer:
         return f"is issued by {named[1]} {named[0]!r}, not {scope.issuer[1]} {scope.issuer[0]!r}"
-    names = _list(spec.get("dnsNames")) + ([spec["commonName"]] if "commonName" in spec else [])
+    names = as_list(spec.get("dnsNames")) + ([spec["commonName"]] if "commonName" in spec else [])
     return _foreign_name(names, scope)
 
 
 def _route_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     """An OpenShift Route (allowed through `tenant_kinds`) names a host of the tenant's
     and sends to a Service of its own namespace."""
-    spec = _mapping(obj.get("spec"))
-    if _mapping(spec.get("to")).get("kind", "Service") != "Service":
+    spec = as_mapping(obj.get("spec"))
+    if as_mapping(spec.get("to")).get("kind", "Service") != "Service":
         return "sends to something other than a Service"
     return _foreign_name([spec.get("host")], scope)
 
@@ -148,13 +149,13 @@ def _route_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
 def _monitor_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     """A ServiceMonitor or PodMonitor (allowed through `tenant_kinds`) scrapes its own
     namespace only, and reads no file of the Prometheus that runs it."""
-    spec = _mapping(obj.get("spec"))
+    spec = as_mapping(obj.get("spec"))
     selector = spec.get("namespaceSelector")
-    if selector is not None and _mapping(selector) != {"matchNames": [scope.namespace]}:
+    if selector is not None and as_mapping(selector) != {"matchNames": [scope.namespace]}:
         return "scrapes other namespaces (namespaceSelector)"
-    endpoints = _list(spec.get("endpoints")) + _list(spec.get("podMetricsEndpoints"))
-    for endpoint in map(_mapping, endpoints):
-        tls = _mapping(endpoint.get("tlsConfig"))
+    endpoints = as_list(spec.get("endpoints")) + as_list(spec.get("podMetricsEndpoints"))
+    for endpoint in map(as_mapping, endpoints):
+        tls = as_mapping(endpoint.get("tlsConfig"))
         if "bearerTokenFile" in endpoint or {"caFile", "certFile", "keyFile"} & set(tls):
             return "reads files of the Prometheus that scrapes it (bearerTokenFile, tlsConfig)"
     return None
@@ -174,7 +175,7 @@ def _service_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     alias (of another namespace's service, a pod, an address), no externalIPs (which
     capture traffic to any address on every node, CVE-2020-8554), no NodePort or
     LoadBalancer (the platform exposes the cluster)."""
-    spec = _mapping(obj.get("spec"))
+    spec = as_mapping(obj.get("spec"))
     kind = spec.get("type", "ClusterIP")
     if kind == "ExternalName":
         return "is an ExternalName alias; a tenant reaches others through declared dependencies"
@@ -198,31 +199,31 @@ def _claim_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
         if spec.get("storageClassName") == "":
             return 'binds a pre-provisioned volume (storageClassName "")'
         for field in ("dataSource", "dataSourceRef"):
-            source = _mapping(spec.get(field))
+            source = as_mapping(spec.get(field))
             if source.get("namespace", scope.namespace) != scope.namespace:
                 return f"clones from namespace {source['namespace']!r} ({field})"
     return None
 
 
 def _claim_specs(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    spec = _mapping(obj.get("spec"))
+    spec = as_mapping(obj.get("spec"))
     if obj["kind"] == "PersistentVolumeClaim":
         yield spec
-    for template in map(_mapping, _list(spec.get("volumeClaimTemplates"))):
-        yield _mapping(template.get("spec"))
+    for template in map(as_mapping, as_list(spec.get("volumeClaimTemplates"))):
+        yield as_mapping(template.get("spec"))
     pod = _pod_spec(obj)
-    for volume in map(_mapping, _list(pod.get("volumes"))):
-        ephemeral = _mapping(_mapping(volume.get("ephemeral")).get("volumeClaimTemplate"))
+    for volume in map(as_mapping, as_list(pod.get("volumes"))):
+        ephemeral = as_mapping(as_mapping(volume.get("ephemeral")).get("volumeClaimTemplate"))
         if ephemeral:
-            yield _mapping(ephemeral.get("spec"))
+            yield as_mapping(ephemeral.get("spec"))
 
 
 def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """The pod template's spec of a workload (Deployment, StatefulSet, Job, CronJob)."""
-    spec = _mapping(obj.get("spec"))
+    spec = as_mapping(obj.get("spec"))
     if obj["kind"] == "CronJob":
-        spec = _mapping(_mapping(spec.get("jobTemplate")).get("spec"))
-    return _mapping(_mapping(spec.get("template")).get("spec"))
+        spec = as_mapping(as_mapping(spec.get("jobTemplate")).get("spec"))
+    return as_mapping(as_mapping(spec.get("template")).get("spec"))
 
 
 _CONTROL_PLANE = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -242,24 +243,24 @@ def _workload_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
         return f"picks the node {pod['nodeName']!r} by name"
     if str(pod.get("priorityClassName", "")).startswith("system-"):
         return f"uses priority class {pod['priorityClassName']!r}, which evicts other pods"
-    for toleration in map(_mapping, _list(pod.get("tolerations"))):
+    for toleration in map(as_mapping, as_list(pod.get("tolerations"))):
         if toleration.get("operator") == "Exists" and not toleration.get("key"):
             return "tolerates every taint"
         if toleration.get("key") in _CONTROL_PLANE:
             return "tolerates the control plane's taint"
-    if set(_mapping(pod.get("nodeSelector"))) & set(_CONTROL_PLANE):
+    if set(as_mapping(pod.get("nodeSelector"))) & set(_CONTROL_PLANE):
         return "selects control-plane nodes"
-    containers = _list(pod.get("containers")) + _list(pod.get("initContainers"))
-    for container in map(_mapping, containers):
-        if _mapping(container.get("securityContext")).get("privileged"):
+    containers = as_list(pod.get("containers")) + as_list(pod.get("initContainers"))
+    for container in map(as_mapping, containers):
+        if as_mapping(container.get("securityContext")).get("privileged"):
             return "runs a privileged container"
-        if any(_mapping(port).get("hostPort") for port in _list(container.get("ports"))):
+        if any(as_mapping(port).get("hostPort") for port in as_list(container.get("ports"))):
             return "opens a hostPort on the node"
-    for volume in map(_mapping, _list(pod.get("volumes"))):
+    for volume in map(as_mapping, as_list(pod.get("volumes"))):
         if "hostPath" in volume:
-            return f"mounts the node's {_mapping(volume['hostPath']).get('path')!r} (hostPath)"
-        sources = _list(_mapping(volume.get("projected")).get("sources"))
-        for source in map(_mapping, sources):
+            return f"mounts the node's {as_mapping(volume['hostPath']).get('path')!r} (hostPath)"
+        sources = as_list(as_mapping(volume.get("projected")).get("sources"))
+        for source in map(as_mapping, sources):
             token = source.get("serviceAccountToken")
             if isinstance(token, dict) and not token.get("audience"):
                 return "projects a service account token for the API server"
@@ -292,18 +293,18 @@ def _role_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
     reading its pods): a wildcard, or a grant on namespaces, daemonsets, endpoints,
     network policies, quotas or RBAC itself, would let the workload undo the gate at run
     time; `escalate`, `bind` and `impersonate` grant more than the Role holds."""
-    for rule in map(_mapping, _list(obj.get("rules"))):
+    for rule in map(as_mapping, as_list(obj.get("rules"))):
         for field in ("apiGroups", "resources", "verbs"):
-            if "*" in _list(rule.get(field)):
+            if "*" in as_list(rule.get(field)):
                 return f"grants '*' in {field}: name the groups, resources and verbs"
-        verbs = set(map(str, _list(rule.get("verbs"))))
+        verbs = set(map(str, as_list(rule.get("verbs"))))
         granted = {"escalate", "bind", "impersonate"} & verbs
         if granted:
             return f"grants {', '.join(sorted(granted))}: more than the Role itself holds"
         if rule.get("nonResourceURLs"):
             return "grants nonResourceURLs, which only a ClusterRole can"
-        for group in map(str, _list(rule.get("apiGroups"))):
-            for resource in map(str, _list(rule.get("resources"))):
+        for group in map(str, as_list(rule.get("apiGroups"))):
+            for resource in map(str, as_list(rule.get("resources"))):
                 if resource in _ROLE_RESOURCES.get(group, ()):
                     continue
                 if resource in _READ_ONLY.get(group, ()) and verbs <= _READ:
@@ -329,16 +330,7 @@ _REACH = {
 }
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def reaches_out(obj: Mapping[str, Any], scope: Scope) -> str | None:
     """Why a field of `obj` reaches past `scope`, or None (kinds without a rule: None)."""
-    key = (api_group(obj["apiVersion"]), obj["kind"])
-    reach = _REACH.get(key)
+    reach = _REACH.get(group_kind(obj))
     return reach(obj, scope) if reach else None

@@ -26,9 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.catalog import (
-    dns_key,
-)
+from compiler.catalog import dns_key
 from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
 from compiler.check.builtins.tenant_reach import Scope, reaches_out
 from compiler.check.findings import Finding
