@@ -121,6 +121,13 @@ def environment_document(
     return doc
 
 
+def _own_address(index: int, n: int) -> str:
+    """A customer's own host address, unique across the catalog (an address belongs to
+    one owner): 198.18.0.0/15, the range set aside for benchmarks (RFC 2544)."""
+    slot = 2 * index + n
+    return f"198.{18 + slot // 65024}.{slot // 254 % 256}.{slot % 254 + 1}"
+
+
 def customer_document(
     index: int,
     width: int,
@@ -177,7 +184,7 @@ def customer_document(
             placement["hosts"] = [
                 Flow(
                     name=f"mx{n}.{domain}",
-                    address=f"192.0.2.{n + 10}",
+                    address=_own_address(index, n),
                     region="customer-dc",
                     residency=residency,
                 )

@@ -47,6 +47,19 @@ def test_tiny_catalog_validates_with_the_expected_instance_count(tmp_path: Path)
     assert {s.runtime for s in resolved.catalog.services.values()} == {"kubernetes", "vm"}
 
 
+def test_a_larger_catalog_with_on_premises_hosts_validates(tmp_path: Path):
+    """Hundreds of customers, some with their own hosts: the generated catalog must stay
+    valid as the catalog rules tighten (hosts and addresses owned once, domains)."""
+    generate.write_catalog(generate.Size(customers=300, services=6, environments=2), tmp_path)
+    resolved = pipeline.run(tmp_path)
+    assert any(
+        host
+        for customer in resolved.catalog.customers.values()
+        for env in customer.environments.values()
+        for host in env.hosts
+    )
+
+
 def test_same_seed_gives_byte_identical_files(tmp_path: Path):
     size = generate.Size(customers=30, services=12, environments=3, seed=7)
     generate.write_catalog(size, tmp_path / "a")
