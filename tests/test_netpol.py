@@ -6,11 +6,10 @@ nothing crosses tenants."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
+from compiler.check.builtins.network_reachability import inventory
 from compiler.check.netpol import Cluster, External, InvalidPolicy, Pod, Rule, Side
 from tests.conftest import REPO
 
@@ -158,44 +157,18 @@ def test_only_network_policies_and_only_sane_queries():
 
 
 def rendered_cluster(environment: str, cluster: str) -> tuple[Cluster, dict[str, Pod]]:
-    """The cluster's policies, namespaces and pods (one per Deployment or StatefulSet:
-    its namespace, pod template labels and named container ports), plus the add-ons the
-    policies name but gitopsc does not render: the ingress controller and cluster DNS."""
+    """The cluster's policies, namespaces and pods as the network-reachability check
+    builds them (one pod per Deployment or StatefulSet, plus the ingress controller and
+    cluster DNS, which the policies name but gitopsc does not render)."""
     root = REPO / "rendered" / environment / "kubernetes" / cluster
-    policies, namespaces = [], {}
-    pods = {
-        "ingress-nginx/controller": Pod(
-            "controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}
-        ),
-        "kube-system/coredns": Pod(
-            "coredns", "kube-system", {"k8s-app": "kube-dns"}, None, {"dns": (53, "UDP")}
-        ),
-    }
-    for path in sorted(Path(root).rglob("*.yaml")):
-        for item in yaml.safe_load_all(path.read_text()):
-            kind, metadata = item.get("kind"), item.get("metadata") or {}
-            if kind == "NetworkPolicy":
-                policies.append(item)
-            elif kind == "Namespace":
-                namespaces[metadata["name"]] = metadata.get("labels") or {}
-            elif kind in ("Deployment", "StatefulSet"):
-                template = item["spec"]["template"]
-                ports = {
-                    port["name"]: (port["containerPort"], port.get("protocol", "TCP"))
-                    for container in template["spec"]["containers"]
-                    for port in container.get("ports") or []
-                    if "name" in port
-                }
-                name = f"{metadata['namespace']}/{metadata['name']}"
-                pods[name] = Pod(
-                    metadata["name"],
-                    metadata["namespace"],
-                    template["metadata"]["labels"],
-                    None,
-                    ports,
-                )
-    assert policies and namespaces and len(pods) > 2, f"nothing rendered under {root}"
-    return Cluster(policies, namespaces), pods
+    objects = [
+        item
+        for path in sorted(root.rglob("*.yaml"))
+        for item in yaml.safe_load_all(path.read_text())
+    ]
+    found = inventory(objects)
+    assert found.policies and len(found.pods) > 2, f"nothing rendered under {root}"
+    return Cluster(found.policies.values(), found.namespaces), found.pods
 
 
 def port_of(pod: Pod, name: str) -> int:

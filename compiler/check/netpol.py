@@ -36,7 +36,7 @@ choice to the network plugin, this module chooses, and says so:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -223,7 +223,9 @@ class Cluster:
         """`namespaces` maps a name to its labels; `kubernetes.io/metadata.name` is set
         to the name as the API server does (#targeting-a-namespace-by-its-name), also
         for a namespace that is not listed. Raises `InvalidPolicy`."""
-        self._policies = tuple(_parse_policy(policy) for policy in policies)
+        self._policies: dict[str, list[_Policy]] = {}  # by namespace: a pod sees only its own
+        for policy in map(_parse_policy, policies):
+            self._policies.setdefault(policy.namespace, []).append(policy)
         self._namespaces = {
             name: {**labels, NAME_LABEL: name} for name, labels in (namespaces or {}).items()
         }
@@ -267,13 +269,7 @@ class Cluster:
         play no part, and nothing isolates an `External` endpoint."""
         if not isinstance(subject, Pod):
             return Side()
-        isolating = [
-            policy
-            for policy in self._policies
-            if direction in policy.rules
-            and policy.namespace == subject.namespace
-            and policy.selector.matches(subject.labels)
-        ]
+        isolating = self._isolating(direction, subject)
         admitting = tuple(
             rule.ref
             for policy in isolating
@@ -281,6 +277,18 @@ class Cluster:
             if self._admits(rule, policy.namespace, peer, destination, port, protocol)
         )
         return Side(tuple(policy.ref for policy in isolating), admitting)
+
+    def isolated_by(self, pod: Pod, direction: str) -> tuple[str, ...]:
+        """The policies that isolate `pod` for `direction` (`ingress` or `egress`), whatever
+        the traffic: empty means that direction is open to and from everything."""
+        return tuple(policy.ref for policy in self._isolating(direction, pod))
+
+    def _isolating(self, direction: str, pod: Pod) -> list[_Policy]:
+        return [
+            policy
+            for policy in self._policies.get(pod.namespace, ())
+            if direction in policy.rules and policy.selector.matches(pod.labels)
+        ]
 
     def _admits(
         self,
@@ -318,6 +326,13 @@ class Cluster:
             labels = self._namespaces.get(endpoint.namespace, {NAME_LABEL: endpoint.namespace})
             in_namespace = peer.namespaces.matches(labels)
         return in_namespace and (peer.pods is None or peer.pods.matches(endpoint.labels))
+
+
+def label_selector(selector: Mapping) -> Callable[[Mapping[str, str]], bool]:
+    """A label selector as a test of labels, with the semantics policies use: for code that
+    finds what a policy's selectors can match without asking about every pair of pods.
+    Raises `InvalidPolicy`."""
+    return _parse_selector("selector", "", selector or {}).matches
 
 
 def _describe(what: str, endpoint: Endpoint, side: Side) -> str:

@@ -124,6 +124,8 @@ def render_environment(
     by_key = {(i.customer, i.service): i for i in instances}
     dependents: dict[tuple[str | None, str], list[Instance]] = {}
     for instance in instances:
+        if not instance.clusters:
+            continue  # a VM's hosts are no pods: a peer selector would name no namespace
         for dep in catalog.services[instance.service].depends_on:
             target = by_key.get((instance.customer, dep)) or by_key.get((None, dep))
             if target is not None:

@@ -1,0 +1,468 @@
+"""The rendered NetworkPolicies allow every path the catalog declares (a dependency on
+its ports, the ingress controller to an ingress, DNS to kube-system), and no path from a
+customer's pods to another customer's, the platform's or a system namespace's pods that
+nothing declares.
+
+The renderer derives each allow-rule from the catalog, but what a cluster enforces is
+the union of every policy after patches and extra resources: a patch that renames a
+port or drops a peer silently breaks a service on its first request, and an extra
+policy admitting another customer's namespace, with that customer opening its egress,
+joins two tenants. Both are only visible when the policies are evaluated as the network
+plugin does (check/netpol.py), on the rendered objects of each cluster. The pods are
+the Deployments and StatefulSets gitopsc renders, plus the add-ons its policies name
+(the ingress controller, cluster DNS); a closed path points at the patch or extra
+resource that narrowed it, else the line that declares it, and an open one at the
+policy that opens it. ipBlocks over the pod ranges are `namespace-network-policy`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler.catalog import PLATFORM_NAMESPACE, Instance
+from compiler.check.builtins.base import (
+    Builtin,
+    EnvironmentInput,
+    about,
+    as_list,
+    as_mapping,
+    producer,
+)
+from compiler.check.findings import Finding
+from compiler.check.netpol import (
+    NAME_LABEL,
+    PROTOCOLS,
+    Cluster,
+    InvalidPolicy,
+    Pod,
+    Verdict,
+    label_selector,
+)
+from compiler.check.subjects import enabled_at, setting_location
+from compiler.errors import Location
+from compiler.render import CUSTOMER_LABEL, OutputFile
+
+WORKLOADS = ("Deployment", "StatefulSet")
+DNS = ("kube-system", "coredns")
+
+
+def workload_pod(data: Mapping[str, Any]) -> Pod:
+    """A Deployment's or StatefulSet's pods as policies see them: namespace, pod template
+    labels and named container ports (what a policy's `port: http` resolves against).
+    Read through as_mapping: a patch may have broken any field."""
+    metadata = as_mapping(data.get("metadata"))
+    template = as_mapping(as_mapping(data.get("spec")).get("template"))
+    labels = as_mapping(as_mapping(template.get("metadata")).get("labels"))
+    ports = {
+        port["name"]: (port["containerPort"], port.get("protocol") or "TCP")
+        for container in map(
+            as_mapping, as_list(as_mapping(template.get("spec")).get("containers"))
+        )
+        for port in map(as_mapping, as_list(container.get("ports")))
+        if isinstance(port.get("name"), str)
+        and type(port.get("containerPort")) is int
+        and 1 <= port["containerPort"] <= 65535
+        and (port.get("protocol") or "TCP") in PROTOCOLS
+    }
+    return Pod(
+        str(metadata.get("name")),
+        str(metadata.get("namespace")),
+        {k: v for k, v in labels.items() if isinstance(v, str)},
+        None,
+        ports,
+    )
+
+
+def addon_pods(ingress_namespace: str) -> list[Pod]:
+    """What every cluster runs that gitopsc's policies name but does not render, labelled
+    as the stock manifests label it: the ingress controller and cluster DNS."""
+    return [
+        Pod(
+            "controller",
+            ingress_namespace,
+            {"app.kubernetes.io/name": "ingress-nginx"},
+            None,
+            {"http": (80, "TCP"), "https": (443, "TCP")},
+        ),
+        Pod(
+            DNS[1],
+            DNS[0],
+            {"k8s-app": "kube-dns"},
+            None,
+            {"dns": (53, "UDP"), "dns-tcp": (53, "TCP")},
+        ),
+    ]
+
+
+@dataclass
+class Inventory:
+    """One cluster's objects as the evaluator needs them: policies by `namespace/name`,
+    namespaces with their labels, pods by `namespace/name` (one per workload)."""
+
+    policies: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    pods: dict[str, Pod] = field(default_factory=dict)
+
+
+def inventory(objects: Iterable[Any], ingress_namespace: str = "ingress-nginx") -> Inventory:
+    """The policies, namespaces and pods of one cluster's rendered objects, with the
+    add-on pods (addon_pods) and their namespaces."""
+    found = Inventory()
+    for pod in addon_pods(ingress_namespace):
+        found.pods[str(pod)] = pod
+        found.namespaces[pod.namespace] = {}
+    for data in objects:
+        if not isinstance(data, dict):
+            continue
+        kind, metadata = data.get("kind"), as_mapping(data.get("metadata"))
+        ref = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        if kind == "NetworkPolicy":
+            found.policies[ref] = data
+        elif kind == "Namespace" and isinstance(metadata.get("name"), str):
+            labels = as_mapping(metadata.get("labels"))
+            found.namespaces[metadata["name"]] = {
+                k: v for k, v in labels.items() if isinstance(v, str)
+            }
+        elif kind in WORKLOADS:
+            found.pods[ref] = workload_pod(data)
+    return found
+
+
+def cluster_of(
+    policies: Mapping[str, Mapping[str, Any]], namespaces: Mapping[str, Mapping[str, str]]
+) -> tuple[Cluster, dict[str, Mapping[str, Any]]]:
+    """The evaluator over the policies the API server would accept, and those policies: one
+    it refuses never reaches the cluster (the schema checks report it), so it opens and
+    closes nothing here."""
+    valid = dict(policies)
+    try:
+        return Cluster(valid.values(), namespaces), valid
+    except (InvalidPolicy, AttributeError, TypeError, ValueError):
+        for ref, policy in policies.items():
+            try:
+                Cluster([policy])
+            except (InvalidPolicy, AttributeError, TypeError, ValueError):
+                del valid[ref]
+        return Cluster(valid.values(), namespaces), valid
+
+
+@dataclass(frozen=True)
+class _Path:
+    source: str  # pod keys, namespace/name
+    destination: str
+    port: int
+    protocol: str
+    what: str
+    declared_at: Callable[[], Location]  # where the catalog declares it, found when needed
+    sides: tuple[Instance | None, Instance | None]  # whose egress, whose ingress
+
+
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    env = run.catalog.environments[run.env]
+    by_cluster: dict[str, list[OutputFile]] = {}
+    for file in run.files:
+        parts = file.path.split("/")
+        if len(parts) >= 4 and parts[1] == "kubernetes" and isinstance(file.data, dict):
+            by_cluster.setdefault(parts[2], []).append(file)
+    for cluster, files in sorted(by_cluster.items()):
+        yield from _cluster(run, env.ingress_controller.namespace, cluster, files)
+
+
+def _cluster(
+    run: EnvironmentInput, ingress_namespace: str, cluster: str, files: list[OutputFile]
+) -> Iterator[Finding]:
+    found = inventory((f.data for f in files), ingress_namespace)
+    net, valid = cluster_of(found.policies, found.namespaces)
+    refused = sorted(set(found.policies) - set(valid))
+    found.policies = valid
+    by_ref = {
+        (
+            f.data.get("kind"),
+            f"{as_mapping(f.data.get('metadata')).get('namespace')}/"
+            f"{as_mapping(f.data.get('metadata')).get('name')}",
+        ): f
+        for f in files
+    }
+    verdicts: dict[tuple[str, str, int, str], Verdict] = {}
+
+    def allowed(source: str, destination: str, port: int, protocol: str) -> Verdict:
+        key = (source, destination, port, protocol)
+        if key not in verdicts:
+            verdicts[key] = net.allowed(found.pods[source], found.pods[destination], port, protocol)
+        return verdicts[key]
+
+    paths = list(_declared(run, cluster, ingress_namespace, found.pods, by_ref))
+    for path in paths:
+        verdict = allowed(path.source, path.destination, path.port, path.protocol)
+        if not verdict.allowed:
+            yield _closed(run, cluster, path, verdict, refused)
+    declared = {(p.source, p.destination, p.port, p.protocol) for p in paths}
+    tenants = _tenants(run, found.namespaces)
+    candidates: dict[tuple[str, str], set[tuple[int, str]]] = {}
+    for source, destination, ports in _candidates(net, found, tenants):
+        candidates.setdefault((source, destination), set()).update(ports)
+    opened: dict[tuple[str, str], list[tuple[int, str, Verdict]]] = {}
+    for (source, destination), ports in candidates.items():
+        for port, protocol in sorted(ports):
+            if (source, destination, port, protocol) in declared or (
+                destination == "/".join(DNS) and port == 53
+            ):
+                continue  # DNS is declared for every pod, not only an instance's workload
+            verdict = allowed(source, destination, port, protocol)
+            if verdict.allowed:
+                opened.setdefault((source, destination), []).append((port, protocol, verdict))
+    for (source, destination), open_ports in sorted(opened.items()):
+        yield _open(run, cluster, source, destination, open_ports, by_ref, tenants)
+
+
+def _declared(
+    run: EnvironmentInput,
+    cluster: str,
+    ingress_namespace: str,
+    pods: Mapping[str, Pod],
+    by_ref: Mapping[tuple[Any, str], OutputFile],
+) -> Iterator[_Path]:
+    """The paths the catalog declares on this cluster, between the pods of the workload
+    each instance renders (named after its service), dependencies resolved as the
+    renderer resolves them: the same customer's instance, else the environment-wide one."""
+    catalog = run.catalog
+    by_key = {(i.customer, i.service): i for i in run.instances}
+
+    def pod_of(instance: Instance) -> str | None:
+        key = f"{instance.namespace}/{instance.service}"
+        owned = any(
+            (kind, key) in by_ref and by_ref[(kind, key)].instances == (instance.id,)
+            for kind in WORKLOADS
+        )
+        return key if owned and cluster in instance.clusters and key in pods else None
+
+    controller = f"{ingress_namespace}/controller"
+    for instance in run.instances:
+        source = pod_of(instance)
+        if source is None:
+            continue
+        service = catalog.services[instance.service]
+        for index, name in enumerate(service.depends_on):
+            target = by_key.get((instance.customer, name)) or by_key.get((None, name))
+            destination = pod_of(target) if target is not None else None
+            if destination is None:
+                continue
+            source_file = catalog.source("service", instance.service)
+            at = functools.partial(source_file.locate, "depends_on", index)
+            for port_name, number in sorted((target.settings.ports or {}).items()):
+                what = f"{instance.id} depends on {target.id} ({port_name})"
+                yield _Path(source, destination, number, "TCP", what, at, (instance, target))
+        ingress = instance.settings.ingress
+        number = (instance.settings.ports or {}).get(ingress.port) if ingress else None
+        if number is not None:
+            at = functools.partial(setting_location, catalog, instance, ("ingress",))
+            what = f"the ingress controller serves {instance.id} ({ingress.port})"
+            yield _Path(controller, source, number, "TCP", what, at, (None, instance))
+        for protocol in ("UDP", "TCP"):
+            what = f"{instance.id} resolves names (DNS)"
+            at = functools.partial(enabled_at, catalog, instance)
+            yield _Path(source, "/".join(DNS), 53, protocol, what, at, (instance, None))
+
+
+def _closed(
+    run: EnvironmentInput, cluster: str, path: _Path, verdict: Verdict, refused: list[str]
+) -> Finding:
+    """A declared path the policies close, located at the patch or extra resource of the
+    closed side that touches its NetworkPolicy or workload, else at the declaring line;
+    a policy of either side's namespace that the API server refuses is named, as it may
+    be the rule that was meant to open the path."""
+    ends = {path.source.split("/")[0], path.destination.split("/")[0]}
+    ignored = [ref for ref in refused if ref.split("/")[0] in ends]
+    note = f"; ignored, as the API server refuses them: {', '.join(ignored)}" if ignored else ""
+    closed = [
+        instance
+        for instance, side in zip(path.sides, (verdict.egress, verdict.ingress), strict=True)
+        if instance is not None and not side.allowed
+    ]
+    at = next((loc for i in closed if (loc := _narrowed_at(i)) is not None), None)
+    at = at or path.declared_at()
+    subject = next(iter(closed), None) or path.sides[0] or path.sides[1]
+    return BUILTIN.finding(
+        f"{path.what} on cluster {cluster}, but the NetworkPolicies close it: "
+        f"{verdict.reason}{note}",
+        at,
+        key=f"{cluster}/{path.source}->{path.destination}/{path.protocol}/{path.port}",
+        **about(subject),
+    )
+
+
+def _narrowed_at(instance: Instance) -> Location | None:
+    """The first extra NetworkPolicy, or patch on a NetworkPolicy or a workload (its
+    labels and ports are what policies select), of an instance: what can narrow a path."""
+    for index, raw in enumerate(instance.settings.extra_resources or []):
+        if isinstance(raw, dict) and raw.get("kind") == "NetworkPolicy":
+            return instance.origin(("extra_resources", index)).location
+    for index, patch in enumerate(instance.settings.patches or []):
+        if patch.target.kind in ("NetworkPolicy", *WORKLOADS):
+            return instance.origin(("patches", index)).location
+    return None
+
+
+def _tenants(run: EnvironmentInput, namespaces: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Who owns each namespace: a customer (its Namespace carries the customer label),
+    the platform, or the cluster itself (any other namespace: kube-system, the ingress
+    controller's, ArgoCD's)."""
+    tenants = {}
+    for name, labels in namespaces.items():
+        customer = labels.get(CUSTOMER_LABEL)
+        if customer in run.catalog.customers and name != PLATFORM_NAMESPACE:
+            tenants[name] = f"customer {customer}"
+        else:
+            tenants[name] = "platform" if name == PLATFORM_NAMESPACE else f"system {name}"
+    return tenants
+
+
+def _crosses(tenants: Mapping[str, str], source: Pod, destination: Pod) -> bool:
+    """From a customer's pod to a pod that is not that customer's."""
+    mine = tenants.get(source.namespace, "")
+    return mine.startswith("customer ") and tenants.get(destination.namespace) != mine
+
+
+def _candidates(
+    net: Cluster, found: Inventory, tenants: Mapping[str, str]
+) -> Iterator[tuple[str, str, set[tuple[int, str]]]]:
+    """The pairs of pods across a tenant boundary that some rule could admit, with the
+    ports to try: each rule's peers resolved to pods by namespace lookup (a scan only
+    for selectors that do not name namespaces), never every pair of pods. Plus the pairs
+    no policy isolates on either side."""
+    by_namespace: dict[str, list[str]] = {}
+    for key, pod in found.pods.items():
+        by_namespace.setdefault(pod.namespace, []).append(key)
+    namespaces = {name: {**labels, NAME_LABEL: name} for name, labels in found.namespaces.items()}
+
+    def ports(destination: str, rule: Mapping[str, Any]) -> set[tuple[int, str]]:
+        named = set(found.pods[destination].ports.values())
+        for entry in map(as_mapping, as_list(rule.get("ports"))):
+            if isinstance(entry.get("port"), int):
+                named.add((entry["port"], entry.get("protocol") or "TCP"))
+        return named
+
+    for policy in found.policies.values():
+        namespace = as_mapping(policy.get("metadata")).get("namespace")
+        spec = as_mapping(policy.get("spec"))
+        try:
+            selects = label_selector(as_mapping(spec.get("podSelector")))
+        except InvalidPolicy:
+            continue
+        subjects = [k for k in by_namespace.get(namespace, ()) if selects(found.pods[k].labels)]
+        for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+            for rule in map(as_mapping, as_list(spec.get(direction))):
+                for peer in _peer_pods(
+                    rule.get(peers_key), namespace, namespaces, by_namespace, found
+                ):
+                    for subject in subjects:
+                        source, destination = (
+                            (peer, subject) if direction == "ingress" else (subject, peer)
+                        )
+                        if _crosses(tenants, found.pods[source], found.pods[destination]):
+                            yield source, destination, ports(destination, rule)
+    open_out = [k for k, p in found.pods.items() if not net.isolated_by(p, "egress")]
+    open_in = [k for k, p in found.pods.items() if not net.isolated_by(p, "ingress")]
+    for source in open_out:
+        for destination in open_in:
+            if _crosses(tenants, found.pods[source], found.pods[destination]):
+                yield source, destination, ports(destination, {})
+
+
+def _peer_pods(
+    peers: Any,
+    namespace: str,
+    namespaces: Mapping[str, Mapping[str, str]],
+    by_namespace: Mapping[str, list[str]],
+    found: Inventory,
+) -> Iterator[str]:
+    """The pods a rule's `from`/`to` can admit (no peers: every pod). ipBlocks match no
+    pod here: the pods have no addresses."""
+    for peer in map(as_mapping, as_list(peers) or [{"namespaceSelector": {}}]):
+        if "ipBlock" in peer:
+            continue
+        try:
+            pods = label_selector(as_mapping(peer.get("podSelector")))
+            selector = peer.get("namespaceSelector")
+            if selector is None:
+                names: Iterable[str] = [namespace]
+            else:
+                names = _named(as_mapping(selector))
+                if names is None:
+                    matches = label_selector(as_mapping(selector))
+                    names = [n for n, labels in namespaces.items() if matches(labels)]
+        except InvalidPolicy:
+            continue
+        for name in names:
+            yield from (k for k in by_namespace.get(name, ()) if pods(found.pods[k].labels))
+
+
+def _named(selector: Mapping[str, Any]) -> set[str] | None:
+    """The namespaces a selector names by `kubernetes.io/metadata.name` (matchLabels or
+    `In`), or None when it selects by anything else and needs a scan."""
+    labels = as_mapping(selector.get("matchLabels"))
+    expressions = list(map(as_mapping, as_list(selector.get("matchExpressions"))))
+    if set(labels) - {NAME_LABEL} or not (labels or expressions):
+        return None
+    names: set[str] | None = {labels[NAME_LABEL]} if labels else None
+    for expression in expressions:
+        if expression.get("key") != NAME_LABEL or expression.get("operator") != "In":
+            return None
+        values = {str(v) for v in as_list(expression.get("values"))}
+        names = values if names is None else names & values
+    return names
+
+
+def _open(
+    run: EnvironmentInput,
+    cluster: str,
+    source: str,
+    destination: str,
+    open_ports: list[tuple[int, str, Verdict]],
+    by_ref: Mapping[tuple[Any, str], OutputFile],
+    tenants: Mapping[str, str],
+) -> Finding:
+    """An undeclared path across tenants, located at the policy that opens it: the
+    destination's admitting policy first (it chose to let the traffic in), else the
+    source's, else (nothing isolates either side) the source customer's file."""
+    rules = sorted(
+        {str(r) for _, _, v in open_ports for r in (*v.ingress.admitted_by, *v.egress.admitted_by)}
+    )
+    first = open_ports[0][2]
+    opener = next(iter((*first.ingress.admitted_by, *first.egress.admitted_by)), None)
+    file = by_ref.get(("NetworkPolicy", opener.policy)) if opener else None
+    instance = run.owner(file) if file else None
+    customer = tenants[source.split("/")[0]].removeprefix("customer ")
+    if instance is not None:
+        at, subject = producer(run, instance, file), about(instance)
+    else:
+        owner = tenants.get(file.data["metadata"]["namespace"], "") if file else ""
+        name = owner.removeprefix("customer ") if owner.startswith("customer ") else customer
+        at, subject = run.catalog.source("customer", name).locate(), {"customer": name}
+        subject["environment"] = run.env
+    ports = ", ".join(f"{protocol}/{port}" for port, protocol, _ in open_ports)
+    opened_by = ", ".join(rules) or "no policy isolating either side"
+    return BUILTIN.finding(
+        f"{source} -> {destination} ({ports}) on cluster {cluster} crosses from "
+        f"{tenants[source.split('/')[0]]} to {tenants[destination.split('/')[0]]}, and nothing "
+        f"in the catalog declares it; opened by {opened_by}",
+        at,
+        key=f"{cluster}/{source}->{destination}",
+        rendered=file.path if file else None,
+        **subject,
+    )
+
+
+BUILTIN = Builtin(
+    "network-reachability",
+    "The NetworkPolicies allow what the catalog declares, and no path across tenants",
+    "critical",
+    "open a declared path in the catalog (depends_on, ingress), not by patching its "
+    "NetworkPolicy; remove the patch or extra resource that admits another tenant's pods",
+    "environment",
+    check,
+    __doc__,
+)
