@@ -58,8 +58,10 @@ def run(out: Path, console: Console) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for name, text in catalog_schemas().items():
             target = out / name
-            if not target.exists() or target.read_text(encoding="utf-8") != text:
-                write_file_atomically(target, text.encode("utf-8"))
+            if target.exists() and target.read_text(encoding="utf-8") == text:
+                console.print(f"unchanged {target}", highlight=False)
+                continue
+            write_file_atomically(target, text.encode("utf-8"))
             console.print(f"wrote {target}", highlight=False)
     except OSError as error:
         raise UsageError(
