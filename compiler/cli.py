@@ -157,11 +157,23 @@ def explain(
     path: Annotated[
         str | None, typer.Option("--path", help="Only values under this dotted path.")
     ] = None,
+    network: Annotated[
+        bool,
+        typer.Option(
+            "--network",
+            help="Who may reach the instance and whom it may reach, by its rendered "
+            "NetworkPolicies.",
+        ),
+    ] = False,
     root: RootOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Show every resolved value of an instance with the layer and file:line it came from."""
-    _guarded(lambda: explain_command.run(_root(root), instance, path, output.value, _stdout()))
+    _guarded(
+        lambda: explain_command.run(
+            _root(root), instance, path, output.value, _stdout(), network=network
+        )
+    )
 
 
 @app.command()

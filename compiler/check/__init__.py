@@ -8,11 +8,14 @@ codequality, sarif, markdown) out.
     findings.py   the one finding model               report.py    the report formats
 
 It reads the catalog, render and output stages (checkov is handed the exact bytes the
-writer writes); review and the commands sit above it.
+writer writes); review and the commands sit above it. `instance_paths` is
+network-reachability's evaluation for one instance (`gitopsc explain --network`).
 """
 
 from compiler.check import report
 from compiler.check.builtins import BUILTINS
+from compiler.check.builtins.base import EnvironmentInput
+from compiler.check.builtins.network_reachability import NetworkPath, instance_paths
 from compiler.check.checkov_checks import CheckovRun, activate
 from compiler.check.declarative import compile_rules
 from compiler.check.enforce import enforce
@@ -33,8 +36,10 @@ __all__ = [
     "CheckovRun",
     "CompiledSchema",
     "Config",
+    "EnvironmentInput",
     "Finding",
     "ManifestSchemas",
+    "NetworkPath",
     "Policy",
     "PolicySet",
     "WaiverList",
@@ -44,6 +49,7 @@ __all__ = [
     "check_references",
     "compile_rules",
     "enforce",
+    "instance_paths",
     "known_checks",
     "load_policies",
     "report",

@@ -1,7 +1,9 @@
-"""`gitopsc explain ID [--path P]`: each resolved value of an instance and where it came from."""
+"""`gitopsc explain ID [--path P | --network]`: each resolved value of an instance and
+where it came from, or who may reach it and whom it may reach by its rendered policies."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,20 @@ from rich.table import Table
 
 from compiler import pipeline
 from compiler.catalog import Instance, YamlPath
+from compiler.check import EnvironmentInput, NetworkPath, instance_paths
 from compiler.errors import UsageError, did_you_mean
 
 
-def run(root: Path, instance_id: str, path: str | None, output: str, console: Console) -> int:
+def run(
+    root: Path,
+    instance_id: str,
+    path: str | None,
+    output: str,
+    console: Console,
+    network: bool = False,
+) -> int:
+    if network and path:
+        raise UsageError("--path and --network do not combine", "use one or the other")
     parts = instance_id.strip("/").split("/")
     if len(parts) not in (2, 3):
         raise UsageError(
@@ -27,6 +39,8 @@ def run(root: Path, instance_id: str, path: str | None, output: str, console: Co
         raise UsageError(
             f"no instance '{instance_id}'", did_you_mean("/".join(parts), resolved.instances)
         )
+    if network:
+        return _network(resolved, instance, output, console)
     rows = explain(instance)
     if path:
         prefix = tuple(path.split("."))
@@ -53,6 +67,71 @@ def run(root: Path, instance_id: str, path: str | None, output: str, console: Co
         table.add_row(row["path"], json.dumps(row["value"]), row["layer"], origin)
     console.print(table)
     return 0
+
+
+def _network(resolved: pipeline.Resolved, instance: Instance, output: str, console: Console) -> int:
+    """Render the instance's environment in memory and show its paths as the
+    network-reachability check evaluates them (one computation for both)."""
+    files = pipeline.render(resolved)[instance.environment]
+    instances = [i for i in resolved.instances.values() if i.environment == instance.environment]
+    run = EnvironmentInput(
+        resolved.catalog, instance.environment, instances, files, datetime.date.today()
+    )
+    rows = [network_row(p) for p in instance_paths(run, instance)]
+    if output == "json":
+        print(json.dumps({"instance": instance.id, "paths": rows}, indent=2))
+        return 0
+    table = Table(title=f"{instance.id}  network ({', '.join(instance.clusters) or 'vm'})")
+    clusters = len(instance.clusters) > 1  # a column only when it tells rows apart
+    for column in (("cluster",) if clusters else ()) + (
+        "dir",
+        "peer",
+        "port",
+        "state",
+        "declared at",
+        "admitted by",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        port = f"{row['port_name']} {row['port']}/{row['protocol']}".strip()
+        state = "open" if row["open"] else "[red]CLOSED[/red]"
+        if not row["declared"]:
+            state = "[yellow]open, undeclared[/yellow]"
+        declared = row["declared_at"] or ""
+        if row["narrowed_at"]:
+            declared += f"\n(narrowed at {row['narrowed_at']})"
+        table.add_row(
+            *((row["cluster"],) if clusters else ()),
+            row["direction"],
+            row["peer"],
+            port,
+            state,
+            declared,
+            "\n".join(row["admitted_by"]) or ("-" if row["open"] else row["reason"]),
+        )
+    if not rows:
+        console.print(f"{instance.id} has no pods on a cluster: no network paths")
+        return 0
+    console.print(table)
+    return 0
+
+
+def network_row(path: NetworkPath) -> dict[str, Any]:
+    """One path as `--output json` shows it (documented in docs/cli.md)."""
+    return {
+        "cluster": path.cluster,
+        "direction": path.direction,
+        "peer": path.peer,
+        "port": path.port,
+        "protocol": path.protocol,
+        "port_name": path.port_name or None,
+        "open": path.verdict.allowed,
+        "declared": path.declared,
+        "declared_at": str(path.declared_at) if path.declared_at else None,
+        "narrowed_at": str(path.narrowed_at) if path.narrowed_at else None,
+        "admitted_by": list(path.rules),
+        "reason": path.verdict.reason,
+    }
 
 
 def explain(instance: Instance) -> list[dict[str, Any]]:

@@ -158,22 +158,132 @@ class _Path:
     what: str
     declared_at: Callable[[], Location]  # where the catalog declares it, found when needed
     sides: tuple[Instance | None, Instance | None]  # whose egress, whose ingress
+    port_name: str = ""
 
 
-def check(run: EnvironmentInput) -> Iterator[Finding]:
-    env = run.catalog.environments[run.env]
+@dataclass(frozen=True)
+class NetworkPath:
+    """One path to or from an instance as the rendered policies decide it, for `gitopsc
+    explain --network`: computed here, with the check's own evaluation, so that what the
+    command shows is what the check judges. `direction` is `in` or `out` from the
+    instance's side; `peer` an instance id, `ingress controller`, `cluster DNS` or, for
+    a pod gitopsc does not trace to one instance, `namespace/name`. `declared_at` is the
+    catalog line that declares the path (None: undeclared); `narrowed_at` the patch or
+    extra resource that may have closed it (only for a closed path)."""
+
+    cluster: str
+    direction: str
+    peer: str
+    port: int
+    protocol: str
+    port_name: str
+    declared: bool
+    declared_at: Location | None
+    narrowed_at: Location | None
+    verdict: Verdict
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rules that admit the path, egress side first (empty: nothing isolates)."""
+        return tuple(
+            str(r) for r in (*self.verdict.egress.admitted_by, *self.verdict.ingress.admitted_by)
+        )
+
+
+@dataclass
+class _Evaluated:
+    """One cluster's declared paths with their verdicts and the open, undeclared paths
+    across tenants: what the check reports and what `instance_paths` shows."""
+
+    declared: list[tuple[_Path, Verdict]]
+    opened: dict[tuple[str, str], list[tuple[int, str, Verdict]]]
+    refused: list[str]
+    by_ref: dict[tuple[Any, str], OutputFile]
+    tenants: dict[str, str]
+
+
+def _by_cluster(run: EnvironmentInput) -> dict[str, list[OutputFile]]:
     by_cluster: dict[str, list[OutputFile]] = {}
     for file in run.files:
         parts = file.path.split("/")
         if len(parts) >= 4 and parts[1] == "kubernetes" and isinstance(file.data, dict):
             by_cluster.setdefault(parts[2], []).append(file)
-    for cluster, files in sorted(by_cluster.items()):
-        yield from _cluster(run, env.ingress_controller.namespace, cluster, files)
+    return dict(sorted(by_cluster.items()))
 
 
-def _cluster(
+def check(run: EnvironmentInput) -> Iterator[Finding]:
+    ingress_namespace = run.catalog.environments[run.env].ingress_controller.namespace
+    for cluster, files in _by_cluster(run).items():
+        found = _evaluate(run, ingress_namespace, cluster, files)
+        for path, verdict in found.declared:
+            if not verdict.allowed:
+                yield _closed(run, cluster, path, verdict, found.refused)
+        for (source, destination), open_ports in sorted(found.opened.items()):
+            yield _open(run, cluster, source, destination, open_ports, found.by_ref, found.tenants)
+
+
+def instance_paths(run: EnvironmentInput, instance: Instance) -> list[NetworkPath]:
+    """Every declared path to and from `instance` (its dependencies, its dependents, the
+    ingress controller, DNS) with the verdict of the rendered policies, then every open,
+    undeclared path to or from it that the check reports; on each cluster it runs on.
+    Empty for an instance without pods (a VM service)."""
+    ingress_namespace = run.catalog.environments[run.env].ingress_controller.namespace
+    paths: list[NetworkPath] = []
+    mine = f"{instance.namespace}/{instance.service}"
+    for cluster, files in _by_cluster(run).items():
+        if cluster not in instance.clusters:
+            continue
+        found = _evaluate(run, ingress_namespace, cluster, files)
+        for path, verdict in found.declared:
+            out = path.sides[0] is not None and path.sides[0].id == instance.id
+            if not out and not (path.sides[1] is not None and path.sides[1].id == instance.id):
+                continue
+            other = path.sides[1] if out else path.sides[0]
+            peer = other.id if other else ("cluster DNS" if out else "ingress controller")
+            paths.append(
+                NetworkPath(
+                    cluster=cluster,
+                    direction="out" if out else "in",
+                    peer=peer,
+                    port=path.port,
+                    protocol=path.protocol,
+                    port_name=path.port_name,
+                    declared=True,
+                    declared_at=path.declared_at(),
+                    narrowed_at=None if verdict.allowed else _narrowing(path, verdict),
+                    verdict=verdict,
+                )
+            )
+        for (source, destination), open_ports in sorted(found.opened.items()):
+            if mine not in (source, destination):
+                continue
+            other_pod = destination if source == mine else source
+            file = next(
+                (found.by_ref[(k, other_pod)] for k in WORKLOADS if (k, other_pod) in found.by_ref),
+                None,
+            )
+            owner = run.owner(file) if file else None
+            for port, protocol, verdict in open_ports:
+                paths.append(
+                    NetworkPath(
+                        cluster=cluster,
+                        direction="out" if source == mine else "in",
+                        peer=owner.id if owner else other_pod,
+                        port=port,
+                        protocol=protocol,
+                        port_name="",
+                        declared=False,
+                        declared_at=None,
+                        narrowed_at=None,
+                        verdict=verdict,
+                    )
+                )
+    return paths
+
+
+def _evaluate(
     run: EnvironmentInput, ingress_namespace: str, cluster: str, files: list[OutputFile]
-) -> Iterator[Finding]:
+) -> _Evaluated:
     found = inventory((f.data for f in files), ingress_namespace)
     net, valid = cluster_of(found.policies, found.namespaces)
     refused = sorted(set(found.policies) - set(valid))
@@ -195,10 +305,9 @@ def _cluster(
         return verdicts[key]
 
     paths = list(_declared(run, cluster, ingress_namespace, found.pods, by_ref))
-    for path in paths:
-        verdict = allowed(path.source, path.destination, path.port, path.protocol)
-        if not verdict.allowed:
-            yield _closed(run, cluster, path, verdict, refused)
+    evaluated = [
+        (path, allowed(path.source, path.destination, path.port, path.protocol)) for path in paths
+    ]
     declared = {(p.source, p.destination, p.port, p.protocol) for p in paths}
     tenants = _tenants(run, found.namespaces)
     candidates: dict[tuple[str, str], set[tuple[int, str]]] = {}
@@ -214,8 +323,7 @@ def _cluster(
             verdict = allowed(source, destination, port, protocol)
             if verdict.allowed:
                 opened.setdefault((source, destination), []).append((port, protocol, verdict))
-    for (source, destination), open_ports in sorted(opened.items()):
-        yield _open(run, cluster, source, destination, open_ports, by_ref, tenants)
+    return _Evaluated(evaluated, opened, refused, by_ref, tenants)
 
 
 def _declared(
@@ -254,17 +362,19 @@ def _declared(
             at = functools.partial(source_file.locate, "depends_on", index)
             for port_name, number in sorted((target.settings.ports or {}).items()):
                 what = f"{instance.id} depends on {target.id} ({port_name})"
-                yield _Path(source, destination, number, "TCP", what, at, (instance, target))
+                yield _Path(
+                    source, destination, number, "TCP", what, at, (instance, target), port_name
+                )
         ingress = instance.settings.ingress
         number = (instance.settings.ports or {}).get(ingress.port) if ingress else None
         if number is not None:
             at = functools.partial(setting_location, catalog, instance, ("ingress",))
             what = f"the ingress controller serves {instance.id} ({ingress.port})"
-            yield _Path(controller, source, number, "TCP", what, at, (None, instance))
+            yield _Path(controller, source, number, "TCP", what, at, (None, instance), ingress.port)
         for protocol in ("UDP", "TCP"):
             what = f"{instance.id} resolves names (DNS)"
             at = functools.partial(enabled_at, catalog, instance)
-            yield _Path(source, "/".join(DNS), 53, protocol, what, at, (instance, None))
+            yield _Path(source, "/".join(DNS), 53, protocol, what, at, (instance, None), "dns")
 
 
 def _closed(
@@ -277,13 +387,8 @@ def _closed(
     ends = {path.source.split("/")[0], path.destination.split("/")[0]}
     ignored = [ref for ref in refused if ref.split("/")[0] in ends]
     note = f"; ignored, as the API server refuses them: {', '.join(ignored)}" if ignored else ""
-    closed = [
-        instance
-        for instance, side in zip(path.sides, (verdict.egress, verdict.ingress), strict=True)
-        if instance is not None and not side.allowed
-    ]
-    at = next((loc for i in closed if (loc := _narrowed_at(i)) is not None), None)
-    at = at or path.declared_at()
+    closed = _closed_sides(path, verdict)
+    at = _narrowing(path, verdict) or path.declared_at()
     subject = next(iter(closed), None) or path.sides[0] or path.sides[1]
     return BUILTIN.finding(
         f"{path.what} on cluster {cluster}, but the NetworkPolicies close it: "
@@ -292,6 +397,22 @@ def _closed(
         key=f"{cluster}/{path.source}->{path.destination}/{path.protocol}/{path.port}",
         **about(subject),
     )
+
+
+def _closed_sides(path: _Path, verdict: Verdict) -> list[Instance]:
+    """The instances whose side (egress of the source, ingress of the destination) closes
+    the path."""
+    return [
+        instance
+        for instance, side in zip(path.sides, (verdict.egress, verdict.ingress), strict=True)
+        if instance is not None and not side.allowed
+    ]
+
+
+def _narrowing(path: _Path, verdict: Verdict) -> Location | None:
+    """The patch or extra resource of a closing side that may have closed the path."""
+    closed = _closed_sides(path, verdict)
+    return next((loc for i in closed if (loc := _narrowed_at(i)) is not None), None)
 
 
 def _narrowed_at(instance: Instance) -> Location | None:
