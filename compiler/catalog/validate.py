@@ -96,7 +96,8 @@ def build_catalog(
         teams=MappingProxyType(entities["team"]),
         sources=MappingProxyType(sources),
     )
-    return catalog, problems + check_references(catalog, broken)
+    problems += check_references(catalog, broken)
+    return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 
 ANY_NAME = "*"  # in `broken`: the whole list file is unreadable, so any name may exist
@@ -256,7 +257,7 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
 
     for name, customer in catalog.customers.items():
         problems += _customer_references(catalog, name, customer, refer)
-    return problems + tenancy.catalog_problems(catalog)
+    return problems
 
 
 def _customer_references(

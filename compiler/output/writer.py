@@ -184,8 +184,8 @@ def _build_and_swap(
 
 def _write_folder(
     tree: Mapping[str, bytes], build: Path, old: Path | None, folder: str, names: list[str]
-) -> int:
-    """Write the files of one folder of the new tree; return how many.
+) -> None:
+    """Write the files of one folder of the new tree.
 
     A file whose bytes equal the file at the same path in the current tree is hard-linked
     from it instead of created: a recompile then allocates (and later frees) inodes only
@@ -222,7 +222,6 @@ def _write_folder(
                 os.close(old_dir)
     finally:
         os.close(new_dir)
-    return len(names)
 
 
 def _write_all(handle: int, data: bytes) -> None:
@@ -293,11 +292,11 @@ def _left_behind(out: Path, kind: str) -> list[Path]:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: alive, another user's
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # alive, another user's
+        pass
     return True
 
 
