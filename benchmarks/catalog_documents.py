@@ -114,6 +114,17 @@ def environment_document(
         "secret_store": {"name": f"vault-{name}"},
         "awx": {"organization": "Platform", "project": "gitops", "inventory": name},
         "host_pools": pools,
+        # managed databases per region, and the monitoring namespace scraping metrics
+        "databases": {
+            "postgres": {
+                "networks": {
+                    c["region"]: [f"10.{net}.{200 + i}.0/24"] for i, c in enumerate(clusters)
+                }
+            }
+        },
+        "platform_namespaces": {
+            "monitoring": {"pods": Flow(**{"app.kubernetes.io/name": "prometheus"})}
+        },
         "defaults": defaults,
     }
     if overrides:

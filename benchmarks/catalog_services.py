@@ -124,6 +124,7 @@ def service_document(spec: ServiceSpec, customer: list[ServiceSpec], wide: list[
                 f"{key}_SHARED_SECRET": _secret(name, "shared_secret"),
             },
             "ingress": Flow(host=f"{name}.${{customer.domain}}", port="http"),
+            "network": {"ingress": {"scrape": {"namespace": "monitoring", "ports": ["metrics"]}}},
             "infrastructure": {
                 "database": Flow(engine="postgres", version="16", size="small", storage_gb=20),
                 "buckets": {"media": Flow(versioning=True)},

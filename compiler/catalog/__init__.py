@@ -6,6 +6,8 @@ provenance, interpolation) out.
     validate  models/, model_errors.py, validate.py   Documents -> Catalog, or every problem
     resolve   interpolate.py, resolver.py             Catalog -> Instances keyed by id
 
+`reachability.py` is declared reachability: every connection an instance makes or
+accepts, which the renderer turns into NetworkPolicies and the network check evaluates.
 `layout.py` says where each kind of file lives and holds the `Catalog`. `tenancy.py` is
 the tenant boundary, what one customer's file may reach (validate: hosts and domains;
 resolve: secret keys and stores, ingress and DNS names); its rules are public for checks
@@ -37,9 +39,22 @@ from compiler.catalog.models import (
     PlanList,
     ResourceKind,
     Service,
+    ServicePort,
     Settings,
     Strict,
     TeamList,
+    port_spec,
+)
+from compiler.catalog.reachability import (
+    INTERNET,
+    PRIVATE_RANGES,
+    Addresses,
+    Connection,
+    End,
+    PathPort,
+    Pods,
+    connections,
+    declared_networks,
 )
 from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
 from compiler.catalog.tenancy import (
@@ -53,13 +68,18 @@ from compiler.catalog.tenancy import (
 from compiler.catalog.validate import build_catalog
 
 __all__ = [
+    "INTERNET",
     "PLATFORM_NAMESPACE",
+    "PRIVATE_RANGES",
     "SECRET_KEY",
+    "Addresses",
     "Catalog",
     "CatalogFile",
     "Cluster",
+    "Connection",
     "Customer",
     "Document",
+    "End",
     "EntityKind",
     "Environment",
     "Host",
@@ -68,10 +88,13 @@ __all__ = [
     "Name",
     "NullDict",
     "NullList",
+    "PathPort",
     "Plan",
     "PlanList",
+    "Pods",
     "ResourceKind",
     "Service",
+    "ServicePort",
     "Settings",
     "Source",
     "Strict",
@@ -80,11 +103,14 @@ __all__ = [
     "allowed_stores",
     "build_catalog",
     "catalog_files",
+    "connections",
+    "declared_networks",
     "dns_key",
     "find_root",
     "load_document",
     "merge",
     "model_errors",
+    "port_spec",
     "resolve",
     "secret_prefix",
     "store_kind",

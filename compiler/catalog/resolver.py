@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import model_errors, tenancy
+from compiler.catalog import model_errors, reachability, tenancy
 from compiler.catalog.interpolate import interpolate, path_order, template_paths
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
-from compiler.catalog.models import Customer, Environment, Host, Service, Settings
+from compiler.catalog.models import Customer, Environment, Host, Service, Settings, port_spec
 from compiler.errors import Location, Problem
 
 PLATFORM_NAMESPACE = "platform"
@@ -140,6 +140,9 @@ def resolve(
         for (location, message, hint), ids in failures.items()
     ]
     problems += tenancy.platform_hosts_taken(catalog, instances.values())
+    for env_name in wanted:
+        in_env = [i for i in instances.values() if i.environment == env_name]
+        problems += reachability.connections(catalog, catalog.environments[env_name], in_env)[1]
     return dict(sorted(instances.items())), problems
 
 
@@ -346,6 +349,12 @@ def _check_runtime(
                 f"ingress port '{settings.ingress.port}' is not a declared port",
                 f"declared ports: {', '.join(sorted(ports)) or 'none'}",
             )
+        elif settings.ingress and port_spec(ports[settings.ingress.port]).protocol != "TCP":
+            fail(
+                ("ingress", "port"),
+                f"ingress port '{settings.ingress.port}' is not a TCP port",
+                "an Ingress serves HTTP over TCP; expose UDP ports by other means",
+            )
         for kind, probe in (
             settings.probes.model_dump(exclude_none=True) if settings.probes else {}
         ).items():
@@ -354,6 +363,12 @@ def _check_runtime(
                     ("probes", kind, "port"),
                     f"{kind} probe port '{probe['port']}' is not a declared port",
                     f"declared ports: {', '.join(sorted(ports)) or 'none'}",
+                )
+            elif port_spec(ports[probe["port"]]).protocol != "TCP":
+                fail(
+                    ("probes", kind, "port"),
+                    f"{kind} probe port '{probe['port']}' is not a TCP port",
+                    "HTTP and TCP probes connect over TCP",
                 )
         return ()
     own = customer.environments[env.name].hosts if customer else []

@@ -21,13 +21,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compiler.catalog import PLATFORM_NAMESPACE, Catalog, Environment, Instance
+from compiler.catalog import (
+    PLATFORM_NAMESPACE,
+    PRIVATE_RANGES,
+    Catalog,
+    Environment,
+    Instance,
+    connections,
+)
 from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, kubernetes, network, terraform
 from compiler.render.kubernetes import CUSTOMER_LABEL, labels
 from compiler.render.patches import apply_patches, extra_objects
 from compiler.render.scope import (
-    PRIVATE_RANGES,
     TENANT_KINDS,
     allowed_kinds,
     api_group,
@@ -121,15 +127,8 @@ def render_environment(
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
-    by_key = {(i.customer, i.service): i for i in instances}
-    dependents: dict[tuple[str | None, str], list[Instance]] = {}
-    for instance in instances:
-        if not instance.clusters:
-            continue  # a VM's hosts are no pods: a peer selector would name no namespace
-        for dep in catalog.services[instance.service].depends_on:
-            target = by_key.get((instance.customer, dep)) or by_key.get((None, dep))
-            if target is not None:
-                dependents.setdefault((target.customer, target.service), []).append(instance)
+    # problems were reported by the resolve stage; what remains renders as declared
+    sides = network.sides_by_instance(connections(catalog, env, instances)[0])
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
     allowed = allowed_kinds(env)
@@ -187,19 +186,7 @@ def render_environment(
                     catalog.customers.get(instance.customer) if instance.customer else None
                 )
                 objects = kubernetes.workload_objects(instance, service, env, customer_model)
-                deps = [
-                    d
-                    for d in (
-                        by_key.get((instance.customer, name)) or by_key.get((None, name))
-                        for name in service.depends_on
-                    )
-                    if d is not None and d.clusters
-                ]
-                policy = network.allow_policy(
-                    instance, env, deps, dependents.get((instance.customer, instance.service), [])
-                )
-                if policy:
-                    objects.append(policy)
+                objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
                 objects, patched = apply_patches(objects + extras, instance)
                 problems += found + patched

@@ -11,7 +11,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.catalog import Customer, Environment, Instance, Plan, Service, Settings, store_kind
+from compiler.catalog import (
+    Customer,
+    Environment,
+    Instance,
+    Plan,
+    Service,
+    ServicePort,
+    Settings,
+    port_spec,
+    store_kind,
+)
 
 MANAGED_BY = "gitopsc"
 CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces
@@ -92,8 +102,13 @@ def workload_objects(
                     "type": "ClusterIP",
                     "selector": selector(instance),
                     "ports": [
-                        {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
-                        for name, port in sorted(settings.ports.items())
+                        {
+                            "name": name,
+                            "port": spec.port,
+                            "targetPort": name,
+                            "protocol": spec.protocol,
+                        }
+                        for name, spec in _ports(settings)
                     ],
                 },
             }
@@ -143,6 +158,11 @@ def workload_objects(
             }
         )
     return objects
+
+
+def _ports(settings: Settings) -> list[tuple[str, ServicePort]]:
+    """The named ports, each with its number and protocol (`http: 8008` is TCP)."""
+    return [(name, port_spec(value)) for name, value in sorted((settings.ports or {}).items())]
 
 
 def _replicas(settings: Settings, suspended: bool) -> int:
@@ -215,8 +235,8 @@ def _pod(instance: Instance, service: Service) -> dict[str, Any]:
     }
     if settings.ports:
         container["ports"] = [
-            {"name": name, "containerPort": port, "protocol": "TCP"}
-            for name, port in sorted(settings.ports.items())
+            {"name": name, "containerPort": spec.port, "protocol": spec.protocol}
+            for name, spec in _ports(settings)
         ]
     if settings.config:
         container["envFrom"] = [{"configMapRef": {"name": service.name}}]

@@ -1,92 +1,113 @@
-"""Allow-rules on top of each namespace's default-deny, derived from the catalog alone.
+"""NetworkPolicies from declared reachability: one policy per purpose, on top of each
+namespace's default-deny and DNS (kubernetes.namespace_objects).
 
-An instance may receive traffic from the instances that declare a dependency on it and,
-when it has an ingress, from the ingress controller; it may send traffic to its own
-dependencies (and to the internet outside private and link-local ranges when
-`network.internet_egress` is set). Nothing else: a dependency that is not declared is a
-connection that fails.
+Each `Connection` the catalog declares (catalog/reachability.py) becomes a rule on each
+side that has pods of ours: an egress rule in the source's policy, an ingress rule in
+the destination's. The rules of one instance are grouped by purpose, one policy each,
+named `<service>-<purpose>` (`synapse-to-postgres`, `synapse-from-element-web`,
+`synapse-from-ingress-controller`, `synapse-to-database`, `synapse-to-internet`,
+`synapse-egress-smtp`, `synapse-ingress-scrape`), so that `kubectl get netpol` and
+`kubectl describe` read as the catalog does. Nothing else is open: a connection that is
+not declared is one that fails.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from compiler.catalog import Environment, Instance
+from compiler.catalog import Addresses, Connection, End, Instance, PathPort, Pods
 from compiler.render.kubernetes import labels
-from compiler.render.scope import PRIVATE_RANGES
+
+Side = tuple[str, Connection]  # "egress" or "ingress", and the connection
 
 
-def _peer(target: Instance, source_namespace: str | None) -> dict[str, Any]:
-    """A `from`/`to` entry selecting `target`'s pods, across namespaces when needed."""
-    peer: dict[str, Any] = {
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": target.service}}
-    }
-    if target.namespace != source_namespace:
-        peer["namespaceSelector"] = {
-            "matchLabels": {"kubernetes.io/metadata.name": target.namespace}
+def sides_by_instance(connections: Iterable[Connection]) -> dict[str, list[Side]]:
+    """For each instance id, the connections it carries a rule for, with the side."""
+    found: dict[str, list[Side]] = {}
+    for connection in connections:
+        for direction, end, purpose in (
+            ("egress", connection.source, connection.purposes[0]),
+            ("ingress", connection.destination, connection.purposes[1]),
+        ):
+            if purpose is not None and isinstance(end, Pods) and end.instance is not None:
+                found.setdefault(end.instance.id, []).append((direction, connection))
+    return found
+
+
+def policies(instance: Instance, cluster: str, sides: Iterable[Side]) -> list[dict[str, Any]]:
+    """The instance's NetworkPolicies on `cluster`, one per purpose, sorted by name."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for direction, connection in sides:
+        if connection.cluster not in (None, cluster):
+            continue
+        if direction == "egress":
+            purpose, peer = connection.purposes[0], connection.destination
+        else:
+            purpose, peer = connection.purposes[1], connection.source
+        assert purpose is not None
+        rule: dict[str, Any] = {
+            "to" if direction == "egress" else "from": _peers(peer, instance.namespace)
         }
-    return peer
+        if connection.ports:
+            rule["ports"] = [_port(p, connection.destination) for p in connection.ports]
+        rules = grouped.setdefault((purpose, direction), [])
+        same_ports = next((r for r in rules if r.get("ports") == rule.get("ports")), None)
+        peers_key = "to" if direction == "egress" else "from"
+        if same_ports is None:
+            rules.append(rule)
+        else:  # one rule with every peer: dependents of a shared service in many namespaces
+            same_ports[peers_key] += [p for p in rule[peers_key] if p not in same_ports[peers_key]]
+    return [
+        _policy(instance, purpose, direction, rules)
+        for (purpose, direction), rules in sorted(grouped.items())
+    ]
 
 
-def allow_policy(
-    instance: Instance, env: Environment, dependencies: list[Instance], dependents: list[Instance]
-) -> dict[str, Any] | None:
-    """The NetworkPolicy that opens exactly the declared paths, or None if there are none."""
-    settings = instance.settings
-    ports = sorted(settings.ports or {})
-    ingress: list[dict[str, Any]] = []
-    if dependents and ports:
-        ingress.append(
-            {
-                "from": [_peer(dependent, instance.namespace) for dependent in dependents],
-                "ports": [{"protocol": "TCP", "port": name} for name in ports],
-            }
-        )
-    if settings.ingress:
-        controller = env.ingress_controller.namespace
-        ingress.append(
-            {
-                "from": [
-                    {
-                        "namespaceSelector": {
-                            "matchLabels": {"kubernetes.io/metadata.name": controller}
-                        }
-                    }
-                ],
-                "ports": [{"protocol": "TCP", "port": settings.ingress.port}],
-            }
-        )
-    egress: list[dict[str, Any]] = []
-    for dependency in dependencies:
-        dependency_ports = sorted(dependency.settings.ports or {})
-        if dependency_ports:
-            egress.append(
-                {
-                    "to": [_peer(dependency, instance.namespace)],
-                    "ports": [{"protocol": "TCP", "port": name} for name in dependency_ports],
-                }
-            )
-    if settings.network and settings.network.internet_egress:
-        egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}]})
-    if not ingress and not egress:
-        return None
-    spec: dict[str, Any] = {
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": instance.service}},
-        "policyTypes": [
-            kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if rules
-        ],
-    }
-    if ingress:
-        spec["ingress"] = ingress
-    if egress:
-        spec["egress"] = egress
+def _policy(
+    instance: Instance, purpose: str, direction: str, rules: list[dict[str, Any]]
+) -> dict[str, Any]:
+    kind = "Egress" if direction == "egress" else "Ingress"
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": f"allow-{instance.service}",
+            "name": f"{instance.service}-{purpose}",
             "namespace": instance.namespace,
             "labels": labels(instance),
         },
-        "spec": spec,
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": instance.service}},
+            "policyTypes": [kind],
+            direction: rules,
+        },
     }
+
+
+def _peers(end: End, own_namespace: str | None) -> list[dict[str, Any]]:
+    """`from`/`to` entries for one end: its pods (across namespaces when needed), or an
+    ipBlock per address range."""
+    if isinstance(end, Addresses):
+        return [
+            {"ipBlock": {"cidr": cidr, **({"except": list(end.excepted)} if end.excepted else {})}}
+            for cidr in end.cidrs
+        ]
+    peer: dict[str, Any] = {}
+    if end.labels:
+        peer["podSelector"] = {"matchLabels": dict(end.labels)}
+    if end.namespace != own_namespace:
+        peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": end.namespace}}
+    elif not end.labels:
+        peer["podSelector"] = {}
+    return [peer]
+
+
+def _port(port: PathPort, destination: End) -> dict[str, Any]:
+    """A port by name when the destination is an instance's pods (what its containers
+    call it, so a renumbered port stays open), else by number (and range)."""
+    if port.name and isinstance(destination, Pods) and destination.instance is not None:
+        return {"protocol": port.protocol, "port": port.name}
+    entry: dict[str, Any] = {"protocol": port.protocol, "port": port.number}
+    if port.end is not None and port.end != port.number:
+        entry["endPort"] = port.end
+    return entry

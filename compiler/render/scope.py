@@ -53,16 +53,3 @@ def group_kind(obj: Mapping[str, Any]) -> tuple[str, str]:
 def api_group(api_version: str) -> str:
     """`apps/v1` -> `apps`; `v1` -> `` (the core group)."""
     return api_version.rpartition("/")[0]
-
-
-# Where the cluster's pods and services, the nodes' link-local services (the cloud
-# metadata endpoint at 169.254.169.254) and carrier-grade NAT pod networks live: what
-# "the internet" excludes, so that `internet_egress` never reaches another tenant's pod or
-# the platform's node credentials, and what the network check treats as inside the cluster
-PRIVATE_RANGES = (
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "169.254.0.0/16",
-)

@@ -92,6 +92,8 @@ def reserved_because(name: str, environments: Mapping[str, Environment]) -> str 
     for env_name, env in sorted(environments.items()):
         if name == env.ingress_controller.namespace:
             found.setdefault("the namespace of the ingress controller", []).append(env_name)
+        if name in env.platform_namespaces:
+            found.setdefault("one of the platform_namespaces", []).append(env_name)
         if name == env.argocd.namespace:
             found.setdefault("the namespace of ArgoCD", []).append(env_name)
         for pattern in env.reserved_namespaces:

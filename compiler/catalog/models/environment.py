@@ -13,14 +13,18 @@ from pydantic import Field, model_validator
 
 from compiler.catalog.models.fields import (
     BranchName,
+    Cidr,
     CustomerPrefix,
     DnsName,
     KubernetesVersion,
+    LabelKey,
+    LabelValue,
     Name,
     NamespacePattern,
     NullDict,
     NullList,
     PlatformPrefix,
+    Port,
     RepoUrl,
     Residency,
     Strict,
@@ -99,6 +103,30 @@ class IngressController(Strict):
     namespace: Name = "ingress-nginx"
 
 
+Networks = Annotated[list[Cidr], Field(min_length=1, max_length=256)]
+
+
+class ManagedDatabase(Strict):
+    """Where an engine's managed databases (`infrastructure.database`, created by the
+    Terraform root module) live: their address ranges by cluster or region name, and
+    their port (default: the engine's, 5432 or 3306). An instance with a database may
+    reach the ranges of its cluster (else of its region) on that port, nothing else."""
+
+    port: Port | None = None
+    networks: Annotated[dict[Name, Networks], Field(min_length=1)]
+
+
+class PlatformNamespace(Strict):
+    """A namespace the platform runs shared tooling in (monitoring, log shipping) that
+    services may admit (`network.ingress`) or reach (`network.egress`) by name; `pods`
+    narrows it to the pods with these labels (empty: any pod of the namespace)."""
+
+    pods: Annotated[dict[LabelKey, LabelValue], NullDict] = {}
+
+
+DATABASE_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
 _API_GROUP = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
 
 
@@ -122,6 +150,13 @@ class Environment(Strict):
     ingress_controller: IngressController = IngressController()
     awx: Awx | None = None
     host_pools: Annotated[dict[Name, list[Host]], NullDict] = {}
+    # named address ranges services may reach or admit by name (`network.egress`/`ingress`)
+    networks: Annotated[dict[Name, Networks], NullDict] = {}
+    # managed databases' address ranges per engine (`infrastructure.database`)
+    databases: Annotated[dict[Literal["postgres", "mysql"], ManagedDatabase], NullDict] = {}
+    # shared namespaces (monitoring) that services may admit or reach by name; reserved,
+    # like the ingress controller's, so no customer can be named like one
+    platform_namespaces: Annotated[dict[Name, PlatformNamespace], NullDict] = {}
     # namespaced kinds a customer's instances may render beyond the built-in tenant
     # allow-list (monitoring or OpenShift kinds, allowed on purpose; docs/policies.md)
     tenant_kinds: Annotated[list[ResourceKind], NullList] = []

@@ -1,7 +1,8 @@
 """What every catalog model is built from: constrained types and the `Strict` base.
 
 Names (DNS-1123 labels), DNS and record names, environment variable and port names,
-images, repository URLs, branch names, Kubernetes quantities, ports, dates, secret keys
+images, repository URLs, branch names, Kubernetes quantities, ports and protocols,
+networks (CIDR), label keys and values, dates, secret keys
 and the tenant prefixes they must lie under, and the `null`-means-empty collections.
 Each pattern is registered in `PATTERN_DESCRIPTIONS`, which model_errors.py uses to word
 a mismatch. Kept apart from the entities because all of them use it and it depends on
@@ -11,9 +12,10 @@ none of them.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -136,6 +138,36 @@ Quantity = Annotated[
     ),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# what NetworkPolicies, Services and containers can carry (Kubernetes' Protocol)
+Protocol = Literal["TCP", "UDP", "SCTP"]
+
+
+def _cidr(value: str) -> str:
+    """An IPv4 or IPv6 network in CIDR notation without host bits (`10.8.0.0/16`, not
+    `10.8.0.1/16`: a typo there would open another range than the one meant), written
+    back in its canonical form so that `10.8.0.0/16` and `010.8.0.0/16` are not two."""
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not a network in CIDR notation ({error})") from None
+    if "/" not in value:
+        raise ValueError(f"'{value}' has no prefix length: write it as '{network}'")
+    return str(network)
+
+
+Cidr = Annotated[str, Field(max_length=64), AfterValidator(_cidr)]
+# a Kubernetes label key (optional DNS prefix and a name) and value, for pod selectors
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z"
+)
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z")
+LabelKey = Annotated[
+    str,
+    _pattern(_LABEL_KEY, "a Kubernetes label key such as 'app.kubernetes.io/name'"),
+    Field(max_length=316),
+]
+LabelValue = Annotated[str, _pattern(_LABEL_VALUE, "a Kubernetes label value (63 characters)")]
 
 
 _PREFIX_REFERENCE = re.compile(r"\$\{\s*([^}]*?)\s*\}")

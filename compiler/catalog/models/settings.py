@@ -19,6 +19,7 @@ from compiler.catalog.models.fields import (
     Name,
     Port,
     PortName,
+    Protocol,
     Quantity,
     RecordName,
     SecretKey,
@@ -26,6 +27,19 @@ from compiler.catalog.models.fields import (
 )
 
 ConfigValue = str | int | float | bool
+
+
+class ServicePort(Strict):
+    """A named port with its protocol (`turn: {port: 3478, protocol: UDP}`); a bare
+    number (`http: 8008`) is a TCP port."""
+
+    port: Port
+    protocol: Protocol = "TCP"
+
+
+def port_spec(value: int | ServicePort) -> ServicePort:
+    """Either way of writing a port, as one shape."""
+    return value if isinstance(value, ServicePort) else ServicePort(port=value)
 
 
 class ResourceAmounts(Strict):
@@ -145,10 +159,86 @@ class Storage(Strict):
     storage_class: Name | None = None
 
 
+class PortRange(Strict):
+    """A port, or with `end_port` a range of ports, at a peer outside the service's
+    dependencies (a host, a network, a platform namespace's pods)."""
+
+    port: Port
+    end_port: Port | None = None
+    protocol: Protocol = "TCP"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PortRange:
+        if self.end_port is not None and self.end_port < self.port:
+            raise ValueError(f"end_port {self.end_port} is below port {self.port}")
+        return self
+
+
+class DependencyUse(Strict):
+    """How a service uses one of its `depends_on`: the dependency's ports it connects to
+    (default: the dependency's serving ports, never all of them) and this service's own
+    ports that the dependency calls back on (a homeserver pushing to a bridge)."""
+
+    ports: Annotated[list[PortName], Field(min_length=1)] | None = None
+    calls_back: list[PortName] | None = None
+
+
+_PEER_KINDS = ("namespace", "host_pool", "hosts", "network")
+
+
+class RulePeer(Strict):
+    """One peer of a declared rule: a platform namespace the environment declares
+    (`platform_namespaces`), a host pool, named hosts (of the host pools, or the
+    customer's own), or a named network (`networks`). Exactly one, once layers are
+    merged; a layer may still set more than one only by removing the others (`null`)."""
+
+    namespace: Name | None = None
+    host_pool: Name | None = None
+    hosts: Annotated[list[DnsName], Field(min_length=1)] | None = None
+    network: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_peer(self) -> RulePeer:
+        chosen = [kind for kind in _PEER_KINDS if getattr(self, kind) is not None]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"a rule names one peer, not {' and '.join(chosen)}; set the others to null "
+                "in the layer that changes the peer"
+            )
+        return self
+
+    def peer(self) -> tuple[str, str | list[str]] | None:
+        """(kind, name or names) of the peer, None when no layer named one."""
+        return next(
+            ((kind, getattr(self, kind)) for kind in _PEER_KINDS if getattr(self, kind)), None
+        )
+
+
+class EgressRule(RulePeer):
+    """Traffic this service sends beyond its dependencies: the peer and the ports there
+    (numbers or ranges; a rule without ports would open every port, so it needs some)."""
+
+    ports: Annotated[list[Port | PortRange], Field(min_length=1)]
+
+
+class IngressRule(RulePeer):
+    """Traffic this service accepts beyond its dependents and ingress: the peer, and
+    which of this service's own named ports it may reach."""
+
+    ports: Annotated[list[PortName], Field(min_length=1)]
+
+
 class Network(Strict):
-    """Traffic allowed beyond what dependencies and exposure imply (NetworkPolicy)."""
+    """Who the service reaches and who reaches it, beyond dependencies and ingress
+    (rendered as NetworkPolicies, one per purpose; docs/catalog.md, "Network")."""
 
     internet_egress: bool = False
+    # the ports dependents use when they do not say which (default: the ingress port,
+    # else the only port)
+    serves: Annotated[list[PortName], Field(min_length=1)] | None = None
+    dependencies: dict[Name, DependencyUse] | None = None
+    egress: dict[Name, EgressRule] | None = None
+    ingress: dict[Name, IngressRule] | None = None
 
 
 class PatchTarget(Strict):
@@ -178,7 +268,7 @@ class Settings(Strict):
 
     image: Image | None = None
     replicas: Annotated[int, Field(ge=0, le=1000)] | None = None
-    ports: dict[PortName, Port] | None = None
+    ports: dict[PortName, Port | ServicePort] | None = None
     resources: Resources | None = None
     probes: Probes | None = None
     autoscaling: Autoscaling | None = None

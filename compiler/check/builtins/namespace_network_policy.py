@@ -8,16 +8,19 @@ customer's pods. And one allow-rule is enough to undo the default deny: a rule w
 `from`/`to`, a `namespaceSelector: {}`, or an ipBlock over the private ranges the pods
 live in opens the namespace to every tenant. gitopsc's own rules name their peers
 (dependencies by namespace and app, the ingress controller's namespace, the internet
-outside private ranges), so any such rule came from a patch or an extra resource.
+outside private ranges, and private ranges only where the environment declares them:
+hosts, `networks`, managed databases), so any such rule came from a patch or an extra
+resource.
 Judged per cluster, on the rendered objects, after patches.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from compiler.catalog import declared_networks
 from compiler.check.builtins.base import (
     Builtin,
     EnvironmentInput,
@@ -62,13 +65,14 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 key=f"{cluster}/{namespace}",
             )
 
+    declared = declared_networks(catalog, catalog.environments[run.env])
     tenants = {
         (cluster, namespace): customer for (cluster, namespace), (customer, _) in namespaces.items()
     }
     for cluster, file, spec in policies:
         namespace = as_mapping(file.data.get("metadata")).get("namespace")
         customer = tenants.get((cluster, namespace))
-        why = _admits_everyone(spec) if customer else None
+        why = _admits_everyone(spec, declared) if customer else None
         if why:
             instance = run.owner(file)
             yield BUILTIN.finding(
@@ -92,21 +96,23 @@ _PRIVATE = tuple(
 )
 
 
-def _admits_everyone(spec: Mapping[str, Any]) -> str | None:
-    """Why a policy's rules admit every namespace or every pod of the cluster, or None."""
+def _admits_everyone(spec: Mapping[str, Any], declared: Sequence[Any] = ()) -> str | None:
+    """Why a policy's rules admit every namespace or every pod of the cluster, or None.
+    An ipBlock inside the private ranges is fine when it lies within an address range
+    the catalog declares (`declared`: networks, managed databases, hosts)."""
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):
         for rule in map(as_mapping, as_list(spec.get(direction))):
             peers = as_list(rule.get(peers_key))
             if not peers:
                 return f"has an {direction} rule without `{peers_key}`: it admits everyone"
             for peer in map(as_mapping, peers):
-                why = _peer_is_everyone(peer)
+                why = _peer_is_everyone(peer, declared)
                 if why:
                     return f"admits {why} ({direction})"
     return None
 
 
-def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
+def _peer_is_everyone(peer: Mapping[str, Any], declared: Sequence[Any] = ()) -> str | None:
     selector = peer.get("namespaceSelector")
     if isinstance(selector, dict):
         expressions = list(map(as_mapping, as_list(selector.get("matchExpressions"))))
@@ -130,6 +136,8 @@ def _peer_is_everyone(peer: Mapping[str, Any]) -> str | None:
             ]
         except ValueError:
             return None  # not an address: the schema check reports it
+        if any(d.version == network.version and network.subnet_of(d) for d in declared):
+            return None  # a host, network or database range the environment declares
         for private in _PRIVATE:
             if private.version != network.version or not network.overlaps(private):
                 continue

@@ -18,11 +18,19 @@ policy that opens it. ipBlocks over the pod ranges are `namespace-network-policy
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compiler.catalog import PLATFORM_NAMESPACE, Instance
+from compiler.catalog import (
+    PLATFORM_NAMESPACE,
+    Addresses,
+    Environment,
+    Instance,
+    Pods,
+    connections,
+)
 from compiler.check.builtins.base import (
     Builtin,
     EnvironmentInput,
@@ -36,12 +44,13 @@ from compiler.check.netpol import (
     NAME_LABEL,
     PROTOCOLS,
     Cluster,
+    External,
     InvalidPolicy,
     Pod,
     Verdict,
     label_selector,
 )
-from compiler.check.subjects import enabled_at, setting_location
+from compiler.check.subjects import enabled_at
 from compiler.errors import Location
 from compiler.render import CUSTOMER_LABEL, OutputFile
 
@@ -76,10 +85,23 @@ def workload_pod(data: Mapping[str, Any]) -> Pod:
     )
 
 
-def addon_pods(ingress_namespace: str) -> list[Pod]:
+def addon_pods(ingress_namespace: str, env: Environment | None = None) -> list[Pod]:
     """What every cluster runs that gitopsc's policies name but does not render, labelled
-    as the stock manifests label it: the ingress controller and cluster DNS."""
+    as the stock manifests label it: the ingress controller and cluster DNS, and a pod
+    of each platform namespace the environment declares, with the labels it narrows to
+    (else the namespace's name as `app.kubernetes.io/name`)."""
+    platform = [
+        Pod(
+            name,
+            name,
+            dict(declared.pods) or {"app.kubernetes.io/name": name},
+            None,
+            {},
+        )
+        for name, declared in sorted((env.platform_namespaces if env else {}).items())
+    ]
     return [
+        *platform,
         Pod(
             "controller",
             ingress_namespace,
@@ -107,11 +129,13 @@ class Inventory:
     pods: dict[str, Pod] = field(default_factory=dict)
 
 
-def inventory(objects: Iterable[Any], ingress_namespace: str = "ingress-nginx") -> Inventory:
+def inventory(
+    objects: Iterable[Any], ingress_namespace: str = "ingress-nginx", env: Environment | None = None
+) -> Inventory:
     """The policies, namespaces and pods of one cluster's rendered objects, with the
     add-on pods (addon_pods) and their namespaces."""
     found = Inventory()
-    for pod in addon_pods(ingress_namespace):
+    for pod in addon_pods(ingress_namespace, env):
         found.pods[str(pod)] = pod
         found.namespaces[pod.namespace] = {}
     for data in objects:
@@ -159,6 +183,7 @@ class _Path:
     declared_at: Callable[[], Location]  # where the catalog declares it, found when needed
     sides: tuple[Instance | None, Instance | None]  # whose egress, whose ingress
     port_name: str = ""
+    names: tuple[str, str] = ("", "")  # what each end is, for people
 
 
 @dataclass(frozen=True)
@@ -238,8 +263,7 @@ def instance_paths(run: EnvironmentInput, instance: Instance) -> list[NetworkPat
             out = path.sides[0] is not None and path.sides[0].id == instance.id
             if not out and not (path.sides[1] is not None and path.sides[1].id == instance.id):
                 continue
-            other = path.sides[1] if out else path.sides[0]
-            peer = other.id if other else ("cluster DNS" if out else "ingress controller")
+            peer = path.names[1] if out else path.names[0]
             paths.append(
                 NetworkPath(
                     cluster=cluster,
@@ -284,7 +308,8 @@ def instance_paths(run: EnvironmentInput, instance: Instance) -> list[NetworkPat
 def _evaluate(
     run: EnvironmentInput, ingress_namespace: str, cluster: str, files: list[OutputFile]
 ) -> _Evaluated:
-    found = inventory((f.data for f in files), ingress_namespace)
+    env = run.catalog.environments[run.env]
+    found = inventory((f.data for f in files), ingress_namespace, env)
     net, valid = cluster_of(found.policies, found.namespaces)
     refused = sorted(set(found.policies) - set(valid))
     found.policies = valid
@@ -296,15 +321,16 @@ def _evaluate(
         ): f
         for f in files
     }
+    endpoints: dict[str, Pod | External] = dict(found.pods)
     verdicts: dict[tuple[str, str, int, str], Verdict] = {}
 
     def allowed(source: str, destination: str, port: int, protocol: str) -> Verdict:
         key = (source, destination, port, protocol)
         if key not in verdicts:
-            verdicts[key] = net.allowed(found.pods[source], found.pods[destination], port, protocol)
+            verdicts[key] = net.allowed(endpoints[source], endpoints[destination], port, protocol)
         return verdicts[key]
 
-    paths = list(_declared(run, cluster, ingress_namespace, found.pods, by_ref))
+    paths = list(_declared(run, env, cluster, found.pods, by_ref, endpoints))
     evaluated = [
         (path, allowed(path.source, path.destination, path.port, path.protocol)) for path in paths
     ]
@@ -326,18 +352,43 @@ def _evaluate(
     return _Evaluated(evaluated, opened, refused, by_ref, tenants)
 
 
+# a port to try where a connection admits every port (the internet)
+ANY_PORT = (443, "TCP")
+# addresses to stand for a range when its own first address is excepted (the internet
+# without the private ranges): public resolvers, in both families
+_STAND_INS = tuple(map(ipaddress.ip_address, ("1.1.1.1", "8.8.8.8", "2606:4700:4700::1111")))
+
+
+def representatives(end: Addresses) -> list[str]:
+    """One address per range of `end` that the range's rule must admit: its first
+    usable address, else (excepted) a public stand-in inside it."""
+    found = []
+    excepted = [ipaddress.ip_network(c) for c in end.excepted]
+    for cidr in end.cidrs:
+        network = ipaddress.ip_network(cidr)
+        first = network.network_address + (1 if network.num_addresses > 2 else 0)
+        for address in (first, *_STAND_INS):
+            if address in network and not any(
+                address.version == e.version and address in e for e in excepted
+            ):
+                found.append(str(address))
+                break
+    return found
+
+
 def _declared(
     run: EnvironmentInput,
+    env: Environment,
     cluster: str,
-    ingress_namespace: str,
     pods: Mapping[str, Pod],
     by_ref: Mapping[tuple[Any, str], OutputFile],
+    endpoints: dict[str, Pod | External],
 ) -> Iterator[_Path]:
-    """The paths the catalog declares on this cluster, between the pods of the workload
-    each instance renders (named after its service), dependencies resolved as the
-    renderer resolves them: the same customer's instance, else the environment-wide one."""
+    """The paths the catalog declares on this cluster (catalog/reachability.py: the same
+    connections the renderer turned into rules), between the pods of the workload each
+    instance renders, the add-on pods and addresses outside the cluster; plus DNS for
+    every instance's pods. Each port of a connection is a path (a range: both ends)."""
     catalog = run.catalog
-    by_key = {(i.customer, i.service): i for i in run.instances}
 
     def pod_of(instance: Instance) -> str | None:
         key = f"{instance.namespace}/{instance.service}"
@@ -347,34 +398,75 @@ def _declared(
         )
         return key if owned and cluster in instance.clusters and key in pods else None
 
-    controller = f"{ingress_namespace}/controller"
+    def keys(end: Pods | Addresses) -> list[str]:
+        if isinstance(end, Addresses):
+            addresses = representatives(end)
+            endpoints.update({a: External(a) for a in addresses})
+            return addresses
+        if end.instance is not None:
+            key = pod_of(end.instance)
+            return [key] if key else []
+        wanted = dict(end.labels)
+        return [
+            key
+            for key, pod in sorted(pods.items())
+            if pod.namespace == end.namespace
+            and all(pod.labels.get(k) == v for k, v in wanted.items())
+        ][:1]
+
+    def owner(end: Pods | Addresses) -> Instance | None:
+        return end.instance if isinstance(end, Pods) else None
+
+    found, _ = connections(catalog, env, run.instances)
+    for connection in found:
+        if connection.cluster not in (None, cluster):
+            continue
+        sources, destinations = keys(connection.source), keys(connection.destination)
+        if not sources or not destinations:
+            continue  # not on this cluster, or no workload of its own to judge
+        at = functools.partial(connection.location, catalog)
+        sides = (owner(connection.source), owner(connection.destination))
+        names = (connection.source.what, connection.destination.what)
+        for port in connection.ports or (None,):
+            numbers = (
+                [ANY_PORT]
+                if port is None
+                else [(n, port.protocol) for n in {port.number, port.end or port.number}]
+            )
+            for number, protocol in sorted(numbers):
+                label = port.name if port is not None and port.name else f"{protocol}/{number}"
+                what = f"{connection.what} ({label})"
+                for source in sources:
+                    for destination in destinations:
+                        yield _Path(
+                            source,
+                            destination,
+                            number,
+                            protocol,
+                            what,
+                            at,
+                            sides,
+                            port.name if port is not None else "",
+                            names,
+                        )
     for instance in run.instances:
         source = pod_of(instance)
         if source is None:
             continue
-        service = catalog.services[instance.service]
-        for index, name in enumerate(service.depends_on):
-            target = by_key.get((instance.customer, name)) or by_key.get((None, name))
-            destination = pod_of(target) if target is not None else None
-            if destination is None:
-                continue
-            source_file = catalog.source("service", instance.service)
-            at = functools.partial(source_file.locate, "depends_on", index)
-            for port_name, number in sorted((target.settings.ports or {}).items()):
-                what = f"{instance.id} depends on {target.id} ({port_name})"
-                yield _Path(
-                    source, destination, number, "TCP", what, at, (instance, target), port_name
-                )
-        ingress = instance.settings.ingress
-        number = (instance.settings.ports or {}).get(ingress.port) if ingress else None
-        if number is not None:
-            at = functools.partial(setting_location, catalog, instance, ("ingress",))
-            what = f"the ingress controller serves {instance.id} ({ingress.port})"
-            yield _Path(controller, source, number, "TCP", what, at, (None, instance), ingress.port)
         for protocol in ("UDP", "TCP"):
             what = f"{instance.id} resolves names (DNS)"
             at = functools.partial(enabled_at, catalog, instance)
-            yield _Path(source, "/".join(DNS), 53, protocol, what, at, (instance, None), "dns")
+            yield _Path(
+                source,
+                "/".join(DNS),
+                53,
+                protocol,
+                what,
+                at,
+                (instance, None),
+                "dns",
+                (instance.id, "cluster DNS"),
+            )
 
 
 def _closed(

@@ -1,0 +1,501 @@
+"""Declared reachability: every connection the catalog says an instance makes or accepts.
+
+One function of the resolved instances of an environment, read by two consumers that
+must agree: the renderer turns each connection into NetworkPolicy rules (one policy
+per purpose, render/network.py), and the `network-reachability` check evaluates the
+rendered policies against the same connections, so a rule the renderer forgot, or a
+patch that narrowed it, shows as a declared path that is closed. Problems (a peer the
+environment does not declare, a port the peer does not have) are reported by the
+resolve stage with the line that declares the connection.
+
+Where connections come from (docs/catalog.md, "Network"):
+
+    depends_on                 to the dependency's ports this service uses
+                               (network.dependencies.<dep>.ports, default: the
+                               dependency's serving ports, never all of them)
+    network.dependencies.<dep>.calls_back
+                               from the dependency to this service's ports
+    ingress                    from the ingress controller to the ingress port
+    infrastructure.database    to the environment's managed-database ranges for the
+                               engine, of the instance's cluster or region, on its port
+    network.internet_egress    to anything outside the private and link-local ranges
+    network.egress.<rule>      to a platform namespace, host pool, hosts or network
+    network.ingress.<rule>     from one of those, to this service's named ports
+
+A VM instance's end is its hosts' addresses; two VM instances need no NetworkPolicy
+and get no connection.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from compiler.catalog.layout import Catalog
+from compiler.catalog.loader import YamlPath
+from compiler.catalog.models import Environment, Host, Settings
+from compiler.catalog.models.environment import DATABASE_PORTS
+from compiler.catalog.models.settings import PortRange, RulePeer, port_spec
+from compiler.errors import Location, Problem
+
+if TYPE_CHECKING:  # the resolver reports these problems, so it imports this module
+    from compiler.catalog.resolver import Instance
+
+# Where the cluster's pods and services, the nodes' link-local services (the cloud
+# metadata endpoint at 169.254.169.254) and carrier-grade NAT pod networks live: what
+# "the internet" excludes, so that `internet_egress` never reaches another tenant's pod or
+# the platform's node credentials, and what the network check treats as inside the cluster
+PRIVATE_RANGES = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+)
+INTERNET = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class Pods:
+    """The pods of one namespace that carry `labels`: an instance's workload (`instance`
+    set) or a platform component (the ingress controller, a platform namespace)."""
+
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    what: str
+    instance: Instance | None = None
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Addresses outside the pods: hosts, networks, managed databases, the internet."""
+
+    cidrs: tuple[str, ...]
+    what: str
+    excepted: tuple[str, ...] = ()
+    instance: Instance | None = None  # a VM instance whose hosts these are
+
+
+End = Pods | Addresses
+
+
+@dataclass(frozen=True)
+class PathPort:
+    """A port of a connection; `name` is the destination instance's port name (what a
+    rule renders when the destination is an instance's pods), `end` closes a range."""
+
+    number: int
+    protocol: str = "TCP"
+    name: str = ""
+    end: int | None = None
+
+    def __str__(self) -> str:
+        number = f"{self.number}-{self.end}" if self.end else str(self.number)
+        return f"{self.protocol}/{number}" + (f" ({self.name})" if self.name else "")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One declared path: `source` may open connections to `destination` on `ports`
+    (empty: every port), on `cluster` (None: every cluster the pods run on).
+
+    `purposes` name the NetworkPolicy that carries the rule on each side, (egress of
+    the source, ingress of the destination), None where that side has no pods of
+    ours. `declared_by` and `path` say who declares it: a path into that instance's
+    settings, or `("depends_on", index)` in its service file."""
+
+    source: End
+    destination: End
+    ports: tuple[PathPort, ...]
+    purposes: tuple[str | None, str | None]
+    what: str
+    declared_by: Instance
+    path: YamlPath
+    cluster: str | None = None
+
+    def location(self, catalog: Catalog) -> Location:
+        """The catalog line that declares the connection."""
+        if self.path[:1] == ("depends_on",):
+            return catalog.source("service", self.declared_by.service).locate(self.path)
+        origin = self.declared_by.origin(self.path)
+        return origin.location or catalog.source("service", self.declared_by.service).locate()
+
+
+def connections(
+    catalog: Catalog, env: Environment, instances: Sequence[Instance]
+) -> tuple[list[Connection], list[Problem]]:
+    """Every connection the catalog declares among one environment's instances, and the
+    problems that keep some from being declared (each at its line, once per line)."""
+    found: list[Connection] = []
+    failures: dict[tuple[Location, str, str], list[str]] = {}
+    by_key = {(i.customer, i.service): i for i in instances}
+    for instance in instances:
+        for item in _of_instance(catalog, env, instance, by_key):
+            if isinstance(item, Connection):
+                found.append(item)
+            else:
+                path, message, hint = item
+                where = (
+                    catalog.source("service", instance.service).locate(path)
+                    if path[:1] == ("depends_on",)
+                    else instance.origin(path).location
+                    or catalog.source("service", instance.service).locate()
+                )
+                failures.setdefault((where, message, hint), []).append(instance.id)
+    problems = [
+        Problem(where, message, _hint(hint, ids))
+        for (where, message, hint), ids in failures.items()
+    ]
+    return found, problems
+
+
+def _hint(hint: str, ids: list[str]) -> str:
+    which = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+    return f"{hint + '; ' if hint else ''}in instance {which}"
+
+
+_Failure = tuple[YamlPath, str, str]
+
+
+def _of_instance(
+    catalog: Catalog,
+    env: Environment,
+    instance: Instance,
+    by_key: Mapping[tuple[str | None, str], Instance],
+) -> Iterator[Connection | _Failure]:
+    service = catalog.services[instance.service]
+    settings = instance.settings
+    network = settings.network
+    uses = (network.dependencies if network else None) or {}
+    for name in sorted(set(uses) - set(service.depends_on)):
+        yield (
+            ("network", "dependencies", name),
+            f"'{name}' is not a dependency of '{instance.service}'",
+            f"depends_on: {', '.join(service.depends_on) or 'none'}; "
+            "network.dependencies says how a dependency is used",
+        )
+    mine = yield from _end(env, instance, ())
+    for index, dependency in enumerate(service.depends_on):
+        target = by_key.get((instance.customer, dependency)) or by_key.get((None, dependency))
+        if target is None or mine is None:
+            continue
+        theirs = yield from _end(env, target, ("depends_on", index), instance)
+        if theirs is None or (isinstance(mine, Addresses) and isinstance(theirs, Addresses)):
+            continue  # VM to VM: no pods, no NetworkPolicy
+        use = uses.get(dependency)
+        at: YamlPath = (
+            ("network", "dependencies", dependency, "ports")
+            if use and use.ports
+            else ("depends_on", index)
+        )
+        names = use.ports if use and use.ports else _serving(target.settings)
+        if not names:
+            yield (
+                at,
+                f"'{instance.service}' depends on '{dependency}', which has "
+                f"{_listed(target.settings)} and no serving port",
+                f"say which ports it uses in network.dependencies.{dependency}.ports, or give "
+                f"'{dependency}' network.serves",
+            )
+            continue
+        ports = yield from _named_ports(target.settings, names, at, f"'{dependency}'")
+        yield Connection(
+            mine,
+            theirs,
+            ports,
+            (
+                _side(mine, f"to-{dependency}"),
+                _side(theirs, f"from-{instance.service}"),
+            ),
+            f"{instance.id} uses {target.id}",
+            instance,
+            at,
+        )
+        if use and use.calls_back:
+            at = ("network", "dependencies", dependency, "calls_back")
+            back = yield from _named_ports(settings, use.calls_back, at, "this service")
+            yield Connection(
+                theirs,
+                mine,
+                back,
+                (
+                    _side(theirs, f"to-{instance.service}"),
+                    _side(mine, f"from-{dependency}"),
+                ),
+                f"{target.id} calls back {instance.id}",
+                instance,
+                at,
+            )
+    if not isinstance(mine, Pods):
+        return  # a VM's own rules are its firewall's, not a NetworkPolicy's
+    if settings.ingress:
+        controller = Pods(env.ingress_controller.namespace, (), "the ingress controller")
+        ports = yield from _named_ports(settings, [settings.ingress.port], ("ingress",), "")
+        yield Connection(
+            controller,
+            mine,
+            ports,
+            (None, "from-ingress-controller"),
+            f"the ingress controller serves {instance.id}",
+            instance,
+            ("ingress",),
+        )
+    database = settings.infrastructure.database if settings.infrastructure else None
+    if database is not None:
+        yield from _database(env, instance, mine, database.engine)
+    if network and network.internet_egress:
+        yield Connection(
+            mine,
+            Addresses((INTERNET,), "the internet", PRIVATE_RANGES),
+            (),
+            ("to-internet", None),
+            f"{instance.id} reaches the internet",
+            instance,
+            ("network", "internet_egress"),
+        )
+    for name, rule in sorted(((network.egress if network else None) or {}).items()):
+        at = ("network", "egress", name)
+        peer = yield from _peer(catalog, env, instance, rule, at)
+        if peer is not None:
+            yield Connection(
+                mine,
+                peer,
+                tuple(_range(entry) for entry in rule.ports),
+                ("egress-" + name, None),
+                f"{instance.id} reaches {peer.what} ({name})",
+                instance,
+                at,
+            )
+    for name, rule in sorted(((network.ingress if network else None) or {}).items()):
+        at = ("network", "ingress", name)
+        peer = yield from _peer(catalog, env, instance, rule, at)
+        ports = yield from _named_ports(settings, rule.ports, (*at, "ports"), "this service")
+        if peer is not None:
+            yield Connection(
+                peer,
+                mine,
+                ports,
+                (None, "ingress-" + name),
+                f"{peer.what} reaches {instance.id} ({name})",
+                instance,
+                at,
+            )
+
+
+def _side(end: End, purpose: str) -> str | None:
+    return purpose if isinstance(end, Pods) else None
+
+
+def _listed(settings: Settings) -> str:
+    names = sorted(settings.ports or {})
+    return f"ports {', '.join(names)}" if names else "no ports"
+
+
+def _serving(settings: Settings) -> list[str]:
+    """The ports dependents use unless they say otherwise: `network.serves`, else the
+    ingress port, else the only port."""
+    if settings.network and settings.network.serves:
+        return list(settings.network.serves)
+    if settings.ingress:
+        return [settings.ingress.port]
+    ports = sorted(settings.ports or {})
+    return ports if len(ports) == 1 else []
+
+
+def _named_ports(
+    settings: Settings, names: Sequence[str], at: YamlPath, whose: str
+) -> Generator[_Failure, None, tuple[PathPort, ...]]:
+    """The named ports `names` of `settings`, each a `Port` with its name and protocol."""
+    declared = settings.ports or {}
+    ports = []
+    for name in names:
+        if name not in declared:
+            yield (
+                at,
+                f"port '{name}' is not a port of {whose or 'this service'}",
+                f"ports: {', '.join(sorted(declared)) or 'none'}",
+            )
+            continue
+        spec = port_spec(declared[name])
+        ports.append(PathPort(spec.port, spec.protocol, name))
+    return tuple(sorted(set(ports), key=lambda p: (p.name, p.number)))
+
+
+def _range(entry: int | PortRange) -> PathPort:
+    if isinstance(entry, int):
+        return PathPort(entry)
+    return PathPort(entry.port, entry.protocol, "", entry.end_port)
+
+
+def _end(
+    env: Environment, instance: Instance, at: YamlPath, user: Instance | None = None
+) -> Generator[_Failure, None, End | None]:
+    """An instance's end of a connection: its pods, or its hosts' addresses (a VM)."""
+    if instance.clusters:
+        return Pods(
+            instance.namespace or "",
+            (("app.kubernetes.io/name", instance.service),),
+            instance.id,
+            instance,
+        )
+    cidrs = []
+    for host in instance.hosts:
+        cidr = _host_cidr(host)
+        if cidr is None:
+            if user is not None and user.clusters:  # only a pod's rule needs the address
+                yield (
+                    at,
+                    f"host '{host.name}' of {instance.id} has the address '{host.address}', "
+                    "which a NetworkPolicy cannot name",
+                    "give the host's IP address in its host pool",
+                )
+            continue
+        cidrs.append(cidr)
+    if not cidrs and instance.hosts:
+        return None
+    return Addresses(tuple(sorted(set(cidrs))), f"the hosts of {instance.id}", (), instance)
+
+
+def _host_cidr(host: Host) -> str | None:
+    try:
+        address = ipaddress.ip_address(host.address.strip())
+    except ValueError:
+        return None
+    return str(ipaddress.ip_network(address))
+
+
+def _database(
+    env: Environment, instance: Instance, mine: Pods, engine: str
+) -> Iterator[Connection | _Failure]:
+    at: YamlPath = ("infrastructure", "database")
+    declared = env.databases.get(engine)  # type: ignore[call-overload]
+    if declared is None:
+        yield (
+            at,
+            f"environment '{env.name}' declares no network for managed {engine} databases",
+            f"add databases.{engine}.networks (by cluster or region) to environment.yaml",
+        )
+        return
+    regions = {c.name: c.region for c in env.clusters}
+    port = PathPort(declared.port or DATABASE_PORTS[engine])
+    for cluster in instance.clusters:
+        cidrs = declared.networks.get(cluster) or declared.networks.get(regions[cluster])
+        if cidrs is None:
+            yield (
+                at,
+                f"environment '{env.name}' declares no {engine} database network for cluster "
+                f"'{cluster}' or its region '{regions[cluster]}'",
+                f"databases.{engine}.networks has {', '.join(sorted(declared.networks))}",
+            )
+            continue
+        yield Connection(
+            mine,
+            Addresses(tuple(cidrs), f"the managed {engine} databases of {cluster}"),
+            (port,),
+            ("to-database", None),
+            f"{instance.id} uses its managed {engine} database",
+            instance,
+            at,
+            cluster,
+        )
+
+
+def _peer(
+    catalog: Catalog, env: Environment, instance: Instance, rule: RulePeer, at: YamlPath
+) -> Generator[_Failure, None, End | None]:
+    """The end a rule names, if the environment (or the customer) declares it."""
+    chosen = rule.peer()
+    if chosen is None:
+        yield (
+            at,
+            "the rule names no peer",
+            "give one of namespace, host_pool, hosts or network",
+        )
+        return None
+    kind, name = chosen
+    if kind == "namespace":
+        assert isinstance(name, str)
+        declared = env.platform_namespaces.get(name)
+        if declared is None:
+            yield (
+                (*at, "namespace"),
+                f"environment '{env.name}' declares no platform namespace '{name}'",
+                f"platform_namespaces: {', '.join(sorted(env.platform_namespaces)) or 'none'}",
+            )
+            return None
+        return Pods(name, tuple(sorted(declared.pods.items())), f"namespace {name}")
+    if kind == "network":
+        assert isinstance(name, str)
+        cidrs = env.networks.get(name)
+        if cidrs is None:
+            yield (
+                (*at, "network"),
+                f"environment '{env.name}' declares no network '{name}'",
+                f"networks: {', '.join(sorted(env.networks)) or 'none'}",
+            )
+            return None
+        return Addresses(tuple(cidrs), f"network {name}")
+    if kind == "host_pool":
+        assert isinstance(name, str)
+        pool = env.host_pools.get(name)
+        if pool is None:
+            yield (
+                (*at, "host_pool"),
+                f"environment '{env.name}' has no host pool '{name}'",
+                f"host pools: {', '.join(sorted(env.host_pools)) or 'none'}",
+            )
+            return None
+        hosts, what = list(pool), f"host pool {name}"
+    else:
+        known = {h.name: h for pool in env.host_pools.values() for h in pool}
+        if instance.customer is not None:
+            known |= {
+                h.name: h for h in catalog.customers[instance.customer].environments[env.name].hosts
+            }
+        hosts, what = [], f"hosts {', '.join(name)}"
+        for host_name in name:
+            if host_name not in known:
+                yield (
+                    (*at, "hosts"),
+                    f"'{host_name}' is not a host of the host pools of '{env.name}'"
+                    + (f" or of customer '{instance.customer}'" if instance.customer else ""),
+                    "name a host listed in host_pools (or the customer's own hosts)",
+                )
+                return None
+            hosts.append(known[host_name])
+    cidrs = []
+    for host in hosts:
+        cidr = _host_cidr(host)
+        if cidr is None:
+            yield (
+                (*at, kind),
+                f"host '{host.name}' has the address '{host.address}', which a NetworkPolicy "
+                "cannot name",
+                "give the host's IP address in its host pool",
+            )
+            return None
+        cidrs.append(cidr)
+    return Addresses(tuple(sorted(set(cidrs))), what)
+
+
+def declared_networks(catalog: Catalog, env: Environment) -> list[ipaddress._BaseNetwork]:
+    """Every address range the environment's catalog names for NetworkPolicies: its
+    networks, managed-database ranges and hosts (pools and customers' own). An ipBlock
+    inside the private ranges is declared if it lies within one of these."""
+    found: set[Any] = set()
+    for cidrs in env.networks.values():
+        found.update(ipaddress.ip_network(c) for c in cidrs)
+    for database in env.databases.values():
+        for cidrs in database.networks.values():
+            found.update(ipaddress.ip_network(c) for c in cidrs)
+    hosts = [h for pool in env.host_pools.values() for h in pool]
+    for customer in catalog.customers.values():
+        placement = customer.environments.get(env.name)
+        hosts += placement.hosts if placement else []
+    for host in hosts:
+        cidr = _host_cidr(host)
+        if cidr is not None:
+            found.add(ipaddress.ip_network(cidr))
+    return sorted(found, key=lambda n: (n.version, n))
