@@ -36,24 +36,13 @@ from typing import TYPE_CHECKING, Any
 from compiler.catalog.layout import Catalog
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Environment, Host, Settings
-from compiler.catalog.models.environment import DATABASE_PORTS
+from compiler.catalog.models.environment import DATABASE_PORTS, PRIVATE_RANGES
 from compiler.catalog.models.settings import PortRange, RulePeer, port_spec
 from compiler.errors import Location, Problem
 
 if TYPE_CHECKING:  # the resolver reports these problems, so it imports this module
     from compiler.catalog.resolver import Instance
 
-# Where the cluster's pods and services, the nodes' link-local services (the cloud
-# metadata endpoint at 169.254.169.254) and carrier-grade NAT pod networks live: what
-# "the internet" excludes, so that `internet_egress` never reaches another tenant's pod or
-# the platform's node credentials, and what the network check treats as inside the cluster
-PRIVATE_RANGES = (
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "169.254.0.0/16",
-)
 INTERNET = "0.0.0.0/0"
 
 
@@ -436,7 +425,7 @@ def _peer(
                 f"networks: {', '.join(sorted(env.networks)) or 'none'}",
             )
             return None
-        return Addresses(tuple(cidrs), f"network {name}")
+        return Addresses(tuple(cidrs), f"network {name}", _private_within(cidrs))
     if kind == "host_pool":
         assert isinstance(name, str)
         pool = env.host_pools.get(name)
@@ -480,10 +469,26 @@ def _peer(
     return Addresses(tuple(sorted(set(cidrs))), what)
 
 
-def declared_networks(catalog: Catalog, env: Environment) -> list[ipaddress._BaseNetwork]:
-    """Every address range the environment's catalog names for NetworkPolicies: its
-    networks, managed-database ranges and hosts (pools and customers' own). An ipBlock
-    inside the private ranges is declared if it lies within one of these."""
+def _private_within(cidrs: Sequence[str]) -> tuple[str, ...]:
+    """The private ranges inside a wide network (`0.0.0.0/0` for clients anywhere):
+    excepted from its ipBlock, as for the internet, so that naming the world never
+    names the pods and nodes inside the cluster."""
+    networks = [ipaddress.ip_network(c) for c in cidrs]
+    return tuple(
+        private
+        for private in PRIVATE_RANGES
+        if any(
+            n.version == 4 and ipaddress.ip_network(private).subnet_of(n)  # type: ignore[arg-type]
+            for n in networks
+        )
+    )
+
+
+def declared_networks(catalog: Catalog, env: Environment) -> list[Any]:
+    """Every address range inside the private ranges that the environment's catalog
+    names for NetworkPolicies: its networks, managed-database ranges and hosts (pools
+    and customers' own). An ipBlock inside the private ranges is declared if it lies
+    within one of these; a wide network (`0.0.0.0/0`) declares none of the inside."""
     found: set[Any] = set()
     for cidrs in env.networks.values():
         found.update(ipaddress.ip_network(c) for c in cidrs)
@@ -498,4 +503,6 @@ def declared_networks(catalog: Catalog, env: Environment) -> list[ipaddress._Bas
         cidr = _host_cidr(host)
         if cidr is not None:
             found.add(ipaddress.ip_network(cidr))
-    return sorted(found, key=lambda n: (n.version, n))
+    private = [ipaddress.ip_network(p) for p in PRIVATE_RANGES]
+    inside = [n for n in found if any(n.version == p.version and n.subnet_of(p) for p in private)]
+    return sorted(inside, key=lambda n: (n.version, n))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from compiler.catalog.models.fields import (
     BranchName,
@@ -103,7 +103,34 @@ class IngressController(Strict):
     namespace: Name = "ingress-nginx"
 
 
-Networks = Annotated[list[Cidr], Field(min_length=1, max_length=256)]
+# Where the cluster's pods and services, the nodes' link-local services (the cloud
+# metadata endpoint at 169.254.169.254) and carrier-grade NAT pod networks live: what
+# "the internet" excludes, so that `internet_egress` never reaches another tenant's pod or
+# the platform's node credentials, and what the network check treats as inside the cluster
+PRIVATE_RANGES = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+)
+
+
+def _not_a_private_range(cidrs: list[str]) -> list[str]:
+    """A network that is exactly a private range names every pod and node in it: a
+    NetworkPolicy rule for it would reach the cluster itself. Name the subnet meant."""
+    for cidr in cidrs:
+        if cidr in PRIVATE_RANGES:
+            raise ValueError(
+                f"'{cidr}' is a whole private range, where the cluster's pods and nodes live; "
+                "name the subnet of the hosts meant (e.g. 10.8.0.0/16)"
+            )
+    return cidrs
+
+
+Networks = Annotated[
+    list[Cidr], Field(min_length=1, max_length=256), AfterValidator(_not_a_private_range)
+]
 
 
 class ManagedDatabase(Strict):
