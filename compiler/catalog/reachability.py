@@ -107,7 +107,7 @@ class Connection:
     def location(self, catalog: Catalog) -> Location:
         """The catalog line that declares the connection."""
         if self.path[:1] == ("depends_on",):
-            return catalog.source("service", self.declared_by.service).locate(self.path)
+            return catalog.source("service", self.declared_by.service).locate(*self.path)
         origin = self.declared_by.origin(self.path)
         return origin.location or catalog.source("service", self.declared_by.service).locate()
 
@@ -127,7 +127,7 @@ def connections(
             else:
                 path, message, hint = item
                 where = (
-                    catalog.source("service", instance.service).locate(path)
+                    catalog.source("service", instance.service).locate(*path)
                     if path[:1] == ("depends_on",)
                     else instance.origin(path).location
                     or catalog.source("service", instance.service).locate()

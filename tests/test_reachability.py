@@ -1,0 +1,535 @@
+"""Declared reachability, one test per problem of issue 13: the case is declared in a
+hosting team's catalog (the example plus Keycloak, a Matrix bridge, TURN on UDP and a
+spam scorer reading Kafka on VMs), the rendered NetworkPolicies are evaluated as a
+cluster enforces them (check/netpol.py) and the network-reachability check proves the
+declared path open; a patch that removes or narrows the rule behind it makes the check
+report the path closed at the patch's line; and what is not declared stays closed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from pathlib import Path
+
+import pytest
+
+from compiler import pipeline
+from compiler.check import EnvironmentInput
+from compiler.check.builtins import network_reachability as reach
+from compiler.check.netpol import Cluster, External, Pod
+from tests.conftest import copy_example, run_cli
+
+DIGEST = "@sha256:" + "ab" * 32
+
+SERVICES = {
+    # no dependencies, no internet: only its own managed database
+    "keycloak": f"""
+name: keycloak
+description: Keycloak, a customer's single sign-on, on a managed PostgreSQL database.
+owner: chat-platform
+runtime: kubernetes
+scope: customer
+defaults:
+  image: quay.io/keycloak/keycloak:26.0.5{DIGEST}
+  ports: {{http: 8080, management: 9000}}
+  ingress: {{host: "sso.${{customer.domain}}", port: http}}
+  infrastructure:
+    database: {{engine: postgres, version: "16"}}
+""",
+    # a bridge that uses synapse's http port only, and that synapse calls back
+    "hookshot": f"""
+name: hookshot
+description: Matrix bridge for webhooks; synapse pushes events to its appservice port.
+owner: chat-platform
+runtime: kubernetes
+scope: customer
+depends_on: [synapse]
+defaults:
+  image: docker.io/halfshot/matrix-hookshot:6.0.0{DIGEST}
+  ports: {{appservice: 9993, webhooks: 9000}}
+  network:
+    dependencies:
+      synapse: {{ports: [http], calls_back: [appservice]}}
+""",
+    # TURN: UDP from clients anywhere
+    "coturn": f"""
+name: coturn
+description: TURN relay for calls, reached by clients over UDP.
+owner: chat-platform
+runtime: kubernetes
+scope: customer
+defaults:
+  image: docker.io/coturn/coturn:4.6.2{DIGEST}
+  ports:
+    turn: {{port: 3478, protocol: UDP}}
+    turns: 5349
+  network:
+    ingress:
+      clients: {{network: clients, ports: [turn, turns]}}
+""",
+    # environment-wide, on Kubernetes, reading Kafka that a VM host pool runs
+    "spam-scorer": f"""
+name: spam-scorer
+description: Scores mail for spam from the relays' Kafka topic.
+owner: mail-ops
+runtime: kubernetes
+scope: environment
+defaults:
+  image: registry.example.net/mail/spam-scorer:1.4.0{DIGEST}
+  ports: {{http: 8080}}
+  network:
+    egress:
+      kafka: {{host_pool: kafka, ports: [9092]}}
+""",
+}
+KAFKA = """\
+  kafka:
+    - {name: kafka1.fra1.mail.example.net, address: 10.30.5.11, region: fra1, residency: eu}
+    - {name: kafka2.fra1.mail.example.net, address: 10.30.5.12, region: fra1, residency: eu}
+"""
+
+
+@pytest.fixture(scope="module")
+def hosting(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example catalog with the services above, enabled for acme in prod."""
+    return _hosting(tmp_path_factory.mktemp("hosting") / "repo")
+
+
+def _hosting(target: Path) -> Path:
+    root = copy_example(target)
+    for name, text in SERVICES.items():
+        (root / f"catalog/services/{name}.yaml").write_text(text.lstrip())
+    env = root / "environments/prod/environment.yaml"
+    text = env.read_text()
+    network = "  corp-vpn: [10.8.0.0/16]  # operators' VPN\n"
+    pools_end = text.index("\n", text.index("    - {name: spam2.fra1")) + 1
+    assert network in text and text[pools_end:].startswith("networks:\n")
+    text = text[:pools_end] + KAFKA + text[pools_end:]
+    env.write_text(text.replace(network, network + "  clients: [0.0.0.0/0]  # calls\n"))
+    customer = root / "catalog/customers/acme.yaml"
+    text = customer.read_text()
+    assert "      postfix-relay:\n" in text
+    customer.write_text(text.rstrip("\n") + "\n      keycloak:\n      hookshot:\n      coturn:\n")
+    return root
+
+
+def _resolved(root: Path) -> pipeline.Resolved:
+    return pipeline.run(root, ["prod"])
+
+
+def _run(root: Path) -> EnvironmentInput:
+    resolved = _resolved(root)
+    files = pipeline.render(resolved)["prod"]
+    return EnvironmentInput(
+        resolved.catalog, "prod", list(resolved.instances.values()), files, datetime.date.today()
+    )
+
+
+def _cluster(run: EnvironmentInput, cluster: str) -> tuple[Cluster, dict[str, Pod]]:
+    """The cluster's rendered policies as the network plugin sees them, and its pods."""
+    files = [f for f in run.files if f.path.startswith(f"prod/kubernetes/{cluster}/")]
+    env = run.catalog.environments["prod"]
+    found = reach.inventory((f.data for f in files), "ingress-nginx", env)
+    net, _ = reach.cluster_of(found.policies, found.namespaces)
+    return net, found.pods
+
+
+def _findings(run: EnvironmentInput) -> list:
+    return list(reach.check(run))
+
+
+@pytest.fixture(scope="module")
+def hosting_run(hosting: Path) -> EnvironmentInput:
+    return _run(hosting)
+
+
+@pytest.fixture(scope="module")
+def fra1(hosting_run: EnvironmentInput) -> tuple[Cluster, dict[str, Pod]]:
+    return _cluster(hosting_run, "prod-fra1")
+
+
+def test_the_hosting_catalog_passes_the_check(hosting_run: EnvironmentInput):
+    """Every declared path below is open on the rendered policies, and nothing across
+    tenants is open that the catalog does not declare."""
+    assert _findings(hosting_run) == []
+
+
+def test_synapse_reaches_its_managed_database_and_mas_too(
+    hosting_run: EnvironmentInput, fra1: tuple[Cluster, dict[str, Pod]]
+):
+    """Problem 1: the managed database's private range is reachable on its port, from
+    the instance that declares it, and not from one that does not."""
+    net, pods = fra1
+    keycloak = pods["acme/keycloak"]
+    assert net.allowed(keycloak, External("10.30.8.25"), 5432).allowed
+    assert not net.allowed(keycloak, External("10.30.8.25"), 22).allowed
+    assert not net.allowed(keycloak, External("10.40.8.25"), 5432).allowed  # zrh1's range
+    assert not net.allowed(pods["acme/element-web"], External("10.30.8.25"), 5432).allowed
+    zrh1, zpods = _cluster(hosting_run, "prod-zrh1")
+    assert zrh1.allowed(zpods["helvetia-bank/mas"], External("10.40.8.7"), 5432).allowed
+
+
+def test_a_service_without_dependencies_or_internet_reaches_its_database_only(
+    fra1: tuple[Cluster, dict[str, Pod]],
+):
+    """Problem 2: Keycloak has no dependencies and no internet_egress, yet reaches its
+    own database (and DNS); the internet stays closed."""
+    net, pods = fra1
+    keycloak = pods["acme/keycloak"]
+    assert net.allowed(keycloak, External("10.30.8.1"), 5432).allowed
+    assert net.allowed(keycloak, pods["kube-system/coredns"], 53, "UDP").allowed
+    assert not net.allowed(keycloak, External("1.1.1.1"), 443).allowed
+
+
+def test_a_kubernetes_service_reaches_the_kafka_hosts_of_a_vm_pool(
+    fra1: tuple[Cluster, dict[str, Pod]],
+):
+    """Problem 3: the spam scorer reaches each Kafka host on 9092, nothing else there,
+    and no other host."""
+    net, pods = fra1
+    scorer = pods["platform/spam-scorer"]
+    for host in ("10.30.5.11", "10.30.5.12"):
+        assert net.allowed(scorer, External(host), 9092).allowed
+        assert not net.allowed(scorer, External(host), 22).allowed
+    assert not net.allowed(scorer, External("10.30.5.13"), 9092).allowed
+    assert not net.allowed(pods["acme/synapse"], External("10.30.5.11"), 9092).allowed
+
+
+def test_monitoring_scrapes_the_metrics_port_only(fra1: tuple[Cluster, dict[str, Pod]]):
+    """Problem 4: Prometheus in the monitoring namespace scrapes synapse's `metrics`,
+    not its `http`; another pod of that namespace scrapes nothing."""
+    net, pods = fra1
+    prometheus, synapse = pods["monitoring/monitoring"], pods["acme/synapse"]
+    assert prometheus.labels == {"app.kubernetes.io/name": "prometheus"}
+    assert net.allowed(prometheus, synapse, 9000).allowed
+    assert not net.allowed(prometheus, synapse, 8008).allowed
+    other = Pod("grafana", "monitoring", {"app.kubernetes.io/name": "grafana"})
+    assert not net.allowed(other, synapse, 9000).allowed
+
+
+def test_udp_is_declared_rendered_and_open(
+    hosting_run: EnvironmentInput, fra1: tuple[Cluster, dict[str, Pod]]
+):
+    """Problem 5: a UDP port reaches the Service, the container and the policy; clients
+    anywhere reach TURN on UDP/3478 (not TCP/3478), but a private address, which could
+    be another tenant's pod, does not."""
+    net, pods = fra1
+    coturn = pods["acme/coturn"]
+    assert coturn.ports["turn"] == (3478, "UDP")
+    assert net.allowed(External("203.0.113.9"), coturn, 3478, "UDP").allowed
+    assert net.allowed(External("203.0.113.9"), coturn, 5349, "TCP").allowed
+    assert not net.allowed(External("203.0.113.9"), coturn, 3478, "TCP").allowed
+    assert not net.allowed(External("10.1.2.3"), coturn, 3478, "UDP").allowed
+    (service,) = [
+        f.data
+        for f in hosting_run.files
+        if f.path == "prod/kubernetes/prod-fra1/acme/coturn/service-coturn.yaml"
+    ]
+    assert {"name": "turn", "port": 3478, "targetPort": "turn", "protocol": "UDP"} in service[
+        "spec"
+    ]["ports"]
+
+
+def test_dependents_reach_only_the_ports_they_use(fra1: tuple[Cluster, dict[str, Pod]]):
+    """Problem 6a: element-web and the bridge reach synapse's `http`, not `metrics`."""
+    net, pods = fra1
+    synapse = pods["acme/synapse"]
+    for dependent in ("acme/element-web", "acme/hookshot"):
+        assert net.allowed(pods[dependent], synapse, 8008).allowed
+        assert not net.allowed(pods[dependent], synapse, 9000).allowed
+
+
+def test_a_dependency_calls_back_its_dependent(fra1: tuple[Cluster, dict[str, Pod]]):
+    """Problem 6b: synapse pushes to the bridge's `appservice` port, not `webhooks`;
+    element-web, which declares no call back, is not called."""
+    net, pods = fra1
+    synapse, bridge = pods["acme/synapse"], pods["acme/hookshot"]
+    assert net.allowed(synapse, bridge, 9993).allowed
+    assert not net.allowed(synapse, bridge, 9000).allowed
+    assert not net.allowed(synapse, pods["acme/element-web"], 8080).allowed
+
+
+def test_one_policy_per_purpose(hosting_run: EnvironmentInput):
+    """Each rule sits in a policy named for its purpose, with one policy type."""
+    names = {
+        f.data["metadata"]["name"]: f.data
+        for f in hosting_run.files
+        if f.path.startswith("prod/kubernetes/prod-fra1/acme/")
+        and f.data.get("kind") == "NetworkPolicy"
+    }
+    expected = {
+        "default-deny",
+        "allow-dns",
+        "synapse-to-postgres",
+        "synapse-from-element-web",
+        "synapse-from-hookshot",
+        "synapse-to-hookshot",
+        "synapse-from-ingress-controller",
+        "synapse-to-internet",
+        "synapse-egress-smtp",
+        "synapse-ingress-scrape",
+        "hookshot-to-synapse",
+        "hookshot-from-synapse",
+        "keycloak-to-database",
+        "keycloak-from-ingress-controller",
+        "coturn-ingress-clients",
+        "postgres-from-synapse",
+    }
+    assert expected <= set(names)
+    for name in expected - {"default-deny"}:
+        assert len(names[name]["spec"]["policyTypes"]) == 1, name
+
+
+# ------------------------------------------------- a narrowed rule is a closed path
+
+NARROWINGS = [
+    # (problem, instance of acme, policy, JSON patch, text the closed path names)
+    ("database", "keycloak", "keycloak-to-database", "remove", "/spec/egress/0", "database"),
+    (
+        "no-deps database",
+        "keycloak",
+        "keycloak-to-database",
+        "replace",
+        "/spec/egress/0/ports/0/port",
+        "database",
+    ),
+    (
+        "monitoring",
+        "synapse",
+        "synapse-ingress-scrape",
+        "remove",
+        "/spec/ingress/0",
+        "namespace monitoring",
+    ),
+    (
+        "udp",
+        "coturn",
+        "coturn-ingress-clients",
+        "replace",
+        "/spec/ingress/0/ports/0/protocol",
+        "network clients",
+    ),
+    (
+        "dependency port",
+        "element-web",
+        "element-web-to-synapse",
+        "replace",
+        "/spec/egress/0/ports/0/port",
+        "uses prod/acme/synapse",
+    ),
+    ("call back", "hookshot", "hookshot-from-synapse", "remove", "/spec/ingress/0", "calls back"),
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "policy", "op", "path", "names"),
+    [n[1:] for n in NARROWINGS],
+    ids=[n[0] for n in NARROWINGS],
+)
+def test_a_patch_that_narrows_a_declared_path_is_reported_at_the_patch(
+    tmp_path: Path, service: str, policy: str, op: str, path: str, names: str
+):
+    """Per problem: acme's prod override patches the policy behind the declared path
+    (drops the rule, or changes its port or protocol); the check reports that path
+    closed, and locates it at the patch, not at the line that declares the path."""
+    root = _hosting(tmp_path / "repo")
+    customer = root / "catalog/customers/acme.yaml"
+    value = {  # a wrong port, or TCP for a UDP port: the rule stays, the path closes
+        "/spec/egress/0/ports/0/port": "5433" if policy.endswith("database") else "metrics",
+        "/spec/ingress/0/ports/0/protocol": "TCP",
+    }
+    patch = (
+        f"{{op: {op}, path: {path}" + (f", value: {value[path]}" if op == "replace" else "") + "}"
+    )
+    lines = customer.read_text().split("\n")
+    prod = lines.index("  prod:")
+    at = next(i for i in range(prod, len(lines)) if lines[i] == f"      {service}:")
+    patch_lines = [
+        "        patches:",
+        f"          - target: {{kind: NetworkPolicy, name: {policy}}}",
+        f"            json_patch: [{patch}]",
+    ]
+    if service == "synapse":  # acme's prod synapse already has an override
+        at = next(i for i in range(at, len(lines)) if lines[i] == "        replicas: 3")
+    lines[at + 1 : at + 1] = patch_lines
+    customer.write_text("\n".join(lines))
+    findings = _findings(_run(root))
+    closed = [f for f in findings if "the NetworkPolicies close it" in f.message]
+    assert closed, [f.message for f in findings]
+    assert all(names in f.message for f in closed), [f.message for f in closed]
+    patch_line = lines.index(patch_lines[1]) + 1
+    assert {(f.location.file, f.location.line) for f in closed} == {
+        ("catalog/customers/acme.yaml", patch_line)
+    }
+
+
+def test_an_extra_policy_opening_an_undeclared_cross_tenant_path_is_reported(tmp_path: Path):
+    """A customer's extra policy admitting another customer's pods to its scrape port,
+    with that customer's egress opened by a patch, joins two tenants: reported at the
+    extra policy, although each side only touched its own namespace."""
+    root = _hosting(tmp_path / "repo")
+    acme = root / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace(
+            "      synapse:\n        replicas: 3\n",
+            "      synapse:\n        replicas: 3\n"
+            "        extra_resources:\n"
+            "          - apiVersion: networking.k8s.io/v1\n"
+            "            kind: NetworkPolicy\n"
+            "            metadata: {name: from-initech}\n"
+            "            spec:\n"
+            "              podSelector: {}\n"
+            "              ingress:\n"
+            "                - from: [{namespaceSelector: {matchLabels: "
+            "{kubernetes.io/metadata.name: initech}}}]\n",
+        )
+    )
+    initech = root / "catalog/customers/initech.yaml"
+    text = initech.read_text()
+    assert re.search(r"  prod:\n(.*\n)*?      synapse:\n", text)
+    initech.write_text(
+        re.sub(
+            r"(  prod:\n(?:.*\n)*?      synapse:\n)",
+            r"\1        patches:\n"
+            r"          - target: {kind: NetworkPolicy, name: synapse-to-internet}\n"
+            r"            json_patch: [{op: remove, path: /spec/egress/0/to}]\n",
+            text,
+            count=1,
+        )
+    )
+    findings = _findings(_run(root))
+    opened = [f for f in findings if "crosses from customer initech to customer acme" in f.message]
+    assert opened, [f.message for f in findings]
+    assert "acme/from-initech ingress[0]" in opened[0].message
+    assert opened[0].location.file == "catalog/customers/acme.yaml"
+
+
+# ------------------------------------------------- what cannot be declared is an error
+
+ERRORS = [
+    # (what, file, old text, new text, message)
+    (
+        "unknown platform namespace",
+        "catalog/services/synapse.yaml",
+        "        namespace: monitoring\n",
+        "        namespace: monitorng\n",
+        "declares no platform namespace 'monitorng'",
+    ),
+    (
+        "unknown host pool",
+        "catalog/services/synapse.yaml",
+        "        host_pool: mail-relays\n",
+        "        host_pool: kafka\n",
+        "has no host pool 'kafka'",
+    ),
+    (
+        "a port the service does not have",
+        "catalog/services/synapse.yaml",
+        "        ports: [metrics]\n",
+        "        ports: [prometheus]\n",
+        "port 'prometheus' is not a port of this service",
+    ),
+    (
+        "two peers in one rule",
+        "catalog/services/synapse.yaml",
+        "        host_pool: mail-relays\n",
+        "        host_pool: mail-relays\n        network: corp-vpn\n",
+        "a rule names one peer, not host_pool and network",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [e[1:] for e in ERRORS],
+    ids=[e[0] for e in ERRORS],
+)
+def test_an_undeclarable_path_is_a_located_error(
+    example: Path, file: str, old: str, new: str, message: str
+):
+    path = example / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert message in result.stderr
+    assert re.search(rf"^{re.escape(file)}:\d+:\d+: error: ", result.stderr, re.M)
+
+
+def test_dependency_errors_name_the_line(example: Path):
+    """Ports of a dependency it does not have, a dependency that is not one, and a
+    dependency with several ports and no serving port: each at its line."""
+    web = example / "catalog/services/element-web.yaml"
+    web.write_text(
+        web.read_text().replace(
+            "  ingress:\n",
+            "  network:\n"
+            "    dependencies:\n"
+            "      synapse: {ports: [admin]}\n"
+            "      postgres: {ports: [postgres]}\n"
+            "  ingress:\n",
+        )
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "port 'admin' is not a port of 'synapse'" in result.stderr
+    assert "'postgres' is not a dependency of 'element-web'" in result.stderr
+    lines = web.read_text().split("\n")
+    for needle, text in (("admin", "synapse: {ports: [admin]}"), ("postgres'", "postgres: {")):
+        line = next(i for i, t in enumerate(lines, 1) if text in t)
+        assert re.search(rf"element-web.yaml:{line}:\d+: error: .*{needle}", result.stderr)
+
+
+def test_no_serving_port_asks_which_ports_are_used(example: Path):
+    """Without an ingress, synapse has two ports and no serving port: a dependent that
+    does not say which it uses is an error, never all ports."""
+    synapse = example / "catalog/services/synapse.yaml"
+    block = "  ingress:\n    host: matrix.${customer.domain}\n    port: http\n"
+    assert block in synapse.read_text()
+    synapse.write_text(synapse.read_text().replace(block, ""))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "which has ports http, metrics and no serving port" in result.stderr
+    assert "network.dependencies.synapse.ports" in result.stderr
+    assert re.search(r"catalog/services/element-web.yaml:7:\d+: error", result.stderr)
+
+
+def test_a_database_without_a_network_for_its_cluster_is_an_error(example: Path):
+    env = example / "environments/prod/environment.yaml"
+    text = env.read_text()
+    assert "      zrh1: [10.40.8.0/24]\n" in text
+    env.write_text(text.replace("      zrh1: [10.40.8.0/24]\n", ""))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert (
+        "declares no postgres database network for cluster 'prod-zrh1' or its region 'zrh1'"
+        in result.stderr
+    )
+    assert re.search(r"catalog/services/mas.yaml:\d+:\d+: error", result.stderr)
+
+
+def test_a_customer_cannot_name_another_customers_host(example: Path):
+    """A customer's rule may name the pools' hosts and its own, not another customer's."""
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace(
+            "      synapse:\n        replicas: 3\n",
+            "      synapse:\n        replicas: 3\n"
+            "        network:\n"
+            "          egress:\n"
+            "            mx: {hosts: [mx1.globex.example], ports: [25]}\n",
+        )
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "'mx1.globex.example' is not a host of the host pools of 'prod'" in result.stderr
+
+
+def test_a_whole_private_range_is_not_a_network(example: Path):
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(env.read_text().replace("corp-vpn: [10.8.0.0/16]", "corp-vpn: [10.0.0.0/8]"))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "is a whole private range" in result.stderr
