@@ -93,7 +93,7 @@ def _network(resolved: pipeline.Resolved, instance: Instance, output: str, conso
     ):
         table.add_column(column, overflow="fold")
     for row in rows:
-        port = f"{row['port_name']} {row['port']}/{row['protocol']}".strip()
+        port = f"{row['port_name'] or ''} {row['port']}/{row['protocol']}".strip()
         state = "open" if row["open"] else "[red]CLOSED[/red]"
         if not row["declared"]:
             state = "[yellow]open, undeclared[/yellow]"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.catalog import (
+    INTERNET,
     PLATFORM_NAMESPACE,
     Addresses,
     Environment,
@@ -426,7 +427,14 @@ def _declared(
             continue  # not on this cluster, or no workload of its own to judge
         at = functools.partial(connection.location, catalog)
         sides = (owner(connection.source), owner(connection.destination))
-        names = (connection.source.what, connection.destination.what)
+
+        def name(end: Pods | Addresses, key: str) -> str:
+            """What the end is, with the address tried for a range (not the internet's
+            stand-in): a pool of several hosts has one path per host."""
+            if isinstance(end, Addresses) and end.cidrs != (INTERNET,):
+                return f"{end.what} ({key})"
+            return end.what
+
         for port in connection.ports or (None,):
             numbers = (
                 [ANY_PORT]
@@ -435,7 +443,7 @@ def _declared(
             )
             for number, protocol in sorted(numbers):
                 label = port.name if port is not None and port.name else f"{protocol}/{number}"
-                what = f"{connection.what} ({label})"
+                what = f"{connection.what} ({'any port' if port is None else label})"
                 for source in sources:
                     for destination in destinations:
                         yield _Path(
@@ -446,8 +454,11 @@ def _declared(
                             what,
                             at,
                             sides,
-                            port.name if port is not None else "",
-                            names,
+                            "any port" if port is None else port.name,
+                            (
+                                name(connection.source, source),
+                                name(connection.destination, destination),
+                            ),
                         )
     for instance in run.instances:
         source = pod_of(instance)
