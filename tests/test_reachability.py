@@ -9,6 +9,7 @@ report the path closed at the patch's line; and what is not declared stays close
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from pathlib import Path
 
@@ -431,6 +432,27 @@ ERRORS = [
         "port 'prometheus' is not a port of this service",
     ),
     (
+        "a platform namespace on a port it does not accept",
+        "catalog/services/synapse.yaml",
+        "    egress:\n      smtp:",
+        "    egress:\n      loki: {namespace: monitoring, ports: [3100]}\n      smtp:",
+        "platform namespace 'monitoring' does not accept TCP/3100 from services",
+    ),
+    (
+        "a serving port the service does not have",
+        "catalog/services/synapse.yaml",
+        "    internet_egress: true",
+        "    serves: [admin]\n    internet_egress: true",
+        "serving port 'admin' is not a declared port",
+    ),
+    (
+        "a NetworkPolicy rule on a VM service",
+        "catalog/services/postfix-relay.yaml",
+        "  secrets:\n",
+        "  network:\n    ingress: {submission: {network: corp-vpn, ports: [smtp]}}\n  secrets:\n",
+        "network.ingress applies to Kubernetes services; 'postfix-relay' runs on VMs",
+    ),
+    (
         "two peers in one rule",
         "catalog/services/synapse.yaml",
         "        host_pool: mail-relays\n",
@@ -533,3 +555,29 @@ def test_a_whole_private_range_is_not_a_network(example: Path):
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2, result.stderr
     assert "is a whole private range" in result.stderr
+
+
+def test_a_platform_namespace_is_reached_on_the_ports_it_accepts(example: Path):
+    """Pushing logs to Loki in the monitoring namespace: open on the port the
+    environment accepts there, and (as every declared path) checked on the policies."""
+    for env in ("dev", "staging", "prod"):
+        path = example / f"environments/{env}/environment.yaml"
+        text = path.read_text()
+        anchor = "    pods: {app.kubernetes.io/name: prometheus}\n"
+        assert anchor in text
+        path.write_text(text.replace(anchor, anchor + "    accepts: [3100]\n"))
+    synapse = example / "catalog/services/synapse.yaml"
+    synapse.write_text(
+        synapse.read_text().replace(
+            "    egress:\n      smtp:",
+            "    egress:\n      loki: {namespace: monitoring, ports: [3100]}\n      smtp:",
+        )
+    )
+    result = run_cli(
+        "explain", "prod/acme/synapse", "--network", "-o", "json", "--root", str(example)
+    )
+    assert result.exit_code == 0, result.stderr
+    paths = json.loads(result.stdout)["paths"]
+    (loki,) = [p for p in paths if p["peer"] == "namespace monitoring" and p["port"] == 3100]
+    assert loki["direction"] == "out" and loki["open"] and loki["declared"]
+    assert loki["admitted_by"] == ["acme/synapse-egress-loki egress[0]"]

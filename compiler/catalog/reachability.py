@@ -37,7 +37,7 @@ from compiler.catalog.layout import Catalog
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Environment, Host, Settings
 from compiler.catalog.models.environment import DATABASE_PORTS, PRIVATE_RANGES
-from compiler.catalog.models.settings import PortRange, RulePeer, port_spec
+from compiler.catalog.models.settings import EgressRule, PortRange, RulePeer, port_spec
 from compiler.errors import Location, Problem
 
 if TYPE_CHECKING:  # the resolver reports these problems, so it imports this module
@@ -218,7 +218,16 @@ def _of_instance(
                 at,
             )
     if not isinstance(mine, Pods):
-        return  # a VM's own rules are its firewall's, not a NetworkPolicy's
+        # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
+        for field in ("internet_egress", "egress", "ingress"):
+            if network and getattr(network, field):
+                yield (
+                    ("network", field),
+                    f"network.{field} applies to Kubernetes services; '{instance.service}' "
+                    "runs on VMs",
+                    "a VM's firewall is its playbooks' to configure; remove the rule",
+                )
+        return
     if settings.ingress:
         controller = Pods(env.ingress_controller.namespace, (), "the ingress controller")
         ports = yield from _named_ports(settings, [settings.ingress.port], ("ingress",), "")
@@ -318,6 +327,15 @@ def _range(entry: int | PortRange) -> PathPort:
     return PathPort(entry.port, entry.protocol, "", entry.end_port)
 
 
+def _within(port: PathPort, accepted: PathPort) -> bool:
+    """`port` (or its range) lies inside what `accepted` admits, on the same protocol."""
+    return (
+        port.protocol == accepted.protocol
+        and accepted.number <= port.number
+        and (port.end or port.number) <= (accepted.end or accepted.number)
+    )
+
+
 def _end(
     env: Environment, instance: Instance, at: YamlPath, user: Instance | None = None
 ) -> Generator[_Failure, None, End | None]:
@@ -414,6 +432,17 @@ def _peer(
                 f"platform_namespaces: {', '.join(sorted(env.platform_namespaces)) or 'none'}",
             )
             return None
+        if isinstance(rule, EgressRule):
+            accepted = [_range(entry) for entry in declared.accepts]
+            for port in map(_range, rule.ports):
+                if not any(_within(port, a) for a in accepted):
+                    yield (
+                        (*at, "ports"),
+                        f"platform namespace '{name}' does not accept {port} from services",
+                        f"it accepts {', '.join(map(str, accepted)) or 'nothing'} "
+                        f"(platform_namespaces.{name}.accepts in environment '{env.name}')",
+                    )
+                    return None
         return Pods(name, tuple(sorted(declared.pods.items())), f"namespace {name}")
     if kind == "network":
         assert isinstance(name, str)

@@ -355,6 +355,14 @@ def _check_runtime(
                 f"ingress port '{settings.ingress.port}' is not a TCP port",
                 "an Ingress serves HTTP over TCP; expose UDP ports by other means",
             )
+        serves = settings.network.serves if settings.network else None
+        for index, name in enumerate(serves or []):
+            if name not in ports:
+                fail(
+                    ("network", "serves", index),
+                    f"serving port '{name}' is not a declared port",
+                    f"declared ports: {', '.join(sorted(ports)) or 'none'}",
+                )
         for kind, probe in (
             settings.probes.model_dump(exclude_none=True) if settings.probes else {}
         ).items():

@@ -29,7 +29,7 @@ from compiler.catalog.models.fields import (
     Residency,
     Strict,
 )
-from compiler.catalog.models.settings import Layer
+from compiler.catalog.models.settings import Layer, PortRange
 
 
 class Host(Strict):
@@ -145,10 +145,13 @@ class ManagedDatabase(Strict):
 
 class PlatformNamespace(Strict):
     """A namespace the platform runs shared tooling in (monitoring, log shipping) that
-    services may admit (`network.ingress`) or reach (`network.egress`) by name; `pods`
-    narrows it to the pods with these labels (empty: any pod of the namespace)."""
+    services may admit by name (`network.ingress`); `pods` narrows it to the pods with
+    these labels (empty: any pod of the namespace). Services may reach it
+    (`network.egress`) only on the ports it `accepts` (none by default): a customer's
+    layer must not be able to open its pods' way into the platform's tooling."""
 
     pods: Annotated[dict[LabelKey, LabelValue], NullDict] = {}
+    accepts: Annotated[list[Port | PortRange], NullList] = []
 
 
 DATABASE_PORTS = {"postgres": 5432, "mysql": 3306}
