@@ -33,7 +33,10 @@ runtime: kubernetes
 scope: customer
 defaults:
   image: quay.io/keycloak/keycloak:26.0.5{DIGEST}
-  ports: {{http: 8080, management: 9000}}
+  replicas: 2
+  ports: {{http: 8080, management: 9000, jgroups: 7800}}
+  network:
+    replicas: [jgroups]  # the Infinispan cache cluster of its replicas
   ingress: {{host: "sso.${{customer.domain}}", port: http}}
   infrastructure:
     database: {{engine: postgres, version: "16"}}
@@ -76,6 +79,7 @@ description: Scores mail for spam from the relays' Kafka topic.
 owner: mail-ops
 runtime: kubernetes
 scope: environment
+environments: [prod]
 defaults:
   image: registry.example.net/mail/spam-scorer:1.4.0{DIGEST}
   ports: {{http: 8080}}
@@ -107,7 +111,10 @@ def _hosting(target: Path) -> Path:
     pools_end = text.index("\n", text.index("    - {name: spam2.fra1")) + 1
     assert network in text and text[pools_end:].startswith("networks:\n")
     text = text[:pools_end] + KAFKA + text[pools_end:]
-    env.write_text(text.replace(network, network + "  clients: [0.0.0.0/0]  # calls\n"))
+    text = text.replace(network, network + "  clients: [0.0.0.0/0]  # calls\n")
+    grant = "  mail-relays-ch: [587]\n"
+    assert grant in text
+    env.write_text(text.replace(grant, grant + "  kafka: [9092]\n"))
     customer = root / "catalog/customers/acme.yaml"
     text = customer.read_text()
     assert "      postfix-relay:\n" in text
@@ -251,6 +258,19 @@ def test_a_dependency_calls_back_its_dependent(fra1: tuple[Cluster, dict[str, Po
     assert not net.allowed(synapse, pods["acme/element-web"], 8080).allowed
 
 
+def test_replicas_reach_each_other_on_the_declared_ports_only(
+    fra1: tuple[Cluster, dict[str, Pod]],
+):
+    """Keycloak's replicas form a cache cluster on `jgroups`; default-deny would close it,
+    `network.replicas` opens it, and only it."""
+    net, pods = fra1
+    one = pods["acme/keycloak"]
+    other = Pod("keycloak-1", one.namespace, dict(one.labels), None, dict(one.ports))
+    assert net.allowed(one, other, 7800).allowed
+    assert not net.allowed(one, other, 8080).allowed
+    assert not net.allowed(pods["acme/synapse"], one, 7800).allowed
+
+
 def test_one_policy_per_purpose(hosting_run: EnvironmentInput):
     """Each rule sits in a policy named for its purpose, with one policy type."""
     names = {
@@ -273,6 +293,8 @@ def test_one_policy_per_purpose(hosting_run: EnvironmentInput):
         "hookshot-to-synapse",
         "hookshot-from-synapse",
         "keycloak-to-database",
+        "keycloak-to-replicas",
+        "keycloak-from-replicas",
         "keycloak-from-ingress-controller",
         "coturn-ingress-clients",
         "postgres-from-synapse",
@@ -285,6 +307,14 @@ def test_one_policy_per_purpose(hosting_run: EnvironmentInput):
 # ------------------------------------------------- a narrowed rule is a closed path
 
 NARROWINGS = [
+    (
+        "replicas",
+        "keycloak",
+        "keycloak-from-replicas",
+        "remove",
+        "/spec/ingress/0",
+        "the replicas of prod/acme/keycloak",
+    ),
     # (problem, instance of acme, policy, JSON patch, text the closed path names)
     ("database", "keycloak", "keycloak-to-database", "remove", "/spec/egress/0", "database"),
     (
@@ -549,12 +579,90 @@ def test_a_customer_cannot_name_another_customers_host(example: Path):
     assert "'mx1.globex.example' is not a host of the host pools of 'prod'" in result.stderr
 
 
-def test_a_whole_private_range_is_not_a_network(example: Path):
+ENVIRONMENT_ERRORS = [
+    # (what, old text in prod's environment.yaml, new text, message)
+    (
+        "a whole private range",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [10.0.0.0/8]",
+        "'corp-vpn' covers 10.0.0.0/8, a whole private range",
+    ),
+    (
+        "a whole private range in halves",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [10.0.0.0/9, 10.128.0.0/9]",
+        "'corp-vpn' covers 10.0.0.0/8, a whole private range",
+    ),
+    (
+        "the cloud metadata endpoint",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [169.254.169.254/32]",
+        "reaches 169.254.0.0/16, the link-local range",
+    ),
+    (
+        "a cluster's pod network",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [10.128.0.0/12]",
+        "overlaps 10.130.0.0/16, an internal network of cluster 'prod-fra1'",
+    ),
+    (
+        "a database range inside the nodes",
+        "fra1: [10.30.8.0/24]",
+        "fra1: [10.140.8.0/24]",
+        "overlaps 10.140.0.0/16, an internal network of cluster 'prod-zrh1'",
+    ),
+    (
+        "a grant for nothing",
+        "  mail-relays-ch: [587]",
+        "  mail-relays-ch: [587]\n  mail-relay: [25]",
+        "accepts names 'mail-relay', which is no host pool, network or platform namespace",
+    ),
+    (
+        "a database range keyed by neither cluster nor region",
+        "fra1: [10.30.8.0/24]",
+        "fra2: [10.30.8.0/24]",
+        "'fra2' is neither a cluster nor a region of environment 'prod'",
+    ),
+    (
+        "one name for a pool and a network",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [10.8.0.0/16]\n  spam-filters: [10.9.0.0/16]",
+        "'spam-filters' names both a host_pools entry and a networks entry",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [e[1:] for e in ENVIRONMENT_ERRORS],
+    ids=[e[0] for e in ENVIRONMENT_ERRORS],
+)
+def test_what_the_environment_declares_stays_out_of_the_cluster(
+    example: Path, old: str, new: str, message: str
+):
     env = example / "environments/prod/environment.yaml"
-    env.write_text(env.read_text().replace("corp-vpn: [10.8.0.0/16]", "corp-vpn: [10.0.0.0/8]"))
+    text = env.read_text()
+    assert old in text
+    env.write_text(text.replace(old, new, 1))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert message in result.stderr
+    assert re.search(r"^environments/prod/environment.yaml:\d+:\d+: error: ", result.stderr, re.M)
+
+
+def test_a_customer_host_inside_the_cluster_is_an_error(example: Path):
+    """A customer listing a node's address as its own host would get a rule to it past
+    every check: its hosts may not lie in a cluster's internal networks."""
+    globex = example / "catalog/customers/globex.yaml"
+    text = globex.read_text()
+    assert "address: 192.0.2.25" in text
+    env = example / "environments/prod/environment.yaml"
+    assert "internal_networks: [10.130.0.0/16]" in env.read_text()
+    globex.write_text(text.replace("address: 192.0.2.25", "address: 10.130.3.4"))
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2, result.stderr
-    assert "is a whole private range" in result.stderr
+    assert "host 'mx1.globex.example' (10.130.3.4/32) overlaps 10.130.0.0/16" in result.stderr
+    assert re.search(r"^catalog/customers/globex.yaml:\d+:\d+: error", result.stderr, re.M)
 
 
 def test_a_platform_namespace_is_reached_on_the_ports_it_accepts(example: Path):
@@ -563,9 +671,9 @@ def test_a_platform_namespace_is_reached_on_the_ports_it_accepts(example: Path):
     for env in ("dev", "staging", "prod"):
         path = example / f"environments/{env}/environment.yaml"
         text = path.read_text()
-        anchor = "    pods: {app.kubernetes.io/name: prometheus}\n"
+        anchor = "  mail-relays: [587]"
         assert anchor in text
-        path.write_text(text.replace(anchor, anchor + "    accepts: [3100]\n"))
+        path.write_text(text.replace(anchor, "  monitoring: [3100]\n" + anchor))
     synapse = example / "catalog/services/synapse.yaml"
     synapse.write_text(
         synapse.read_text().replace(
@@ -581,3 +689,78 @@ def test_a_platform_namespace_is_reached_on_the_ports_it_accepts(example: Path):
     (loki,) = [p for p in paths if p["peer"] == "namespace monitoring" and p["port"] == 3100]
     assert loki["direction"] == "out" and loki["open"] and loki["declared"]
     assert loki["admitted_by"] == ["acme/synapse-egress-loki egress[0]"]
+
+
+def test_a_shared_service_admits_only_the_dependents_on_its_cluster(example: Path):
+    """sygnal runs on both prod clusters; each copy of its policy names the namespaces
+    of the dependents on that cluster, not the other cluster's customers."""
+    synapse = example / "catalog/services/synapse.yaml"
+    synapse.write_text(
+        synapse.read_text().replace("depends_on: [postgres]", "depends_on: [postgres, sygnal]")
+    )
+    resolved = _resolved(example)
+    files = {f.path: f.data for f in pipeline.render(resolved)["prod"]}
+    by_cluster = {}
+    for cluster in ("prod-fra1", "prod-zrh1"):
+        policy = files[
+            f"prod/kubernetes/{cluster}/platform/sygnal/networkpolicy-sygnal-from-synapse.yaml"
+        ]
+        by_cluster[cluster] = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in policy["spec"]["ingress"]
+            for peer in rule["from"]
+        }
+    placed = {
+        cluster: {
+            i.namespace
+            for i in resolved.instances.values()
+            if i.service == "synapse" and i.environment == "prod" and cluster in i.clusters
+        }
+        for cluster in by_cluster
+    }
+    assert by_cluster == placed
+    assert placed["prod-zrh1"] == {"alpenverein", "helvetia-bank"}
+
+
+def test_a_vm_dependent_without_an_ip_address_is_an_error(example: Path):
+    """A relay host given by name cannot be admitted by a NetworkPolicy: a VM service
+    that depends on a Kubernetes service there is an error, not a closed path."""
+    relay = example / "catalog/services/postfix-relay.yaml"
+    relay.write_text(
+        relay.read_text().replace("depends_on: [rspamd]", "depends_on: [rspamd, sygnal]")
+    )
+    env = example / "environments/prod/environment.yaml"
+    text = env.read_text()
+    assert "address: 10.30.1.11," in text
+    env.write_text(text.replace("address: 10.30.1.11,", "address: relay1.fra1.mail.example.net,"))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert (
+        "host 'relay1.fra1.mail.example.net' of prod/acme/postfix-relay has the address "
+        "'relay1.fra1.mail.example.net', which a NetworkPolicy cannot name" in result.stderr
+    )
+    assert re.search(r"catalog/services/postfix-relay.yaml:7:\d+: error", result.stderr)
+
+
+def test_two_instances_rendering_one_object_is_an_error(example: Path, tmp_path: Path):
+    """Two instance folders with one ConfigMap name in one namespace: two ArgoCD
+    Applications would fight over it. Refused, nothing written."""
+    acme = example / "catalog/customers/acme.yaml"
+    extra = (
+        "        extra_resources:\n"
+        "          - {apiVersion: v1, kind: ConfigMap, metadata: {name: shared}, data: {a: b}}\n"
+    )
+    text = acme.read_text()
+    text = text.replace(
+        "      synapse:\n        replicas: 3\n", "      synapse:\n        replicas: 3\n" + extra
+    )
+    text = text.replace(
+        "  prod:\n    services:\n      postgres:\n",
+        "  prod:\n    services:\n      postgres:\n" + extra,
+    )
+    acme.write_text(text)
+    out = tmp_path / "out"
+    result = run_cli("compile", "--root", str(example), "--out", str(out))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert "are both ConfigMap acme/shared on cluster prod-fra1" in result.stderr
+    assert not out.exists() or not any(out.rglob("*.yaml"))

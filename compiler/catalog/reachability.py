@@ -168,10 +168,14 @@ def _of_instance(
     mine = yield from _end(env, instance, ())
     for index, dependency in enumerate(service.depends_on):
         target = by_key.get((instance.customer, dependency)) or by_key.get((None, dependency))
-        if target is None or mine is None:
+        if target is None:
             continue
         theirs = yield from _end(env, target, ("depends_on", index), instance)
-        if theirs is None or (isinstance(mine, Addresses) and isinstance(theirs, Addresses)):
+        if not instance.clusters:  # a VM: its hosts' addresses, each needed by the pods
+            mine = yield from _end(env, instance, ("depends_on", index), target)
+        if mine is None or theirs is None:
+            continue
+        if isinstance(mine, Addresses) and isinstance(theirs, Addresses):
             continue  # VM to VM: no pods, no NetworkPolicy
         use = uses.get(dependency)
         at: YamlPath = (
@@ -228,6 +232,19 @@ def _of_instance(
                     "a VM's firewall is its playbooks' to configure; remove the rule",
                 )
         return
+    replicas = network.replicas if network else None
+    if replicas:
+        at = ("network", "replicas")
+        ports = yield from _named_ports(settings, replicas, at, "this service")
+        yield Connection(
+            mine,
+            mine,
+            ports,
+            ("to-replicas", "from-replicas"),
+            f"the replicas of {instance.id} reach each other",
+            instance,
+            at,
+        )
     if settings.ingress:
         controller = Pods(env.ingress_controller.namespace, (), "the ingress controller")
         ports = yield from _named_ports(settings, [settings.ingress.port], ("ingress",), "")
@@ -325,6 +342,27 @@ def _range(entry: int | PortRange) -> PathPort:
     if isinstance(entry, int):
         return PathPort(entry)
     return PathPort(entry.port, entry.protocol, "", entry.end_port)
+
+
+def _accepted(
+    env: Environment, rule: RulePeer, name: str, what: str, at: YamlPath
+) -> Generator[_Failure, None, bool]:
+    """An egress rule's ports lie within what the environment lets pods open to the
+    shared peer `name` (`accepts`); an ingress rule admits into the service's own pods
+    and needs no grant."""
+    if not isinstance(rule, EgressRule):
+        return True
+    accepted = [_range(entry) for entry in env.accepts.get(name, [])]
+    for port in map(_range, rule.ports):
+        if not any(_within(port, a) for a in accepted):
+            yield (
+                (*at, "ports"),
+                f"{what} does not accept {port} from services",
+                f"it accepts {', '.join(map(str, accepted)) or 'nothing'} "
+                f"(accepts.{name} in environment '{env.name}')",
+            )
+            return False
+    return True
 
 
 def _within(port: PathPort, accepted: PathPort) -> bool:
@@ -432,17 +470,8 @@ def _peer(
                 f"platform_namespaces: {', '.join(sorted(env.platform_namespaces)) or 'none'}",
             )
             return None
-        if isinstance(rule, EgressRule):
-            accepted = [_range(entry) for entry in declared.accepts]
-            for port in map(_range, rule.ports):
-                if not any(_within(port, a) for a in accepted):
-                    yield (
-                        (*at, "ports"),
-                        f"platform namespace '{name}' does not accept {port} from services",
-                        f"it accepts {', '.join(map(str, accepted)) or 'nothing'} "
-                        f"(platform_namespaces.{name}.accepts in environment '{env.name}')",
-                    )
-                    return None
+        if not (yield from _accepted(env, rule, name, f"platform namespace '{name}'", at)):
+            return None
         return Pods(name, tuple(sorted(declared.pods.items())), f"namespace {name}")
     if kind == "network":
         assert isinstance(name, str)
@@ -453,6 +482,8 @@ def _peer(
                 f"environment '{env.name}' declares no network '{name}'",
                 f"networks: {', '.join(sorted(env.networks)) or 'none'}",
             )
+            return None
+        if not (yield from _accepted(env, rule, name, f"network '{name}'", at)):
             return None
         return Addresses(tuple(cidrs), f"network {name}", _private_within(cidrs))
     if kind == "host_pool":
@@ -465,16 +496,22 @@ def _peer(
                 f"host pools: {', '.join(sorted(env.host_pools)) or 'none'}",
             )
             return None
+        if not (yield from _accepted(env, rule, name, f"host pool '{name}'", at)):
+            return None
         hosts, what = list(pool), f"host pool {name}"
     else:
-        known = {h.name: h for pool in env.host_pools.values() for h in pool}
-        if instance.customer is not None:
-            known |= {
-                h.name: h for h in catalog.customers[instance.customer].environments[env.name].hosts
-            }
+        pools = {h.name: (pool, h) for pool, hosts in env.host_pools.items() for h in hosts}
+        own = (
+            {h.name: h for h in catalog.customers[instance.customer].environments[env.name].hosts}
+            if instance.customer is not None
+            else {}
+        )
         hosts, what = [], f"hosts {', '.join(name)}"
         for host_name in name:
-            if host_name not in known:
+            if host_name in own:
+                hosts.append(own[host_name])  # the customer's own machine
+                continue
+            if host_name not in pools:
                 yield (
                     (*at, "hosts"),
                     f"'{host_name}' is not a host of the host pools of '{env.name}'"
@@ -482,7 +519,11 @@ def _peer(
                     "name a host listed in host_pools (or the customer's own hosts)",
                 )
                 return None
-            hosts.append(known[host_name])
+            pool_name, host = pools[host_name]
+            where = f"host '{host_name}' (host pool '{pool_name}')"
+            if not (yield from _accepted(env, rule, pool_name, where, at)):
+                return None
+            hosts.append(host)
     cidrs = []
     for host in hosts:
         cidr = _host_cidr(host)
@@ -535,3 +576,153 @@ def declared_networks(catalog: Catalog, env: Environment) -> list[Any]:
     private = [ipaddress.ip_network(p) for p in PRIVATE_RANGES]
     inside = [n for n in found if any(n.version == p.version and n.subnet_of(p) for p in private)]
     return sorted(inside, key=lambda n: (n.version, n))
+
+
+# never a peer of a NetworkPolicy rule: link-local addresses, where the nodes' own
+# services are (the cloud metadata endpoint at 169.254.169.254 hands out node credentials)
+_NEVER = tuple(map(ipaddress.ip_network, ("169.254.0.0/16", "fe80::/10")))
+
+
+def environment_problems(catalog: Catalog) -> list[Problem]:
+    """What an environment declares for NetworkPolicies must be unambiguous and stay out
+    of the cluster: `accepts` names a host pool, network or platform namespace (one
+    name, one peer); `databases` ranges are keyed by a cluster or region; and no range
+    the catalog names (networks, database ranges, hosts with an IP address, customers'
+    included) covers a whole private range, overlaps a cluster's `internal_networks`
+    or reaches the link-local range, other than through the private ranges a wide
+    network leaves out (`0.0.0.0/0` for clients anywhere)."""
+    problems: list[Problem] = []
+    for env_name, env in sorted(catalog.environments.items()):
+        source = catalog.source("environment", env_name)
+        kinds: dict[str, list[str]] = {}
+        for kind, names in (
+            ("host_pools", env.host_pools),
+            ("networks", env.networks),
+            ("platform_namespaces", env.platform_namespaces),
+        ):
+            for name in names:
+                kinds.setdefault(name, []).append(kind)
+        for name, found in sorted(kinds.items()):
+            if len(found) > 1:
+                problems.append(
+                    Problem(
+                        source.locate(found[1], name),
+                        f"'{name}' names both a {found[0]} entry and a {found[1]} entry",
+                        "give each host pool, network and platform namespace its own name",
+                    )
+                )
+        for name in sorted(set(env.accepts) - set(kinds)):
+            problems.append(
+                Problem(
+                    source.locate("accepts", name),
+                    f"accepts names '{name}', which is no host pool, network or platform "
+                    f"namespace of environment '{env_name}'",
+                    f"known: {', '.join(sorted(kinds)) or 'none'}",
+                )
+            )
+        places = {c.name for c in env.clusters} | {c.region for c in env.clusters}
+        for engine, database in sorted(env.databases.items()):
+            for key in sorted(set(database.networks) - places):
+                problems.append(
+                    Problem(
+                        source.locate("databases", engine, "networks", key),
+                        f"'{key}' is neither a cluster nor a region of environment '{env_name}'",
+                        f"clusters and regions: {', '.join(sorted(places))}",
+                    )
+                )
+        internal = [
+            (cluster.name, ipaddress.ip_network(cidr))
+            for cluster in env.clusters
+            for cidr in cluster.internal_networks
+        ]
+        ranges: list[tuple[Location, str, Any, tuple[str, ...]]] = []
+        for name, cidrs in sorted(env.networks.items()):
+            excepted = _private_within(cidrs)  # as rendered: a wide network leaves them out
+            ranges += [
+                (
+                    source.locate("networks", name, i),
+                    f"network '{name}'",
+                    ipaddress.ip_network(c),
+                    excepted,
+                )
+                for i, c in enumerate(cidrs)
+            ]
+            problems += _whole_private(source.locate("networks", name), name, cidrs)
+        for engine, database in sorted(env.databases.items()):
+            for key, cidrs in sorted(database.networks.items()):
+                ranges += [
+                    (
+                        source.locate("databases", engine, "networks", key, i),
+                        f"the {engine} databases of '{key}'",
+                        ipaddress.ip_network(c),
+                        (),
+                    )
+                    for i, c in enumerate(cidrs)
+                ]
+                problems += _whole_private(
+                    source.locate("databases", engine, "networks", key), key, cidrs
+                )
+        for pool, hosts in sorted(env.host_pools.items()):
+            for i, host in enumerate(hosts):
+                if (cidr := _host_cidr(host)) is not None:
+                    at = source.locate("host_pools", pool, i, "address")
+                    ranges.append((at, f"host '{host.name}'", ipaddress.ip_network(cidr), ()))
+        for customer_name, customer in sorted(catalog.customers.items()):
+            placement = customer.environments.get(env_name)
+            for i, host in enumerate(placement.hosts if placement else []):
+                if (cidr := _host_cidr(host)) is not None:
+                    at = catalog.source("customer", customer_name).locate(
+                        "environments", env_name, "hosts", i, "address"
+                    )
+                    ranges.append((at, f"host '{host.name}'", ipaddress.ip_network(cidr), ()))
+        for at, what, network, excepted in ranges:
+            left_out = [ipaddress.ip_network(e) for e in excepted]
+
+            def reaches(inside: Any, network: Any = network, left_out: Any = left_out) -> bool:
+                return (
+                    inside.version == network.version
+                    and network.overlaps(inside)
+                    and not any(
+                        inside.version == e.version and inside.subnet_of(e) for e in left_out
+                    )
+                )
+
+            for never in _NEVER:
+                if reaches(never):
+                    problems.append(
+                        Problem(
+                            at,
+                            f"{what} ({network}) reaches {never}, the link-local range where "
+                            "the nodes' own services are (the cloud metadata endpoint)",
+                            "a NetworkPolicy must never name these; give the range meant",
+                        )
+                    )
+            for cluster, inside in internal:
+                if reaches(inside):
+                    problems.append(
+                        Problem(
+                            at,
+                            f"{what} ({network}) overlaps {inside}, an internal network of "
+                            f"cluster '{cluster}' (its pods, services or nodes)",
+                            "a rule naming it would reach other tenants' pods or the nodes",
+                        )
+                    )
+    return problems
+
+
+def _whole_private(at: Location, name: str, cidrs: Sequence[str]) -> list[Problem]:
+    """A network that is exactly a private range, also when written as its halves,
+    names every pod and node in it; one wider than it excepts it (`_private_within`)."""
+    merged = list(
+        ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in cidrs if ":" not in c)
+    )
+    return [
+        Problem(
+            at,
+            f"'{name}' covers {network}, a whole private range, where the cluster's pods "
+            "and nodes live",
+            "name the subnet of the hosts meant (e.g. 10.8.0.0/16)",
+        )
+        for network in merged
+        if str(network) in PRIVATE_RANGES
+    ]

@@ -276,17 +276,43 @@ def render_environment(
 
 
 def _duplicates(files: list[OutputFile], env_file: str) -> list[Problem]:
-    """Two objects that would land in one file are two objects with one name: refuse."""
+    """Two objects that would land in one file, or two objects one cluster would hold
+    under one kind, namespace and name (from two instance folders: ArgoCD would have
+    two Applications fight over it), are two objects with one name: refuse."""
     seen: set[str] = set()
+    owners: dict[tuple[Any, ...], str] = {}
     problems = []
     for file in files:
+        where = Location(file.sources[0] if file.sources else env_file)
         if file.path in seen:
             problems.append(
                 Problem(
-                    Location(file.sources[0] if file.sources else env_file),
+                    where,
                     f"two rendered objects share the path {file.path}",
                     "rename one of them (kind and name must be unique per folder)",
                 )
             )
         seen.add(file.path)
+        parts = file.path.split("/")
+        data = file.data
+        if len(parts) < 4 or parts[1] != "kubernetes" or data.get("kind") == "Kustomization":
+            continue
+        metadata = data.get("metadata") or {}
+        identity = (
+            parts[2],
+            api_group(str(data.get("apiVersion"))),
+            data.get("kind"),
+            metadata.get("namespace"),
+            metadata.get("name"),
+        )
+        first = owners.setdefault(identity, file.path)
+        if first != file.path:
+            problems.append(
+                Problem(
+                    where,
+                    f"{file.path} and {first} are both {identity[2]} "
+                    f"{identity[3]}/{identity[4]} on cluster {identity[0]}",
+                    "rename one of them: a cluster holds one object per kind, namespace and name",
+                )
+            )
     return problems

@@ -46,6 +46,8 @@ def policies(instance: Instance, cluster: str, sides: Iterable[Side]) -> list[di
         else:
             purpose, peer = connection.purposes[1], connection.source
         assert purpose is not None
+        if isinstance(peer, Pods) and peer.instance and cluster not in peer.instance.clusters:
+            continue  # a dependent on another cluster: no pod of it here to admit
         rule: dict[str, Any] = {
             "to" if direction == "egress" else "from": _peers(peer, instance.namespace)
         }

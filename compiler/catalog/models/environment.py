@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from compiler.catalog.models.fields import (
     BranchName,
@@ -45,6 +45,10 @@ class Cluster(Strict):
     residency: Annotated[list[Residency], Field(min_length=1)]
     kubernetes_version: KubernetesVersion
     api_server: Annotated[str, Field(pattern=r"^https://")]
+    # the cluster's own pod, service and node ranges: no network, host or database range
+    # the catalog names for NetworkPolicies may overlap them (an ipBlock there would
+    # name other tenants' pods or the nodes' kubelets)
+    internal_networks: Annotated[list[Cidr], NullList] = []
 
 
 class ArgoCD(Strict):
@@ -116,21 +120,7 @@ PRIVATE_RANGES = (
 )
 
 
-def _not_a_private_range(cidrs: list[str]) -> list[str]:
-    """A network that is exactly a private range names every pod and node in it: a
-    NetworkPolicy rule for it would reach the cluster itself. Name the subnet meant."""
-    for cidr in cidrs:
-        if cidr in PRIVATE_RANGES:
-            raise ValueError(
-                f"'{cidr}' is a whole private range, where the cluster's pods and nodes live; "
-                "name the subnet of the hosts meant (e.g. 10.8.0.0/16)"
-            )
-    return cidrs
-
-
-Networks = Annotated[
-    list[Cidr], Field(min_length=1, max_length=256), AfterValidator(_not_a_private_range)
-]
+Networks = Annotated[list[Cidr], Field(min_length=1, max_length=256)]
 
 
 class ManagedDatabase(Strict):
@@ -146,13 +136,13 @@ class ManagedDatabase(Strict):
 class PlatformNamespace(Strict):
     """A namespace the platform runs shared tooling in (monitoring, log shipping) that
     services may admit by name (`network.ingress`); `pods` narrows it to the pods with
-    these labels (empty: any pod of the namespace). Services may reach it
-    (`network.egress`) only on the ports it `accepts` (none by default): a customer's
-    layer must not be able to open its pods' way into the platform's tooling."""
+    these labels (empty: any pod of the namespace)."""
 
     pods: Annotated[dict[LabelKey, LabelValue], NullDict] = {}
-    accepts: Annotated[list[Port | PortRange], NullList] = []
 
+
+# ports (or ranges) a shared peer accepts from pods
+Grant = Annotated[list[Port | PortRange], Field(min_length=1, max_length=256)]
 
 DATABASE_PORTS = {"postgres": 5432, "mysql": 3306}
 
@@ -187,6 +177,12 @@ class Environment(Strict):
     # shared namespaces (monitoring) that services may admit or reach by name; reserved,
     # like the ingress controller's, so no customer can be named like one
     platform_namespaces: Annotated[dict[Name, PlatformNamespace], NullDict] = {}
+    # the ports pods may open to each shared peer (a host pool, network or platform
+    # namespace, by name); none unless listed: a service's `network.egress` rule is
+    # held to them, so no customer's layer can open its pods' way into the platform
+    accepts: Annotated[
+        dict[Name, Annotated[list[Port | PortRange], Field(min_length=1)]], NullDict
+    ] = {}
     # namespaced kinds a customer's instances may render beyond the built-in tenant
     # allow-list (monitoring or OpenShift kinds, allowed on purpose; docs/policies.md)
     tenant_kinds: Annotated[list[ResourceKind], NullList] = []

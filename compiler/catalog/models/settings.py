@@ -237,6 +237,9 @@ class Network(Strict):
     # else the only port)
     serves: Annotated[list[PortName], Field(min_length=1)] | None = None
     dependencies: dict[Name, DependencyUse] | None = None
+    # ports on which the service's replicas reach each other (clustering, replication);
+    # default-deny closes them otherwise
+    replicas: Annotated[list[PortName], Field(min_length=1)] | None = None
     egress: dict[Name, EgressRule] | None = None
     ingress: dict[Name, IngressRule] | None = None
 

@@ -17,6 +17,7 @@ policy that opens it. ipBlocks over the pod ranges are `namespace-network-policy
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -362,19 +363,31 @@ _STAND_INS = tuple(map(ipaddress.ip_address, ("1.1.1.1", "8.8.8.8", "2606:4700:4
 
 def representatives(end: Addresses) -> list[str]:
     """One address per range of `end` that the range's rule must admit: its first
-    usable address, else (excepted) a public stand-in inside it."""
+    usable address, else (excepted) a public stand-in inside it; for the whole address
+    space (the internet, clients anywhere) a public stand-in first."""
     found = []
     excepted = [ipaddress.ip_network(c) for c in end.excepted]
     for cidr in end.cidrs:
         network = ipaddress.ip_network(cidr)
         first = network.network_address + (1 if network.num_addresses > 2 else 0)
-        for address in (first, *_STAND_INS):
+        tried = (*_STAND_INS, first) if network.prefixlen == 0 else (first, *_STAND_INS)
+        for address in tried:
             if address in network and not any(
                 address.version == e.version and address in e for e in excepted
             ):
                 found.append(str(address))
                 break
     return found
+
+
+def _replica(key: str, endpoints: dict[str, Pod | External]) -> str:
+    """A second pod of the workload `key` (same labels and ports, another name): what a
+    replica reaches, where the pod itself would be loopback, which no policy blocks."""
+    pod = endpoints[key]
+    assert isinstance(pod, Pod)
+    replica = f"{key}#replica"
+    endpoints[replica] = dataclasses.replace(pod, name=f"{pod.name}-replica")
+    return replica
 
 
 def _declared(
@@ -423,6 +436,8 @@ def _declared(
         if connection.cluster not in (None, cluster):
             continue
         sources, destinations = keys(connection.source), keys(connection.destination)
+        if connection.source == connection.destination:  # replicas reaching each other:
+            destinations = [_replica(key, endpoints) for key in destinations]  # not loopback
         if not sources or not destinations:
             continue  # not on this cluster, or no workload of its own to judge
         at = functools.partial(connection.location, catalog)
