@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compiler.catalog import Catalog, Instance
+from compiler.catalog import Catalog, Connection, Instance, connections
 from compiler.check.findings import Finding, Severity
 from compiler.check.subjects import enabled_at
 from compiler.errors import Location
@@ -73,6 +73,12 @@ class EnvironmentInput:
     @functools.cached_property
     def by_id(self) -> Mapping[str, Instance]:
         return {instance.id: instance for instance in self.instances}
+
+    @functools.cached_property
+    def connections(self) -> Sequence[Connection]:
+        """The connections the catalog declares in this environment (the renderer's
+        NetworkPolicy rules come from the same list), computed once per environment."""
+        return connections(self.catalog, self.catalog.environments[self.env], self.instances)[0]
 
     def owner(self, file: OutputFile) -> Instance | None:
         """The one instance a file was rendered for; None for shared files (a

@@ -31,7 +31,6 @@ from compiler.catalog import (
     Environment,
     Instance,
     Pods,
-    connections,
 )
 from compiler.check.builtins.base import (
     Builtin,
@@ -404,13 +403,18 @@ def _declared(
     every instance's pods. Each port of a connection is a path (a range: both ends)."""
     catalog = run.catalog
 
+    owned_pods: dict[str, str | None] = {}
+
     def pod_of(instance: Instance) -> str | None:
-        key = f"{instance.namespace}/{instance.service}"
-        owned = any(
-            (kind, key) in by_ref and by_ref[(kind, key)].instances == (instance.id,)
-            for kind in WORKLOADS
-        )
-        return key if owned and cluster in instance.clusters and key in pods else None
+        if instance.id not in owned_pods:
+            key = f"{instance.namespace}/{instance.service}"
+            owned = any(
+                (kind, key) in by_ref and by_ref[(kind, key)].instances == (instance.id,)
+                for kind in WORKLOADS
+            )
+            here = owned and cluster in instance.clusters and key in pods
+            owned_pods[instance.id] = key if here else None
+        return owned_pods[instance.id]
 
     def keys(end: Pods | Addresses) -> list[str]:
         if isinstance(end, Addresses):
@@ -423,16 +427,17 @@ def _declared(
         wanted = dict(end.labels)
         return [
             key
-            for key, pod in sorted(pods.items())
-            if pod.namespace == end.namespace
-            and all(pod.labels.get(k) == v for k, v in wanted.items())
+            for key in by_namespace.get(end.namespace, ())
+            if all(pods[key].labels.get(k) == v for k, v in wanted.items())
         ][:1]
 
     def owner(end: Pods | Addresses) -> Instance | None:
         return end.instance if isinstance(end, Pods) else None
 
-    found, _ = connections(catalog, env, run.instances)
-    for connection in found:
+    by_namespace: dict[str, list[str]] = {}
+    for key in sorted(pods):
+        by_namespace.setdefault(pods[key].namespace, []).append(key)
+    for connection in run.connections:
         if connection.cluster not in (None, cluster):
             continue
         sources, destinations = keys(connection.source), keys(connection.destination)
