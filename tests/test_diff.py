@@ -87,13 +87,22 @@ def test_a_new_customer_is_added_objects_and_argocd_and_tfvars(repo: git.Repo):
 
 
 def test_a_removed_service_removes_its_objects(repo: git.Repo):
+    """globex's element-web goes: all of its objects, and the one object of another
+    instance that existed for it, synapse's NetworkPolicy admitting it."""
     _edit(repo, "catalog/customers/globex.yaml", "      element-web:\n", "")
     report = _diff(repo)
     removed = [c for c in report["changes"] if c["change"] == "removed"]
     assert removed and {(c["customer"], c["service"]) for c in removed} == {
-        ("globex", "element-web")
+        ("globex", "element-web"),
+        ("globex", "synapse"),
     }
     assert {c["environment"] for c in removed} == {"dev"}
+    own = {c["path"].rsplit("/", 1)[-1] for c in removed if c["service"] == "element-web"}
+    assert {"deployment-element-web.yaml", "kustomization.yaml"} <= own
+    assert any(p.startswith("networkpolicy-element-web-") for p in own)
+    assert [c["path"] for c in removed if c["service"] == "synapse"] == [
+        "dev/kubernetes/dev-fra1/globex/synapse/networkpolicy-synapse-from-element-web.yaml"
+    ]
 
 
 def test_a_renamed_customer_is_reported_as_a_rename(repo: git.Repo):
@@ -143,28 +152,32 @@ def test_a_plan_change_reaches_its_customers_namespace_objects(repo: git.Repo):
 
 
 def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.Repo):
-    """element-web stops depending on synapse: synapse's NetworkPolicies no longer admit
-    it, though no synapse value changed."""
+    """element-web stops depending on synapse: synapse's NetworkPolicy admitting it goes
+    (and with it a line of synapse's kustomization), though no synapse value changed."""
     _edit(repo, "catalog/services/element-web.yaml", "depends_on: [synapse]\n", "")
     affected = _affected(repo)
     assert set(affected["services"]) == {"element-web", "synapse"}
-    changed = {
-        c["path"]
-        for c in _diff(repo)["changes"]
-        if c["service"] == "synapse" and c["change"] == "changed"
-    }
-    assert changed and all("networkpolicy" in path for path in changed)
+    synapse = [c for c in _diff(repo)["changes"] if c["service"] == "synapse"]
+    removed = {c["path"].rsplit("/", 1)[-1] for c in synapse if c["change"] == "removed"}
+    changed = {c["path"].rsplit("/", 1)[-1] for c in synapse if c["change"] == "changed"}
+    assert removed == {"networkpolicy-synapse-from-element-web.yaml"}
+    assert changed == {"kustomization.yaml"}
+    assert {c["change"] for c in synapse} == {"removed", "changed"}
 
 
 def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     """postgres now waits for rspamd: its ArgoCD sync wave moves one later, and so do
     those of synapse (waits for postgres) and of element-web and mas (wait for synapse),
-    though none of their files changed."""
+    though none of their files changed. (rspamd gets a port: a dependency is reached on
+    its serving port, and a service without one cannot be depended on.)"""
     _edit(
         repo,
         "catalog/services/postgres.yaml",
         "scope: customer\n",
         "scope: customer\ndepends_on: [rspamd]\n",
+    )
+    _edit(
+        repo, "catalog/services/rspamd.yaml", "defaults:\n", "defaults:\n  ports: {milter: 11332}\n"
     )
     changes = _diff(repo)["changes"]
     apps = {c["service"] for c in changes if "/argocd/" in c["path"] and "sync-wave" in c["diff"]}

@@ -32,11 +32,17 @@ def test_declared_paths_are_open_and_admitted(example: Path):
     paths = _paths(example)
     web = _one(paths, "in", "prod/acme/element-web", "http")
     assert web["open"] and web["declared"] and web["port"] == 8008
-    assert "acme/allow-synapse ingress[0]" in web["admitted_by"]
+    assert web["admitted_by"] == [
+        "acme/element-web-to-synapse egress[0]",
+        "acme/synapse-from-element-web ingress[0]",
+    ]
     assert web["declared_at"].startswith("catalog/services/element-web.yaml:7:")
     postgres = _one(paths, "out", "prod/acme/postgres", "postgres")
-    assert postgres["open"] and "acme/allow-postgres ingress[0]" in postgres["admitted_by"]
-    assert _one(paths, "in", "ingress controller", "http")["open"]
+    assert postgres["open"] and postgres["admitted_by"] == [
+        "acme/synapse-to-postgres egress[0]",
+        "acme/postgres-from-synapse ingress[0]",
+    ]
+    assert _one(paths, "in", "the ingress controller", "http")["open"]
     dns = [p for p in paths if p["peer"] == "cluster DNS"]
     assert {p["protocol"] for p in dns} == {"UDP", "TCP"} and all(p["open"] for p in dns)
     assert all(p["declared"] for p in paths)
@@ -51,7 +57,7 @@ def test_a_patch_that_drops_the_rule_closes_the_path(example: Path):
             "        replicas: 3\n",
             "        replicas: 3\n"
             "        patches:\n"
-            "          - target: {kind: NetworkPolicy, name: allow-synapse}\n"
+            "          - target: {kind: NetworkPolicy, name: synapse-from-element-web}\n"
             "            json_patch: [{op: remove, path: /spec/ingress/0}]\n",
         )
     )
@@ -60,7 +66,7 @@ def test_a_patch_that_drops_the_rule_closes_the_path(example: Path):
     assert not web["open"] and web["declared"]
     assert web["declared_at"].startswith("catalog/services/element-web.yaml:7:")
     assert web["narrowed_at"].startswith("catalog/customers/acme.yaml:31:")
-    assert "acme/allow-synapse ingress[0]" not in web["admitted_by"]
+    assert "acme/synapse-from-element-web ingress[0]" not in web["admitted_by"]
     assert _one(paths, "out", "prod/acme/postgres", "postgres")["open"]
     table = run_cli("explain", "prod/acme/synapse", "--network", "--root", str(example))
     assert table.exit_code == 0 and "CLOSED" in table.stdout

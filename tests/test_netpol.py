@@ -199,13 +199,16 @@ def test_rendered_tenant_paths_are_open_within_and_closed_across(
 
     verdict = net.allowed(web, synapse, port_of(synapse, "http"))
     assert verdict.allowed, verdict.reason
-    assert admitting(verdict.egress) == {f"{tenant}/allow-element-web"}
-    assert admitting(verdict.ingress) == {f"{tenant}/allow-synapse"}
+    assert admitting(verdict.egress) == {f"{tenant}/element-web-to-synapse"}
+    assert admitting(verdict.ingress) == {f"{tenant}/synapse-from-element-web"}
+    # a dependent reaches its dependency's serving port, not all of its ports
+    verdict = net.allowed(web, synapse, port_of(synapse, "metrics"))
+    assert not verdict.allowed and not verdict.ingress.admitted_by, verdict.reason
 
     verdict = net.allowed(synapse, postgres, port_of(postgres, "postgres"))
     assert verdict.allowed, verdict.reason
-    assert admitting(verdict.egress) == {f"{tenant}/allow-synapse"}
-    assert admitting(verdict.ingress) == {f"{tenant}/allow-postgres"}
+    assert admitting(verdict.egress) == {f"{tenant}/synapse-to-postgres"}
+    assert admitting(verdict.ingress) == {f"{tenant}/postgres-from-synapse"}
 
     # the browser client talks to synapse only, never to its database
     verdict = net.allowed(web, postgres, port_of(postgres, "postgres"))
@@ -230,8 +233,10 @@ def test_rendered_acme_around_the_edges():
     assert port_of(synapse, "http") == 8008 and port_of(postgres, "postgres") == 5432
 
     verdict = net.allowed(controller, synapse, 8008)
-    assert verdict.allowed and admitting(verdict.ingress) == {"acme/allow-synapse"}
-    assert not net.allowed(controller, synapse, 9000).allowed  # metrics: element-web only
+    assert verdict.allowed and admitting(verdict.ingress) == {
+        "acme/synapse-from-ingress-controller"
+    }
+    assert not net.allowed(controller, synapse, 9000).allowed  # metrics: Prometheus only
     assert not net.allowed(controller, postgres, 5432).allowed
 
     verdict = net.allowed(synapse, dns, 53, "UDP")
@@ -240,8 +245,12 @@ def test_rendered_acme_around_the_edges():
 
     # federation goes out to public addresses, not into private ranges
     verdict = net.allowed(synapse, External("203.0.113.9"), 8448)
-    assert verdict.allowed and admitting(verdict.egress) == {"acme/allow-synapse"}
+    assert verdict.allowed and admitting(verdict.egress) == {"acme/synapse-to-internet"}
     assert not net.allowed(synapse, External("10.1.2.3"), 443).allowed
+    # except to the mail relays the environment declares, on the submission port only
+    verdict = net.allowed(synapse, External("10.30.1.11"), 587)
+    assert verdict.allowed and admitting(verdict.egress) == {"acme/synapse-egress-smtp"}
+    assert not net.allowed(synapse, External("10.30.1.11"), 25).allowed
     # postgres itself may not call out at all (default-deny, allow-dns only)
     assert not net.allowed(postgres, External("203.0.113.9"), 443).allowed
     # and nothing outside the cluster reaches synapse except through the controller
