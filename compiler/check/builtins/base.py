@@ -109,7 +109,9 @@ def about(instance: Instance) -> dict[str, Any]:
 
 def producer(run: EnvironmentInput, instance: Instance, file: OutputFile) -> Location:
     """The catalog line that made the object: the extra resource of that kind and name,
-    else the patch that rewrote an object's identity, else where the instance is enabled."""
+    else the patch that rewrote an object's identity, else the first patch aimed at the
+    object (its kind, and its name or none), else any patch, else where the instance is
+    enabled."""
     kind, name = file.data["kind"], file.data["metadata"]["name"]
     for index, raw in enumerate(instance.settings.extra_resources or []):
         metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
@@ -121,8 +123,14 @@ def producer(run: EnvironmentInput, instance: Instance, file: OutputFile) -> Loc
     for index, patch in enumerate(patches):
         if _rewrites_identity(patch):
             return instance.origin(("patches", index)).location or enabled_at(run.catalog, instance)
-    if patches:
-        return instance.origin(("patches", 0)).location or enabled_at(run.catalog, instance)
+    aimed = [
+        index
+        for index, patch in enumerate(patches)
+        if patch.target.kind == kind and patch.target.name in (None, name)
+    ]
+    if aimed or patches:  # the patch aimed at this object, else the first one
+        index = (aimed or [0])[0]
+        return instance.origin(("patches", index)).location or enabled_at(run.catalog, instance)
     return enabled_at(run.catalog, instance)
 
 
