@@ -1,20 +1,22 @@
-"""The rendered NetworkPolicies allow every path the catalog declares (a dependency on
-its ports, the ingress controller to an ingress, DNS to kube-system), and no path from a
-customer's pods to another customer's, the platform's or a system namespace's pods that
-nothing declares.
+"""The rendered NetworkPolicies allow every path the catalog declares (each connection
+of catalog/reachability.py: a dependency on the ports it uses, a call back, the ingress
+controller, the managed database, the internet, replicas, the named egress and ingress
+rules; and DNS), and no path from a customer's pods to another customer's, the
+platform's or a system namespace's pods that nothing declares.
 
-The renderer derives each allow-rule from the catalog, but what a cluster enforces is
-the union of every policy after patches and extra resources: a patch that renames a
-port or drops a peer silently breaks a service on its first request, and an extra
-policy admitting another customer's namespace, with that customer opening its egress,
-joins two tenants. Both are only visible when the policies are evaluated as the network
-plugin does (check/netpol.py), on the rendered objects of each cluster. The pods are
-the Deployments and StatefulSets gitopsc renders, plus the add-ons its policies name
-(the ingress controller, cluster DNS); a closed path points at the patch or extra
-resource that narrowed it, else the line that declares it, and an open one at the
-policy that opens it. ipBlocks over the pod ranges are `namespace-network-policy`'s.
+The renderer derives each allow-rule from the same connections, but what a cluster
+enforces is the union of every policy after patches and extra resources: a patch that
+renames a port or drops a peer silently breaks a service on its first request, and an
+extra policy admitting another customer's namespace, with that customer opening its
+egress, joins two tenants. Both are only visible when the policies are evaluated as the
+network plugin does (check/netpol.py), on the rendered objects of each cluster. The
+pods are the Deployments and StatefulSets gitopsc renders, plus the add-ons its policies
+name (the ingress controller, cluster DNS, a pod of each platform namespace); an address
+range is tried at one address in it (a public one for the internet). A closed path
+points at the patch or extra resource that narrowed it, else the line that declares it,
+and an open one at the policy that opens it. ipBlocks over the pod ranges are
+`namespace-network-policy`'s.
 """
-
 from __future__ import annotations
 
 import dataclasses
