@@ -764,3 +764,34 @@ def test_two_instances_rendering_one_object_is_an_error(example: Path, tmp_path:
     assert result.exit_code == 2 and result.exception is None, result.stderr
     assert "are both ConfigMap acme/shared on cluster prod-fra1" in result.stderr
     assert not out.exists() or not any(out.rglob("*.yaml"))
+
+
+def test_network_values_merge_by_layer_and_explain_their_origin(example: Path):
+    """A Swiss customer's layer redirects the platform's smtp rule to the Swiss relays
+    and keeps its port: each leaf explains the layer and line it came from."""
+    result = run_cli("explain", "prod/helvetia-bank/synapse", "-o", "json", "--root", str(example))
+    assert result.exit_code == 0, result.stderr
+    rows = {r["path"]: r for r in json.loads(result.stdout)["values"]}
+    pool, port = rows["network.egress.smtp.host_pool"], rows["network.egress.smtp.ports.0"]
+    assert (pool["value"], pool["layer"]) == ("mail-relays-ch", "customer environment override")
+    assert pool["file"].startswith("catalog/customers/helvetia-bank.yaml:")
+    assert (port["value"], port["layer"]) == (587, "service defaults")
+    assert port["file"].startswith("catalog/services/synapse.yaml:")
+    paths = json.loads(
+        run_cli(
+            "explain",
+            "prod/helvetia-bank/synapse",
+            "--network",
+            "-o",
+            "json",
+            "--root",
+            str(example),
+        ).stdout
+    )["paths"]
+    smtp = [p for p in paths if p["peer"].startswith("host pool ")]
+    assert [p["peer"] for p in smtp] == ["host pool mail-relays-ch (10.40.1.11)"]
+    assert (
+        smtp[0]["open"]
+        and smtp[0]["declared_at"]
+        == pool["file"].rsplit(":", 1)[0] + ":" + smtp[0]["declared_at"].rsplit(":", 1)[1]
+    )
