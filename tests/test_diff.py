@@ -184,6 +184,54 @@ def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     assert apps == {"postgres", "synapse", "element-web", "mas"}
 
 
+def _full_compile_changes(repo: git.Repo, tmp: Path) -> set[str]:
+    """The rendered paths a full compile of base and head tells apart: what a diff of
+    the affected part must show, whatever the scope computed."""
+    trees = []
+    for name, ref in (("base", "main"), ("head", None)):
+        root = _root(repo)
+        if ref is not None:
+            root = tmp / name
+            repo.git.worktree("add", "--detach", str(root), ref)
+        out = tmp / f"{name}-out"
+        result = run_cli("compile", "--root", str(root), "--out", str(out))
+        assert result.exit_code == 0, result.stderr
+        trees.append({p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.y*ml")})
+    base, head = trees
+    return {p for p in base.keys() | head.keys() if base.get(p) != head.get(p)}
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new"),
+    [
+        # synapse serves metrics too: its dependents' egress policies change with it
+        (
+            "catalog/services/synapse.yaml",
+            "  network:\n",
+            "  network:\n    serves: [http, metrics]\n",
+        ),
+        # a dependency that calls back: the dependency's egress policy changes
+        (
+            "catalog/services/element-web.yaml",
+            "  ingress:\n",
+            "  network:\n    dependencies: {synapse: {calls_back: [http]}}\n  ingress:\n",
+        ),
+    ],
+    ids=["serving-ports", "calls-back"],
+)
+def test_a_reachability_change_reaches_the_policies_of_its_neighbours(
+    repo: git.Repo, tmp_path: Path, relative: str, old: str, new: str
+):
+    """The diff shows every NetworkPolicy a full compile changes, on both ends of the
+    connections that moved, not only the changed service's own."""
+    _edit(repo, relative, old, new)
+    expected = {p for p in _full_compile_changes(repo, tmp_path) if "/kubernetes/" in p}
+    shown = {c["path"] for c in _diff(repo)["changes"] if "/kubernetes/" in c["path"]}
+    assert expected and shown == expected
+    services = {p.split("/")[-2] for p in expected}
+    assert {"synapse", "element-web"} <= services
+
+
 def test_a_new_customer_reaches_the_shared_services_it_depends_on(repo: git.Repo):
     """When synapse depends on the environment-wide sygnal, a new customer's synapse
     must be admitted by sygnal's NetworkPolicy: shown, marked as the affected part."""

@@ -3,8 +3,8 @@
     changed entities   compare base and head entity by entity (the validated models,
                        so moving a line or editing a comment changes nothing)
     scope              the instances each change can reach: a customer reaches its
-                       instances, a service every instance of it and of its
-                       dependencies (their NetworkPolicies), a plan the customers
+                       instances, a service every instance of it, of its dependencies
+                       and of its dependents (their NetworkPolicies), a plan the customers
                        on it, a team the services it owns, an environment everything
                        in it
     affected           the instances of the scope, resolved on both sides, that differ
@@ -96,12 +96,11 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
             environments.add(name)
         elif kind == "service":
             services.add(name)
-            # its dependencies' NetworkPolicies admit it: they change with depends_on
-            before, after = (
-                set(c.services[name].depends_on) if name in c.services else set()
-                for c in (base, head)
-            )
-            services |= before ^ after
+            # the NetworkPolicies on both ends of its connections: its dependencies admit
+            # it on the ports it uses (and call it back), its dependents reach its
+            # serving ports (catalog/reachability.py)
+            if _reach_changed(name, base, head):
+                services |= _neighbours(name, base, head)
         elif kind == "customer":
             customers.add(name)
             services |= _shared_dependencies(name, base, head)
@@ -119,6 +118,36 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
         old_waves, new_waves = sync_waves(base), sync_waves(head)
         services |= {n for n in old_waves.keys() & new_waves.keys() if old_waves[n] != new_waves[n]}
     return Scope(frozenset(environments), frozenset(services), frozenset(customers), tuple(reasons))
+
+
+# what a service's neighbours' NetworkPolicies are made of: its dependencies, its
+# ports and serving ports, its network rules, its runtime (pods or hosts)
+_REACH_FIELDS = ("depends_on", "runtime", "scope", "environments")
+_REACH_SETTINGS = ("ports", "network", "ingress")
+
+
+def _reach_changed(service: str, base: Catalog, head: Catalog) -> bool:
+    """Whether a change to `service` can move the rules of its neighbours' policies."""
+    if service not in base.services or service not in head.services:
+        return True
+    old, new = base.services[service], head.services[service]
+    if any(getattr(old, f) != getattr(new, f) for f in _REACH_FIELDS):
+        return True
+    layers = [(old.defaults, new.defaults)] + [
+        (old.plans.get(plan) or {}, new.plans.get(plan) or {})
+        for plan in set(old.plans) | set(new.plans)
+    ]
+    return any(a.get(key) != b.get(key) for a, b in layers for key in _REACH_SETTINGS)
+
+
+def _neighbours(service: str, *catalogs: Catalog) -> set[str]:
+    """The services `service` depends on, and those that depend on it, on either side."""
+    found: set[str] = set()
+    for catalog in catalogs:
+        if service in catalog.services:
+            found |= set(catalog.services[service].depends_on)
+        found |= {s.name for s in catalog.services.values() if service in s.depends_on}
+    return found
 
 
 def _shared_dependencies(customer: str, *catalogs: Catalog) -> set[str]:
