@@ -17,6 +17,7 @@ points at the patch or extra resource that narrowed it, else the line that decla
 and an open one at the policy that opens it. ipBlocks over the pod ranges are
 `namespace-network-policy`'s.
 """
+
 from __future__ import annotations
 
 import dataclasses
