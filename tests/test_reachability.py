@@ -612,6 +612,24 @@ ENVIRONMENT_ERRORS = [
         "overlaps 10.140.0.0/16, an internal network of cluster 'prod-zrh1'",
     ),
     (
+        "a private range beside another block",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [10.0.0.0/8, 11.0.0.0/8]",
+        "'corp-vpn' covers 10.0.0.0/8, a whole private range",
+    ),
+    (
+        "the world beside a private range",
+        "corp-vpn: [10.8.0.0/16]",
+        "corp-vpn: [0.0.0.0/0, 192.168.0.0/16]",
+        "'corp-vpn' covers 192.168.0.0/16, a whole private range",
+    ),
+    (
+        "a database range that is a private range",
+        "fra1: [10.30.8.0/24]",
+        "fra1: [172.16.0.0/12]",
+        "the postgres database range of 'fra1' covers 172.16.0.0/12",
+    ),
+    (
         "a grant for nothing",
         "  mail-relays-ch: [587]",
         "  mail-relays-ch: [587]\n  mail-relay: [25]",
@@ -763,6 +781,11 @@ def test_two_instances_rendering_one_object_is_an_error(example: Path, tmp_path:
     result = run_cli("compile", "--root", str(example), "--out", str(out))
     assert result.exit_code == 2 and result.exception is None, result.stderr
     assert "are both ConfigMap acme/shared on cluster prod-fra1" in result.stderr
+    lines = acme.read_text().split("\n")
+    extras = [i for i, line in enumerate(lines, 1) if "name: shared" in line]
+    assert re.search(
+        rf"^catalog/customers/acme.yaml:({'|'.join(map(str, extras))}):", result.stderr, re.M
+    )
     assert not out.exists() or not any(out.rglob("*.yaml"))
 
 
@@ -792,3 +815,62 @@ def test_network_values_merge_by_layer_and_explain_their_origin(example: Path):
     assert [p["peer"] for p in smtp] == ["host pool mail-relays-ch (10.40.1.11)"]
     assert smtp[0]["open"]
     assert smtp[0]["declared_at"].startswith("catalog/customers/helvetia-bank.yaml:")
+
+
+def test_a_customer_host_inside_the_platforms_ranges_is_an_error(example: Path):
+    """A customer naming an address of the managed databases' range as its own host
+    would reach it with no grant: its hosts may not lie in the platform's ranges."""
+    globex = example / "catalog/customers/globex.yaml"
+    text = globex.read_text()
+    globex.write_text(text.replace("address: 192.0.2.25", "address: 10.30.8.5"))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert (
+        "host 'mx1.globex.example' of customer 'globex' is inside the postgres database "
+        "range of 'fra1' (10.30.8.0/24), the platform's" in result.stderr
+    )
+
+
+def test_each_ip_block_excepts_only_what_lies_inside_it(example: Path):
+    """Clients anywhere, in both address families: the IPv4 block excepts the private
+    ranges, the IPv6 block excepts nothing of IPv4 (the API server refuses an except
+    outside its cidr), and the path from a public address is open."""
+    env = example / "environments/prod/environment.yaml"
+    text = env.read_text()
+    env.write_text(
+        text.replace(
+            "  corp-vpn: [10.8.0.0/16]",
+            "  corp-vpn: [10.8.0.0/16]\n  clients: [0.0.0.0/0, \"2000::/3\"]",
+        )
+    )
+    synapse = example / "catalog/services/synapse.yaml"
+    synapse.write_text(
+        synapse.read_text().replace(
+            "    ingress:\n      scrape:",
+            "    ingress:\n      clients: {network: clients, ports: [http]}\n      scrape:",
+        )
+    )
+    run = _run(example)
+    (policy,) = [
+        f.data
+        for f in run.files
+        if f.path.endswith("prod-fra1/acme/synapse/networkpolicy-synapse-ingress-clients.yaml")
+    ]
+    blocks = [peer["ipBlock"] for peer in policy["spec"]["ingress"][0]["from"]]
+    assert blocks == [
+        {
+            "cidr": "0.0.0.0/0",
+            "except": [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "100.64.0.0/10",
+                "169.254.0.0/16",
+            ],
+        },
+        {"cidr": "2000::/3"},
+    ]
+    net, pods = _cluster(run, "prod-fra1")
+    assert net.allowed(External("2001:db8::1"), pods["acme/synapse"], 8008).allowed
+    assert not net.allowed(External("10.5.5.5"), pods["acme/synapse"], 8008).allowed
+    assert _findings(run) == []

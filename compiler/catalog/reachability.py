@@ -350,9 +350,10 @@ def _accepted(
     """An egress rule's ports lie within what the environment lets pods open to the
     shared peer `name` (`accepts`); an ingress rule admits into the service's own pods
     and needs no grant."""
-    if not isinstance(rule, EgressRule):
+    if _grants(env, rule, name):
         return True
     accepted = [_range(entry) for entry in env.accepts.get(name, [])]
+    assert isinstance(rule, EgressRule)
     for port in map(_range, rule.ports):
         if not any(_within(port, a) for a in accepted):
             yield (
@@ -363,6 +364,14 @@ def _accepted(
             )
             return False
     return True
+
+
+def _grants(env: Environment, rule: RulePeer, name: str) -> bool:
+    """Whether the environment lets pods open every port of an egress rule to `name`."""
+    if not isinstance(rule, EgressRule):
+        return True
+    accepted = [_range(entry) for entry in env.accepts.get(name, [])]
+    return all(any(_within(p, a) for a in accepted) for p in map(_range, rule.ports))
 
 
 def _within(port: PathPort, accepted: PathPort) -> bool:
@@ -500,7 +509,10 @@ def _peer(
             return None
         hosts, what = list(pool), f"host pool {name}"
     else:
-        pools = {h.name: (pool, h) for pool, hosts in env.host_pools.items() for h in hosts}
+        pools: dict[str, list[tuple[str, Host]]] = {}
+        for pool, listed in sorted(env.host_pools.items()):
+            for host in listed:
+                pools.setdefault(host.name, []).append((pool, host))
         own = (
             {h.name: h for h in catalog.customers[instance.customer].environments[env.name].hosts}
             if instance.customer is not None
@@ -519,7 +531,9 @@ def _peer(
                     "name a host listed in host_pools (or the customer's own hosts)",
                 )
                 return None
-            pool_name, host = pools[host_name]
+            # a host listed in several pools may be reached on what any of them grants
+            granted = [(p, h) for p, h in pools[host_name] if _grants(env, rule, p)]
+            pool_name, host = (granted or pools[host_name])[0]
             where = f"host '{host_name}' (host pool '{pool_name}')"
             if not (yield from _accepted(env, rule, pool_name, where, at)):
                 return None
@@ -540,18 +554,21 @@ def _peer(
 
 
 def _private_within(cidrs: Sequence[str]) -> tuple[str, ...]:
-    """The private ranges inside a wide network (`0.0.0.0/0` for clients anywhere):
-    excepted from its ipBlock, as for the internet, so that naming the world never
-    names the pods and nodes inside the cluster."""
+    """The private ranges strictly inside a wide network (`0.0.0.0/0` for clients
+    anywhere): excepted from its ipBlock, as for the internet, so that naming the world
+    never names the pods and nodes inside the cluster. Each ipBlock gets those inside it
+    (render/network.py); a block that is no wider than a private range it covers is an
+    error instead (`_whole_private`)."""
     networks = [ipaddress.ip_network(c) for c in cidrs]
     return tuple(
         private
         for private in PRIVATE_RANGES
-        if any(
-            n.version == 4 and ipaddress.ip_network(private).subnet_of(n)  # type: ignore[arg-type]
-            for n in networks
-        )
+        if any(_strictly_inside(ipaddress.ip_network(private), n) for n in networks)
     )
+
+
+def _strictly_inside(inner: Any, outer: Any) -> bool:
+    return inner.version == outer.version and inner != outer and inner.subnet_of(outer)
 
 
 def declared_networks(catalog: Catalog, env: Environment) -> list[Any]:
@@ -581,6 +598,7 @@ def declared_networks(catalog: Catalog, env: Environment) -> list[Any]:
 # never a peer of a NetworkPolicy rule: link-local addresses, where the nodes' own
 # services are (the cloud metadata endpoint at 169.254.169.254 hands out node credentials)
 _NEVER = tuple(map(ipaddress.ip_network, ("169.254.0.0/16", "fe80::/10")))
+_PRIVATE = tuple(map(ipaddress.ip_network, (*PRIVATE_RANGES, "fc00::/7")))
 
 
 def environment_problems(catalog: Catalog) -> list[Problem]:
@@ -647,34 +665,58 @@ def environment_problems(catalog: Catalog) -> list[Problem]:
                 )
                 for i, c in enumerate(cidrs)
             ]
-            problems += _whole_private(source.locate("networks", name), name, cidrs)
+            problems += _whole_private(source.locate("networks", name), f"'{name}'", cidrs)
         for engine, database in sorted(env.databases.items()):
             for key, cidrs in sorted(database.networks.items()):
                 ranges += [
                     (
                         source.locate("databases", engine, "networks", key, i),
-                        f"the {engine} databases of '{key}'",
+                        f"the {engine} database range of '{key}'",
                         ipaddress.ip_network(c),
                         (),
                     )
                     for i, c in enumerate(cidrs)
                 ]
                 problems += _whole_private(
-                    source.locate("databases", engine, "networks", key), key, cidrs
+                    source.locate("databases", engine, "networks", key),
+                    f"the {engine} database range of '{key}'",
+                    cidrs,
                 )
         for pool, hosts in sorted(env.host_pools.items()):
             for i, host in enumerate(hosts):
                 if (cidr := _host_cidr(host)) is not None:
                     at = source.locate("host_pools", pool, i, "address")
-                    ranges.append((at, f"host '{host.name}'", ipaddress.ip_network(cidr), ()))
+                    what = f"host '{host.name}' of host pool '{pool}'"
+                    ranges.append((at, what, ipaddress.ip_network(cidr), ()))
+        # the platform's own ranges: a customer's host inside one would be a way to
+        # the platform's machines that no grant (`accepts`) holds
+        platform = [
+            (what, network)
+            for _, what, network, excepted in ranges
+            if not excepted
+            and any(network.subnet_of(p) for p in _PRIVATE if p.version == network.version)
+        ]
         for customer_name, customer in sorted(catalog.customers.items()):
             placement = customer.environments.get(env_name)
             for i, host in enumerate(placement.hosts if placement else []):
-                if (cidr := _host_cidr(host)) is not None:
-                    at = catalog.source("customer", customer_name).locate(
-                        "environments", env_name, "hosts", i, "address"
-                    )
-                    ranges.append((at, f"host '{host.name}'", ipaddress.ip_network(cidr), ()))
+                if (cidr := _host_cidr(host)) is None:
+                    continue
+                at = catalog.source("customer", customer_name).locate(
+                    "environments", env_name, "hosts", i, "address"
+                )
+                address = ipaddress.ip_network(cidr)
+                ranges.append((at, f"host '{host.name}'", address, ()))
+                for what, network in platform:
+                    if address.version == network.version and address.subnet_of(network):
+                        problems.append(
+                            Problem(
+                                at,
+                                f"host '{host.name}' of customer '{customer_name}' is inside "
+                                f"{what} ({network}), the platform's",
+                                "a customer's hosts are its own machines; a rule to the "
+                                "platform's ranges needs the environment's grant (accepts)",
+                            )
+                        )
         for at, what, network, excepted in ranges:
             left_out = [ipaddress.ip_network(e) for e in excepted]
 
@@ -711,18 +753,24 @@ def environment_problems(catalog: Catalog) -> list[Problem]:
 
 
 def _whole_private(at: Location, name: str, cidrs: Sequence[str]) -> list[Problem]:
-    """A network that is exactly a private range, also when written as its halves,
-    names every pod and node in it; one wider than it excepts it (`_private_within`)."""
-    merged = list(
-        ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in cidrs if ":" not in c)
-    )
-    return [
-        Problem(
-            at,
-            f"'{name}' covers {network}, a whole private range, where the cluster's pods "
-            "and nodes live",
-            "name the subnet of the hosts meant (e.g. 10.8.0.0/16)",
-        )
-        for network in merged
-        if str(network) in PRIVATE_RANGES
-    ]
+    """A network that covers a whole private range without being wider than it (the
+    range itself, also beside the world, or its halves, or it merged with a neighbour)
+    names every pod and node in it: no block of it excepts the range. One block wider
+    than it (the world) excepts it (`_private_within`)."""
+    blocks = [ipaddress.ip_network(c) for c in cidrs]
+    merged = list(ipaddress.collapse_addresses(b for b in blocks if b.version == 4))
+    problems = []
+    for cidr in PRIVATE_RANGES:
+        private = ipaddress.ip_network(cidr)
+        covered = any(private.subnet_of(m) for m in merged)  # type: ignore[arg-type]
+        alone = private in blocks or not any(_strictly_inside(private, b) for b in blocks)
+        if covered and alone:
+            problems.append(
+                Problem(
+                    at,
+                    f"{name} covers {private}, a whole private range, where the cluster's "
+                    "pods and nodes live",
+                    "name the subnet of the hosts meant (e.g. 10.8.0.0/16)",
+                )
+            )
+    return problems

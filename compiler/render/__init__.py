@@ -272,10 +272,28 @@ def render_environment(
             all_sources,
         )
     )
-    return files, problems + _duplicates(files, env_file)
+    by_id = {instance.id: instance for instance in instances}
+    return files, problems + _duplicates(files, env_file, by_id)
 
 
-def _duplicates(files: list[OutputFile], env_file: str) -> list[Problem]:
+def _made_at(instance: Instance | None, kind: Any, name: Any) -> Location | None:
+    """The catalog line that made a rendered object, where one layer did: its extra
+    resource, else the first patch aimed at its kind (which may have renamed it)."""
+    if instance is None:
+        return None
+    for index, raw in enumerate(instance.settings.extra_resources or []):
+        metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        if raw.get("kind") == kind and metadata.get("name") == name:
+            return instance.origin(("extra_resources", index)).location
+    for index, patch in enumerate(instance.settings.patches or []):
+        if patch.target.kind == kind:
+            return instance.origin(("patches", index)).location
+    return None
+
+
+def _duplicates(
+    files: list[OutputFile], env_file: str, by_id: dict[str, Instance]
+) -> list[Problem]:
     """Two objects that would land in one file, or two objects one cluster would hold
     under one kind, namespace and name (from two instance folders: ArgoCD would have
     two Applications fight over it), are two objects with one name: refuse."""
@@ -307,9 +325,10 @@ def _duplicates(files: list[OutputFile], env_file: str) -> list[Problem]:
         )
         first = owners.setdefault(identity, file.path)
         if first != file.path:
+            owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
             problems.append(
                 Problem(
-                    where,
+                    _made_at(owner, identity[2], identity[4]) or where,
                     f"{file.path} and {first} are both {identity[2]} "
                     f"{identity[3]}/{identity[4]} on cluster {identity[0]}",
                     "rename one of them: a cluster holds one object per kind, namespace and name",

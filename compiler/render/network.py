@@ -13,6 +13,7 @@ not declared is one that fails.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
@@ -90,10 +91,18 @@ def _peers(end: End, own_namespace: str | None) -> list[dict[str, Any]]:
     """`from`/`to` entries for one end: its pods (across namespaces when needed), or an
     ipBlock per address range."""
     if isinstance(end, Addresses):
-        return [
-            {"ipBlock": {"cidr": cidr, **({"except": list(end.excepted)} if end.excepted else {})}}
-            for cidr in end.cidrs
-        ]
+        peers = []
+        for cidr in end.cidrs:
+            block = ipaddress.ip_network(cidr)
+            inside = [
+                e
+                for e in end.excepted
+                if (n := ipaddress.ip_network(e)).version == block.version
+                and n != block
+                and n.subnet_of(block)  # type: ignore[arg-type]
+            ]
+            peers.append({"ipBlock": {"cidr": cidr, **({"except": inside} if inside else {})}})
+        return peers
     peer: dict[str, Any] = {}
     if end.labels:
         peer["podSelector"] = {"matchLabels": dict(end.labels)}
