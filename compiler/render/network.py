@@ -14,11 +14,20 @@ not declared is one that fails.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from compiler.catalog import Addresses, Connection, End, Instance, PathPort, Pods
-from compiler.render.kubernetes import labels
+from compiler.catalog import (
+    Addresses,
+    Catalog,
+    Connection,
+    End,
+    Environment,
+    Instance,
+    PathPort,
+    Pods,
+)
+from compiler.render.kubernetes import labels, namespace_objects
 
 Side = tuple[str, Connection]  # "egress" or "ingress", and the connection
 
@@ -122,3 +131,31 @@ def _port(port: PathPort, destination: End) -> dict[str, Any]:
     if port.end is not None and port.end != port.number:
         entry["endPort"] = port.end
     return entry
+
+
+def derived_network_policies(
+    catalog: Catalog,
+    env: Environment,
+    instances: Sequence[Instance],
+    connections: Iterable[Connection],
+    cluster: str,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every NetworkPolicy gitopsc derives for `cluster`, by namespace, before patches and
+    extra resources: the namespace's own (default-deny, DNS) and each instance's. What
+    the `declared-egress` check holds the rendered policies to."""
+    sides = sides_by_instance(connections)
+    found: dict[str, list[dict[str, Any]]] = {}
+    for instance in instances:
+        if cluster in instance.clusters and instance.namespace is not None:
+            found.setdefault(instance.namespace, []).extend(
+                policies(instance, cluster, sides.get(instance.id, ()))
+            )
+    for namespace, derived in found.items():
+        customer = catalog.customers.get(namespace)
+        plan = catalog.plans.get(customer.plan) if customer else None
+        derived += [
+            obj
+            for obj in namespace_objects(env, namespace, customer, plan)
+            if obj["kind"] == "NetworkPolicy"
+        ]
+    return found
