@@ -169,7 +169,8 @@ def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     """postgres now waits for rspamd: its ArgoCD sync wave moves one later, and so do
     those of synapse (waits for postgres) and of element-web and mas (wait for synapse),
     though none of their files changed. (rspamd gets a port: a dependency is reached on
-    its serving port, and a service without one cannot be depended on.)"""
+    its serving port, and a service without one cannot be depended on; and the
+    environments grant it to the pods, as the spam filters are the platform's hosts.)"""
     _edit(
         repo,
         "catalog/services/postgres.yaml",
@@ -179,6 +180,13 @@ def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     _edit(
         repo, "catalog/services/rspamd.yaml", "defaults:\n", "defaults:\n  ports: {milter: 11332}\n"
     )
+    for env in ("dev", "staging", "prod"):  # pods reach the spam filters' pool on it
+        _edit(
+            repo,
+            f"environments/{env}/environment.yaml",
+            "  mail-relays: [587]",
+            "  mail-relays: [587]\n  spam-filters: [11332]",
+        )
     changes = _diff(repo)["changes"]
     apps = {c["service"] for c in changes if "/argocd/" in c["path"] and "sync-wave" in c["diff"]}
     assert apps == {"postgres", "synapse", "element-web", "mas"}

@@ -840,7 +840,7 @@ def test_each_ip_block_excepts_only_what_lies_inside_it(example: Path):
     env.write_text(
         text.replace(
             "  corp-vpn: [10.8.0.0/16]",
-            "  corp-vpn: [10.8.0.0/16]\n  clients: [0.0.0.0/0, \"2000::/3\"]",
+            '  corp-vpn: [10.8.0.0/16]\n  clients: [0.0.0.0/0, "2000::/3"]',
         )
     )
     synapse = example / "catalog/services/synapse.yaml"
@@ -874,3 +874,112 @@ def test_each_ip_block_excepts_only_what_lies_inside_it(example: Path):
     assert net.allowed(External("2001:db8::1"), pods["acme/synapse"], 8008).allowed
     assert not net.allowed(External("10.5.5.5"), pods["acme/synapse"], 8008).allowed
     assert _findings(run) == []
+
+
+def _bridge_to_the_relays(example: Path) -> Path:
+    """A Kubernetes bridge that submits mail to the customer's relay (a VM service on
+    the platform's pool), enabled for acme in prod."""
+    (example / "catalog/services/bridge.yaml").write_text(
+        SERVICES["hookshot"]
+        .replace("name: hookshot", "name: bridge")
+        .replace("depends_on: [synapse]", "depends_on: [postfix-relay]")
+        .replace(
+            "      synapse: {ports: [http], calls_back: [appservice]}",
+            "      postfix-relay: {ports: [submission]}",
+        )
+        .lstrip()
+    )
+    relay = example / "catalog/services/postfix-relay.yaml"
+    relay.write_text(
+        relay.read_text().replace("defaults:\n", "defaults:\n  ports: {submission: 587}\n")
+    )
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text().rstrip("\n") + "\n      bridge:\n")
+    return acme
+
+
+def test_pods_reach_a_vm_dependency_on_a_platform_pool_only_on_what_it_grants(example: Path):
+    """The bridge reaches acme's relay hosts on 587, granted to the pool; a customer
+    layer that moves its relay onto the spam filters, or adds ports, is refused."""
+    acme = _bridge_to_the_relays(example)
+    run = _run(example)
+    net, pods = _cluster(run, "prod-fra1")
+    assert net.allowed(pods["acme/bridge"], External("10.30.1.11"), 587).allowed
+    assert not net.allowed(pods["acme/bridge"], External("10.30.1.11"), 22).allowed
+    text = acme.read_text()
+    tail = "      postfix-relay:\n      bridge:\n"
+    assert text.endswith(tail)
+    acme.write_text(
+        text.removesuffix(tail)
+        + "      postfix-relay:\n        ports: {ssh: 22}\n"
+        + "      bridge:\n"
+        + "        network: {dependencies: {postfix-relay: {ports: [submission, ssh]}}}\n"
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "host pool 'mail-relays' (of " in result.stderr
+    assert "does not accept TCP/22 (ssh) from services" in result.stderr
+
+
+def test_a_customer_uses_a_shared_service_on_its_serving_ports_only(example: Path):
+    """The platform's sygnal serves http; acme's layer cannot make it admit acme on
+    another of its ports."""
+    synapse = example / "catalog/services/synapse.yaml"
+    synapse.write_text(
+        synapse.read_text().replace("depends_on: [postgres]", "depends_on: [postgres, sygnal]")
+    )
+    sygnal = example / "catalog/services/sygnal.yaml"
+    sygnal.write_text(
+        sygnal.read_text().replace("    http: 5000\n", "    http: 5000\n    admin: 5001\n")
+    )
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace(
+            "      synapse:\n        replicas: 3\n",
+            "      synapse:\n        replicas: 3\n"
+            "        network: {dependencies: {sygnal: {ports: [admin, http]}}}\n",
+        )
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "port 'admin' is not a serving port of the shared service 'sygnal'" in result.stderr
+    assert re.search(r"^catalog/customers/acme.yaml:\d+:\d+: error", result.stderr, re.M)
+
+
+def test_an_empty_host_pool_is_an_error_not_every_address(example: Path):
+    """An empty pool would render `to: []`, which Kubernetes reads as every address."""
+    env = example / "environments/prod/environment.yaml"
+    text = env.read_text()
+    env.write_text(text.replace("host_pools:\n", "host_pools:\n  spare: []\n", 1))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "host_pools.spare: List should have at least 1 item" in result.stderr
+
+
+def test_the_internet_leaves_out_the_platforms_public_hosts(example: Path):
+    """With the spam filters on public addresses, internet_egress would reach them on
+    every port, past their grant: the internet rule excepts them."""
+    env = example / "environments/prod/environment.yaml"
+    text = env.read_text()
+    assert "address: 10.30.1.21," in text
+    env.write_text(
+        text.replace("address: 10.30.1.21,", "address: 203.0.113.21,").replace(
+            "address: 10.30.1.22,", "address: 203.0.113.22,"
+        )
+    )
+    run = _run(example)
+    net, pods = _cluster(run, "prod-fra1")
+    synapse = pods["acme/synapse"]
+    assert net.allowed(synapse, External("198.51.100.7"), 443).allowed  # the internet
+    assert not net.allowed(synapse, External("203.0.113.21"), 443).allowed
+    assert not net.allowed(synapse, External("203.0.113.22"), 11332).allowed
+
+
+def test_translated_ipv6_ranges_are_not_networks(example: Path):
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(
+        env.read_text().replace("corp-vpn: [10.8.0.0/16]", 'corp-vpn: ["::ffff:a08:0/112"]')
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "IPv6 addresses that reach IPv4 ones" in result.stderr

@@ -193,7 +193,21 @@ def _of_instance(
                 f"'{dependency}' network.serves",
             )
             continue
+        if target.customer is None and instance.customer is not None:
+            serving = _serving(target.settings)
+            extra = [name for name in names if name not in serving]
+            if extra:  # a customer's instance uses what a shared service serves
+                yield (
+                    at,
+                    f"port '{extra[0]}' is not a serving port of the shared service '{dependency}'",
+                    f"it serves {', '.join(serving) or 'nothing'} (its network.serves)",
+                )
+                continue
         ports = yield from _named_ports(target.settings, names, at, f"'{dependency}'")
+        if isinstance(theirs, Addresses) and not (
+            yield from _hosts_granted(env, catalog, target, ports, at)
+        ):
+            continue
         yield Connection(
             mine,
             theirs,
@@ -263,7 +277,7 @@ def _of_instance(
     if network and network.internet_egress:
         yield Connection(
             mine,
-            Addresses((INTERNET,), "the internet", PRIVATE_RANGES),
+            Addresses((INTERNET,), "the internet", not_the_internet(catalog, env)),
             (),
             ("to-internet", None),
             f"{instance.id} reaches the internet",
@@ -344,17 +358,31 @@ def _range(entry: int | PortRange) -> PathPort:
     return PathPort(entry.port, entry.protocol, "", entry.end_port)
 
 
-def _accepted(
-    env: Environment, rule: RulePeer, name: str, what: str, at: YamlPath
+def _hosts_granted(
+    env: Environment, catalog: Catalog, target: Instance, ports: Sequence[PathPort], at: YamlPath
 ) -> Generator[_Failure, None, bool]:
-    """An egress rule's ports lie within what the environment lets pods open to the
-    shared peer `name` (`accepts`); an ingress rule admits into the service's own pods
-    and needs no grant."""
+    """Pods reach a VM dependency on a host pool (the platform's machines) only on what
+    the environment grants that pool; a customer's own hosts need no grant."""
+    customer = catalog.customers.get(target.customer or "")
+    if customer is not None and customer.environments[env.name].hosts:
+        return True
+    pool = target.settings.vm.host_pool if target.settings.vm else None
+    if pool is None:
+        return True
+    what = f"host pool '{pool}' (of {target.id})"
+    return (yield from _accepted(env, ports, pool, what, at))
+
+
+def _accepted(
+    env: Environment, rule: RulePeer | Sequence[PathPort], name: str, what: str, at: YamlPath
+) -> Generator[_Failure, None, bool]:
+    """An egress rule's ports (or a dependency's) lie within what the environment lets
+    pods open to the shared peer `name` (`accepts`); an ingress rule admits into the
+    service's own pods and needs no grant."""
     if _grants(env, rule, name):
         return True
     accepted = [_range(entry) for entry in env.accepts.get(name, [])]
-    assert isinstance(rule, EgressRule)
-    for port in map(_range, rule.ports):
+    for port in _rule_ports(rule):
         if not any(_within(port, a) for a in accepted):
             yield (
                 (*at, "ports"),
@@ -366,12 +394,19 @@ def _accepted(
     return True
 
 
-def _grants(env: Environment, rule: RulePeer, name: str) -> bool:
-    """Whether the environment lets pods open every port of an egress rule to `name`."""
-    if not isinstance(rule, EgressRule):
+def _grants(env: Environment, rule: RulePeer | Sequence[PathPort], name: str) -> bool:
+    """Whether the environment lets pods open every port of an egress rule (or a list
+    of ports) to `name`."""
+    if isinstance(rule, RulePeer) and not isinstance(rule, EgressRule):
         return True
     accepted = [_range(entry) for entry in env.accepts.get(name, [])]
-    return all(any(_within(p, a) for a in accepted) for p in map(_range, rule.ports))
+    return all(any(_within(p, a) for a in accepted) for p in _rule_ports(rule))
+
+
+def _rule_ports(rule: RulePeer | Sequence[PathPort]) -> list[PathPort]:
+    if isinstance(rule, EgressRule):
+        return [_range(entry) for entry in rule.ports]
+    return list(rule) if not isinstance(rule, RulePeer) else []
 
 
 def _within(port: PathPort, accepted: PathPort) -> bool:
@@ -407,16 +442,20 @@ def _end(
                 )
             continue
         cidrs.append(cidr)
-    if not cidrs and instance.hosts:
-        return None
+    if not cidrs:
+        return None  # no address: no rule at all (an empty ipBlock list is every address)
     return Addresses(tuple(sorted(set(cidrs))), f"the hosts of {instance.id}", (), instance)
 
 
 def _host_cidr(host: Host) -> str | None:
+    """A host's address as a one-address network; an IPv4-mapped IPv6 address as the
+    IPv4 address it is, so that it is compared (and reached) as one."""
     try:
         address = ipaddress.ip_address(host.address.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return str(ipaddress.ip_network(address))
 
 
@@ -569,6 +608,29 @@ def _private_within(cidrs: Sequence[str]) -> tuple[str, ...]:
 
 def _strictly_inside(inner: Any, outer: Any) -> bool:
     return inner.version == outer.version and inner != outer and inner.subnet_of(outer)
+
+
+def not_the_internet(catalog: Catalog, env: Environment) -> tuple[str, ...]:
+    """What `internet_egress` leaves out: the private ranges, the clusters' internal
+    networks outside them (pods on non-RFC1918 ranges), and the platform's own public
+    ranges (networks, managed databases, pool hosts), which pods reach only where the
+    environment grants it (`accepts`), never as "the internet"."""
+    found = [ipaddress.ip_network(p) for p in PRIVATE_RANGES]
+    named = [ipaddress.ip_network(c) for c in _platform_cidrs(env)]
+    named += [ipaddress.ip_network(c) for cl in env.clusters for c in cl.internal_networks]
+    for network in named:
+        if network.version == 4 and not any(network.subnet_of(f) for f in found):  # type: ignore[arg-type]
+            found.append(network)
+    return tuple(str(n) for n in found)
+
+
+def _platform_cidrs(env: Environment) -> list[str]:
+    """The platform's named ranges: networks (but a wide one, such as clients anywhere),
+    managed-database ranges and pool hosts with an IP address."""
+    cidrs = [c for cidrs in env.networks.values() if not _private_within(cidrs) for c in cidrs]
+    cidrs += [c for db in env.databases.values() for cs in db.networks.values() for c in cs]
+    cidrs += [c for hosts in env.host_pools.values() for h in hosts if (c := _host_cidr(h))]
+    return sorted(set(cidrs))
 
 
 def declared_networks(catalog: Catalog, env: Environment) -> list[Any]:

@@ -300,7 +300,7 @@ def _duplicates(
     under one kind, namespace and name (from two instance folders: ArgoCD would have
     two Applications fight over it), are two objects with one name: refuse."""
     seen: set[str] = set()
-    owners: dict[tuple[Any, ...], str] = {}
+    owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     problems = []
     for file in files:
         where = Location(file.sources[0] if file.sources else env_file)
@@ -325,12 +325,15 @@ def _duplicates(
             metadata.get("namespace"),
             metadata.get("name"),
         )
-        first = owners.setdefault(identity, file.path)
+        owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
+        first, first_owner = owners.setdefault(identity, (file.path, owner))
         if first != file.path:
-            owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
             problems.append(
                 Problem(
-                    _made_at(owner, identity[2], identity[4]) or where,
+                    # the layer that made one of the two: not the victim's untouched file
+                    _made_at(owner, identity[2], identity[4])
+                    or _made_at(first_owner, identity[2], identity[4])
+                    or where,
                     f"{file.path} and {first} are both {identity[2]} "
                     f"{identity[3]}/{identity[4]} on cluster {identity[0]}",
                     "rename one of them: a cluster holds one object per kind, namespace and name",

@@ -58,9 +58,10 @@ def policies(instance: Instance, cluster: str, sides: Iterable[Side]) -> list[di
         assert purpose is not None
         if isinstance(peer, Pods) and peer.instance and cluster not in peer.instance.clusters:
             continue  # a dependent on another cluster: no pod of it here to admit
-        rule: dict[str, Any] = {
-            "to" if direction == "egress" else "from": _peers(peer, instance.namespace)
-        }
+        peers = _peers(peer, instance.namespace)
+        if not peers:  # never an empty `to`/`from`: Kubernetes reads it as everyone
+            continue
+        rule: dict[str, Any] = {"to" if direction == "egress" else "from": peers}
         if connection.ports:
             rule["ports"] = [_port(p, connection.destination) for p in connection.ports]
         rules = grouped.setdefault((purpose, direction), [])

@@ -169,7 +169,7 @@ class Environment(Strict):
     tls: Tls = Tls()
     ingress_controller: IngressController = IngressController()
     awx: Awx | None = None
-    host_pools: Annotated[dict[Name, list[Host]], NullDict] = {}
+    host_pools: Annotated[dict[Name, Annotated[list[Host], Field(min_length=1)]], NullDict] = {}
     # named address ranges services may reach or admit by name (`network.egress`/`ingress`)
     networks: Annotated[dict[Name, Networks], NullDict] = {}
     # managed databases' address ranges per engine (`infrastructure.database`)

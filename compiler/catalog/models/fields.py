@@ -152,7 +152,18 @@ def _cidr(value: str) -> str:
         raise ValueError(f"'{value}' is not a network in CIDR notation ({error})") from None
     if "/" not in value:
         raise ValueError(f"'{value}' has no prefix length: write it as '{network}'")
+    for translated in _TRANSLATED:
+        if network.version == 6 and network.overlaps(translated):
+            raise ValueError(
+                f"'{value}' overlaps {translated}, IPv6 addresses that reach IPv4 ones: "
+                "write the IPv4 range itself"
+            )
     return str(network)
+
+
+# IPv4-mapped and NAT64 addresses: IPv6 spellings of IPv4 ones, which would let a range
+# slip past every comparison made per address family
+_TRANSLATED = tuple(map(ipaddress.ip_network, ("::ffff:0:0/96", "64:ff9b::/96")))
 
 
 Cidr = Annotated[str, Field(max_length=64), AfterValidator(_cidr)]

@@ -179,8 +179,8 @@ class DependencyUse(Strict):
     (default: the dependency's serving ports, never all of them) and this service's own
     ports that the dependency calls back on (a homeserver pushing to a bridge)."""
 
-    ports: Annotated[list[PortName], Field(min_length=1)] | None = None
-    calls_back: list[PortName] | None = None
+    ports: Annotated[list[PortName], Field(min_length=1, max_length=256)] | None = None
+    calls_back: Annotated[list[PortName], Field(max_length=256)] | None = None
 
 
 _PEER_KINDS = ("namespace", "host_pool", "hosts", "network")
@@ -194,7 +194,7 @@ class RulePeer(Strict):
 
     namespace: Name | None = None
     host_pool: Name | None = None
-    hosts: Annotated[list[DnsName], Field(min_length=1)] | None = None
+    hosts: Annotated[list[DnsName], Field(min_length=1, max_length=256)] | None = None
     network: Name | None = None
 
     @model_validator(mode="after")
@@ -218,14 +218,14 @@ class EgressRule(RulePeer):
     """Traffic this service sends beyond its dependencies: the peer and the ports there
     (numbers or ranges; a rule without ports would open every port, so it needs some)."""
 
-    ports: Annotated[list[Port | PortRange], Field(min_length=1)]
+    ports: Annotated[list[Port | PortRange], Field(min_length=1, max_length=256)]
 
 
 class IngressRule(RulePeer):
     """Traffic this service accepts beyond its dependents and ingress: the peer, and
     which of this service's own named ports it may reach."""
 
-    ports: Annotated[list[PortName], Field(min_length=1)]
+    ports: Annotated[list[PortName], Field(min_length=1, max_length=256)]
 
 
 class Network(Strict):
@@ -235,11 +235,11 @@ class Network(Strict):
     internet_egress: bool = False
     # the ports dependents use when they do not say which (default: the ingress port,
     # else the only port)
-    serves: Annotated[list[PortName], Field(min_length=1)] | None = None
+    serves: Annotated[list[PortName], Field(min_length=1, max_length=256)] | None = None
     dependencies: dict[Name, DependencyUse] | None = None
     # ports on which the service's replicas reach each other (clustering, replication);
     # default-deny closes them otherwise
-    replicas: Annotated[list[PortName], Field(min_length=1)] | None = None
+    replicas: Annotated[list[PortName], Field(min_length=1, max_length=256)] | None = None
     egress: dict[Name, EgressRule] | None = None
     ingress: dict[Name, IngressRule] | None = None
 

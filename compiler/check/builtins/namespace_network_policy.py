@@ -65,14 +65,19 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 key=f"{cluster}/{namespace}",
             )
 
-    declared = declared_networks(catalog, catalog.environments[run.env])
+    env = catalog.environments[run.env]
+    declared = declared_networks(catalog, env)
+    inside = (
+        *_PRIVATE,
+        *(ipaddress.ip_network(c) for cluster in env.clusters for c in cluster.internal_networks),
+    )
     tenants = {
         (cluster, namespace): customer for (cluster, namespace), (customer, _) in namespaces.items()
     }
     for cluster, file, spec in policies:
         namespace = as_mapping(file.data.get("metadata")).get("namespace")
         customer = tenants.get((cluster, namespace))
-        why = _admits_everyone(spec, declared) if customer else None
+        why = _admits_everyone(spec, declared, inside) if customer else None
         if why:
             instance = run.owner(file)
             yield BUILTIN.finding(
@@ -88,15 +93,18 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
 
 
 # inside the cluster: what `internet_egress` excludes, and its IPv6 forms (unique-local,
-# link-local, and IPv4-mapped addresses, which reach IPv4 peers). Loopback is left out:
+# link-local, IPv4-mapped and NAT64 addresses, which reach IPv4 peers); each environment
+# adds its clusters' internal networks (pods on other ranges). Loopback is left out:
 # it never leaves the pod, and NetworkPolicies do not apply to it
 _PRIVATE = tuple(
     ipaddress.ip_network(cidr)
-    for cidr in (*PRIVATE_RANGES, "fc00::/7", "fe80::/10", "::ffff:0:0/96")
+    for cidr in (*PRIVATE_RANGES, "fc00::/7", "fe80::/10", "::ffff:0:0/96", "64:ff9b::/96")
 )
 
 
-def _admits_everyone(spec: Mapping[str, Any], declared: Sequence[Any] = ()) -> str | None:
+def _admits_everyone(
+    spec: Mapping[str, Any], declared: Sequence[Any] = (), inside: Sequence[Any] = _PRIVATE
+) -> str | None:
     """Why a policy's rules admit every namespace or every pod of the cluster, or None.
     An ipBlock inside the private ranges is fine when it lies within an address range
     the catalog declares (`declared`: networks, managed databases, hosts)."""
@@ -106,13 +114,15 @@ def _admits_everyone(spec: Mapping[str, Any], declared: Sequence[Any] = ()) -> s
             if not peers:
                 return f"has an {direction} rule without `{peers_key}`: it admits everyone"
             for peer in map(as_mapping, peers):
-                why = _peer_is_everyone(peer, declared)
+                why = _peer_is_everyone(peer, declared, inside)
                 if why:
                     return f"admits {why} ({direction})"
     return None
 
 
-def _peer_is_everyone(peer: Mapping[str, Any], declared: Sequence[Any] = ()) -> str | None:
+def _peer_is_everyone(
+    peer: Mapping[str, Any], declared: Sequence[Any] = (), inside: Sequence[Any] = _PRIVATE
+) -> str | None:
     selector = peer.get("namespaceSelector")
     if isinstance(selector, dict):
         expressions = list(map(as_mapping, as_list(selector.get("matchExpressions"))))
@@ -138,7 +148,7 @@ def _peer_is_everyone(peer: Mapping[str, Any], declared: Sequence[Any] = ()) -> 
             return None  # not an address: the schema check reports it
         if any(d.version == network.version and network.subnet_of(d) for d in declared):
             return None  # a host, network or database range the environment declares
-        for private in _PRIVATE:
+        for private in inside:
             if private.version != network.version or not network.overlaps(private):
                 continue
             inside = private if network.supernet_of(private) else network

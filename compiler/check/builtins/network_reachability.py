@@ -58,16 +58,22 @@ from compiler.check.subjects import enabled_at
 from compiler.errors import Location
 from compiler.render import CUSTOMER_LABEL, OutputFile
 
-WORKLOADS = ("Deployment", "StatefulSet")
+WORKLOADS = ("Deployment", "StatefulSet")  # what gitopsc renders for an instance
+# every kind whose pods policies select, an extra resource's included
+POD_KINDS = (*WORKLOADS, "Job", "CronJob", "DaemonSet", "ReplicaSet", "Pod")
 DNS = ("kube-system", "coredns")
 
 
 def workload_pod(data: Mapping[str, Any]) -> Pod:
-    """A Deployment's or StatefulSet's pods as policies see them: namespace, pod template
-    labels and named container ports (what a policy's `port: http` resolves against).
+    """A workload's pods as policies see them: namespace, pod template labels (a
+    CronJob's in its job template) and named container ports (what a policy's
+    `port: http` resolves against).
     Read through as_mapping: a patch may have broken any field."""
     metadata = as_mapping(data.get("metadata"))
-    template = as_mapping(as_mapping(data.get("spec")).get("template"))
+    spec = as_mapping(data.get("spec"))
+    if data.get("kind") == "CronJob":
+        spec = as_mapping(as_mapping(spec.get("jobTemplate")).get("spec"))
+    template = data if data.get("kind") == "Pod" else as_mapping(spec.get("template"))
     labels = as_mapping(as_mapping(template.get("metadata")).get("labels"))
     ports = {
         port["name"]: (port["containerPort"], port.get("protocol") or "TCP")
@@ -154,7 +160,7 @@ def inventory(
             found.namespaces[metadata["name"]] = {
                 k: v for k, v in labels.items() if isinstance(v, str)
             }
-        elif kind in WORKLOADS:
+        elif kind in POD_KINDS:
             found.pods[ref] = workload_pod(data)
     return found
 
@@ -163,8 +169,8 @@ def cluster_of(
     policies: Mapping[str, Mapping[str, Any]], namespaces: Mapping[str, Mapping[str, str]]
 ) -> tuple[Cluster, dict[str, Mapping[str, Any]]]:
     """The evaluator over the policies the API server would accept, and those policies: one
-    it refuses never reaches the cluster (the schema checks report it), so it opens and
-    closes nothing here."""
+    it refuses never reaches the cluster (the check reports it, `_refused`), so it opens
+    and closes nothing here."""
     valid = dict(policies)
     try:
         return Cluster(valid.values(), namespaces), valid
@@ -188,6 +194,7 @@ class _Path:
     sides: tuple[Instance | None, Instance | None]  # whose egress, whose ingress
     port_name: str = ""
     names: tuple[str, str] = ("", "")  # what each end is, for people
+    policies: tuple[str | None, str | None] = (None, None)  # the policy of each side
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,40 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 yield _closed(run, cluster, path, verdict, found.refused)
         for (source, destination), open_ports in sorted(found.opened.items()):
             yield _open(run, cluster, source, destination, open_ports, found.by_ref, found.tenants)
+        for ref in found.refused:
+            yield _refused(run, cluster, ref, found.by_ref)
+
+
+def _refused(
+    run: EnvironmentInput, cluster: str, ref: str, by_ref: Mapping[tuple[Any, str], OutputFile]
+) -> Finding:
+    """A NetworkPolicy the API server refuses: the sync fails, and until it does every
+    path the policy was meant to open stays closed (or, replacing an older version, the
+    older rules stay)."""
+    file = by_ref[("NetworkPolicy", ref)]
+    try:
+        Cluster([file.data])
+        reason = "it is malformed"
+    except (InvalidPolicy, AttributeError, TypeError, ValueError) as error:
+        reason = str(error)
+    instance = run.owner(file)
+    namespace = ref.split("/")[0]
+    customer = run.catalog.customers.get(namespace)
+    if instance is not None:
+        at, subject = producer(run, instance, file), about(instance)
+    else:
+        at = run.catalog.source(
+            "customer" if customer else "environment", customer.name if customer else run.env
+        ).locate()
+        subject = {"environment": run.env, **({"customer": customer.name} if customer else {})}
+    return BUILTIN.finding(
+        f"NetworkPolicy {ref} on cluster {cluster} would be refused by the API server "
+        f"({reason}): ArgoCD cannot sync it, and the paths it opens stay closed",
+        at,
+        key=f"{cluster}/{ref}/refused",
+        rendered=file.path,
+        **subject,
+    )
 
 
 def instance_paths(run: EnvironmentInput, instance: Instance) -> list[NetworkPath]:
@@ -450,6 +491,10 @@ def _declared(
             continue  # not on this cluster, or no workload of its own to judge
         at = functools.partial(connection.location, catalog)
         sides = (owner(connection.source), owner(connection.destination))
+        policy_names = tuple(
+            f"{side.service}-{purpose}" if side is not None and purpose else None
+            for side, purpose in zip(sides, connection.purposes, strict=True)
+        )
 
         def name(end: Pods | Addresses, key: str) -> str:
             """What the end is, with the address tried for a range (not the internet's
@@ -482,6 +527,7 @@ def _declared(
                                 name(connection.source, source),
                                 name(connection.destination, destination),
                             ),
+                            policy_names,
                         )
     for instance in run.instances:
         source = pod_of(instance)
@@ -537,13 +583,28 @@ def _closed_sides(path: _Path, verdict: Verdict) -> list[Instance]:
 
 def _narrowing(path: _Path, verdict: Verdict) -> Location | None:
     """The patch or extra resource of a closing side that may have closed the path."""
-    closed = _closed_sides(path, verdict)
-    return next((loc for i in closed if (loc := _narrowed_at(i)) is not None), None)
+    policies = {
+        side.id: policy
+        for side, policy in zip(path.sides, path.policies, strict=True)
+        if side is not None
+    }
+    return next(
+        (
+            loc
+            for i in _closed_sides(path, verdict)
+            if (loc := _narrowed_at(i, policies.get(i.id))) is not None
+        ),
+        None,
+    )
 
 
-def _narrowed_at(instance: Instance) -> Location | None:
-    """The first extra NetworkPolicy, or patch on a NetworkPolicy or a workload (its
-    labels and ports are what policies select), of an instance: what can narrow a path."""
+def _narrowed_at(instance: Instance, policy: str | None = None) -> Location | None:
+    """What can narrow a path on the instance's side: the patch aimed at the policy that
+    carries its rule, else the first extra NetworkPolicy, else the first patch on a
+    NetworkPolicy or a workload (its labels and ports are what policies select)."""
+    for index, patch in enumerate(instance.settings.patches or []):
+        if policy and patch.target.kind == "NetworkPolicy" and patch.target.name == policy:
+            return instance.origin(("patches", index)).location
     for index, raw in enumerate(instance.settings.extra_resources or []):
         if isinstance(raw, dict) and raw.get("kind") == "NetworkPolicy":
             return instance.origin(("extra_resources", index)).location
