@@ -163,7 +163,7 @@ def test_the_hosting_catalog_passes_the_check(hosting_run: EnvironmentInput):
     assert _findings(hosting_run) == []
 
 
-def test_synapse_reaches_its_managed_database_and_mas_too(
+def test_an_instance_reaches_its_managed_database_on_its_cluster_only(
     hosting_run: EnvironmentInput, fra1: tuple[Cluster, dict[str, Pod]]
 ):
     """Problem 1: the managed database's private range is reachable on its port, from
