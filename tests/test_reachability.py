@@ -983,3 +983,54 @@ def test_translated_ipv6_ranges_are_not_networks(example: Path):
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2, result.stderr
     assert "IPv6 addresses that reach IPv4 ones" in result.stderr
+
+
+def test_a_customer_host_inside_a_public_platform_network_is_an_error(example: Path):
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(
+        env.read_text().replace(
+            "  corp-vpn: [10.8.0.0/16]", "  corp-vpn: [10.8.0.0/16]\n  partner: [192.0.2.0/24]"
+        )
+    )
+    result = run_cli("validate", "--root", str(example))  # globex's mx1 is 192.0.2.25
+    assert result.exit_code == 2, result.stderr
+    assert (
+        "host 'mx1.globex.example' of customer 'globex' is inside network 'partner' "
+        "(192.0.2.0/24), the platform's" in result.stderr
+    )
+
+
+def test_ipv6_clients_anywhere_except_the_inside_forms(example: Path):
+    """`::/0` is allowed as a network; its ipBlock leaves out the unique-local,
+    link-local, IPv4-mapped and NAT64 ranges, as 0.0.0.0/0 leaves out the private ones."""
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(
+        env.read_text().replace(
+            "  corp-vpn: [10.8.0.0/16]", '  corp-vpn: [10.8.0.0/16]\n  clients: ["::/0"]'
+        )
+    )
+    synapse = example / "catalog/services/synapse.yaml"
+    synapse.write_text(
+        synapse.read_text().replace(
+            "    ingress:\n      scrape:",
+            "    ingress:\n      clients: {network: clients, ports: [http]}\n      scrape:",
+        )
+    )
+    run = _run(example)
+    (policy,) = [
+        f.data
+        for f in run.files
+        if f.path.endswith("prod-fra1/acme/synapse/networkpolicy-synapse-ingress-clients.yaml")
+    ]
+    assert policy["spec"]["ingress"][0]["from"] == [
+        {
+            "ipBlock": {
+                "cidr": "::/0",
+                "except": ["fc00::/7", "fe80::/10", "::ffff:0:0/96", "64:ff9b::/96"],
+            }
+        }
+    ]
+    net, pods = _cluster(run, "prod-fra1")
+    assert net.allowed(External("2001:db8::1"), pods["acme/synapse"], 8008).allowed
+    assert not net.allowed(External("::ffff:10.1.2.3"), pods["acme/synapse"], 8008).allowed
+    assert _findings(run) == []

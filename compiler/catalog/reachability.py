@@ -200,7 +200,8 @@ def _of_instance(
                 yield (
                     at,
                     f"port '{extra[0]}' is not a serving port of the shared service '{dependency}'",
-                    f"it serves {', '.join(serving) or 'nothing'} (its network.serves)",
+                    f"it serves {', '.join(serving) or 'nothing'} (its network.serves, else "
+                    "its ingress port, else its only port)",
                 )
                 continue
         ports = yield from _named_ports(target.settings, names, at, f"'{dependency}'")
@@ -601,9 +602,13 @@ def _private_within(cidrs: Sequence[str]) -> tuple[str, ...]:
     networks = [ipaddress.ip_network(c) for c in cidrs]
     return tuple(
         private
-        for private in PRIVATE_RANGES
+        for private in (*PRIVATE_RANGES, *_PRIVATE_V6)
         if any(_strictly_inside(ipaddress.ip_network(private), n) for n in networks)
     )
+
+
+# the IPv6 forms of inside: unique-local, link-local, IPv4-mapped and NAT64 addresses
+_PRIVATE_V6 = ("fc00::/7", "fe80::/10", "::ffff:0:0/96", "64:ff9b::/96")
 
 
 def _strictly_inside(inner: Any, outer: Any) -> bool:
@@ -752,12 +757,7 @@ def environment_problems(catalog: Catalog) -> list[Problem]:
                     ranges.append((at, what, ipaddress.ip_network(cidr), ()))
         # the platform's own ranges: a customer's host inside one would be a way to
         # the platform's machines that no grant (`accepts`) holds
-        platform = [
-            (what, network)
-            for _, what, network, excepted in ranges
-            if not excepted
-            and any(network.subnet_of(p) for p in _PRIVATE if p.version == network.version)
-        ]
+        platform = [(what, network) for _, what, network, excepted in ranges if not excepted]
         for customer_name, customer in sorted(catalog.customers.items()):
             placement = customer.environments.get(env_name)
             for i, host in enumerate(placement.hosts if placement else []):

@@ -152,10 +152,10 @@ def _cidr(value: str) -> str:
         raise ValueError(f"'{value}' is not a network in CIDR notation ({error})") from None
     if "/" not in value:
         raise ValueError(f"'{value}' has no prefix length: write it as '{network}'")
-    for translated in _TRANSLATED:
-        if network.version == 6 and network.overlaps(translated):
+    for translated in _TRANSLATED:  # a wider network (::/0) excepts them when rendered
+        if network.version == 6 and network.subnet_of(translated):  # type: ignore[arg-type]
             raise ValueError(
-                f"'{value}' overlaps {translated}, IPv6 addresses that reach IPv4 ones: "
+                f"'{value}' lies in {translated}, IPv6 addresses that reach IPv4 ones: "
                 "write the IPv4 range itself"
             )
     return str(network)

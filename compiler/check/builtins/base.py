@@ -47,13 +47,14 @@ class Builtin:
 
     def finding(self, message: str, location: Location | None, **subject: Any) -> Finding:
         source = subject.pop("source", "builtin")
+        remediation = subject.pop("remediation", self.remediation)  # a case's own advice
         return Finding(
             self.id,
             self.severity,
             message,
             source,
             location,
-            remediation=self.remediation,
+            remediation=remediation,
             title=self.title,
             **subject,
         )

@@ -10,8 +10,10 @@ renames a port or drops a peer silently breaks a service on its first request, a
 extra policy admitting another customer's namespace, with that customer opening its
 egress, joins two tenants. Both are only visible when the policies are evaluated as the
 network plugin does (check/netpol.py), on the rendered objects of each cluster. The
-pods are the Deployments and StatefulSets gitopsc renders, plus the add-ons its policies
-name (the ingress controller, cluster DNS, a pod of each platform namespace); an address
+pods are those of the workloads rendered (Deployments and StatefulSets, and Jobs,
+CronJobs, DaemonSets, ReplicaSets or Pods from extra resources), plus the add-ons its
+policies name (the ingress controller, cluster DNS, a pod of each platform namespace);
+a policy the API server would refuse is reported on its own. An address
 range is tried at one address in it (a public one for the internet). A closed path
 points at the patch or extra resource that narrowed it, else the line that declares it,
 and an open one at the policy that opens it. ipBlocks over the pod ranges are
@@ -288,6 +290,8 @@ def _refused(
         at,
         key=f"{cluster}/{ref}/refused",
         rendered=file.path,
+        remediation="fix or remove the patch or extra resource that makes the policy invalid "
+        "(an except outside its cidr, a peer without selectors, endPort on a named port)",
         **subject,
     )
 
