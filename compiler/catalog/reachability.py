@@ -120,8 +120,9 @@ def connections(
     found: list[Connection] = []
     failures: dict[tuple[Location, str, str], list[str]] = {}
     by_key = {(i.customer, i.service): i for i in instances}
+    internet = Addresses((INTERNET,), "the internet", not_the_internet(catalog, env))
     for instance in instances:
-        for item in _of_instance(catalog, env, instance, by_key):
+        for item in _of_instance(catalog, env, instance, by_key, internet):
             if isinstance(item, Connection):
                 found.append(item)
             else:
@@ -153,7 +154,34 @@ def _of_instance(
     env: Environment,
     instance: Instance,
     by_key: Mapping[tuple[str | None, str], Instance],
+    internet: Addresses,
 ) -> Iterator[Connection | _Failure]:
+    """The connections one instance declares: with its dependencies, then its own."""
+    mine = yield from _end(env, instance, ())
+    mine = yield from _dependencies(catalog, env, instance, by_key, mine)
+    if isinstance(mine, Pods):
+        yield from _own(catalog, env, instance, mine, internet)
+    else:  # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
+        network = instance.settings.network
+        for field in ("internet_egress", "egress", "ingress"):
+            if network and getattr(network, field):
+                yield (
+                    ("network", field),
+                    f"network.{field} applies to Kubernetes services; '{instance.service}' "
+                    "runs on VMs",
+                    "a VM's firewall is its playbooks' to configure; remove the rule",
+                )
+
+
+def _dependencies(
+    catalog: Catalog,
+    env: Environment,
+    instance: Instance,
+    by_key: Mapping[tuple[str | None, str], Instance],
+    mine: End | None,
+) -> Generator[Connection | _Failure, None, End | None]:
+    """To each dependency on the ports used, and back where it calls back. Returns the
+    instance's end (a VM's hosts are checked for addresses where pods need them)."""
     service = catalog.services[instance.service]
     settings = instance.settings
     network = settings.network
@@ -165,7 +193,6 @@ def _of_instance(
             f"depends_on: {', '.join(service.depends_on) or 'none'}; "
             "network.dependencies says how a dependency is used",
         )
-    mine = yield from _end(env, instance, ())
     for index, dependency in enumerate(service.depends_on):
         target = by_key.get((instance.customer, dependency)) or by_key.get((None, dependency))
         if target is None:
@@ -236,17 +263,16 @@ def _of_instance(
                 instance,
                 at,
             )
-    if not isinstance(mine, Pods):
-        # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
-        for field in ("internet_egress", "egress", "ingress"):
-            if network and getattr(network, field):
-                yield (
-                    ("network", field),
-                    f"network.{field} applies to Kubernetes services; '{instance.service}' "
-                    "runs on VMs",
-                    "a VM's firewall is its playbooks' to configure; remove the rule",
-                )
-        return
+    return mine
+
+
+def _own(
+    catalog: Catalog, env: Environment, instance: Instance, mine: Pods, internet: Addresses
+) -> Iterator[Connection | _Failure]:
+    """What a Kubernetes instance declares for itself: replicas, the ingress controller,
+    its managed database, the internet, and its named egress and ingress rules."""
+    settings = instance.settings
+    network = settings.network
     replicas = network.replicas if network else None
     if replicas:
         at = ("network", "replicas")
@@ -278,7 +304,7 @@ def _of_instance(
     if network and network.internet_egress:
         yield Connection(
             mine,
-            Addresses((INTERNET,), "the internet", not_the_internet(catalog, env)),
+            internet,
             (),
             ("to-internet", None),
             f"{instance.id} reaches the internet",
