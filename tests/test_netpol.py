@@ -184,7 +184,7 @@ def admitting(side: Side) -> set[str]:
 TENANT_PAIRS = [
     ("prod", "prod-fra1", "acme", "initech"),
     ("dev", "dev-fra1", "acme", "globex"),
-    ("staging", "stg-fra1", "acme", "alpenverein"),
+    ("staging", "stg-fra1", "acme", "helvetia-bank"),
     ("prod", "prod-zrh1", "helvetia-bank", "alpenverein"),
 ]
 

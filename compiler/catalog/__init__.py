@@ -43,6 +43,7 @@ from compiler.catalog.models import (
     Settings,
     Strict,
     TeamList,
+    WritablePath,
     port_spec,
 )
 from compiler.catalog.reachability import (
@@ -99,6 +100,7 @@ __all__ = [
     "Source",
     "Strict",
     "TeamList",
+    "WritablePath",
     "YamlPath",
     "allowed_stores",
     "build_catalog",

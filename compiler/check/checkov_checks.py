@@ -186,9 +186,13 @@ def scan(
     folders: dict[str, list[str]] = {}
     for path in objects:
         folders.setdefault("/".join(path.split("/")[:4]), []).append(path)
+    openshift = {c.name for c in catalog.environments[env].clusters if c.flavour == "openshift"}
     records = []
     for folder, paths in sorted(folders.items()):
-        for one in _run_checkov({path: objects[path] for path in paths}, folder, run.skip):
+        skip = list(run.skip)
+        if folder.split("/")[2] in openshift:
+            skip += sorted(NOT_ON_OPENSHIFT)
+        for one in _run_checkov({path: objects[path] for path in paths}, folder, skip):
             records += [(folder, record) for record in one.failed_checks]
     return sorted(
         (
@@ -198,6 +202,13 @@ def scan(
         key=Finding.sort_key,
     )
 
+
+# checkov checks that do not apply on an OpenShift cluster, and why (docs/policies.md)
+NOT_ON_OPENSHIFT = {
+    "CKV_K8S_40": "the restricted-v2 SCC gives each pod a UID from its namespace's range "
+    "(1000000000 and up), a high UID by construction; a fixed one would be refused "
+    "(openshift-scc), so gitopsc renders none there",
+}
 
 _ROOT = "/gitopsc"  # the folder checkov is told it scans; nothing is read from it
 

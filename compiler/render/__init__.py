@@ -187,7 +187,9 @@ def render_environment(
                 customer_model = (
                     catalog.customers.get(instance.customer) if instance.customer else None
                 )
-                objects = kubernetes.workload_objects(instance, service, env, customer_model)
+                objects = kubernetes.workload_objects(
+                    instance, service, env, customer_model, cluster
+                )
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
                 objects, patched = apply_patches(objects + extras, instance)

@@ -8,10 +8,12 @@ which the policy checker re-examines after patching.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 from compiler.catalog import (
+    Cluster,
     Customer,
     Environment,
     Instance,
@@ -19,6 +21,7 @@ from compiler.catalog import (
     Service,
     ServicePort,
     Settings,
+    WritablePath,
     port_spec,
     store_kind,
 )
@@ -67,9 +70,16 @@ def _meta(instance: Instance, name: str, extra: dict[str, str] | None = None) ->
 
 
 def workload_objects(
-    instance: Instance, service: Service, env: Environment, customer: Customer | None
+    instance: Instance,
+    service: Service,
+    env: Environment,
+    customer: Customer | None,
+    cluster: Cluster | None = None,
 ) -> list[dict[str, Any]]:
-    """Every object of one kubernetes instance, in a fixed order."""
+    """Every object of one kubernetes instance on `cluster` (its flavour decides the
+    pods' identity; default: the instance's first cluster), in a fixed order."""
+    if cluster is None:
+        cluster = next(c for c in env.clusters if c.name in instance.clusters)
     settings = instance.settings
     suspended = customer is not None and customer.status == "suspended"
     objects = [
@@ -91,7 +101,7 @@ def workload_objects(
         )
     for variable in sorted(settings.secrets or {}):
         objects.append(_external_secret(instance, service, env, variable))
-    objects.append(_workload(instance, service, suspended))
+    objects.append(_workload(instance, service, suspended, cluster))
     if settings.ports:
         objects.append(
             {
@@ -202,14 +212,19 @@ def _external_secret(
     }
 
 
-def _workload(instance: Instance, service: Service, suspended: bool) -> dict[str, Any]:
+def _workload(
+    instance: Instance, service: Service, suspended: bool, cluster: Cluster
+) -> dict[str, Any]:
     settings = instance.settings
     spec: dict[str, Any] = {"selector": {"matchLabels": selector(instance)}}
     if not settings.autoscaling or suspended:
         spec["replicas"] = _replicas(settings, suspended)
     if service.workload == "StatefulSet":
         spec["serviceName"] = service.name
-    spec["template"] = {"metadata": {"labels": labels(instance)}, "spec": _pod(instance, service)}
+    spec["template"] = {
+        "metadata": {"labels": labels(instance)},
+        "spec": _pod(instance, service, cluster),
+    }
     if settings.storage and service.workload == "StatefulSet":
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -226,8 +241,31 @@ def _workload(instance: Instance, service: Service, suspended: bool) -> dict[str
     }
 
 
-def _pod(instance: Instance, service: Service) -> dict[str, Any]:
+def identity(settings: Settings, cluster: Cluster) -> dict[str, int]:
+    """runAsUser, runAsGroup and fsGroup of the pods, or none where the platform assigns
+    them (`run_as.assigned_by_platform`, and always on OpenShift, whose restricted-v2
+    SCC refuses IDs outside the namespace's range). Unset: 10001 for all three; a group
+    defaults to the user, the fsGroup to the group."""
+    run_as = settings.run_as
+    if cluster.flavour == "openshift" or (run_as and run_as.assigned_by_platform):
+        return {}
+    user = run_as.user if run_as and run_as.user is not None else RUN_AS
+    group = run_as.group if run_as and run_as.group is not None else user
+    fs_group = run_as.fs_group if run_as and run_as.fs_group is not None else group
+    return {"runAsUser": user, "runAsGroup": group, "fsGroup": fs_group}
+
+
+def writable_volume(path: str) -> str:
+    """The emptyDir volume's name for a writable path: readable, a DNS label, unique
+    (a digest of the path when the readable part could collide or is too long)."""
+    slug = _NON_DNS.sub("-", path.lower()).strip("-")
+    digest = hashlib.sha256(path.encode()).hexdigest()[:8]
+    return f"w-{slug[:45].strip('-')}-{digest}"
+
+
+def _pod(instance: Instance, service: Service, cluster: Cluster) -> dict[str, Any]:
     settings = instance.settings
+    ids = identity(settings, cluster)
     container: dict[str, Any] = {
         "name": service.name,
         "image": settings.image,
@@ -270,28 +308,45 @@ def _pod(instance: Instance, service: Service) -> dict[str, Any]:
         "privileged": False,
         "readOnlyRootFilesystem": True,
         "runAsNonRoot": True,
-        "runAsUser": RUN_AS,
-        "runAsGroup": RUN_AS,
+        **{k: v for k, v in ids.items() if k != "fsGroup"},
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    for path, writable in sorted((settings.writable_paths or {}).items()):
+        if path == "/tmp":  # always there; a size limit or medium applies to it
+            volumes[0]["emptyDir"] = _empty_dir(writable)
+            continue
+        name = writable_volume(path)
+        mounts.append({"name": name, "mountPath": path})
+        volumes.append({"name": name, "emptyDir": _empty_dir(writable)})
     if settings.storage and service.workload == "StatefulSet":
-        mounts.append({"name": "data", "mountPath": settings.storage.mount_path})
+        data = {"name": "data", "mountPath": settings.storage.mount_path}
+        if settings.storage.sub_path:
+            data["subPath"] = settings.storage.sub_path
+        mounts.append(data)
     container["volumeMounts"] = mounts
     return {
         "serviceAccountName": service.name,
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
+            **ids,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": volumes,
     }
+
+
+def _empty_dir(writable: WritablePath) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if writable.medium:
+        spec["medium"] = writable.medium
+    if writable.size_limit:
+        spec["sizeLimit"] = writable.size_limit
+    return spec
 
 
 def _ingress(instance: Instance, service: Service, env: Environment) -> list[dict[str, Any]]:

@@ -45,6 +45,9 @@ class Cluster(Strict):
     residency: Annotated[list[Residency], Field(min_length=1)]
     kubernetes_version: KubernetesVersion
     api_server: Annotated[str, Field(pattern=r"^https://")]
+    # what the platform is: on `openshift` no fixed user or group IDs are rendered (its
+    # restricted-v2 SCC assigns them per namespace), and the SCC check applies
+    flavour: Literal["kubernetes", "openshift"] = "kubernetes"
     # the cluster's own pod, service and node ranges: no network, host or database range
     # the catalog names for NetworkPolicies may overlap them (an ipBlock there would
     # name other tenants' pods or the nodes' kubelets)

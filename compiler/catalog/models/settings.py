@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from compiler.catalog.models.fields import (
     DnsName,
@@ -151,12 +151,69 @@ class VmSettings(Strict):
         return value
 
 
+# an absolute path in the container: no `.`/`..` parts, no empty parts, no trailing '/'
+ContainerPath = Annotated[
+    str,
+    Field(pattern=r"^(/[A-Za-z0-9_@+=,.-]+)+$", max_length=1024),
+    AfterValidator(lambda path: _no_dot_parts(path)),
+]
+
+
+def _no_dot_parts(path: str) -> str:
+    if any(part in (".", "..") for part in path.split("/")):
+        raise ValueError(f"'{path}' has a '.' or '..' part: give the path itself")
+    return path
+
+
 class Storage(Strict):
-    """A persistent volume per replica (StatefulSet volumeClaimTemplates)."""
+    """A persistent volume per replica (StatefulSet volumeClaimTemplates), mounted at
+    `mount_path`; with `sub_path`, a directory of the volume is mounted there instead of
+    its root (a file system's root holds `lost+found`, which some programs refuse)."""
 
     size: Quantity
-    mount_path: Annotated[str, Field(pattern=r"^/")]
+    mount_path: ContainerPath
     storage_class: Name | None = None
+    sub_path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] | None = None
+
+    @field_validator("sub_path")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        if value is not None and any(part in (".", "..") for part in value.split("/")):
+            raise ValueError(f"sub_path '{value}' has a '.' or '..' part")
+        return value
+
+
+Id = Annotated[int, Field(ge=0, le=2147483647)]
+
+
+class RunAs(Strict):
+    """Who the containers run as: fixed IDs (the image's own user, e.g. 999 for the
+    official PostgreSQL image), or `assigned_by_platform` (no IDs rendered: the
+    platform, OpenShift for one, assigns them per namespace). Unset: UID, GID and
+    fsGroup 10001. On an OpenShift cluster no IDs are ever rendered."""
+
+    user: Annotated[int, Field(ge=1, le=2147483647)] | None = None
+    group: Id | None = None
+    fs_group: Id | None = None
+    assigned_by_platform: bool | None = None
+
+    @model_validator(mode="after")
+    def _either(self) -> RunAs:
+        fixed = [f for f in ("user", "group", "fs_group") if getattr(self, f) is not None]
+        if self.assigned_by_platform and fixed:
+            raise ValueError(
+                f"assigned_by_platform leaves no room for {', '.join(fixed)}: set them to null "
+                "in the layer that asks for platform-assigned IDs"
+            )
+        return self
+
+
+class WritablePath(Strict):
+    """A writable directory in a read-only container: an `emptyDir` mounted there,
+    optionally limited in size (memory-backed with `medium: Memory`)."""
+
+    size_limit: Quantity | None = None
+    medium: Literal["Memory"] | None = None
 
 
 class PortRange(Strict):
@@ -281,6 +338,9 @@ class Settings(Strict):
     infrastructure: Infrastructure | None = None
     vm: VmSettings | None = None
     storage: Storage | None = None
+    run_as: RunAs | None = None
+    # directories the container writes to (its root file system is read-only); /tmp always
+    writable_paths: dict[ContainerPath, WritablePath] | None = None
     network: Network | None = None
     patches: list[Patch] | None = None
     extra_resources: list[dict[str, Any]] | None = None
