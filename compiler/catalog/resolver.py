@@ -73,6 +73,16 @@ class Instance:
     hosts: tuple[Host, ...] = ()
     namespace: str | None = None
     templates: MappingProxyType[YamlPath, str] = field(default_factory=lambda: MappingProxyType({}))
+    # an environment-wide service on several clusters whose values name the cluster
+    # (`${instance.cluster}`, `${instance.region}`): its settings on each other cluster
+    cluster_settings: MappingProxyType[str, Settings] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def on(self, cluster: str) -> Settings:
+        """The instance's settings on `cluster` (the same everywhere unless its values
+        name the cluster)."""
+        return self.cluster_settings.get(cluster, self.settings)
 
     def origin(self, path: YamlPath) -> Origin:
         """The highest layer that wrote `path` (or the whole list or value holding it)."""
@@ -197,8 +207,10 @@ def instance_context(
     instance_id: str,
     namespace: str | None,
     clusters: tuple[str, ...],
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """What `${...}` may refer to besides the instance's own `values.*`."""
+    """What `${...}` may refer to besides the instance's own `values.*`; `instance.cluster`
+    and `instance.region` are those of `cluster` (default: the instance's first)."""
     context: dict[str, Any] = {
         "env.name": env.name,
         "env.tier": env.tier,
@@ -209,7 +221,9 @@ def instance_context(
     if namespace is not None:
         context["instance.namespace"] = namespace
     if clusters:
-        context["instance.cluster"] = clusters[0]
+        name = cluster or clusters[0]
+        context["instance.cluster"] = name
+        context["instance.region"] = next(c.region for c in env.clusters if c.name == name)
     if customer is not None:
         context.update(
             {
@@ -259,6 +273,30 @@ def _add(
         for error in field_errors:
             fail(error.path, f"after merging layers: {error.message}", error.hint)
         return
+    cluster_settings: dict[str, Settings] = {}
+    for other in clusters[1:]:  # an environment-wide service: each cluster's own values
+        other_context = instance_context(
+            env, service, customer, instance_id, namespace, clusters, other
+        )
+        other_values, _, _ = interpolate(merged, other_context, cache.template_paths(layers))
+        if other_values == values:
+            continue
+        for path in _differing(values, other_values):
+            if path[0] in _ONE_PER_ENVIRONMENT:
+                fail(
+                    path,
+                    f"this value names the cluster, and '{service.name}' runs on "
+                    f"{len(clusters)} clusters: {path[0]} is one per environment",
+                    "use ${instance.cluster} only in what is rendered per cluster "
+                    "(Kubernetes objects), or name the clusters in the value itself",
+                )
+        other_settings, other_errors = model_errors.field_errors(Settings, other_values)
+        for error in other_errors:
+            fail(error.path, f"on cluster {other}: {error.message}", error.hint)
+        if other_settings is not None:
+            for path, message, hint in tenancy.instance_problems(env, customer, other_settings):
+                fail(path, f"on cluster {other}: {message}", hint)
+            cluster_settings[other] = other_settings
     hosts = _check_runtime(env, service, customer, settings, fail)
     for path, message, hint in tenancy.instance_problems(env, customer, settings):
         fail(path, message, hint)
@@ -274,7 +312,29 @@ def _add(
         hosts,
         namespace,
         MappingProxyType(templates),
+        MappingProxyType(cluster_settings),
     )
+
+
+# settings rendered once per environment, not per cluster: Terraform's and Ansible's
+_ONE_PER_ENVIRONMENT = ("infrastructure", "vm")
+
+
+def _differing(a: Any, b: Any, path: YamlPath = ()) -> list[YamlPath]:
+    """The leaf paths where two interpolated values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            found
+            for key in sorted(a.keys() | b.keys(), key=str)
+            for found in _differing(a.get(key), b.get(key), (*path, key))
+        ]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            found
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for found in _differing(x, y, (*path, i))
+        ]
+    return [] if a == b else [path]
 
 
 class _MergeCache:

@@ -17,6 +17,7 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -183,6 +184,8 @@ def render_environment(
             project = customer.name if customer else argocd.PLATFORM_PROJECT
             kinds = platform_kinds if customer is None else set()
             for instance in in_namespace:
+                if instance.cluster_settings:  # its values name the cluster: this one's
+                    instance = dataclasses.replace(instance, settings=instance.on(cluster.name))
                 service = catalog.services[instance.service]
                 customer_model = (
                     catalog.customers.get(instance.customer) if instance.customer else None
