@@ -21,7 +21,7 @@ from compiler.output.writer import read_tree
 from tests.conftest import REPO, reference, run_cli
 from tests.terraform_types import type_errors, variables
 
-CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate"}
+CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate", "Route"}
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ from compiler.catalog.models import (
     Strict,
     TeamList,
     WritablePath,
+    ingress_controller,
     port_spec,
 )
 from compiler.catalog.reachability import (
@@ -109,6 +110,7 @@ __all__ = [
     "declared_networks",
     "dns_key",
     "find_root",
+    "ingress_controller",
     "load_document",
     "merge",
     "model_errors",

@@ -36,7 +36,11 @@ from typing import TYPE_CHECKING, Any
 from compiler.catalog.layout import Catalog
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Environment, Host, Settings
-from compiler.catalog.models.environment import DATABASE_PORTS, PRIVATE_RANGES
+from compiler.catalog.models.environment import (
+    DATABASE_PORTS,
+    PRIVATE_RANGES,
+    ingress_controller,
+)
 from compiler.catalog.models.settings import EgressRule, PortRange, RulePeer, port_spec
 from compiler.errors import Location, Problem
 
@@ -287,17 +291,23 @@ def _own(
             at,
         )
     if settings.ingress:
-        controller = Pods(env.ingress_controller.namespace, (), "the ingress controller")
         ports = yield from _named_ports(settings, [settings.ingress.port], ("ingress",), "")
-        yield Connection(
-            controller,
-            mine,
-            ports,
-            (None, "from-ingress-controller"),
-            f"the ingress controller serves {instance.id}",
-            instance,
-            ("ingress",),
-        )
+        by_namespace: dict[str, list[str]] = {}  # a cluster may have its own controller
+        for cluster in env.clusters:
+            if cluster.name in instance.clusters:
+                namespace = ingress_controller(env, cluster).namespace
+                by_namespace.setdefault(namespace, []).append(cluster.name)
+        for namespace, clusters in sorted(by_namespace.items()):
+            yield Connection(
+                Pods(namespace, (), "the ingress controller"),
+                mine,
+                ports,
+                (None, "from-ingress-controller"),
+                f"the ingress controller serves {instance.id}",
+                instance,
+                ("ingress",),
+                None if len(by_namespace) == 1 else clusters[0],
+            )
     database = settings.infrastructure.database if settings.infrastructure else None
     if database is not None:
         yield from _database(env, instance, mine, database.engine)

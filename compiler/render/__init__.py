@@ -195,7 +195,9 @@ def render_environment(
                 )
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
-                objects, patched = apply_patches(objects + extras, instance)
+                objects, patched = apply_patches(
+                    objects + extras, instance, kubernetes.NOT_RENDERED[cluster.flavour]
+                )
                 problems += found + patched
                 # derived, not fixed: the allowed kinds this project's Applications render
                 kinds |= {group_kind(obj) for obj in objects} & allowed

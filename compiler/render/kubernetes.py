@@ -22,6 +22,7 @@ from compiler.catalog import (
     ServicePort,
     Settings,
     WritablePath,
+    ingress_controller,
     port_spec,
     store_kind,
 )
@@ -124,7 +125,10 @@ def workload_objects(
             }
         )
     if settings.ingress:
-        objects += _ingress(instance, service, env)
+        if cluster.flavour == "openshift":
+            objects += _route(instance, service, env)
+        else:
+            objects += _ingress(instance, service, env, cluster)
     replicas = _replicas(settings, suspended)
     if not suspended and (
         replicas > 1 or (settings.autoscaling and settings.autoscaling.min_replicas > 1)
@@ -349,9 +353,57 @@ def _empty_dir(writable: WritablePath) -> dict[str, Any]:
     return spec
 
 
-def _ingress(instance: Instance, service: Service, env: Environment) -> list[dict[str, Any]]:
+# what each cluster flavour renders something else for: an instance's ingress is a
+# Route on OpenShift, an Ingress and a Certificate elsewhere
+NOT_RENDERED = {
+    "kubernetes": frozenset({"Route"}),
+    "openshift": frozenset({"Ingress", "Certificate"}),
+}
+
+
+def _route(instance: Instance, service: Service, env: Environment) -> list[dict[str, Any]]:
+    """An OpenShift Route in place of Ingress and Certificate: the router terminates TLS
+    (edge) and redirects plain HTTP; its certificate is the router's default, or, where
+    cert-manager's openshift-routes add-on runs, one from the environment's issuer (the
+    annotations ask for it, and are inert without the add-on)."""
     ingress = instance.settings.ingress
-    spec: dict[str, Any] = {"ingressClassName": env.ingress_controller.class_name}
+    assert ingress is not None
+    extra = (
+        {
+            "cert-manager.io/issuer-name": env.tls.issuer,
+            "cert-manager.io/issuer-kind": env.tls.issuer_kind,
+        }
+        if ingress.tls
+        else {}
+    )
+    spec: dict[str, Any] = {
+        "host": ingress.host,
+        "path": ingress.path,
+        "to": {"kind": "Service", "name": service.name, "weight": 100},
+        "port": {"targetPort": ingress.port},
+        "wildcardPolicy": "None",
+    }
+    if ingress.tls:
+        spec["tls"] = {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}
+    metadata = _meta(instance, service.name)
+    if extra:
+        metadata["annotations"] = extra
+    return [
+        {
+            "apiVersion": "route.openshift.io/v1",
+            "kind": "Route",
+            "metadata": metadata,
+            "spec": spec,
+        }
+    ]
+
+
+def _ingress(
+    instance: Instance, service: Service, env: Environment, cluster: Cluster
+) -> list[dict[str, Any]]:
+    ingress = instance.settings.ingress
+    controller = ingress_controller(env, cluster)
+    spec: dict[str, Any] = {"ingressClassName": controller.class_name}
     tls_secret = f"{service.name}-tls"
     if ingress.tls:
         spec["tls"] = [{"hosts": [ingress.host], "secretName": tls_secret}]

@@ -89,9 +89,11 @@ def extra_objects(instance: Instance) -> tuple[list[dict[str, Any]], list[Proble
 
 
 def apply_patches(
-    objects: list[dict[str, Any]], instance: Instance
+    objects: list[dict[str, Any]], instance: Instance, not_here: frozenset[str] = frozenset()
 ) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """`objects` with every patch of the instance applied, in order."""
+    """`objects` with every patch of the instance applied, in order. A patch on a kind
+    the cluster's flavour renders something else for (`not_here`: an Ingress where an
+    OpenShift cluster gets a Route) matches nothing there without being an error."""
     problems = []
     for index, patch in enumerate(instance.settings.patches or []):
         where = instance.origin(("patches", index)).location
@@ -101,6 +103,8 @@ def apply_patches(
             if obj.get("kind") == patch.target.kind
             and (patch.target.name is None or obj["metadata"].get("name") == patch.target.name)
         ]
+        if not targets and patch.target.kind in not_here:
+            continue
         if not targets:
             problems.append(
                 Problem(

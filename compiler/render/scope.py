@@ -36,6 +36,7 @@ TENANT_KINDS = frozenset(
         ("rbac.authorization.k8s.io", "RoleBinding"),
         ("external-secrets.io", "ExternalSecret"),
         ("cert-manager.io", "Certificate"),
+        ("route.openshift.io", "Route"),  # an instance's ingress on an OpenShift cluster
     }
 )
 

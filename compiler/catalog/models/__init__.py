@@ -45,6 +45,7 @@ from compiler.catalog.models.environment import (
     ResourceKind,
     SecretStore,
     Tls,
+    ingress_controller,
 )
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
@@ -185,6 +186,7 @@ __all__ = [
     "VmSettings",
     "WritablePath",
     "expand_prefix",
+    "ingress_controller",
     "port_spec",
     "reserved_because",
 ]

@@ -39,6 +39,11 @@ class Host(Strict):
     residency: Residency
 
 
+class IngressController(Strict):
+    class_name: Name = "nginx"
+    namespace: Name = "ingress-nginx"
+
+
 class Cluster(Strict):
     name: Name
     region: Name
@@ -48,6 +53,9 @@ class Cluster(Strict):
     # what the platform is: on `openshift` no fixed user or group IDs are rendered (its
     # restricted-v2 SCC assigns them per namespace), and the SCC check applies
     flavour: Literal["kubernetes", "openshift"] = "kubernetes"
+    # this cluster's own ingress controller, where it differs from the environment's;
+    # on OpenShift the default is its router (`openshift-ingress`), exposed by Routes
+    ingress_controller: IngressController | None = None
     # the cluster's own pod, service and node ranges: no network, host or database range
     # the catalog names for NetworkPolicies may overlap them (an ipBlock there would
     # name other tenants' pods or the nodes' kubelets)
@@ -105,11 +113,6 @@ class Tls(Strict):
     issuer_kind: Literal["Issuer", "ClusterIssuer"] = "ClusterIssuer"
 
 
-class IngressController(Strict):
-    class_name: Name = "nginx"
-    namespace: Name = "ingress-nginx"
-
-
 # Where the cluster's pods and services, the nodes' link-local services (the cloud
 # metadata endpoint at 169.254.169.254) and carrier-grade NAT pod networks live: what
 # "the internet" excludes, so that `internet_egress` never reaches another tenant's pod or
@@ -159,6 +162,17 @@ class ResourceKind(Strict):
 
     group: Annotated[str, Field(pattern=_API_GROUP)]
     kind: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,62}$")]
+
+
+OPENSHIFT_ROUTER = IngressController(class_name="openshift-default", namespace="openshift-ingress")
+
+
+def ingress_controller(env: Environment, cluster: Cluster) -> IngressController:
+    """The ingress controller serving `cluster`: its own, else OpenShift's router on an
+    OpenShift cluster, else the environment's."""
+    if cluster.ingress_controller is not None:
+        return cluster.ingress_controller
+    return OPENSHIFT_ROUTER if cluster.flavour == "openshift" else env.ingress_controller
 
 
 class Environment(Strict):

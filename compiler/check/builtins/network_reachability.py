@@ -36,6 +36,7 @@ from compiler.catalog import (
     Environment,
     Instance,
     Pods,
+    ingress_controller,
 )
 from compiler.check.builtins.base import (
     Builtin,
@@ -250,9 +251,8 @@ def _by_cluster(run: EnvironmentInput) -> dict[str, list[OutputFile]]:
 
 
 def check(run: EnvironmentInput) -> Iterator[Finding]:
-    ingress_namespace = run.catalog.environments[run.env].ingress_controller.namespace
     for cluster, files in _by_cluster(run).items():
-        found = _evaluate(run, ingress_namespace, cluster, files)
+        found = _evaluate(run, _controller_namespace(run, cluster), cluster, files)
         for path, verdict in found.declared:
             if not verdict.allowed:
                 yield _closed(run, cluster, path, verdict, found.refused)
@@ -296,15 +296,23 @@ def _refused(
     )
 
 
+def _controller_namespace(run: EnvironmentInput, cluster: str) -> str:
+    """Where `cluster`'s ingress controller runs (its own, OpenShift's router, or the
+    environment's): the namespace of its add-on pod."""
+    env = run.catalog.environments[run.env]
+    model = next((c for c in env.clusters if c.name == cluster), None)
+    return ingress_controller(env, model).namespace if model else env.ingress_controller.namespace
+
+
 def instance_paths(run: EnvironmentInput, instance: Instance) -> list[NetworkPath]:
     """Every declared path to and from `instance` (its dependencies, its dependents, the
     ingress controller, DNS) with the verdict of the rendered policies, then every open,
     undeclared path to or from it that the check reports; on each cluster it runs on.
     Empty for an instance without pods (a VM service)."""
-    ingress_namespace = run.catalog.environments[run.env].ingress_controller.namespace
     paths: list[NetworkPath] = []
     mine = f"{instance.namespace}/{instance.service}"
     for cluster, files in _by_cluster(run).items():
+        ingress_namespace = _controller_namespace(run, cluster)
         if cluster not in instance.clusters:
             continue
         found = _evaluate(run, ingress_namespace, cluster, files)
