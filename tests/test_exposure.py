@@ -5,6 +5,7 @@ strict schema derived from the published CRD."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -12,7 +13,7 @@ import yaml
 
 from compiler import pipeline
 from compiler.check.schemas import CRDS
-from tests.conftest import reference
+from tests.conftest import reference, run_cli
 
 
 def _strict(node):
@@ -143,3 +144,133 @@ def test_a_route_with_a_misspelt_field_fails_the_strict_schema():
     }
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(route))
     assert errors and "termnation" in str(errors[0].message)
+
+
+# ----------------------------------------------------------------- exposure by port
+
+
+def _run(root: Path, env: str):
+    import datetime
+
+    from compiler.check import EnvironmentInput
+
+    resolved = pipeline.run(root, [env])
+    files = pipeline.render(resolved)[env]
+    return EnvironmentInput(
+        resolved.catalog, env, list(resolved.instances.values()), files, datetime.date.today()
+    )
+
+
+def test_turn_is_exposed_over_udp_through_a_load_balancer(example: Path):
+    """The example's coturn: one LoadBalancer Service with its UDP and TLS ports, the
+    environment's annotations, the client's address kept; the policy admits clients
+    anywhere on those ports and nothing from inside the cluster."""
+    from compiler.check.builtins import network_reachability as reach
+    from compiler.check.netpol import External
+
+    run = _run(example, "prod")
+    files = {f.path: f.data for f in run.files}
+    service = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn-loadbalancer.yaml"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+    assert service["metadata"]["annotations"] == {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"
+    }
+    assert [(p["name"], p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [
+        ("turn", 3478, "UDP"),
+        ("turns", 5349, "TCP"),
+    ]
+    cluster_ip = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn.yaml"]
+    assert cluster_ip["spec"]["type"] == "ClusterIP"
+    found = reach.inventory(
+        (f.data for f in run.files if "/prod-fra1/" in f.path),
+        "ingress-nginx",
+        run.catalog.environments["prod"],
+    )
+    net, _ = reach.cluster_of(found.policies, found.namespaces)
+    turn = found.pods["platform/coturn"]
+    assert net.allowed(External("198.51.100.20"), turn, 3478, "UDP").allowed
+    assert net.allowed(External("198.51.100.20"), turn, 5349, "TCP").allowed
+    assert not net.allowed(External("198.51.100.20"), turn, 9641, "TCP").allowed
+    assert not net.allowed(External("10.1.2.3"), turn, 3478, "UDP").allowed
+    assert not [f for f in reach.check(run)]
+
+
+def _expose(example: Path, text: str) -> None:
+    path = example / "catalog/services/coturn.yaml"
+    old = (
+        "  expose:  # reached by call clients anywhere, through the cloud's load balancer\n"
+        "    turn: {type: LoadBalancer}\n    turns: {type: LoadBalancer}\n"
+    )
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, text))
+
+
+def test_a_node_port_from_a_named_network(example: Path):
+    _expose(
+        example,
+        "  expose:\n    turns: {type: NodePort, node_port: 30349, clients: corp-vpn}\n",
+    )
+    run = _run(example, "prod")
+    files = {f.path: f.data for f in run.files}
+    service = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn-nodeport.yaml"]
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"] == [
+        {"name": "turns", "port": 5349, "targetPort": "turns", "protocol": "TCP", "nodePort": 30349}
+    ]
+    policy = files["prod/kubernetes/prod-fra1/platform/coturn/networkpolicy-coturn-exposed.yaml"]
+    assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.8.0.0/16"}}]
+
+
+def test_two_services_on_one_node_port_is_an_error(example: Path):
+    _expose(example, "  expose:\n    turns: {type: NodePort, node_port: 30349}\n")
+    sygnal = example / "catalog/services/sygnal.yaml"
+    sygnal.write_text(
+        sygnal.read_text().replace(
+            "  ingress:\n", "  expose:\n    http: {type: NodePort, node_port: 30349}\n  ingress:\n"
+        )
+    )
+    result = run_cli("compile", "--root", str(example), "--out", str(example / "out"))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert "node port 30349 of" in result.stderr and "is already" in result.stderr
+
+
+def test_a_customer_cannot_expose_a_port(example: Path):
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace(
+            "      synapse:\n        replicas: 3\n",
+            "      synapse:\n        replicas: 3\n        expose: {http: {type: LoadBalancer}}\n",
+        )
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "port 'http' is exposed outside the cluster by a customer's layer" in result.stderr
+    assert re.search(r"^catalog/customers/acme.yaml:\d+:\d+: error", result.stderr, re.M)
+
+
+def test_a_patch_widening_an_exposed_service_is_out_of_scope(example: Path):
+    """tenant-scope lets a LoadBalancer Service be only what `expose` declares: a patch
+    adding the metrics port to it, or turning a ClusterIP Service into one, is found."""
+    from compiler.check.builtins import tenant_scope
+
+    sygnal = example / "catalog/services/sygnal.yaml"
+    sygnal.write_text(
+        sygnal.read_text()
+        + "  patches:\n"
+        + "    - target: {kind: Service, name: sygnal}\n"
+        + "      merge_patch: {spec: {type: LoadBalancer}}\n"
+    )
+    coturn = example / "catalog/services/coturn.yaml"
+    coturn.write_text(
+        coturn.read_text()
+        + "  patches:\n"
+        + "    - target: {kind: Service, name: coturn-loadbalancer}\n"
+        + "      json_patch: [{op: add, path: /spec/ports/-, value:"
+        + " {name: metrics, port: 9641, targetPort: metrics, protocol: TCP}}]\n"
+    )
+    found = {f.message.split(":")[0] for f in tenant_scope.check(_run(example, "dev"))}
+    assert found == {
+        "dev/kubernetes/dev-fra1/platform/sygnal/service-sygnal.yaml",
+        "dev/kubernetes/dev-fra1/platform/coturn/service-coturn-loadbalancer.yaml",
+    }

@@ -34,7 +34,7 @@ MORE_CLUSTERS = {  # name: (region, residency, internal network)
 def _four_clusters(root: Path) -> None:
     env = root / "environments/prod/environment.yaml"
     text = env.read_text()
-    anchor = "argocd:\n"
+    anchor = "clusters:\n"
     clusters = "".join(
         f"  - name: {name}\n    region: {region}\n    residency: [{residency}]\n"
         f'    kubernetes_version: "1.31"\n    api_server: https://{name}.k8s.example.net:6443\n'
@@ -42,7 +42,7 @@ def _four_clusters(root: Path) -> None:
         for name, (region, residency, network) in MORE_CLUSTERS.items()
     )
     assert text.count(anchor) == 1
-    env.write_text(text.replace(anchor, clusters + anchor))
+    env.write_text(text.replace(anchor, anchor + clusters))
     (root / "catalog/services/log-agent.yaml").write_text(AGENT)
 
 

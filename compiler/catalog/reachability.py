@@ -308,6 +308,7 @@ def _own(
                 ("ingress",),
                 None if len(by_namespace) == 1 else clusters[0],
             )
+    yield from _exposed(env, instance, mine, internet)
     database = settings.infrastructure.database if settings.infrastructure else None
     if database is not None:
         yield from _database(env, instance, mine, database.engine)
@@ -348,6 +349,46 @@ def _own(
                 instance,
                 at,
             )
+
+
+def _exposed(
+    env: Environment, instance: Instance, mine: Pods, internet: Addresses
+) -> Iterator[Connection | _Failure]:
+    """Clients outside the cluster to each exposed port (`expose`): from the network the
+    exposure names, or the internet."""
+    by_clients: dict[str, list[str]] = {}
+    for port, exposure in sorted((instance.settings.expose or {}).items()):
+        at = ("expose", port)
+        if exposure.clients is not None and exposure.clients not in env.networks:
+            yield (
+                (*at, "clients"),
+                f"environment '{env.name}' declares no network '{exposure.clients}'",
+                f"networks: {', '.join(sorted(env.networks)) or 'none'}; leave clients out "
+                "for the internet",
+            )
+            continue
+        by_clients.setdefault(exposure.clients or "", []).append(port)
+    for clients, names in sorted(by_clients.items()):
+        at = ("expose", names[0])
+        ports = yield from _named_ports(instance.settings, names, at, "this service")
+        peer = (
+            Addresses(
+                tuple(env.networks[clients]),
+                f"network {clients}",
+                _private_within(env.networks[clients]),
+            )
+            if clients
+            else internet
+        )
+        yield Connection(
+            peer,
+            mine,
+            ports,
+            (None, "exposed"),
+            f"{peer.what} reaches {instance.id} (exposed)",
+            instance,
+            at,
+        )
 
 
 def _side(end: End, purpose: str) -> str | None:

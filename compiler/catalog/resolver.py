@@ -297,6 +297,14 @@ def _add(
             for path, message, hint in tenancy.instance_problems(env, customer, other_settings):
                 fail(path, f"on cluster {other}: {message}", hint)
             cluster_settings[other] = other_settings
+    for port in sorted(settings.expose or {}):  # the cluster's addresses: the platform's
+        if origin_of(layers, ("expose", port)).layer.startswith("customer"):
+            fail(
+                ("expose", port),
+                f"port '{port}' is exposed outside the cluster by a customer's layer",
+                "exposure (LoadBalancer, NodePort) is declared in the service file or the "
+                "environment, not per customer",
+            )
     hosts = _check_runtime(env, service, customer, settings, fail)
     for path, message, hint in tenancy.instance_problems(env, customer, settings):
         fail(path, message, hint)

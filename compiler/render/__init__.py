@@ -308,6 +308,7 @@ def _duplicates(
     two Applications fight over it), are two objects with one name: refuse."""
     seen: set[str] = set()
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
+    node_ports: dict[tuple[str, Any], str] = {}
     problems = []
     for file in files:
         where = Location(file.sources[0] if file.sources else env_file)
@@ -333,6 +334,20 @@ def _duplicates(
             metadata.get("name"),
         )
         owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
+        if data.get("kind") == "Service":  # a node port is one per cluster
+            for port in (data.get("spec") or {}).get("ports") or []:
+                if isinstance(port, dict) and port.get("nodePort"):
+                    taken = node_ports.setdefault((parts[2], port["nodePort"]), file.path)
+                    if taken != file.path:
+                        problems.append(
+                            Problem(
+                                _made_at(owner, "Service", metadata.get("name")) or where,
+                                f"node port {port['nodePort']} of {file.path} is already "
+                                f"{taken}'s on cluster {parts[2]}",
+                                "give each exposed port its own node_port, or leave it out "
+                                "for one the cluster assigns",
+                            )
+                        )
         first, first_owner = owners.setdefault(identity, (file.path, owner))
         if first != file.path:
             problems.append(

@@ -124,6 +124,7 @@ def workload_objects(
                 },
             }
         )
+    objects += _exposed(instance, service, env, cluster)
     if settings.ingress:
         if cluster.flavour == "openshift":
             objects += _route(instance, service, env)
@@ -351,6 +352,55 @@ def _empty_dir(writable: WritablePath) -> dict[str, Any]:
     if writable.size_limit:
         spec["sizeLimit"] = writable.size_limit
     return spec
+
+
+def _exposed(
+    instance: Instance, service: Service, env: Environment, cluster: Cluster
+) -> list[dict[str, Any]]:
+    """A Service per exposure type (`expose`) beside the ClusterIP one: LoadBalancer with
+    the cluster's (else the environment's) annotations, NodePort with its node ports;
+    both keep the client's address, which the NetworkPolicy admits."""
+    settings = instance.settings
+    by_type: dict[str, list[str]] = {}
+    for port, exposure in sorted((settings.expose or {}).items()):
+        by_type.setdefault(exposure.type, []).append(port)
+    declared = dict(_ports(settings))
+    objects = []
+    for kind, names in sorted(by_type.items()):
+        meta = _meta(instance, f"{service.name}-{kind.lower()}")
+        annotations = (
+            cluster.load_balancer_annotations
+            if cluster.load_balancer_annotations is not None
+            else env.load_balancer_annotations
+        )
+        if kind == "LoadBalancer" and annotations:
+            meta["annotations"] = dict(sorted(annotations.items()))
+        ports = []
+        for name in names:
+            entry: dict[str, Any] = {
+                "name": name,
+                "port": declared[name].port,
+                "targetPort": name,
+                "protocol": declared[name].protocol,
+            }
+            node_port = settings.expose[name].node_port  # type: ignore[index]
+            if node_port is not None:
+                entry["nodePort"] = node_port
+            ports.append(entry)
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {
+                    "type": kind,
+                    "externalTrafficPolicy": "Local",
+                    "selector": selector(instance),
+                    "ports": ports,
+                },
+            }
+        )
+    return objects
 
 
 # what each cluster flavour renders something else for: an instance's ingress is a

@@ -56,6 +56,9 @@ class Cluster(Strict):
     # this cluster's own ingress controller, where it differs from the environment's;
     # on OpenShift the default is its router (`openshift-ingress`), exposed by Routes
     ingress_controller: IngressController | None = None
+    # annotations of this cluster's LoadBalancer Services, where they differ from the
+    # environment's (the cloud's load balancer class, an address pool)
+    load_balancer_annotations: Annotated[dict[LabelKey, str], NullDict] | None = None
     # the cluster's own pod, service and node ranges: no network, host or database range
     # the catalog names for NetworkPolicies may overlap them (an ipBlock there would
     # name other tenants' pods or the nodes' kubelets)
@@ -185,6 +188,8 @@ class Environment(Strict):
     secret_store: SecretStore
     tls: Tls = Tls()
     ingress_controller: IngressController = IngressController()
+    # annotations every LoadBalancer Service gets (`expose`), e.g. the cloud's LB type
+    load_balancer_annotations: Annotated[dict[LabelKey, str], NullDict] = {}
     awx: Awx | None = None
     host_pools: Annotated[dict[Name, Annotated[list[Host], Field(min_length=1)]], NullDict] = {}
     # named address ranges services may reach or admit by name (`network.egress`/`ingress`)

@@ -285,6 +285,24 @@ class IngressRule(RulePeer):
     ports: Annotated[list[PortName], Field(min_length=1, max_length=256)]
 
 
+class Exposure(Strict):
+    """A port reached from outside the cluster through a Service of its own type: a
+    cloud load balancer, or a port on every node (30000-32767). `clients` is who may
+    connect: a network the environment declares, or the internet (the default); the
+    Service keeps the client's address (externalTrafficPolicy: Local), so the
+    NetworkPolicy can admit exactly them."""
+
+    type: Literal["LoadBalancer", "NodePort"]
+    node_port: Annotated[int, Field(ge=30000, le=32767)] | None = None
+    clients: Name | None = None
+
+    @model_validator(mode="after")
+    def _node_port(self) -> Exposure:
+        if self.node_port is not None and self.type != "NodePort":
+            raise ValueError("node_port is for type NodePort")
+        return self
+
+
 class Network(Strict):
     """Who the service reaches and who reaches it, beyond dependencies and ingress
     (rendered as NetworkPolicies, one per purpose; docs/catalog.md, "Network")."""
@@ -339,6 +357,8 @@ class Settings(Strict):
     vm: VmSettings | None = None
     storage: Storage | None = None
     run_as: RunAs | None = None
+    # ports reached from outside the cluster, by port name (non-HTTP: SMTP, TURN, ...)
+    expose: dict[PortName, Exposure] | None = None
     # directories the container writes to (its root file system is read-only); /tmp always
     writable_paths: dict[ContainerPath, WritablePath] | None = None
     network: Network | None = None

@@ -44,6 +44,8 @@ class Scope:
     domains: tuple[str, ...]
     taken: frozenset[str]  # names the platform's own services serve
     issuer: tuple[str, str]  # (name, kind) of the environment's certificate issuer
+    # (Service name, type, port, protocol, nodePort) the instance's `expose` declares
+    exposed: frozenset[tuple[str, str, int, str, int | None]] = frozenset()
 
     @classmethod
     def of(
@@ -181,9 +183,26 @@ def _service_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
         return "is an ExternalName alias; a tenant reaches others through declared dependencies"
     if spec.get("externalIPs"):
         return "sets externalIPs: it would capture traffic to those addresses cluster-wide"
-    if kind != "ClusterIP" or "loadBalancerIP" in spec:
+    if "loadBalancerIP" in spec:
+        return "sets loadBalancerIP: choosing the cluster's addresses is the platform's"
+    if kind in ("LoadBalancer", "NodePort") and _declared_exposure(obj, scope):
+        return None  # what the service file's `expose` renders, no more
+    if kind != "ClusterIP":
         return f"is of type {kind}: exposing the cluster's nodes or addresses is the platform's"
     return None
+
+
+def _declared_exposure(obj: Mapping[str, Any], scope: Scope) -> bool:
+    """A LoadBalancer or NodePort Service that is exactly (name, type, each port) what
+    the instance's `expose` declares; a patch that adds a port or renames it is not."""
+    spec = as_mapping(obj.get("spec"))
+    name = as_mapping(obj.get("metadata")).get("name")
+    ports = [as_mapping(p) for p in as_list(spec.get("ports"))]
+    return bool(ports) and all(
+        (name, spec.get("type"), p.get("port"), p.get("protocol") or "TCP", p.get("nodePort"))
+        in scope.exposed
+        for p in ports
+    )
 
 
 def _claim_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:

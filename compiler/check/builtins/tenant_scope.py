@@ -23,10 +23,11 @@ customer AppProjects whitelist the same kinds, so ArgoCD refuses out-of-scope ki
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.catalog import dns_key
+from compiler.catalog import Instance, dns_key, port_spec
 from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
 from compiler.check.builtins.tenant_reach import Scope, reaches_out
 from compiler.check.findings import Finding
@@ -106,6 +107,8 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
         if scope is None:
             customer = run.catalog.customers.get(instance.customer) if instance.customer else None
             scope = scopes[instance.customer] = Scope.of(env, customer, instance.namespace, taken)
+        if instance.settings.expose:  # its Services of type LoadBalancer or NodePort
+            scope = dataclasses.replace(scope, exposed=exposures(instance))
         why = out_of_scope(file.data, scope)
         if why:
             yield BUILTIN.finding(
@@ -115,6 +118,19 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 key=f"{file.data['kind']}/{file.data['metadata']['name']}",
                 **about(instance),
             )
+
+
+def exposures(instance: Instance) -> frozenset[tuple[str, str, int, str, int | None]]:
+    """(Service name, type, port, protocol, nodePort) of each port the instance exposes,
+    as the renderer names them (`<service>-loadbalancer`, `<service>-nodeport`)."""
+    ports = dict(instance.settings.ports or {})
+    found = set()
+    for name, exposure in (instance.settings.expose or {}).items():
+        if name in ports:
+            spec = port_spec(ports[name])
+            service = f"{instance.service}-{exposure.type.lower()}"
+            found.add((service, exposure.type, spec.port, spec.protocol, exposure.node_port))
+    return frozenset(found)
 
 
 BUILTIN = Builtin(
