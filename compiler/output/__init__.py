@@ -7,7 +7,7 @@ runs into one folder take turns and words the file system's refusals. It reads t
 render stage's `OutputFile` and nothing from check or review.
 """
 
-from compiler.output.emit import to_json, to_yaml
+from compiler.catalog import to_json, to_yaml
 from compiler.output.guard import output_lock
 from compiler.output.writer import (
     MARKER,

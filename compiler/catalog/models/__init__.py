@@ -80,6 +80,7 @@ from compiler.catalog.models.service import Service
 from compiler.catalog.models.settings import (
     Autoscaling,
     Bucket,
+    ConfigFile,
     ConfigValue,
     Database,
     DependencyUse,
@@ -121,6 +122,7 @@ __all__ = [
     "Bucket",
     "Cidr",
     "Cluster",
+    "ConfigFile",
     "ConfigValue",
     "Customer",
     "CustomerEnvironment",
