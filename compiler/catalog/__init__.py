@@ -27,6 +27,7 @@ from compiler.catalog.files import (
     files_hash,
     rendered_files,
     secret_name,
+    shown_placeholders,
 )
 from compiler.catalog.layout import (
     Catalog,
@@ -134,6 +135,7 @@ __all__ = [
     "resolve",
     "secret_name",
     "secret_prefix",
+    "shown_placeholders",
     "store_kind",
     "tenant_domains",
     "to_json",

@@ -86,6 +86,13 @@ def placeholder(name: str) -> str:
     return f"{_MARK}{name}{_MARK}"
 
 
+def shown_placeholders(value: Any) -> Any:
+    """A resolved value as people wrote it: each mark shown as `${secret.NAME}`."""
+    if isinstance(value, str) and _MARK in value:
+        return _MARKED.sub(lambda match: f"${{secret.{match.group(1)}}}", value)
+    return value
+
+
 def secret_context(merged: Mapping[str, Any]) -> dict[str, str]:
     """`secret.NAME` for each secret some file of the merged values declares, for the
     interpolation context (a name no file declares stays an unknown reference)."""
