@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from compiler import pipeline  # noqa: E402
-from compiler.output.emit import to_yaml  # noqa: E402
+from compiler.output import to_yaml  # noqa: E402
 
 
 def _libyaml(obj: Any) -> str:

@@ -11,11 +11,24 @@ accepts, which the renderer turns into NetworkPolicies and the network check eva
 `layout.py` says where each kind of file lives and holds the `Catalog`. `tenancy.py` is
 the tenant boundary, what one customer's file may reach (validate: hosts and domains;
 resolve: secret keys and stores, ingress and DNS names); its rules are public for checks
-over rendered objects. This wing is the bottom of the pipeline: it imports nothing from
-render, output, check or review.
+over rendered objects. `files.py` turns each configuration file (`files:`) into the
+text that is mounted, so that resolve can hold it to its limits and render packs the
+same text; `emit.py` writes YAML and JSON text for it and for the writer. This wing is
+the bottom of the pipeline: it imports nothing from render, output, check or review.
 """
 
 from compiler.catalog import model_errors
+from compiler.catalog.emit import to_json, to_yaml
+from compiler.catalog.files import (
+    CONFIG_VOLUME,
+    HASH_ANNOTATION,
+    RenderedFile,
+    config_map_name,
+    files_hash,
+    rendered_files,
+    secret_name,
+    shown_placeholders,
+)
 from compiler.catalog.layout import (
     Catalog,
     CatalogFile,
@@ -70,6 +83,8 @@ from compiler.catalog.tenancy import (
 from compiler.catalog.validate import build_catalog
 
 __all__ = [
+    "CONFIG_VOLUME",
+    "HASH_ANNOTATION",
     "INTERNET",
     "PLATFORM_NAMESPACE",
     "PRIVATE_RANGES",
@@ -94,6 +109,7 @@ __all__ = [
     "Plan",
     "PlanList",
     "Pods",
+    "RenderedFile",
     "ResourceKind",
     "Service",
     "ServicePort",
@@ -106,18 +122,25 @@ __all__ = [
     "allowed_stores",
     "build_catalog",
     "catalog_files",
+    "config_map_name",
     "connections",
     "declared_networks",
     "dns_key",
+    "files_hash",
     "find_root",
     "ingress_controller",
     "load_document",
     "merge",
     "model_errors",
     "port_spec",
+    "rendered_files",
     "resolve",
+    "secret_name",
     "secret_prefix",
+    "shown_placeholders",
     "store_kind",
     "tenant_domains",
+    "to_json",
+    "to_yaml",
     "within",
 ]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import model_errors, reachability, tenancy
+from compiler.catalog import files, model_errors, reachability, tenancy
 from compiler.catalog.interpolate import interpolate, path_order, template_paths
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
@@ -262,11 +262,18 @@ def _add(
     clusters, namespace = (
         _placement(env, service, customer) if service.runtime == "kubernetes" else ((), None)
     )
+    # `${secret.NAME}` of a file's secrets: a mark that only a file's content may hold
+    marks = files.secret_context(merged)
     context = instance_context(env, service, customer, instance_id, namespace, clusters)
-    values, templates, errors = interpolate(merged, context, cache.template_paths(layers))
+    values, templates, errors = interpolate(
+        merged, {**context, **marks}, cache.template_paths(layers)
+    )
     for error in errors:
         fail(error.path, error.message, error.hint)
-    if errors:
+    misplaced = list(files.misplaced_placeholders(values, templates)) if marks else []
+    for path, message, hint in misplaced:
+        fail(path, message, hint)
+    if errors or misplaced:
         return
     settings, field_errors = model_errors.field_errors(Settings, values)
     if settings is None:
@@ -278,7 +285,9 @@ def _add(
         other_context = instance_context(
             env, service, customer, instance_id, namespace, clusters, other
         )
-        other_values, _, _ = interpolate(merged, other_context, cache.template_paths(layers))
+        other_values, _, _ = interpolate(
+            merged, {**other_context, **marks}, cache.template_paths(layers)
+        )
         if other_values == values:
             continue
         for path in _differing(values, other_values):
@@ -294,7 +303,10 @@ def _add(
         for error in other_errors:
             fail(error.path, f"on cluster {other}: {error.message}", error.hint)
         if other_settings is not None:
-            for path, message, hint in tenancy.instance_problems(env, customer, other_settings):
+            for path, message, hint in (
+                *tenancy.instance_problems(env, customer, other_settings),
+                *files.file_problems(other_settings, service.name, env.secret_store.name),
+            ):
                 fail(path, f"on cluster {other}: {message}", hint)
             cluster_settings[other] = other_settings
     for port in sorted(settings.expose or {}):  # the cluster's addresses: the platform's
@@ -307,6 +319,8 @@ def _add(
             )
     hosts = _check_runtime(env, service, customer, settings, fail)
     for path, message, hint in tenancy.instance_problems(env, customer, settings):
+        fail(path, message, hint)
+    for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):
         fail(path, message, hint)
     instances[instance_id] = Instance(
         instance_id,
@@ -447,6 +461,12 @@ def _check_runtime(
                     "HTTP and TCP probes connect over TCP",
                 )
         return ()
+    if settings.files:
+        fail(
+            ("files",),
+            f"files applies to Kubernetes services; '{service.name}' runs on VMs",
+            "a VM's files are its playbooks' to write, from vm.vars",
+        )
     own = customer.environments[env.name].hosts if customer else []
     if own:
         return tuple(own)

@@ -114,16 +114,23 @@ def instance_problems(
     else:
         whose = f"customer '{customer.name}' in '{env.name}' (secret_store.customer_prefix)"
         owner = f"customer '{customer.name}'"
-    for variable, ref in sorted((settings.secrets or {}).items()):
+    # the references of `secrets:` and those of the configuration files (`files:`)
+    refs = [(("secrets", name), ref) for name, ref in sorted((settings.secrets or {}).items())]
+    for path, spec in sorted((settings.files or {}).items()):
+        refs += [
+            (("files", path, "secrets", name), ref)
+            for name, ref in sorted((spec.secrets or {}).items())
+        ]
+    for where, ref in refs:
         if not ref.key.startswith(prefix):
             yield (
-                ("secrets", variable, "key"),
+                (*where, "key"),
                 f"secret key '{ref.key}' is not under '{prefix}', the prefix of {whose}",
                 "an instance reads only its own tenant's secrets",
             )
         if ref.store is not None and ref.store not in allowed:
             yield (
-                ("secrets", variable, "store"),
+                (*where, "store"),
                 f"secret store '{ref.store}' is not allowed in environment '{env.name}'",
                 f"allowed: {', '.join(allowed)} (secret_store.name and extra_stores)",
             )

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from compiler import pipeline
-from compiler.catalog import Instance, YamlPath
+from compiler.catalog import Instance, YamlPath, shown_placeholders
 from compiler.check import EnvironmentInput, NetworkPath, instance_paths
 from compiler.errors import UsageError, did_you_mean
 
@@ -143,7 +143,7 @@ def explain(instance: Instance) -> list[dict[str, Any]]:
         rows.append(
             {
                 "path": ".".join(str(part) for part in path),
-                "value": value,
+                "value": shown_placeholders(value),
                 "layer": origin.layer,
                 "file": str(origin.location) if origin.location else None,
                 "template": origin.template,

@@ -1,13 +1,14 @@
 """The output wing (the write stage): rendered `OutputFile`s in; deterministic bytes
 and the output folder, replaced in one atomic step, out.
 
-`emit.py` turns objects into exact YAML/JSON text; `writer.py` is the only code that
-writes compiled output (atomic folder swap, index, drift comparison); `guard.py` makes
-runs into one folder take turns and words the file system's refusals. It reads the
-render stage's `OutputFile` and nothing from check or review.
+The catalog wing's emitter (`to_yaml`, `to_json`, re-exported here) turns objects into
+exact YAML/JSON text; `writer.py` is the only code that writes compiled output (atomic
+folder swap, index, drift comparison); `guard.py` makes runs into one folder take turns
+and words the file system's refusals. It reads the render stage's `OutputFile` and
+nothing from check or review.
 """
 
-from compiler.output.emit import to_json, to_yaml
+from compiler.catalog import to_json, to_yaml
 from compiler.output.guard import output_lock
 from compiler.output.writer import (
     MARKER,

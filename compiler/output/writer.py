@@ -34,8 +34,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from compiler.catalog import to_json, to_yaml
 from compiler.errors import UsageError
-from compiler.output.emit import to_json, to_yaml
 from compiler.output.guard import cannot_write, output_lock, real_path
 from compiler.render import OutputFile
 

@@ -13,17 +13,24 @@ import re
 from typing import Any
 
 from compiler.catalog import (
+    CONFIG_VOLUME,
+    HASH_ANNOTATION,
     Cluster,
     Customer,
     Environment,
     Instance,
     Plan,
+    RenderedFile,
     Service,
     ServicePort,
     Settings,
     WritablePath,
+    config_map_name,
+    files_hash,
     ingress_controller,
     port_spec,
+    rendered_files,
+    secret_name,
     store_kind,
 )
 
@@ -55,11 +62,6 @@ def selector(instance: Instance) -> dict[str, str]:
 
 def instance_name(instance: Instance) -> str:
     return f"{instance.customer}-{instance.service}" if instance.customer else instance.service
-
-
-def secret_name(service: str, variable: str) -> str:
-    """The Secret (and ExternalSecret) that carries one secret reference."""
-    return f"{service}-{_NON_DNS.sub('-', variable.lower()).strip('-')}"
 
 
 def _meta(instance: Instance, name: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
@@ -102,7 +104,19 @@ def workload_objects(
         )
     for variable in sorted(settings.secrets or {}):
         objects.append(_external_secret(instance, service, env, variable))
-    objects.append(_workload(instance, service, suspended, cluster))
+    files = rendered_files(settings, service.name)
+    plain = sorted((f for f in files if not f.secrets), key=lambda f: f.key)
+    if plain:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": _meta(instance, config_map_name(service.name)),
+                "data": {f.key: f.text for f in plain},
+            }
+        )
+    objects += [_file_secret(instance, env, f) for f in files if f.secrets]
+    objects.append(_workload(instance, service, suspended, cluster, files))
     if settings.ports:
         objects.append(
             {
@@ -217,8 +231,44 @@ def _external_secret(
     }
 
 
+def _file_secret(instance: Instance, env: Environment, file: RenderedFile) -> dict[str, Any]:
+    """A file with secrets: an ExternalSecret whose template (engine v2) writes the file
+    into its Secret, ESO filling in the secrets it reads; only that key (Replace)."""
+    store_name = next((ref.store for _, ref in file.secrets if ref.store), None)
+    store_name = store_name or env.secret_store.name
+    data = []
+    for variable, ref in file.secrets:
+        remote: dict[str, Any] = {"key": ref.key}
+        if ref.property:
+            remote["property"] = ref.property
+        data.append({"secretKey": variable, "remoteRef": remote})
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": _meta(instance, file.name),
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"name": store_name, "kind": store_kind(env, store_name)},
+            "target": {
+                "name": file.name,
+                "creationPolicy": "Owner",
+                "template": {
+                    "engineVersion": "v2",
+                    "mergePolicy": "Replace",
+                    "data": {file.key: file.text},
+                },
+            },
+            "data": data,
+        },
+    }
+
+
 def _workload(
-    instance: Instance, service: Service, suspended: bool, cluster: Cluster
+    instance: Instance,
+    service: Service,
+    suspended: bool,
+    cluster: Cluster,
+    files: list[RenderedFile],
 ) -> dict[str, Any]:
     settings = instance.settings
     spec: dict[str, Any] = {"selector": {"matchLabels": selector(instance)}}
@@ -226,10 +276,10 @@ def _workload(
         spec["replicas"] = _replicas(settings, suspended)
     if service.workload == "StatefulSet":
         spec["serviceName"] = service.name
-    spec["template"] = {
-        "metadata": {"labels": labels(instance)},
-        "spec": _pod(instance, service, cluster),
-    }
+    metadata: dict[str, Any] = {"labels": labels(instance)}
+    if files:
+        metadata["annotations"] = {HASH_ANNOTATION: files_hash(files)}
+    spec["template"] = {"metadata": metadata, "spec": _pod(instance, service, cluster, files)}
     if settings.storage and service.workload == "StatefulSet":
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -268,7 +318,9 @@ def writable_volume(path: str) -> str:
     return f"w-{slug[:45].strip('-')}-{digest}"
 
 
-def _pod(instance: Instance, service: Service, cluster: Cluster) -> dict[str, Any]:
+def _pod(
+    instance: Instance, service: Service, cluster: Cluster, files: list[RenderedFile]
+) -> dict[str, Any]:
     settings = instance.settings
     ids = identity(settings, cluster)
     container: dict[str, Any] = {
@@ -331,6 +383,20 @@ def _pod(instance: Instance, service: Service, cluster: Cluster) -> dict[str, An
         if settings.storage.sub_path:
             data["subPath"] = settings.storage.sub_path
         mounts.append(data)
+    if any(not f.secrets for f in files):
+        volumes.append(
+            {"name": CONFIG_VOLUME, "configMap": {"name": config_map_name(service.name)}}
+        )
+    volumes += [{"name": f.volume, "secret": {"secretName": f.name}} for f in files if f.secrets]
+    mounts += [
+        {
+            "name": f.volume or CONFIG_VOLUME,
+            "mountPath": f.path,
+            "subPath": f.key,
+            "readOnly": True,
+        }
+        for f in files
+    ]
     container["volumeMounts"] = mounts
     return {
         "serviceAccountName": service.name,

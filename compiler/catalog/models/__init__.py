@@ -81,6 +81,7 @@ from compiler.catalog.models.service import Service
 from compiler.catalog.models.settings import (
     Autoscaling,
     Bucket,
+    ConfigFile,
     ConfigValue,
     Database,
     DependencyUse,
@@ -122,6 +123,7 @@ __all__ = [
     "Bucket",
     "Cidr",
     "Cluster",
+    "ConfigFile",
     "ConfigValue",
     "Customer",
     "CustomerEnvironment",

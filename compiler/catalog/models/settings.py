@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from compiler.catalog.models.fields import (
+    PATTERN_DESCRIPTIONS,
     DnsName,
     EnvVarName,
     Image,
@@ -152,9 +153,13 @@ class VmSettings(Strict):
 
 
 # an absolute path in the container: no `.`/`..` parts, no empty parts, no trailing '/'
+_CONTAINER_PATH = r"^(/[A-Za-z0-9_@+=,.-]+)+$"
+PATTERN_DESCRIPTIONS[_CONTAINER_PATH] = (
+    "an absolute path whose parts hold only letters, digits and _ @ + = , . -"
+)
 ContainerPath = Annotated[
     str,
-    Field(pattern=r"^(/[A-Za-z0-9_@+=,.-]+)+$", max_length=1024),
+    Field(pattern=_CONTAINER_PATH, max_length=1024),
     AfterValidator(lambda path: _no_dot_parts(path)),
 ]
 
@@ -163,6 +168,28 @@ def _no_dot_parts(path: str) -> str:
     if any(part in (".", "..") for part in path.split("/")):
         raise ValueError(f"'{path}' has a '.' or '..' part: give the path itself")
     return path
+
+
+class ConfigFile(Strict):
+    """A configuration file, mounted read-only at its path (its key in `files:`): text
+    (`content`, interpolated like every value) or structured `data` written as YAML or
+    JSON (`format`, else told by the extension). With `secrets`, the file is rendered
+    through an ExternalSecret's template instead of a ConfigMap, and External Secrets
+    fills in each `${secret.NAME}` placeholder in it (docs/catalog.md, "Files")."""
+
+    content: str | None = None
+    data: dict[str, Any] | list[Any] | None = None
+    format: Literal["yaml", "json"] | None = None
+    secrets: dict[EnvVarName, SecretRef] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ConfigFile:
+        if self.content is not None and self.data is not None:
+            raise ValueError(
+                "a file has content or data, not both; set the other to null in the layer "
+                "that changes it"
+            )
+        return self
 
 
 class Storage(Strict):
@@ -361,6 +388,9 @@ class Settings(Strict):
     expose: dict[PortName, Exposure] | None = None
     # directories the container writes to (its root file system is read-only); /tmp always
     writable_paths: dict[ContainerPath, WritablePath] | None = None
+    # configuration files, keyed by their absolute path in the container (so layers merge
+    # them by path): a ConfigMap, or an ExternalSecret's template for those with secrets
+    files: dict[ContainerPath, ConfigFile] | None = None
     network: Network | None = None
     patches: list[Patch] | None = None
     extra_resources: list[dict[str, Any]] | None = None

@@ -1,4 +1,6 @@
-"""Deterministic YAML and JSON text for rendered objects (used only by the writer).
+"""Deterministic YAML and JSON text: for rendered objects (the writer) and for the data
+of configuration files (`files:`, files.py), whose size the resolve stage must know.
+In the catalog wing, the bottom of the pipeline, because both need it.
 
 A purpose-built emitter: rendered objects are plain trees of dicts, lists, strings,
 integers, floats, booleans and None, so block-style YAML for them needs no general
@@ -8,7 +10,9 @@ file alone, not by a library version.
 
 Rules: mappings keep the order the renderer built them in; block style, two-space
 indent, sequences at their key's indent (as kubectl writes them); `{}` and `[]` for
-empty collections; LF line ends and a final newline. A string is written plain only
+empty collections; LF line ends and a final newline; a multi-line string as a literal
+block (`|`, `|-`) when it reads back the same (`_literal_style`), so that a file in a
+ConfigMap diffs line by line. A string is written plain only
 when no YAML 1.1 or 1.2 reader could take it for anything else (a number, a boolean,
 `null`, `yes`/`on`, a date, an anchor...); otherwise it is written as a JSON string,
 which is a valid YAML double-quoted scalar, with every character that a YAML reader
@@ -119,6 +123,9 @@ def _block(node: Any, indent: str, lines: list[str]) -> None:
             elif isinstance(value, list) and value:
                 append(head)
                 _block(value, indent, lines)
+            elif type(value) is str and "\n" in value and (style := _literal_style(value)):
+                append(f"{head} {style}")
+                _literal_lines(value, indent + "  ", lines)
             else:
                 append(f"{head} {_inline(value)}")
         return
@@ -132,10 +139,39 @@ def _block(node: Any, indent: str, lines: list[str]) -> None:
                 _block(item, indent + "  ", lines)
                 first = lines[start]
                 lines[start] = f"{indent}- {first[len(indent) + 2 :]}"
+            elif type(item) is str and "\n" in item and (style := _literal_style(item)):
+                append(f"{indent}- {style}")
+                _literal_lines(item, indent + "  ", lines)
             else:
                 append(f"{indent}- {_inline(item)}")
         return
     append(indent + scalar(node))
+
+
+# What a literal block (`|`) may hold as it is: tab, line feed and the printable
+# characters of YAML 1.1 and 1.2, less NEL, LS, PS and the byte-order mark
+_NOT_LITERAL = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_TRAILING_BLANK = re.compile(r"[ \t]\n|[ \t]\Z")
+
+
+def _literal_style(value: str) -> str | None:
+    """`|` (one final line feed) or `|-` (none) when a multi-line string reads back the
+    same as a literal block, so that a configuration file in a ConfigMap diffs line by
+    line; None otherwise (it is then a JSON string). Left to the JSON string: other
+    control characters, blanks at a line's end or a first line that starts with one
+    (the block's indentation would take them), and more than one final line feed."""
+    if _NOT_LITERAL.search(value) or _TRAILING_BLANK.search(value) or value.endswith("\n\n"):
+        return None
+    if value.lstrip("\n")[:1] in ("", " ", "\t"):  # only line feeds, or a leading blank
+        return None
+    return "|" if value.endswith("\n") else "|-"
+
+
+def _literal_lines(value: str, indent: str, lines: list[str]) -> None:
+    for line in value.removesuffix("\n").split("\n"):
+        lines.append(indent + line if line else "")
 
 
 def _inline(value: Any) -> str:
@@ -153,3 +189,11 @@ def to_json(data: Any) -> str:
     """
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return text + "\n"
+
+
+def to_json_ordered(data: Any) -> str:
+    """JSON that keeps the order of mappings (a configuration file's keys mean something
+    to whoever reads it), two-space indent, final newline; the characters `_UNSAFE`
+    names escaped as in YAML, since some readers take LS and PS for line ends."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    return _UNSAFE.sub(_escape, text) + "\n"
