@@ -25,6 +25,7 @@ from compiler.catalog import (
     port_spec,
     store_kind,
 )
+from compiler.render.ingress import ingress_objects
 
 MANAGED_BY = "gitopsc"
 CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces
@@ -124,7 +125,7 @@ def workload_objects(
             }
         )
     if settings.ingress:
-        objects += _ingress(instance, service, env)
+        objects += ingress_objects(instance, service, env, lambda name: _meta(instance, name))
     replicas = _replicas(settings, suspended)
     if not suspended and (
         replicas > 1 or (settings.autoscaling and settings.autoscaling.min_replicas > 1)
@@ -347,56 +348,6 @@ def _empty_dir(writable: WritablePath) -> dict[str, Any]:
     if writable.size_limit:
         spec["sizeLimit"] = writable.size_limit
     return spec
-
-
-def _ingress(instance: Instance, service: Service, env: Environment) -> list[dict[str, Any]]:
-    ingress = instance.settings.ingress
-    spec: dict[str, Any] = {"ingressClassName": env.ingress_controller.class_name}
-    tls_secret = f"{service.name}-tls"
-    if ingress.tls:
-        spec["tls"] = [{"hosts": [ingress.host], "secretName": tls_secret}]
-    spec["rules"] = [
-        {
-            "host": ingress.host,
-            "http": {
-                "paths": [
-                    {
-                        "path": ingress.path,
-                        "pathType": "Prefix",
-                        "backend": {
-                            "service": {"name": service.name, "port": {"name": ingress.port}}
-                        },
-                    }
-                ]
-            },
-        }
-    ]
-    objects = [
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": _meta(instance, service.name),
-            "spec": spec,
-        }
-    ]
-    if ingress.tls:
-        objects.append(
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "Certificate",
-                "metadata": _meta(instance, tls_secret),
-                "spec": {
-                    "secretName": tls_secret,
-                    "dnsNames": [ingress.host],
-                    "issuerRef": {
-                        "name": env.tls.issuer,
-                        "kind": env.tls.issuer_kind,
-                        "group": "cert-manager.io",
-                    },
-                },
-            }
-        )
-    return objects
 
 
 def namespace_objects(

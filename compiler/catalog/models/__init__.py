@@ -13,6 +13,7 @@ One module per kind of catalog file, and two that they share:
 
     fields.py       constrained types (names, quantities, ports, dates), `Strict` base
     settings.py     `Settings`, the layered part of a service, and the `Layer` marker
+    dns.py          `DnsRecord`, one record of `infrastructure.dns`, and its types' values
     service.py      `Service`        catalog/services/<name>.yaml
     customer.py     `Customer`       catalog/customers/<name>.yaml
     environment.py  `Environment`    environments/<name>/environment.yaml
@@ -32,6 +33,7 @@ from compiler.catalog.models.customer import (
     CustomerEnvironment,
     reserved_because,
 )
+from compiler.catalog.models.dns import DnsRecord, IpAddress, RecordType, reverse_name
 from compiler.catalog.models.environment import (
     DATABASE_PORTS,
     ArgoCD,
@@ -83,7 +85,6 @@ from compiler.catalog.models.settings import (
     ConfigValue,
     Database,
     DependencyUse,
-    DnsRecord,
     EgressRule,
     Infrastructure,
     Ingress,
@@ -138,6 +139,7 @@ __all__ = [
     "Ingress",
     "IngressController",
     "IngressRule",
+    "IpAddress",
     "IsoDate",
     "KubernetesVersion",
     "LabelKey",
@@ -164,6 +166,7 @@ __all__ = [
     "Quantity",
     "Quota",
     "RecordName",
+    "RecordType",
     "RepoUrl",
     "Residency",
     "ResourceAmounts",
@@ -187,4 +190,5 @@ __all__ = [
     "expand_prefix",
     "port_spec",
     "reserved_because",
+    "reverse_name",
 ]
