@@ -12,8 +12,8 @@ standing for that domain (interpolate.py's `Each`):
 - the record's `name` (the ingress's `host`) must name `${domain}`, or every domain
   would get the same record;
 - only a customer's instance has domains: an environment-wide service's for_each is
-  an error; so is `for_each` built by `${...}` (written as is, so that a reader sees
-  which records multiply);
+  an error; so is `for_each` built by `${...}` (it is written as is, so that a reader
+  sees which records multiply, and known before anything is resolved);
 - each domain's copy is validated like any record or ingress, and held to the tenant
   boundary like any (tenancy.py), so `${domain}.acme.example` in mallory's file is
   refused at its line as `acme.example` would be.
@@ -57,15 +57,20 @@ class Record:
 
 def roots(merged: dict[str, Any]) -> list[YamlPath]:
     """Where the merged (not yet interpolated) values declare something per domain."""
+    return [path for path, each in _declared(merged) if each == FOR_EACH]
+
+
+def _declared(merged: dict[str, Any]) -> list[tuple[YamlPath, Any]]:
+    """Every record and the ingress that has a `for_each`, with its raw value."""
     found = []
     infrastructure = merged.get("infrastructure")
     dns = infrastructure.get("dns") if isinstance(infrastructure, dict) else None
     for name, record in sorted((dns if isinstance(dns, dict) else {}).items()):
-        if isinstance(record, dict) and record.get("for_each") == FOR_EACH:
-            found.append(("infrastructure", "dns", name))
+        if isinstance(record, dict) and record.get("for_each") is not None:
+            found.append((("infrastructure", "dns", name), record["for_each"]))
     ingress = merged.get("ingress")
-    if isinstance(ingress, dict) and ingress.get("for_each") == FOR_EACH:
-        found.append(INGRESS)
+    if isinstance(ingress, dict) and ingress.get("for_each") is not None:
+        found.append((INGRESS, ingress["for_each"]))
     return found
 
 
@@ -73,6 +78,13 @@ def template_problems(
     merged: dict[str, Any], found: list[YamlPath], customer: Customer | None, service: str
 ) -> Iterator[tuple[YamlPath, str, str]]:
     """What is wrong with the per-domain declarations before they are resolved."""
+    for path, each in _declared(merged):
+        if isinstance(each, str) and "${" in each:
+            yield (
+                (*path, "for_each"),
+                "write `for_each: domains` as is, not built by ${...}",
+                "a reader should see which records and hosts multiply",
+            )
     for root in found:
         node = merged
         for segment in root:
@@ -100,17 +112,9 @@ def expand(
     settings: Settings, found: list[YamlPath], copies: dict[YamlPath, list[Any]], domains: list[str]
 ) -> tuple[dict[YamlPath, tuple[tuple[str, Any], ...]], list[tuple[YamlPath, str, str]]]:
     """Each domain's validated copy of each per-domain record and ingress: the first
-    domain's is the one in `settings`, the others are validated here. Also refuses a
-    `for_each` in `settings` that was not written as is (built by `${...}`)."""
+    domain's is the one in `settings`, the others are validated here."""
     problems = []
-    written = set(found)
     dns = (settings.infrastructure.dns if settings.infrastructure else None) or {}
-    for name, record in sorted(dns.items()):
-        path = ("infrastructure", "dns", name)
-        if record.for_each is not None and path not in written:
-            problems.append(_not_as_written(path))
-    if settings.ingress and settings.ingress.for_each is not None and INGRESS not in written:
-        problems.append(_not_as_written(INGRESS))
     result: dict[YamlPath, tuple[tuple[str, Any], ...]] = {}
     for root in found:
         first = settings.ingress if root == INGRESS else dns[root[-1]]
@@ -126,14 +130,6 @@ def expand(
         if all(model is not None for _, model in entries):
             result[root] = tuple(entries)
     return result, problems
-
-
-def _not_as_written(path: YamlPath) -> tuple[YamlPath, str, str]:
-    return (
-        (*path, "for_each"),
-        "write `for_each: domains` as is, not built by ${...}",
-        "a reader should see which records and hosts multiply",
-    )
 
 
 def _what(root: YamlPath) -> str:

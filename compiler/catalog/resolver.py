@@ -106,8 +106,18 @@ class Instance:
         return self.cluster_settings.get(cluster, self.settings)
 
     def origin(self, path: YamlPath) -> Origin:
-        """The highest layer that wrote `path` (or the whole list or value holding it)."""
-        return origin_of(self.layers, path, self.templates.get(tuple(path)))
+        """The highest layer that wrote `path` (or the whole list or value holding it),
+        and the template that made it (an item of `${customer.domains}`: that string's)."""
+        path = tuple(path)
+        template = next(
+            (
+                self.templates[path[:n]]
+                for n in range(len(path), 0, -1)
+                if path[:n] in self.templates
+            ),
+            None,
+        )
+        return origin_of(self.layers, path, template)
 
 
 def origin_of(layers: tuple[Layer, ...], path: YamlPath, template: str | None = None) -> Origin:

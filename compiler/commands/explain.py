@@ -64,7 +64,7 @@ def run(
         origin = row["file"] or ""
         if row["template"]:
             origin += f"  ({row['template']})"
-        path = row["path"] + (f"  [{row['domain']}]" if row["domain"] else "")
+        path = row["path"] + (f"  (for {row['domain']})" if row["domain"] else "")
         table.add_row(path, json.dumps(row["value"]), row["layer"], origin)
     console.print(table)
     return 0
