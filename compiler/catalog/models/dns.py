@@ -120,8 +120,10 @@ def _caa(value: str) -> str:
 
 
 class DnsRecord(Strict):
-    """One DNS record the instance needs (Terraform creates it); see the module docstring
-    for the types' values. Keyed by a name under `infrastructure.dns`."""
+    """One DNS record the instance needs (Terraform creates it), keyed by a name under
+    `infrastructure.dns`. A PTR is named by its `address`; TLSA values are `usage
+    selector matching-type data`, CAA values `flags tag "value"` (docs/catalog.md,
+    Infrastructure). With `for_each: domains`, one record per domain of the customer."""
 
     # declared once, published for each of the customer's domains (`${domain}` in it)
     for_each: Literal["domains"] | None = None
