@@ -4,17 +4,19 @@ provenance, interpolation) out.
 
     load      loader.py                               files -> Documents with positions
     validate  models/, model_errors.py, validate.py   Documents -> Catalog, or every problem
-    resolve   interpolate.py, resolver.py             Catalog -> Instances keyed by id
+    resolve   interpolate.py, resolver.py,            Catalog -> Instances keyed by id
+              per_domain.py (`for_each: domains`)
 
 `reachability.py` is declared reachability: every connection an instance makes or
 accepts, which the renderer turns into NetworkPolicies and the network check evaluates.
 `layout.py` says where each kind of file lives and holds the `Catalog`. `tenancy.py` is
 the tenant boundary, what one customer's file may reach (validate: hosts and domains;
-resolve: secret keys and stores, ingress and DNS names); its rules are public for checks
-over rendered objects. `files.py` turns each configuration file (`files:`) into the
-text that is mounted, so that resolve can hold it to its limits and render packs the
-same text; `emit.py` writes YAML and JSON text for it and for the writer. This wing is
-the bottom of the pipeline: it imports nothing from render, output, check or review.
+resolve: secret keys and stores, ingress and DNS names, PTR addresses); its rules are
+public for checks over rendered objects. `files.py` turns each configuration file
+(`files:`) into the text that is mounted, so that resolve can hold it to its limits and
+render packs the same text; `emit.py` writes YAML and JSON text for it and for the
+writer. This wing is the bottom of the pipeline: it imports nothing from render,
+output, check or review.
 """
 
 from compiler.catalog import model_errors

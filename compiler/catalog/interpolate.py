@@ -8,7 +8,14 @@ function calls. `$${` writes a literal `${`.
 A string that is exactly one reference takes the referenced value's type
 (`replicas: ${values.autoscaling.min_replicas}` stays an integer); a reference inside
 longer text is formatted as text (`true`/`false` for booleans). Unknown references,
-unterminated `${`, references to mappings or lists, and reference cycles are errors.
+unterminated `${`, references to mappings, and reference cycles are errors. A list from
+the instance's facts (`${customer.domains}`) may be a whole value, never part of a text.
+
+Some subtrees are declared once per item (`for_each: domains` on a DNS record or the
+ingress, issue 14): `Each` names their roots and the items, and their strings are
+resolved once per item, with the item as `${domain}`. `${domain}` is unknown outside
+them, and a string outside them may not refer into them (it would silently take the
+first item's value): whatever varies per domain stays inside its record or ingress.
 
 References to references are bounded, because each level can double a string
 (`C0: ${values.C1}${values.C1}`, ...: 41 lines asked for terabytes): a chain may be
@@ -35,9 +42,22 @@ from compiler.errors import did_you_mean
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VALUES = "values."
+ITEM = "domain"  # what `for_each: domains` calls the current item
 MAX_DEPTH = 32  # strings holding references, nested: C0 -> C1 -> ... -> C31
 MAX_LENGTH = 64 * 1024  # characters in one string that interpolation builds
 MAX_INSTANCE = 1024 * 1024  # characters built for one instance, as much as a file may hold
+
+
+@dataclass(frozen=True, slots=True)
+class Each:
+    """Subtrees resolved once per item: the strings under each of `roots` see
+    `${domain}` as each of `items` in turn; `roots` do not nest."""
+
+    roots: tuple[YamlPath, ...]
+    items: tuple[str, ...]
+
+    def root_of(self, path: YamlPath) -> YamlPath | None:
+        return next((root for root in self.roots if path[: len(root)] == root), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,26 +98,55 @@ def interpolate(
     and the errors. `values` itself is never changed: it may be shared between instances,
     so changed leaves are written into copies of the mappings and lists above them.
     """
+    result, templates, errors, _ = interpolate_each(values, context, paths)
+    return result, templates, errors
+
+
+def interpolate_each(
+    values: dict[str, Any],
+    context: Mapping[str, Any],
+    paths: Sequence[YamlPath] | None = None,
+    each: Each | None = None,
+) -> tuple[
+    dict[str, Any], dict[YamlPath, str], list[InterpolationError], dict[YamlPath, list[Any]]
+]:
+    """`interpolate`, with the subtrees at `each.roots` resolved once per item: the
+    values hold the first item's; the fourth result holds, per root, the subtree for
+    every item in order. One budget (MAX_INSTANCE) for everything built."""
     templates: dict[YamlPath, str] = {}
     errors: list[InterpolationError] = []
-    renderer = _Renderer(values, context)
-    replacements: dict[YamlPath, Any] = {}
-    for path in paths if paths is not None else sorted(template_paths(values), key=path_order):
+    renderer = _Renderer(values, context, each)
+    outside: dict[YamlPath, Any] = {}
+    inside: list[dict[YamlPath, Any]] = [{} for _ in (each.items if each else ())]
+    todo = paths if paths is not None else sorted(template_paths(values), key=path_order)
+    for path in todo:
         text = lookup_raw(values, path)
         if not isinstance(text, str) or "${" not in text:
             continue  # a higher layer replaced this template with a plain value
-        try:
-            result = renderer.render(path, text, ())
-        except _Failed as failed:
-            if failed.error not in errors:
-                errors.append(failed.error)
-            if isinstance(failed, _OverBudget):
+        per_item = each is not None and each.root_of(path) is not None
+        for variant in range(len(inside)) if per_item else (None,):
+            renderer.variant = variant
+            try:
+                result = renderer.render(path, text, ())
+            except _Failed as failed:
+                if failed.error not in errors:
+                    errors.append(failed.error)
+                if isinstance(failed, _OverBudget):
+                    return values, templates, errors, {}
                 break
-            continue
-        if result != text:
-            templates[path] = text
-            replacements[path] = result
-    return _replaced(values, replacements), templates, errors
+            if result != text:
+                templates[path] = text
+                (outside if variant is None else inside[variant])[path] = result
+    resolved = _replaced(values, {**outside, **(inside[0] if inside else {})})
+    expanded: dict[YamlPath, list[Any]] = {}
+    for root in each.roots if each else ():
+        expanded[root] = [
+            lookup_raw(_replaced(values, {**outside, **item}), root)
+            if index
+            else lookup_raw(resolved, root)
+            for index, item in enumerate(inside)
+        ]
+    return resolved, templates, errors, expanded
 
 
 class _Renderer:
@@ -108,20 +157,35 @@ class _Renderer:
     A string that failed is remembered as failed: the strings of a failed chain then
     report its one error instead of one each, and are not walked again."""
 
-    def __init__(self, values: dict[str, Any], context: Mapping[str, Any]):
+    def __init__(self, values: dict[str, Any], context: Mapping[str, Any], each: Each | None):
         self.values = values
         self.context = context
-        self.resolved: dict[YamlPath, Any] = {}
+        self.each = each
+        self.variant: int | None = None  # the item whose copy of a per-item string is built
+        self.resolved: dict[tuple[YamlPath, int | None], Any] = {}
         self.built = 0  # characters of the strings built so far, against MAX_INSTANCE
 
-    def lookup(self, path: YamlPath, chain: tuple[YamlPath, ...]) -> Any:
+    def _per_item(self, path: YamlPath) -> bool:
+        return self.each is not None and self.each.root_of(path) is not None
+
+    def lookup(self, path: YamlPath, chain: tuple[YamlPath, ...], name: str) -> Any:
+        if self._per_item(path) and not self._per_item(chain[-1]):
+            raise _Failed(
+                InterpolationError(
+                    chain[-1],
+                    f"'${{{name}}}' is declared once per domain (for_each)",
+                    "refer to it from inside a record or ingress with `for_each: domains`, "
+                    "or use ${customer.domain}, the first domain",
+                )
+            )
         node = lookup_raw(self.values, path)
         if isinstance(node, str) and "${" in node:
             return self.render(path, node, chain)
         return node
 
     def render(self, path: YamlPath, text: str, chain: tuple[YamlPath, ...]) -> Any:
-        known = self.resolved.get(path, _MISSING)
+        key = (path, self.variant if self._per_item(path) else None)
+        known = self.resolved.get(key, _MISSING)
         if isinstance(known, _Failed):
             raise known
         if known is not _MISSING:
@@ -141,9 +205,9 @@ class _Renderer:
         try:
             result = self._build((*chain, path), text)
         except _Failed as failed:
-            self.resolved[path] = failed
+            self.resolved[key] = failed
             raise
-        self.resolved[path] = result
+        self.resolved[key] = result
         return result
 
     def _build(self, chain: tuple[YamlPath, ...], text: str) -> Any:
@@ -151,10 +215,11 @@ class _Renderer:
         over a limit is refused before it is joined."""
         whole = _TOKEN.fullmatch(text)
         if whole is not None and whole.group(0) != "$${":
-            value = self.reference(whole, chain)
-            if isinstance(value, str):  # shared in memory, but written out once per copy
-                self._check(chain, len(value), whole=True)
-                self.built += len(value)
+            value = self.reference(whole, chain, whole=True)
+            if isinstance(value, str | list):  # shared in memory, written out once per copy
+                length = len(value) if isinstance(value, str) else sum(len(v) for v in value)
+                self._check(chain, length, whole=True)
+                self.built += length
             return value
         parts, position, length = [], 0, 0
         for match in _TOKEN.finditer(text):
@@ -182,7 +247,10 @@ class _Renderer:
             hint = "every reference copies its value into the output: copy long text less often"
             raise _OverBudget(InterpolationError(chain[-1], message, hint))
 
-    def reference(self, match: re.Match[str], chain: tuple[YamlPath, ...]) -> Any:
+    def reference(
+        self, match: re.Match[str], chain: tuple[YamlPath, ...], whole: bool = False
+    ) -> Any:
+        """The value `${name}` refers to; a list of the facts only as a whole value."""
         name = match.group(1)
         if name is None:
             raise _Failed(
@@ -193,14 +261,39 @@ class _Renderer:
                 )
             )
         name = name.strip()
+        each = self.each
         if name.startswith(_VALUES):
-            value = self.lookup(_parse_path(name[len(_VALUES) :]), chain)
+            value = self.lookup(_parse_path(name[len(_VALUES) :]), chain, name)
+        elif each is not None and name == ITEM and self._per_item(chain[-1]):
+            value = each.items[self.variant or 0]
         else:
             value = self.context.get(name, _MISSING)
+        if value is _MISSING and name == ITEM:
+            raise _Failed(
+                InterpolationError(
+                    chain[-1],
+                    f"'${{{name}}}' is only known inside a DNS record or ingress declared "
+                    "with `for_each: domains`",
+                    "add `for_each: domains` to the record (or ingress), or use "
+                    "${customer.domain}, the first domain",
+                )
+            )
         if value is _MISSING:
             choices = list(self.context) if not name.startswith(_VALUES) else []
             hint = did_you_mean(name, choices) if choices else "no such value in this instance"
             raise _Failed(InterpolationError(chain[-1], f"unknown reference '${{{name}}}'", hint))
+        if isinstance(value, tuple) and whole:  # a list of the facts, as a whole value
+            return list(value)
+        if isinstance(value, tuple):
+            raise _Failed(
+                InterpolationError(
+                    chain[-1],
+                    f"'${{{name}}}' is a list: only a value that is exactly '${{{name}}}' "
+                    "becomes the list",
+                    "inside text, use ${customer.domain} (the first domain), or declare "
+                    "the record or ingress with `for_each: domains` and use ${domain}",
+                )
+            )
         if isinstance(value, dict | list):
             raise _Failed(
                 InterpolationError(
@@ -210,6 +303,13 @@ class _Renderer:
                 )
             )
         return value
+
+
+def refers_to(text: Any, name: str) -> bool:
+    """`text` is a string with a reference to `name` (`${domain}`, not `$${domain}`)."""
+    return isinstance(text, str) and any(
+        m.group(1) is not None and m.group(1).strip() == name for m in _TOKEN.finditer(text)
+    )
 
 
 def lookup_raw(values: Any, path: YamlPath) -> Any:

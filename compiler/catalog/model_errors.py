@@ -134,6 +134,10 @@ def _field_error(
         field = loc[-1] if loc else "?"
         owner = where or "the top level"
         return FieldError(location, f"missing required key '{field}' in {owner}")
+    if kind == "missing_key":  # a key required by another field's value (a PTR's address)
+        owner = where or "the top level"
+        field = error.get("ctx", {}).get("key", "?")
+        return FieldError(location, f"missing required key '{field}' in {owner}: {error['msg']}")
     subject = f"{where}: " if where else ""
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")

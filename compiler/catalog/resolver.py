@@ -12,11 +12,13 @@ lowest first (DESIGN.md):
     6. customer env override     catalog/customers/<c>.yaml          environments.<e>.services.<s>
 
 Merge rules: mappings merge key by key; lists and scalars replace; `null` removes the key.
-Then `${...}` references are resolved (interpolate.py), the result is validated as
-`Settings` and held against the tenant boundary (tenancy.py: secret prefixes and stores,
-ingress and DNS names). Provenance is not copied per leaf: an instance keeps its layers,
-and `Instance.origin(path)` finds the highest layer that wrote the path, which costs
-nothing until someone asks (`explain`, located policy findings).
+Then `${...}` references are resolved (interpolate.py; a record or ingress declared
+`for_each: domains` once per domain of the customer, per_domain.py), the result is
+validated as `Settings` and held against the tenant boundary (tenancy.py: secret
+prefixes and stores, ingress and DNS names, PTR addresses). Provenance is not copied
+per leaf: an instance keeps its layers, and `Instance.origin(path)` finds the highest
+layer that wrote the path, which costs nothing until someone asks (`explain`, located
+policy findings).
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import files, model_errors, reachability, tenancy
-from compiler.catalog.interpolate import interpolate, path_order, template_paths
+from compiler.catalog import files, model_errors, per_domain, reachability, tenancy
+from compiler.catalog.interpolate import (
+    Each,
+    interpolate,
+    interpolate_each,
+    path_order,
+    template_paths,
+)
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Customer, Environment, Host, Service, Settings, port_spec
@@ -78,6 +86,19 @@ class Instance:
     cluster_settings: MappingProxyType[str, Settings] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # records and the ingress declared `for_each: domains`: each domain's copy
+    # (per_domain.py); `settings` holds the first domain's
+    per_domain: MappingProxyType[YamlPath, tuple[tuple[str, Any], ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def dns_records(self) -> list[per_domain.Record]:
+        """Every DNS record the instance publishes, a per-domain one once per domain."""
+        return per_domain.records(self.settings, self.per_domain)
+
+    def ingresses(self) -> list[tuple[str | None, Any]]:
+        """(domain or None, Ingress): the ingress, once per domain if declared so."""
+        return per_domain.ingresses(self.settings, self.per_domain)
 
     def on(self, cluster: str) -> Settings:
         """The instance's settings on `cluster` (the same everywhere unless its values
@@ -85,8 +106,18 @@ class Instance:
         return self.cluster_settings.get(cluster, self.settings)
 
     def origin(self, path: YamlPath) -> Origin:
-        """The highest layer that wrote `path` (or the whole list or value holding it)."""
-        return origin_of(self.layers, path, self.templates.get(tuple(path)))
+        """The highest layer that wrote `path` (or the whole list or value holding it),
+        and the template that made it (an item of `${customer.domains}`: that string's)."""
+        path = tuple(path)
+        template = next(
+            (
+                self.templates[path[:n]]
+                for n in range(len(path), 0, -1)
+                if path[:n] in self.templates
+            ),
+            None,
+        )
+        return origin_of(self.layers, path, template)
 
 
 def origin_of(layers: tuple[Layer, ...], path: YamlPath, template: str | None = None) -> Origin:
@@ -230,6 +261,7 @@ def instance_context(
                 "customer.name": customer.name,
                 "customer.display_name": customer.display_name or customer.name,
                 "customer.domain": customer.domains[0],
+                "customer.domains": tuple(customer.domains),  # a whole value only
                 "customer.plan": customer.plan,
                 "customer.residency": customer.residency,
                 "customer.status": customer.status,
@@ -265,8 +297,16 @@ def _add(
     # `${secret.NAME}` of a file's secrets: a mark that only a file's content may hold
     marks = files.secret_context(merged)
     context = instance_context(env, service, customer, instance_id, namespace, clusters)
-    values, templates, errors = interpolate(
-        merged, {**context, **marks}, cache.template_paths(layers)
+    roots = per_domain.roots(merged)
+    early = list(per_domain.template_problems(merged, roots, customer, service.name))
+    for path, message, hint in early:
+        fail(path, message, hint)
+    if early:
+        return
+    domains = list(customer.domains) if customer else []
+    each = Each(tuple(roots), tuple(domains)) if roots else None
+    values, templates, errors, copies = interpolate_each(
+        merged, {**context, **marks}, cache.template_paths(layers), each
     )
     for error in errors:
         fail(error.path, error.message, error.hint)
@@ -279,6 +319,11 @@ def _add(
     if settings is None:
         for error in field_errors:
             fail(error.path, f"after merging layers: {error.message}", error.hint)
+        return
+    expanded, late = per_domain.expand(settings, roots, copies, domains)
+    for path, message, hint in late:
+        fail(path, f"after merging layers: {message}", hint)
+    if late:
         return
     cluster_settings: dict[str, Settings] = {}
     for other in clusters[1:]:  # an environment-wide service: each cluster's own values
@@ -304,7 +349,7 @@ def _add(
             fail(error.path, f"on cluster {other}: {error.message}", error.hint)
         if other_settings is not None:
             for path, message, hint in (
-                *tenancy.instance_problems(env, customer, other_settings),
+                *tenancy.instance_problems(env, customer, other_settings, {}),
                 *files.file_problems(other_settings, service.name, env.secret_store.name),
             ):
                 fail(path, f"on cluster {other}: {message}", hint)
@@ -318,7 +363,7 @@ def _add(
                 "environment, not per customer",
             )
     hosts = _check_runtime(env, service, customer, settings, fail)
-    for path, message, hint in tenancy.instance_problems(env, customer, settings):
+    for path, message, hint in tenancy.instance_problems(env, customer, settings, expanded):
         fail(path, message, hint)
     for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):
         fail(path, message, hint)
@@ -335,6 +380,7 @@ def _add(
         namespace,
         MappingProxyType(templates),
         MappingProxyType(cluster_settings),
+        MappingProxyType(expanded),
     )
 
 

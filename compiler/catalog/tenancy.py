@@ -13,15 +13,18 @@ turns such a reach into a located error, at the line that makes it:
   one customer, or the platform's host pools; so do addresses within an environment,
   and an address that is a host name is that host's owner's; a customer's host has an
   IP address, and no address is loopback, link-local, unspecified, multicast or malformed;
-- names a customer's instance publishes (ingress host, DNS record names) lie inside the
-  customer's `domains`; an environment-wide service's inside the environment's
-  `base_domain`; a customer's domain is neither inside nor around another customer's
-  domain, nor an environment's base domain or around one, nor around any other name the
-  platform owns (host-pool hosts, API servers, the ArgoCD repository host); inside a
-  base domain it is the customer's delegated zone `<customer>.<base>` or below, and that
-  zone holds none of the names the platform's files put there (`mx`, cluster names); a
-  customer's ingress host is not one an environment-wide service serves. Two customers
-  with the same domain are left to the `domain-unique` check.
+- names a customer's instance publishes (ingress hosts, DNS record names, every domain's
+  copy of those declared `for_each: domains`) lie inside the customer's `domains`; an
+  environment-wide service's inside the environment's `base_domain`; a PTR record names
+  an address of the tenant's own hosts (a customer's `hosts`, the environment's host
+  pools), a customer's pointing at a name in its domains; a customer's domain is
+  neither inside nor around another customer's domain, nor an environment's base
+  domain or around one, nor around any other name the platform owns (host-pool hosts,
+  API servers, the ArgoCD repository host); inside a base domain it is the customer's
+  delegated zone `<customer>.<base>` or below, and that zone holds none of the names
+  the platform's files put there (`mx`, cluster names); a customer's ingress host is
+  not one an environment-wide service serves. Two customers with the same domain are
+  left to the `domain-unique` check.
 
 Host and domain names are compared in lower case and without a trailing dot. Secret
 keys are compared exactly: the key's shape (models, `SecretKey`) already refuses `..`,
@@ -41,9 +44,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from compiler.catalog import per_domain
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Customer, Environment, Host, Settings, expand_prefix
+from compiler.catalog.per_domain import PerDomain, Record
 from compiler.errors import Location, Problem
 
 if TYPE_CHECKING:
@@ -96,12 +101,16 @@ def tenant_domains(env: Environment, customer: Customer | None) -> list[str]:
 
 
 def instance_problems(
-    env: Environment, customer: Customer | None, settings: Settings
+    env: Environment,
+    customer: Customer | None,
+    settings: Settings,
+    each_domain: PerDomain,
 ) -> Iterator[tuple[YamlPath, str, str]]:
     """What one instance's merged values reach beyond its tenant: (path, message, hint).
 
     The resolver reports each at the layer that wrote the path, so the error lands on
-    the `key:`, `store:` or `host:` line of whichever file set the value.
+    the `key:`, `store:`, `host:`, `name:` or `address:` line of whichever file set the
+    value. Records and hosts declared for each domain are checked in every domain's copy.
     """
     prefix, allowed, domains = (
         secret_prefix(env, customer),
@@ -134,19 +143,53 @@ def instance_problems(
                 f"secret store '{ref.store}' is not allowed in environment '{env.name}'",
                 f"allowed: {', '.join(allowed)} (secret_store.name and extra_stores)",
             )
-    names: list[tuple[YamlPath, str, str]] = []
-    if settings.ingress:
-        names.append((("ingress", "host"), "ingress host", settings.ingress.host))
-    dns = settings.infrastructure.dns if settings.infrastructure else None
-    for record, entry in sorted((dns or {}).items()):
-        names.append((("infrastructure", "dns", record, "name"), "DNS record name", entry.name))
-    for path, what, name in names:
+    names: list[tuple[YamlPath, str, str]] = [
+        (("ingress", "host"), "ingress host", ingress.host)
+        for _, ingress in per_domain.ingresses(settings, each_domain)
+    ]
+    for entry in per_domain.records(settings, each_domain):
+        if entry.record.type == "PTR":
+            yield from _reverse_problems(env, customer, entry, domains, owner)
+        else:
+            names.append(((*entry.path, "name"), "DNS record name", entry.record.owner))
+    for path, what, name in dict.fromkeys(names):
         if not any(within(name, domain) for domain in domains):
             yield (
                 path,
                 f"{what} '{name}' is not in a domain of {owner}",
                 f"use {' or '.join(domains)}, or a subdomain",
             )
+
+
+def _reverse_problems(
+    env: Environment, customer: Customer | None, entry: Record, domains: list[str], owner: str
+) -> Iterator[tuple[YamlPath, str, str]]:
+    """A PTR record writes into the reverse zone of its address, which belongs to
+    whoever holds the address: a customer names only the addresses of its own `hosts`
+    in the environment, and only names in its domains (else its relay could pose as
+    another's in every log and spam filter); an environment-wide service only the
+    addresses of the environment's host pools."""
+    record = entry.record
+    if customer is None:
+        hosts = [host for pool in env.host_pools.values() for host in pool]
+        whose = f"a host of a host pool of environment '{env.name}'"
+    else:
+        placement = customer.environments.get(env.name)
+        hosts = list(placement.hosts) if placement else []
+        whose = f"a host of customer '{customer.name}' in '{env.name}'"
+    if _address_key(record.address or "") not in {_address_key(h.address) for h in hosts}:
+        yield (
+            (*entry.path, "address"),
+            f"PTR address '{record.address}' is not the address of {whose}",
+            "reverse DNS belongs to the address's owner: name the addresses of your own "
+            "hosts (hosts: in the customer's environment)",
+        )
+    if customer is not None and not any(within(record.value, domain) for domain in domains):
+        yield (
+            (*entry.path, "value"),
+            f"PTR value '{record.value}' is not in a domain of {owner}",
+            f"point the address at a name in {' or '.join(domains)}",
+        )
 
 
 def platform_hosts_taken(catalog: Catalog, instances: Iterable[Instance]) -> list[Problem]:
@@ -156,13 +199,11 @@ def platform_hosts_taken(catalog: Catalog, instances: Iterable[Instance]) -> lis
     platform: dict[tuple[str, str], str] = {}  # (environment, host) -> instance id
     claims: list[tuple[Instance, str, str]] = []  # (instance, its customer, its host)
     for instance in instances:
-        ingress = instance.settings.ingress
-        if ingress is None:
-            continue
-        if instance.customer is None:
-            platform.setdefault((instance.environment, dns_key(ingress.host)), instance.id)
-        else:
-            claims.append((instance, instance.customer, ingress.host))
+        for _, ingress in instance.ingresses():
+            if instance.customer is None:
+                platform.setdefault((instance.environment, dns_key(ingress.host)), instance.id)
+            else:
+                claims.append((instance, instance.customer, ingress.host))
     problems = []
     for instance, customer, host in claims:
         taken = platform.get((instance.environment, dns_key(host)))

@@ -166,7 +166,8 @@ def _is_partial_error(error: dict[str, Any]) -> bool:
     """Errors a partial layer may have: a key left to another layer, a removal, or a
     value that holds a `${...}` reference (checked once the reference is resolved)."""
     value = error.get("input", 0)
-    return error["type"] == "missing" or value is None or (isinstance(value, str) and "${" in value)
+    missing = error["type"] in ("missing", "missing_key")  # missing_key: a PTR's `address`
+    return missing or value is None or (isinstance(value, str) and "${" in value)
 
 
 def _layer_problems(kind: EntityKind, entity: Any, source: Source) -> list[Problem]:

@@ -64,7 +64,8 @@ def run(
         origin = row["file"] or ""
         if row["template"]:
             origin += f"  ({row['template']})"
-        table.add_row(row["path"], json.dumps(row["value"]), row["layer"], origin)
+        path = row["path"] + (f"  (for {row['domain']})" if row["domain"] else "")
+        table.add_row(path, json.dumps(row["value"]), row["layer"], origin)
     console.print(table)
     return 0
 
@@ -135,21 +136,33 @@ def network_row(path: NetworkPath) -> dict[str, Any]:
 
 
 def explain(instance: Instance) -> list[dict[str, Any]]:
-    """One row per resolved leaf (built-in defaults included), in document order."""
+    """One row per resolved leaf (built-in defaults included), in document order; a
+    record or ingress declared `for_each: domains` once per domain, with its `domain`."""
     resolved = instance.settings.model_dump(mode="json", exclude_none=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    done: set[YamlPath] = set()
     for path, value in _leaves(resolved, ()):
-        origin = instance.origin(path)
-        rows.append(
-            {
-                "path": ".".join(str(part) for part in path),
-                "value": shown_placeholders(value),
-                "layer": origin.layer,
-                "file": str(origin.location) if origin.location else None,
-                "template": origin.template,
-            }
-        )
+        root = next((r for r in instance.per_domain if path[: len(r)] == r), None)
+        if root is None:
+            rows.append(_row(instance, path, value, None))
+        elif root not in done:  # at its first leaf, the record or ingress for every domain
+            done.add(root)
+            for domain, copy in instance.per_domain[root]:
+                leaves = _leaves(copy.model_dump(mode="json", exclude_none=True), root)
+                rows += [_row(instance, leaf, item, domain) for leaf, item in leaves]
     return rows
+
+
+def _row(instance: Instance, path: YamlPath, value: Any, domain: str | None) -> dict[str, Any]:
+    origin = instance.origin(path)
+    return {
+        "path": ".".join(str(part) for part in path),
+        "value": shown_placeholders(value),
+        "layer": origin.layer,
+        "file": str(origin.location) if origin.location else None,
+        "template": origin.template,
+        "domain": domain,
+    }
 
 
 def _leaves(node: Any, path: YamlPath) -> list[tuple[YamlPath, Any]]:

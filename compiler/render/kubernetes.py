@@ -8,6 +8,7 @@ which the policy checker re-examines after patching.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -33,6 +34,7 @@ from compiler.catalog import (
     secret_name,
     store_kind,
 )
+from compiler.render.ingress import ingress_objects, route_objects
 
 MANAGED_BY = "gitopsc"
 CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces
@@ -140,10 +142,12 @@ def workload_objects(
         )
     objects += _exposed(instance, service, env, cluster)
     if settings.ingress:
+        meta = functools.partial(_meta, instance)
         if cluster.flavour == "openshift":
-            objects += _route(instance, service, env)
+            objects += route_objects(instance, service, env, meta)
         else:
-            objects += _ingress(instance, service, env, cluster)
+            class_name = ingress_controller(env, cluster).class_name
+            objects += ingress_objects(instance, service, env, meta, class_name)
     replicas = _replicas(settings, suspended)
     if not suspended and (
         replicas > 1 or (settings.autoscaling and settings.autoscaling.min_replicas > 1)
@@ -475,96 +479,6 @@ NOT_RENDERED = {
     "kubernetes": frozenset({"Route"}),
     "openshift": frozenset({"Ingress", "Certificate"}),
 }
-
-
-def _route(instance: Instance, service: Service, env: Environment) -> list[dict[str, Any]]:
-    """An OpenShift Route in place of Ingress and Certificate: the router terminates TLS
-    (edge) and redirects plain HTTP; its certificate is the router's default, or, where
-    cert-manager's openshift-routes add-on runs, one from the environment's issuer (the
-    annotations ask for it, and are inert without the add-on)."""
-    ingress = instance.settings.ingress
-    assert ingress is not None
-    extra = (
-        {
-            "cert-manager.io/issuer-name": env.tls.issuer,
-            "cert-manager.io/issuer-kind": env.tls.issuer_kind,
-        }
-        if ingress.tls
-        else {}
-    )
-    spec: dict[str, Any] = {
-        "host": ingress.host,
-        "path": ingress.path,
-        "to": {"kind": "Service", "name": service.name, "weight": 100},
-        "port": {"targetPort": ingress.port},
-        "wildcardPolicy": "None",
-    }
-    if ingress.tls:
-        spec["tls"] = {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}
-    metadata = _meta(instance, service.name)
-    if extra:
-        metadata["annotations"] = extra
-    return [
-        {
-            "apiVersion": "route.openshift.io/v1",
-            "kind": "Route",
-            "metadata": metadata,
-            "spec": spec,
-        }
-    ]
-
-
-def _ingress(
-    instance: Instance, service: Service, env: Environment, cluster: Cluster
-) -> list[dict[str, Any]]:
-    ingress = instance.settings.ingress
-    controller = ingress_controller(env, cluster)
-    spec: dict[str, Any] = {"ingressClassName": controller.class_name}
-    tls_secret = f"{service.name}-tls"
-    if ingress.tls:
-        spec["tls"] = [{"hosts": [ingress.host], "secretName": tls_secret}]
-    spec["rules"] = [
-        {
-            "host": ingress.host,
-            "http": {
-                "paths": [
-                    {
-                        "path": ingress.path,
-                        "pathType": "Prefix",
-                        "backend": {
-                            "service": {"name": service.name, "port": {"name": ingress.port}}
-                        },
-                    }
-                ]
-            },
-        }
-    ]
-    objects = [
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": _meta(instance, service.name),
-            "spec": spec,
-        }
-    ]
-    if ingress.tls:
-        objects.append(
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "Certificate",
-                "metadata": _meta(instance, tls_secret),
-                "spec": {
-                    "secretName": tls_secret,
-                    "dnsNames": [ingress.host],
-                    "issuerRef": {
-                        "name": env.tls.issuer,
-                        "kind": env.tls.issuer_kind,
-                        "group": "cert-manager.io",
-                    },
-                },
-            }
-        )
-    return objects
 
 
 def namespace_objects(

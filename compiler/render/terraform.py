@@ -3,7 +3,10 @@
 The environment's root module (environments/<env>/terraform/variables.tf) declares
 `customers`, `dns_records`, `databases` and `buckets`; this module fills them. Keys are
 stable ids built from names (`<customer>-<service>-<record>`), so a Terraform `for_each`
-over them keeps resource addresses when unrelated entries come and go.
+over them keeps resource addresses when unrelated entries come and go. A record declared
+`for_each: domains` is one entry per domain, keyed `<customer>-<service>-<record>@<domain>`:
+by the domain, not its position, so a domain added or removed leaves the others' keys.
+A PTR record's `name` is the reverse name of its address (`25.2.0.192.in-addr.arpa`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ def tfvars(
         infra = instance.settings.infrastructure
         if infra is None:
             continue
-        for name, record in sorted((infra.dns or {}).items()):
-            dns[_key(instance, name)] = {
-                "name": record.name,
+        for entry in instance.dns_records():
+            record = entry.record
+            dns[_key(instance, entry.key)] = {
+                "name": record.owner,
                 "type": record.type,
                 "value": record.value,
                 "ttl": record.ttl,

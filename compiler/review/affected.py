@@ -210,8 +210,15 @@ def differing(base: Mapping[str, Instance], head: Mapping[str, Instance]) -> lis
 
 
 def _result(instance: Instance) -> tuple[Any, ...]:
-    """What rendering reads of an instance (not where each value was written)."""
-    return (instance.values, instance.clusters, instance.hosts, instance.namespace)
+    """What rendering reads of an instance (not where each value was written); the
+    values hold only the first domain's copy of a record declared for each domain."""
+    return (
+        instance.values,
+        dict(instance.per_domain),
+        instance.clusters,
+        instance.hosts,
+        instance.namespace,
+    )
 
 
 def summarize(

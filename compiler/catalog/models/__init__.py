@@ -13,6 +13,7 @@ One module per kind of catalog file, and two that they share:
 
     fields.py       constrained types (names, quantities, ports, dates), `Strict` base
     settings.py     `Settings`, the layered part of a service, and the `Layer` marker
+    dns.py          `DnsRecord`, one record of `infrastructure.dns`, and its types' values
     service.py      `Service`        catalog/services/<name>.yaml
     customer.py     `Customer`       catalog/customers/<name>.yaml
     environment.py  `Environment`    environments/<name>/environment.yaml
@@ -32,6 +33,7 @@ from compiler.catalog.models.customer import (
     CustomerEnvironment,
     reserved_because,
 )
+from compiler.catalog.models.dns import DnsRecord, IpAddress, RecordType, reverse_name
 from compiler.catalog.models.environment import (
     DATABASE_PORTS,
     ArgoCD,
@@ -85,7 +87,6 @@ from compiler.catalog.models.settings import (
     ConfigValue,
     Database,
     DependencyUse,
-    DnsRecord,
     EgressRule,
     Infrastructure,
     Ingress,
@@ -141,6 +142,7 @@ __all__ = [
     "Ingress",
     "IngressController",
     "IngressRule",
+    "IpAddress",
     "IsoDate",
     "KubernetesVersion",
     "LabelKey",
@@ -167,6 +169,7 @@ __all__ = [
     "Quantity",
     "Quota",
     "RecordName",
+    "RecordType",
     "RepoUrl",
     "Residency",
     "ResourceAmounts",
@@ -191,4 +194,5 @@ __all__ = [
     "ingress_controller",
     "port_spec",
     "reserved_because",
+    "reverse_name",
 ]

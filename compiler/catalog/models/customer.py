@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from compiler.catalog.models.environment import Environment, Host
 from compiler.catalog.models.fields import (
@@ -122,6 +122,18 @@ class Customer(Strict):
     status: Literal["active", "suspended", "offboarding"] = "active"
     offboard_after: IsoDate | None = None
     contact: str = ""
-    domains: Annotated[list[DnsName], Field(min_length=1)]
+    # the first is `${customer.domain}`; `for_each: domains` publishes a record or an
+    # ingress host in each (so each once: a domain twice would be two records with one key)
+    domains: Annotated[list[DnsName], Field(min_length=1, max_length=256)]
     services: Annotated[dict[Name, Layer], NullDict] = {}
     environments: Annotated[dict[Name, CustomerEnvironment], NullDict] = {}
+
+    @field_validator("domains")
+    @classmethod
+    def _once(cls, domains: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for domain in domains:
+            if domain in seen:
+                raise ValueError(f"domain '{domain}' is listed twice")
+            seen.add(domain)
+        return domains

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from compiler.catalog.models.dns import DnsRecord
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
     DnsName,
@@ -22,7 +23,6 @@ from compiler.catalog.models.fields import (
     PortName,
     Protocol,
     Quantity,
-    RecordName,
     SecretKey,
     Strict,
 )
@@ -82,8 +82,10 @@ class Autoscaling(Strict):
 
 
 class Ingress(Strict):
-    """Public HTTP(S) exposure of one named port under a host name."""
+    """Public HTTP(S) exposure of one named port under a host name; with
+    `for_each: domains`, under one host per domain of the customer (`${domain}` in it)."""
 
+    for_each: Literal["domains"] | None = None
     host: DnsName
     port: PortName
     path: str = "/"
@@ -101,14 +103,6 @@ class SecretRef(Strict):
     key: SecretKey
     property: str | None = None
     store: Name | None = None
-
-
-class DnsRecord(Strict):
-    name: RecordName
-    type: Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV"]
-    value: Annotated[str, Field(min_length=1)]
-    ttl: Annotated[int, Field(ge=60, le=86400)] = 300
-    priority: Annotated[int, Field(ge=0, le=65535)] | None = None
 
 
 class Database(Strict):

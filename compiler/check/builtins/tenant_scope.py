@@ -91,9 +91,10 @@ def out_of_scope(obj: Mapping[str, Any], scope: Scope) -> str | None:
 def check(run: EnvironmentInput) -> Iterator[Finding]:
     env = run.catalog.environments[run.env]
     taken = frozenset(  # the platform's own ingress hosts: no customer object may name one
-        dns_key(i.settings.ingress.host)
+        dns_key(ingress.host)
         for i in run.instances
-        if i.customer is None and i.settings.ingress
+        if i.customer is None
+        for _, ingress in i.ingresses()
     )
     scopes: dict[str | None, Scope] = {}
     for file in run.files:

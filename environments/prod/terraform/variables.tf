@@ -19,6 +19,11 @@ variable "customers" {
 }
 
 variable "dns_records" {
+  # Types: A, AAAA, CNAME, MX, TXT, SRV, PTR (name: the reverse name of the address, in
+  # in-addr.arpa or ip6.arpa; its reverse zone must be delegated to this account by the
+  # address's owner), TLSA ("usage selector matching-type data"), CAA (flags tag "value").
+  # Keys: <customer>-<service>-<record>, or <customer>-<service>-<record>@<domain> for a
+  # record declared for each of a customer's domains (stable when a domain is added).
   description = "DNS records for customer domains and platform names; priority is null unless MX/SRV."
   type = map(object({
     name     = string
