@@ -274,3 +274,38 @@ def test_a_patch_widening_an_exposed_service_is_out_of_scope(example: Path):
         "dev/kubernetes/dev-fra1/platform/sygnal/service-sygnal.yaml",
         "dev/kubernetes/dev-fra1/platform/coturn/service-coturn-loadbalancer.yaml",
     }
+
+
+def test_review_fixes_for_exposure_and_routes(example: Path):
+    """expose on a VM service is refused; per-cluster values may not move NetworkPolicy
+    inputs (coturn's exposure naming the region); a customer named like a cluster's own
+    ingress controller namespace is refused."""
+    relay = example / "catalog/services/postfix-relay.yaml"
+    relay.write_text(
+        relay.read_text().replace(
+            "  secrets:\n", "  expose: {smtp: {type: NodePort}}\n  secrets:\n", 1
+        )
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "'postfix-relay' runs on VMs: its hosts are reached at their addresses" in result.stderr
+
+
+def test_a_per_cluster_network_value_is_refused(example: Path):
+    env = example / "environments/prod/environment.yaml"
+    env.write_text(
+        env.read_text().replace(
+            "  corp-vpn: [10.8.0.0/16]",
+            "  corp-vpn: [10.8.0.0/16]\n  vpn-fra1: [10.9.0.0/16]\n  vpn-zrh1: [10.10.0.0/16]",
+        )
+    )
+    coturn = example / "catalog/services/coturn.yaml"
+    coturn.write_text(
+        coturn.read_text().replace(
+            "    turns: {type: LoadBalancer}\n",
+            '    turns: {type: LoadBalancer, clients: "vpn-${instance.region}"}\n',
+        )
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "expose is one per environment" in result.stderr

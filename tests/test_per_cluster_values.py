@@ -82,7 +82,7 @@ def test_a_value_that_serves_every_cluster_cannot_name_one(example: Path):
     )
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2 and result.exception is None, result.stderr
-    assert "this value names the cluster, and 'sygnal' runs on 2 clusters" in result.stderr
+    assert "names the cluster (or its region), and 'sygnal' runs on 2 clusters" in result.stderr
     line = (
         sygnal.read_text()
         .split("\n")

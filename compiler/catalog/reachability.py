@@ -166,6 +166,12 @@ def _of_instance(
     if isinstance(mine, Pods):
         yield from _own(catalog, env, instance, mine, internet)
     else:  # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
+        if instance.settings.expose:
+            yield (
+                ("expose",),
+                f"'{instance.service}' runs on VMs: its hosts are reached at their addresses",
+                "expose is for Kubernetes services; remove it",
+            )
         network = instance.settings.network
         for field in ("internet_egress", "egress", "ingress"):
             if network and getattr(network, field):

@@ -339,8 +339,8 @@ def _add(
             if path[0] in _ONE_PER_ENVIRONMENT:
                 fail(
                     path,
-                    f"this value names the cluster, and '{service.name}' runs on "
-                    f"{len(clusters)} clusters: {path[0]} is one per environment",
+                    f"this value names the cluster (or its region), and '{service.name}' runs "
+                    f"on {len(clusters)} clusters: {path[0]} is one per environment",
                     "use ${instance.cluster} only in what is rendered per cluster "
                     "(Kubernetes objects), or name the clusters in the value itself",
                 )
@@ -385,7 +385,8 @@ def _add(
 
 
 # settings rendered once per environment, not per cluster: Terraform's and Ansible's
-_ONE_PER_ENVIRONMENT = ("infrastructure", "vm")
+# and NetworkPolicies, derived once per environment from the connections
+_ONE_PER_ENVIRONMENT = ("infrastructure", "vm", "network", "expose", "ports")
 
 
 def _differing(a: Any, b: Any, path: YamlPath = ()) -> list[YamlPath]:

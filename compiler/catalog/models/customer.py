@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from compiler.catalog.models.environment import Environment, Host
+from compiler.catalog.models.environment import Environment, Host, ingress_controller
 from compiler.catalog.models.fields import (
     DnsName,
     IsoDate,
@@ -90,7 +90,10 @@ def reserved_because(name: str, environments: Mapping[str, Environment]) -> str 
     since a customer may be placed in another one later."""
     found: dict[str, list[str]] = {}  # why -> environments
     for env_name, env in sorted(environments.items()):
-        if name == env.ingress_controller.namespace:
+        controllers = {env.ingress_controller.namespace} | {
+            ingress_controller(env, cluster).namespace for cluster in env.clusters
+        }
+        if name in controllers:
             found.setdefault("the namespace of the ingress controller", []).append(env_name)
         if name in env.platform_namespaces:
             found.setdefault("one of the platform_namespaces", []).append(env_name)

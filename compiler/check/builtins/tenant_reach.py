@@ -140,11 +140,17 @@ def _certificate_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
 
 
 def _route_reach(obj: Mapping[str, Any], scope: Scope) -> str | None:
-    """An OpenShift Route (allowed through `tenant_kinds`) names a host of the tenant's
-    and sends to a Service of its own namespace."""
+    """An OpenShift Route (an instance's ingress on an OpenShift cluster) names a host of
+    the tenant's, sends to a Service of its own namespace, and asks cert-manager's
+    openshift-routes add-on only for the environment's issuer."""
     spec = as_mapping(obj.get("spec"))
     if as_mapping(spec.get("to")).get("kind", "Service") != "Service":
         return "sends to something other than a Service"
+    annotations = as_mapping(as_mapping(obj.get("metadata")).get("annotations"))
+    asked = annotations.get("cert-manager.io/issuer-name")
+    kind = annotations.get("cert-manager.io/issuer-kind", "Issuer")
+    if asked is not None and (asked, kind) != scope.issuer:
+        return f"asks for {kind} {asked!r}, not {scope.issuer[1]} {scope.issuer[0]!r}"
     return _foreign_name([spec.get("host")], scope)
 
 
