@@ -8,11 +8,13 @@ provenance, interpolation) out.
 
 `reachability.py` is declared reachability: every connection an instance makes or
 accepts, which the renderer turns into NetworkPolicies and the network check evaluates.
-`layout.py` says where each kind of file lives and holds the `Catalog`. `tenancy.py` is
-the tenant boundary, what one customer's file may reach (validate: hosts and domains;
-resolve: secret keys and stores, ingress and DNS names); its rules are public for checks
-over rendered objects. This wing is the bottom of the pipeline: it imports nothing from
-render, output, check or review.
+`workloads.py` holds what each workload kind (Deployment, StatefulSet, DaemonSet, Job,
+CronJob) accepts, and which service a hook Job runs for. `layout.py` says where each
+kind of file lives and holds the `Catalog`. `tenancy.py` is the tenant boundary, what
+one customer's file may reach (validate: hosts and domains; resolve: secret keys and
+stores, ingress and DNS names); its rules are public for checks over rendered objects.
+This wing is the bottom of the pipeline: it imports nothing from render, output, check
+or review.
 """
 
 from compiler.catalog import model_errors
@@ -67,11 +69,14 @@ from compiler.catalog.tenancy import (
     within,
 )
 from compiler.catalog.validate import build_catalog
+from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 
 __all__ = [
     "INTERNET",
     "PLATFORM_NAMESPACE",
     "PRIVATE_RANGES",
+    "RUN_TO_COMPLETION",
+    "SCALED",
     "SECRET_KEY",
     "Addresses",
     "Catalog",
@@ -109,6 +114,7 @@ __all__ = [
     "declared_networks",
     "dns_key",
     "find_root",
+    "hook_of",
     "load_document",
     "merge",
     "model_errors",

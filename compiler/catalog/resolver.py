@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import model_errors, reachability, tenancy
+from compiler.catalog import model_errors, reachability, tenancy, workloads
 from compiler.catalog.interpolate import interpolate, path_order, template_paths
 from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
@@ -150,6 +150,7 @@ def resolve(
         for (location, message, hint), ids in failures.items()
     ]
     problems += tenancy.platform_hosts_taken(catalog, instances.values())
+    problems += workloads.hook_problems(catalog, instances.values())
     for env_name in wanted:
         in_env = [i for i in instances.values() if i.environment == env_name]
         problems += reachability.connections(catalog, catalog.environments[env_name], in_env)[1]
@@ -298,6 +299,8 @@ def _add(
                 fail(path, f"on cluster {other}: {message}", hint)
             cluster_settings[other] = other_settings
     hosts = _check_runtime(env, service, customer, settings, fail)
+    for path, message, hint in workloads.instance_problems(service, settings):
+        fail(path, message, hint)
     for path, message, hint in tenancy.instance_problems(env, customer, settings):
         fail(path, message, hint)
     instances[instance_id] = Instance(

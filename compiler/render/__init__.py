@@ -32,7 +32,7 @@ from compiler.catalog import (
 )
 from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, kubernetes, network, terraform
-from compiler.render.kubernetes import CUSTOMER_LABEL, labels
+from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
 from compiler.render.scope import (

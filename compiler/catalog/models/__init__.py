@@ -13,6 +13,7 @@ One module per kind of catalog file, and two that they share:
 
     fields.py       constrained types (names, quantities, ports, dates), `Strict` base
     settings.py     `Settings`, the layered part of a service, and the `Layer` marker
+    jobs.py         `Job` (the `job:` settings of a Job or CronJob), the cron schedule
     service.py      `Service`        catalog/services/<name>.yaml
     customer.py     `Customer`       catalog/customers/<name>.yaml
     environment.py  `Environment`    environments/<name>/environment.yaml
@@ -75,6 +76,7 @@ from compiler.catalog.models.fields import (
     Strict,
     expand_prefix,
 )
+from compiler.catalog.models.jobs import CRON_ONLY, JOB_ONLY, Job, JobHook, cron_problem
 from compiler.catalog.models.plan import Plan, PlanList, Quota
 from compiler.catalog.models.service import Service
 from compiler.catalog.models.settings import (
@@ -110,7 +112,9 @@ from compiler.catalog.models.settings import (
 from compiler.catalog.models.team import Team, TeamList
 
 __all__ = [
+    "CRON_ONLY",
     "DATABASE_PORTS",
+    "JOB_ONLY",
     "PATTERN_DESCRIPTIONS",
     "RESERVED_NAMES",
     "SECRET_KEY",
@@ -139,6 +143,8 @@ __all__ = [
     "IngressController",
     "IngressRule",
     "IsoDate",
+    "Job",
+    "JobHook",
     "KubernetesVersion",
     "LabelKey",
     "LabelValue",
@@ -184,6 +190,7 @@ __all__ = [
     "Tls",
     "VmSettings",
     "WritablePath",
+    "cron_problem",
     "expand_prefix",
     "port_spec",
     "reserved_because",

@@ -25,6 +25,7 @@ from compiler.catalog.models.fields import (
     SecretKey,
     Strict,
 )
+from compiler.catalog.models.jobs import Job
 
 ConfigValue = str | int | float | bool
 
@@ -341,6 +342,10 @@ class Settings(Strict):
     run_as: RunAs | None = None
     # directories the container writes to (its root file system is read-only); /tmp always
     writable_paths: dict[ContainerPath, WritablePath] | None = None
+    # the container's entrypoint and its arguments (default: the image's own)
+    command: Annotated[list[str], Field(min_length=1, max_length=256)] | None = None
+    args: Annotated[list[str], Field(max_length=256)] | None = None
+    job: Job | None = None  # a Job's or CronJob's schedule, retries, hook
     network: Network | None = None
     patches: list[Patch] | None = None
     extra_resources: list[dict[str, Any]] | None = None
