@@ -41,12 +41,28 @@ def hook_of(service: Service, settings: Settings) -> JobHook | None:
     return settings.job.hook
 
 
+# the longest name of a Job or CronJob: its name goes into a label of its pods (63
+# characters at most) with 11 more (a CronJob's run: `-<minutes>`; a plain Job's
+# content digest: `-<10 hex digits>`, render/hooks.py)
+JOB_NAME_MAX = 52
+
+
 def service_problems(catalog: Catalog) -> list[Problem]:
     """A DaemonSet runs a pod on every node of a shared cluster: one per customer would be
     one per customer and node, and a customer could reach every node. Environment-wide
-    (platform) services only."""
+    (platform) services only. A Job's or CronJob's name leaves room for what is appended
+    to it."""
     problems = []
     for name, service in sorted(catalog.services.items()):
+        if service.workload in RUN_TO_COMPLETION and len(name) > JOB_NAME_MAX:
+            problems.append(
+                Problem(
+                    catalog.source("service", name).locate("name"),
+                    f"a {service.workload}'s name has at most {JOB_NAME_MAX} characters, "
+                    f"'{name}' has {len(name)}",
+                    "its runs are named after it with 11 more characters, in a label of at most 63",
+                )
+            )
         if service.workload == "DaemonSet" and service.scope != "environment":
             problems.append(
                 Problem(
