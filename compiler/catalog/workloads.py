@@ -115,7 +115,7 @@ def instance_problems(service: Service, settings: Settings) -> Iterator[Failure]
             yield (("job", field), f"job.{field} applies to a {other}, not a {kind}", "")
     if kind == "CronJob" and (job is None or job.schedule is None):
         yield (
-            ("job", "schedule"),
+            ("job",),  # the layer that wrote `job:` without one (none: the service file)
             f"CronJob '{service.name}' has no job.schedule",
             "set a cron schedule, e.g. `job: {schedule: '30 3 * * *'}`",
         )
