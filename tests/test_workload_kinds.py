@@ -670,3 +670,25 @@ def test_checkov_finds_nothing_new_on_the_new_kinds(example: Path):
         ]
         found = scan(run.catalog, env, chosen, run.by_id, CheckovRun("medium", ("CKV_K8S_35",)))
         assert found == [], [(f.id, f.rendered) for f in found]
+
+
+def test_a_change_to_a_hook_renders_it_with_its_service(example: Path):
+    """A hook runs in its service's Application: `affected` reaches both, and `diff`,
+    rendering both, shows the Job's change alone (the service's kustomization, which
+    lists the hook's folder, is the same on both sides)."""
+    from tests.conftest import commit_example
+
+    commit_example(example)
+    _set(
+        example,
+        "catalog/services/synapse-migrate.yaml",
+        "--run-background-updates]",
+        "--run-background-updates, -v]",
+    )
+    result = run_cli("affected", "--root", str(example), "--base", "main", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {"synapse", "synapse-migrate"} <= set(json.loads(result.stdout)["services"])
+    result = run_cli("diff", "--root", str(example), "--base", "main", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    changed = {c["path"].rsplit("/", 1)[1] for c in json.loads(result.stdout)["changes"]}
+    assert changed == {"job-synapse-migrate.yaml"}
