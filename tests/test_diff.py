@@ -153,10 +153,12 @@ def test_a_plan_change_reaches_its_customers_namespace_objects(repo: git.Repo):
 
 def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.Repo):
     """element-web stops depending on synapse: synapse's NetworkPolicy admitting it goes
-    (and with it a line of synapse's kustomization), though no synapse value changed."""
+    (and with it a line of synapse's kustomization), though no synapse value changed.
+    synapse-migrate is reached too: its folder is part of synapse's Application (a sync
+    hook), so the two are rendered together."""
     _edit(repo, "catalog/services/element-web.yaml", "depends_on: [synapse]\n", "")
     affected = _affected(repo)
-    assert set(affected["services"]) == {"element-web", "synapse"}
+    assert set(affected["services"]) == {"element-web", "synapse", "synapse-migrate"}
     synapse = [c for c in _diff(repo)["changes"] if c["service"] == "synapse"]
     removed = {c["path"].rsplit("/", 1)[-1] for c in synapse if c["change"] == "removed"}
     changed = {c["path"].rsplit("/", 1)[-1] for c in synapse if c["change"] == "changed"}
@@ -167,8 +169,9 @@ def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.R
 
 def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     """postgres now waits for rspamd: its ArgoCD sync wave moves one later, and so do
-    those of synapse (waits for postgres) and of element-web and mas (wait for synapse),
-    though none of their files changed. (rspamd gets a port: a dependency is reached on
+    those of synapse (waits for postgres) and of element-web, mas and synapse-media-purge
+    (wait for synapse), though none of their files changed (synapse-migrate, a hook, has
+    no Application of its own). (rspamd gets a port: a dependency is reached on
     its serving port, and a service without one cannot be depended on; and the
     environments grant it to the pods, as the spam filters are the platform's hosts.)"""
     _edit(
@@ -189,7 +192,7 @@ def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
         )
     changes = _diff(repo)["changes"]
     apps = {c["service"] for c in changes if "/argocd/" in c["path"] and "sync-wave" in c["diff"]}
-    assert apps == {"postgres", "synapse", "element-web", "mas"}
+    assert apps == {"postgres", "synapse", "element-web", "mas", "synapse-media-purge"}
 
 
 def _full_compile_changes(repo: git.Repo, tmp: Path) -> set[str]:

@@ -65,7 +65,7 @@ def test_a_patch_that_drops_the_rule_closes_the_path(example: Path):
     web = _one(paths, "in", "prod/acme/element-web", "http")
     assert not web["open"] and web["declared"]
     assert web["declared_at"].startswith("catalog/services/element-web.yaml:7:")
-    assert web["narrowed_at"].startswith("catalog/customers/acme.yaml:31:")
+    assert web["narrowed_at"].startswith("catalog/customers/acme.yaml:35:")
     assert "acme/synapse-from-element-web ingress[0]" not in web["admitted_by"]
     assert _one(paths, "out", "prod/acme/postgres", "postgres")["open"]
     table = run_cli("explain", "prod/acme/synapse", "--network", "--root", str(example))

@@ -907,11 +907,13 @@ def test_pods_reach_a_vm_dependency_on_a_platform_pool_only_on_what_it_grants(ex
     assert net.allowed(pods["acme/bridge"], External("10.30.1.11"), 587).allowed
     assert not net.allowed(pods["acme/bridge"], External("10.30.1.11"), 22).allowed
     text = acme.read_text()
-    tail = "      postfix-relay:\n      bridge:\n"
+    tail = "      bridge:\n"
+    relay = text.rindex("      postfix-relay:\n") + len("      postfix-relay:\n")  # prod's
     assert text.endswith(tail)
     acme.write_text(
-        text.removesuffix(tail)
-        + "      postfix-relay:\n        ports: {ssh: 22}\n"
+        text[:relay]
+        + "        ports: {ssh: 22}\n"
+        + text[relay:].removesuffix(tail)
         + "      bridge:\n"
         + "        network: {dependencies: {postfix-relay: {ports: [submission, ssh]}}}\n"
     )

@@ -89,7 +89,7 @@ def test_the_same_owner_may_not_list_a_host_differently(example: Path):
     )
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2
-    assert "globex.yaml:43:10: error: host 'mx1.globex.example' is defined differently at " in (
+    assert "globex.yaml:45:10: error: host 'mx1.globex.example' is defined differently at " in (
         result.stderr
     )
 

@@ -9,15 +9,15 @@ provenance, interpolation) out.
 
 `reachability.py` is declared reachability: every connection an instance makes or
 accepts, which the renderer turns into NetworkPolicies and the network check evaluates.
-`layout.py` says where each kind of file lives and holds the `Catalog`. `tenancy.py` is
-the tenant boundary, what one customer's file may reach (validate: hosts and domains;
-resolve: secret keys and stores, ingress and DNS names, PTR addresses); its rules are
-public for checks over rendered objects. `files.py` turns each configuration file
-(`files:`) into the text that is mounted, so that resolve can hold it to its limits and
-render packs the same text; `emit.py` writes YAML and JSON text for it and for the
-writer. This wing is the bottom of the pipeline: it imports nothing from render,
-output, check or review.
-"""
+`workloads.py` holds what each workload kind (Deployment, StatefulSet, DaemonSet, Job,
+CronJob) accepts, and which service a hook Job runs for. `layout.py` says where each
+kind of file lives and holds the `Catalog`. `tenancy.py` is the tenant boundary, what
+one customer's file may reach (validate: hosts and domains; resolve: secret keys and
+stores, ingress and DNS names, PTR addresses); its rules are public for checks over
+rendered objects. `files.py` turns each configuration file (`files:`) into the text that
+is mounted, so that resolve can hold it to its limits and render packs the same text;
+`emit.py` writes YAML and JSON text for it and for the writer. This wing is the bottom
+of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
 from compiler.catalog.emit import to_json, to_yaml
@@ -47,6 +47,7 @@ from compiler.catalog.models import (
     Environment,
     Host,
     IsoDate,
+    JobHook,
     Name,
     NullDict,
     NullList,
@@ -83,6 +84,7 @@ from compiler.catalog.tenancy import (
     within,
 )
 from compiler.catalog.validate import build_catalog
+from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 
 __all__ = [
     "CONFIG_VOLUME",
@@ -90,6 +92,8 @@ __all__ = [
     "INTERNET",
     "PLATFORM_NAMESPACE",
     "PRIVATE_RANGES",
+    "RUN_TO_COMPLETION",
+    "SCALED",
     "SECRET_KEY",
     "Addresses",
     "Catalog",
@@ -104,6 +108,7 @@ __all__ = [
     "Host",
     "Instance",
     "IsoDate",
+    "JobHook",
     "Name",
     "NullDict",
     "NullList",
@@ -130,6 +135,7 @@ __all__ = [
     "dns_key",
     "files_hash",
     "find_root",
+    "hook_of",
     "ingress_controller",
     "load_document",
     "merge",

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import files, model_errors, per_domain, reachability, tenancy
+from compiler.catalog import files, model_errors, per_domain, reachability, tenancy, workloads
 from compiler.catalog.interpolate import (
     Each,
     interpolate,
@@ -181,6 +181,7 @@ def resolve(
         for (location, message, hint), ids in failures.items()
     ]
     problems += tenancy.platform_hosts_taken(catalog, instances.values())
+    problems += workloads.hook_problems(catalog, instances.values())
     for env_name in wanted:
         in_env = [i for i in instances.values() if i.environment == env_name]
         problems += reachability.connections(catalog, catalog.environments[env_name], in_env)[1]
@@ -363,6 +364,8 @@ def _add(
                 "environment, not per customer",
             )
     hosts = _check_runtime(env, service, customer, settings, fail)
+    for path, message, hint in workloads.instance_problems(service, settings):
+        fail(path, message, hint)
     for path, message, hint in tenancy.instance_problems(env, customer, settings, expanded):
         fail(path, message, hint)
     for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):

@@ -71,18 +71,25 @@ def setting_location(catalog: Catalog, instance: Instance, path: Sequence[str | 
     return origin.location or enabled_at(catalog, instance)
 
 
+# the pod template of every workload kind: a CronJob's is inside its job template
+_POD = r"^/spec/(?:jobTemplate/spec/)?template/spec"
 _FIELD_SETTINGS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(pattern), setting)
     for pattern, setting in (
-        (r"^/spec/template/spec/(?:init)?[cC]ontainers/\d+/image", ("image",)),
+        (_POD + r"/(?:init)?[cC]ontainers/\d+/image", ("image",)),
         (r"^/spec/replicas", ("replicas",)),
-        (r"^/spec/template/spec/containers/\d+/resources", ("resources",)),
-        (r"^/spec/template/spec/containers/\d+/(?:liveness|readiness)Probe", ("probes",)),
-        (r"^/spec/template/spec/containers/\d+/ports", ("ports",)),
+        (_POD + r"/containers/\d+/resources", ("resources",)),
+        (_POD + r"/containers/\d+/(?:liveness|readiness)Probe", ("probes",)),
+        (_POD + r"/containers/\d+/ports", ("ports",)),
+        (_POD + r"/containers/\d+/command", ("command",)),
+        (_POD + r"/containers/\d+/args", ("args",)),
         (
-            r"^/spec/template/spec/containers/\d+/env(?:From)?/\d+/(?:valueFrom|secretRef)",
+            _POD + r"/containers/\d+/env(?:From)?/\d+/(?:valueFrom|secretRef)",
             ("secrets",),
         ),
+        (_POD + r"/restartPolicy", ("job",)),
+        (r"^/spec/(?:schedule|concurrencyPolicy|startingDeadlineSeconds)", ("job",)),
+        (r"^/spec/(?:jobTemplate/spec/)?(?:backoffLimit|activeDeadlineSeconds)", ("job",)),
         (r"^/spec/(?:tls|rules)", ("ingress",)),
         (r"^/spec/(?:min|max)Replicas", ("autoscaling",)),
     )
@@ -116,6 +123,7 @@ def instance_subjects(catalog: Catalog, instances: Sequence[Instance]) -> Iterat
             "status": customer.status if customer else "active",
             "runtime": service.runtime,
             "scope": service.scope,
+            "workload": service.workload if service.runtime == "kubernetes" else None,
             "namespace": instance.namespace,
             "clusters": list(instance.clusters),
             "settings": instance.values,

@@ -29,13 +29,15 @@ from compiler.catalog import (
     Environment,
     Instance,
     connections,
+    hook_of,
 )
 from compiler.errors import Location, Problem
-from compiler.render import ansible, argocd, kubernetes, network, terraform
-from compiler.render.kubernetes import CUSTOMER_LABEL, labels
+from compiler.render import ansible, argocd, hooks, kubernetes, network, terraform
+from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
 from compiler.render.scope import (
+    PLATFORM_KINDS,
     TENANT_KINDS,
     allowed_kinds,
     api_group,
@@ -54,6 +56,7 @@ class OutputFile:
 
 __all__ = [
     "CUSTOMER_LABEL",
+    "PLATFORM_KINDS",
     "PRIVATE_RANGES",
     "TENANT_KINDS",
     "OutputFile",
@@ -80,13 +83,18 @@ def _object_file(
     )
 
 
-def _kustomization(directory: str, files: list[OutputFile]) -> OutputFile:
-    """Lets `kubectl kustomize` / `kubectl apply -k` (and ArgoCD) take any rendered folder."""
+def _kustomization(
+    directory: str, files: list[OutputFile], folders: Sequence[OutputFile] = ()
+) -> OutputFile:
+    """Lets `kubectl kustomize` / `kubectl apply -k` (and ArgoCD) take any rendered folder;
+    `folders` are the kustomizations of sibling folders it takes in too (the hooks that
+    run in its Application). It stays the file of its folder's instance; the catalog
+    files behind the folders it takes in are among its sources."""
     names = sorted(f.path.rsplit("/", 1)[1] for f in files if f.path.rsplit("/", 1)[0] == directory)
-    instances = sorted(
-        {i for f in files if f.path.rsplit("/", 1)[0] == directory for i in f.instances}
-    )
-    sources = sorted({s for f in files if f.path.rsplit("/", 1)[0] == directory for s in f.sources})
+    names += sorted(f"../{folder.path.split('/')[-2]}" for folder in folders)
+    own = [f for f in files if f.path.rsplit("/", 1)[0] == directory]
+    instances = sorted({i for f in own for i in f.instances})
+    sources = sorted({s for f in [*own, *folders] for s in f.sources})
     return OutputFile(
         f"{directory}/kustomization.yaml",
         {
@@ -134,7 +142,6 @@ def render_environment(
     sides = network.sides_by_instance(connections(catalog, env, instances)[0])
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
-    allowed = allowed_kinds(env)
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
         base = f"{env.name}/kubernetes/{cluster.name}"
@@ -183,7 +190,16 @@ def render_environment(
             argo.append((namespace_app, ids, ns_sources))
             project = customer.name if customer else argocd.PLATFORM_PROJECT
             kinds = platform_kinds if customer is None else set()
-            for instance in in_namespace:
+            allowed = allowed_kinds(env, platform=customer is None)
+            suspended = customer is not None and customer.status == "suspended"
+            # hook Jobs run in the Application of the service they name (render/hooks.py):
+            # their folders first, so that its kustomization can take them in
+            hooked: dict[str, list[OutputFile]] = {}
+            ordered = sorted(
+                in_namespace,
+                key=lambda i: hook_of(catalog.services[i.service], i.settings) is None,
+            )
+            for instance in ordered:
                 if instance.cluster_settings:  # its values name the cluster: this one's
                     instance = dataclasses.replace(instance, settings=instance.on(cluster.name))
                 service = catalog.services[instance.service]
@@ -195,9 +211,14 @@ def render_environment(
                 )
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
+                objects += extras
+                hook = hook_of(service, instance.settings)
+                if hook is not None:
+                    objects = hooks.as_hook(objects, service.name, hook, suspended)
                 objects, patched = apply_patches(
-                    objects + extras, instance, kubernetes.NOT_RENDERED[cluster.flavour]
+                    objects, instance, kubernetes.NOT_RENDERED[cluster.flavour]
                 )
+                objects = hooks.content_named(objects, service.name)  # a plain Job's name
                 problems += found + patched
                 # derived, not fixed: the allowed kinds this project's Applications render
                 kinds |= {group_kind(obj) for obj in objects} & allowed
@@ -206,7 +227,13 @@ def render_environment(
                     _object_file(directory, obj, (instance.id,), sources[instance.id])
                     for obj in objects
                 ]
-                files += [*instance_files, _kustomization(directory, instance_files)]
+                kustomization = _kustomization(
+                    directory, instance_files, hooked.get(instance.service, [])
+                )
+                files += [*instance_files, kustomization]
+                if hook is not None:  # no Application: it runs in its service's
+                    hooked.setdefault(hook.service, []).append(kustomization)
+                    continue
                 application = argocd.application(
                     env,
                     cluster,

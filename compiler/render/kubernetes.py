@@ -1,21 +1,21 @@
 """Render Kubernetes objects: one resolved instance in, plain object dicts out. No I/O.
 
-Every pod gets the secure defaults whatever the catalog says (non-root, read-only root
-filesystem, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault,
-no service-account token); the catalog can only change them through an explicit patch,
-which the policy checker re-examines after patching.
+An instance gets its ServiceAccount, ConfigMap, ExternalSecrets and workload (of the
+service's kind, with its pods: workloads.py), then what the kind serves with: a Service
+for the named ports (not for a Job or CronJob, whose pods serve nothing; node-local for
+a DaemonSet), an Ingress and its Certificate, and for the scaled kinds (Deployment,
+StatefulSet) a PodDisruptionBudget and a HorizontalPodAutoscaler. Each namespace gets
+itself, default-deny, DNS, quota and limits (`namespace_objects`).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import re
 from typing import Any
 
 from compiler.catalog import (
-    CONFIG_VOLUME,
-    HASH_ANNOTATION,
+    RUN_TO_COMPLETION,
+    SCALED,
     Cluster,
     Customer,
     Environment,
@@ -23,55 +23,22 @@ from compiler.catalog import (
     Plan,
     RenderedFile,
     Service,
-    ServicePort,
-    Settings,
-    WritablePath,
     config_map_name,
-    files_hash,
     ingress_controller,
-    port_spec,
     rendered_files,
-    secret_name,
     store_kind,
 )
 from compiler.render.ingress import ingress_objects, route_objects
+from compiler.render.meta import (
+    CUSTOMER_LABEL,
+    MANAGED_BY,
+    object_meta,
+    secret_name,
+    selector,
+)
+from compiler.render.workloads import ports, replicas, workload
 
-MANAGED_BY = "gitopsc"
-CUSTOMER_LABEL = "gitopsc.dev/customer"  # on every object of a customer, and its namespaces
-RUN_AS = 10001  # a high UID: never a host user, never root
-_NON_DNS = re.compile(r"[^a-z0-9-]+")
-
-
-def labels(instance: Instance) -> dict[str, str]:
-    """The standard labels of every object of an instance."""
-    result = {
-        "app.kubernetes.io/name": instance.service,
-        "app.kubernetes.io/instance": instance_name(instance),
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "gitopsc.dev/environment": instance.environment,
-    }
-    if instance.customer:
-        result[CUSTOMER_LABEL] = instance.customer
-    return result
-
-
-def selector(instance: Instance) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": instance.service,
-        "app.kubernetes.io/instance": instance_name(instance),
-    }
-
-
-def instance_name(instance: Instance) -> str:
-    return f"{instance.customer}-{instance.service}" if instance.customer else instance.service
-
-
-def _meta(instance: Instance, name: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": instance.namespace,
-        "labels": {**labels(instance), **(extra or {})},
-    }
+_meta = object_meta
 
 
 def workload_objects(
@@ -118,28 +85,9 @@ def workload_objects(
             }
         )
     objects += [_file_secret(instance, env, f) for f in files if f.secrets]
-    objects.append(_workload(instance, service, suspended, cluster, files))
-    if settings.ports:
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": _meta(instance, service.name),
-                "spec": {
-                    "type": "ClusterIP",
-                    "selector": selector(instance),
-                    "ports": [
-                        {
-                            "name": name,
-                            "port": spec.port,
-                            "targetPort": name,
-                            "protocol": spec.protocol,
-                        }
-                        for name, spec in _ports(settings)
-                    ],
-                },
-            }
-        )
+    objects.append(workload(instance, service, suspended, cluster, files))
+    if settings.ports and service.workload not in RUN_TO_COMPLETION:
+        objects.append(_service(instance, service))
     objects += _exposed(instance, service, env, cluster)
     if settings.ingress:
         meta = functools.partial(_meta, instance)
@@ -148,9 +96,11 @@ def workload_objects(
         else:
             class_name = ingress_controller(env, cluster).class_name
             objects += ingress_objects(instance, service, env, meta, class_name)
-    replicas = _replicas(settings, suspended)
+    if service.workload not in SCALED:  # no replicas: nothing to keep available or scale
+        return objects
+    count = replicas(settings, suspended)
     if not suspended and (
-        replicas > 1 or (settings.autoscaling and settings.autoscaling.min_replicas > 1)
+        count > 1 or (settings.autoscaling and settings.autoscaling.min_replicas > 1)
     ):
         objects.append(
             {
@@ -193,17 +143,23 @@ def workload_objects(
     return objects
 
 
-def _ports(settings: Settings) -> list[tuple[str, ServicePort]]:
-    """The named ports, each with its number and protocol (`http: 8008` is TCP)."""
-    return [(name, port_spec(value)) for name, value in sorted((settings.ports or {}).items())]
-
-
-def _replicas(settings: Settings, suspended: bool) -> int:
-    if suspended:
-        return 0
-    if settings.autoscaling:
-        return settings.autoscaling.min_replicas
-    return 1 if settings.replicas is None else settings.replicas
+def _service(instance: Instance, service: Service) -> dict[str, Any]:
+    """The Service for the named ports. A DaemonSet's keeps traffic from a pod on its own
+    node (`internalTrafficPolicy: Local`): that is what a pod on every node is for (a
+    node-local agent); a node whose agent is not ready gets no fallback elsewhere."""
+    spec: dict[str, Any] = {"type": "ClusterIP", "selector": selector(instance)}
+    if service.workload == "DaemonSet":
+        spec["internalTrafficPolicy"] = "Local"
+    spec["ports"] = [
+        {"name": name, "port": port.port, "targetPort": name, "protocol": port.protocol}
+        for name, port in ports(instance.settings)
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(instance, service.name),
+        "spec": spec,
+    }
 
 
 def _text(value: Any) -> str:
@@ -267,163 +223,6 @@ def _file_secret(instance: Instance, env: Environment, file: RenderedFile) -> di
     }
 
 
-def _workload(
-    instance: Instance,
-    service: Service,
-    suspended: bool,
-    cluster: Cluster,
-    files: list[RenderedFile],
-) -> dict[str, Any]:
-    settings = instance.settings
-    spec: dict[str, Any] = {"selector": {"matchLabels": selector(instance)}}
-    if not settings.autoscaling or suspended:
-        spec["replicas"] = _replicas(settings, suspended)
-    if service.workload == "StatefulSet":
-        spec["serviceName"] = service.name
-    metadata: dict[str, Any] = {"labels": labels(instance)}
-    if files:
-        metadata["annotations"] = {HASH_ANNOTATION: files_hash(files)}
-    spec["template"] = {"metadata": metadata, "spec": _pod(instance, service, cluster, files)}
-    if settings.storage and service.workload == "StatefulSet":
-        claim_spec: dict[str, Any] = {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": settings.storage.size}},
-        }
-        if settings.storage.storage_class:
-            claim_spec["storageClassName"] = settings.storage.storage_class
-        spec["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": claim_spec}]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": service.workload,
-        "metadata": _meta(instance, service.name),
-        "spec": spec,
-    }
-
-
-def identity(settings: Settings, cluster: Cluster) -> dict[str, int]:
-    """runAsUser, runAsGroup and fsGroup of the pods, or none where the platform assigns
-    them (`run_as.assigned_by_platform`, and always on OpenShift, whose restricted-v2
-    SCC refuses IDs outside the namespace's range). Unset: 10001 for all three; a group
-    defaults to the user, the fsGroup to the group."""
-    run_as = settings.run_as
-    if cluster.flavour == "openshift" or (run_as and run_as.assigned_by_platform):
-        return {}
-    user = run_as.user if run_as and run_as.user is not None else RUN_AS
-    group = run_as.group if run_as and run_as.group is not None else user
-    fs_group = run_as.fs_group if run_as and run_as.fs_group is not None else group
-    return {"runAsUser": user, "runAsGroup": group, "fsGroup": fs_group}
-
-
-def writable_volume(path: str) -> str:
-    """The emptyDir volume's name for a writable path: readable, a DNS label, unique
-    (a digest of the path when the readable part could collide or is too long)."""
-    slug = _NON_DNS.sub("-", path.lower()).strip("-")
-    digest = hashlib.sha256(path.encode()).hexdigest()[:8]
-    return f"w-{slug[:45].strip('-')}-{digest}"
-
-
-def _pod(
-    instance: Instance, service: Service, cluster: Cluster, files: list[RenderedFile]
-) -> dict[str, Any]:
-    settings = instance.settings
-    ids = identity(settings, cluster)
-    container: dict[str, Any] = {
-        "name": service.name,
-        "image": settings.image,
-        "imagePullPolicy": "Always",
-    }
-    if settings.ports:
-        container["ports"] = [
-            {"name": name, "containerPort": spec.port, "protocol": spec.protocol}
-            for name, spec in _ports(settings)
-        ]
-    if settings.config:
-        container["envFrom"] = [{"configMapRef": {"name": service.name}}]
-    if settings.secrets:
-        container["env"] = [
-            {
-                "name": variable,
-                "valueFrom": {
-                    "secretKeyRef": {"name": secret_name(service.name, variable), "key": variable}
-                },
-            }
-            for variable in sorted(settings.secrets)
-        ]
-    resources = settings.resources.model_dump(exclude_none=True) if settings.resources else {}
-    container["resources"] = {kind: amounts for kind, amounts in resources.items() if amounts}
-    for kind in ("liveness", "readiness", "startup"):
-        probe = getattr(settings.probes, kind, None) if settings.probes else None
-        if probe is not None:
-            action = (
-                {"httpGet": {"path": probe.path, "port": probe.port}}
-                if probe.type == "http"
-                else {"tcpSocket": {"port": probe.port}}
-            )
-            container[f"{kind}Probe"] = {
-                **action,
-                "initialDelaySeconds": probe.initial_delay_seconds,
-                "periodSeconds": probe.period_seconds,
-            }
-    container["securityContext"] = {
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        **{k: v for k, v in ids.items() if k != "fsGroup"},
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-    for path, writable in sorted((settings.writable_paths or {}).items()):
-        if path == "/tmp":  # always there; a size limit or medium applies to it
-            volumes[0]["emptyDir"] = _empty_dir(writable)
-            continue
-        name = writable_volume(path)
-        mounts.append({"name": name, "mountPath": path})
-        volumes.append({"name": name, "emptyDir": _empty_dir(writable)})
-    if settings.storage and service.workload == "StatefulSet":
-        data = {"name": "data", "mountPath": settings.storage.mount_path}
-        if settings.storage.sub_path:
-            data["subPath"] = settings.storage.sub_path
-        mounts.append(data)
-    if any(not f.secrets for f in files):
-        volumes.append(
-            {"name": CONFIG_VOLUME, "configMap": {"name": config_map_name(service.name)}}
-        )
-    volumes += [{"name": f.volume, "secret": {"secretName": f.name}} for f in files if f.secrets]
-    mounts += [
-        {
-            "name": f.volume or CONFIG_VOLUME,
-            "mountPath": f.path,
-            "subPath": f.key,
-            "readOnly": True,
-        }
-        for f in files
-    ]
-    container["volumeMounts"] = mounts
-    return {
-        "serviceAccountName": service.name,
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            **ids,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [container],
-        "volumes": volumes,
-    }
-
-
-def _empty_dir(writable: WritablePath) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
-    if writable.medium:
-        spec["medium"] = writable.medium
-    if writable.size_limit:
-        spec["sizeLimit"] = writable.size_limit
-    return spec
-
-
 def _exposed(
     instance: Instance, service: Service, env: Environment, cluster: Cluster
 ) -> list[dict[str, Any]]:
@@ -434,7 +233,7 @@ def _exposed(
     by_type: dict[str, list[str]] = {}
     for port, exposure in sorted((settings.expose or {}).items()):
         by_type.setdefault(exposure.type, []).append(port)
-    declared = dict(_ports(settings))
+    declared = dict(ports(settings))
     objects = []
     for kind, names in sorted(by_type.items()):
         meta = _meta(instance, f"{service.name}-{kind.lower()}")
@@ -445,7 +244,7 @@ def _exposed(
         )
         if kind == "LoadBalancer" and annotations:
             meta["annotations"] = dict(sorted(annotations.items()))
-        ports = []
+        entries = []
         for name in names:
             entry: dict[str, Any] = {
                 "name": name,
@@ -456,7 +255,7 @@ def _exposed(
             node_port = settings.expose[name].node_port  # type: ignore[index]
             if node_port is not None:
                 entry["nodePort"] = node_port
-            ports.append(entry)
+            entries.append(entry)
         objects.append(
             {
                 "apiVersion": "v1",
@@ -466,7 +265,7 @@ def _exposed(
                     "type": kind,
                     "externalTrafficPolicy": "Local",
                     "selector": selector(instance),
-                    "ports": ports,
+                    "ports": entries,
                 },
             }
         )

@@ -27,7 +27,8 @@ from compiler.catalog import (
     PathPort,
     Pods,
 )
-from compiler.render.kubernetes import labels, namespace_objects
+from compiler.render.kubernetes import namespace_objects
+from compiler.render.meta import labels
 
 Side = tuple[str, Connection]  # "egress" or "ingress", and the connection
 

@@ -3,7 +3,8 @@
 Shared by the ArgoCD renderer (each customer AppProject whitelists the allowed kinds its
 Applications actually render, nothing cluster-scoped) and the `tenant-scope` check,
 which reports anything outside it with the catalog line that produced it. An environment
-extends the list on purpose with `tenant_kinds` (monitoring or OpenShift kinds).
+extends the list on purpose with `tenant_kinds` (monitoring or OpenShift kinds); the
+platform namespace's services may also be DaemonSets.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from compiler.catalog import Environment
 
 # (API group, kind): "" is the core group. What gitopsc renders for a workload, and the
 # namespaced kinds a workload commonly brings along through the escape hatch. Not here,
-# on purpose: DaemonSet (a pod on every node), bare Pod, Endpoints/EndpointSlice (could
-# take over a Service's traffic), ResourceQuota/LimitRange (the platform's, per plan).
+# on purpose: DaemonSet (a pod on every node: the platform's alone, PLATFORM_KINDS), bare
+# Pod, Endpoints/EndpointSlice (could take over a Service's traffic),
+# ResourceQuota/LimitRange (the platform's, per plan).
 TENANT_KINDS = frozenset(
     {
         ("", "ConfigMap"),
@@ -41,9 +43,16 @@ TENANT_KINDS = frozenset(
 )
 
 
-def allowed_kinds(env: Environment) -> frozenset[tuple[str, str]]:
-    """The tenant allow-list with what the environment allows on purpose (`tenant_kinds`)."""
-    return TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
+# what the platform's (environment-scoped) services may render beyond a customer's: a
+# DaemonSet, which only an environment-scoped service may be (catalog/workloads.py)
+PLATFORM_KINDS = frozenset({("apps", "DaemonSet")})
+
+
+def allowed_kinds(env: Environment, platform: bool = False) -> frozenset[tuple[str, str]]:
+    """The tenant allow-list with what the environment allows on purpose (`tenant_kinds`),
+    and for the platform namespace's services (`platform`) a DaemonSet."""
+    kinds = TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
+    return kinds | PLATFORM_KINDS if platform else kinds
 
 
 def group_kind(obj: Mapping[str, Any]) -> tuple[str, str]:

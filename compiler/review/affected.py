@@ -4,9 +4,10 @@
                        so moving a line or editing a comment changes nothing)
     scope              the instances each change can reach: a customer reaches its
                        instances, a service every instance of it, of its dependencies
-                       and of its dependents (their NetworkPolicies), a plan the customers
-                       on it, a team the services it owns, an environment everything
-                       in it
+                       and of its dependents (their NetworkPolicies), of the service it
+                       runs a sync hook for and of the hooks that run for it (one
+                       Application, one kustomization), a plan the customers on it, a
+                       team the services it owns, an environment everything in it
     affected           the instances of the scope, resolved on both sides, that differ
                        (or exist on one side only); all instances of a changed
                        customer or plan (they share its namespace objects)
@@ -117,6 +118,9 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
     if services:  # a sync wave is a service's depth in the dependency graph
         old_waves, new_waves = sync_waves(base), sync_waves(head)
         services |= {n for n in old_waves.keys() & new_waves.keys() if old_waves[n] != new_waves[n]}
+        # a hook's folder is a resource of its service's folder: both render together
+        pairs = _hook_pairs(base) | _hook_pairs(head)
+        services |= {t for h, t in pairs if h in services} | {h for h, t in pairs if t in services}
     return Scope(frozenset(environments), frozenset(services), frozenset(customers), tuple(reasons))
 
 
@@ -148,6 +152,36 @@ def _neighbours(service: str, *catalogs: Catalog) -> set[str]:
             found |= set(catalog.services[service].depends_on)
         found |= {s.name for s in catalog.services.values() if service in s.depends_on}
     return found
+
+
+def _hook_pairs(catalog: Catalog) -> set[tuple[str, str]]:
+    """(hook service, the service it runs for) for every `job.hook.service` any layer of
+    the catalog writes: more than resolve would keep (a layer of a service that is no
+    Job), never less."""
+    pairs: set[tuple[str, str]] = set()
+
+    def add(service: str, layer: Any) -> None:
+        job = layer.get("job") if isinstance(layer, dict) else None
+        hook = job.get("hook") if isinstance(job, dict) else None
+        target = hook.get("service") if isinstance(hook, dict) else None
+        if isinstance(target, str):
+            pairs.add((service, target))
+
+    for name, service in catalog.services.items():
+        for layer in (service.defaults, *service.plans.values()):
+            add(name, layer)
+    for env in catalog.environments.values():
+        for name in catalog.services:
+            add(name, env.defaults)
+        for name, layer in env.services.items():
+            add(name, layer)
+    for customer in catalog.customers.values():
+        for name, layer in customer.services.items():
+            add(name, layer)
+        for placement in customer.environments.values():
+            for name, layer in placement.services.items():
+                add(name, layer)
+    return pairs
 
 
 def _shared_dependencies(customer: str, *catalogs: Catalog) -> set[str]:

@@ -14,6 +14,7 @@ One module per kind of catalog file, and two that they share:
     fields.py       constrained types (names, quantities, ports, dates), `Strict` base
     settings.py     `Settings`, the layered part of a service, and the `Layer` marker
     dns.py          `DnsRecord`, one record of `infrastructure.dns`, and its types' values
+    jobs.py         `Job` (the `job:` settings of a Job or CronJob), the cron schedule
     service.py      `Service`        catalog/services/<name>.yaml
     customer.py     `Customer`       catalog/customers/<name>.yaml
     environment.py  `Environment`    environments/<name>/environment.yaml
@@ -78,6 +79,7 @@ from compiler.catalog.models.fields import (
     Strict,
     expand_prefix,
 )
+from compiler.catalog.models.jobs import CRON_ONLY, JOB_ONLY, Job, JobHook, cron_problem
 from compiler.catalog.models.plan import Plan, PlanList, Quota
 from compiler.catalog.models.service import Service
 from compiler.catalog.models.settings import (
@@ -113,7 +115,9 @@ from compiler.catalog.models.settings import (
 from compiler.catalog.models.team import Team, TeamList
 
 __all__ = [
+    "CRON_ONLY",
     "DATABASE_PORTS",
+    "JOB_ONLY",
     "PATTERN_DESCRIPTIONS",
     "RESERVED_NAMES",
     "SECRET_KEY",
@@ -144,6 +148,8 @@ __all__ = [
     "IngressRule",
     "IpAddress",
     "IsoDate",
+    "Job",
+    "JobHook",
     "KubernetesVersion",
     "LabelKey",
     "LabelValue",
@@ -190,6 +196,7 @@ __all__ = [
     "Tls",
     "VmSettings",
     "WritablePath",
+    "cron_problem",
     "expand_prefix",
     "ingress_controller",
     "port_spec",

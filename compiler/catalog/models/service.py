@@ -17,7 +17,8 @@ class Service(Strict):
     owner: Name
     runtime: Literal["kubernetes", "vm"]
     scope: Literal["customer", "environment"]
-    workload: Literal["Deployment", "StatefulSet"] = "Deployment"
+    # DaemonSet: environment-scoped services only (catalog/workloads.py)
+    workload: Literal["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"] = "Deployment"
     depends_on: Annotated[list[Name], NullList] = []
     environments: list[Name] | None = None
     defaults: Annotated[Layer, NullDict] = {}

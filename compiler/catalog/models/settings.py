@@ -26,6 +26,7 @@ from compiler.catalog.models.fields import (
     SecretKey,
     Strict,
 )
+from compiler.catalog.models.jobs import Job
 
 ConfigValue = str | int | float | bool
 
@@ -385,6 +386,10 @@ class Settings(Strict):
     # configuration files, keyed by their absolute path in the container (so layers merge
     # them by path): a ConfigMap, or an ExternalSecret's template for those with secrets
     files: dict[ContainerPath, ConfigFile] | None = None
+    # the container's entrypoint and its arguments (default: the image's own)
+    command: Annotated[list[str], Field(min_length=1, max_length=256)] | None = None
+    args: Annotated[list[str], Field(max_length=256)] | None = None
+    job: Job | None = None  # a Job's or CronJob's schedule, retries, hook
     network: Network | None = None
     patches: list[Patch] | None = None
     extra_resources: list[dict[str, Any]] | None = None

@@ -10,9 +10,10 @@ renames a port or drops a peer silently breaks a service on its first request, a
 extra policy admitting another customer's namespace, with that customer opening its
 egress, joins two tenants. Both are only visible when the policies are evaluated as the
 network plugin does (check/netpol.py), on the rendered objects of each cluster. The
-pods are those of the workloads rendered (Deployments and StatefulSets, and Jobs,
-CronJobs, DaemonSets, ReplicaSets or Pods from extra resources), plus the add-ons its
-policies name (the ingress controller, cluster DNS, a pod of each platform namespace);
+pods are those of the workloads rendered (each instance's Deployment, StatefulSet,
+DaemonSet, Job or CronJob, and ReplicaSets or Pods from extra resources), plus the
+add-ons its policies name (the ingress controller, cluster DNS, a pod of each platform
+namespace);
 a policy the API server would refuse is reported on its own. An address
 range is tried at one address in it (a public one for the internet). A closed path
 points at the patch or extra resource that narrowed it, else the line that declares it,
@@ -25,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,9 +63,10 @@ from compiler.check.subjects import enabled_at
 from compiler.errors import Location
 from compiler.render import CUSTOMER_LABEL, OutputFile
 
-WORKLOADS = ("Deployment", "StatefulSet")  # what gitopsc renders for an instance
-# every kind whose pods policies select, an extra resource's included
-POD_KINDS = (*WORKLOADS, "Job", "CronJob", "DaemonSet", "ReplicaSet", "Pod")
+# what gitopsc renders for an instance (catalog/workloads.py), and every kind whose pods
+# policies select, an extra resource's included
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+POD_KINDS = (*WORKLOADS, "ReplicaSet", "Pod")
 DNS = ("kube-system", "coredns")
 
 
@@ -459,18 +462,10 @@ def _declared(
     every instance's pods. Each port of a connection is a path (a range: both ends)."""
     catalog = run.catalog
 
-    owned_pods: dict[str, str | None] = {}
+    owned_pods = _own_workloads(run, cluster, pods, by_ref)
 
     def pod_of(instance: Instance) -> str | None:
-        if instance.id not in owned_pods:
-            key = f"{instance.namespace}/{instance.service}"
-            owned = any(
-                (kind, key) in by_ref and by_ref[(kind, key)].instances == (instance.id,)
-                for kind in WORKLOADS
-            )
-            here = owned and cluster in instance.clusters and key in pods
-            owned_pods[instance.id] = key if here else None
-        return owned_pods[instance.id]
+        return owned_pods.get(instance.id)
 
     def keys(end: Pods | Addresses) -> list[str]:
         if isinstance(end, Addresses):
@@ -559,6 +554,35 @@ def _declared(
                 "dns",
                 (instance.id, "cluster DNS"),
             )
+
+
+def _own_workloads(
+    run: EnvironmentInput,
+    cluster: str,
+    pods: Mapping[str, Pod],
+    by_ref: Mapping[tuple[Any, str], OutputFile],
+) -> dict[str, str]:
+    """Each instance's own workload on this cluster, as its pods' key: a workload in its
+    namespace named after the service (a plain Job: with the digest of its content,
+    render/hooks.py) and rendered for it alone."""
+    found: dict[str, str] = {}
+    for (kind, key), file in by_ref.items():
+        instance = run.owner(file)
+        if kind not in WORKLOADS or instance is None or key not in pods:
+            continue
+        namespace, _, name = key.partition("/")
+        suffix = name.removeprefix(instance.service)
+        if (
+            namespace == instance.namespace
+            and cluster in instance.clusters
+            and name.startswith(instance.service)
+            and (suffix == "" or (kind == "Job" and _JOB_DIGEST.fullmatch(suffix)))
+        ):
+            found.setdefault(instance.id, key)
+    return found
+
+
+_JOB_DIGEST = re.compile(r"-[0-9a-f]{10}")
 
 
 def _closed(

@@ -1,8 +1,12 @@
-"""Suspended customers run no pods.
+"""Suspended customers run no pods: no replicas, no autoscaler, and every Job and CronJob
+suspended.
 
 Suspending a customer (unpaid, abuse, a legal hold) must stop its service while its data
-stays. gitopsc renders its workloads with zero replicas and no autoscaler; a patch that
-brings replicas or an autoscaler back would keep serving a customer who is suspended.
+stays. gitopsc renders its Deployments and StatefulSets with zero replicas and no
+autoscaler, and its Jobs and CronJobs with `suspend: true` (a CronJob starts no run, a
+Job no pod; a hook Job is also skipped by ArgoCD); a patch that brings replicas or an
+autoscaler back, or resumes a schedule, would keep serving, or keep processing the data
+of, a customer who is suspended.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
         if customer is None or customer.status != "suspended":
             continue
         spec = as_mapping(data.get("spec"))
+        kind = data.get("kind")
         running = (
-            data.get("kind") in ("Deployment", "StatefulSet") and spec.get("replicas") != 0
-        ) or data.get("kind") == "HorizontalPodAutoscaler"
+            (kind in ("Deployment", "StatefulSet") and spec.get("replicas") != 0)
+            or (kind in ("Job", "CronJob") and spec.get("suspend") is not True)
+            or kind == "HorizontalPodAutoscaler"
+        )
         if running:
             yield BUILTIN.finding(
                 f"{file.path}: customer {customer.name} is suspended but this "
-                f"{data.get('kind')} would run pods",
+                f"{kind} would run pods",
                 object_location(catalog, instance, ""),
                 rendered=file.path,
                 **about(instance),
@@ -42,7 +49,7 @@ BUILTIN = Builtin(
     "suspended-scaled-to-zero",
     "Suspended customers run no pods",
     "high",
-    "do not patch replicas or autoscaling of a suspended customer",
+    "do not patch replicas, autoscaling or a Job's or CronJob's suspend of a suspended customer",
     "environment",
     check,
     __doc__,

@@ -53,7 +53,7 @@ class Scope:
     ) -> Scope:
         return cls(
             namespace,
-            allowed_kinds(env),
+            allowed_kinds(env, platform=customer is None),
             secret_prefix(env, customer),
             frozenset((name, store_kind(env, name)) for name in allowed_stores(env)),
             tuple(tenant_domains(env, customer)),
@@ -244,7 +244,8 @@ def _claim_specs(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 
 def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The pod template's spec of a workload (Deployment, StatefulSet, Job, CronJob)."""
+    """The pod template's spec of a workload (Deployment, StatefulSet, DaemonSet, Job,
+    CronJob)."""
     spec = as_mapping(obj.get("spec"))
     if obj["kind"] == "CronJob":
         spec = as_mapping(as_mapping(spec.get("jobTemplate")).get("spec"))
@@ -350,6 +351,7 @@ _REACH = {
     ("", "PersistentVolumeClaim"): _claim_reach,
     ("apps", "Deployment"): _workload_reach,
     ("apps", "StatefulSet"): _workload_reach,
+    ("apps", "DaemonSet"): _workload_reach,
     ("batch", "Job"): _workload_reach,
     ("batch", "CronJob"): _workload_reach,
 }
