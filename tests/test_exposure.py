@@ -170,15 +170,20 @@ def test_turn_is_exposed_over_udp_through_a_load_balancer(example: Path):
 
     run = _run(example, "prod")
     files = {f.path: f.data for f in run.files}
-    service = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn-loadbalancer.yaml"]
-    assert service["spec"]["type"] == "LoadBalancer"
-    assert service["spec"]["externalTrafficPolicy"] == "Local"
-    assert service["metadata"]["annotations"] == {
-        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"
-    }
-    assert [(p["name"], p["port"], p["protocol"]) for p in service["spec"]["ports"]] == [
-        ("turn", 3478, "UDP"),
-        ("turns", 5349, "TCP"),
+    # one load balancer per protocol: many clouds' take one protocol per Service
+    udp = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn-loadbalancer-udp.yaml"]
+    tcp = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn-loadbalancer-tcp.yaml"]
+    for service in (udp, tcp):
+        assert service["spec"]["type"] == "LoadBalancer"
+        assert service["spec"]["externalTrafficPolicy"] == "Local"
+        assert service["metadata"]["annotations"] == {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"
+        }
+    assert [(p["name"], p["port"], p["protocol"]) for p in udp["spec"]["ports"]] == [
+        ("turn", 3478, "UDP")
+    ]
+    assert [(p["name"], p["port"], p["protocol"]) for p in tcp["spec"]["ports"]] == [
+        ("turns", 5349, "TCP")
     ]
     cluster_ip = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn.yaml"]
     assert cluster_ip["spec"]["type"] == "ClusterIP"
@@ -199,7 +204,7 @@ def test_turn_is_exposed_over_udp_through_a_load_balancer(example: Path):
 def _expose(example: Path, text: str) -> None:
     path = example / "catalog/services/coturn.yaml"
     old = (
-        "  expose:  # reached by call clients anywhere, through the cloud's load balancer\n"
+        "  expose:  # reached by call clients anywhere, through the cloud's load balancers\n"
         "    turn: {type: LoadBalancer}\n    turns: {type: LoadBalancer}\n"
     )
     assert old in path.read_text()
@@ -265,14 +270,14 @@ def test_a_patch_widening_an_exposed_service_is_out_of_scope(example: Path):
     coturn.write_text(
         coturn.read_text()
         + "  patches:\n"
-        + "    - target: {kind: Service, name: coturn-loadbalancer}\n"
+        + "    - target: {kind: Service, name: coturn-loadbalancer-tcp}\n"
         + "      json_patch: [{op: add, path: /spec/ports/-, value:"
         + " {name: metrics, port: 9641, targetPort: metrics, protocol: TCP}}]\n"
     )
     found = {f.message.split(":")[0] for f in tenant_scope.check(_run(example, "dev"))}
     assert found == {
         "dev/kubernetes/dev-fra1/platform/sygnal/service-sygnal.yaml",
-        "dev/kubernetes/dev-fra1/platform/coturn/service-coturn-loadbalancer.yaml",
+        "dev/kubernetes/dev-fra1/platform/coturn/service-coturn-loadbalancer-tcp.yaml",
     }
 
 

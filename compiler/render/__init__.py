@@ -33,6 +33,7 @@ from compiler.catalog import (
 )
 from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, hooks, kubernetes, network, terraform
+from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
@@ -63,6 +64,7 @@ __all__ = [
     "allowed_kinds",
     "api_group",
     "derived_network_policies",
+    "exposed_services",
     "group_kind",
     "labels",
     "render_environment",

@@ -23,6 +23,7 @@ from compiler.catalog import (
     Plan,
     RenderedFile,
     Service,
+    ServicePort,
     config_map_name,
     ingress_controller,
     rendered_files,
@@ -223,39 +224,55 @@ def _file_secret(instance: Instance, env: Environment, file: RenderedFile) -> di
     }
 
 
+def exposed_services(
+    instance: Instance,
+) -> dict[str, tuple[str, list[tuple[str, ServicePort, int | None]]]]:
+    """The Services `expose` renders, by name: (type, [(port name, port, nodePort)]). One
+    per type, and per protocol where a type has several (`<svc>-loadbalancer-udp`): many
+    cloud load balancers take one protocol per Service. tenant-scope holds the rendered
+    Services to this."""
+    settings = instance.settings
+    declared = dict(ports(settings))
+    grouped: dict[tuple[str, str], list[tuple[str, ServicePort, int | None]]] = {}
+    for name, exposure in sorted((settings.expose or {}).items()):
+        if name in declared:
+            key = (exposure.type, declared[name].protocol)
+            grouped.setdefault(key, []).append((name, declared[name], exposure.node_port))
+    found = {}
+    for (kind, protocol), entries in sorted(grouped.items()):
+        several = sum(1 for other, _ in grouped if other == kind) > 1
+        suffix = f"-{protocol.lower()}" if several else ""
+        found[f"{instance.service}-{kind.lower()}{suffix}"] = (kind, entries)
+    return found
+
+
 def _exposed(
     instance: Instance, service: Service, env: Environment, cluster: Cluster
 ) -> list[dict[str, Any]]:
-    """A Service per exposure type (`expose`) beside the ClusterIP one: LoadBalancer with
-    the cluster's (else the environment's) annotations, NodePort with its node ports;
-    both keep the client's address, which the NetworkPolicy admits."""
-    settings = instance.settings
-    by_type: dict[str, list[str]] = {}
-    for port, exposure in sorted((settings.expose or {}).items()):
-        by_type.setdefault(exposure.type, []).append(port)
-    declared = dict(ports(settings))
+    """The Services of `expose` beside the ClusterIP one (`exposed_services`):
+    LoadBalancer with the cluster's (else the environment's) annotations, NodePort with
+    its node ports; both keep the client's address, which the NetworkPolicy admits."""
+    annotations = (
+        cluster.load_balancer_annotations
+        if cluster.load_balancer_annotations is not None
+        else env.load_balancer_annotations
+    )
     objects = []
-    for kind, names in sorted(by_type.items()):
-        meta = _meta(instance, f"{service.name}-{kind.lower()}")
-        annotations = (
-            cluster.load_balancer_annotations
-            if cluster.load_balancer_annotations is not None
-            else env.load_balancer_annotations
-        )
+    for name, (kind, entries) in exposed_services(instance).items():
+        meta = _meta(instance, name)
         if kind == "LoadBalancer" and annotations:
             meta["annotations"] = dict(sorted(annotations.items()))
-        entries = []
-        for name in names:
+        rendered = []
+        for port_name, port, node_port in entries:
             entry: dict[str, Any] = {
-                "name": name,
-                "port": declared[name].port,
-                "targetPort": name,
-                "protocol": declared[name].protocol,
+                "name": port_name,
+                "port": port.port,
+                "targetPort": port_name,
+                "protocol": port.protocol,
             }
-            node_port = settings.expose[name].node_port  # type: ignore[index]
             if node_port is not None:
                 entry["nodePort"] = node_port
-            entries.append(entry)
+            rendered.append(entry)
         objects.append(
             {
                 "apiVersion": "v1",
@@ -265,7 +282,7 @@ def _exposed(
                     "type": kind,
                     "externalTrafficPolicy": "Local",
                     "selector": selector(instance),
-                    "ports": entries,
+                    "ports": rendered,
                 },
             }
         )

@@ -27,11 +27,11 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from compiler.catalog import Instance, dns_key, port_spec
+from compiler.catalog import Instance, dns_key
 from compiler.check.builtins.base import Builtin, EnvironmentInput, about, producer
 from compiler.check.builtins.tenant_reach import Scope, reaches_out
 from compiler.check.findings import Finding
-from compiler.render import api_group
+from compiler.render import api_group, exposed_services
 
 # kinds that are cluster-scoped in Kubernetes and the operators gitopsc knows: named in
 # the message, because "not on the allow-list" undersells what they would do
@@ -123,15 +123,12 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
 
 def exposures(instance: Instance) -> frozenset[tuple[str, str, int, str, int | None]]:
     """(Service name, type, port, protocol, nodePort) of each port the instance exposes,
-    as the renderer names them (`<service>-loadbalancer`, `<service>-nodeport`)."""
-    ports = dict(instance.settings.ports or {})
-    found = set()
-    for name, exposure in (instance.settings.expose or {}).items():
-        if name in ports:
-            spec = port_spec(ports[name])
-            service = f"{instance.service}-{exposure.type.lower()}"
-            found.add((service, exposure.type, spec.port, spec.protocol, exposure.node_port))
-    return frozenset(found)
+    as the renderer names and groups them (render.exposed_services)."""
+    return frozenset(
+        (name, kind, port.port, port.protocol, node_port)
+        for name, (kind, entries) in exposed_services(instance).items()
+        for _, port, node_port in entries
+    )
 
 
 BUILTIN = Builtin(
