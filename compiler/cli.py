@@ -85,9 +85,9 @@ class _Stdout(Console):
 
 def _stdout() -> Console:
     """Tables keep whole names: piped output gets a wide page instead of 80 columns."""
-    console = _Stdout(highlight=False, soft_wrap=True)
+    console = _Stdout(highlight=False, soft_wrap=True, emoji=False)
     if not console.is_terminal:
-        console = _Stdout(highlight=False, soft_wrap=True, width=200)
+        console = _Stdout(highlight=False, soft_wrap=True, width=200, emoji=False)
     return console
 
 
@@ -101,7 +101,7 @@ def _guarded(action: Callable[[], int]) -> None:
     SIGPIPE, so the write fails instead). Standard output then points at /dev/null, so
     that the interpreter's last flush of what is still buffered does not fail again
     (Python's docs, "Note on SIGPIPE")."""
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     try:
         code = action()
         sys.stdout.flush()  # a closed pipe found here, not in the interpreter's last flush

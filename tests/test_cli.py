@@ -147,3 +147,17 @@ def test_list_output_is_byte_identical_across_hash_seeds(example: Path):
         )
         outputs.add(completed.stdout)
     assert len(outputs) == 1
+
+
+def test_a_location_at_line_100_is_printed_as_written(example: Path):
+    """`:100:` is an emoji code to rich: errors are printed with emoji off, so a problem
+    at line 100 reads `file:100:col`, not a picture (found by the mutation test)."""
+    postgres = example / "catalog/services/postgres.yaml"
+    lines = postgres.read_text().split("\n")
+    owner = next(i for i, line in enumerate(lines) if line.startswith("owner:"))
+    lines[owner] = "owner: 42"  # a wrong type, reported at this line
+    padding = ["# padding"] * (99 - owner)
+    postgres.write_text("\n".join(padding + lines))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert "catalog/services/postgres.yaml:100:" in result.stderr, result.stderr

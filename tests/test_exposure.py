@@ -183,7 +183,7 @@ def test_turn_is_exposed_over_udp_through_a_load_balancer(example: Path):
         ("turn", 3478, "UDP")
     ]
     assert [(p["name"], p["port"], p["protocol"]) for p in tcp["spec"]["ports"]] == [
-        ("turns", 5349, "TCP")
+        ("turn-tcp", 3478, "TCP")
     ]
     cluster_ip = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn.yaml"]
     assert cluster_ip["spec"]["type"] == "ClusterIP"
@@ -195,7 +195,7 @@ def test_turn_is_exposed_over_udp_through_a_load_balancer(example: Path):
     net, _ = reach.cluster_of(found.policies, found.namespaces)
     turn = found.pods["platform/coturn"]
     assert net.allowed(External("198.51.100.20"), turn, 3478, "UDP").allowed
-    assert net.allowed(External("198.51.100.20"), turn, 5349, "TCP").allowed
+    assert net.allowed(External("198.51.100.20"), turn, 3478, "TCP").allowed
     assert not net.allowed(External("198.51.100.20"), turn, 9641, "TCP").allowed
     assert not net.allowed(External("10.1.2.3"), turn, 3478, "UDP").allowed
     assert not [f for f in reach.check(run)]
@@ -205,7 +205,7 @@ def _expose(example: Path, text: str) -> None:
     path = example / "catalog/services/coturn.yaml"
     old = (
         "  expose:  # reached by call clients anywhere, through the cloud's load balancers\n"
-        "    turn: {type: LoadBalancer}\n    turns: {type: LoadBalancer}\n"
+        "    turn: {type: LoadBalancer}\n    turn-tcp: {type: LoadBalancer}\n"
     )
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, text))
@@ -214,21 +214,27 @@ def _expose(example: Path, text: str) -> None:
 def test_a_node_port_from_a_named_network(example: Path):
     _expose(
         example,
-        "  expose:\n    turns: {type: NodePort, node_port: 30349, clients: corp-vpn}\n",
+        "  expose:\n    turn-tcp: {type: NodePort, node_port: 30349, clients: corp-vpn}\n",
     )
     run = _run(example, "prod")
     files = {f.path: f.data for f in run.files}
     service = files["prod/kubernetes/prod-fra1/platform/coturn/service-coturn-nodeport.yaml"]
     assert service["spec"]["type"] == "NodePort"
     assert service["spec"]["ports"] == [
-        {"name": "turns", "port": 5349, "targetPort": "turns", "protocol": "TCP", "nodePort": 30349}
+        {
+            "name": "turn-tcp",
+            "port": 3478,
+            "targetPort": "turn-tcp",
+            "protocol": "TCP",
+            "nodePort": 30349,
+        }
     ]
     policy = files["prod/kubernetes/prod-fra1/platform/coturn/networkpolicy-coturn-exposed.yaml"]
     assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.8.0.0/16"}}]
 
 
 def test_two_services_on_one_node_port_is_an_error(example: Path):
-    _expose(example, "  expose:\n    turns: {type: NodePort, node_port: 30349}\n")
+    _expose(example, "  expose:\n    turn-tcp: {type: NodePort, node_port: 30349}\n")
     sygnal = example / "catalog/services/sygnal.yaml"
     sygnal.write_text(
         sygnal.read_text().replace(
@@ -307,8 +313,8 @@ def test_a_per_cluster_network_value_is_refused(example: Path):
     coturn = example / "catalog/services/coturn.yaml"
     coturn.write_text(
         coturn.read_text().replace(
-            "    turns: {type: LoadBalancer}\n",
-            '    turns: {type: LoadBalancer, clients: "vpn-${instance.region}"}\n',
+            "    turn-tcp: {type: LoadBalancer}\n",
+            '    turn-tcp: {type: LoadBalancer, clients: "vpn-${instance.region}"}\n',
         )
     )
     result = run_cli("validate", "--root", str(example))

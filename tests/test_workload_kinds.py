@@ -221,7 +221,7 @@ def test_the_migration_is_a_presync_hook_of_synapses_application(example: Path):
     }
     companions = [o for p, o in files.items() if p.startswith(MIGRATE + "/") and o is not job]
     kinds = {o["kind"] for o in companions}
-    assert kinds >= {"ServiceAccount", "ConfigMap", "ExternalSecret", "NetworkPolicy"}
+    assert kinds >= {"ServiceAccount", "ExternalSecret", "NetworkPolicy"}
     for obj in companions:
         if obj["kind"] == "Kustomization":
             continue

@@ -469,6 +469,14 @@ def _check_runtime(
     """What the merged settings must have for the service's runtime; the VM hosts."""
     ports = settings.ports or {}
     if service.runtime == "kubernetes":
+        mount = settings.storage.mount_path if settings.storage else None
+        if mount is not None and mount in {"/tmp", *(settings.writable_paths or {})}:
+            fail(
+                ("storage", "mount_path"),
+                f"storage.mount_path '{mount}' is also a writable path (an emptyDir there)",
+                "one path, one mount: the API server refuses a pod that mounts two volumes "
+                "at one path; give the volume or the writable path another path",
+            )
         if settings.image is None:
             fail(
                 ("image",),

@@ -61,7 +61,7 @@ def run(
             continue
         if kind == "text":
             buffer = io.StringIO()
-            report.text(findings, Console(file=buffer, width=120, no_color=True))
+            report.text(findings, Console(file=buffer, width=120, no_color=True, emoji=False))
             content = buffer.getvalue()
         elif kind == "junit":
             content = report.junit(findings, checks)

@@ -100,7 +100,9 @@ def _check(
 
 def _waiting(message: str) -> None:
     """Say why nothing happens while another compile holds the output folder."""
-    Console(stderr=True, soft_wrap=True).print(f"{message} ...", highlight=False, markup=False)
+    Console(stderr=True, soft_wrap=True, emoji=False).print(
+        f"{message} ...", highlight=False, markup=False
+    )
 
 
 def _repo_path(root: Path, out: Path) -> str:
@@ -113,7 +115,7 @@ def _repo_path(root: Path, out: Path) -> str:
 
 def _progress() -> Progress:
     """A progress bar on stderr, shown only on a terminal (CI logs stay clean)."""
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, emoji=False)
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -311,6 +311,7 @@ def render_environment(
         )
     )
     by_id = {instance.id: instance for instance in instances}
+    problems += terraform.key_collisions(instances, env_file)
     return files, problems + _duplicates(files, env_file, by_id)
 
 

@@ -14,12 +14,49 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from compiler.catalog import Customer, Environment, Instance
+from compiler.catalog import Customer, Environment, Instance, YamlPath
+from compiler.errors import Location, Problem
 
 
 def _key(instance: Instance, name: str) -> str:
     owner = instance.customer or "platform"
     return f"{owner}-{instance.service}-{name}"
+
+
+def key_collisions(instances: Iterable[Instance], fallback: str) -> list[Problem]:
+    """Two things of one environment under one Terraform key (`<owner>-<service>-<name>`
+    is ambiguous when names hold '-': acme's `synapse-migrate` record `foo` and its
+    `synapse` record `migrate-foo`): the later would silently replace the first in the
+    tfvars, so neither may pass."""
+    seen: dict[tuple[str, str], tuple[Instance, YamlPath]] = {}
+    problems = []
+    for instance in instances:
+        infra = instance.settings.infrastructure
+        if infra is None:
+            continue
+        keyed: list[tuple[str, str, YamlPath]] = [
+            ("dns_records", _key(instance, entry.key), entry.path)
+            for entry in instance.dns_records()
+        ]
+        if infra.database:
+            keyed.append(("databases", _key(instance, "db"), ("infrastructure", "database")))
+        keyed += [
+            ("buckets", _key(instance, name), ("infrastructure", "buckets", name))
+            for name in sorted(infra.buckets or {})
+        ]
+        for table, key, path in keyed:
+            first = seen.setdefault((table, key), (instance, path))
+            if first[0] is not instance or first[1] != path:
+                where = instance.origin(path).location or Location(fallback)
+                problems.append(
+                    Problem(
+                        where,
+                        f"{table} key '{key}' is also {first[0].id}'s "
+                        f"({'.'.join(map(str, first[1]))}): one would replace the other",
+                        "rename the record, bucket or service so the keys differ",
+                    )
+                )
+    return problems
 
 
 def tfvars(
