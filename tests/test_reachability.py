@@ -452,7 +452,7 @@ ERRORS = [
         "catalog/services/synapse.yaml",
         "        host_pool: mail-relays\n",
         "        host_pool: kafka\n",
-        "has no host pool 'kafka'",
+        "declares no host pool 'kafka'",
     ),
     (
         "a port the service does not have",

@@ -592,45 +592,29 @@ def _peer(
         )
         return None
     kind, name = chosen
-    if kind == "namespace":
+    if kind != "hosts":  # a namespace, network or pool the environment declares, granted
         assert isinstance(name, str)
-        declared = env.platform_namespaces.get(name)
+        table, what = {
+            "namespace": (env.platform_namespaces, "platform namespace"),
+            "network": (env.networks, "network"),
+            "host_pool": (env.host_pools, "host pool"),
+        }[kind]
+        declared = table.get(name)  # type: ignore[attr-defined]
         if declared is None:
             yield (
-                (*at, "namespace"),
-                f"environment '{env.name}' declares no platform namespace '{name}'",
-                f"platform_namespaces: {', '.join(sorted(env.platform_namespaces)) or 'none'}",
+                (*at, kind),
+                f"environment '{env.name}' declares no {what} '{name}'",
+                f"{what}s: {', '.join(sorted(table)) or 'none'}",
             )
             return None
-        if not (yield from _accepted(env, rule, name, f"platform namespace '{name}'", at)):
+        if not (yield from _accepted(env, rule, name, f"{what} '{name}'", at)):
             return None
+    if kind == "namespace":
         return Pods(name, tuple(sorted(declared.pods.items())), f"namespace {name}")
     if kind == "network":
-        assert isinstance(name, str)
-        cidrs = env.networks.get(name)
-        if cidrs is None:
-            yield (
-                (*at, "network"),
-                f"environment '{env.name}' declares no network '{name}'",
-                f"networks: {', '.join(sorted(env.networks)) or 'none'}",
-            )
-            return None
-        if not (yield from _accepted(env, rule, name, f"network '{name}'", at)):
-            return None
-        return Addresses(tuple(cidrs), f"network {name}", _private_within(cidrs))
+        return Addresses(tuple(declared), f"network {name}", _private_within(declared))
     if kind == "host_pool":
-        assert isinstance(name, str)
-        pool = env.host_pools.get(name)
-        if pool is None:
-            yield (
-                (*at, "host_pool"),
-                f"environment '{env.name}' has no host pool '{name}'",
-                f"host pools: {', '.join(sorted(env.host_pools)) or 'none'}",
-            )
-            return None
-        if not (yield from _accepted(env, rule, name, f"host pool '{name}'", at)):
-            return None
-        hosts, what = list(pool), f"host pool {name}"
+        hosts, what = list(declared), f"host pool {name}"
     else:
         pools: dict[str, list[tuple[str, Host]]] = {}
         for pool, listed in sorted(env.host_pools.items()):
