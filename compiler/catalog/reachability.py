@@ -377,15 +377,7 @@ def _exposed(
     for clients, names in sorted(by_clients.items()):
         at = ("expose", names[0])
         ports = yield from _named_ports(instance.settings, names, at, "this service")
-        peer = (
-            Addresses(
-                tuple(env.networks[clients]),
-                f"network {clients}",
-                _private_within(env.networks[clients]),
-            )
-            if clients
-            else internet
-        )
+        peer = _network(clients, env.networks[clients]) if clients else internet
         yield Connection(
             peer,
             mine,
@@ -463,28 +455,30 @@ def _accepted(
     """An egress rule's ports (or a dependency's) lie within what the environment lets
     pods open to the shared peer `name` (`accepts`); an ingress rule admits into the
     service's own pods and needs no grant."""
-    if _grants(env, rule, name):
+    port = _ungranted(env, rule, name)
+    if port is None:
         return True
     accepted = [_range(entry) for entry in env.accepts.get(name, [])]
-    for port in _rule_ports(rule):
-        if not any(_within(port, a) for a in accepted):
-            yield (
-                (*at, "ports"),
-                f"{what} does not accept {port} from services",
-                f"it accepts {', '.join(map(str, accepted)) or 'nothing'} "
-                f"(accepts.{name} in environment '{env.name}')",
-            )
-            return False
-    return True
+    yield (
+        (*at, "ports"),
+        f"{what} does not accept {port} from services",
+        f"it accepts {', '.join(map(str, accepted)) or 'nothing'} "
+        f"(accepts.{name} in environment '{env.name}')",
+    )
+    return False
 
 
 def _grants(env: Environment, rule: RulePeer | Sequence[PathPort], name: str) -> bool:
     """Whether the environment lets pods open every port of an egress rule (or a list
     of ports) to `name`."""
-    if isinstance(rule, RulePeer) and not isinstance(rule, EgressRule):
-        return True
+    return _ungranted(env, rule, name) is None
+
+
+def _ungranted(env: Environment, rule: RulePeer | Sequence[PathPort], name: str) -> PathPort | None:
+    """The first port of an egress rule (or a list of ports) that the environment does
+    not let pods open to `name`; None when all are granted (or for an ingress rule)."""
     accepted = [_range(entry) for entry in env.accepts.get(name, [])]
-    return all(any(_within(p, a) for a in accepted) for p in _rule_ports(rule))
+    return next((p for p in _rule_ports(rule) if not any(_within(p, a) for a in accepted)), None)
 
 
 def _rule_ports(rule: RulePeer | Sequence[PathPort]) -> list[PathPort]:
@@ -612,7 +606,7 @@ def _peer(
     if kind == "namespace":
         return Pods(name, tuple(sorted(declared.pods.items())), f"namespace {name}")
     if kind == "network":
-        return Addresses(tuple(declared), f"network {name}", _private_within(declared))
+        return _network(name, declared)
     if kind == "host_pool":
         hosts, what = list(declared), f"host pool {name}"
     else:
@@ -658,6 +652,12 @@ def _peer(
             return None
         cidrs.append(cidr)
     return Addresses(tuple(sorted(set(cidrs))), what)
+
+
+def _network(name: str, cidrs: Sequence[str]) -> Addresses:
+    """A named network as an end: its ranges, with the private ranges inside a wide one
+    left out."""
+    return Addresses(tuple(cidrs), f"network {name}", _private_within(cidrs))
 
 
 def _private_within(cidrs: Sequence[str]) -> tuple[str, ...]:
