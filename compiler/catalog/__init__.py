@@ -16,7 +16,9 @@ one customer's file may reach (validate: hosts and domains; resolve: secret keys
 stores, ingress and DNS names, PTR addresses); its rules are public for checks over
 rendered objects. `files.py` turns each configuration file (`files:`) into the text that
 is mounted, so that resolve can hold it to its limits and render packs the same text;
-`emit.py` writes YAML and JSON text for it and for the writer. This wing is the bottom
+`emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
+environment's Terraform contract (its root module's variables.tf) and holds a tfvars
+value to a declared type; render checks the tfvars it writes against it. This wing is the bottom
 of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
@@ -83,6 +85,16 @@ from compiler.catalog.tenancy import (
     tenant_domains,
     within,
 )
+from compiler.catalog.terraform import (
+    Contract,
+    Mismatch,
+    TfType,
+    Variable,
+    load_contract,
+    mismatches,
+    parse_contract,
+    spelled,
+)
 from compiler.catalog.validate import build_catalog
 from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 
@@ -100,6 +112,7 @@ __all__ = [
     "CatalogFile",
     "Cluster",
     "Connection",
+    "Contract",
     "Customer",
     "Document",
     "End",
@@ -109,6 +122,7 @@ __all__ = [
     "Instance",
     "IsoDate",
     "JobHook",
+    "Mismatch",
     "Name",
     "NullDict",
     "NullList",
@@ -124,6 +138,8 @@ __all__ = [
     "Source",
     "Strict",
     "TeamList",
+    "TfType",
+    "Variable",
     "WritablePath",
     "YamlPath",
     "allowed_stores",
@@ -137,15 +153,19 @@ __all__ = [
     "find_root",
     "hook_of",
     "ingress_controller",
+    "load_contract",
     "load_document",
     "merge",
+    "mismatches",
     "model_errors",
+    "parse_contract",
     "port_spec",
     "rendered_files",
     "resolve",
     "secret_name",
     "secret_prefix",
     "shown_placeholders",
+    "spelled",
     "store_kind",
     "tenant_domains",
     "to_json",
