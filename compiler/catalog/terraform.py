@@ -170,7 +170,9 @@ def parse_contract(relative: str, text: str) -> tuple[Contract | None, list[Prob
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or ["unexpected input"])[0]
+    """Lark's first line, without the position it repeats (the problem has it)."""
+    first = (str(error).strip().splitlines() or ["unexpected input"])[0]
+    return re.sub(r",? at line \d+,? col(umn)? \d+\.?$", "", first).rstrip(".") or first
 
 
 def _blocks(tree: Tree) -> Iterator[Tree]:
@@ -293,11 +295,14 @@ def _bad(line: int, message: str) -> Problem:
 @dataclass(frozen=True, slots=True)
 class Mismatch:
     """Where a value does not fit its type: the type's line, the value's path (Terraform
-    spelling, `databases["acme-synapse-db"].storage_gb`), what is wrong."""
+    spelling, `databases["acme-synapse-db"].storage_gb`), what is wrong, and which of
+    the kinds of wrong it is (type, length, undeclared, required: what one type change
+    makes every entry break the same way)."""
 
     line: int
     path: tuple[str | int, ...]
     message: str
+    reason: str = "type"
 
 
 def mismatches(value: Any, kind: TfType, path: tuple[str | int, ...]) -> Iterator[Mismatch]:
@@ -316,7 +321,10 @@ def mismatches(value: Any, kind: TfType, path: tuple[str | int, ...]) -> Iterato
         if kind.kind == "tuple":
             if len(value) != len(kind.items):
                 yield Mismatch(
-                    kind.line, path, f"has {len(value)} items, the tuple {len(kind.items)}"
+                    kind.line,
+                    path,
+                    f"has {len(value)} items, the tuple {len(kind.items)}",
+                    "length",
                 )
                 return
             for index, (item, item_type) in enumerate(zip(value, kind.items, strict=True)):
@@ -341,12 +349,16 @@ def mismatches(value: Any, kind: TfType, path: tuple[str | int, ...]) -> Iterato
                 kind.line,
                 (*path, key),
                 "is not an attribute of the object type (Terraform would drop it unseen)",
+                "undeclared",
             )
     for name, (item_type, optional) in declared.items():
         if name not in value:
             if not optional:
                 yield Mismatch(
-                    item_type.line, (*path, name), "is required by the type and not written"
+                    item_type.line,
+                    (*path, name),
+                    "is required by the type and not written",
+                    "required",
                 )
             continue
         yield from mismatches(value[name], item_type, (*path, name))

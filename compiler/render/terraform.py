@@ -169,23 +169,44 @@ def _provider(
 
 def origins(
     catalog: Catalog, env: Environment, instances: Iterable[Instance]
-) -> dict[tuple[str, ...], Location]:
-    """Where each tfvars entry was written: (variable,) or (variable, key) -> location."""
+) -> dict[tuple[str, ...], Location | tuple[Instance, YamlPath]]:
+    """Where each tfvars entry was written: (variable,) or (variable, key) -> its
+    location, or the instance and catalog path that made it (an attribute's own line
+    is looked up only for the entries a problem names)."""
     source = catalog.source("environment", env.name)
-    found: dict[tuple[str, ...], Location] = {("environment",): source.locate("name")}
+    found: dict[tuple[str, ...], Location | tuple[Instance, YamlPath]] = {
+        ("environment",): source.locate("name")
+    }
     for index, cluster in enumerate(env.clusters):
         found[("clusters", cluster.name)] = source.locate("clusters", index)
     for instance in instances:
-        if instance.customer is not None:
-            found.setdefault(
-                ("customers", instance.customer),
-                catalog.source("customer", instance.customer).locate(),
-            )
+        owner = ("customers", instance.customer or "")
+        if instance.customer is not None and owner not in found:
+            found[owner] = catalog.source("customer", instance.customer).locate()
         for table, key, path in _entries(instance):
-            where = instance.origin(path).location
-            if where is not None:
-                found.setdefault((table, key), where)
+            found.setdefault((table, key), (instance, path))
     return found
+
+
+def _made_at(
+    made_at: Mapping[tuple[str, ...], Location | tuple[Instance, YamlPath]],
+    path: tuple[str | int, ...],
+    fallback: Location,
+) -> Location:
+    """The catalog line that made the tfvars value at `path`: the attribute's own line
+    where a layer wrote it, else its entry's, else the variable's."""
+    made = made_at.get(tuple(map(str, path[:2])), made_at.get((str(path[0]),)))
+    if made is None:
+        return fallback
+    if isinstance(made, Location):
+        return made
+    instance, base = made
+    attribute = path[2:3]
+    if attribute and isinstance(attribute[0], str):
+        where = instance.origin((*base, attribute[0])).location
+        if where is not None:
+            return where
+    return instance.origin(base).location or fallback
 
 
 def contract_problems(
@@ -193,7 +214,7 @@ def contract_problems(
     env: Environment,
     contract: Contract | None,
     data: Mapping[str, Any],
-    made_at: Mapping[tuple[str, ...], Location],
+    made_at: Mapping[tuple[str, ...], Location | tuple[Instance, YamlPath]],
 ) -> list[Problem]:
     """The tfvars `data` against the root module's declared variables (issue 15): every
     key declared, every required variable set (by the tfvars or, if listed in
@@ -211,7 +232,7 @@ def contract_problems(
     problems = [
         Problem(
             contract.at(1),
-            f"gitopsc writes tfvars key '{key}' (from {made_at.get((key,), source.locate())}"
+            f"gitopsc writes tfvars key '{key}' (from {_made_at(made_at, (key,), source.locate())}"
             f"), but {contract.file} declares no variable '{key}'",
             f'declare it: variable "{key}" {{ type = ... }} (docs/output.md lists what '
             "gitopsc writes)",
@@ -257,13 +278,10 @@ def contract_problems(
         groups: dict[tuple[int, str], list[Any]] = {}
         for mismatch in mismatches(value, variable.type, (name,)):
             last = mismatch.path[-1] if len(mismatch.path) > 1 else ""
-            groups.setdefault((mismatch.line, f"{last}:{mismatch.message[:12]}"), []).append(
-                mismatch
-            )
+            groups.setdefault((mismatch.line, f"{last}:{mismatch.reason}"), []).append(mismatch)
         for (line, _), found in sorted(groups.items()):
             first = found[0]
-            entry = first.path[:2] if len(first.path) > 1 else first.path
-            where = made_at.get(tuple(map(str, entry)), made_at.get((name,), source.locate()))
+            where = _made_at(made_at, first.path, source.locate())
             more = f" (and {len(found) - 1} more like it)" if len(found) > 1 else ""
             problems.append(
                 Problem(
