@@ -425,6 +425,7 @@ def test_a_ptr_record_renders_its_reverse_name(example: Path):
         "value": "mx1.globex.example",
         "ttl": 300,
         "priority": None,
+        "provider": "aws",
     }
     assert records["globex-postfix-relay-dane-mx1"]["name"] == "_25._tcp.mx1.globex.example"
 
