@@ -67,6 +67,11 @@ variable "databases" {
     residency         = string
     provider          = string
   }))
+  validation {
+    # an entry of a provider this module does not dispatch on would be created nowhere
+    condition     = alltrue([for v in values(var.databases) : contains(["aws", "upcloud"], v.provider)])
+    error_message = "A database names a provider this module does not create databases with."
+  }
 }
 
 variable "buckets" {
@@ -78,4 +83,8 @@ variable "buckets" {
     residency      = string
     provider       = string
   }))
+  validation {
+    condition     = alltrue([for v in values(var.buckets) : contains(["aws", "upcloud"], v.provider)])
+    error_message = "A bucket names a provider this module does not create buckets with."
+  }
 }
