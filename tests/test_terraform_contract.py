@@ -10,7 +10,10 @@ Each case edits real files in a copy of the example repository and runs the CLI.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -352,3 +355,80 @@ def test_a_misspelt_provider_key_gets_did_you_mean(repo: Path):
     _edit(env, "    provider: upcloud", "    providr: upcloud")
     result = run_cli("validate", "--root", str(repo))
     assert result.exit_code == 2 and "did you mean 'provider'" in result.stderr
+
+
+# --- Terraform itself ---------------------------------------------------------------------
+
+needs_terraform = pytest.mark.skipif(
+    shutil.which("terraform") is None, reason="terraform is not installed"
+)
+
+
+def _plan(module: Path) -> subprocess.CompletedProcess[str]:
+    """`terraform plan` of a module of variables only: no provider, no network; it
+    succeeds exactly when Terraform takes the tfvars beside it."""
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_DATA_DIR": str(module / ".terraform")}
+    for args in (["init", "-input=false", "-backend=false"], ["plan", "-input=false"]):
+        done = subprocess.run(
+            ["terraform", f"-chdir={module}", *args, "-no-color"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            return done
+    return done
+
+
+def _module(root: Path, env: str, target: Path) -> Path:
+    target.mkdir(parents=True)
+    shutil.copyfile(root / f"environments/{env}/terraform/variables.tf", target / "variables.tf")
+    shutil.copyfile(root / TFVARS.format(env=env), target / "catalog.auto.tfvars.json")
+    return target
+
+
+@needs_terraform
+def test_terraform_takes_the_example_tfvars(repo: Path, tmp_path: Path):
+    """The consumer agrees: every environment's tfvars fit its variables.tf, validation
+    blocks included, as Terraform reads them."""
+    for env in ("dev", "staging", "prod"):
+        _compiled(repo, env)
+        done = _plan(_module(repo, env, tmp_path / env))
+        assert done.returncode == 0, done.stderr
+        assert "No changes" in done.stdout
+
+
+@needs_terraform
+def test_terraform_would_drop_the_provider_that_gitopsc_refuses_to_lose(repo: Path, tmp_path: Path):
+    """Why the contract is stricter than Terraform: with `provider` gone from the type
+    and storage_gb a string, Terraform plans without a word (the attribute dropped, 20
+    made "20"); gitopsc stops at both lines."""
+    _compiled(repo)
+    module = _module(repo, "prod", tmp_path / "prod")
+    tf = module / "variables.tf"
+    _edit(tf, "    provider          = string\n", "")
+    _edit(
+        tf,
+        'contains(["aws", "upcloud"], v.provider)])\n    error_message = "A database',
+        'true])\n    error_message = "A database',
+    )
+    _edit(tf, "storage_gb        = number", "storage_gb        = string")
+    assert _plan(module).returncode == 0
+    shutil.copyfile(tf, repo / PROD_TF)
+    result = run_cli("compile", "--root", str(repo))
+    assert result.exit_code == 2
+    assert ".provider is not an attribute of the object type" in result.stderr
+    assert ".storage_gb is a number (20), the type is string" in result.stderr
+
+
+@needs_terraform
+def test_terraform_refuses_what_the_example_validation_refuses(repo: Path, tmp_path: Path):
+    """A provider the module does not dispatch on: the example's validation block makes
+    it a plan error (gitopsc does not know the module's providers; Terraform does)."""
+    _edit(repo / PROD_ENV, "provider: upcloud", "provider: hetzner")
+    _compiled(repo)
+    done = _plan(_module(repo, "prod", tmp_path / "prod"))
+    assert done.returncode != 0
+    assert "names a provider this module does not create" in done.stderr
