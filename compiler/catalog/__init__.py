@@ -17,9 +17,9 @@ stores, ingress and DNS names, PTR addresses); its rules are public for checks o
 rendered objects. `files.py` turns each configuration file (`files:`) into the text that
 is mounted, so that resolve can hold it to its limits and render packs the same text;
 `emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
-environment's Terraform contract (its root module's variables.tf) and holds a tfvars
-value to a declared type; render checks the tfvars it writes against it. This wing is the bottom
-of the pipeline: it imports nothing from render, output, check or review."""
+environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
+holds a tfvars value to a declared type; render checks the tfvars it writes against it.
+This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
 from compiler.catalog.emit import to_json, to_yaml
@@ -85,16 +85,8 @@ from compiler.catalog.tenancy import (
     tenant_domains,
     within,
 )
-from compiler.catalog.terraform import (
-    Contract,
-    Mismatch,
-    TfType,
-    Variable,
-    load_contract,
-    mismatches,
-    parse_contract,
-    spelled,
-)
+from compiler.catalog.terraform import Contract, Variable, load_contract, parse_contract
+from compiler.catalog.terraform_types import Mismatch, TfType, mismatches, spelled
 from compiler.catalog.validate import build_catalog
 from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 

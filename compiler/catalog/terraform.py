@@ -1,6 +1,7 @@
 """The Terraform contract of an environment: environments/<env>/terraform/variables.tf in,
-the variables its root module declares (name, type constraint, required, line) out; and
-the check of a tfvars value against them (issue 15).
+the variables its root module declares (name, type constraint, required, line) out
+(issue 15); terraform_types.py holds a tfvars value to them. Also the rule that keeps
+every tfvars entry's `provider` set once any is (`provider_problems`).
 
 gitopsc writes `catalog.auto.tfvars.json` for a root module it does not own. Without
 reading the module's `variable` blocks, a changed type or a new required variable passes
@@ -23,6 +24,10 @@ object({name = T, name = optional(T[, default])}); `type` missing means any.
 Hostile files: over `MAX_FILE_BYTES` they are refused unread; types nested deeper than
 `MAX_TYPE_DEPTH` are an error (the walk below recurses once per level); a syntax error
 is a located problem, never a traceback.
+
+The parser is reached through `hcl2.parser.hcl2.lark_parser`, and the tree's rule names
+(`block`, `attribute`, `function_call`, `object_elem`) are bc-python-hcl2's grammar
+(hcl2.lark): pyproject.toml pins the 0.4 series, which checkov pins exactly.
 """
 
 from __future__ import annotations
@@ -38,36 +43,11 @@ from hcl2.parser import hcl2 as _hcl2  # bc-python-hcl2: its Lark parser and gra
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
+from compiler.catalog.terraform_types import COLLECTIONS, IDENTIFIER, PRIMITIVES, TfType
 from compiler.errors import Location, Problem
 
 MAX_FILE_BYTES = 256 * 1024  # a root module's variables.tf is a few KiB
 MAX_TYPE_DEPTH = 32
-# Terraform identifiers: a letter or underscore, then letters, digits, '_' and '-'
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
-
-_PRIMITIVES = ("string", "number", "bool", "any")
-_COLLECTIONS = ("list", "set", "map")
-
-
-@dataclass(frozen=True, slots=True)
-class TfType:
-    """One type constraint and the line it is written on. `element`: of list, set, map;
-    `items`: of a tuple; `attributes`: of an object, each (name, type, optional)."""
-
-    kind: str
-    line: int
-    element: TfType | None = None
-    items: tuple[TfType, ...] = ()
-    attributes: tuple[tuple[str, TfType, bool], ...] = ()
-
-    def __str__(self) -> str:
-        if self.kind in _PRIMITIVES:
-            return self.kind
-        if self.kind in _COLLECTIONS:
-            return f"{self.kind}({self.element})"
-        if self.kind == "tuple":
-            return f"tuple([{', '.join(map(str, self.items))}])"
-        return "object({" + ", ".join(name for name, _, _ in self.attributes) + "})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +211,7 @@ def _type(node: Any, depth: int) -> TfType | Problem:
     line = _line(node, line)
     name = _identifier(node)
     if name is not None:
-        if name in _PRIMITIVES:
+        if name in PRIMITIVES:
             return TfType(name, line)
         return _bad(line, f"unknown type '{name}'")
     if isinstance(node, Token) and str(node).startswith('"'):
@@ -243,7 +223,7 @@ def _type(node: Any, depth: int) -> TfType | Problem:
         return _bad(line, "not a type constraint")
     function = _text(node.children[0])
     arguments = node.children[1].children if len(node.children) > 1 else []
-    if function in _COLLECTIONS and len(arguments) == 1:
+    if function in COLLECTIONS and len(arguments) == 1:
         element = _type(arguments[0], depth + 1)
         return element if isinstance(element, Problem) else TfType(function, line, element)
     if function == "tuple" and len(arguments) == 1:
@@ -287,115 +267,6 @@ def _object(node: Any, line: int, depth: int) -> TfType | Problem:
 
 def _bad(line: int, message: str) -> Problem:
     return Problem(Location("", line), message)
-
-
-# --- values against types -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """Where a value does not fit its type: the type's line, the value's path (Terraform
-    spelling, `databases["acme-synapse-db"].storage_gb`), what is wrong, and which of
-    the kinds of wrong it is (type, length, undeclared, required: what one type change
-    makes every entry break the same way)."""
-
-    line: int
-    path: tuple[str | int, ...]
-    message: str
-    reason: str = "type"
-
-
-def mismatches(value: Any, kind: TfType, path: tuple[str | int, ...]) -> Iterator[Mismatch]:
-    """Every place where `value` (JSON data) does not fit `kind`; null fits any type (as
-    in Terraform: a null attribute is an unset one)."""
-    if value is None or kind.kind == "any":
-        return
-    if kind.kind in ("string", "number", "bool"):
-        if not _primitive(value, kind.kind):
-            yield Mismatch(kind.line, path, f"is {_describe(value)}, the type is {kind.kind}")
-        return
-    if kind.kind in ("list", "set", "tuple"):
-        if not isinstance(value, list):
-            yield Mismatch(kind.line, path, f"is {_describe(value)}, the type is {kind.kind}(...)")
-            return
-        if kind.kind == "tuple":
-            if len(value) != len(kind.items):
-                yield Mismatch(
-                    kind.line,
-                    path,
-                    f"has {len(value)} items, the tuple {len(kind.items)}",
-                    "length",
-                )
-                return
-            for index, (item, item_type) in enumerate(zip(value, kind.items, strict=True)):
-                yield from mismatches(item, item_type, (*path, index))
-            return
-        assert kind.element is not None
-        for index, item in enumerate(value):
-            yield from mismatches(item, kind.element, (*path, index))
-        return
-    if not isinstance(value, dict):
-        yield Mismatch(kind.line, path, f"is {_describe(value)}, the type is {kind.kind}(...)")
-        return
-    if kind.kind == "map":
-        assert kind.element is not None
-        for key, item in value.items():
-            yield from mismatches(item, kind.element, (*path, key))
-        return
-    declared = {name: (item_type, optional) for name, item_type, optional in kind.attributes}
-    for key in value:
-        if key not in declared:
-            yield Mismatch(
-                kind.line,
-                (*path, key),
-                "is not an attribute of the object type (Terraform would drop it unseen)",
-                "undeclared",
-            )
-    for name, (item_type, optional) in declared.items():
-        if name not in value:
-            if not optional:
-                yield Mismatch(
-                    item_type.line,
-                    (*path, name),
-                    "is required by the type and not written",
-                    "required",
-                )
-            continue
-        yield from mismatches(value[name], item_type, (*path, name))
-
-
-def _primitive(value: Any, kind: str) -> bool:
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"a bool ({str(value).lower()})"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f'a string ("{shown}")'
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
-def spelled(path: tuple[str | int, ...]) -> str:
-    """A value path as Terraform writes it: `databases["acme-synapse-db"].storage_gb`."""
-    text = str(path[0]) if path else ""
-    for depth, segment in enumerate(path[1:], start=1):
-        if isinstance(segment, int):
-            text += f"[{segment}]"
-        elif depth == 1 or not IDENTIFIER.match(segment):
-            text += f'["{segment}"]'
-        else:
-            text += f".{segment}"
-    return text
 
 
 # --- providers ------------------------------------------------------------------------
