@@ -214,6 +214,16 @@ def test_a_huge_variables_tf_is_refused_unread(repo: Path):
     assert "larger than" in result.stderr
 
 
+def test_a_variables_tf_that_links_out_of_the_repository_is_refused(repo: Path, tmp_path: Path):
+    outside = tmp_path / "elsewhere.tf"
+    outside.write_text('variable "environment" {\n  type = string\n}\n')
+    (repo / PROD_TF).unlink()
+    (repo / PROD_TF).symlink_to(outside)
+    result = run_cli("validate", "--root", str(repo))
+    assert result.exit_code == 2
+    assert f"{PROD_TF}:1:1: error: file is a link that leads out of the repository" in result.stderr
+
+
 def test_a_deeply_nested_type_is_an_error_not_a_crash(repo: Path):
     tf = repo / PROD_TF
     depth = 20_000

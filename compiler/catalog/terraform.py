@@ -81,6 +81,11 @@ def load_contract(root: Path, environment: str) -> tuple[Contract | None, list[P
     path = root / relative
     if not path.is_file():
         return None, []
+    if not path.resolve().is_relative_to(root.resolve()):
+        # as for catalog files (layout.py): the repository alone says what is compiled
+        return None, [
+            Problem(Location(relative), "file is a link that leads out of the repository")
+        ]
     if path.stat().st_size > MAX_FILE_BYTES:
         return None, [
             Problem(Location(relative), f"file is larger than {MAX_FILE_BYTES} bytes; not read")
