@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from compiler import pipeline
+from compiler.catalog import load_contract, mismatches
 from compiler.output.writer import read_tree
 from tests.conftest import REPO, reference, run_cli
-from tests.terraform_types import type_errors, variables
 
 CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate", "Route"}
 
@@ -165,12 +165,16 @@ def test_inventories_parse_with_the_real_ansible_inventory(compiled: Path):
 
 def test_tfvars_match_variables_tf_and_their_types(compiled: Path):
     for env in ("dev", "staging", "prod"):
-        declared = variables(compiled / "environments" / env / "terraform" / "variables.tf")
+        contract, problems = load_contract(compiled, env)
+        assert contract is not None and problems == []
+        declared = {name: variable.type for name, variable in contract.variables.items()}
         values = json.loads(
             (compiled / "rendered" / env / "terraform" / "catalog.auto.tfvars.json").read_text()
         )
         assert set(values) == set(declared)
-        assert [e for name in values for e in type_errors(values[name], declared[name], name)] == []
+        assert [
+            m for name in values for m in mismatches(values[name], declared[name], (name,))
+        ] == []
     prod = json.loads((compiled / "rendered/prod/terraform/catalog.auto.tfvars.json").read_text())
     assert (
         prod["dns_records"]["acme-synapse-matrix"]["value"] == "ingress.prod-fra1.chat.example.net"
@@ -180,8 +184,9 @@ def test_tfvars_match_variables_tf_and_their_types(compiled: Path):
 
 
 def test_the_type_checker_catches_a_mismatch(compiled: Path):
-    declared = variables(compiled / "environments/prod/terraform/variables.tf")
-    assert type_errors({"x": {"plan": 1}}, declared["customers"], "customers")
+    contract, _ = load_contract(compiled, "prod")
+    assert contract is not None
+    assert list(mismatches({"x": {"plan": 1}}, contract.variables["customers"].type, ("c",)))
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

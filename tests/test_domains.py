@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from compiler import pipeline
+from compiler.catalog import load_contract, mismatches
 from compiler.catalog.interpolate import MAX_INSTANCE, MAX_LENGTH, Each, interpolate_each
 from tests.conftest import run_cli
-from tests.terraform_types import type_errors, variables
 
 BANK = "catalog/customers/helvetia-bank.yaml"
 GLOBEX = "catalog/customers/globex.yaml"
@@ -112,8 +112,12 @@ def test_adding_a_domain_keeps_every_other_record_and_its_key(example: Path):
 def test_the_rendered_records_still_match_the_terraform_variable_types(example: Path):
     _edit(example / BANK, TWO, THREE)
     tfvars = _files(example)["prod/terraform/catalog.auto.tfvars.json"]
-    declared = variables(example / "environments/prod/terraform/variables.tf")
-    assert [e for name in tfvars for e in type_errors(tfvars[name], declared[name], name)] == []
+    contract, _ = load_contract(example, "prod")
+    assert contract is not None
+    declared = contract.variables
+    assert [
+        m for name in tfvars for m in mismatches(tfvars[name], declared[name].type, (name,))
+    ] == []
     kinds = {entry["type"] for entry in tfvars["dns_records"].values()}
     assert {"PTR", "TLSA", "CAA", "MX", "TXT", "CNAME"} <= kinds
 
@@ -421,6 +425,7 @@ def test_a_ptr_record_renders_its_reverse_name(example: Path):
         "value": "mx1.globex.example",
         "ttl": 300,
         "priority": None,
+        "provider": "aws",
     }
     assert records["globex-postfix-relay-dane-mx1"]["name"] == "_25._tcp.mx1.globex.example"
 

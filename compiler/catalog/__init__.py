@@ -16,8 +16,10 @@ one customer's file may reach (validate: hosts and domains; resolve: secret keys
 stores, ingress and DNS names, PTR addresses); its rules are public for checks over
 rendered objects. `files.py` turns each configuration file (`files:`) into the text that
 is mounted, so that resolve can hold it to its limits and render packs the same text;
-`emit.py` writes YAML and JSON text for it and for the writer. This wing is the bottom
-of the pipeline: it imports nothing from render, output, check or review."""
+`emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
+environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
+holds a tfvars value to a declared type; render checks the tfvars it writes against it.
+This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
 from compiler.catalog.emit import to_json, to_yaml
@@ -83,6 +85,8 @@ from compiler.catalog.tenancy import (
     tenant_domains,
     within,
 )
+from compiler.catalog.terraform import Contract, Variable, load_contract, parse_contract
+from compiler.catalog.terraform_types import Mismatch, TfType, mismatches, spelled
 from compiler.catalog.validate import build_catalog
 from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 
@@ -100,6 +104,7 @@ __all__ = [
     "CatalogFile",
     "Cluster",
     "Connection",
+    "Contract",
     "Customer",
     "Document",
     "End",
@@ -109,6 +114,7 @@ __all__ = [
     "Instance",
     "IsoDate",
     "JobHook",
+    "Mismatch",
     "Name",
     "NullDict",
     "NullList",
@@ -124,6 +130,8 @@ __all__ = [
     "Source",
     "Strict",
     "TeamList",
+    "TfType",
+    "Variable",
     "WritablePath",
     "YamlPath",
     "allowed_stores",
@@ -137,15 +145,19 @@ __all__ = [
     "find_root",
     "hook_of",
     "ingress_controller",
+    "load_contract",
     "load_document",
     "merge",
+    "mismatches",
     "model_errors",
+    "parse_contract",
     "port_spec",
     "rendered_files",
     "resolve",
     "secret_name",
     "secret_prefix",
     "shown_placeholders",
+    "spelled",
     "store_kind",
     "tenant_domains",
     "to_json",

@@ -14,13 +14,14 @@ written so that any later stage can point a reader at a file and line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal
 
 from compiler.catalog.loader import Document, YamlPath
 from compiler.catalog.models import Customer, Environment, Plan, Service, Team
+from compiler.catalog.terraform import Contract
 from compiler.errors import Location, UsageError
 
 EntityKind = Literal["service", "customer", "environment", "plan", "team"]
@@ -56,6 +57,8 @@ class Catalog:
     plans: MappingProxyType[str, Plan]
     teams: MappingProxyType[str, Team]
     sources: MappingProxyType[tuple[EntityKind, str], Source]
+    # each environment's Terraform contract (terraform/variables.tf), where it has one
+    terraform: MappingProxyType[str, Contract] = field(default_factory=lambda: MappingProxyType({}))
 
     def source(self, kind: EntityKind, name: str) -> Source:
         return self.sources[(kind, name)]

@@ -13,10 +13,19 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
-from compiler.catalog import Catalog, Instance, build_catalog, catalog_files, load_document, resolve
+from compiler.catalog import (
+    Catalog,
+    Instance,
+    build_catalog,
+    catalog_files,
+    load_contract,
+    load_document,
+    resolve,
+)
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
 
 _REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
@@ -67,9 +76,15 @@ def load_catalog(root: Path) -> Catalog:
             unreadable.append(file)
     catalog, found = build_catalog(loaded, unreadable)
     problems += found
+    contracts = {}
+    for name in sorted(catalog.environments):
+        contract, found = load_contract(root, name)
+        problems += found
+        if contract is not None:
+            contracts[name] = contract
     if problems:
         raise CatalogInvalid(problems)
-    return catalog
+    return replace(catalog, terraform=MappingProxyType(contracts))
 
 
 def select_environments(catalog: Catalog, requested: Sequence[str] | None) -> tuple[str, ...]:

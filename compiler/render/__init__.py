@@ -291,14 +291,22 @@ def render_environment(
         )
     all_ids = tuple(i.id for i in instances)
     all_sources = tuple(sorted({s for files in sources.values() for s in files} | {env_file}))
+    tfvars = terraform.tfvars(env, instances, catalog.customers)
     files.append(
         OutputFile(
             f"{env.name}/terraform/catalog.auto.tfvars.json",
-            terraform.tfvars(env, instances, catalog.customers),
+            tfvars,
             "json",
             all_ids,
             all_sources,
         )
+    )
+    problems += terraform.contract_problems(
+        catalog,
+        env,
+        catalog.terraform.get(env.name),
+        tfvars,
+        terraform.origins(catalog, env, instances),
     )
     vm_ids = tuple(i.id for i in instances if i.hosts)
     files.append(

@@ -1,7 +1,14 @@
-"""Render the Terraform variables of one environment: instances in, one tfvars dict out.
+"""Render the Terraform variables of one environment: instances in, one tfvars dict out;
+and hold them to the root module's contract (its variables.tf, read by the catalog).
 
 The environment's root module (environments/<env>/terraform/variables.tf) declares
-`customers`, `dns_records`, `databases` and `buckets`; this module fills them. Keys are
+`environment`, `clusters`, `customers`, `dns_records`, `databases` and `buckets`; this
+module fills them. Every cluster, database, bucket and DNS record carries the
+`provider` that creates it (`aws`, `upcloud`), so one root module can dispatch per
+provider: a database or bucket is created by its engine's or the environment's
+`buckets` provider if one is named, else by the provider of the cluster its instance
+runs on (the cluster's own, else the environment's); DNS records by the environment's
+`dns` provider, else its `provider` (a zone holds every cluster's names). Keys are
 stable ids built from names (`<customer>-<service>-<record>`), so a Terraform `for_each`
 over them keeps resource addresses when unrelated entries come and go. A record declared
 `for_each: domains` is one entry per domain, keyed `<customer>-<service>-<record>@<domain>`:
@@ -14,13 +21,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from compiler.catalog import Customer, Environment, Instance, YamlPath
+from compiler.catalog import (
+    Catalog,
+    Contract,
+    Customer,
+    Environment,
+    Instance,
+    YamlPath,
+    mismatches,
+    spelled,
+)
 from compiler.errors import Location, Problem
 
 
 def _key(instance: Instance, name: str) -> str:
     owner = instance.customer or "platform"
     return f"{owner}-{instance.service}-{name}"
+
+
+def _entries(instance: Instance) -> list[tuple[str, str, YamlPath]]:
+    """(variable, key, catalog path) of each tfvars entry the instance makes."""
+    infra = instance.settings.infrastructure
+    if infra is None:
+        return []
+    keyed: list[tuple[str, str, YamlPath]] = [
+        ("dns_records", _key(instance, entry.key), entry.path) for entry in instance.dns_records()
+    ]
+    if infra.database:
+        keyed.append(("databases", _key(instance, "db"), ("infrastructure", "database")))
+    keyed += [
+        ("buckets", _key(instance, name), ("infrastructure", "buckets", name))
+        for name in sorted(infra.buckets or {})
+    ]
+    return keyed
 
 
 def key_collisions(instances: Iterable[Instance], fallback: str) -> list[Problem]:
@@ -31,20 +64,7 @@ def key_collisions(instances: Iterable[Instance], fallback: str) -> list[Problem
     seen: dict[tuple[str, str], tuple[Instance, YamlPath]] = {}
     problems = []
     for instance in instances:
-        infra = instance.settings.infrastructure
-        if infra is None:
-            continue
-        keyed: list[tuple[str, str, YamlPath]] = [
-            ("dns_records", _key(instance, entry.key), entry.path)
-            for entry in instance.dns_records()
-        ]
-        if infra.database:
-            keyed.append(("databases", _key(instance, "db"), ("infrastructure", "database")))
-        keyed += [
-            ("buckets", _key(instance, name), ("infrastructure", "buckets", name))
-            for name in sorted(infra.buckets or {})
-        ]
-        for table, key, path in keyed:
+        for table, key, path in _entries(instance):
             first = seen.setdefault((table, key), (instance, path))
             if first[0] is not instance or first[1] != path:
                 where = instance.origin(path).location or Location(fallback)
@@ -63,6 +83,8 @@ def tfvars(
     env: Environment, instances: Iterable[Instance], customers: Mapping[str, Customer]
 ) -> dict[str, Any]:
     """The contents of catalog.auto.tfvars.json for `env`."""
+    clusters = {cluster.name: cluster.provider or env.provider for cluster in env.clusters}
+    dns_provider = env.dns.provider if env.dns is not None else env.provider
     active: set[str] = set()
     dns: dict[str, Any] = {}
     databases: dict[str, Any] = {}
@@ -81,6 +103,7 @@ def tfvars(
                 "value": record.value,
                 "ttl": record.ttl,
                 "priority": record.priority,
+                "provider": dns_provider,
             }
         if infra.database:
             database = infra.database
@@ -92,6 +115,7 @@ def tfvars(
                 "high_availability": database.high_availability,
                 "customer": instance.customer,
                 "residency": _residency(instance, customers),
+                "provider": _provider(env, instance, clusters, env.databases.get(database.engine)),
             }
         for name, bucket in sorted((infra.buckets or {}).items()):
             buckets[_key(instance, name)] = {
@@ -99,9 +123,18 @@ def tfvars(
                 "retention_days": bucket.retention_days,
                 "customer": instance.customer,
                 "residency": _residency(instance, customers),
+                "provider": _provider(env, instance, clusters, env.buckets),
             }
     return {
         "environment": env.name,
+        "clusters": {
+            cluster.name: {
+                "region": cluster.region,
+                "residency": list(cluster.residency),
+                "provider": clusters[cluster.name],
+            }
+            for cluster in sorted(env.clusters, key=lambda c: c.name)
+        },
         "customers": {
             name: {
                 "plan": customers[name].plan,
@@ -119,3 +152,144 @@ def tfvars(
 
 def _residency(instance: Instance, customers: Mapping[str, Customer]) -> str | None:
     return customers[instance.customer].residency if instance.customer else None
+
+
+def _provider(
+    env: Environment, instance: Instance, clusters: Mapping[str, str | None], choice: Any
+) -> str | None:
+    """A database's or bucket's provider: the one named for its kind (`choice`: the
+    engine's entry in `databases`, or `buckets`), else its instance's cluster's; an
+    instance on several clusters of different providers, or on hosts only, takes the
+    environment's."""
+    if choice is not None and choice.provider is not None:
+        return str(choice.provider)
+    on = {clusters[name] for name in instance.clusters if name in clusters}
+    return on.pop() if len(on) == 1 else env.provider
+
+
+def origins(
+    catalog: Catalog, env: Environment, instances: Iterable[Instance]
+) -> dict[tuple[str, ...], Location | tuple[Instance, YamlPath]]:
+    """Where each tfvars entry was written: (variable,) or (variable, key) -> its
+    location, or the instance and catalog path that made it (an attribute's own line
+    is looked up only for the entries a problem names)."""
+    source = catalog.source("environment", env.name)
+    found: dict[tuple[str, ...], Location | tuple[Instance, YamlPath]] = {
+        ("environment",): source.locate("name")
+    }
+    for index, cluster in enumerate(env.clusters):
+        found[("clusters", cluster.name)] = source.locate("clusters", index)
+    for instance in instances:
+        owner = ("customers", instance.customer or "")
+        if instance.customer is not None and owner not in found:
+            found[owner] = catalog.source("customer", instance.customer).locate()
+        for table, key, path in _entries(instance):
+            found.setdefault((table, key), (instance, path))
+    return found
+
+
+def _made_at(
+    made_at: Mapping[tuple[str, ...], Location | tuple[Instance, YamlPath]],
+    path: tuple[str | int, ...],
+    fallback: Location,
+) -> Location:
+    """The catalog line that made the tfvars value at `path`: the attribute's own line
+    where a layer wrote it, else its entry's, else the variable's."""
+    made = made_at.get(tuple(map(str, path[:2])), made_at.get((str(path[0]),)))
+    if made is None:
+        return fallback
+    if isinstance(made, Location):
+        return made
+    instance, base = made
+    attribute = path[2:3]
+    if attribute and isinstance(attribute[0], str):
+        where = instance.origin((*base, attribute[0])).location
+        if where is not None:
+            return where
+    return instance.origin(base).location or fallback
+
+
+def contract_problems(
+    catalog: Catalog,
+    env: Environment,
+    contract: Contract | None,
+    data: Mapping[str, Any],
+    made_at: Mapping[tuple[str, ...], Location | tuple[Instance, YamlPath]],
+) -> list[Problem]:
+    """The tfvars `data` against the root module's declared variables (issue 15): every
+    key declared, every required variable set (by the tfvars or, if listed in
+    `terraform.operator_variables`, by the operator), every value of its declared type.
+    No contract (no variables.tf): nothing to hold the tfvars to.
+
+    Located at the variable in variables.tf (its line, or the line of the attribute
+    whose type the value breaks), naming the value's path and the catalog line that
+    made it. One problem per place in the type: a type change that 900 databases break
+    is one error with a count, not 900."""
+    if contract is None:
+        return []
+    source = catalog.source("environment", env.name)
+    declared = contract.variables
+    problems = [
+        Problem(
+            contract.at(1),
+            f"gitopsc writes tfvars key '{key}' (from {_made_at(made_at, (key,), source.locate())}"
+            f"), but {contract.file} declares no variable '{key}'",
+            f'declare it: variable "{key}" {{ type = ... }} (docs/output.md lists what '
+            "gitopsc writes)",
+        )
+        for key in data
+        if key not in declared
+    ]
+    operator = env.terraform.operator_variables
+    for index, name in enumerate(operator):
+        why = (
+            f"is not declared in {contract.file}"
+            if name not in declared
+            else "is written by gitopsc's tfvars"
+            if name in data
+            else ""
+        )
+        if why:
+            problems.append(
+                Problem(
+                    source.locate("terraform", "operator_variables", index),
+                    f"operator variable '{name}' {why}",
+                    "list only the root module's required variables that the operator sets",
+                )
+            )
+    for name, variable in declared.items():
+        if name not in data:
+            if variable.required and name not in operator:
+                problems.append(
+                    Problem(
+                        contract.at(variable.line),
+                        f"variable '{name}' is required (no default), and gitopsc's tfvars "
+                        "do not set it",
+                        "give it a default, or list it under terraform.operator_variables "
+                        f"in {source.file} if the operator sets it (TF_VAR_{name})",
+                    )
+                )
+            continue
+        value = data[name]
+        if value is None and not variable.nullable:
+            problems.append(
+                Problem(contract.at(variable.line), f"variable '{name}' is not nullable")
+            )
+        groups: dict[tuple[int, str], list[Any]] = {}
+        for mismatch in mismatches(value, variable.type, (name,)):
+            last = mismatch.path[-1] if len(mismatch.path) > 1 else ""
+            groups.setdefault((mismatch.line, f"{last}:{mismatch.reason}"), []).append(mismatch)
+        for (line, _), found in sorted(groups.items()):
+            first = found[0]
+            where = _made_at(made_at, first.path, source.locate())
+            more = f" (and {len(found) - 1} more like it)" if len(found) > 1 else ""
+            problems.append(
+                Problem(
+                    contract.at(line),
+                    f"variable '{name}': {spelled(first.path)} {first.message}{more}; "
+                    f"the value comes from {where}",
+                    "change variables.tf and the catalog together: gitopsc writes what the "
+                    "catalog declares, in the shape docs/output.md describes",
+                )
+            )
+    return problems

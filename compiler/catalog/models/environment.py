@@ -25,9 +25,11 @@ from compiler.catalog.models.fields import (
     NullList,
     PlatformPrefix,
     Port,
+    Provider,
     RepoUrl,
     Residency,
     Strict,
+    TerraformVariable,
 )
 from compiler.catalog.models.settings import Layer, PortRange
 
@@ -63,6 +65,9 @@ class Cluster(Strict):
     # the catalog names for NetworkPolicies may overlap them (an ipBlock there would
     # name other tenants' pods or the nodes' kubelets)
     internal_networks: Annotated[list[Cidr], NullList] = []
+    # the cloud the cluster runs in, where it is not the environment's `provider`; the
+    # databases and buckets of the instances on it are created there too (tfvars)
+    provider: Provider | None = None
 
 
 class ArgoCD(Strict):
@@ -140,6 +145,24 @@ class ManagedDatabase(Strict):
 
     port: Port | None = None
     networks: Annotated[dict[Name, Networks], Field(min_length=1)]
+    # where every database of this engine is created, whatever cluster its instance runs
+    # on (default: the instance's cluster's provider)
+    provider: Provider | None = None
+
+
+class ProviderChoice(Strict):
+    """Which provider creates a kind of thing the Terraform root module makes (DNS zones'
+    records, buckets), where it is not the default (docs/catalog.md, Providers)."""
+
+    provider: Provider
+
+
+class TerraformInputs(Strict):
+    """What the environment's root module reads besides gitopsc's tfvars: its required
+    variables that the operator sets (`TF_VAR_upcloud_token` in CI); the contract check
+    lets these, and only these, go unset in the tfvars."""
+
+    operator_variables: Annotated[list[TerraformVariable], NullList] = []
 
 
 class PlatformNamespace(Strict):
@@ -184,6 +207,13 @@ class Environment(Strict):
     description: str = ""
     base_domain: DnsName
     clusters: Annotated[list[Cluster], Field(min_length=1)]
+    # the cloud provider the Terraform root module creates this environment's things in
+    # (`aws`, `upcloud`), unless a cluster, database engine, `dns` or `buckets` names
+    # another; every tfvars entry carries its provider (null when none is declared)
+    provider: Provider | None = None
+    dns: ProviderChoice | None = None  # DNS zones' provider (default: `provider`)
+    buckets: ProviderChoice | None = None  # every bucket's (default: its cluster's)
+    terraform: TerraformInputs = TerraformInputs()
     argocd: ArgoCD
     secret_store: SecretStore
     tls: Tls = Tls()

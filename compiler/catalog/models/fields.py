@@ -34,6 +34,9 @@ _K8S_VERSION = re.compile(r"1\.[0-9]{1,2}\Z")
 _RESIDENCY = re.compile(r"[a-z]{2,8}\Z")
 _IMAGE = re.compile(r"[a-z0-9]+([._/:-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?\Z")
 _PORT_NAME = re.compile(r"[a-z]([-a-z0-9]{0,13}[a-z0-9])?\Z")
+# a cloud provider's name as tfvars carry it (`aws`, `upcloud`): a DNS-1123-like token
+_PROVIDER = re.compile(r"[a-z]([-a-z0-9]{0,30}[a-z0-9])?\Z")
+_TF_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 _HTTPS_URL = re.compile(r"((https|ssh|git)://|git@)[^\s]+\Z")
 
 
@@ -64,6 +67,17 @@ Name = Annotated[
         "a valid name: use lower-case letters, digits and '-', start with a letter, "
         "end with a letter or digit, at most 63 characters (DNS-1123 label)",
     ),
+]
+Provider = Annotated[
+    str,
+    _pattern(
+        _PROVIDER,
+        "a provider name such as 'aws' or 'upcloud': lower-case letters, digits and '-', "
+        "starting with a letter, at most 32 characters",
+    ),
+]
+TerraformVariable = Annotated[
+    str, _pattern(_TF_VARIABLE, "a Terraform variable name (letters, digits, '_' and '-')")
 ]
 DnsName = Annotated[str, _pattern(_DNS_NAME, "a valid lower-case DNS name"), Field(max_length=253)]
 # Record names may have `_` labels (`_sip._tcp.example.org`, `_dmarc.example.org`).

@@ -2,10 +2,28 @@
 # rendered/<env>/terraform/catalog.auto.tfvars.json; copy or link that file next to this
 # module (see docs/output.md). Keys of the maps are stable ids, so `for_each` over them
 # keeps resource addresses when unrelated entries change.
+#
+# This file is gitopsc's contract with the module: `gitopsc compile` and `check` read it
+# and fail, at the line below, when the tfvars would not fit (a key not declared here, a
+# required variable gitopsc does not set, a value of another type, an attribute gitopsc
+# writes that a type does not list). Change it and the catalog in one merge request.
+#
+# Every cluster, DNS record, database and bucket carries the `provider` that creates it
+# (`aws`, `upcloud`), so one module can create each in its cloud:
+#   for_each = { for k, v in var.databases : k => v if v.provider == "upcloud" }
 
 variable "environment" {
   description = "Name of the environment (dev, staging, prod)."
   type        = string
+}
+
+variable "clusters" {
+  description = "The environment's Kubernetes clusters and the provider each runs in."
+  type = map(object({
+    region    = string
+    residency = list(string)
+    provider  = string
+  }))
 }
 
 variable "customers" {
@@ -31,10 +49,13 @@ variable "dns_records" {
     value    = string
     ttl      = number
     priority = number
+    provider = string
   }))
 }
 
 variable "databases" {
+  # Give the database resources `lifecycle { prevent_destroy = true }` (docs/ci.md): a
+  # key that disappears from this map (a customer removed or moved) destroys the data.
   description = "Managed databases, one per instance that declares infrastructure.database."
   type = map(object({
     engine            = string
@@ -44,7 +65,13 @@ variable "databases" {
     high_availability = bool
     customer          = string
     residency         = string
+    provider          = string
   }))
+  validation {
+    # an entry of a provider this module does not dispatch on would be created nowhere
+    condition     = alltrue([for v in values(var.databases) : contains(["aws", "upcloud"], v.provider)])
+    error_message = "A database names a provider this module does not create databases with."
+  }
 }
 
 variable "buckets" {
@@ -54,5 +81,10 @@ variable "buckets" {
     retention_days = number
     customer       = string
     residency      = string
+    provider       = string
   }))
+  validation {
+    condition     = alltrue([for v in values(var.buckets) : contains(["aws", "upcloud"], v.provider)])
+    error_message = "A bucket names a provider this module does not create buckets with."
+  }
 }
