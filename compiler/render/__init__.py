@@ -32,7 +32,7 @@ from compiler.catalog import (
     hook_of,
 )
 from compiler.errors import Location, Problem
-from compiler.render import ansible, argocd, hooks, kubernetes, network, terraform
+from compiler.render import ansible, argocd, hooks, kubernetes, network, retention, terraform
 from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
@@ -214,6 +214,8 @@ def render_environment(
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
                 objects += extras
+                made_at = _locator(instance, sources[instance.id][0])
+                found += retention.protect(objects, made_at)
                 hook = hook_of(service, instance.settings)
                 if hook is not None:
                     objects = hooks.as_hook(objects, service.name, hook, suspended)
@@ -221,7 +223,7 @@ def render_environment(
                     objects, instance, kubernetes.NOT_RENDERED[cluster.flavour]
                 )
                 objects = hooks.content_named(objects, service.name)  # a plain Job's name
-                problems += found + patched
+                problems += found + patched + retention.weakened(objects, made_at)
                 # derived, not fixed: the allowed kinds this project's Applications render
                 kinds |= {group_kind(obj) for obj in objects} & allowed
                 directory = f"{base}/{namespace}/{instance.service}"
@@ -328,6 +330,10 @@ def _made_at(instance: Instance | None, kind: Any, name: Any) -> Location | None
         if patch.target.kind == kind:
             return instance.origin(("patches", index)).location
     return None
+
+
+def _locator(instance: Instance, fallback: str) -> retention.Locate:
+    return lambda kind, name: _made_at(instance, kind, name) or Location(fallback)
 
 
 def _duplicates(
