@@ -214,8 +214,7 @@ def render_environment(
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
                 objects += extras
-                made_at = _locator(instance, sources[instance.id][0])
-                found += retention.protect(objects, made_at)
+                found += retention.protect(objects, _locator(instance, sources[instance.id][0]))
                 hook = hook_of(service, instance.settings)
                 if hook is not None:
                     objects = hooks.as_hook(objects, service.name, hook, suspended)
@@ -223,7 +222,10 @@ def render_environment(
                     objects, instance, kubernetes.NOT_RENDERED[cluster.flavour]
                 )
                 objects = hooks.content_named(objects, service.name)  # a plain Job's name
-                problems += found + patched + retention.weakened(objects, made_at)
+                problems += found + patched
+                problems += retention.weakened(
+                    objects, _locator(instance, sources[instance.id][0], patched=True)
+                )
                 # derived, not fixed: the allowed kinds this project's Applications render
                 kinds |= {group_kind(obj) for obj in objects} & allowed
                 directory = f"{base}/{namespace}/{instance.service}"
@@ -332,8 +334,26 @@ def _made_at(instance: Instance | None, kind: Any, name: Any) -> Location | None
     return None
 
 
-def _locator(instance: Instance, fallback: str) -> retention.Locate:
-    return lambda kind, name: _made_at(instance, kind, name) or Location(fallback)
+def _locator(instance: Instance, fallback: str, patched: bool = False) -> retention.Locate:
+    """Where an object was made (its extra resource, a patch on its kind); `patched`:
+    the patch aimed at it first, for what is wrong after patches."""
+
+    def locate(kind: Any, name: Any) -> Location:
+        aimed = next(
+            (
+                index
+                for index, patch in enumerate(instance.settings.patches or [])
+                if patch.target.kind == kind and patch.target.name in (None, name)
+            ),
+            None,
+        )
+        if patched and aimed is not None:
+            found = instance.origin(("patches", aimed)).location
+            if found is not None:
+                return found
+        return _made_at(instance, kind, name) or Location(fallback)
+
+    return locate
 
 
 def _duplicates(

@@ -56,14 +56,15 @@ def protect(objects: list[dict[str, Any]], locate: Locate) -> list[Problem]:
                 continue  # the schema check reports it
             options = _options(annotations.get(SYNC_OPTIONS))
             contrary = _contrary(options)
-            if contrary:
+            if contrary:  # refused, and kept all the same: reported once, not again below
                 problems.append(_refused(locate(kind, name), kind, name, contrary))
-                continue
+                options = [o for o in options if o.split("=", 1)[0] not in ("Prune", "Delete")]
             annotations[SYNC_OPTIONS] = ",".join([*options, *(o for o in KEEP if o not in options)])
         elif kind == "StatefulSet" and isinstance(obj.get("spec"), dict):
             policy = obj["spec"].setdefault("persistentVolumeClaimRetentionPolicy", dict(RETAIN))
             if policy != RETAIN:
-                problems.append(_refused(locate(kind, name), kind, name, f"{policy}"))
+                problems.append(_refused(locate(kind, name), kind, name, repr(policy)))
+                obj["spec"]["persistentVolumeClaimRetentionPolicy"] = dict(RETAIN)
     return problems
 
 
