@@ -343,3 +343,30 @@ def test_check_without_a_base_judges_no_change(repo: git.Repo):
     assert result.exit_code in (0, 1), result.stderr
     ids = {f["id"] for f in json.loads(out.read_text())["findings"]}
     assert "persistent-data-loss" not in ids
+
+
+def test_the_offboarding_waiver_is_not_called_unused_after_the_merge(repo: git.Repo):
+    """On the default branch `check` runs without a base: the waiver that covered the
+    removal in the merge request has nothing to cover there, and is not noise."""
+    root = _root(repo)
+    (root / "catalog/customers/acme.yaml").unlink()
+    _waive(root, "2099-01-31")
+    repo.git.add(A=True)
+    repo.git.commit("-m", "offboard acme")
+    out = root / "findings.json"
+    result = run_cli(
+        "check", "--root", str(root), "--env", "prod", "--date", "2026-11-23",
+        "-f", "json", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.stderr
+    ids = {f["id"] for f in json.loads(out.read_text())["findings"]}
+    assert "waiver-unused" not in ids and "persistent-data-loss" not in ids
+    (root / "policies/waivers.yaml").write_text(
+        (root / "policies/waivers.yaml").read_text().replace("persistent-data-loss", "probes-set")
+    )
+    result = run_cli(
+        "check", "--root", str(root), "--env", "prod", "--date", "2026-11-23",
+        "-f", "json", "-o", str(out),
+    )  # fmt: skip
+    ids = {f["id"] for f in json.loads(out.read_text())["findings"]}
+    assert "waiver-unused" in ids  # other waivers are judged as before

@@ -57,13 +57,13 @@ def protect(objects: list[dict[str, Any]], locate: Locate) -> list[Problem]:
             options = _options(annotations.get(SYNC_OPTIONS))
             contrary = _contrary(options)
             if contrary:  # refused, and kept all the same: reported once, not again below
-                problems.append(_refused(locate(kind, name), kind, name, contrary))
+                problems.append(_refused(locate(kind, name), kind, name, f"'{contrary}'"))
                 options = [o for o in options if o.split("=", 1)[0] not in ("Prune", "Delete")]
             annotations[SYNC_OPTIONS] = ",".join([*options, *(o for o in KEEP if o not in options)])
         elif kind == "StatefulSet" and isinstance(obj.get("spec"), dict):
             policy = obj["spec"].setdefault("persistentVolumeClaimRetentionPolicy", dict(RETAIN))
             if policy != RETAIN:
-                problems.append(_refused(locate(kind, name), kind, name, repr(policy)))
+                problems.append(_refused(locate(kind, name), kind, name, _policy(policy)))
                 obj["spec"]["persistentVolumeClaimRetentionPolicy"] = dict(RETAIN)
     return problems
 
@@ -81,14 +81,15 @@ def weakened(objects: list[dict[str, Any]], locate: Locate) -> list[Problem]:
             value = annotations.get(SYNC_OPTIONS) if isinstance(annotations, dict) else None
             options = _options(value)
             if not all(o in options for o in KEEP) or _contrary(options):
-                problems.append(_refused(locate(kind, name), kind, name, repr(value)))
+                found = f"'{value}'" if isinstance(value, str) else "no sync options"
+                problems.append(_refused(locate(kind, name), kind, name, found))
         elif kind == "StatefulSet":
             spec = obj.get("spec")
             policy = (
                 spec.get("persistentVolumeClaimRetentionPolicy") if isinstance(spec, dict) else None
             )
             if policy != RETAIN:
-                problems.append(_refused(locate(kind, name), kind, name, repr(policy)))
+                problems.append(_refused(locate(kind, name), kind, name, _policy(policy)))
     return problems
 
 
@@ -106,11 +107,17 @@ def _contrary(options: list[str]) -> str:
     )
 
 
+def _policy(policy: Any) -> str:
+    if not isinstance(policy, dict):
+        return "no retention policy" if policy is None else repr(policy)
+    return "{" + ", ".join(f"{key}: {value}" for key, value in policy.items()) + "}"
+
+
 def _refused(where: Location, kind: Any, name: Any, found: str) -> Problem:
     keep = (
         f"{SYNC_OPTIONS}: {','.join(KEEP)}"
         if kind in ANNOTATED
-        else f"persistentVolumeClaimRetentionPolicy {RETAIN}"
+        else f"persistentVolumeClaimRetentionPolicy {_policy(RETAIN)}"
     )
     return Problem(
         where,
