@@ -336,16 +336,17 @@ def _made_at(instance: Instance | None, kind: Any, name: Any) -> Location | None
 
 def _locator(instance: Instance, fallback: str, patched: bool = False) -> retention.Locate:
     """Where an object was made (its extra resource, a patch on its kind); `patched`:
-    the patch aimed at it first, for what is wrong after patches."""
+    the patch aimed at it (else the first) first, for what is wrong after patches."""
 
     def locate(kind: Any, name: Any) -> Location:
+        patches = instance.settings.patches or []
         aimed = next(
             (
                 index
-                for index, patch in enumerate(instance.settings.patches or [])
+                for index, patch in enumerate(patches)
                 if patch.target.kind == kind and patch.target.name in (None, name)
             ),
-            None,
+            0 if patches else None,  # a patch that changed what the object is
         )
         if patched and aimed is not None:
             found = instance.origin(("patches", aimed)).location

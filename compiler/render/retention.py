@@ -35,7 +35,8 @@ SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 KEEP = ("Prune=false", "Delete=false")
 KEEP_ANNOTATION = {SYNC_OPTIONS: ",".join(KEEP)}
 RETAIN = {"whenDeleted": "Retain", "whenScaled": "Retain"}
-ANNOTATED = frozenset({"Namespace", "PersistentVolumeClaim"})
+# an instance's own objects: a Namespace is never one (tenant-scope refuses it)
+ANNOTATED = frozenset({"PersistentVolumeClaim"})
 
 Locate = Callable[[Any, Any], Location]  # (kind, name) -> the catalog line that made it
 
