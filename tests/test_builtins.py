@@ -18,7 +18,7 @@ from compiler import pipeline
 from compiler.check.builtins import BUILTINS, EnvironmentInput, markdown
 from compiler.check.findings import Finding
 from compiler.render import render_environment
-from tests.conftest import REPO, copy_example
+from tests.conftest import REPO, commit_example, copy_example
 
 FIXTURES = REPO / "tests/fixtures/builtins"
 CASES = sorted(FIXTURES.glob("*/*.yaml"))
@@ -39,7 +39,9 @@ def _edit(root: Path, edits: list[dict[str, Any]]) -> None:
     broken fixture, not a passing case."""
     for edit in edits:
         path = root / edit["file"]
-        if "write" in edit:
+        if edit.get("delete"):
+            path.unlink()
+        elif "write" in edit:
             path.write_text(edit["write"])
         elif "append" in edit:
             path.write_text(path.read_text() + edit["append"])
@@ -94,15 +96,18 @@ def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.dat
     )
 
 
-def _through_check(root: Path, spec: dict[str, Any], check_id: str, today: datetime.date):
+def _through_check(
+    root: Path, spec: dict[str, Any], check_id: str, today: datetime.date, base: str | None
+):
     """`gitopsc check` as a user runs it (policies, enforcement, waivers), checkov off:
-    the built-ins do not depend on it, and it costs seconds a case."""
+    the built-ins do not depend on it, and it costs seconds a case. `base`: the
+    revision the change is judged against (`--affected-base`)."""
     config = root / "policies/config.yaml"
     text = config.read_text()
     assert "checkov: {enabled: true" in text, "the example's config.yaml changed its checkov line"
     config.write_text(text.replace("checkov: {enabled: true", "checkov: {enabled: false"))
     envs = [spec["env"]] if spec.get("env") else None
-    checked = pipeline.check(root, envs, today)
+    checked = pipeline.check(root, envs, today, affected_base=base)
     return [f for f in checked.findings if f.id == check_id]
 
 
@@ -111,10 +116,15 @@ def test_builtin_case(case: Path, tmp_path: Path):
     check_id = case.parent.name
     spec = _load(case)
     root = copy_example(tmp_path / "repo")
+    change = BUILTINS[check_id].scope == "base"  # judges a change: the example is its base
+    if change:
+        commit_example(root)
     _edit(root, spec.get("edits", []))
     today = datetime.date.fromisoformat(str(spec.get("date", DATE)))
-    direct = "rendered" in spec or "without" in spec
-    found = (_direct if direct else _through_check)(root, spec, check_id, today)
+    if "rendered" in spec or "without" in spec:
+        found = _direct(root, spec, check_id, today)
+    else:
+        found = _through_check(root, spec, check_id, today, "main" if change else None)
     rows = [_as_row(f) for f in found if f.id == check_id]
     expected = spec["expect"] or []
 

@@ -13,7 +13,7 @@ network-reachability's evaluation for one instance (`gitopsc explain --network`)
 """
 
 from compiler.check import report
-from compiler.check.builtins import BUILTINS
+from compiler.check.builtins import BUILTINS, Sides, change_checks
 from compiler.check.builtins.base import EnvironmentInput
 from compiler.check.builtins.network_reachability import NetworkPath, instance_paths
 from compiler.check.checkov_checks import CheckovRun, activate
@@ -42,8 +42,10 @@ __all__ = [
     "NetworkPath",
     "Policy",
     "PolicySet",
+    "Sides",
     "WaiverList",
     "activate",
+    "change_checks",
     "check_catalog",
     "check_environment",
     "check_references",

@@ -3,7 +3,8 @@
 Order: a check disabled in config.yaml drops its findings; a severity override
 re-grades them; a matching, unexpired waiver marks them waived; otherwise the tier's
 rule decides fail, warn or ignored. Waivers are then judged themselves: an expired one
-is a failing finding, one that matched nothing is reported.
+is a failing finding, one that matched nothing is reported (not one of a check that
+judges a change against a base revision: a run without a base cannot use it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from compiler.check.builtins import waiver_expired, waiver_unused
+from compiler.check.builtins import BUILTINS, waiver_expired, waiver_unused
 from compiler.check.findings import Finding, Outcome, severity_rank
 from compiler.check.policies import PlacedWaiver, PolicySet
 
@@ -61,8 +62,16 @@ def enforce(
     for placed in policy_set.waivers:
         env = placed.waiver.environment
         judged = checked is None or (env is not None and env in checked)
+        # a check of a change (scope "base") finds only in a run with a base, and such a
+        # run judges no waiver: its waivers, used once, are never called unused
+        judged = judged and _scope(placed.waiver.policy) != "base"
         result += _judge(placed, today, id(placed) in used or not judged)
     return result
+
+
+def _scope(check: str) -> str | None:
+    builtin = BUILTINS.get(check)
+    return builtin.scope if builtin is not None else None
 
 
 def _covers(placed: PlacedWaiver, item: Finding) -> bool:

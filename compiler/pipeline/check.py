@@ -36,7 +36,7 @@ from compiler.check import (
 )
 from compiler.errors import CatalogInvalid, Problem
 from compiler.pipeline.load import Resolved, load_catalog, resolve_catalog, workers
-from compiler.pipeline.review import Comparison, compare
+from compiler.pipeline.review import Comparison, compare, data_loss
 
 
 @dataclass(frozen=True)
@@ -112,16 +112,20 @@ def check(
     """load -> validate -> resolve -> per environment render + check -> enforce.
 
     With `affected_base`, the expensive checks (schemas, checkov) only look at the
-    objects of instances the change since that revision reaches; the others run on all.
+    objects of instances the change since that revision reaches; the others run on all;
+    and the change is judged too: the persistent data it destroys.
 
     Each environment is rendered and checked in its own forked worker when the catalog
     is large (validators compile once per worker; only findings come back).
     """
     catalog = load_catalog(root)
-    limit = _affected_limit(compare(root, affected_base, catalog)) if affected_base else None
+    comparison = compare(root, affected_base, catalog) if affected_base else None
+    limit = _affected_limit(comparison) if comparison else None
     resolved = resolve_catalog(catalog, environments)
     policy_set = load_policy_set(root, resolved.catalog)
-    return check_resolved(resolved, policy_set, today, not environments, done, limit)
+    # what the change destroys: its scope rendered at the base and here
+    losses = data_loss(comparison, affected_base, environments) if comparison else []
+    return check_resolved(resolved, policy_set, today, not environments, done, limit, losses)
 
 
 def check_catalog_only(root: Path, today: datetime.date) -> Checked:
@@ -158,12 +162,15 @@ def check_resolved(
     catalog_wide: bool = True,
     done: Callable[[str], None] | None = None,
     limit: Limit | None = None,
+    changes: Sequence[Finding] = (),
 ) -> Checked:
     """`check` after load and resolve. Findings tied to no environment (a customer's
-    domains, say) only with `catalog_wide`: a run on some environments skips them."""
+    domains, say) only with `catalog_wide`: a run on some environments skips them.
+    `changes`: the findings about a change against a base revision (data loss)."""
     global _CHECK
     rules = compile_rules(policy_set.policies)
     findings = check_catalog(resolved.catalog, policy_set.policies, rules, today)
+    findings += changes
     if not catalog_wide:
         findings = [f for f in findings if f.environment in resolved.environments]
     envs = list(resolved.environments)

@@ -1,18 +1,21 @@
 """`diff` and `affected`: the working tree against a base revision read from git objects.
 
     compare   base + working tree -> what changed, its scope, the scope resolved on both
-    diff      the scope rendered on both sides -> object-by-object differences
+    diff      the scope rendered on both sides -> object-by-object differences, and the
+              persistent data the change destroys (check/builtins/persistent_data_loss.py)
 
 Only the scope is resolved and rendered, so a one-customer change costs one customer.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.catalog import Catalog, Instance
+from compiler.check import Finding, Sides, change_checks, enforce, load_policies
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import serialize
 from compiler.pipeline.compile import REPO_PATH
@@ -85,20 +88,21 @@ def _base_invalid(base_ref: str, commit: str, problems: Sequence[Problem]) -> Us
     )
 
 
-def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -> Diff:
+def diff(
+    root: Path,
+    base_ref: str,
+    environments: Sequence[str] | None = None,
+    today: datetime.date | None = None,
+) -> Diff:
     """The rendered objects that differ between the base and the working tree, for
-    the environments the change reaches (or those asked for). Only the scope is
+    the environments the change reaches (or those asked for), and the persistent data
+    the change destroys (judged by policies/: waived or not). Only the scope is
     rendered; environment-wide files (tfvars, inventory) of an environment that is
     not wholly in scope are rendered from the scope's part and marked partial."""
     comparison = compare(root, base_ref)
-    wanted = select_environments(comparison.head, environments) if environments else None
-    envs = [e for e in comparison.affected.environments if wanted is None or e in wanted]
-    base, problems = _render_scope(comparison.base, envs, comparison.old)
-    if problems:
-        raise _base_invalid(base_ref, comparison.commit, problems)
-    head, problems = _render_scope(comparison.head, envs, comparison.new)
-    if problems:
-        raise CatalogInvalid(problems)
+    sides = render_sides(comparison, base_ref, environments)
+    base = {f.path: Rendered(serialize(f), *_owner(f, comparison.old)) for f in sides.old}
+    head = {f.path: Rendered(serialize(f), *_owner(f, comparison.new)) for f in sides.new}
     # rendered from part of an environment: its tfvars and inventory; and, when only some
     # customers were rendered, the NetworkPolicies of environment-scoped services
     # (they admit every dependent customer)
@@ -112,11 +116,60 @@ def diff(root: Path, base_ref: str, environments: Sequence[str] | None = None) -
             or (restricted and owner.customer is None and "/networkpolicy-" in path)
         )
     ]
-    tiers = {**{n: e.tier for n, e in comparison.base.environments.items()},
-             **{n: e.tier for n, e in comparison.head.environments.items()}}  # fmt: skip
+    tiers = _tiers(comparison)
+    losses = _judged(root, comparison.head, change_checks(sides), tiers, today)
     return compare_rendered(
-        comparison.affected.base, base, head, tiers, partial, comparison.affected.reasons
+        comparison.affected.base, base, head, tiers, partial, comparison.affected.reasons, losses
     )
+
+
+def render_sides(
+    comparison: Comparison, base_ref: str, environments: Sequence[str] | None = None
+) -> Sides:
+    """The change's scope rendered at the base and in the working tree, for the
+    environments it reaches (or those of them asked for)."""
+    wanted = select_environments(comparison.head, environments) if environments else None
+    envs = [e for e in comparison.affected.environments if wanted is None or e in wanted]
+    old, problems = _render_scope(comparison.base, envs, comparison.old)
+    if problems:
+        raise _base_invalid(base_ref, comparison.commit, problems)
+    new, problems = _render_scope(comparison.head, envs, comparison.new)
+    if problems:
+        raise CatalogInvalid(problems)
+    return Sides(comparison.base, comparison.head, old, new, comparison.old, comparison.new)
+
+
+def data_loss(
+    comparison: Comparison, base_ref: str, environments: Sequence[str] | None = None
+) -> list[Finding]:
+    """`persistent-data-loss`'s findings for a change (not yet enforced)."""
+    return change_checks(render_sides(comparison, base_ref, environments))
+
+
+def _tiers(comparison: Comparison) -> dict[str, str]:
+    return {
+        **{n: e.tier for n, e in comparison.base.environments.items()},
+        **{n: e.tier for n, e in comparison.head.environments.items()},
+    }
+
+
+def _judged(
+    root: Path,
+    catalog: Catalog,
+    findings: list[Finding],
+    tiers: dict[str, str],
+    today: datetime.date | None,
+) -> tuple[Finding, ...]:
+    """The findings with the outcome policies/ gives them (a waiver, the tier's rule);
+    the waivers themselves are judged by `check`, not here."""
+    if not findings:
+        return ()
+    policy_set, problems = load_policies(root)
+    if problems:
+        raise CatalogInvalid(problems)
+    ids = {f.id for f in findings}
+    enforced = enforce(findings, policy_set, tiers, today or datetime.date.today(), ())
+    return tuple(sorted((f for f in enforced if f.id in ids), key=Finding.sort_key))
 
 
 def _owner(file: OutputFile, instances: Mapping[str, Instance]) -> tuple[str | None, str | None]:
@@ -132,8 +185,8 @@ def _owner(file: OutputFile, instances: Mapping[str, Instance]) -> tuple[str | N
 
 def _render_scope(
     catalog: Catalog, envs: Sequence[str], instances: Mapping[str, Instance]
-) -> tuple[dict[str, Rendered], list[Problem]]:
-    rendered: dict[str, Rendered] = {}
+) -> tuple[list[OutputFile], list[Problem]]:
+    rendered: list[OutputFile] = []
     problems: list[Problem] = []
     for env in envs:
         if env not in catalog.environments:
@@ -141,6 +194,5 @@ def _render_scope(
         chosen = [i for i in instances.values() if i.environment == env]
         files, found = render_environment(catalog, catalog.environments[env], chosen, REPO_PATH)
         problems += found
-        for file in files:
-            rendered[file.path] = Rendered(serialize(file), *_owner(file, instances))
+        rendered += files
     return rendered, problems

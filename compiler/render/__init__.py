@@ -32,7 +32,7 @@ from compiler.catalog import (
     hook_of,
 )
 from compiler.errors import Location, Problem
-from compiler.render import ansible, argocd, hooks, kubernetes, network, terraform
+from compiler.render import ansible, argocd, hooks, kubernetes, network, retention, terraform
 from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
@@ -214,6 +214,7 @@ def render_environment(
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
                 extras, found = extra_objects(instance)
                 objects += extras
+                found += retention.protect(objects, _locator(instance, sources[instance.id][0]))
                 hook = hook_of(service, instance.settings)
                 if hook is not None:
                     objects = hooks.as_hook(objects, service.name, hook, suspended)
@@ -222,6 +223,9 @@ def render_environment(
                 )
                 objects = hooks.content_named(objects, service.name)  # a plain Job's name
                 problems += found + patched
+                problems += retention.weakened(
+                    objects, _locator(instance, sources[instance.id][0], patched=True)
+                )
                 # derived, not fixed: the allowed kinds this project's Applications render
                 kinds |= {group_kind(obj) for obj in objects} & allowed
                 directory = f"{base}/{namespace}/{instance.service}"
@@ -336,6 +340,29 @@ def _made_at(instance: Instance | None, kind: Any, name: Any) -> Location | None
         if patch.target.kind == kind:
             return instance.origin(("patches", index)).location
     return None
+
+
+def _locator(instance: Instance, fallback: str, patched: bool = False) -> retention.Locate:
+    """Where an object was made (its extra resource, a patch on its kind); `patched`:
+    the patch aimed at it (else the first) first, for what is wrong after patches."""
+
+    def locate(kind: Any, name: Any) -> Location:
+        patches = instance.settings.patches or []
+        aimed = next(
+            (
+                index
+                for index, patch in enumerate(patches)
+                if patch.target.kind == kind and patch.target.name in (None, name)
+            ),
+            0 if patches else None,  # a patch that changed what the object is
+        )
+        if patched and aimed is not None:
+            found = instance.origin(("patches", aimed)).location
+            if found is not None:
+                return found
+        return _made_at(instance, kind, name) or Location(fallback)
+
+    return locate
 
 
 def _duplicates(

@@ -37,6 +37,7 @@ from compiler.render.meta import (
     secret_name,
     selector,
 )
+from compiler.render.retention import KEEP_ANNOTATION
 from compiler.render.workloads import ports, replicas, workload
 
 _meta = object_meta
@@ -316,7 +317,13 @@ def namespace_objects(
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": dict(meta_labels)},
+            # kept when the customer leaves the cluster: pruning it would delete its
+            # volume claims (retention.py)
+            "metadata": {
+                "name": namespace,
+                "labels": dict(meta_labels),
+                "annotations": dict(KEEP_ANNOTATION),
+            },
         },
         {
             "apiVersion": "networking.k8s.io/v1",

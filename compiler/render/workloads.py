@@ -38,6 +38,7 @@ from compiler.catalog import (
     port_spec,
 )
 from compiler.render.meta import dns_part, labels, object_meta, secret_name, selector
+from compiler.render.retention import RETAIN
 
 RUN_AS = 10001  # a high UID: never a host user, never root
 
@@ -74,6 +75,8 @@ def workload(
         if settings.storage.storage_class:
             claim_spec["storageClassName"] = settings.storage.storage_class
         spec["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": claim_spec}]
+    if kind == "StatefulSet":  # its claims outlive it (retention.py)
+        spec["persistentVolumeClaimRetentionPolicy"] = dict(RETAIN)
     return {
         "apiVersion": "apps/v1",
         "kind": kind,

@@ -3,7 +3,8 @@
 Pure functions: two sets of rendered files (base and working tree) in, a `Diff` out,
 and the `Diff` as text, markdown (a merge-request comment) or json. Every rendered
 file is one object (or one tfvars file, one inventory), so a file that differs is an
-object that changes. Production comes first: it is what a reviewer must not miss.
+object that changes. Production comes first: it is what a reviewer must not miss; and
+before any object, the persistent data the change destroys (`persistent-data-loss`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from compiler.check import Finding
 
 Change = Literal["added", "removed", "changed"]
 _TIER_ORDER = {"prod": 0, "staging": 1, "dev": 2}
@@ -45,6 +48,7 @@ class Diff:
     changes: tuple[ObjectChange, ...]
     renamed: tuple[tuple[str, str], ...]  # customers whose objects moved to a new name
     reasons: tuple[str, ...]
+    losses: tuple[Finding, ...] = ()  # persistent-data-loss, enforced (fail, warn, waived)
 
     def count(self, change: Change) -> int:
         return sum(1 for c in self.changes if c.change == change)
@@ -57,6 +61,7 @@ def compare(
     tiers: Mapping[str, str],
     partial: Sequence[str] = (),
     reasons: Sequence[str] = (),
+    losses: Sequence[Finding] = (),
 ) -> Diff:
     """`partial`: paths rendered from part of their environment (tfvars, inventory when
     only some customers changed); their diff is right for that part, and says so."""
@@ -83,7 +88,9 @@ def compare(
         )
     changes.sort(key=lambda c: (_TIER_ORDER.get(c.tier, 3), c.environment, c.customer or "",
                                 c.service or "", c.path))  # fmt: skip
-    return Diff(base_ref, tuple(changes), _renames(changes), tuple(reasons))
+    losses = sorted(losses, key=lambda f: (_TIER_ORDER.get(tiers.get(f.environment or ""), 3),
+                                           f.environment or "", f.customer or ""))  # fmt: skip
+    return Diff(base_ref, tuple(changes), _renames(changes), tuple(reasons), tuple(losses))
 
 
 def _unified(path: str, old: Rendered | None, new: Rendered | None) -> str:
@@ -125,6 +132,7 @@ def to_json(diff: Diff) -> str:
                 "summary": {k: diff.count(k) for k in ("added", "removed", "changed")},
                 "renamed_customers": [{"from": a, "to": b} for a, b in diff.renamed],
                 "reasons": list(diff.reasons),
+                "data_loss": [_loss_data(f) for f in diff.losses],
                 "changes": [
                     {
                         "path": c.path,
@@ -145,6 +153,41 @@ def to_json(diff: Diff) -> str:
     )
 
 
+def _loss_data(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": finding.id,
+        "severity": finding.severity,
+        "outcome": finding.outcome,
+        "message": finding.message,
+        "environment": finding.environment,
+        "customer": finding.customer,
+        "service": finding.service,
+        "location": finding.where,
+        "waiver": finding.waiver or None,
+        "remediation": finding.remediation,
+    }
+
+
+def _loss_lines(diff: Diff, markdown: bool) -> list[str]:
+    """The data the change destroys, one line a customer and environment, first."""
+    if not diff.losses:
+        return []
+    if markdown:
+        lines = ["#### ⚠ This change destroys persistent data", ""]
+    else:
+        lines = ["", "THIS CHANGE DESTROYS PERSISTENT DATA"]
+    for f in diff.losses:
+        outcome = f"{f.outcome.upper()} {f.severity}"
+        waived = f"; waived: {f.waiver}" if f.waiver else ""
+        if markdown:
+            lines.append(f"- **{outcome}** `{f.id}` at `{f.where}`: {f.message}{waived}")
+        else:
+            lines.append(f"  {outcome:14} {f.where}: {f.message}{waived}")
+    remedy = diff.losses[0].remediation
+    lines += ["", f"To proceed: {remedy}.", ""] if markdown else [f"  to proceed: {remedy}"]
+    return lines
+
+
 def _groups(diff: Diff) -> dict[tuple[str, str, str | None, str | None], list[ObjectChange]]:
     groups: dict[tuple[str, str, str | None, str | None], list[ObjectChange]] = {}
     for c in diff.changes:
@@ -163,6 +206,7 @@ def _summary_line(diff: Diff) -> str:
 
 def to_text(diff: Diff) -> str:
     out = [_summary_line(diff)]
+    out += _loss_lines(diff, markdown=False)
     out += [f"  renamed customer: {a} -> {b}" for a, b in diff.renamed]
     for (tier, env, customer, service), changes in _groups(diff).items():
         flag = "PRODUCTION " if tier == "prod" else ""
@@ -178,6 +222,7 @@ def to_markdown(diff: Diff, max_bytes: int = 60_000) -> str:
     """A summary table, then each group in a collapsible section, until `max_bytes`;
     what did not fit is counted at the end, never silently dropped."""
     head = ["### gitopsc: rendered changes", "", _summary_line(diff), ""]
+    head += _loss_lines(diff, markdown=True)
     if diff.renamed:
         head += [f"- renamed customer `{a}` → `{b}`" for a, b in diff.renamed] + [""]
     if not diff.changes:

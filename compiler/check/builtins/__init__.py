@@ -32,6 +32,7 @@ from compiler.check.builtins import (
     offboarded_absent,
     openshift_scc,
     owner_team_exists,
+    persistent_data_loss,
     plaintext_secret,
     residency_region,
     suspended_scaled_to_zero,
@@ -40,6 +41,7 @@ from compiler.check.builtins import (
     waiver_unused,
 )
 from compiler.check.builtins.base import Builtin, EnvironmentInput
+from compiler.check.builtins.persistent_data_loss import Sides
 from compiler.check.findings import Finding
 from compiler.render import OutputFile
 
@@ -57,6 +59,7 @@ BUILTINS: dict[str, Builtin] = {
         no_secret_objects,
         suspended_scaled_to_zero,
         offboarded_absent,
+        persistent_data_loss,
         namespace_network_policy,
         network_reachability,
         declared_egress,
@@ -98,6 +101,17 @@ def environment_checks(
     ]
 
 
+def change_checks(sides: Sides) -> list[Finding]:
+    """The built-ins that judge a change: its scope rendered at a base revision and in
+    the working tree (persistent data it destroys)."""
+    return [
+        found
+        for builtin in BUILTINS.values()
+        if builtin.scope == "base" and builtin.check is not None
+        for found in builtin.check(sides)
+    ]
+
+
 def markdown() -> str:
     """The built-ins as docs/policies.md lists them: a table of what each guards, then
     why, from each module's docstring (a test keeps the page and the code the same)."""
@@ -111,7 +125,9 @@ __all__ = [
     "BUILTINS",
     "Builtin",
     "EnvironmentInput",
+    "Sides",
     "catalog_checks",
+    "change_checks",
     "environment_checks",
     "markdown",
 ]

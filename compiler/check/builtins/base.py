@@ -20,7 +20,9 @@ from compiler.render import OutputFile
 # environment: check(EnvironmentInput), once per environment
 # schemas:     reported by the schema pass (check/manifests.py), one validation an object
 # waivers:     reported by enforcement (check/enforce.py), which judges each waiver
-Scope = Literal["catalog", "environment", "schemas", "waivers"]
+# base:        check(Sides), once per comparison with a base revision (`diff --base`,
+#              `check --affected-base`): what a change does, not what the tree is
+Scope = Literal["catalog", "environment", "schemas", "waivers", "base"]
 
 
 @dataclass(frozen=True)
