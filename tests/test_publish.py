@@ -117,6 +117,7 @@ def test_first_publish_creates_a_branch_holding_exactly_the_compiled_files(
     assert {path.split("/")[0] for path in published} == {
         "ansible",
         "argocd",
+        "awx",
         "index.json",
         "kubernetes",
         "terraform",

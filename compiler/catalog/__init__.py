@@ -42,6 +42,7 @@ from compiler.catalog.layout import (
 from compiler.catalog.loader import Document, YamlPath, load_document
 from compiler.catalog.models import (
     SECRET_KEY,
+    Awx,
     Cluster,
     Customer,
     Environment,
@@ -60,6 +61,7 @@ from compiler.catalog.models import (
     Strict,
     TeamList,
     WritablePath,
+    awx_checkout,
     ingress_controller,
     port_spec,
 )
@@ -96,6 +98,7 @@ __all__ = [
     "SCALED",
     "SECRET_KEY",
     "Addresses",
+    "Awx",
     "Catalog",
     "CatalogFile",
     "Cluster",
@@ -136,6 +139,7 @@ __all__ = [
     "files_hash",
     "find_root",
     "hook_of",
+    "awx_checkout",
     "ingress_controller",
     "load_document",
     "merge",
