@@ -17,8 +17,8 @@ from compiler.output.writer import (
     read_tree,
     render_tree,
     serialize,
-    write_file_atomically,
     without_header,
+    write_file_atomically,
     write_tree,
 )
 
