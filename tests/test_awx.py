@@ -178,7 +178,7 @@ def test_in_path_mode_awx_reads_the_compiled_inventory_at_the_catalog_revision(
     [source] = definitions["controller_inventory_sources"]
     assert project["scm_url"] == environment["argocd"]["repo_url"]
     assert project["scm_branch"] == environment["argocd"]["revision"]
-    assert project["credential"] == environment["awx"]["credential"]
+    assert project["credential"] == environment["awx"]["credential_name"]
     # the project's checkout is the repository: the file is where compile wrote it
     assert source["source_path"] == f"rendered/{env}/ansible/inventory.yml"
     assert (compiled / source["source_path"]).is_file()
@@ -313,3 +313,81 @@ def test_instances_are_keyed_for_jinja_and_resolve_in_a_real_template(compiled: 
             assert "-" not in service and all("-" not in owner for owner in owners)
     relay = hostvars["relay1.zrh1.mail.example.net"]["gitopsc_instances"]["postfix_relay"]
     assert "helvetia_bank" in relay  # helvetia-bank, readable as relay.helvetia_bank
+
+
+def test_the_awx_modules_take_the_definitions_as_docs_ci_applies_them(compiled: Path, tmp_path):
+    """The playbook of docs/ci.md run by the real ansible-playbook with the real awx.awx
+    modules, against a closed port on the loopback: every item passes the modules'
+    own argument checks and fails only where the module first calls AWX (an unknown key
+    would fail before, as the last task shows)."""
+    import ansible_collections
+
+    where = [Path(p) for p in ansible_collections.__path__ if (Path(p) / "awx/awx").is_dir()]
+    assert where, "the awx.awx collection is not installed: pip install -e '.[dev]'"
+    playbook = tmp_path / "apply.yml"
+    tasks = [
+        {"name": module, f"awx.awx.{module}": "{{ item }}", "loop": f"{{{{ {variable} }}}}"}
+        for variable, module in MODULES.items()
+    ]
+    tasks.append(
+        {
+            "name": "broken",
+            "awx.awx.inventory_source": "{{ item | combine({'update_on_project_update': true}) }}",
+            "loop": "{{ controller_inventory_sources }}",
+        }
+    )
+    play = {
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars_files": [str(compiled / "rendered/prod/awx/controller.yml")],
+        "module_defaults": {
+            "group/awx.awx.controller": {
+                "controller_host": "http://127.0.0.1:9",
+                "request_timeout": 2,
+            }
+        },
+        "tasks": [{**task, "ignore_errors": True} for task in tasks],
+    }
+    playbook.write_text(yaml.safe_dump([play]))
+    executable = str(Path(sys.executable).parent / "ansible-playbook")
+    completed = subprocess.run(
+        [executable, "-i", "localhost,", "-c", "local", str(playbook)],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(where[0].parent),
+            "ANSIBLE_STDOUT_CALLBACK": "json",
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        },
+        timeout=300,
+    )
+    report = json.loads(completed.stdout)
+    messages = {
+        task["task"]["name"]: [r["msg"] for r in task["hosts"]["localhost"]["results"]]
+        for task in report["plays"][0]["tasks"]
+    }
+    assert set(messages) == {*MODULES.values(), "broken"}, completed.stderr
+    for module in MODULES.values():
+        assert messages[module] and all("Connection refused" in m for m in messages[module]), (
+            module,
+            messages[module],
+        )
+    assert all("Unsupported parameters" in m for m in messages["broken"]), messages["broken"]
+
+
+def test_a_shared_project_cannot_clone_with_two_credentials(tmp_path: Path):
+    root = copy_example(tmp_path / "repo")
+    _set_awx(root, "staging", "  credential_name: gitops-read", "  credential_name: someone-elses")
+    result = run_cli("validate", "--root", str(root))
+    assert result.exit_code == 2 and result.exception is None
+    assert "environments/staging/environment.yaml:" in result.stderr
+    assert "clones with credential 'someone-elses' here, but with 'gitops-read'" in result.stderr
+    # leaving it out is no conflict: the module then leaves the project's credential be
+    _set_awx(
+        root,
+        "staging",
+        "  credential_name: someone-elses",
+        "  scm_url: https://gitlab.example.net/platform/gitops.git",
+    )
+    assert run_cli("validate", "--root", str(root)).exit_code == 0

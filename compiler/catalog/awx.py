@@ -20,7 +20,8 @@ from compiler.errors import Problem
 def awx_problems(catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     inventories: dict[tuple[str, str], str] = {}
-    projects: dict[tuple[str, str], tuple[str, tuple[str, str, str | None]]] = {}
+    projects: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {}
+    credentials: dict[tuple[str, str], tuple[str, str]] = {}
     for name, env in sorted(catalog.environments.items()):
         if env.awx is None:
             continue
@@ -38,7 +39,7 @@ def awx_problems(catalog: Catalog) -> list[Problem]:
                 )
             )
         checkout = awx_checkout(env, awx)
-        reads = (checkout.scm_url, checkout.scm_branch, awx.credential)
+        reads = (checkout.scm_url, checkout.scm_branch)
         other, theirs = projects.setdefault((awx.organization, awx.project), (name, reads))
         if theirs != reads:
             problems.append(
@@ -46,10 +47,26 @@ def awx_problems(catalog: Catalog) -> list[Problem]:
                     src.locate("awx", "project"),
                     f"AWX project '{awx.project}' of organization '{awx.organization}' "
                     f"reads {reads[0]} at {reads[1]} here, but {theirs[0]} at {theirs[1]} "
-                    f"in environment '{other}'"
-                    + (" with another credential" if reads[:2] == theirs[:2] else ""),
+                    f"in environment '{other}'",
                     "give this environment its own awx.project (an environment on a "
                     "hydrated branch needs one of its own)",
                 )
             )
+        # a definition without a credential leaves the project's as it is (the module
+        # sends only the options given): only two different ones conflict
+        if awx.credential_name is not None:
+            holder, first_credential = credentials.setdefault(
+                (awx.organization, awx.project), (name, awx.credential_name)
+            )
+            if first_credential != awx.credential_name:
+                problems.append(
+                    Problem(
+                        src.locate("awx", "credential_name"),
+                        f"AWX project '{awx.project}' of organization '{awx.organization}' "
+                        f"clones with credential '{awx.credential_name}' here, but with "
+                        f"'{first_credential}' in environment '{holder}'",
+                        "name one credential for the project in every environment that "
+                        "shares it, or give this environment its own awx.project",
+                    )
+                )
     return problems

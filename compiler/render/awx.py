@@ -9,10 +9,10 @@ is chosen so that the catalog stays the only truth and a job never runs on hosts
 left it (docs/ci.md, AWX):
 
 - the project clones the repository where ArgoCD reads it (`awx_checkout`), and updates
-  on launch without a cache: since AWX 21 an inventory source that updates on launch
-  first updates its project when the project updates on launch (what replaced the
-  removed `update_on_project_update`), so every job reads the inventory of the latest
-  commit;
+  on launch without a cache: an inventory source that updates on launch first updates
+  its project when the project updates on launch (what replaced the source's
+  `update_on_project_update`, removed from AWX in 2022, ansible/awx#12073), so every job
+  reads the inventory of the latest commit;
 - the inventory source overwrites hosts, groups and variables: a host, group or
   variable that left the catalog leaves AWX at the next sync, instead of lingering with
   its old values (hosts added to the inventory by hand are not the source's and stay);
@@ -43,7 +43,7 @@ def project(env: Environment, awx: Awx) -> dict[str, Any]:
         "scm_type": "git",
         "scm_url": checkout.scm_url,
         "scm_branch": checkout.scm_branch,
-        **({"credential": awx.credential} if awx.credential else {}),
+        **({"credential": awx.credential_name} if awx.credential_name else {}),
         "scm_update_on_launch": True,
         "scm_update_cache_timeout": 0,
         "allow_override": False,

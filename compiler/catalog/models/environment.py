@@ -117,9 +117,9 @@ class Awx(Strict):
     organization: AwxName
     project: AwxName
     inventory: AwxName
-    # the Source Control credential AWX clones the repository with (a read-only deploy
-    # token); none for a public repository
-    credential: AwxName | None = None
+    # the name of the Source Control credential AWX clones the repository with (a
+    # read-only deploy token; never the secret itself); none for a public repository
+    credential_name: AwxName | None = None
     # the repository as AWX reaches it, where that differs from `argocd.repo_url`
     scm_url: RepoUrl | None = None
 
