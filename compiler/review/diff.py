@@ -4,6 +4,8 @@ Pure functions: two sets of rendered files (base and working tree) in, a `Diff` 
 and the `Diff` as text, markdown (a merge-request comment) or json. Every rendered
 file is one object (or one tfvars file, one inventory), so a file that differs is an
 object that changes. Production comes first: it is what a reviewer must not miss.
+Files are compared, and shown, without the generated header: it names the catalog
+files behind a file, not what ArgoCD, AWX or Terraform read from it.
 """
 
 from __future__ import annotations
