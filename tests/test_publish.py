@@ -466,6 +466,13 @@ def test_a_rejected_push_is_a_clear_error(source: git.Repo, remote: git.Repo):
 
 
 def _hydrate_prod(repo: git.Repo) -> None:
+    # AWX reads where ArgoCD reads: the branch needs an AWX project of its own
+    _commit_change(
+        repo,
+        "environments/prod/environment.yaml",
+        "  project: gitops\n",
+        "  project: gitops-prod\n",
+    )
     _commit_change(
         repo,
         "environments/prod/environment.yaml",
