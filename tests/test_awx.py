@@ -260,6 +260,8 @@ def test_a_kubernetes_only_customer_leaves_the_inventory_byte_identical(tmp_path
     root = copy_example(tmp_path / "repo")
     before = _prod(root)
     _add_customer(root, "initech", "newco")  # synapse and friends, no VM service
+    newco = root / "catalog/customers/newco.yaml"
+    newco.write_text(newco.read_text().replace("status: suspended", "status: active"))
     after = _prod(root)
     assert any("/newco/" in path for path in after)  # the customer did render
     assert after["prod/ansible/inventory.yml"] == before["prod/ansible/inventory.yml"]
