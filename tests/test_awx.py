@@ -284,7 +284,8 @@ def test_instances_are_keyed_for_jinja_and_resolve_in_a_real_template(compiled: 
     """`postfix-relay` would be a subtraction in Jinja; the key is `postfix_relay`, and
     the real `ansible` resolves the dotted path on the host that serves globex."""
     inventory = compiled / "rendered/prod/ansible/inventory.yml"
-    executable = shutil.which("ansible") or str(Path(sys.executable).parent / "ansible")
+    beside = Path(sys.executable).parent / "ansible"  # this venv's, with its ansible-core
+    executable = str(beside) if beside.exists() else shutil.which("ansible") or "ansible"
     completed = subprocess.run(
         [
             executable,
