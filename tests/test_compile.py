@@ -155,7 +155,7 @@ def test_inventories_parse_with_the_real_ansible_inventory(compiled: Path):
                 "mx2.globex.example",
             ]
             assert hostvars["mx1.globex.example"]["ansible_host"] == "192.0.2.25"
-            relay = hostvars["relay1.fra1.mail.example.net"]["gitopsc_instances"]["postfix-relay"]
+            relay = hostvars["relay1.fra1.mail.example.net"]["gitopsc_instances"]["postfix_relay"]
             assert relay["acme"]["postfix_relay_domain"] == "acme.example"
             # Swiss customers' mail stays in Switzerland (residency-region)
             assert parsed["region_zrh1"]["hosts"] == ["relay1.zrh1.mail.example.net"]

@@ -183,11 +183,11 @@ def test_each_per_domain_ingress_host_is_covered_by_its_own_certificate(example:
 def test_customer_domains_as_a_whole_value_is_the_list(example: Path):
     inventory = _files(example)["prod/ansible/inventory.yml"]
     relay = inventory["all"]["hosts"]["relay1.zrh1.mail.example.net"]["gitopsc_instances"]
-    assert relay["postfix-relay"]["helvetia-bank"]["postfix_relay_domains"] == [
+    assert relay["postfix_relay"]["helvetia_bank"]["postfix_relay_domains"] == [
         "helvetia-bank.example",
         "hvb.example",
     ]
-    assert relay["postfix-relay"]["helvetia-bank"]["postfix_relay_domain"] == (
+    assert relay["postfix_relay"]["helvetia_bank"]["postfix_relay_domain"] == (
         "helvetia-bank.example"
     )
 

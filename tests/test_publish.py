@@ -117,6 +117,7 @@ def test_first_publish_creates_a_branch_holding_exactly_the_compiled_files(
     assert {path.split("/")[0] for path in published} == {
         "ansible",
         "argocd",
+        "awx",
         "index.json",
         "kubernetes",
         "terraform",
@@ -465,6 +466,13 @@ def test_a_rejected_push_is_a_clear_error(source: git.Repo, remote: git.Repo):
 
 
 def _hydrate_prod(repo: git.Repo) -> None:
+    # AWX reads where ArgoCD reads: the branch needs an AWX project of its own
+    _commit_change(
+        repo,
+        "environments/prod/environment.yaml",
+        "  project: gitops\n",
+        "  project: gitops-prod\n",
+    )
     _commit_change(
         repo,
         "environments/prod/environment.yaml",

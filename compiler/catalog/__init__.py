@@ -44,6 +44,7 @@ from compiler.catalog.layout import (
 from compiler.catalog.loader import Document, YamlPath, load_document
 from compiler.catalog.models import (
     SECRET_KEY,
+    Awx,
     Cluster,
     Customer,
     Environment,
@@ -62,6 +63,7 @@ from compiler.catalog.models import (
     Strict,
     TeamList,
     WritablePath,
+    awx_checkout,
     ingress_controller,
     port_spec,
 )
@@ -100,6 +102,7 @@ __all__ = [
     "SCALED",
     "SECRET_KEY",
     "Addresses",
+    "Awx",
     "Catalog",
     "CatalogFile",
     "Cluster",
@@ -135,6 +138,7 @@ __all__ = [
     "WritablePath",
     "YamlPath",
     "allowed_stores",
+    "awx_checkout",
     "build_catalog",
     "catalog_files",
     "config_map_name",

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compiler.catalog import model_errors, reachability, tenancy, terraform, workloads
+from compiler.catalog import awx, model_errors, reachability, tenancy, terraform, workloads
 from compiler.catalog.layout import Catalog, CatalogFile, EntityKind, Source
 from compiler.catalog.loader import Document, YamlPath
 from compiler.catalog.models import (
@@ -100,6 +100,7 @@ def build_catalog(
     problems += workloads.service_problems(catalog)  # a DaemonSet is environment-wide
     problems += reachability.environment_problems(catalog)
     problems += terraform.provider_problems(catalog)
+    problems += awx.awx_problems(catalog)  # what one AWX would hold for two environments
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 

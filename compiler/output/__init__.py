@@ -11,16 +11,19 @@ nothing from check or review.
 from compiler.catalog import to_json, to_yaml
 from compiler.output.guard import output_lock
 from compiler.output.writer import (
+    HEADER,
     MARKER,
     differences,
     read_tree,
     render_tree,
     serialize,
+    without_header,
     write_file_atomically,
     write_tree,
 )
 
 __all__ = [
+    "HEADER",
     "MARKER",
     "differences",
     "output_lock",
@@ -29,6 +32,7 @@ __all__ = [
     "serialize",
     "to_json",
     "to_yaml",
+    "without_header",
     "write_file_atomically",
     "write_tree",
 ]

@@ -12,6 +12,7 @@ Path scheme (docs/output.md):
     <env>/argocd/<cluster>/apps/<kind>-<name>.yaml                        projects, apps
     <env>/terraform/catalog.auto.tfvars.json
     <env>/ansible/inventory.yml
+    <env>/awx/controller.yml              with an `awx:` block: project, inventory, source
 Every segment is a validated DNS-1123 name or a fixed word, so no path can escape.
 """
 
@@ -32,7 +33,16 @@ from compiler.catalog import (
     hook_of,
 )
 from compiler.errors import Location, Problem
-from compiler.render import ansible, argocd, hooks, kubernetes, network, retention, terraform
+from compiler.render import (
+    ansible,
+    argocd,
+    awx,
+    hooks,
+    kubernetes,
+    network,
+    retention,
+    terraform,
+)
 from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
@@ -313,15 +323,29 @@ def render_environment(
         terraform.origins(catalog, env, instances),
     )
     vm_ids = tuple(i.id for i in instances if i.hosts)
+    # the inventory names only the files that reach it (issue 15): with every catalog
+    # file of the environment in its header, a Kubernetes-only customer would change
+    # inventory.yml, and make a publish commit and an AWX sync for nothing
+    vm_sources = tuple(sorted({s for i in vm_ids for s in sources[i]} | {env_file}))
     files.append(
         OutputFile(
             f"{env.name}/ansible/inventory.yml",
             ansible.inventory(env, instances),
             "yaml",
             vm_ids,
-            all_sources,
+            vm_sources,
         )
     )
+    if env.awx is not None:
+        files.append(
+            OutputFile(
+                f"{env.name}/awx/controller.yml",
+                awx.definitions(env, env.awx, repo_path),
+                "yaml",
+                (),
+                (env_file,),
+            )
+        )
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
     return files, problems + _duplicates(files, env_file, by_id)

@@ -6,6 +6,12 @@ use `_` for `-` because Ansible warns about dashes in group names. A relay host 
 many customers, so per-instance values are not flattened into host variables (they would
 collide): each host carries `gitopsc_instances`, service -> customer (or `_environment`
 for environment-wide services) -> the resolved `vm.vars` and secret references.
+
+The service and customer keys of `gitopsc_instances` use `_` for `-` too (issue 15):
+`{{ gitopsc_instances.postfix_relay.globex }}` works in a template, where the name as
+written would need `gitopsc_instances['postfix-relay']` (Jinja reads `postfix-relay` as
+a subtraction). Names are DNS-1123 labels ([a-z0-9-], starting with a letter or digit),
+so the mapping is one-to-one, and `_environment` (its leading `_`) is no customer's key.
 """
 
 from __future__ import annotations
@@ -16,8 +22,13 @@ from typing import Any
 from compiler.catalog import Environment, Instance
 
 
+def variable_key(name: str) -> str:
+    """A catalog name as an attribute Jinja can read (`postfix-relay` -> `postfix_relay`)."""
+    return name.replace("-", "_")
+
+
 def group_name(kind: str, name: str) -> str:
-    return f"{kind}_{name.replace('-', '_')}"
+    return f"{kind}_{variable_key(name)}"
 
 
 def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]:
@@ -39,7 +50,7 @@ def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]
                 }
                 for variable, ref in sorted(settings.secrets.items())
             }
-        owner = instance.customer or "_environment"
+        owner = variable_key(instance.customer) if instance.customer else "_environment"
         for host in instance.hosts:
             entry = hosts.setdefault(
                 host.name,
@@ -50,7 +61,8 @@ def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]
                     "gitopsc_instances": {},
                 },
             )
-            entry["gitopsc_instances"].setdefault(instance.service, {})[owner] = data
+            service = variable_key(instance.service)
+            entry["gitopsc_instances"].setdefault(service, {})[owner] = data
             for group in (
                 group_name("service", instance.service),
                 group_name("region", host.region),

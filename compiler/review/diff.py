@@ -5,6 +5,8 @@ and the `Diff` as text, markdown (a merge-request comment) or json. Every render
 file is one object (or one tfvars file, one inventory), so a file that differs is an
 object that changes. Production comes first: it is what a reviewer must not miss; and
 before any object, the persistent data the change destroys (`persistent-data-loss`).
+Files are compared, and shown, without the generated header: it names the catalog
+files behind a file, not what ArgoCD, AWX or Terraform read from it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from compiler.check import Finding
+from compiler.output import without_header
 
 Change = Literal["added", "removed", "changed"]
 _TIER_ORDER = {"prod": 0, "staging": 1, "dev": 2}
@@ -68,7 +71,9 @@ def compare(
     changes = []
     for path in sorted(set(base) | set(head)):
         old, new = base.get(path), head.get(path)
-        if old is not None and new is not None and old.content == new.content:
+        # the generated header names the file's sources, not what its consumer reads:
+        # a file whose header alone differs is no change (issue 15)
+        if old is not None and new is not None and _body(old) == _body(new):
             continue
         change: Change = "added" if old is None else "removed" if new is None else "changed"
         owner = new or old
@@ -93,9 +98,13 @@ def compare(
     return Diff(base_ref, tuple(changes), _renames(changes), tuple(reasons), tuple(losses))
 
 
+def _body(file: Rendered) -> bytes:
+    return without_header(file.content)
+
+
 def _unified(path: str, old: Rendered | None, new: Rendered | None) -> str:
-    before = old.content.decode().splitlines(keepends=True) if old else []
-    after = new.content.decode().splitlines(keepends=True) if new else []
+    before = _body(old).decode().splitlines(keepends=True) if old else []
+    after = _body(new).decode().splitlines(keepends=True) if new else []
     lines = difflib.unified_diff(
         before, after, f"a/{path}" if old else "/dev/null", f"b/{path}" if new else "/dev/null"
     )

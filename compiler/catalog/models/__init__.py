@@ -39,6 +39,7 @@ from compiler.catalog.models.environment import (
     DATABASE_PORTS,
     ArgoCD,
     Awx,
+    AwxCheckout,
     Cluster,
     Environment,
     Host,
@@ -48,6 +49,7 @@ from compiler.catalog.models.environment import (
     ResourceKind,
     SecretStore,
     Tls,
+    awx_checkout,
     ingress_controller,
 )
 from compiler.catalog.models.fields import (
@@ -125,6 +127,7 @@ __all__ = [
     "ArgoCD",
     "Autoscaling",
     "Awx",
+    "AwxCheckout",
     "BranchName",
     "Bucket",
     "Cidr",
@@ -198,6 +201,7 @@ __all__ = [
     "Tls",
     "VmSettings",
     "WritablePath",
+    "awx_checkout",
     "cron_problem",
     "expand_prefix",
     "ingress_controller",

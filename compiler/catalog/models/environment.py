@@ -7,7 +7,7 @@ for a customer's own hosts. Separate so that each kind of catalog file has its o
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -108,10 +108,45 @@ class SecretStore(Strict):
     extra_stores: Annotated[list[Name], NullList] = []
 
 
+# AWX names an object by up to 512 characters; surrounding blanks would make a second,
+# look-alike object (the modules look objects up by exact name)
+AwxName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^\S(.*\S)?$")]
+
+
 class Awx(Strict):
-    organization: str
-    project: str
-    inventory: str
+    """The AWX objects that pick up the environment's inventory (rendered to
+    `rendered/<env>/awx/controller.yml`): a git project of the repository in
+    `organization`, an inventory, and an inventory source that reads the inventory file
+    from the project. The project reads where ArgoCD reads (`awx_checkout`)."""
+
+    organization: AwxName
+    project: AwxName
+    inventory: AwxName
+    # the name of the Source Control credential AWX clones the repository with (a
+    # read-only deploy token; never the secret itself); none for a public repository
+    credential_name: AwxName | None = None
+    # the repository as AWX reaches it, where that differs from `argocd.repo_url`
+    scm_url: RepoUrl | None = None
+
+
+class AwxCheckout(NamedTuple):
+    """Where AWX finds an environment's inventory: the repository, the branch (or tag,
+    or commit) of the project, and the inventory file within that checkout."""
+
+    scm_url: str
+    scm_branch: str
+    source_path: str
+
+
+def awx_checkout(env: Environment, awx: Awx, repo_path: str = "rendered") -> AwxCheckout:
+    """The checkout the environment's AWX project makes, and the inventory's path in it.
+    AWX reads where ArgoCD reads: with a hydrated branch (`argocd.branch`, written by
+    `gitopsc publish`) the branch's root is the environment's folder; else the catalog's
+    revision holds the output tree at `repo_path` (`rendered`, or `compile --out`'s)."""
+    url = awx.scm_url or env.argocd.repo_url
+    if env.argocd.branch is not None:
+        return AwxCheckout(url, env.argocd.branch, "ansible/inventory.yml")
+    return AwxCheckout(url, env.argocd.revision, f"{repo_path}/{env.name}/ansible/inventory.yml")
 
 
 class Tls(Strict):
