@@ -394,3 +394,44 @@ def test_a_shared_project_cannot_clone_with_two_credentials(tmp_path: Path):
         "  scm_url: https://gitlab.example.net/platform/gitops.git",
     )
     assert run_cli("validate", "--root", str(root)).exit_code == 0
+
+
+def test_jinja_in_a_customers_vars_reaches_the_role_as_text_not_as_a_command(tmp_path):
+    """A customer's `vm.vars` value holding Jinja (`{{ lookup('pipe', ...) }}`) would run
+    a command on the controller that reaches every relay when a template reads it; it is
+    written `!unsafe`, so the real `ansible` prints it as written and runs nothing."""
+    root = copy_example(tmp_path / "repo")
+    marker = tmp_path / "ran"
+    customer = root / "catalog/customers/globex.yaml"
+    hostile = f"{{{{ lookup('pipe', 'touch {marker}') }}}}{{# x #}}"
+    customer.write_text(
+        customer.read_text().replace(
+            "postfix_tls_security_level: encrypt", f'postfix_tls_security_level: "{hostile}"'
+        )
+    )
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    inventory = root / "rendered/prod/ansible/inventory.yml"
+    assert "!unsafe" in inventory.read_text()
+    beside = Path(sys.executable).parent / "ansible"
+    executable = str(beside) if beside.exists() else shutil.which("ansible") or "ansible"
+    completed = subprocess.run(
+        [
+            executable,
+            "-i",
+            str(inventory),
+            "mx1.globex.example",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "msg={{ gitopsc_instances.postfix_relay.globex.postfix_tls_security_level }}",
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "NO_COLOR": "1"},
+    )
+    assert not marker.exists(), "the customer's Jinja ran on the controller"
+    assert json.dumps(hostile)[1:-1] in completed.stdout, completed.stdout

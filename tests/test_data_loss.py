@@ -147,6 +147,10 @@ def test_the_claim_passes_kubernetes_validate_and_the_checks(example: Path):
          "- target"),
         # an extra claim that asks to be deleted with its Application
         (EXTRA_CLAIM.replace("ServerSideApply=true", "Delete=confirm"), "", "- apiVersion"),
+        # one that ArgoCD would sync by deleting and creating it again (empty)
+        (EXTRA_CLAIM.replace("ServerSideApply=true", "Replace=true,Force=true"), "",
+         "- apiVersion"),
+        (EXTRA_CLAIM.replace("ServerSideApply=true", " Force=true"), "", "- apiVersion"),
     ],
 )  # fmt: skip
 def test_what_weakens_the_protection_is_refused_at_its_line(
@@ -374,3 +378,50 @@ def test_the_offboarding_waiver_is_not_called_unused_after_the_merge(repo: git.R
     )  # fmt: skip
     ids = {f["id"] for f in json.loads(out.read_text())["findings"]}
     assert "waiver-unused" in ids  # other waivers are judged as before
+
+
+def test_a_tier_lowered_in_the_same_change_keeps_the_gate(repo: git.Repo):
+    """Removing a customer and moving prod to `tier: staging` in one change: the finding
+    stays critical (prod on the base side), so the prod job still fails."""
+    root = _root(repo)
+    (root / "catalog/customers/initech.yaml").unlink()
+    _edit(root, "environments/prod/environment.yaml", "tier: prod", "tier: staging")
+    code, found = _check(repo, "prod")
+    assert [(f["severity"], f["outcome"]) for f in found] == [("critical", "fail")]
+    assert code == 1
+
+
+def test_a_database_of_another_engine_is_a_new_database(repo: git.Repo):
+    """The engine decides the resource (a module dispatching on it moves the key to
+    another resource type): changing it replaces the database and its data."""
+    root = _root(repo)
+    _edit(
+        root,
+        "environments/prod/environment.yaml",
+        "databases:\n",
+        "databases:\n  mysql:\n    networks:\n      fra1: [10.30.9.0/24]\n"
+        "      zrh1: [10.40.9.0/24]\n",
+    )
+    customer = root / "catalog/customers/helvetia-bank.yaml"
+    text = customer.read_text()
+    prod = text.index("  prod:\n")
+    at = text.index("      mas:\n", prod) + len("      mas:\n")
+    customer.write_text(
+        text[:at]
+        + "        infrastructure: {database: {engine: mysql, version: '8.0'}}\n"
+        + text[at:]
+    )
+    (loss,) = [f for f in _losses(repo) if f["environment"] == "prod"]
+    assert "database helvetia-bank-mas-db (moves from" in loss["message"]
+    assert "engine postgres to" in loss["message"] and "engine mysql: replaced" in loss["message"]
+    assert loss["severity"] == "critical"
+
+
+def test_naming_a_provider_that_was_implied_moves_nothing(tmp_path: Path):
+    """An environment that wrote no provider (null) and now names one describes where its
+    databases and buckets already are: no finding."""
+    root = copy_example(tmp_path / "repo")
+    _edit(root, "environments/dev/environment.yaml", "provider: aws", "")
+    repo = commit_example(root)
+    _edit(root, "environments/dev/environment.yaml", "\ntier: dev", "\nprovider: aws\ntier: dev")
+    assert [f for f in _losses(repo) if f["environment"] == "dev"] == []

@@ -189,6 +189,15 @@ def test_an_environment_without_variables_tf_has_no_contract(repo: Path):
     assert _compiled(repo, "dev")["environment"] == "dev"  # tfvars still written
 
 
+def test_a_folder_named_variables_tf_is_an_error_not_no_contract(repo: Path):
+    """A folder (or a dangling link) where variables.tf belongs would switch the contract
+    off without a word: it is a located error."""
+    path = repo / "environments/prod/terraform/variables.tf"
+    path.unlink()
+    path.mkdir()
+    _fails_at(repo, "environments/prod/terraform/variables.tf", "is not a file")
+
+
 def test_the_example_passes_and_every_declared_variable_is_written(repo: Path):
     for env in ("dev", "staging", "prod"):
         contract, problems = load_contract(repo, env)
@@ -252,6 +261,10 @@ def _type(text: str) -> TfType:
 
 
 TYPE_CASES = [
+    # Terraform's shorthand: a bare collection keyword holds any element type
+    ("list", ["a", 1], True),
+    ("map", {"a": {"b": 1}}, True),
+    ("map", ["a"], False),
     # (type, value, fits)
     ("string", "x", True),
     ("string", 1, False),  # Terraform would convert; the contract does not

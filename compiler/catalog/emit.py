@@ -66,6 +66,12 @@ def _string(value: str) -> str:
     return text
 
 
+class Unsafe(str):
+    """A string a reader must take as it is, never as a template: written with YAML's
+    `!unsafe` tag, which Ansible honours (the Ansible inventory: catalog values are data,
+    and Jinja in one would run on the controller that reaches every host)."""
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     if "\ud800" <= char <= "\udfff":
@@ -92,6 +98,8 @@ def scalar(value: Any) -> str:
         if "e" in text and "." not in text:  # YAML 1.1 reads 1e+16 as a string
             text = text.replace("e", ".0e")
         return text
+    if isinstance(value, Unsafe):
+        return "!unsafe " + _UNSAFE.sub(_escape, json.dumps(str(value), ensure_ascii=False))
     if isinstance(value, str):
         return _string(value)
     raise TypeError(f"cannot write {type(value).__name__} as YAML")

@@ -79,8 +79,10 @@ def load_contract(root: Path, environment: str) -> tuple[Contract | None, list[P
     contract to check: gitopsc does not know what the root module reads)."""
     relative = contract_path(environment)
     path = root / relative
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None, []
+    if not path.is_file():  # a folder or a dangling link: not "no contract"
+        return None, [Problem(Location(relative), "is not a file: the contract cannot be read")]
     if not path.resolve().is_relative_to(root.resolve()):
         # as for catalog files (layout.py): the repository alone says what is compiled
         return None, [
@@ -218,6 +220,8 @@ def _type(node: Any, depth: int) -> TfType | Problem:
     if name is not None:
         if name in PRIMITIVES:
             return TfType(name, line)
+        if name in COLLECTIONS:  # Terraform's shorthand: bare `list` is `list(any)`
+            return TfType(name, line, TfType("any", line))
         return _bad(line, f"unknown type '{name}'")
     if isinstance(node, Token) and str(node).startswith('"'):
         return _bad(

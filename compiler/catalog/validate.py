@@ -239,8 +239,22 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
     problems += _dependency_cycles(catalog)
 
     clusters: dict[str, Location] = {}
+    branches: dict[tuple[str, str], str] = {}
     for name, env in catalog.environments.items():
         src = catalog.source("environment", name)
+        if env.argocd.branch is not None:  # one hydrated branch holds one environment
+            first = branches.setdefault((env.argocd.repo_url, env.argocd.branch), name)
+            if first != name:
+                problems.append(
+                    Problem(
+                        src.locate("argocd", "branch"),
+                        f"environment '{first}' is already published to branch "
+                        f"'{env.argocd.branch}'",
+                        "give each environment its own argocd.branch: publish writes the "
+                        "environment's folder as the branch's root, and ArgoCD and AWX "
+                        "read only one environment there",
+                    )
+                )
         for service in env.services:
             refer(
                 "service",

@@ -12,6 +12,14 @@ The service and customer keys of `gitopsc_instances` use `_` for `-` too (issue 
 written would need `gitopsc_instances['postfix-relay']` (Jinja reads `postfix-relay` as
 a subtraction). Names are DNS-1123 labels ([a-z0-9-], starting with a letter or digit),
 so the mapping is one-to-one, and `_environment` (its leading `_`) is no customer's key.
+A customer named like a method of a mapping (`items`, `keys`, `values`, `get`) shadows
+nothing in gitopsc but does in Jinja: `gitopsc_instances.postfix_relay['items']` reads it.
+
+Catalog values are data, never templates: a string holding Jinja (`{{`, `{%`, `{#`) is
+written with the `!unsafe` tag, so Ansible hands it to the role as written instead of
+running it on the controller (a customer's `vm.vars` value of
+`{{ lookup('pipe', ...) }}` would otherwise run a command on the host that reaches every
+relay). Templating belongs in the roles.
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from compiler.catalog import Environment, Instance
+from compiler.catalog.emit import Unsafe
+
+_JINJA = ("{{", "{%", "{#")
 
 
 def variable_key(name: str) -> str:
@@ -50,6 +61,7 @@ def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]
                 }
                 for variable, ref in sorted(settings.secrets.items())
             }
+        data = inert(data)
         owner = variable_key(instance.customer) if instance.customer else "_environment"
         for host in instance.hosts:
             entry = hosts.setdefault(
@@ -86,3 +98,14 @@ def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]
             "children": children,
         }
     }
+
+
+def inert(value: Any) -> Any:
+    """`value` with every string that Jinja would template marked `!unsafe`."""
+    if isinstance(value, dict):
+        return {key: inert(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [inert(item) for item in value]
+    if isinstance(value, str) and any(marker in value for marker in _JINJA):
+        return Unsafe(value)
+    return value

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.catalog import Awx, Environment, awx_checkout
+from compiler.render.ansible import inert
 
 
 def source_name(env: Environment) -> str:
@@ -52,28 +53,31 @@ def project(env: Environment, awx: Awx) -> dict[str, Any]:
 
 def definitions(env: Environment, awx: Awx, repo_path: str = "rendered") -> dict[str, Any]:
     checkout = awx_checkout(env, awx, repo_path)
-    return {
-        "controller_projects": [project(env, awx)],
-        "controller_inventories": [
-            {
-                "name": awx.inventory,
-                "organization": awx.organization,
-                "description": f"hosts of the VM services of {env.name} (gitopsc)",
-            }
-        ],
-        "controller_inventory_sources": [
-            {
-                "name": source_name(env),
-                "description": f"{checkout.source_path} at {checkout.scm_branch}",
-                "inventory": awx.inventory,
-                "organization": awx.organization,
-                "source": "scm",
-                "source_project": awx.project,
-                "source_path": checkout.source_path,
-                "overwrite": True,
-                "overwrite_vars": True,
-                "update_on_launch": True,
-                "update_cache_timeout": 0,
-            }
-        ],
-    }
+    # loaded as variables (`vars_files`), its strings are templated: none may run
+    return inert(
+        {
+            "controller_projects": [project(env, awx)],
+            "controller_inventories": [
+                {
+                    "name": awx.inventory,
+                    "organization": awx.organization,
+                    "description": f"hosts of the VM services of {env.name} (gitopsc)",
+                }
+            ],
+            "controller_inventory_sources": [
+                {
+                    "name": source_name(env),
+                    "description": f"{checkout.source_path} at {checkout.scm_branch}",
+                    "inventory": awx.inventory,
+                    "organization": awx.organization,
+                    "source": "scm",
+                    "source_project": awx.project,
+                    "source_path": checkout.source_path,
+                    "overwrite": True,
+                    "overwrite_vars": True,
+                    "update_on_launch": True,
+                    "update_cache_timeout": 0,
+                }
+            ],
+        }
+    )

@@ -59,7 +59,8 @@ def protect(objects: list[dict[str, Any]], locate: Locate) -> list[Problem]:
             contrary = _contrary(options)
             if contrary:  # refused, and kept all the same: reported once, not again below
                 problems.append(_refused(locate(kind, name), kind, name, f"'{contrary}'"))
-                options = [o for o in options if o.split("=", 1)[0] not in ("Prune", "Delete")]
+                refused = contrary.split(",")
+                options = [o for o in options if o not in refused and o not in KEEP]
             annotations[SYNC_OPTIONS] = ",".join([*options, *(o for o in KEEP if o not in options)])
         elif kind == "StatefulSet" and isinstance(obj.get("spec"), dict):
             policy = obj["spec"].setdefault("persistentVolumeClaimRetentionPolicy", dict(RETAIN))
@@ -101,10 +102,18 @@ def _options(value: Any) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+# sync by `kubectl replace` (or delete and create, with Force): a claim whose spec
+# changes is deleted and made again, empty
+_RECREATE = ("Replace=true", "Force=true")
+
+
 def _contrary(options: list[str]) -> str:
-    """A Prune or Delete option other than `false` (`true`, `confirm`)."""
+    """A Prune or Delete option other than `false` (`true`, `confirm`), or one that
+    makes ArgoCD recreate the object (`Replace=true`, `Force=true`)."""
     return ",".join(
-        o for o in options if o.split("=", 1)[0] in ("Prune", "Delete") and o not in KEEP
+        o
+        for o in options
+        if (o.split("=", 1)[0] in ("Prune", "Delete") and o not in KEEP) or o in _RECREATE
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from compiler.catalog.models.fields import (
+    PATTERN_DESCRIPTIONS,
     BranchName,
     Cidr,
     CustomerPrefix,
@@ -109,8 +110,11 @@ class SecretStore(Strict):
 
 
 # AWX names an object by up to 512 characters; surrounding blanks would make a second,
-# look-alike object (the modules look objects up by exact name)
-AwxName = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^\S(.*\S)?$")]
+# look-alike object (the modules look objects up by exact name); no braces: the
+# definitions are loaded as Ansible variables, where `{{ ... }}` would run
+_AWX_NAME = r"^[^\s{}]([^{}\n]*[^\s{}])?$"
+PATTERN_DESCRIPTIONS[_AWX_NAME] = "an AWX name: one line without braces or blanks at either end"
+AwxName = Annotated[str, Field(min_length=1, max_length=512, pattern=_AWX_NAME)]
 
 
 class Awx(Strict):

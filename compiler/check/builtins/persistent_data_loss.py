@@ -27,7 +27,8 @@ from compiler.render import OutputFile
 
 TFVARS = "terraform/catalog.auto.tfvars.json"
 _TABLES = {"databases": "database", "buckets": "bucket"}
-_PLACEMENT = ("residency", "provider", "region")  # a change of one replaces the resource
+# a change of one replaces the resource (a database of another engine is a new one)
+_PLACEMENT = ("residency", "provider", "region", "engine")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def check(sides: Sides) -> Iterator[Finding]:
         after = new.get(held.identity)
         if after is None:
             how = ""
-        elif after.placement != held.placement:
+        elif _moved(held.placement, after.placement):
             how = f" (moves from {_place(held)} to {_place(after)}: replaced)"
         else:
             continue
@@ -85,8 +86,14 @@ def check(sides: Sides) -> Iterator[Finding]:
 
 
 def _severity(sides: Sides, env: str) -> Severity:
-    environment = sides.head.environments.get(env) or sides.base.environments.get(env)
-    return "critical" if environment is not None and environment.tier == "prod" else "medium"
+    """Critical where the environment is prod on either side: a change that also moves
+    prod to a lower tier must not lower the gate on what it destroys."""
+    tiers = {
+        catalog.environments[env].tier
+        for catalog in (sides.base, sides.head)
+        if env in catalog.environments
+    }
+    return "critical" if "prod" in tiers else "medium"
 
 
 def _held(files: Sequence[OutputFile], instances: Mapping[str, Instance]) -> list[_Held]:
@@ -166,6 +173,16 @@ def _service_of(
         and key.startswith(f"{owner}-{i.service}-")
     ]  # fmt: skip
     return max(names, key=len) if names else None
+
+
+def _moved(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+    """A placement field that changes from one value to another. One that was not
+    written (null: an environment that named no provider) and now is, or the reverse,
+    names what was implied: the resource stays where it is."""
+    return any(
+        old is not None and new is not None and old != new
+        for old, new in zip(before, after, strict=True)
+    )
 
 
 def _place(held: _Held) -> str:
