@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from compiler.catalog import Catalog, Instance
 from compiler.check.builtins import (
     api_removed,
+    argocd_name_unique,
     crd_schema,
     crd_unknown,
     declared_egress,
@@ -39,6 +40,7 @@ from compiler.check.builtins import (
     waiver_expired,
     waiver_unused,
 )
+from compiler.check.builtins.argocd_name_unique import ArgoObject, argo_objects
 from compiler.check.builtins.base import Builtin, EnvironmentInput
 from compiler.check.findings import Finding
 from compiler.render import OutputFile
@@ -60,6 +62,7 @@ BUILTINS: dict[str, Builtin] = {
         namespace_network_policy,
         network_reachability,
         declared_egress,
+        argocd_name_unique,
         openshift_scc,
         api_removed,
         kubernetes_schema,
@@ -98,6 +101,17 @@ def environment_checks(
     ]
 
 
+def argocd_checks(catalog: Catalog, objects: Sequence[ArgoObject]) -> list[Finding]:
+    """The built-ins that judge the Argo objects of every checked environment at once
+    (one ArgoCD may read several environments)."""
+    return [
+        found
+        for builtin in BUILTINS.values()
+        if builtin.scope == "argocd" and builtin.check is not None
+        for found in builtin.check(catalog, objects)
+    ]
+
+
 def markdown() -> str:
     """The built-ins as docs/policies.md lists them: a table of what each guards, then
     why, from each module's docstring (a test keeps the page and the code the same)."""
@@ -109,8 +123,11 @@ def markdown() -> str:
 
 __all__ = [
     "BUILTINS",
+    "ArgoObject",
     "Builtin",
     "EnvironmentInput",
+    "argo_objects",
+    "argocd_checks",
     "catalog_checks",
     "environment_checks",
     "markdown",

@@ -18,9 +18,11 @@ from compiler.render import OutputFile
 
 # catalog:     check(catalog, today), once per run (findings tied to no environment)
 # environment: check(EnvironmentInput), once per environment
+# argocd:      check(catalog, ArgoObjects), once per run over every checked environment's
+#              Argo objects (one ArgoCD may read several environments)
 # schemas:     reported by the schema pass (check/manifests.py), one validation an object
 # waivers:     reported by enforcement (check/enforce.py), which judges each waiver
-Scope = Literal["catalog", "environment", "schemas", "waivers"]
+Scope = Literal["catalog", "environment", "argocd", "schemas", "waivers"]
 
 
 @dataclass(frozen=True)
