@@ -74,6 +74,8 @@ RESERVED_NAMES: Mapping[str, str] = {
     "openshift-*": "an OpenShift system namespace (openshift-*)",
     "platform": "the namespace of the environment-wide services",
     "argocd": "the default namespace of ArgoCD",
+    # per-customer granularity names a customer's Application after it, beside this one
+    "namespaces": "the name of the ArgoCD Application of a cluster's namespaces",
     **dict.fromkeys(OPERATOR_NAMESPACES, "a namespace platforms run an operator in"),
 }
 
