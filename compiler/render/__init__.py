@@ -37,6 +37,7 @@ from compiler.catalog import (
 )
 from compiler.errors import Location, Problem
 from compiler.render import ansible, argocd, hooks, kubernetes, network, terraform
+from compiler.render.argocd import instance_key as argocd_instance
 from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
@@ -67,6 +68,7 @@ __all__ = [
     "OutputFile",
     "allowed_kinds",
     "api_group",
+    "argocd_instance",
     "derived_network_policies",
     "exposed_services",
     "group_kind",

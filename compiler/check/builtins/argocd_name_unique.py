@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from compiler.catalog import Catalog
 from compiler.check.builtins.base import Builtin, as_mapping
 from compiler.check.findings import Finding
-from compiler.render import OutputFile
-from compiler.render.argocd import instance_key
+from compiler.render import OutputFile, argocd_instance
 
 KINDS = ("Application", "AppProject")
 
@@ -54,7 +53,7 @@ def argo_objects(catalog: Catalog, env: str, files: Iterable[OutputFile]) -> lis
         metadata = as_mapping(data.get("metadata"))
         found.append(
             ArgoObject(
-                instance_key(environment, cluster),
+                argocd_instance(environment, cluster),
                 str(data["kind"]),
                 str(metadata.get("namespace", "")),
                 str(metadata.get("name", "")),
