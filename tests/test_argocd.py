@@ -127,6 +127,12 @@ def test_label_tracking_refuses_a_name_longer_than_a_label_value(example: Path):
     assert result.exit_code == 2
     assert f"environments/prod/environment.yaml:{line}" in result.stderr
     assert f"prod-fra1-{long}-postgres has 72 characters" in result.stderr
+    (example / f"catalog/customers/{long}.yaml").unlink()
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    patch = yaml.safe_load((example / "rendered/prod/argocd/argocd-cm.patch.yaml").read_text())
+    assert patch["data"]["application.resourceTrackingMethod"] == "label"
+    # not the label key gitopsc's objects carry a value of their own in
+    assert patch["data"]["application.instanceLabelKey"] == "argocd.argoproj.io/instance"
 
 
 # ---------------------------------------------------------------- the order, argocd-cm
@@ -368,3 +374,29 @@ def test_per_customer_has_an_application_per_customer_not_per_instance(compiled:
         "dev-fra1-globex",
     }
     assert len(staging) > 3 * len(dev)  # staging stays one per instance
+
+
+def test_a_customers_own_windows_reach_its_projects_in_every_environment_only(example: Path):
+    _edit(
+        example / "catalog/customers/acme.yaml",
+        "domains: [",
+        'sync_windows:\n  - {kind: deny, schedule: "0 22 * * fri", duration: 60h}\ndomains: [',
+    )
+    for env in ("dev", "staging", "prod"):
+        projects = {
+            data["metadata"]["name"]: data["spec"].get("syncWindows", [])
+            for data in _render(example, env).values()
+            if data.get("kind") == "AppProject"
+        }
+        weekend = [
+            name
+            for name, windows in projects.items()
+            if any(w["schedule"] == "0 22 * * fri" for w in windows)
+        ]
+        assert weekend and all(name.endswith("-acme") for name in weekend), (env, weekend)
+        assert all(
+            w["timeZone"] == "UTC"  # the default
+            for name in weekend
+            for w in projects[name]
+            if w["schedule"] == "0 22 * * fri"
+        )

@@ -98,7 +98,16 @@ return hs
 def settings(env: Environment) -> dict[str, Any]:
     """The argocd-cm keys gitopsc's output relies on, as a strategic-merge patch of the
     installation's ConfigMap: the Application health check the wave order needs, and
-    the resource tracking method the Application names were checked against."""
+    the resource tracking method the Application names were checked against. Under
+    label tracking, a label key of ArgoCD's own: the default, `app.kubernetes.io/instance`,
+    is a label gitopsc's objects carry with a value of their own (render/meta.py), which
+    ArgoCD would overwrite with the Application's name."""
+    data = {
+        "application.resourceTrackingMethod": env.argocd.tracking,
+        "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH,
+    }
+    if env.argocd.tracking == "label":
+        data["application.instanceLabelKey"] = "argocd.argoproj.io/instance"
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -110,10 +119,7 @@ def settings(env: Environment) -> dict[str, Any]:
                 "app.kubernetes.io/part-of": "argocd",
             },
         },
-        "data": {
-            "application.resourceTrackingMethod": env.argocd.tracking,
-            "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH,
-        },
+        "data": data,
     }
 
 
