@@ -173,8 +173,9 @@ def app_project(
             {"group": group, "kind": kind} for group, kind in sorted(set(kinds))
         ],
     }
-    if windows:
-        spec["syncWindows"] = [window(w) for w in windows]
+    entries = [window(w) for w in windows]
+    if entries:
+        spec["syncWindows"] = entries
     return {
         "apiVersion": ARGOCD_API,
         "kind": "AppProject",
