@@ -44,7 +44,11 @@ WORDS_B = (
 
 
 def environment_document(
-    name: str, tier: str, customer: list[ServiceSpec], wide: list[ServiceSpec]
+    name: str,
+    tier: str,
+    customer: list[ServiceSpec],
+    wide: list[ServiceSpec],
+    applications: str = "per-instance",
 ) -> dict:
     """Clusters per residency in prod, one shared cluster elsewhere; a host pool for every
     vm service; defaults and a few per-service overrides by tier."""
@@ -110,6 +114,7 @@ def environment_document(
             "automated": True,
             "prune": True,
             "self_heal": True,
+            **({"applications": applications} if applications != "per-instance" else {}),
         },
         "secret_store": {"name": f"vault-{name}"},
         "awx": {"organization": "Platform", "project": "gitops", "inventory": name},
@@ -252,7 +257,8 @@ def catalog_texts(size: Size) -> dict[str, str]:
         )
     for name, tier in environments:
         files[f"environments/{name}/environment.yaml"] = dump(
-            environment_document(name, tier, customer, wide), header("environment")
+            environment_document(name, tier, customer, wide, size.applications),
+            header("environment"),
         )
     width = max(4, len(str(size.customers - 1)))
     for index in range(size.customers):

@@ -50,6 +50,8 @@ class Size:
     environments: int
     env_services: int = 2
     seed: int = 1
+    # every environment's `argocd.applications` (issue 15: how many Applications)
+    applications: str = "per-instance"
 
     @property
     def instances(self) -> int:

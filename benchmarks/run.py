@@ -157,6 +157,22 @@ def _checkov(state: dict[str, Any]) -> None:
     state["notes"].update(checkov_objects=scanned, checkov_scan_s=seconds, checkov_findings=found)
 
 
+def _count_applications(state: dict[str, Any]) -> None:
+    """The ArgoCD Applications that compile (or render) made, root apps included, and
+    the AppProjects (issue 15: a single ArgoCD past 1,000 Applications needs sharding)."""
+    if "out" in state:
+        names = [p.name for p in Path(state["out"]).glob("*/argocd/*/apps/*.yaml")]
+        roots = len(list(Path(state["out"]).glob("*/argocd/*/root.yaml")))
+    elif "tree" in state:  # path -> bytes, in memory
+        paths = list(state["tree"])
+        names = [p.rsplit("/", 1)[1] for p in paths if "/argocd/" in p and "/apps/" in p]
+        roots = sum(1 for p in paths if p.endswith("/root.yaml"))
+    else:
+        return
+    state["notes"]["applications"] = roots + sum(n.startswith("application-") for n in names)
+    state["notes"]["appprojects"] = sum(n.startswith("appproject-") for n in names)
+
+
 def _new_output_folder(state: dict[str, Any]) -> Path:
     """A name no earlier run used: no timed write follows the deletion of an old tree.
     (On this machine's ext4, creating inodes soon after many were freed is several
@@ -236,6 +252,7 @@ def child(root: Path, stages: list[str], profile: Path | None, gc_mode: str) -> 
         timings[name] = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     gc.callbacks.remove(gc_clock)
+    _count_applications(state)  # untimed
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -359,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-services", type=int, default=2)
     parser.add_argument("--environments", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--argocd-applications",
+        choices=("per-instance", "per-customer"),
+        default="per-instance",
+        help="every environment's argocd.applications; the Application count is reported",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--stages", default=DEFAULT_STAGES, help=f"from {', '.join(STAGES)}")
     parser.add_argument("--keep", type=Path, help="generate into DIR/c<N> and keep it")
@@ -397,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gitopsc-bench-") as scratch:
         for customers in sizes:
             size = generate.Size(
-                customers, args.services, args.environments, args.env_services, args.seed
+                customers,
+                args.services,
+                args.environments,
+                args.env_services,
+                args.seed,
+                args.argocd_applications,
             )
             root = (args.keep or Path(scratch)) / f"c{customers}"
             result = measure(size, root, stages, args.repeat, args.gc, args.cold)
@@ -418,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         "env_services": args.env_services,
         "environments": args.environments,
         "seed": args.seed,
+        "argocd_applications": args.argocd_applications,
         "repeat": args.repeat,
         "gc": args.gc,
         "stages": stages,
@@ -438,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{notes['checkov_objects']:,} objects in {notes['checkov_scan_s']:.1f} s, "
                 f"{notes['checkov_scan_s'] / notes['checkov_objects'] * 1e3:.2f} ms/object, "
                 f"{notes['checkov_findings']:,} failed checks"
+            )
+        if "applications" in notes:
+            print(
+                f"{result['customers']:,} customers, {args.argocd_applications}: "
+                f"{notes['applications']:,} Applications (root apps included), "
+                f"{notes['appprojects']:,} AppProjects"
             )
         if "findings" in notes:
             print(f"{result['customers']:,} customers: check found {notes['findings']:,} findings")

@@ -156,9 +156,9 @@ def test_kubectl_kustomize_builds_every_new_kind_and_the_hook_with_its_service(t
     assert {("Deployment", "synapse"), ("Job", "synapse-migrate")} <= synapse
     assert ("ServiceAccount", "synapse-migrate") in synapse
     apps = root / "rendered/prod/argocd/prod-fra1/apps"
-    assert (apps / "application-acme-synapse.yaml").exists()
-    assert not (apps / "application-acme-synapse-migrate.yaml").exists()
-    assert (apps / "application-acme-synapse-media-purge.yaml").exists()
+    assert (apps / "application-prod-fra1-acme-synapse.yaml").exists()
+    assert not (apps / "application-prod-fra1-acme-synapse-migrate.yaml").exists()
+    assert (apps / "application-prod-fra1-acme-synapse-media-purge.yaml").exists()
 
 
 def test_what_each_kind_serves_with(example: Path):
@@ -272,7 +272,7 @@ def test_a_plain_job_is_named_after_its_content(example: Path):
     assert name == hooks.job_name("synapse-migrate", first)
     assert "annotations" not in first["metadata"]
     apps = _files(example, "prod")
-    assert "prod/argocd/prod-fra1/apps/application-acme-synapse-migrate.yaml" in apps
+    assert "prod/argocd/prod-fra1/apps/application-prod-fra1-acme-synapse-migrate.yaml" in apps
     assert "../synapse-migrate" not in apps[f"{FRA1}/acme/synapse/kustomization.yaml"]["resources"]
     suspended = job(customer="initech")
     assert suspended["spec"]["suspend"] is True
@@ -347,8 +347,8 @@ def test_a_daemonset_is_the_platforms_only(example: Path):
     DaemonSets; a customer's extra DaemonSet is refused, and no customer project lists
     the kind."""
     files = _files(example, "prod")
-    platform = files["prod/argocd/prod-fra1/apps/appproject-platform.yaml"]["spec"]
-    acme = files["prod/argocd/prod-fra1/apps/appproject-acme.yaml"]["spec"]
+    platform = files["prod/argocd/prod-fra1/apps/appproject-prod-fra1-platform.yaml"]["spec"]
+    acme = files["prod/argocd/prod-fra1/apps/appproject-prod-fra1-acme.yaml"]["spec"]
     daemonset = {"group": "apps", "kind": "DaemonSet"}
     assert daemonset in platform["namespaceResourceWhitelist"]
     assert daemonset not in acme["namespaceResourceWhitelist"]

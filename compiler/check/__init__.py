@@ -13,7 +13,7 @@ network-reachability's evaluation for one instance (`gitopsc explain --network`)
 """
 
 from compiler.check import report
-from compiler.check.builtins import BUILTINS, Sides, change_checks
+from compiler.check.builtins import BUILTINS, ArgoObject, Sides, argocd_checks, change_checks
 from compiler.check.builtins.base import EnvironmentInput
 from compiler.check.builtins.network_reachability import NetworkPath, instance_paths
 from compiler.check.checkov_checks import CheckovRun, activate
@@ -33,6 +33,7 @@ from compiler.check.schemas import CompiledSchema, ManifestSchemas
 
 __all__ = [
     "BUILTINS",
+    "ArgoObject",
     "CheckovRun",
     "CompiledSchema",
     "Config",
@@ -45,6 +46,7 @@ __all__ = [
     "Sides",
     "WaiverList",
     "activate",
+    "argocd_checks",
     "change_checks",
     "check_catalog",
     "check_environment",

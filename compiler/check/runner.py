@@ -20,7 +20,13 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 
 from compiler.catalog import Catalog, Instance
-from compiler.check.builtins import BUILTINS, catalog_checks, environment_checks
+from compiler.check.builtins import (
+    BUILTINS,
+    ArgoObject,
+    argo_objects,
+    catalog_checks,
+    environment_checks,
+)
 from compiler.check.checkov_checks import CheckovRun, scan
 from compiler.check.declarative import evaluate
 from compiler.check.findings import Finding
@@ -56,9 +62,11 @@ def check_environment(
     checkov: CheckovRun | None = None,
     only: frozenset[str] | None = None,
     repo_path: str = "rendered",
-) -> tuple[list[Finding], list[Problem]]:
+) -> tuple[list[Finding], list[Problem], list[ArgoObject]]:
     """`only`: the expensive checks (schemas, checkov) look only at the objects of these
-    instances (and the namespace and ArgoCD objects they share); the rest see all."""
+    instances (and the namespace and ArgoCD objects they share); the rest see all.
+    Also the environment's Argo objects, for the checks that span environments
+    (`argocd_checks`, run once all environments are rendered)."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
     by_id = {instance.id: instance for instance in instances}
     subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
@@ -68,4 +76,4 @@ def check_environment(
     findings += schema_checks(catalog, env, expensive, by_id, schemas)
     if checkov is not None and not problems:
         findings += scan(catalog, env, expensive, by_id, checkov)
-    return findings, problems
+    return findings, problems, argo_objects(catalog, env, files)

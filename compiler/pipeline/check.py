@@ -20,12 +20,14 @@ from pathlib import Path
 
 from compiler.catalog import Catalog
 from compiler.check import (
+    ArgoObject,
     CheckovRun,
     CompiledSchema,
     Finding,
     ManifestSchemas,
     PolicySet,
     activate,
+    argocd_checks,
     check_catalog,
     check_environment,
     check_references,
@@ -53,7 +55,7 @@ _CHECK: (
 Limit = Mapping[str, frozenset[str] | None]  # environment -> instances to check expensively
 
 
-def _check_one(env: str) -> tuple[list[Finding], list[Problem]]:
+def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]]:
     assert _CHECK is not None
     resolved, policy_set, rules, today, limit = _CHECK
     instances = [i for i in resolved.instances.values() if i.environment == env]
@@ -185,11 +187,14 @@ def check_resolved(
             results = [_check_one(env) for env in envs]
     finally:
         _CHECK = None
-    for env, (found, failed) in zip(envs, results, strict=True):
+    argo: list[ArgoObject] = []
+    for env, (found, failed, objects) in zip(envs, results, strict=True):
         findings += found
         problems += failed
+        argo += objects
         if done is not None:
             done(env)
+    findings += argocd_checks(resolved.catalog, argo)
     if problems:
         raise CatalogInvalid(problems)
     tiers = {name: env.tier for name, env in resolved.catalog.environments.items()}

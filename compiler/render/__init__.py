@@ -10,6 +10,9 @@ Path scheme (docs/output.md):
     .../kustomization.yaml            in each of those folders, listing its objects
     <env>/argocd/<cluster>/root.yaml                                      app-of-apps
     <env>/argocd/<cluster>/apps/<kind>-<name>.yaml                        projects, apps
+    <env>/argocd/<cluster>/customers/<namespace>/kustomization.yaml       per-customer apps
+    <env>/kubernetes/<cluster>/kustomization.yaml              per-customer: the namespaces
+    <env>/argocd/[<cluster>/]argocd-cm.patch.yaml            the ArgoCD settings relied on
     <env>/terraform/catalog.auto.tfvars.json
     <env>/ansible/inventory.yml
     <env>/awx/controller.yml              with an `awx:` block: project, inventory, source
@@ -27,6 +30,7 @@ from compiler.catalog import (
     PLATFORM_NAMESPACE,
     PRIVATE_RANGES,
     Catalog,
+    Cluster,
     Environment,
     Instance,
     connections,
@@ -43,6 +47,7 @@ from compiler.render import (
     retention,
     terraform,
 )
+from compiler.render.argocd import instance_key as argocd_instance
 from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
@@ -73,6 +78,7 @@ __all__ = [
     "OutputFile",
     "allowed_kinds",
     "api_group",
+    "argocd_instance",
     "derived_network_policies",
     "exposed_services",
     "group_kind",
@@ -154,10 +160,13 @@ def render_environment(
     sides = network.sides_by_instance(connections(catalog, env, instances)[0])
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
+    per_customer = env.argocd.applications == "per-customer"
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
         base = f"{env.name}/kubernetes/{cluster.name}"
         apps_dir = f"{env.name}/argocd/{cluster.name}/apps"
+        prefix = argocd.prefix(env, cluster)
+        platform_project = f"{prefix}{argocd.PLATFORM_PROJECT}"
         argo: list[
             tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]
         ] = []  # obj, ids, sources
@@ -190,17 +199,18 @@ def render_environment(
             }
             platform_ids += ids
             platform_sources.update(ns_sources)
-            namespace_app = argocd.application(
-                env,
-                cluster,
-                namespace,
-                argocd.PLATFORM_PROJECT,
-                f"{repo_path}/{base}/{namespace}",
-                namespace,
-                -1,
-            )
-            argo.append((namespace_app, ids, ns_sources))
-            project = customer.name if customer else argocd.PLATFORM_PROJECT
+            if not per_customer:  # per customer: in the cluster's one namespaces Application
+                namespace_app = argocd.application(
+                    env,
+                    cluster,
+                    f"{prefix}{namespace}",
+                    platform_project,
+                    f"{repo_path}/{base}/{namespace}",
+                    namespace,
+                    argocd.NAMESPACE_WAVE,
+                )
+                argo.append((namespace_app, ids, ns_sources))
+            project = f"{prefix}{customer.name}" if customer else platform_project
             kinds = platform_kinds if customer is None else set()
             allowed = allowed_kinds(env, platform=customer is None)
             suspended = customer is not None and customer.status == "suspended"
@@ -211,6 +221,7 @@ def render_environment(
                 in_namespace,
                 key=lambda i: hook_of(catalog.services[i.service], i.settings) is None,
             )
+            deployed: list[Instance] = []  # the instances with an Application of their own
             for instance in ordered:
                 if instance.cluster_settings:  # its values name the cluster: this one's
                     instance = dataclasses.replace(instance, settings=instance.on(cluster.name))
@@ -232,6 +243,9 @@ def render_environment(
                     objects, instance, kubernetes.NOT_RENDERED[cluster.flavour]
                 )
                 objects = hooks.content_named(objects, service.name)  # a plain Job's name
+                if per_customer:  # one Application: the service order is its objects' waves
+                    runs_for = hook.service if hook is not None else instance.service
+                    objects = hooks.in_waves(objects, hooks.WAVE_STEP * waves[runs_for])
                 problems += found + patched
                 problems += retention.weakened(
                     objects, _locator(instance, sources[instance.id][0], patched=True)
@@ -243,49 +257,83 @@ def render_environment(
                     _object_file(directory, obj, (instance.id,), sources[instance.id])
                     for obj in objects
                 ]
-                kustomization = _kustomization(
-                    directory, instance_files, hooked.get(instance.service, [])
-                )
+                taken_in = hooked.get(instance.service, [])
+                kustomization = _kustomization(directory, instance_files, taken_in)
                 files += [*instance_files, kustomization]
                 if hook is not None:  # no Application: it runs in its service's
                     hooked.setdefault(hook.service, []).append(kustomization)
                     continue
+                deployed.append(instance)
+                if per_customer:
+                    continue
                 application = argocd.application(
                     env,
                     cluster,
-                    f"{namespace}-{instance.service}",
+                    f"{prefix}{namespace}-{instance.service}",
                     project,
                     f"{repo_path}/{directory}",
                     namespace,
                     waves[instance.service],
+                    [".", *(f"../{k.path.split('/')[-2]}" for k in taken_in)],
                 )
                 argo.append((application, (instance.id,), sources[instance.id]))
+            if per_customer and deployed:
+                folder, application = _customer_application(
+                    env, cluster, repo_path, namespace, project, deployed, in_namespace, sources
+                )
+                files.append(folder)
+                argo.append((application, folder.instances, folder.sources))
             if customer:
+                windows = [
+                    *env.argocd.sync_windows,
+                    *customer.sync_windows,
+                    *(
+                        customer.environments[env.name].sync_windows
+                        if env.name in customer.environments
+                        else []
+                    ),
+                ]
                 argo.append(
                     (
                         argocd.app_project(
                             env,
                             cluster,
-                            customer.name,
+                            project,
                             [namespace],
                             f"{customer.display_name or customer.name} on {cluster.name}",
                             kinds,
+                            windows=windows,
                         ),
                         ids,
                         ns_sources,
                     )
                 )
+        if by_namespace and per_customer:  # every namespace of the cluster, before the rest
+            namespaces = _namespaces_folder(base, sorted(by_namespace), files)
+            files.append(namespaces)
+            namespaces_app = argocd.application(
+                env,
+                cluster,
+                f"{prefix}{argocd.NAMESPACES}",
+                platform_project,
+                f"{repo_path}/{base}",
+                PLATFORM_NAMESPACE,
+                argocd.NAMESPACE_WAVE,
+            )
+            argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
         if by_namespace:
+            destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
             argo.append(
                 (
                     argocd.app_project(
                         env,
                         cluster,
-                        argocd.PLATFORM_PROJECT,
-                        list(by_namespace),
+                        platform_project,
+                        sorted(destinations),
                         f"namespaces and environment-wide services on {cluster.name}",
                         platform_kinds,
                         [("", "Namespace")],
+                        env.argocd.sync_windows,
                     ),
                     tuple(platform_ids),
                     tuple(sorted(platform_sources)),
@@ -303,6 +351,9 @@ def render_environment(
                 argo_sources,
             )
         )
+        problems += _label_limit(catalog, env, [obj for obj, _, _ in argo])
+    for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
+        files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
     all_ids = tuple(i.id for i in instances)
     all_sources = tuple(sorted({s for files in sources.values() for s in files} | {env_file}))
     tfvars = terraform.tfvars(env, instances, catalog.customers)
@@ -349,6 +400,88 @@ def render_environment(
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
     return files, problems + _duplicates(files, env_file, by_id)
+
+
+def _customer_application(
+    env: Environment,
+    cluster: Cluster,
+    repo_path: str,
+    namespace: str,
+    project: str,
+    deployed: Sequence[Instance],
+    in_namespace: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+) -> tuple[OutputFile, dict[str, Any]]:
+    """Per-customer granularity: one Application for a namespace's services on a
+    cluster, reading a kustomization that takes in each service's folder (each of which
+    takes in its hooks), from `<env>/argocd/<cluster>/customers/<namespace>/`, next to
+    the Applications rather than in the namespace's folder, whose kustomization holds
+    the namespace's own objects (the platform's, not the customer's project)."""
+    directory = f"{env.name}/argocd/{cluster.name}/customers/{namespace}"
+    up = f"../../../../kubernetes/{cluster.name}/{namespace}"
+    ids = tuple(i.id for i in in_namespace)
+    folder = OutputFile(
+        f"{directory}/kustomization.yaml",
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": sorted(f"{up}/{i.service}" for i in deployed),
+        },
+        "yaml",
+        ids,
+        tuple(sorted({s for i in in_namespace for s in sources[i.id]})),
+    )
+    application = argocd.application(
+        env,
+        cluster,
+        f"{argocd.prefix(env, cluster)}{namespace}",
+        project,
+        f"{repo_path}/{directory}",
+        namespace,
+        0,
+        # the hooks' folders too: a changed migration must refresh the Application
+        [".", *sorted(f"{up}/{i.service}" for i in in_namespace)],
+    )
+    return folder, application
+
+
+def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]) -> OutputFile:
+    """Per-customer granularity: the cluster's folder takes in every namespace's folder
+    (its Namespace, quota, limits, default-deny), for the one namespaces Application."""
+    own = [f for f in files if f.path.startswith(f"{base}/") and f.path.count("/") == 4]
+    return OutputFile(
+        f"{base}/kustomization.yaml",
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": namespaces,
+        },
+        "yaml",
+        tuple(sorted({i for f in own for i in f.instances})),
+        tuple(sorted({s for f in own for s in f.sources})),
+    )
+
+
+def _label_limit(
+    catalog: Catalog, env: Environment, objects: Sequence[dict[str, Any]]
+) -> list[Problem]:
+    """Under label tracking ArgoCD writes an Application's name into a label value on
+    every object it syncs: a name longer than a label value can be never syncs."""
+    if env.argocd.tracking != "label":
+        return []
+    where = catalog.source("environment", env.name).locate("argocd", "tracking")
+    return [
+        Problem(
+            where,
+            f"Application {obj['metadata']['name']} has {len(obj['metadata']['name'])} "
+            f"characters: under label tracking its name is a label value "
+            f"({argocd.LABEL_LIMIT} at most)",
+            "use annotation tracking (ArgoCD 3's default), or `instance: cluster` for "
+            "names without the cluster's, or shorter customer or service names",
+        )
+        for obj in objects
+        if obj["kind"] == "Application" and len(obj["metadata"]["name"]) > argocd.LABEL_LIMIT
+    ]
 
 
 def _made_at(instance: Instance | None, kind: Any, name: Any) -> Location | None:

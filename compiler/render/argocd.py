@@ -17,6 +17,16 @@ Where the Applications read from: by default `rendered/<env>/...` at the environ
 `argocd.revision`. With `argocd.branch` set (hydrated mode), `gitopsc publish` commits
 the environment's output to that branch with `rendered/<env>/` as its root, so the
 Applications read `targetRevision: <branch>` and paths from the branch root.
+
+Names (docs/output.md, "ArgoCD names"): one ArgoCD holds each Application and AppProject
+under one name in its namespace, so names carry what tells them apart in the ArgoCD that
+reads them (`argocd.instance`): nothing more with one ArgoCD per cluster, the cluster's
+name (unique across environments) with one per environment or one for all.
+
+Order (docs/ci.md, "ArgoCD"): AppProjects at wave -2, before the namespace Applications
+(-1) and everything that uses them; between Applications, the waves of the app-of-apps
+only wait for a child to be healthy when argocd-cm gives Applications a health check
+again (removed in ArgoCD 1.8): `settings()` renders that setting for the installation.
 """
 
 from __future__ import annotations
@@ -24,11 +34,108 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.catalog import Cluster, Environment
+from compiler.catalog import Cluster, Environment, SyncWindow
 
 ARGOCD_API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
 PLATFORM_PROJECT = "platform"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+GENERATE_PATHS = "argocd.argoproj.io/manifest-generate-paths"
+PROJECT_WAVE = -2  # before the namespace Applications (-1) that use the platform project
+NAMESPACE_WAVE = -1
+# per-customer granularity: the Application of a cluster's namespaces (no customer can be
+# called so without the argocd-name-unique check saying so)
+NAMESPACES = "namespaces"
+LABEL_LIMIT = 63  # a label value: the Application's name under label tracking
+
+
+def prefix(env: Environment, cluster: Cluster) -> str:
+    """What goes before every Application and AppProject name of `cluster`: nothing when
+    the cluster has an ArgoCD of its own, else the cluster's name, which is unique
+    across all environments (validate.py), so one ArgoCD can hold every cluster's."""
+    return "" if env.argocd.instance == "cluster" else f"{cluster.name}-"
+
+
+def instance_key(env: Environment, cluster: Cluster) -> str:
+    """Which ArgoCD reads `cluster`'s Applications, in words (`argocd-name-unique`)."""
+    where = f"namespace {env.argocd.namespace}"
+    if env.argocd.instance == "cluster":
+        return f"the ArgoCD of cluster {cluster.name} ({where})"
+    if env.argocd.instance == "environment":
+        return f"the ArgoCD of environment {env.name} ({where})"
+    return f"the shared ArgoCD ({where})"
+
+
+def settings_path(env: Environment, cluster: Cluster) -> str:
+    """Where the argocd-cm patch of the ArgoCD that reads `cluster` is rendered: beside
+    the cluster's root app with one ArgoCD per cluster, else once for the environment;
+    never in apps/, which the root app syncs (the setting belongs to the installation)."""
+    if env.argocd.instance == "cluster":
+        return f"{env.name}/argocd/{cluster.name}/argocd-cm.patch.yaml"
+    return f"{env.name}/argocd/argocd-cm.patch.yaml"
+
+
+# ArgoCD 1.8 removed the health check of Applications (argoproj/argo-cd#3781), so an
+# app-of-apps moves to its next wave as soon as a child exists. Given back here: a
+# child is Healthy only when ArgoCD reports it Healthy, Degraded when it says so, and
+# Progressing otherwise (no status yet, Missing, Unknown, Suspended).
+APPLICATION_HEALTH = """\
+hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil and obj.status.health ~= nil then
+  if obj.status.health.status == "Healthy" or obj.status.health.status == "Degraded" then
+    hs.status = obj.status.health.status
+  end
+  if obj.status.health.message ~= nil then
+    hs.message = obj.status.health.message
+  end
+end
+return hs
+"""
+
+
+def settings(env: Environment) -> dict[str, Any]:
+    """The argocd-cm keys gitopsc's output relies on, as a strategic-merge patch of the
+    installation's ConfigMap: the Application health check the wave order needs, and
+    the resource tracking method the Application names were checked against. Under
+    label tracking, a label key of ArgoCD's own: the default, `app.kubernetes.io/instance`,
+    is a label gitopsc's objects carry with a value of their own (render/meta.py), which
+    ArgoCD would overwrite with the Application's name."""
+    data = {
+        "application.resourceTrackingMethod": env.argocd.tracking,
+        "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH,
+    }
+    if env.argocd.tracking == "label":
+        data["application.instanceLabelKey"] = "argocd.argoproj.io/instance"
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "argocd-cm",
+            "namespace": env.argocd.namespace,
+            "labels": {
+                "app.kubernetes.io/name": "argocd-cm",
+                "app.kubernetes.io/part-of": "argocd",
+            },
+        },
+        "data": data,
+    }
+
+
+def window(sync_window: SyncWindow) -> dict[str, Any]:
+    """One entry of an AppProject's `spec.syncWindows`, for every Application of it."""
+    spec: dict[str, Any] = {
+        "kind": sync_window.kind,
+        "schedule": sync_window.schedule,
+        "duration": sync_window.duration,
+        "timeZone": sync_window.timezone,
+        "applications": ["*"],
+        "manualSync": sync_window.manual_sync,
+    }
+    if sync_window.description:
+        spec["description"] = sync_window.description
+    return spec
 
 
 def _labels(env: Environment, cluster: Cluster) -> dict[str, str]:
@@ -47,9 +154,28 @@ def app_project(
     description: str,
     kinds: Iterable[tuple[str, str]],
     cluster_kinds: Iterable[tuple[str, str]] = (),
+    windows: Iterable[SyncWindow] = (),
 ) -> dict[str, Any]:
     """An AppProject that admits `namespaces` on this cluster and exactly `kinds`
-    (namespaced) and `cluster_kinds` (cluster-scoped), each as (API group, kind)."""
+    (namespaced) and `cluster_kinds` (cluster-scoped), each as (API group, kind), and
+    syncs only as `windows` allow. Wave -2: it exists before any Application in it."""
+    spec: dict[str, Any] = {
+        "description": description,
+        "sourceRepos": [env.argocd.repo_url],
+        "destinations": [
+            {"server": cluster.api_server, "namespace": namespace}
+            for namespace in sorted(namespaces)
+        ],
+        "clusterResourceWhitelist": [
+            {"group": group, "kind": kind} for group, kind in sorted(set(cluster_kinds))
+        ],
+        "namespaceResourceWhitelist": [
+            {"group": group, "kind": kind} for group, kind in sorted(set(kinds))
+        ],
+    }
+    entries = [window(w) for w in windows]
+    if entries:
+        spec["syncWindows"] = entries
     return {
         "apiVersion": ARGOCD_API,
         "kind": "AppProject",
@@ -57,21 +183,9 @@ def app_project(
             "name": name,
             "namespace": env.argocd.namespace,
             "labels": _labels(env, cluster),
+            "annotations": {SYNC_WAVE: str(PROJECT_WAVE)},
         },
-        "spec": {
-            "description": description,
-            "sourceRepos": [env.argocd.repo_url],
-            "destinations": [
-                {"server": cluster.api_server, "namespace": namespace}
-                for namespace in sorted(namespaces)
-            ],
-            "clusterResourceWhitelist": [
-                {"group": group, "kind": kind} for group, kind in sorted(set(cluster_kinds))
-            ],
-            "namespaceResourceWhitelist": [
-                {"group": group, "kind": kind} for group, kind in sorted(set(kinds))
-            ],
-        },
+        "spec": spec,
     }
 
 
@@ -83,8 +197,15 @@ def application(
     path: str,
     namespace: str,
     wave: int,
+    generate_paths: Iterable[str] = (".",),
 ) -> dict[str, Any]:
-    """One Application syncing `path` of this repository into `namespace`."""
+    """One Application syncing `path` of this repository into `namespace`.
+
+    `generate_paths`: the folders, relative to `path`, that its manifests are made from
+    (`.` and the sibling folders its kustomization takes in). ArgoCD regenerates the
+    manifests only for a commit that touches one of them, instead of for every commit
+    to the revision (`manifest-generate-paths`; relative paths stay right in hydrated
+    mode, where `path` loses its prefix but the folders keep their places)."""
     sync: dict[str, Any] = {}
     if env.argocd.automated:
         sync["automated"] = {"prune": env.argocd.prune, "selfHeal": env.argocd.self_heal}
@@ -100,7 +221,7 @@ def application(
             "name": name,
             "namespace": env.argocd.namespace,
             "labels": _labels(env, cluster),
-            "annotations": {"argocd.argoproj.io/sync-wave": str(wave)},
+            "annotations": {SYNC_WAVE: str(wave), GENERATE_PATHS: ";".join(generate_paths)},
             "finalizers": ["resources-finalizer.argocd.argoproj.io"],
         },
         "spec": {
@@ -139,5 +260,5 @@ def root_application(env: Environment, cluster: Cluster, apps_path: str) -> dict
         env, cluster, f"root-{cluster.name}", "default", apps_path, env.argocd.namespace, 0
     )
     root["spec"]["destination"] = {"server": IN_CLUSTER, "namespace": env.argocd.namespace}
-    del root["metadata"]["annotations"]
+    del root["metadata"]["annotations"][SYNC_WAVE]
     return root

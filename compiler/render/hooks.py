@@ -19,6 +19,11 @@ for each use (docs/output.md, "Jobs and ArgoCD"):
   runs for (`../<hook>` in that kustomization.yaml), so it runs at each sync of that
   service's Application, in order with it. A suspended customer's hook is `Skip`ped:
   its Job would wait, suspended, and hold the sync forever.
+- **In one Application per customer** (`argocd.applications: per-customer`) the order
+  between services is the waves of their objects (`in_waves`): a service's objects at
+  `WAVE_STEP` times its depth, so that its PreSync hook, which would run before any
+  object of the customer's Application (before the database it migrates exists, on the
+  first sync), becomes a Sync hook in the two waves just before its service's.
 - **A plain Job** (run once per content): its name gets `-` and 10 hex digits of a
   digest of its spec (without `suspend`, which changes in place), taken after patches:
   a changed Job is a new Job, which runs, and the old one is pruned.
@@ -87,3 +92,31 @@ def job_name(service: str, job: dict[str, Any]) -> str:
     content = {k: v for k, v in spec.items() if k != "suspend"} if isinstance(spec, dict) else spec
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return f"{service}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
+WAVE_STEP = 3  # per-customer: a service's wave, its PreSync hook's Job and companions
+
+
+def in_waves(objects: Iterable[dict[str, Any]], wave: int) -> list[dict[str, Any]]:
+    """The objects of one instance inside a customer's one Application, placed in the
+    service order: ordinary objects at `wave` (the service's depth times `WAVE_STEP`,
+    computed by the caller), a PreSync hook as a Sync hook just before it (its Job at
+    `wave - 1`, its companions at `wave - 2`), a Sync hook at `wave` plus its own wave;
+    PostSync hooks (after the whole Application) and `Skip`ped ones stay as they are."""
+    placed = []
+    for obj in objects:
+        metadata = obj["metadata"]
+        existing = metadata.get("annotations")
+        annotations = dict(existing) if isinstance(existing, dict) else {}
+        phase = annotations.get(HOOK)
+        if phase is None:
+            annotations[SYNC_WAVE] = str(wave)
+        elif phase == "PreSync":
+            job = annotations.get(DELETE_POLICY) == JOB_POLICY
+            annotations[HOOK] = "Sync"
+            annotations[SYNC_WAVE] = str(wave - 1 if job else wave - 2)
+        elif phase == "Sync":
+            own = str(annotations.get(SYNC_WAVE, "0"))
+            annotations[SYNC_WAVE] = str(wave + (int(own) if own.lstrip("-").isdigit() else 0))
+        placed.append({**obj, "metadata": {**metadata, "annotations": annotations}})
+    return placed

@@ -15,6 +15,7 @@ One module per kind of catalog file, and two that they share:
     settings.py     `Settings`, the layered part of a service, and the `Layer` marker
     dns.py          `DnsRecord`, one record of `infrastructure.dns`, and its types' values
     jobs.py         `Job` (the `job:` settings of a Job or CronJob), the cron schedule
+    windows.py      `SyncWindow`, a maintenance window (ArgoCD sync window)
     service.py      `Service`        catalog/services/<name>.yaml
     customer.py     `Customer`       catalog/customers/<name>.yaml
     environment.py  `Environment`    environments/<name>/environment.yaml
@@ -116,6 +117,7 @@ from compiler.catalog.models.settings import (
     port_spec,
 )
 from compiler.catalog.models.team import Team, TeamList
+from compiler.catalog.models.windows import SyncWindow
 
 __all__ = [
     "CRON_ONLY",
@@ -196,6 +198,7 @@ __all__ = [
     "Settings",
     "Storage",
     "Strict",
+    "SyncWindow",
     "Team",
     "TeamList",
     "Tls",

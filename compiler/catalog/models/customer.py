@@ -23,6 +23,7 @@ from compiler.catalog.models.fields import (
     Strict,
 )
 from compiler.catalog.models.settings import Layer
+from compiler.catalog.models.windows import SyncWindow
 
 # Namespaces that platforms commonly run operators and controllers in. A customer named
 # like one would be deployed into it, beside the operator: its own Role could read the
@@ -73,6 +74,8 @@ RESERVED_NAMES: Mapping[str, str] = {
     "openshift-*": "an OpenShift system namespace (openshift-*)",
     "platform": "the namespace of the environment-wide services",
     "argocd": "the default namespace of ArgoCD",
+    # per-customer granularity names a customer's Application after it, beside this one
+    "namespaces": "the name of the ArgoCD Application of a cluster's namespaces",
     **dict.fromkeys(OPERATOR_NAMESPACES, "a namespace platforms run an operator in"),
 }
 
@@ -115,6 +118,8 @@ class CustomerEnvironment(Strict):
     cluster: Name | None = None
     services: Annotated[dict[Name, Layer | None], NullDict] = {}
     hosts: Annotated[list[Host], NullList] = []
+    # maintenance windows in this environment only, besides the customer's own
+    sync_windows: Annotated[list[SyncWindow], NullList] = []
 
 
 class Customer(Strict):
@@ -130,6 +135,9 @@ class Customer(Strict):
     domains: Annotated[list[DnsName], Field(min_length=1, max_length=256)]
     services: Annotated[dict[Name, Layer], NullDict] = {}
     environments: Annotated[dict[Name, CustomerEnvironment], NullDict] = {}
+    # the customer's maintenance windows: ArgoCD syncs its Applications (in every
+    # environment) only as these allow, besides the environment's own windows
+    sync_windows: Annotated[list[SyncWindow], NullList] = []
 
     @field_validator("domains")
     @classmethod

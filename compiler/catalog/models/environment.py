@@ -33,6 +33,7 @@ from compiler.catalog.models.fields import (
     TerraformVariable,
 )
 from compiler.catalog.models.settings import Layer, PortRange
+from compiler.catalog.models.windows import SyncWindow
 
 
 class Host(Strict):
@@ -82,6 +83,19 @@ class ArgoCD(Strict):
     automated: bool = True
     prune: bool = True
     self_heal: bool = True
+    # which ArgoCD reads this environment's Applications: one per cluster, one for the
+    # environment, or one shared by every environment that says `shared`; names carry
+    # what tells them apart in that ArgoCD (docs/output.md, "ArgoCD names")
+    instance: Literal["cluster", "environment", "shared"] = "shared"
+    # one Application per instance, or one per customer (and cluster) holding all its
+    # services in sync waves (docs/output.md, "Application granularity")
+    applications: Literal["per-instance", "per-customer"] = "per-instance"
+    # how that ArgoCD tracks what an Application owns: `label` puts the Application's
+    # name in a label value (63 characters at most), `annotation` (ArgoCD 3's default)
+    # does not limit it
+    tracking: Literal["annotation", "label"] = "annotation"
+    # maintenance windows for every AppProject of the environment
+    sync_windows: Annotated[list[SyncWindow], NullList] = []
 
     @model_validator(mode="after")
     def _hydrated_branch(self) -> ArgoCD:

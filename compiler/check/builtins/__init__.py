@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from compiler.catalog import Catalog, Instance
 from compiler.check.builtins import (
     api_removed,
+    argocd_name_unique,
     crd_schema,
     crd_unknown,
     declared_egress,
@@ -40,6 +41,7 @@ from compiler.check.builtins import (
     waiver_expired,
     waiver_unused,
 )
+from compiler.check.builtins.argocd_name_unique import ArgoObject, argo_objects
 from compiler.check.builtins.base import Builtin, EnvironmentInput
 from compiler.check.builtins.persistent_data_loss import Sides
 from compiler.check.findings import Finding
@@ -63,6 +65,7 @@ BUILTINS: dict[str, Builtin] = {
         namespace_network_policy,
         network_reachability,
         declared_egress,
+        argocd_name_unique,
         openshift_scc,
         api_removed,
         kubernetes_schema,
@@ -101,6 +104,17 @@ def environment_checks(
     ]
 
 
+def argocd_checks(catalog: Catalog, objects: Sequence[ArgoObject]) -> list[Finding]:
+    """The built-ins that judge the Argo objects of every checked environment at once
+    (one ArgoCD may read several environments)."""
+    return [
+        found
+        for builtin in BUILTINS.values()
+        if builtin.scope == "argocd" and builtin.check is not None
+        for found in builtin.check(catalog, objects)
+    ]
+
+
 def change_checks(sides: Sides) -> list[Finding]:
     """The built-ins that judge a change: its scope rendered at a base revision and in
     the working tree (persistent data it destroys)."""
@@ -123,9 +137,12 @@ def markdown() -> str:
 
 __all__ = [
     "BUILTINS",
+    "ArgoObject",
     "Builtin",
     "EnvironmentInput",
     "Sides",
+    "argo_objects",
+    "argocd_checks",
     "catalog_checks",
     "change_checks",
     "environment_checks",

@@ -18,11 +18,13 @@ from compiler.render import OutputFile
 
 # catalog:     check(catalog, today), once per run (findings tied to no environment)
 # environment: check(EnvironmentInput), once per environment
+# argocd:      check(catalog, ArgoObjects), once per run over every checked environment's
+#              Argo objects (one ArgoCD may read several environments)
 # schemas:     reported by the schema pass (check/manifests.py), one validation an object
 # waivers:     reported by enforcement (check/enforce.py), which judges each waiver
 # base:        check(Sides), once per comparison with a base revision (`diff --base`,
 #              `check --affected-base`): what a change does, not what the tree is
-Scope = Literal["catalog", "environment", "schemas", "waivers", "base"]
+Scope = Literal["catalog", "environment", "argocd", "schemas", "waivers", "base"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,403 @@
+"""ArgoCD reads the output as issue 15 asks: one name per object in each ArgoCD, an order
+that holds (project waves, the Application health check in argocd-cm), refreshes only
+for the folders an Application is built from, maintenance windows where declared, and
+one Application per customer that keeps the service order and the tenant boundary.
+Each output goes through a real consumer part: kubectl kustomize, kubernetes-validate,
+ArgoCD's JSON schemas, and the Lua of the health check run by a Lua interpreter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from compiler import pipeline
+from compiler.render import render_environment
+from tests.conftest import REPO, copy_example, reference, run_cli
+
+WAVE = "argocd.argoproj.io/sync-wave"
+PATHS = "argocd.argoproj.io/manifest-generate-paths"
+
+
+def _render(root: Path, env: str) -> dict[str, Any]:
+    """One environment rendered in memory: path -> object."""
+    resolved = pipeline.run(root, [env])
+    instances = [i for i in resolved.instances.values() if i.environment == env]
+    files, problems = render_environment(
+        resolved.catalog, resolved.catalog.environments[env], instances
+    )
+    assert not problems, [p.render() for p in problems]
+    return {f.path: f.data for f in files}
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path}: {old!r} not found"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _kustomize(folder: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed: the consumer of every rendered folder"
+    out = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_example(tmp_path_factory.mktemp("argocd") / "repo")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    return root
+
+
+def _applications(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    found = []
+    for path in sorted((root / "rendered").glob("*/argocd/**/*.yaml")):
+        obj = yaml.safe_load(path.read_text())
+        if obj.get("kind") == "Application":
+            found.append((path, obj))
+    return found
+
+
+# ---------------------------------------------------------------- names per topology
+
+
+def test_prod_clusters_in_one_argocd_have_no_name_in_common(compiled: Path):
+    """The fault of issue 15: both prod clusters rendered AppProject/platform,
+    Application/platform, ... into one argocd namespace."""
+    names: dict[str, list[str]] = {}
+    for cluster in ("prod-fra1", "prod-zrh1"):
+        for path in (compiled / f"rendered/prod/argocd/{cluster}/apps").glob("*.yaml"):
+            obj = yaml.safe_load(path.read_text())
+            key = f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            names.setdefault(key, []).append(cluster)
+            assert obj["metadata"]["name"].startswith(f"{cluster}-"), path
+    assert len(names) > 20
+    assert [k for k, clusters in names.items() if len(clusters) > 1] == []
+
+
+def test_an_argocd_per_cluster_drops_the_cluster_from_the_names(example: Path):
+    _edit(
+        example / "environments/prod/environment.yaml",
+        "  revision: main",
+        "  revision: main\n  instance: cluster",
+    )
+    rendered = _render(example, "prod")
+    apps = {
+        data["metadata"]["name"]
+        for path, data in rendered.items()
+        if path.startswith("prod/argocd/prod-fra1/apps/")
+    }
+    assert {"acme", "acme-synapse", "platform"} <= apps
+    assert "prod/argocd/prod-fra1/argocd-cm.patch.yaml" in rendered  # one per ArgoCD
+    assert "prod/argocd/argocd-cm.patch.yaml" not in rendered
+
+
+def test_a_customer_named_like_the_namespaces_application_is_refused_located(example: Path):
+    (example / "catalog/customers/namespaces.yaml").write_text(
+        "name: namespaces\nplan: starter\nresidency: eu\ndomains: [namespaces.example]\n"
+        "environments:\n  dev:\n    services:\n      postgres:\n"
+    )
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2, result.stdout
+    assert "catalog/customers/namespaces.yaml:1" in result.stderr
+    assert "the ArgoCD Application of a cluster's namespaces" in result.stderr
+
+
+def test_label_tracking_refuses_a_name_longer_than_a_label_value(example: Path):
+    long = "a" + "b" * 52  # 53 characters: with prod-fra1- and -postgres, 72
+    (example / f"catalog/customers/{long}.yaml").write_text(
+        f"name: {long}\nplan: starter\nresidency: eu\ndomains: [{long}.example]\n"
+        "environments:\n  prod:\n    services:\n      postgres:\n"
+    )
+    env = example / "environments/prod/environment.yaml"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0  # annotation tracking
+    _edit(env, "  revision: main", "  revision: main\n  tracking: label")
+    line = env.read_text().splitlines().index("  tracking: label") + 1
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2
+    assert f"environments/prod/environment.yaml:{line}" in result.stderr
+    assert f"prod-fra1-{long}-postgres has 72 characters" in result.stderr
+    (example / f"catalog/customers/{long}.yaml").unlink()
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    patch = yaml.safe_load((example / "rendered/prod/argocd/argocd-cm.patch.yaml").read_text())
+    assert patch["data"]["application.resourceTrackingMethod"] == "label"
+    # not the label key gitopsc's objects carry a value of their own in
+    assert patch["data"]["application.instanceLabelKey"] == "argocd.argoproj.io/instance"
+
+
+# ---------------------------------------------------------------- the order, argocd-cm
+
+
+def test_projects_come_before_namespace_applications_before_the_rest(compiled: Path):
+    for env in ("dev", "prod"):
+        waves: dict[str, list[int]] = {"project": [], "namespaces": [], "rest": []}
+        for path in (compiled / f"rendered/{env}/argocd").glob("*/apps/*.yaml"):
+            obj = yaml.safe_load(path.read_text())
+            wave = int(obj["metadata"]["annotations"][WAVE])
+            path_of = obj.get("spec", {}).get("source", {}).get("path", "")
+            if obj["kind"] == "AppProject":
+                waves["project"].append(wave)
+            elif path_of.count("/") <= 4 and "/kubernetes/" in path_of:  # namespace folders
+                waves["namespaces"].append(wave)
+            else:
+                waves["rest"].append(wave)
+        assert waves["project"] and waves["namespaces"] and waves["rest"], env
+        assert max(waves["project"]) < min(waves["namespaces"]) < min(waves["rest"]), env
+
+
+def test_argocd_cm_patch_is_rendered_for_the_installation_not_for_the_root_app(
+    compiled: Path, tmp_path: Path
+):
+    patch_path = compiled / "rendered/prod/argocd/argocd-cm.patch.yaml"
+    patch = yaml.safe_load(patch_path.read_text())
+    assert patch["kind"] == "ConfigMap" and patch["metadata"]["name"] == "argocd-cm"
+    assert patch["data"]["application.resourceTrackingMethod"] == "annotation"
+    kubernetes_validate.validate(patch, "1.31.0", strict=True)
+    for root in (compiled / "rendered").glob("*/argocd/*/root.yaml"):
+        apps = yaml.safe_load(root.read_text())["spec"]["source"]["path"]
+        assert not patch_path.is_relative_to(compiled / apps)  # the root app never syncs it
+    # applied as kustomize applies a patch to an installation's argocd-cm
+    (tmp_path / "argocd-cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cm, namespace: argocd}\n"
+        "data: {url: https://argocd.example.net}\n"
+    )
+    shutil.copy(patch_path, tmp_path / "argocd-cm.patch.yaml")
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [argocd-cm.yaml]\npatches:\n  - path: argocd-cm.patch.yaml\n"
+    )
+    [merged] = _kustomize(tmp_path)
+    assert merged["data"]["url"] == "https://argocd.example.net"  # the installation's stays
+    assert "resource.customizations.health.argoproj.io_Application" in merged["data"]
+    for doc in ("output.md", "ci.md"):
+        assert "argocd-cm.patch.yaml" in (REPO / "docs" / doc).read_text(), doc
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"health": {"status": "Healthy"}}, "Healthy"),
+        ({"health": {"status": "Degraded", "message": "crash loop"}}, "Degraded"),
+        ({"health": {"status": "Progressing"}}, "Progressing"),
+        ({"health": {"status": "Missing"}}, "Progressing"),
+        ({"health": {"status": "Suspended"}}, "Progressing"),
+        ({"health": {"status": "Unknown"}}, "Progressing"),
+        ({}, "Progressing"),  # just created: no status yet
+        (None, "Progressing"),
+    ],
+)
+def test_the_application_health_check_waits_for_healthy(status: Any, expected: str):
+    """The Lua that argocd-cm gets, run by a Lua interpreter on an Application as ArgoCD
+    passes it (`obj`): the next wave starts only once the child is Healthy."""
+    import lupa  # a dev dependency (pyproject.toml): missing, this fails, never skips
+
+    from compiler.render.argocd import APPLICATION_HEALTH
+
+    lua = lupa.LuaRuntime()
+    obj = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application"}
+    if status is not None:
+        obj["status"] = status
+    to_lua = lua.eval("function(text) return load(text) end")
+    table = lua.table_from(json.loads(json.dumps(obj)), recursive=True)
+    lua.globals().obj = table
+    result = to_lua(APPLICATION_HEALTH)()
+    assert result["status"] == expected
+    if status and status.get("health", {}).get("message"):
+        assert result["message"] == status["health"]["message"]
+
+
+# ---------------------------------------------------------------- manifest-generate-paths
+
+
+def _folders_built_from(folder: Path) -> set[Path]:
+    """Every folder a kustomization takes in, itself included, followed through."""
+    seen = {folder.resolve()}
+    kustomization = folder / "kustomization.yaml"
+    if kustomization.exists():
+        for resource in yaml.safe_load(kustomization.read_text()).get("resources", []):
+            target = (folder / resource).resolve()
+            if target.is_dir():
+                seen |= _folders_built_from(target)
+    return seen
+
+
+def test_every_application_lists_every_folder_it_is_built_from(compiled: Path):
+    checked = 0
+    for path, app in _applications(compiled):
+        source = compiled / app["spec"]["source"]["path"]
+        listed = [(source / p).resolve() for p in app["metadata"]["annotations"][PATHS].split(";")]
+        assert all(p.is_dir() for p in listed), path
+        for folder in _folders_built_from(source):
+            assert any(folder.is_relative_to(p) for p in listed), f"{path}: {folder}"
+        checked += 1
+    assert checked > 50
+    hooked = yaml.safe_load(
+        (
+            compiled / "rendered/prod/argocd/prod-fra1/apps/application-prod-fra1-acme-synapse.yaml"
+        ).read_text()
+    )
+    assert hooked["metadata"]["annotations"][PATHS] == ".;../synapse-migrate"
+
+
+def test_generate_paths_hold_in_hydrated_mode(example: Path):
+    """The branch's root is the environment's folder: the Applications' paths lose their
+    prefix, and the relative paths they list must still name existing folders."""
+    env = example / "environments/dev/environment.yaml"
+    _edit(env, "  revision: main", "  revision: main\n  branch: rendered/dev")
+    rendered = _render(example, "dev")
+    folders = {p.rsplit("/", 1)[0].removeprefix("dev/") for p in rendered}
+    apps = [d for d in rendered.values() if d.get("kind") == "Application"]
+    assert apps
+    for app in apps:
+        base = Path("/branch") / app["spec"]["source"]["path"]
+        assert app["spec"]["source"]["targetRevision"] == "rendered/dev"
+        for relative in app["metadata"]["annotations"][PATHS].split(";"):
+            folder = (base / relative).resolve().relative_to("/branch").as_posix()
+            assert folder in folders or any(f.startswith(folder + "/") for f in folders), (
+                app["metadata"]["name"],
+                relative,
+            )
+
+
+# ---------------------------------------------------------------- sync windows
+
+
+def test_windows_land_in_the_projects_they_are_declared_for(compiled: Path):
+    strict = jsonschema.Draft202012Validator(
+        json.loads(reference("argocd/jsonschema/appproject_v1alpha1.json").read_text())
+    )
+    projects = {}
+    for path in (compiled / "rendered").glob("*/argocd/*/apps/appproject-*.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        assert [e.message for e in strict.iter_errors(obj)] == [], path
+        projects[obj["metadata"]["name"]] = obj["spec"].get("syncWindows", [])
+    freeze = {"kind": "deny", "schedule": "0 0 20 12 *", "duration": "336h"}
+    bank = {"kind": "allow", "schedule": "0 6 * * sun", "timeZone": "Europe/Zurich"}
+
+    def has(windows: list[dict[str, Any]], want: dict[str, Any]) -> bool:
+        return any(all(w.get(k) == v for k, v in want.items()) for w in windows)
+
+    prod = [name for name in projects if name.startswith("prod-")]
+    assert len(prod) >= 5
+    assert all(has(projects[name], freeze) for name in prod)  # every project of prod
+    assert has(projects["prod-zrh1-helvetia-bank"], bank)
+    assert [n for n, w in projects.items() if has(w, bank)] == ["prod-zrh1-helvetia-bank"]
+    assert not any(projects[n] for n in projects if not n.startswith("prod-"))
+    window = next(w for w in projects["prod-zrh1-helvetia-bank"] if w["kind"] == "allow")
+    assert window["applications"] == ["*"] and window["manualSync"] is True
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("schedule", '"0 25 * * *"', "hour 25 is outside 0-23"),
+        ("schedule", '"@daily"', "a descriptor is not a window's start"),
+        ("duration", "1d", "'1d' is not a duration"),
+        ("duration", "0h", "never opens"),
+        ("timezone", "Europe/Zurch", "'Europe/Zurch' is not an IANA time zone"),
+    ],
+)
+def test_a_bad_window_is_a_located_error(example: Path, field: str, value: str, message: str):
+    env = example / "environments/prod/environment.yaml"
+    original = {"schedule": '"0 0 20 12 *"', "duration": "336h", "timezone": "Europe/Berlin"}
+    _edit(env, f"      {field}: {original[field]}", f"      {field}: {value}")
+    line = next(
+        n for n, text in enumerate(env.read_text().splitlines(), 1) if f"{field}: {value}" in text
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert f"environments/prod/environment.yaml:{line}" in result.stderr
+    assert message in result.stderr
+
+
+# ---------------------------------------------------------------- per-customer granularity
+
+
+def test_per_customer_application_keeps_the_service_order(compiled: Path):
+    app = yaml.safe_load(
+        (compiled / "rendered/dev/argocd/dev-fra1/apps/application-dev-fra1-acme.yaml").read_text()
+    )
+    objects = _kustomize(compiled / app["spec"]["source"]["path"])
+    waves: dict[str, list[int]] = {}
+    for obj in objects:
+        annotations = obj["metadata"]["annotations"]
+        assert annotations.get("argocd.argoproj.io/hook") != "PreSync"  # would precede all
+        service = obj["metadata"]["labels"]["app.kubernetes.io/name"]
+        waves.setdefault(service, []).append(int(annotations[WAVE]))
+    assert max(waves["postgres"]) < min(waves["synapse-migrate"])
+    assert max(waves["synapse-migrate"]) < min(waves["synapse"])
+    assert max(waves["synapse"]) < min(waves["element-web"])
+    assert len(objects) > 40
+
+
+def test_per_customer_application_stays_in_its_tenant(compiled: Path):
+    apps = compiled / "rendered/dev/argocd/dev-fra1/apps"
+    app = yaml.safe_load((apps / "application-dev-fra1-acme.yaml").read_text())
+    project = yaml.safe_load((apps / "appproject-dev-fra1-acme.yaml").read_text())
+    assert app["spec"]["project"] == "dev-fra1-acme"
+    assert [d["namespace"] for d in project["spec"]["destinations"]] == ["acme"]
+    assert project["spec"]["clusterResourceWhitelist"] == []
+    allowed = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    for obj in _kustomize(compiled / app["spec"]["source"]["path"]):
+        group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+        assert obj["metadata"]["namespace"] == "acme", obj["metadata"]["name"]
+        assert (group, obj["kind"]) in allowed, obj["kind"]
+    for schema in ("application_v1alpha1.json",):
+        strict = jsonschema.Draft202012Validator(
+            json.loads(reference(f"argocd/jsonschema/{schema}").read_text())
+        )
+        assert [e.message for e in strict.iter_errors(app)] == []
+    # the namespaces stay with the platform: one Application for the cluster's
+    namespaces = yaml.safe_load((apps / "application-dev-fra1-namespaces.yaml").read_text())
+    assert namespaces["spec"]["project"] == "dev-fra1-platform"
+    kinds = {o["kind"] for o in _kustomize(compiled / namespaces["spec"]["source"]["path"])}
+    assert "Namespace" in kinds and "Deployment" not in kinds
+
+
+def test_per_customer_has_an_application_per_customer_not_per_instance(compiled: Path):
+    dev = [a for p, a in _applications(compiled) if "/dev/" in p.as_posix()]
+    staging = [a for p, a in _applications(compiled) if "/staging/" in p.as_posix()]
+    names = {a["metadata"]["name"] for a in dev}
+    assert names == {
+        "root-dev-fra1",
+        "dev-fra1-namespaces",
+        "dev-fra1-platform",
+        "dev-fra1-acme",
+        "dev-fra1-globex",
+    }
+    assert len(staging) > 3 * len(dev)  # staging stays one per instance
+
+
+def test_a_customers_own_windows_reach_its_projects_in_every_environment_only(example: Path):
+    _edit(
+        example / "catalog/customers/acme.yaml",
+        "domains: [",
+        'sync_windows:\n  - {kind: deny, schedule: "0 22 * * fri", duration: 60h}\ndomains: [',
+    )
+    for env in ("dev", "staging", "prod"):
+        projects = {
+            data["metadata"]["name"]: data["spec"].get("syncWindows", [])
+            for data in _render(example, env).values()
+            if data.get("kind") == "AppProject"
+        }
+        weekend = [
+            name
+            for name, windows in projects.items()
+            if any(w["schedule"] == "0 22 * * fri" for w in windows)
+        ]
+        assert weekend and all(name.endswith("-acme") for name in weekend), (env, weekend)
+        assert all(
+            w["timeZone"] == "UTC"  # the default
+            for name in weekend
+            for w in projects[name]
+            if w["schedule"] == "0 22 * * fri"
+        )
