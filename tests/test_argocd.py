@@ -253,6 +253,7 @@ def test_generate_paths_hold_in_hydrated_mode(example: Path):
     prefix, and the relative paths they list must still name existing folders."""
     env = example / "environments/dev/environment.yaml"
     _edit(env, "  revision: main", "  revision: main\n  branch: rendered/dev")
+    _edit(env, "  project: gitops", "  project: gitops-dev")  # AWX reads its own branch
     rendered = _render(example, "dev")
     folders = {p.rsplit("/", 1)[0].removeprefix("dev/") for p in rendered}
     apps = [d for d in rendered.values() if d.get("kind") == "Application"]

@@ -22,7 +22,7 @@ holds a tfvars value to a declared type; render checks the tfvars it writes agai
 This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
-from compiler.catalog.emit import to_json, to_yaml
+from compiler.catalog.emit import Unsafe, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
     HASH_ANNOTATION,
@@ -136,6 +136,7 @@ __all__ = [
     "SyncWindow",
     "TeamList",
     "TfType",
+    "Unsafe",
     "Variable",
     "WritablePath",
     "YamlPath",

@@ -27,8 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.catalog import Environment, Instance
-from compiler.catalog.emit import Unsafe
+from compiler.catalog import Environment, Instance, Unsafe
 
 _JINJA = ("{{", "{%", "{#")
 
