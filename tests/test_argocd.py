@@ -402,3 +402,24 @@ def test_a_customers_own_windows_reach_its_projects_in_every_environment_only(ex
             for w in projects[name]
             if w["schedule"] == "0 22 * * fri"
         )
+
+
+def test_compile_refuses_a_clash_between_environments_of_one_argocd(example: Path):
+    """CI checks one environment per job, so `argocd-name-unique` there never sees two
+    environments at once; `compile` renders them all and refuses the clash (staging's
+    cluster `prod-fra1-acme` with a customer `postgres` against prod's acme postgres)."""
+    _edit(
+        example / "environments/staging/environment.yaml",
+        "  - name: stg-fra1",
+        "  - name: prod-fra1-acme",
+    )
+    (example / "catalog/customers/postgres.yaml").write_text(
+        "name: postgres\nplan: starter\nresidency: eu\ndomains: [postgres.example]\n"
+        "environments:\n  staging:\n    cluster: prod-fra1-acme\n    services:\n"
+        "      postgres:\n"
+    )
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert "Application argocd/prod-fra1-acme-postgres in " in result.stderr, result.stderr
+    assert "environments/staging/environment.yaml:" in result.stderr
+    assert not (example / "rendered").exists() or not any((example / "rendered").iterdir())

@@ -8,7 +8,9 @@ vanish. Which ArgoCD reads which environment is `argocd.instance` (one per clust
 environment, or shared); the check groups every checked environment's Applications,
 AppProjects and root apps by it and reports the second of each name, at the
 environment's `argocd` settings. A run on some environments (`--env`) sees only theirs,
-so a clash between environments of a shared ArgoCD is found by a run that covers both.
+so a clash between environments of a shared ArgoCD (which CI's per-environment `check`
+jobs would not see) is also refused by `compile`, which renders every environment:
+`clashes()` reads the names from the rendered paths alone (`<kind>-<name>.yaml`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from compiler.catalog import Catalog
 from compiler.check.builtins.base import Builtin, as_mapping
 from compiler.check.findings import Finding
+from compiler.errors import Problem
 from compiler.render import OutputFile, argocd_instance
 
 KINDS = ("Application", "AppProject")
@@ -62,6 +65,42 @@ def argo_objects(catalog: Catalog, env: str, files: Iterable[OutputFile]) -> lis
             )
         )
     return found
+
+
+def clashes(catalog: Catalog, paths: Iterable[str]) -> list[Problem]:
+    """Two Argo objects under one name in one ArgoCD, across every environment whose
+    output `paths` are (`<env>/argocd/<cluster>/apps/<kind>-<name>.yaml`): a compile
+    error, as two objects sharing a path are; no reason makes one right."""
+    objects = []
+    for path in paths:
+        parts = path.split("/")
+        if len(parts) != 5 or parts[1] != "argocd" or parts[3] != "apps":
+            continue
+        environment = catalog.environments.get(parts[0])
+        cluster = (
+            next((c for c in environment.clusters if c.name == parts[2]), None)
+            if (environment)
+            else None
+        )
+        stem = parts[4].removesuffix(".yaml")
+        kind = next((k for k in KINDS if stem.startswith(k.lower() + "-")), None)
+        if environment is None or cluster is None or kind is None:
+            continue
+        objects.append(
+            ArgoObject(
+                argocd_instance(environment, cluster),
+                kind,
+                environment.argocd.namespace,
+                stem[len(kind) + 1 :],
+                parts[0],
+                path,
+            )
+        )
+    return [
+        Problem(found.location or catalog.source("environment", found.environment or "").locate(),
+                found.message, BUILTIN.remediation)
+        for found in check(catalog, objects)
+    ]  # fmt: skip
 
 
 def check(catalog: Catalog, objects: Sequence[ArgoObject]) -> Iterator[Finding]:
