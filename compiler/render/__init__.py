@@ -52,6 +52,7 @@ from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
+from compiler.render.retention import KEEP, SYNC_OPTIONS
 from compiler.render.scope import (
     PLATFORM_KINDS,
     TENANT_KINDS,
@@ -72,8 +73,10 @@ class OutputFile:
 
 __all__ = [
     "CUSTOMER_LABEL",
+    "KEEP",
     "PLATFORM_KINDS",
     "PRIVATE_RANGES",
+    "SYNC_OPTIONS",
     "TENANT_KINDS",
     "OutputFile",
     "allowed_kinds",

@@ -51,7 +51,8 @@ class Diff:
     changes: tuple[ObjectChange, ...]
     renamed: tuple[tuple[str, str], ...]  # customers whose objects moved to a new name
     reasons: tuple[str, ...]
-    losses: tuple[Finding, ...] = ()  # persistent-data-loss, enforced (fail, warn, waived)
+    # the change checks' findings (persistent-data-loss, application-replaced), enforced
+    losses: tuple[Finding, ...] = ()
 
     def count(self, change: Change) -> int:
         return sum(1 for c in self.changes if c.change == change)
@@ -141,7 +142,8 @@ def to_json(diff: Diff) -> str:
                 "summary": {k: diff.count(k) for k in ("added", "removed", "changed")},
                 "renamed_customers": [{"from": a, "to": b} for a, b in diff.renamed],
                 "reasons": list(diff.reasons),
-                "data_loss": [_loss_data(f) for f in diff.losses],
+                "data_loss": [_loss_data(f) for f in diff.losses if f.id == "persistent-data-loss"],
+                "change_findings": [_loss_data(f) for f in diff.losses],
                 "changes": [
                     {
                         "path": c.path,
@@ -177,23 +179,30 @@ def _loss_data(finding: Finding) -> dict[str, Any]:
     }
 
 
+# what a reviewer reads above the objects, per change check (check/builtins, scope base)
+_HEADINGS = {
+    "persistent-data-loss": "This change destroys persistent data",
+    "application-replaced": "This change recreates running objects",
+}
+
+
 def _loss_lines(diff: Diff, markdown: bool) -> list[str]:
-    """The data the change destroys, one line a customer and environment, first."""
-    if not diff.losses:
-        return []
-    if markdown:
-        lines = ["#### ⚠ This change destroys persistent data", ""]
-    else:
-        lines = ["", "THIS CHANGE DESTROYS PERSISTENT DATA"]
-    for f in diff.losses:
-        outcome = f"{f.outcome.upper()} {f.severity}"
-        waived = f"; waived: {f.waiver}" if f.waiver else ""
-        if markdown:
-            lines.append(f"- **{outcome}** `{f.id}` at `{f.where}`: {f.message}{waived}")
-        else:
-            lines.append(f"  {outcome:14} {f.where}: {f.message}{waived}")
-    remedy = diff.losses[0].remediation
-    lines += ["", f"To proceed: {remedy}.", ""] if markdown else [f"  to proceed: {remedy}"]
+    """What the change destroys or recreates, one line a customer and environment,
+    first, under a heading per change check."""
+    lines: list[str] = []
+    for check in sorted({f.id for f in diff.losses}, key=lambda i: (i not in _HEADINGS, i)):
+        found = [f for f in diff.losses if f.id == check]
+        heading = _HEADINGS.get(check, f"This change: {check}")
+        lines += [f"#### ⚠ {heading}", ""] if markdown else ["", heading.upper()]
+        for f in found:
+            outcome = f"{f.outcome.upper()} {f.severity}"
+            waived = f"; waived: {f.waiver}" if f.waiver else ""
+            if markdown:
+                lines.append(f"- **{outcome}** `{f.id}` at `{f.where}`: {f.message}{waived}")
+            else:
+                lines.append(f"  {outcome:14} {f.where}: {f.message}{waived}")
+        remedy = found[0].remediation
+        lines += ["", f"To proceed: {remedy}.", ""] if markdown else [f"  to proceed: {remedy}"]
     return lines
 
 

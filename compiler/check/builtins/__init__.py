@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from compiler.catalog import Catalog, Instance
 from compiler.check.builtins import (
     api_removed,
+    application_replaced,
     argocd_name_unique,
     crd_schema,
     crd_unknown,
@@ -62,6 +63,7 @@ BUILTINS: dict[str, Builtin] = {
         suspended_scaled_to_zero,
         offboarded_absent,
         persistent_data_loss,
+        application_replaced,
         namespace_network_policy,
         network_reachability,
         declared_egress,
