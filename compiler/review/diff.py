@@ -183,6 +183,7 @@ def _loss_data(finding: Finding) -> dict[str, Any]:
 _HEADINGS = {
     "persistent-data-loss": "This change destroys persistent data",
     "application-replaced": "This change recreates running objects",
+    "statefulset-immutable": "This change alters what a running StatefulSet cannot change",
 }
 
 
