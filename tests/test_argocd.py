@@ -121,7 +121,12 @@ def test_label_tracking_refuses_a_name_longer_than_a_label_value(example: Path):
     )
     env = example / "environments/prod/environment.yaml"
     assert run_cli("compile", "--root", str(example)).exit_code == 0  # annotation tracking
-    _edit(env, "  revision: main", "  revision: main\n  tracking: label")
+    for name in ("dev", "staging", "prod"):  # one shared ArgoCD: one tracking method
+        _edit(
+            example / f"environments/{name}/environment.yaml",
+            "  revision: main",
+            "  revision: main\n  tracking: label",
+        )
     line = env.read_text().splitlines().index("  tracking: label") + 1
     result = run_cli("compile", "--root", str(example))
     assert result.exit_code == 2
@@ -188,16 +193,20 @@ def test_argocd_cm_patch_is_rendered_for_the_installation_not_for_the_root_app(
         ({"health": {"status": "Healthy"}}, "Healthy"),
         ({"health": {"status": "Degraded", "message": "crash loop"}}, "Degraded"),
         ({"health": {"status": "Progressing"}}, "Progressing"),
-        ({"health": {"status": "Missing"}}, "Progressing"),
-        ({"health": {"status": "Suspended"}}, "Progressing"),
-        ({"health": {"status": "Unknown"}}, "Progressing"),
+        # a child that cannot progress must not hold the root app's operation (and with
+        # it every later wave and root sync of the cluster): a suspended customer's
+        # CronJob, a new Application behind a closed sync window
+        ({"health": {"status": "Missing"}}, "Missing"),
+        ({"health": {"status": "Suspended"}}, "Suspended"),
+        ({"health": {"status": "Unknown"}}, "Unknown"),
+        ({"health": {"message": "no status"}}, "Progressing"),
         ({}, "Progressing"),  # just created: no status yet
         (None, "Progressing"),
     ],
 )
 def test_the_application_health_check_waits_for_healthy(status: Any, expected: str):
     """The Lua that argocd-cm gets, run by a Lua interpreter on an Application as ArgoCD
-    passes it (`obj`): the next wave starts only once the child is Healthy."""
+    passes it (`obj`): the next wave waits while the child is Progressing."""
     import lupa  # a dev dependency (pyproject.toml): missing, this fails, never skips
 
     from compiler.render.argocd import APPLICATION_HEALTH
@@ -305,6 +314,16 @@ def test_windows_land_in_the_projects_they_are_declared_for(compiled: Path):
         ("duration", "1d", "'1d' is not a duration"),
         ("duration", "0h", "never opens"),
         ("timezone", "Europe/Zurch", "'Europe/Zurch' is not an IANA time zone"),
+        # ArgoCD takes a schedule that never fires for a window that is always open
+        ("schedule", '"0 0 31 2 *"', "it never fires"),
+        ("schedule", '"0 0 31 4,6,9,11 *"', "it never fires"),
+        # Go's durations overflow past about 2562047h
+        ("duration", "2562048h", "longer than a year"),
+        ("duration", "8785h", "longer than a year"),
+        # no place: the host's own clock, and the database's placeholders
+        ("timezone", "localtime", "is not an IANA time zone"),
+        ("timezone", "Factory", "is not an IANA time zone"),
+        ("timezone", "posix/Europe/Zurich", "is not an IANA time zone"),
     ],
 )
 def test_a_bad_window_is_a_located_error(example: Path, field: str, value: str, message: str):
@@ -423,3 +442,70 @@ def test_compile_refuses_a_clash_between_environments_of_one_argocd(example: Pat
     assert "Application argocd/prod-fra1-acme-postgres in " in result.stderr, result.stderr
     assert "environments/staging/environment.yaml:" in result.stderr
     assert not (example / "rendered").exists() or not any((example / "rendered").iterdir())
+
+
+def test_a_shared_argocd_has_one_tracking_method(example: Path):
+    """Environments of one shared ArgoCD get one argocd-cm: two tracking methods would
+    be two patches that contradict each other, one of them wrong for every Application."""
+    env = example / "environments/dev/environment.yaml"
+    _edit(env, "  revision: main", "  revision: main\n  tracking: label")
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "shares this ArgoCD (namespace argocd) with tracking" in result.stderr
+    _edit(env, "argocd:\n", "argocd:\n  instance: environment\n")  # its own ArgoCD: fine
+    assert run_cli("validate", "--root", str(example)).exit_code == 0
+
+
+def test_a_root_app_is_held_to_the_label_limit_and_to_unique_names(example: Path):
+    """The root app `root-<cluster>` is an Application too: under label tracking its
+    name is a label value, and in a shared ArgoCD a customer Application named like it
+    (a dev cluster `root` with a customer `prod-fra1`) would overwrite prod's root."""
+    env = example / "environments/dev/environment.yaml"
+    cluster = "dev-" + "c" * 56
+    text = env.read_text().replace("dev-fra1", cluster)
+    env.write_text(text.replace("argocd:\n", "argocd:\n  instance: cluster\n  tracking: label\n"))
+    for customer in example.glob("catalog/customers/*.yaml"):
+        customer.write_text(customer.read_text().replace("dev-fra1", cluster))
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert f"Application root-{cluster} has 65 characters" in result.stderr
+
+
+def test_compile_refuses_an_application_named_like_another_clusters_root(example: Path):
+    env = example / "environments/dev/environment.yaml"
+    _edit(
+        env,
+        "clusters:\n",
+        "clusters:\n  - name: root\n    region: fra1\n    residency: [eu]\n"
+        '    kubernetes_version: "1.31"\n    api_server: https://root.k8s.example.net:6443\n'
+        "    internal_networks: [10.111.0.0/16]\n",
+    )
+    (example / "catalog/customers/prod-fra1.yaml").write_text(
+        "name: prod-fra1\nplan: starter\nresidency: eu\ndomains: [prodfra1.example]\n"
+        "environments:\n  dev:\n    cluster: root\n    services:\n      postgres:\n"
+    )
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    assert "are both Application argocd/root-prod-fra1 in the shared ArgoCD" in result.stderr
+
+
+def test_a_customers_window_cannot_forbid_a_manual_sync(example: Path):
+    """ArgoCD allows a manual sync only where every active window allows it: a
+    customer's window without `manual_sync` would keep the on-call from fixing its
+    services by hand (and cancel the environment's own `manual_sync`)."""
+    customer = example / "catalog/customers/helvetia-bank.yaml"
+    _edit(customer, "manual_sync: true", "manual_sync: false")
+    line = next(
+        n for n, text in enumerate(customer.read_text().splitlines(), 1) if "manual_sync" in text
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert f"catalog/customers/helvetia-bank.yaml:{line}" in result.stderr
+    _edit(customer, "        manual_sync: false", "")  # left out: true, rendered so
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    project = yaml.safe_load(
+        (
+            example / "rendered/prod/argocd/prod-zrh1/apps/appproject-prod-zrh1-helvetia-bank.yaml"
+        ).read_text()
+    )
+    assert all(window["manualSync"] is True for window in project["spec"]["syncWindows"])

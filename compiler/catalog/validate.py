@@ -240,8 +240,22 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
 
     clusters: dict[str, Location] = {}
     branches: dict[tuple[str, str], str] = {}
+    trackings: dict[str, tuple[str, str]] = {}  # shared ArgoCD's namespace -> env, method
     for name, env in catalog.environments.items():
         src = catalog.source("environment", name)
+        if env.argocd.instance == "shared":  # one argocd-cm: one tracking method
+            first, method = trackings.setdefault(env.argocd.namespace, (name, env.argocd.tracking))
+            if method != env.argocd.tracking:
+                problems.append(
+                    Problem(
+                        src.locate("argocd", "tracking"),
+                        f"environment '{first}' shares this ArgoCD (namespace "
+                        f"{env.argocd.namespace}) with tracking '{method}', not "
+                        f"'{env.argocd.tracking}'",
+                        "one ArgoCD has one resource tracking method (argocd-cm): give "
+                        "every environment it reads the same argocd.tracking",
+                    )
+                )
         if env.argocd.branch is not None:  # one hydrated branch holds one environment
             first = branches.setdefault((env.argocd.repo_url, env.argocd.branch), name)
             if first != name:

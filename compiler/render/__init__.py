@@ -354,7 +354,7 @@ def render_environment(
                 argo_sources,
             )
         )
-        problems += _label_limit(catalog, env, [obj for obj, _, _ in argo])
+        problems += _label_limit(catalog, env, [obj for obj, _, _ in argo] + [files[-1].data])
     for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
         files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
     all_ids = tuple(i.id for i in instances)
@@ -441,7 +441,8 @@ def _customer_application(
         project,
         f"{repo_path}/{directory}",
         namespace,
-        0,
+        # the environment-wide services first: customers' services may depend on them
+        0 if namespace == PLATFORM_NAMESPACE else 1,
         # the hooks' folders too: a changed migration must refresh the Application
         [".", *sorted(f"{up}/{i.service}" for i in in_namespace)],
     )

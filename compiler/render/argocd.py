@@ -76,15 +76,18 @@ def settings_path(env: Environment, cluster: Cluster) -> str:
 
 
 # ArgoCD 1.8 removed the health check of Applications (argoproj/argo-cd#3781), so an
-# app-of-apps moves to its next wave as soon as a child exists. Given back here: a
-# child is Healthy only when ArgoCD reports it Healthy, Degraded when it says so, and
-# Progressing otherwise (no status yet, Missing, Unknown, Suspended).
+# app-of-apps moves to its next wave as soon as a child exists. Given back here, as the
+# child reports it: only a child whose health is still Progressing (or not yet known:
+# just created) holds the next wave. A child that is Suspended (a suspended customer's
+# CronJob), Missing (a new Application that a closed sync window keeps from syncing) or
+# Unknown passes: holding the root app's operation on it would hold every later wave
+# of the cluster, and every later root sync, until someone ends it by hand.
 APPLICATION_HEALTH = """\
 hs = {}
 hs.status = "Progressing"
 hs.message = ""
 if obj.status ~= nil and obj.status.health ~= nil then
-  if obj.status.health.status == "Healthy" or obj.status.health.status == "Degraded" then
+  if obj.status.health.status ~= nil then
     hs.status = obj.status.health.status
   end
   if obj.status.health.message ~= nil then

@@ -23,7 +23,7 @@ from compiler.catalog.models.fields import (
     Strict,
 )
 from compiler.catalog.models.settings import Layer
-from compiler.catalog.models.windows import SyncWindow
+from compiler.catalog.models.windows import CustomerSyncWindow
 
 # Namespaces that platforms commonly run operators and controllers in. A customer named
 # like one would be deployed into it, beside the operator: its own Role could read the
@@ -119,7 +119,7 @@ class CustomerEnvironment(Strict):
     services: Annotated[dict[Name, Layer | None], NullDict] = {}
     hosts: Annotated[list[Host], NullList] = []
     # maintenance windows in this environment only, besides the customer's own
-    sync_windows: Annotated[list[SyncWindow], NullList] = []
+    sync_windows: Annotated[list[CustomerSyncWindow], NullList] = []
 
 
 class Customer(Strict):
@@ -137,7 +137,7 @@ class Customer(Strict):
     environments: Annotated[dict[Name, CustomerEnvironment], NullDict] = {}
     # the customer's maintenance windows: ArgoCD syncs its Applications (in every
     # environment) only as these allow, besides the environment's own windows
-    sync_windows: Annotated[list[SyncWindow], NullList] = []
+    sync_windows: Annotated[list[CustomerSyncWindow], NullList] = []
 
     @field_validator("domains")
     @classmethod

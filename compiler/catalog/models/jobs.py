@@ -50,7 +50,44 @@ def cron_problem(schedule: str) -> str | None:
             problem = _part_problem(part, what, low, high, names)
             if problem:
                 return problem
-    return None
+    return _never(fields)
+
+
+# the last day of each month in a leap year: robfig/cron matches 29 February then
+_LAST_DAY = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _never(fields: list[str]) -> str | None:
+    """A schedule whose days of the month fall in none of its months (`0 0 31 2 *`)
+    never fires: a CronJob that never runs, and a sync window that ArgoCD takes for
+    always open (its next start is the zero time, which is before now). When the day
+    of the week is restricted too, cron fires on either, so it fires."""
+    if fields[4] not in ("*", "?") and fields[2] not in ("*", "?"):
+        return None
+    days = _values(fields[2], *_FIELDS[2][1:])
+    months = _values(fields[3], *_FIELDS[3][1:])
+    if any(day <= _LAST_DAY[month - 1] for day in days for month in months):
+        return None
+    return "it never fires: none of its days of the month is in one of its months"
+
+
+def _values(field: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
+    """The numbers a checked field matches (`N/step` runs from N to the highest)."""
+    found: set[int] = set()
+    for part in field.split(","):
+        match = _RANGE.match(part)
+        assert match is not None  # checked by _part_problem
+        step = int(match["step"] or 1)
+        if match["range"] in ("*", "?"):
+            first, last = low, high
+        else:
+            ends = [
+                names.index(e) + low if e in names else int(e) for e in match["range"].split("-")
+            ]
+            first = ends[0]
+            last = ends[-1] if len(ends) == 2 else high if match["step"] else first
+        found.update(range(first, last + 1, step))
+    return found
 
 
 def _part_problem(part: str, what: str, low: int, high: int, names: tuple[str, ...]) -> str | None:

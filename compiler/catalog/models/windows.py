@@ -42,14 +42,29 @@ def _duration(value: str) -> str:
             f"'{value}' is not a duration: hours, minutes and seconds as ArgoCD reads them "
             "('1h', '30m', '1h30m')"
         )
-    if not any(int(match[unit] or 0) for unit in "hms"):
+    seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+    if not seconds:
         raise ValueError(f"'{value}' is a window that never opens: the duration must be positive")
+    if seconds > _LONGEST:  # Go's durations overflow past about 2562047h
+        raise ValueError(f"'{value}' is longer than a year (8784h): declare a shorter window")
     return value
+
+
+_LONGEST = 366 * 24 * 3600
+# in the zoneinfo database, but no place: what a host's clock happens to be set to,
+# and the database's own placeholders
+_NOT_PLACES = ("localtime", "Factory", "posixrules")
 
 
 @functools.cache
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The IANA names, from the `tzdata` package where the host has no database (a
+    dependency: which names are valid must not depend on the machine)."""
+    return frozenset(
+        zone
+        for zone in zoneinfo.available_timezones()
+        if zone not in _NOT_PLACES and not zone.startswith(("posix/", "right/"))
+    )
 
 
 def _timezone(value: str) -> str:
@@ -73,3 +88,13 @@ class SyncWindow(Strict):
     timezone: Annotated[str, Field(max_length=64), AfterValidator(_timezone)] = "UTC"
     manual_sync: bool = False
     description: Annotated[str, Field(max_length=200)] = ""
+
+
+class CustomerSyncWindow(SyncWindow):
+    """A customer's maintenance window. It governs automated syncs only: the platform's
+    on-call can always sync a customer's Applications by hand (ArgoCD allows a manual
+    sync only where every active window allows it, so a customer's window without it
+    would also cancel the environment's own `manual_sync`, and hold back an emergency
+    fix until the catalog changed)."""
+
+    manual_sync: Literal[True] = True

@@ -69,12 +69,15 @@ def argo_objects(catalog: Catalog, env: str, files: Iterable[OutputFile]) -> lis
 
 def clashes(catalog: Catalog, paths: Iterable[str]) -> list[Problem]:
     """Two Argo objects under one name in one ArgoCD, across every environment whose
-    output `paths` are (`<env>/argocd/<cluster>/apps/<kind>-<name>.yaml`): a compile
+    output `paths` are (`<env>/argocd/<cluster>/apps/<kind>-<name>.yaml`, and each
+    cluster's root app `root-<cluster>` in `<env>/argocd/<cluster>/root.yaml`): a compile
     error, as two objects sharing a path are; no reason makes one right."""
     objects = []
     for path in paths:
         parts = path.split("/")
-        if len(parts) != 5 or parts[1] != "argocd" or parts[3] != "apps":
+        if len(parts) == 4 and parts[1] == "argocd" and parts[3] == "root.yaml":
+            parts = [*parts[:3], "apps", f"application-root-{parts[2]}.yaml"]  # root-<cluster>
+        elif len(parts) != 5 or parts[1] != "argocd" or parts[3] != "apps":
             continue
         environment = catalog.environments.get(parts[0])
         cluster = (
