@@ -455,3 +455,17 @@ def test_terraform_refuses_what_the_example_validation_refuses(repo: Path, tmp_p
     done = _plan(_module(repo, "prod", tmp_path / "prod"))
     assert done.returncode != 0
     assert "names a provider this module does not create" in done.stderr
+
+
+def test_diff_holds_a_change_to_variables_tf_alone_to_the_contract(repo: Path):
+    """A merge request that only changes the root module's variables.tf reaches that
+    environment (its tfvars are held to the file): `diff --base` renders it and stops,
+    located, instead of saying nothing differs."""
+    from tests.conftest import commit_example
+
+    commit_example(repo)
+    variables = repo / "environments/prod/terraform/variables.tf"
+    _edit(variables, "storage_gb", "storage_gb_typo")
+    result = run_cli("diff", "--root", str(repo), "--base", "main")
+    assert result.exit_code == 2 and result.exception is None, result.stdout + result.stderr
+    assert "environments/prod/terraform/variables.tf:" in result.stderr

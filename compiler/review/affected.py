@@ -115,6 +115,10 @@ def scope_of(base: Catalog, head: Catalog) -> Scope:
                 s.name for catalog in (base, head) for s in catalog.services.values()
                 if s.owner == name
             }  # fmt: skip
+    for name in sorted(set(base.terraform) | set(head.terraform)):
+        if base.terraform.get(name) != head.terraform.get(name):  # its tfvars are held to it
+            reasons.append(f"environment {name} terraform/variables.tf changed")
+            environments.add(name)
     if services:  # a sync wave is a service's depth in the dependency graph
         old_waves, new_waves = sync_waves(base), sync_waves(head)
         services |= {n for n in old_waves.keys() & new_waves.keys() if old_waves[n] != new_waves[n]}
