@@ -30,7 +30,7 @@ from dataclasses import replace
 from compiler.catalog import Instance
 from compiler.check.builtins.base import Builtin, as_list, as_mapping
 from compiler.check.builtins.persistent_data_loss import Sides
-from compiler.check.findings import Finding, Severity
+from compiler.check.findings import Finding
 from compiler.errors import Location
 from compiler.render import KEEP, SYNC_OPTIONS, OutputFile, api_group
 
@@ -72,7 +72,7 @@ def check(sides: Sides) -> Iterator[Finding]:
             customer=customer,
             key=customer or "platform",
         )
-        yield replace(finding, severity=_severity(sides, env))
+        yield replace(finding, severity="high" if sides.prod(env) else "medium")
 
 
 def _prunes(application: OutputFile) -> bool:
@@ -156,13 +156,6 @@ def _metadata(file: OutputFile) -> Mapping[str, object]:
 def _customer(file: OutputFile, instances: Mapping[str, Instance]) -> str | None:
     customers = {instances[i].customer for i in file.instances if i in instances}
     return customers.pop() if len(customers) == 1 else None
-
-
-def _severity(sides: Sides, env: str) -> Severity:
-    """High where the environment is prod on either side of the change (it fails prod
-    with the starter enforcement), medium elsewhere (a warning in staging and dev)."""
-    tiers = {c.environments[env].tier for c in (sides.base, sides.head) if env in c.environments}
-    return "high" if "prod" in tiers else "medium"
 
 
 def _responsible(sides: Sides, env: str) -> Location:

@@ -21,7 +21,7 @@ from typing import Any
 
 from compiler.catalog import Catalog, Instance
 from compiler.check.builtins.base import Builtin, as_list, as_mapping
-from compiler.check.findings import Finding, Severity
+from compiler.check.findings import Finding
 from compiler.errors import Location
 from compiler.render import OutputFile
 
@@ -42,6 +42,14 @@ class Sides:
     new: Sequence[OutputFile]
     old_instances: Mapping[str, Instance]
     new_instances: Mapping[str, Instance]
+
+    def prod(self, env: str) -> bool:
+        """Whether `env` is a prod tier on either side: a change that also lowers
+        prod's tier must not lower the gate on what it does there."""
+        return any(
+            env in catalog.environments and catalog.environments[env].tier == "prod"
+            for catalog in (self.base, self.head)
+        )
 
 
 @dataclass(frozen=True)
@@ -82,18 +90,7 @@ def check(sides: Sides) -> Iterator[Finding]:
             service=service,
             key=customer or "platform",
         )
-        yield replace(finding, severity=_severity(sides, env))
-
-
-def _severity(sides: Sides, env: str) -> Severity:
-    """Critical where the environment is prod on either side: a change that also moves
-    prod to a lower tier must not lower the gate on what it destroys."""
-    tiers = {
-        catalog.environments[env].tier
-        for catalog in (sides.base, sides.head)
-        if env in catalog.environments
-    }
-    return "critical" if "prod" in tiers else "medium"
+        yield replace(finding, severity="critical" if sides.prod(env) else "medium")
 
 
 def _held(files: Sequence[OutputFile], instances: Mapping[str, Instance]) -> list[_Held]:

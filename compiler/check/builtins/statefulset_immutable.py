@@ -22,7 +22,7 @@ from typing import Any
 from compiler.catalog import Instance
 from compiler.check.builtins.base import Builtin, as_list, as_mapping
 from compiler.check.builtins.persistent_data_loss import Sides
-from compiler.check.findings import Finding, Severity
+from compiler.check.findings import Finding
 from compiler.errors import Location
 from compiler.render import OutputFile
 
@@ -63,7 +63,7 @@ def check(sides: Sides) -> Iterator[Finding]:
             rendered=file.path,
             key=f"StatefulSet/{namespace}/{name}",
         )
-        yield replace(finding, severity=_severity(sides, env))
+        yield replace(finding, severity="high" if sides.prod(env) else "medium")
 
 
 def _statefulsets(files: Sequence[OutputFile]) -> dict[tuple[str, str, str, str], OutputFile]:
@@ -119,11 +119,6 @@ def _responsible(sides: Sides, instance: Instance | None, file: OutputFile) -> L
         if origin is not None:
             return origin
     return Location(file.sources[0] if file.sources else file.path)
-
-
-def _severity(sides: Sides, env: str) -> Severity:
-    tiers = {c.environments[env].tier for c in (sides.base, sides.head) if env in c.environments}
-    return "high" if "prod" in tiers else "medium"
 
 
 BUILTIN = Builtin(
