@@ -84,16 +84,18 @@ def test_the_protected_objects_are_not_counted(example: Path):
     """What an Application deploys is followed through its kustomizations (dev's
     `namespaces` Application: every namespace folder); the Namespaces in it carry
     Prune=false,Delete=false, stay when it goes, and are not counted among what a
-    replacement deletes; the quotas and default-deny policies are."""
+    replacement deletes; the quotas and default-deny policies are. Sync hooks are not
+    counted either: ArgoCD never prunes them."""
     resolved = resolve_catalog(load_catalog(example), ["dev"])
     deployed = application_replaced._deployed(render(resolved)["dev"])
-    _, objects = deployed[("dev", "dev-fra1", "dev-fra1-namespaces")]
+    _, objects = deployed[("dev", "dev-fra1", "argocd/dev-fra1-namespaces")]
     kinds = {identity[2] for identity in objects}
     assert "Namespace" not in kinds
     assert {"ResourceQuota", "NetworkPolicy"} <= kinds
-    _, acme = deployed[("dev", "dev-fra1", "dev-fra1-acme")]  # per customer: its services
+    _, acme = deployed[("dev", "dev-fra1", "argocd/dev-fra1-acme")]  # per customer: its services
     assert {("dev-fra1", "apps", "StatefulSet", "acme", "postgres")} <= acme
-    assert any(i[2] == "Job" for i in acme)  # the hook folder it takes in
+    # the hook folder's objects are sync hooks: made and deleted per sync, never pruned
+    assert not any(i[2] == "Job" for i in acme)
 
 
 def test_a_waiver_for_the_migration_lets_it_through(repo: git.Repo):
@@ -108,3 +110,39 @@ def test_a_waiver_for_the_migration_lets_it_through(repo: git.Repo):
     found = json.loads(_diff(repo, "-f", "json"))
     replaced = [f for f in found["change_findings"] if f["id"] == "application-replaced"]
     assert replaced and all(f["outcome"] == "waived" for f in replaced)
+
+
+def test_moving_the_applications_to_another_argocd_namespace_is_a_handover(repo: git.Repo):
+    """ArgoCD knows an Application by namespace and name: the same names in another
+    namespace are new Applications, and the old ones go with their objects."""
+    _edit(
+        _root(repo),
+        "environments/prod/environment.yaml",
+        "argocd:\n",
+        "argocd:\n  namespace: gitops\n",
+    )
+    found = json.loads(_diff(repo, "-f", "json"))
+    acme = next(f for f in found["change_findings"] if f["customer"] == "acme")
+    assert "argocd/prod-fra1-acme -> gitops/prod-fra1-acme" in acme["message"]
+
+
+def test_a_hook_moved_to_another_service_is_no_handover(repo: git.Repo):
+    """Hooks are made and deleted per sync, never pruned: moving synapse-migrate's
+    hook from synapse to postgres deletes nothing that runs."""
+    _edit(
+        _root(repo), "catalog/services/synapse-migrate.yaml",
+        "service: synapse", "service: postgres",
+    )  # fmt: skip
+    found = json.loads(_diff(repo, "-f", "json"))
+    assert [f for f in found["change_findings"] if f["id"] == "application-replaced"] == []
+
+
+def test_a_root_app_that_does_not_prune_deletes_no_application(tmp_path: Path):
+    """With `argocd.prune: false` the root app leaves an Application that left the
+    output (and its objects) in place: no finding for those."""
+    root = copy_example(tmp_path / "repo")
+    _edit(root, "environments/prod/environment.yaml", "  prune: true", "  prune: false")
+    repo = commit_example(root)
+    _edit(root, "environments/prod/environment.yaml", "argocd:\n", "argocd:\n  instance: cluster\n")
+    found = json.loads(_diff(repo, "-f", "json"))
+    assert [f for f in found["change_findings"] if f["id"] == "application-replaced"] == []

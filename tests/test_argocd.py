@@ -194,11 +194,13 @@ def test_argocd_cm_patch_is_rendered_for_the_installation_not_for_the_root_app(
         ({"health": {"status": "Degraded", "message": "crash loop"}}, "Degraded"),
         ({"health": {"status": "Progressing"}}, "Progressing"),
         # a child that cannot progress must not hold the root app's operation (and with
-        # it every later wave and root sync of the cluster): a suspended customer's
-        # CronJob, a new Application behind a closed sync window
-        ({"health": {"status": "Missing"}}, "Missing"),
-        ({"health": {"status": "Suspended"}}, "Suspended"),
-        ({"health": {"status": "Unknown"}}, "Unknown"),
+        # it every later wave and root sync of the cluster): gitops-engine waits on
+        # anything but Healthy and Degraded, so these pass as Healthy
+        ({"health": {"status": "Missing"}}, "Healthy"),  # behind a closed sync window
+        ({"health": {"status": "Suspended"}}, "Healthy"),  # a suspended customer's CronJob
+        ({"health": {"status": "Unknown"}}, "Healthy"),
+        # Missing while its first sync runs: it progresses, the next wave waits
+        ({"health": {"status": "Missing"}, "operationState": {"phase": "Running"}}, "Progressing"),
         ({"health": {"message": "no status"}}, "Progressing"),
         ({}, "Progressing"),  # just created: no status yet
         (None, "Progressing"),
@@ -317,6 +319,7 @@ def test_windows_land_in_the_projects_they_are_declared_for(compiled: Path):
         # ArgoCD takes a schedule that never fires for a window that is always open
         ("schedule", '"0 0 31 2 *"', "it never fires"),
         ("schedule", '"0 0 31 4,6,9,11 *"', "it never fires"),
+        ("schedule", '"0 0 31 2 */1"', "it never fires"),  # `*/1` is `*` to robfig/cron
         # Go's durations overflow past about 2562047h
         ("duration", "2562048h", "longer than a year"),
         ("duration", "8785h", "longer than a year"),
@@ -509,3 +512,24 @@ def test_a_customers_window_cannot_forbid_a_manual_sync(example: Path):
         ).read_text()
     )
     assert all(window["manualSync"] is True for window in project["spec"]["syncWindows"])
+
+
+def test_one_hydrated_branch_per_repository_however_its_url_is_written(example: Path):
+    """`.../gitops.git` and `.../gitops` are one GitLab repository: two environments
+    published to one branch of it would overwrite each other's root; and no
+    environment reads the catalog from another's hydrated branch."""
+    prod = example / "environments/prod/environment.yaml"
+    staging = example / "environments/staging/environment.yaml"
+    _edit(prod, "  revision: main", "  revision: main\n  branch: rendered/x")
+    _edit(prod, "  project: gitops", "  project: gitops-prod")
+    _edit(staging, "  revision: main", "  revision: main\n  branch: rendered/x")
+    _edit(staging, "  project: gitops", "  project: gitops-staging")
+    _edit(staging, "platform/gitops.git", "platform/gitops/")
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert "environment 'prod' is already published to branch 'rendered/x'" in result.stderr
+    _edit(staging, "  branch: rendered/x", "")
+    _edit(staging, "  revision: main", "  revision: rendered/x")
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert "revision 'rendered/x' is environment 'prod's hydrated branch" in result.stderr

@@ -257,7 +257,7 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
                     )
                 )
         if env.argocd.branch is not None:  # one hydrated branch holds one environment
-            first = branches.setdefault((env.argocd.repo_url, env.argocd.branch), name)
+            first = branches.setdefault((_repository(env.argocd.repo_url), env.argocd.branch), name)
             if first != name:
                 problems.append(
                     Problem(
@@ -287,6 +287,19 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
                     )
                 )
             clusters.setdefault(cluster.name, where)
+
+    for name, env in catalog.environments.items():  # the catalog is not on a hydrated branch
+        other = branches.get((_repository(env.argocd.repo_url), env.argocd.revision))
+        if other is not None:
+            problems.append(
+                Problem(
+                    catalog.source("environment", name).locate("argocd", "revision"),
+                    f"revision '{env.argocd.revision}' is environment '{other}'s hydrated "
+                    "branch, which holds rendered files only",
+                    "read the catalog's branch (main), or give the environment its own "
+                    "argocd.branch",
+                )
+            )
 
     for name, customer in catalog.customers.items():
         problems += _customer_references(catalog, name, customer, refer)
@@ -432,3 +445,11 @@ def _dependency_cycles(catalog: Catalog) -> list[Problem]:
         if name not in state:
             visit(name)
     return problems
+
+
+def _repository(url: str) -> str:
+    """One repository however its URL is written: host in lower case, without a final
+    `/` or `.git` (GitLab serves it under both)."""
+    scheme, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}/{path.rstrip('/').removesuffix('.git')}"

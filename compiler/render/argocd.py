@@ -76,22 +76,33 @@ def settings_path(env: Environment, cluster: Cluster) -> str:
 
 
 # ArgoCD 1.8 removed the health check of Applications (argoproj/argo-cd#3781), so an
-# app-of-apps moves to its next wave as soon as a child exists. Given back here, as the
-# child reports it: only a child whose health is still Progressing (or not yet known:
-# just created) holds the next wave. A child that is Suspended (a suspended customer's
-# CronJob), Missing (a new Application that a closed sync window keeps from syncing) or
-# Unknown passes: holding the root app's operation on it would hold every later wave
-# of the cluster, and every later root sync, until someone ends it by hand.
+# app-of-apps moves to its next wave as soon as a child exists. Given back here. The
+# root app's sync waits in a wave until each child there is Healthy (done) or Degraded
+# (failed): any other status holds it, and with it every later wave of the cluster and
+# every later root sync (gitops-engine's sync). So a child is Progressing only while it
+# really progresses: no status yet (just created), Progressing, or Missing while its
+# first sync runs. A child that cannot progress passes as Healthy, with its own status
+# in the message: Suspended (a suspended customer's CronJob), Missing with no sync
+# running (a new Application that a closed sync window keeps from syncing), Unknown.
 APPLICATION_HEALTH = """\
 hs = {}
 hs.status = "Progressing"
 hs.message = ""
 if obj.status ~= nil and obj.status.health ~= nil then
-  if obj.status.health.status ~= nil then
-    hs.status = obj.status.health.status
-  end
+  local health = obj.status.health.status
   if obj.status.health.message ~= nil then
     hs.message = obj.status.health.message
+  end
+  local syncing = obj.status.operationState ~= nil and obj.status.operationState.phase == "Running"
+  if health == nil then
+    hs.status = "Progressing"
+  elseif health == "Healthy" or health == "Degraded" or health == "Progressing" then
+    hs.status = health
+  elseif health == "Missing" and syncing then
+    hs.status = "Progressing"
+  else
+    hs.status = "Healthy"
+    hs.message = "passes its wave while " .. health .. ": " .. hs.message
   end
 end
 return hs

@@ -61,14 +61,25 @@ def _never(fields: list[str]) -> str | None:
     """A schedule whose days of the month fall in none of its months (`0 0 31 2 *`)
     never fires: a CronJob that never runs, and a sync window that ArgoCD takes for
     always open (its next start is the zero time, which is before now). When the day
-    of the week is restricted too, cron fires on either, so it fires."""
-    if fields[4] not in ("*", "?") and fields[2] not in ("*", "?"):
+    of the week is restricted too, cron fires on either, so it fires; robfig/cron counts
+    a field as unrestricted when any part of it is `*` or `?` with no step above 1
+    (`*/1` is `*`), and then needs both."""
+    if not _star(fields[4]) and not _star(fields[2]):
         return None
     days = _values(fields[2], *_FIELDS[2][1:])
     months = _values(fields[3], *_FIELDS[3][1:])
     if any(day <= _LAST_DAY[month - 1] for day in days for month in months):
         return None
     return "it never fires: none of its days of the month is in one of its months"
+
+
+def _star(field: str) -> bool:
+    return any(
+        (match := _RANGE.match(part)) is not None
+        and match["range"] in ("*", "?")
+        and int(match["step"] or 1) <= 1
+        for part in field.split(",")
+    )
 
 
 def _values(field: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:

@@ -38,7 +38,8 @@ FINALIZER = "resources-finalizer.argocd.argoproj.io"
 _SHOWN = 3  # Application names a message spells out; the rest are counted
 
 Identity = tuple[str, str, str, str, str]  # cluster, API group, kind, namespace, name
-AppKey = tuple[str, str, str]  # environment, cluster, Application name
+AppKey = tuple[str, str, str]  # environment, cluster, Application (namespace/name)
+HOOK = "argocd.argoproj.io/hook"
 
 
 def check(sides: Sides) -> Iterator[Finding]:
@@ -48,8 +49,10 @@ def check(sides: Sides) -> Iterator[Finding]:
     moved: dict[tuple[str, str | None], list[tuple[AppKey, str, int]]] = {}
     for key, (file, objects) in sorted(old.items()):
         successor = new.get(key)
-        if successor is None:  # deleted by the root app: with the finalizer, cascading
-            if FINALIZER not in as_list(_metadata(file).get("finalizers")):
+        if successor is None:  # deleted by the root app, if it prunes: with the finalizer,
+            if not _root_prunes(sides, key[0]) or FINALIZER not in as_list(  # cascading
+                _metadata(file).get("finalizers")
+            ):
                 continue
         elif not _prunes(successor[0]):  # kept: what leaves it is pruned if it prunes
             continue
@@ -58,7 +61,10 @@ def check(sides: Sides) -> Iterator[Finding]:
             customer = _customer(file, sides.old_instances)
             moved.setdefault((key[0], customer), []).append((key, owner[handed[0]], len(handed)))
     for (env, customer), apps in sorted(moved.items(), key=lambda i: (i[0][0], i[0][1] or "")):
-        names = ", ".join(f"{key[2]} -> {successor}" for key, successor, _ in apps[:_SHOWN])
+        names = ", ".join(
+            f"{_shown(key[2], successor)} -> {_shown(successor, key[2])}"
+            for key, successor, _ in apps[:_SHOWN]
+        )
         more = f" and {len(apps) - _SHOWN} more" if len(apps) > _SHOWN else ""
         objects = sum(count for _, _, count in apps)
         whose = customer or "the platform"
@@ -73,6 +79,21 @@ def check(sides: Sides) -> Iterator[Finding]:
             key=customer or "platform",
         )
         yield replace(finding, severity="high" if sides.prod(env) else "medium")
+
+
+def _shown(application: str, other: str) -> str:
+    """`namespace/name` as ArgoCD identifies an Application; the name alone when both
+    sides are in one namespace (the usual case: a rename)."""
+    same = application.split("/", 1)[0] == other.split("/", 1)[0]
+    return application.split("/", 1)[1] if same else application
+
+
+def _root_prunes(sides: Sides, env: str) -> bool:
+    """Whether the root app deletes a child Application that left the output: it syncs
+    with the environment's automated prune (render/argocd.py)."""
+    catalog = sides.head if env in sides.head.environments else sides.base
+    settings = catalog.environments[env].argocd
+    return settings.automated and settings.prune
 
 
 def _prunes(application: OutputFile) -> bool:
@@ -94,7 +115,9 @@ def _deployed(files: Sequence[OutputFile]) -> dict[AppKey, tuple[OutputFile, set
         folder = _folder(parts[0], str(source.get("path", "")))
         objects: set[Identity] = set()
         _collect(folder, by_path, objects, set())
-        found[(parts[0], parts[2], str(_metadata(file).get("name", "")))] = (file, objects)
+        metadata = _metadata(file)
+        name = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+        found[(parts[0], parts[2], name)] = (file, objects)
     return found
 
 
@@ -123,7 +146,7 @@ def _collect(
         file = by_path.get(target)
         if file is None:
             _collect(target, by_path, objects, seen)
-        elif (identity := _identity(file)) is not None and not _kept(file):
+        elif (identity := _identity(file)) is not None and not _kept(file) and not _hook(file):
             objects.add(identity)
 
 
@@ -140,6 +163,11 @@ def _identity(file: OutputFile) -> Identity | None:
         str(metadata.get("namespace", "")),
         str(metadata.get("name", "")),
     )
+
+
+def _hook(file: OutputFile) -> bool:
+    """A sync hook: ArgoCD makes and deletes it per sync, never prunes it."""
+    return HOOK in as_mapping(_metadata(file).get("annotations"))
 
 
 def _kept(file: OutputFile) -> bool:

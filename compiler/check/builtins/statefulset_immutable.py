@@ -15,8 +15,10 @@ StatefulSet without its pods.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from compiler.catalog import Instance
@@ -48,7 +50,7 @@ def check(sides: Sides) -> Iterator[Finding]:
         grown = [
             f"volume {claim} {sizes[0][claim]} -> {size}"
             for claim, size in sorted(sizes[1].items())
-            if claim in sizes[0] and sizes[0][claim] != size
+            if claim in sizes[0] and _bytes(sizes[0][claim]) != _bytes(size)
         ]
         what = f" ({', '.join(grown)})" if grown else ""
         finding = BUILTIN.finding(
@@ -95,11 +97,36 @@ def _spec(file: OutputFile) -> Mapping[str, Any]:
 
 
 def _normal(field: str, value: Any) -> Any:
-    """The field as the API server holds it: an unset `podManagementPolicy` is its
-    default, so writing the default out changes nothing."""
+    """The field as the API server compares it: an unset `podManagementPolicy` is its
+    default, and a claim template's size is a quantity (`20480Mi` is `20Gi`)."""
     if field == "podManagementPolicy" and value is None:
         return "OrderedReady"
+    if field == "volumeClaimTemplates" and isinstance(value, list):
+        return [_sized(template) for template in value]
     return value
+
+
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
+_FACTORS = {
+    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}  # fmt: skip
+
+
+def _bytes(quantity: str) -> Decimal | str:
+    match = _QUANTITY.match(quantity)
+    return Decimal(match[1]) * _FACTORS[match[2]] if match else quantity
+
+
+def _sized(template: Any) -> Any:
+    """A claim template with its requested storage as a number of bytes."""
+    spec = as_mapping(as_mapping(template).get("spec"))
+    requests = as_mapping(as_mapping(spec.get("resources")).get("requests"))
+    if "storage" not in requests:
+        return template
+    size = _bytes(str(requests["storage"]))
+    resources = {**as_mapping(spec.get("resources")), "requests": {**requests, "storage": size}}
+    return {**as_mapping(template), "spec": {**spec, "resources": resources}}
 
 
 def _instance(file: OutputFile, instances: Mapping[str, Instance]) -> Instance | None:
