@@ -13,7 +13,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from compiler import pipeline
+from compiler.check.builtins.base import about_file
 from compiler.check.builtins.plaintext_secret import scan
+from compiler.render import render_environment
 from tests.conftest import REPO, SECRET_CORPUS_SCORE, copy_example
 
 CORPUS = REPO / "tests/fixtures/secrets/corpus.yaml"
@@ -145,3 +147,24 @@ def test_a_scoped_waiver_covers_exactly_its_findings(tmp_path: Path):
     secrets = {f.customer: f.outcome for f in findings if f.id == "plaintext-secret"}
     assert secrets == {"acme": "waived", "initech": "fail"}, secrets
     assert not [f for f in findings if f.id == "waiver-unused"]
+
+
+def test_a_namespace_shared_file_carries_its_customer():
+    """Findings about a customer namespace's shared objects (its default-deny policy, a
+    Secret a patch would add there) carry the customer, so a customer's waiver fits."""
+    resolved = pipeline.run(REPO, ["prod"])
+    catalog = resolved.catalog
+    instances = [i for i in resolved.instances.values() if i.environment == "prod"]
+    by_id = {i.id: i for i in instances}
+    files, _ = render_environment(catalog, catalog.environments["prod"], instances, "rendered")
+    shared = [
+        f
+        for f in files
+        if len(f.instances) > 1 and {by_id[i].customer for i in f.instances} == {"acme"}
+    ]
+    assert shared, "the example has no shared file of acme's namespace"
+    for file in shared:
+        subject = about_file("prod", file, by_id)
+        assert subject["customer"] == "acme" and "instance" not in subject, (file.path, subject)
+    mixed = next(f for f in files if len({by_id[i].customer for i in f.instances}) > 1)
+    assert "customer" not in about_file("prod", mixed, by_id), mixed.path
