@@ -168,3 +168,26 @@ def test_a_namespace_shared_file_carries_its_customer():
         assert subject["customer"] == "acme" and "instance" not in subject, (file.path, subject)
     mixed = next(f for f in files if len({by_id[i].customer for i in f.instances}) > 1)
     assert "customer" not in about_file("prod", mixed, by_id), mixed.path
+
+
+def test_each_secret_finding_is_in_exactly_one_shard(tmp_path: Path):
+    """A secret in acme's prod layer is reported by the prod shard (`check --env prod`)
+    and not by `--catalog-only`; one in acme's all-environment layer the other way round:
+    CI's shards together report each once."""
+    root = copy_example(tmp_path / "repo")
+    _add(root, "catalog/customers/acme.yaml", "100M\n", "100M\n      DB_PWD: hunter2\n")
+    _add(
+        root,
+        "catalog/customers/acme.yaml",
+        "        replicas: 3\n",
+        "        replicas: 3\n        config: {DB_PWD: hunter3}\n",
+    )
+    _findings(root)  # turns checkov off in the copy
+    prod = pipeline.check(root, ["prod"], DATE).findings
+    catalog_only = pipeline.check_catalog_only(root, DATE).findings
+
+    def lines(findings: list) -> list[tuple[str | None, int]]:
+        return [(f.environment, f.location.line) for f in findings if f.id == "plaintext-secret"]
+
+    assert lines(prod) == [("prod", 35)], lines(prod)
+    assert lines(catalog_only) == [(None, 13)], lines(catalog_only)

@@ -94,6 +94,9 @@ PUBLIC_IDENTIFIERS = (
 
 def looks_secret(key: str, value: Any) -> str | None:
     """Why a value written in the catalog under `key` looks like a secret, or None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads `SIP_PASSWORD: 80443921` as a number: still a literal secret
+        return f"key '{key}' holds a literal value" if names_a_secret(key) else None
     if not isinstance(value, str) or _NOTHING.match(value.strip()):
         return None
     if names_a_secret(key):
@@ -225,7 +228,11 @@ def subject(kind: str, name: str, path: tuple[str | int, ...]) -> dict[str, str]
     for at, step in enumerate(steps[:-1]):
         if step == "environments" and kind == "customer" and at == 0:
             found["environment"] = steps[at + 1]
-        elif step == "services" and kind in ("customer", "environment") and at in (0, 2):
+        elif (
+            step == "services"
+            and kind in ("customer", "environment")
+            and (at == 0 or (at == 2 and steps[0] == "environments" and kind == "customer"))
+        ):
             found["service"] = steps[at + 1]
     return found
 
