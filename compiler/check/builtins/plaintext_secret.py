@@ -85,7 +85,7 @@ KNOWN_TOKENS = (
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_-]{20,}$")
 _LETTER_RUN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _WORDS_SHARE = 0.75
-_MIN_ENTROPY = 3.5  # bits per character; English words in one case stay below
+_MIN_ENTROPY = 3.5  # bits per character: 20+ random characters of 16+ symbols have more
 PUBLIC_IDENTIFIERS = (
     re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I),  # UUID
     re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$"),  # a git commit id, a sha256 checksum
