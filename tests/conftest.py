@@ -78,3 +78,15 @@ def run_cli(*args: str) -> CliResult:
     result = CliRunner().invoke(app, list(args), catch_exceptions=True)
     unexpected = result.exception if not isinstance(result.exception, SystemExit) else None
     return CliResult(result.exit_code, result.stdout, result.stderr, unexpected)
+
+
+# the plaintext-secret corpus' precision and recall (tests/test_plaintext_secret.py), shown
+# at the end of every run that measured them, `-q` or not
+SECRET_CORPUS_SCORE = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config):
+    score = config.stash.get(SECRET_CORPUS_SCORE, None)
+    if score is not None:
+        terminalreporter.write_sep("-", "secret detector")
+        terminalreporter.write_line(score)

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from compiler.catalog import Catalog, Instance
 from compiler.check.builtins import api_removed, crd_schema, crd_unknown, kubernetes_schema
+from compiler.check.builtins.base import about_file
 from compiler.check.findings import Finding
 from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema, is_crd
 from compiler.check.subjects import object_location
@@ -43,13 +44,7 @@ def schema_checks(
         if not isinstance(api_version, str) or not isinstance(kind, str) or kind == "Kustomization":
             continue
         instance = instances.get(file.instances[0]) if len(file.instances) == 1 else None
-        about = {
-            "environment": env,
-            "rendered": file.path,
-            "instance": instance.id if instance else None,
-            "customer": instance.customer if instance else None,
-            "service": instance.service if instance else None,
-        }
+        about = {"rendered": file.path, **about_file(env, file, instances)}
         schema = schemas.lookup(versions[cluster], api_version, kind)
         if isinstance(schema, NoSchema) and not _core(api_version):
             yield crd_unknown.BUILTIN.finding(

@@ -112,6 +112,21 @@ def about(instance: Instance) -> dict[str, Any]:
     }
 
 
+def about_file(env: str, file: OutputFile, instances: Mapping[str, Instance]) -> dict[str, Any]:
+    """The subject fields of a finding about one rendered file: its instance's, else (a
+    namespace's shared objects) the customer and the service that all of the file's
+    instances share, so that a waiver scoped to a customer covers its namespace's files."""
+    owners = [instances[i] for i in file.instances if i in instances]
+    if len(file.instances) == 1 and owners:
+        return about(owners[0])
+    subject: dict[str, Any] = {"environment": env}
+    for field in ("customer", "service"):
+        values = {getattr(owner, field) for owner in owners}
+        if len(values) == 1 and None not in values:
+            subject[field] = values.pop()
+    return subject
+
+
 def producer(run: EnvironmentInput, instance: Instance, file: OutputFile) -> Location:
     """The catalog line that made the object: the extra resource of that kind and name,
     else the patch that rewrote an object's identity, else the first patch aimed at the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.check.builtins.base import Builtin, EnvironmentInput, about
+from compiler.check.builtins.base import Builtin, EnvironmentInput, about_file
 from compiler.check.findings import Finding
 from compiler.check.subjects import object_location
 
@@ -26,7 +26,7 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
                 f"{file.path}: a Secret object would put secret data in git",
                 object_location(catalog, instance, ""),  # patches, extras, or enabling
                 rendered=file.path,
-                **(about(instance) if instance else {"environment": file.path.split("/", 1)[0]}),
+                **about_file(run.env, file, run.by_id),
             )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from compiler.check.builtins.base import (
     Builtin,
     EnvironmentInput,
-    about,
+    about_file,
     as_list,
     as_mapping,
     producer,
@@ -86,7 +86,7 @@ def check(run: EnvironmentInput) -> Iterator[Finding]:
             at,
             key=f"{parts[2]}/{metadata.get('namespace')}/{data['kind']}/{metadata.get('name')}",
             rendered=file.path,
-            **(about(instance) if instance else {"environment": run.env}),
+            **about_file(run.env, file, run.by_id),
         )
 
 
