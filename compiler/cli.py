@@ -4,6 +4,10 @@ Commands live in compiler/commands/; each returns an exit code. This module maps
 errors to exit code 2 with a located message and never shows a traceback for them:
 0 = success, 2 = invalid input or usage, 141 = standard output closed before the end.
 A traceback means a bug in gitopsc.
+
+One meaning per option name across commands (tests/test_cli_conventions.py reads this
+app to keep it so): `--format/-f` picks what is printed or written, `--output/-o` names
+the FILE it goes to, `--out` a folder, `--env/-e` an environment.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from compiler.commands import check as check_command
 from compiler.commands import compile as compile_command
 from compiler.commands import diff as diff_command
 from compiler.commands import explain as explain_command
-from compiler.commands import listing
+from compiler.commands import listing, version
 from compiler.commands import publish as publish_command
 from compiler.commands import schema as schema_command
 from compiler.commands import validate as validate_command
@@ -38,7 +42,7 @@ app = typer.Typer(
     name="gitopsc",
     help="Validate a GitOps catalog and compile it for ArgoCD, Terraform and AWX.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -57,8 +61,13 @@ EnvOption = Annotated[
 ]
 
 
-class Output(StrEnum):
+class Format(StrEnum):
     table = "table"
+    json = "json"
+
+
+class ValidateFormat(StrEnum):
+    text = "text"
     json = "json"
 
 
@@ -69,7 +78,25 @@ class Kind(StrEnum):
     instances = "instances"
 
 
-OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+
+
+def _output_renamed(value: str | None) -> None:
+    """`-o json` chose a format in `list`, `explain` and `affected` before issue 16 and
+    names a file in `check` and `diff`; a script written for the old meaning stops here
+    with the new spelling, instead of printing nothing or writing a file named `json`."""
+    if value is not None:
+        raise typer.BadParameter(
+            f"--output names a file, not a format; for {value} write --format {value} "
+            f"(or -f {value})"
+        )
+
+
+# Hidden, and it never accepts a value: it exists only to answer the old spelling
+RenamedOutputOption = Annotated[
+    str | None,
+    typer.Option("--output", "-o", hidden=True, callback=_output_renamed, expose_value=False),
+]
 
 
 # What a shell reports for a command killed by SIGPIPE, as `seq 100000 | head -1` is
@@ -134,10 +161,40 @@ def _root(root: Path | None) -> Path:
     return find_root(root if root is not None else Path.cwd())
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"gitopsc {version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version_: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print gitopsc's version and exit.",
+        ),
+    ] = None,
+) -> None:
+    """The options before any command: --version, and typer's shell completion."""
+
+
 @app.command()
-def validate(root: RootOption = None, env: EnvOption = None) -> None:
+def validate(
+    root: RootOption = None,
+    env: EnvOption = None,
+    format_: Annotated[
+        ValidateFormat,
+        typer.Option(
+            "--format", "-f", help="text, or json: the problems with file, line and column."
+        ),
+    ] = ValidateFormat.text,
+) -> None:
     """Load, validate and resolve the catalog; exit 0 when it is valid, 2 when not."""
-    _guarded(lambda: validate_command.run(_root(root), env, _stdout()))
+    _guarded(lambda: validate_command.run(_root(root), env, format_.value, _stdout()))
 
 
 @app.command("list")
@@ -145,10 +202,11 @@ def list_(
     kind: Annotated[Kind, typer.Argument(help="services, customers, environments or instances.")],
     root: RootOption = None,
     env: EnvOption = None,
-    output: OutputOption = Output.table,
+    format_: FormatOption = Format.table,
+    _output: RenamedOutputOption = None,
 ) -> None:
     """List what the catalog defines."""
-    _guarded(lambda: listing.run(_root(root), kind.value, env, output.value, _stdout()))
+    _guarded(lambda: listing.run(_root(root), kind.value, env, format_.value, _stdout()))
 
 
 @app.command()
@@ -166,12 +224,13 @@ def explain(
         ),
     ] = False,
     root: RootOption = None,
-    output: OutputOption = Output.table,
+    format_: FormatOption = Format.table,
+    _output: RenamedOutputOption = None,
 ) -> None:
     """Show every resolved value of an instance with the layer and file:line it came from."""
     _guarded(
         lambda: explain_command.run(
-            _root(root), instance, path, output.value, _stdout(), network=network
+            _root(root), instance, path, format_.value, _stdout(), network=network
         )
     )
 
@@ -243,7 +302,9 @@ def check_(
     ] = None,
     output: Annotated[
         list[Path] | None,
-        typer.Option("--output", "-o", help="File for the --format at the same position."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="File for the --format at the same position."
+        ),
     ] = None,
     date: Annotated[
         str | None,
@@ -299,7 +360,8 @@ def diff_(
         str, typer.Option("--format", "-f", help="text, markdown (an MR comment) or json.")
     ] = "text",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
     ] = None,
     max_bytes: Annotated[
         int, typer.Option("--max-bytes", help="markdown: cap the size, counting what is left out.")
@@ -315,10 +377,12 @@ def diff_(
 def affected(
     base: BaseOption,
     root: RootOption = None,
-    output: OutputOption = Output.table,
+    env: EnvOption = None,
+    format_: FormatOption = Format.table,
+    _output: RenamedOutputOption = None,
 ) -> None:
     """List the environments, customers, services and instances a change touches."""
-    _guarded(lambda: affected_command.run(_root(root), base, output.value, _stdout()))
+    _guarded(lambda: affected_command.run(_root(root), base, env, format_.value, _stdout()))
 
 
 def _date(text: str | None) -> datetime.date:

@@ -101,7 +101,7 @@ def test_a_link_inside_the_repository_works_in_the_base_as_in_the_working_tree(r
     repo.git.add("shared")
     repo.index.commit("a shared customer file")
     assert "catalog valid" in _commit_link(repo, "../../shared/zeta.yaml")
-    result = run_cli("affected", "--root", str(_root(repo)), "--base", "links", "-o", "json")
+    result = run_cli("affected", "--root", str(_root(repo)), "--base", "links", "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["customers"] == ["zeta"]  # in the base, not here
     result = run_cli("diff", "--root", str(_root(repo)), "--base", "links")
@@ -119,6 +119,6 @@ def test_a_link_to_a_folder_of_the_repository_works_in_the_base(repo: git.Repo):
     (root / "customers/acme.yaml").write_text(
         (root / "customers/acme.yaml").read_text().replace("display_name: ", "display_name: X ")
     )
-    result = run_cli("affected", "--root", str(root), "--base", "main", "-o", "json")
+    result = run_cli("affected", "--root", str(root), "--base", "main", "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["customers"] == ["acme"]

@@ -27,7 +27,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(example: Pa
         (example / f"catalog/customers/bulk{i}.yaml").write_text(
             text.replace("acme.example", f"bulk{i}.example")
         )
-    command = ["list", "instances", "-o", output, "--root", str(example)]
+    command = ["list", "instances", "-f", output, "--root", str(example)]
     process = subprocess.Popen(
         [sys.executable, "-m", "compiler.cli", *command],
         cwd=REPO,

@@ -61,7 +61,7 @@ def test_root_is_found_from_a_subfolder(example: Path):
 
 @pytest.mark.parametrize("kind", ["services", "customers", "environments", "instances"])
 def test_list_json(example: Path, kind: str):
-    result = run_cli("list", kind, "--output", "json", "--root", str(example))
+    result = run_cli("list", kind, "--format", "json", "--root", str(example))
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
     key = "id" if kind == "instances" else "name"
@@ -70,7 +70,7 @@ def test_list_json(example: Path, kind: str):
 
 
 def test_list_instances_filters_by_environment(example: Path):
-    result = run_cli("list", "instances", "--env", "dev", "-o", "json", "--root", str(example))
+    result = run_cli("list", "instances", "--env", "dev", "-f", "json", "--root", str(example))
     rows = json.loads(result.stdout)
     assert rows and {row["environment"] for row in rows} == {"dev"}
     sygnal = next(row for row in rows if row["id"] == "dev/sygnal")
@@ -85,7 +85,7 @@ def test_list_table_has_a_row_per_customer(example: Path):
 
 
 def test_explain_names_layer_file_and_line(example: Path):
-    result = run_cli("explain", "prod/acme/synapse", "-o", "json", "--root", str(example))
+    result = run_cli("explain", "prod/acme/synapse", "-f", "json", "--root", str(example))
     assert result.exit_code == 0, result.stderr
     rows = {row["path"]: row for row in json.loads(result.stdout)["values"]}
     assert rows["replicas"]["value"] == 3
@@ -135,7 +135,7 @@ def test_list_output_is_byte_identical_across_hash_seeds(example: Path):
                 "compiler.cli",
                 "list",
                 "instances",
-                "-o",
+                "-f",
                 "json",
                 "--root",
                 str(example),

@@ -37,7 +37,7 @@ def _diff(repo: git.Repo, *args: str) -> dict:
 
 
 def _affected(repo: git.Repo) -> dict:
-    result = run_cli("affected", "--root", str(_root(repo)), "--base", "main", "-o", "json")
+    result = run_cli("affected", "--root", str(_root(repo)), "--base", "main", "-f", "json")
     assert result.exit_code == 0 and result.exception is None, result.stderr
     return json.loads(result.stdout)
 
@@ -377,7 +377,7 @@ def test_a_detached_head_and_a_subfolder_root_work(repo: git.Repo, tmp_path):
     outer.index.commit("nested")
     _edit(outer, "gitops/catalog/customers/globex.yaml", "display_name: ", "display_name: G ")
     result = run_cli(
-        "affected", "--root", str(tmp_path / "outer/gitops"), "--base", "main", "-o", "json"
+        "affected", "--root", str(tmp_path / "outer/gitops"), "--base", "main", "-f", "json"
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["customers"] == ["globex"]

@@ -128,7 +128,7 @@ def test_explain_shows_each_domains_copy_of_a_record(example: Path):
         "prod/helvetia-bank/postfix-relay",
         "--path",
         "infrastructure.dns.dmarc.name",
-        "-o",
+        "-f",
         "json",
         "--root",
         str(example),

@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 
 def _paths(example: Path) -> list[dict]:
     result = run_cli(
-        "explain", "prod/acme/synapse", "--network", "-o", "json", "--root", str(example)
+        "explain", "prod/acme/synapse", "--network", "-f", "json", "--root", str(example)
     )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -110,7 +110,7 @@ def test_network_unknown_instance_and_path_are_usage_errors(example: Path):
 def test_vm_and_environment_scoped_instances(example: Path):
     result = run_cli("explain", "prod/acme/postfix-relay", "--network", "--root", str(example))
     assert result.exit_code == 0 and "no network paths" in result.stdout
-    result = run_cli("explain", "prod/sygnal", "--network", "-o", "json", "--root", str(example))
+    result = run_cli("explain", "prod/sygnal", "--network", "-f", "json", "--root", str(example))
     paths = json.loads(result.stdout)["paths"]
     assert {p["cluster"] for p in paths} == {"prod-fra1", "prod-zrh1"}
     assert all(p["open"] for p in paths)

@@ -700,7 +700,7 @@ def test_a_platform_namespace_is_reached_on_the_ports_it_accepts(example: Path):
         )
     )
     result = run_cli(
-        "explain", "prod/acme/synapse", "--network", "-o", "json", "--root", str(example)
+        "explain", "prod/acme/synapse", "--network", "-f", "json", "--root", str(example)
     )
     assert result.exit_code == 0, result.stderr
     paths = json.loads(result.stdout)["paths"]
@@ -792,7 +792,7 @@ def test_two_instances_rendering_one_object_is_an_error(example: Path, tmp_path:
 def test_network_values_merge_by_layer_and_explain_their_origin(example: Path):
     """A Swiss customer's layer redirects the platform's smtp rule to the Swiss relays
     and keeps its port: each leaf explains the layer and line it came from."""
-    result = run_cli("explain", "prod/helvetia-bank/synapse", "-o", "json", "--root", str(example))
+    result = run_cli("explain", "prod/helvetia-bank/synapse", "-f", "json", "--root", str(example))
     assert result.exit_code == 0, result.stderr
     rows = {r["path"]: r for r in json.loads(result.stdout)["values"]}
     pool, port = rows["network.egress.smtp.host_pool"], rows["network.egress.smtp.ports.0"]
@@ -805,7 +805,7 @@ def test_network_values_merge_by_layer_and_explain_their_origin(example: Path):
             "explain",
             "prod/helvetia-bank/synapse",
             "--network",
-            "-o",
+            "-f",
             "json",
             "--root",
             str(example),

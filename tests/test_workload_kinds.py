@@ -685,7 +685,7 @@ def test_a_change_to_a_hook_renders_it_with_its_service(example: Path):
         "--run-background-updates]",
         "--run-background-updates, -v]",
     )
-    result = run_cli("affected", "--root", str(example), "--base", "main", "-o", "json")
+    result = run_cli("affected", "--root", str(example), "--base", "main", "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert {"synapse", "synapse-migrate"} <= set(json.loads(result.stdout)["services"])
     result = run_cli("diff", "--root", str(example), "--base", "main", "-f", "json")

@@ -9,7 +9,6 @@ position; a format without an output goes to stdout (only one may).
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from compiler import pipeline
 from compiler.check import BUILTINS, PolicySet, report
+from compiler.commands import refuse_format_as_file, version
 from compiler.errors import UsageError
 from compiler.output import write_file_atomically
 
@@ -42,6 +42,8 @@ def run(
     if unknown:
         raise UsageError(f"unknown format '{unknown[0]}'", f"choose from {', '.join(FORMATS)}")
     targets: list[Path | None] = [*outputs, *[None] * (len(formats) - len(outputs))]
+    for output in outputs:
+        refuse_format_as_file(output, FORMATS)
     if targets.count(None) > 1:
         raise UsageError("more than one format would go to stdout", "give each an --output FILE")
     if catalog_only and (environments or affected_base):
@@ -66,7 +68,7 @@ def run(
         elif kind == "junit":
             content = report.junit(findings, checks)
         elif kind == "sarif":
-            content = report.sarif(findings, _version(), rules)
+            content = report.sarif(findings, version(), rules)
         else:
             content = report.FORMATS[kind](findings)
         if target is None:
@@ -120,10 +122,3 @@ def list_checks(root: Path, console: Console) -> int:
         table.add_row(check.id, check.source, check.severity, check.status, check.title)
     console.print(table)
     return 0
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("gitopsc")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"

@@ -21,7 +21,7 @@ def run(
     root: Path,
     instance_id: str,
     path: str | None,
-    output: str,
+    format_: str,
     console: Console,
     network: bool = False,
 ) -> int:
@@ -40,7 +40,7 @@ def run(
             f"no instance '{instance_id}'", did_you_mean("/".join(parts), resolved.instances)
         )
     if network:
-        return _network(resolved, instance, output, console)
+        return _network(resolved, instance, format_, console)
     rows = explain(instance)
     if path:
         prefix = tuple(path.split("."))
@@ -52,7 +52,7 @@ def run(
             raise UsageError(
                 f"instance '{instance.id}' has no value at '{path}'", did_you_mean(path, known)
             )
-    if output == "json":
+    if format_ == "json":
         print(json.dumps({"instance": instance.id, "values": rows}, indent=2))
         return 0
     table = Table(title=f"{instance.id}  ({', '.join(instance.clusters) or 'vm'})")
@@ -70,7 +70,9 @@ def run(
     return 0
 
 
-def _network(resolved: pipeline.Resolved, instance: Instance, output: str, console: Console) -> int:
+def _network(
+    resolved: pipeline.Resolved, instance: Instance, format_: str, console: Console
+) -> int:
     """Render the instance's environment in memory and show its paths as the
     network-reachability check evaluates them (one computation for both)."""
     files = pipeline.render(resolved)[instance.environment]
@@ -79,7 +81,7 @@ def _network(resolved: pipeline.Resolved, instance: Instance, output: str, conso
         resolved.catalog, instance.environment, instances, files, datetime.date.today()
     )
     rows = [network_row(p) for p in instance_paths(run, instance)]
-    if output == "json":
+    if format_ == "json":
         print(json.dumps({"instance": instance.id, "paths": rows}, indent=2))
         return 0
     table = Table(title=f"{instance.id}  network ({', '.join(instance.clusters) or 'vm'})")
@@ -118,7 +120,7 @@ def _network(resolved: pipeline.Resolved, instance: Instance, output: str, conso
 
 
 def network_row(path: NetworkPath) -> dict[str, Any]:
-    """One path as `--output json` shows it (documented in docs/cli.md)."""
+    """One path as `--format json` shows it (documented in docs/cli.md)."""
     return {
         "cluster": path.cluster,
         "direction": path.direction,

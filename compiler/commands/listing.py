@@ -17,7 +17,7 @@ Kind = Literal["services", "customers", "environments", "instances"]
 
 
 def run(
-    root: Path, kind: Kind, environments: list[str] | None, output: str, console: Console
+    root: Path, kind: Kind, environments: list[str] | None, format_: str, console: Console
 ) -> int:
     if kind == "instances":
         resolved = pipeline.run(root, environments)
@@ -26,7 +26,7 @@ def run(
         catalog = pipeline.load_catalog(root)
         chosen = set(pipeline.select_environments(catalog, environments))
         rows = _ROWS[kind](catalog, chosen)
-    if output == "json":
+    if format_ == "json":
         print(json.dumps(rows, indent=2))  # plain stdout: stable bytes for scripts and pipes
         return 0
     table = Table(title=f"{len(rows)} {kind}")

@@ -3,13 +3,13 @@ environment's compiled output to its hydrated branch, only when it changed."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from compiler import pipeline
+from compiler.commands import version
 from compiler.errors import UsageError
 from compiler.review import publish as hydrate
 
@@ -44,7 +44,7 @@ def run(
     hydrate.check_identity(repo)
     files = hydrate.branch_files(pipeline.render_bytes(resolved, _REPO_PATH), env)
     source = replace(source, dirty=dirty)
-    done = hydrate.publish(repo, env, branch, files, source, _version(), remote)
+    done = hydrate.publish(repo, env, branch, files, source, version(), remote)
     if done.changed:
         console.print(
             f"published {env} to {branch}: {done.commit[:12]} ({done.files} files) "
@@ -78,10 +78,3 @@ def _branch(given: str | None, configured: str | None, env: str) -> str:
             f"its Applications read from {configured}: publish there, or change argocd.branch",
         )
     return str(given if given is not None else configured)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("gitopsc")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
