@@ -41,7 +41,7 @@ from compiler.catalog.layout import (
     catalog_files,
     find_root,
 )
-from compiler.catalog.loader import Document, YamlPath, load_document
+from compiler.catalog.loader import Document, YamlPath, load_document, parse_text
 from compiler.catalog.models import (
     SECRET_KEY,
     Awx,
@@ -158,6 +158,7 @@ __all__ = [
     "mismatches",
     "model_errors",
     "parse_contract",
+    "parse_text",
     "port_spec",
     "rendered_files",
     "resolve",

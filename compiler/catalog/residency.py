@@ -47,8 +47,7 @@ def catalog_problems(catalog: Catalog) -> list[Problem]:
             problems.append(
                 Problem(
                     src.locate("residency"),
-                    f"no cluster or host of any environment holds residency "
-                    f"'{customer.residency}'",
+                    f"no cluster or host of any environment holds residency '{customer.residency}'",
                     did_you_mean(customer.residency, served)
                     or f"residencies held: {', '.join(sorted(served)) or 'none'}",
                 )

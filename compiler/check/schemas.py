@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,13 +192,19 @@ class ManifestSchemas:
     """Validators per (cluster version, apiVersion, kind), compiled on first use.
 
     Core kinds come from kubernetes-validate's strict schemas (unknown fields fail, as
-    `kubernetes-validate --strict` does); the custom resources gitopsc emits from the
-    strict CRD schemas shipped in `compiler/check/crds/`.
+    `kubernetes-validate --strict` does); custom resources from the repository's CRDs
+    (`custom`, policies/crds/: check/custom_crds.py), else from the strict CRD schemas
+    shipped in `compiler/check/crds/`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, custom: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> None:
+        self._custom = dict(custom or {})
         self._asked: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
         self._compiled: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
+
+    def is_custom(self, api_version: str, kind: str) -> bool:
+        """Whether a CRD schema (the repository's or a shipped one) validates the kind."""
+        return (api_version, kind) in self._custom or is_crd(api_version, kind)
 
     def lookup(self, version: str, api_version: str, kind: str) -> CompiledSchema | NoSchema:
         """Called per object: one dict lookup once the (version, kind) has been seen.
@@ -206,10 +212,13 @@ class ManifestSchemas:
         asked = (version, api_version, kind)
         found = self._asked.get(asked)
         if found is None:
-            custom = is_crd(api_version, kind)
+            custom = self.is_custom(api_version, kind)
             key = ("crd" if custom else schema_version(version), api_version, kind)
             if key not in self._compiled:
-                self._compiled[key] = _load(version, api_version, kind)
+                own = self._custom.get((api_version, kind))
+                self._compiled[key] = (
+                    CompiledSchema(own) if own is not None else _load(version, api_version, kind)
+                )
             found = self._asked[asked] = self._compiled[key]
         return found
 

@@ -11,6 +11,8 @@ revision, the expensive checks look only at what the change reaches (review/).
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import multiprocessing
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -65,14 +67,25 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]
         instances,
         policy_set.policies,
         rules,
-        _SCHEMAS,
+        _schemas(policy_set),
         today,
         _checkov_run(policy_set),
         limit.get(env, frozenset()) if limit is not None else None,
     )
 
 
-_SCHEMAS = ManifestSchemas()  # compiled validators, shared by every environment of a run
+# compiled validators, shared by every environment of a run (and by later runs of the
+# process with the same CRDs in policies/crds/)
+_SCHEMAS: dict[str, ManifestSchemas] = {}
+
+
+def _schemas(policy_set: PolicySet) -> ManifestSchemas:
+    key = hashlib.sha256(
+        json.dumps(policy_set.crds and sorted(policy_set.crds.items()), sort_keys=True).encode()
+    ).hexdigest()
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = ManifestSchemas(policy_set.crds)
+    return _SCHEMAS[key]
 
 
 def load_policy_set(root: Path, catalog: Catalog) -> PolicySet:
