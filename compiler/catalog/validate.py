@@ -24,6 +24,7 @@ from compiler.catalog import (
     residency,
     tenancy,
     terraform,
+    versions,
     workloads,
 )
 from compiler.catalog.layout import Catalog, CatalogFile, EntityKind, Source
@@ -110,6 +111,7 @@ def build_catalog(
     problems += terraform.provider_problems(catalog)
     problems += awx.awx_problems(catalog)  # what one AWX would hold for two environments
     problems += residency.catalog_problems(catalog)  # a customer's data stays in its residency
+    problems += versions.cluster_problems(catalog)  # a Kubernetes version with schemas
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 
