@@ -145,8 +145,11 @@ def check(
 
 def check_catalog_only(root: Path, today: datetime.date) -> Checked:
     """Only the findings tied to no environment (a customer's domains, owner teams,
-    plaintext secrets): what a run sharded per environment (`--env`) leaves out."""
-    catalog = load_catalog(root)
+    plaintext secrets): what a run sharded per environment (`--env`) leaves out. The
+    catalog is resolved too, so that it refuses all `validate` refuses (a host pool
+    outside a customer's residency is found when layers merge): the pre-commit hook runs
+    this, everything that needs no rendering, in seconds."""
+    catalog = resolve_catalog(load_catalog(root)).catalog
     policy_set = load_policy_set(root, catalog)
     rules = compile_rules(policy_set.policies)
     findings = check_catalog(catalog, policy_set.policies, rules, today)
