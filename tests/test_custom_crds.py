@@ -168,3 +168,56 @@ def test_a_go_pattern_is_made_pythons_or_dropped():
     jsonschema.validate("WARN", moved)
     assert not jsonschema.Draft202012Validator(moved).is_valid("retry")
     assert strict_schema({"type": "string", "pattern": r"^\p{L}+$"}) == {"type": "string"}
+
+
+def _minimal_crd(group: str, kind: str, plural: str) -> str:
+    return f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{group}}}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties: {{spec: {{type: object, properties: {{size: {{type: integer}}}}}}}}
+"""
+
+
+def test_a_crd_cannot_replace_a_kubernetes_api(tmp_path: Path):
+    """A CRD for networking.k8s.io/v1 NetworkPolicy would swap kubernetes-validate's
+    schema for a looser one; Gateway API's HTTPRoute (a CRD in a k8s.io group) and a
+    Deployment of another group are custom resources."""
+    from compiler.check.custom_crds import load_crds
+
+    folder = tmp_path / "crds"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(
+        _minimal_crd("networking.k8s.io", "NetworkPolicy", "networkpolicies")
+    )
+    (folder / "b.yaml").write_text(
+        _minimal_crd("gateway.networking.k8s.io", "HTTPRoute", "httproutes")
+    )
+    (folder / "c.yaml").write_text(_minimal_crd("apps.example.com", "Deployment", "deployments"))
+    schemas, problems = load_crds(tmp_path, "crds")
+    assert [(str(p.location), p.message) for p in problems] == [
+        (
+            "crds/a.yaml:7:11",  # spec.names.kind
+            "networking.k8s.io/v1 NetworkPolicy is a Kubernetes API, not a custom resource",
+        )
+    ]
+    assert sorted(schemas) == [
+        ("apps.example.com/v1", "Deployment"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ]
+    # strict: a field the CRD does not declare is refused
+    import jsonschema
+
+    schema = schemas[("gateway.networking.k8s.io/v1", "HTTPRoute")]
+    assert jsonschema.Draft202012Validator(schema).is_valid({"spec": {"size": 3}})
+    assert not jsonschema.Draft202012Validator(schema).is_valid({"spec": {"sise": 3}})

@@ -28,6 +28,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
 from compiler.catalog import Document, model_errors, parse_text
+from compiler.check.schemas import is_builtin
 from compiler.errors import Location, Problem
 
 FOLDER = "crds"
@@ -259,4 +260,18 @@ def _served(
             )
             continue
         key = (f"{spec.group}/{version.name}", spec.names.kind)
+        if is_builtin(*key):
+            yield (
+                ("", ""),
+                None,
+                document.locate(),
+                [
+                    Problem(
+                        document.locate(("spec", "names", "kind")),
+                        f"{key[0]} {key[1]} is a Kubernetes API, not a custom resource",
+                        "the API server serves it itself; its schema is kubernetes-validate's",
+                    )
+                ],
+            )
+            continue
         yield key, schema, document.locate(("spec", "versions", index, "name")), []

@@ -240,13 +240,18 @@ def _load(version: str, api_version: str, kind: str) -> CompiledSchema | NoSchem
     if crd is not None:
         return CompiledSchema(crd)
     chosen = schema_version(version)
-    folder = f"kubernetes-json-schema/v{chosen}-local-strict"
-    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder, name = _schema_file(chosen, api_version, kind)
     try:
-        schema = kv_utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", chosen)
+        schema = kv_utils.schema_contents(f"{folder}/{name}", chosen)
     except FileNotFoundError:
         return NoSchema(kv_utils.major_minor(chosen))
     return CompiledSchema(schema, _definitions_registry(folder, chosen))
+
+
+def _schema_file(chosen: str, api_version: str, kind: str) -> tuple[str, str]:
+    """kubernetes-validate's folder and file name of a kind's strict schema."""
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    return f"kubernetes-json-schema/v{chosen}-local-strict", f"{kind.lower()}-{group}.json"
 
 
 @functools.cache
@@ -262,6 +267,22 @@ def _crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     if not group or not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_builtin(api_version: str, kind: str) -> bool:
+    """Whether the newest Kubernetes schemas have this kind: an API the cluster serves
+    itself, which no CRD can replace. Only Kubernetes' own groups (`*.k8s.io`) can hold
+    one: a CRD's group has a dot, and kubernetes-validate's file names keep only the
+    group's first label (`apps.example.com` would look like `apps`)."""
+    if not api_version.rpartition("/")[0].endswith(".k8s.io"):
+        return False
+    newest = _available_versions()[-1]
+    folder, name = _schema_file(newest, api_version, kind)
+    try:
+        kv_utils.schema_contents(f"{folder}/{name}", newest)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 @functools.cache
