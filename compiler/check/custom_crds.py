@@ -174,8 +174,11 @@ def load_crds(root: Path, folder: str) -> tuple[dict[ApiKind, dict[str, Any]], l
             problems += found
             if document is None or document.data is None:
                 continue
-            for key, schema, where, found in _served(document):
-                problems += found
+            for served in _served(document):
+                if isinstance(served, Problem):
+                    problems.append(served)
+                    continue
+                key, schema, where = served
                 if key in first:
                     problems.append(
                         Problem(
@@ -184,7 +187,7 @@ def load_crds(root: Path, folder: str) -> tuple[dict[ApiKind, dict[str, Any]], l
                             f"first defined at {first[key]}",
                         )
                     )
-                elif schema is not None:
+                else:
                     first[key] = where
                     schemas[key] = schema
     return dict(sorted(schemas.items())), problems
@@ -214,64 +217,42 @@ def _documents(path: Path, relative: str) -> Iterator[tuple[Document | None, lis
         yield parse_text(relative, "\n" * begin + chunk)
 
 
-def _served(
-    document: Document,
-) -> Iterator[tuple[ApiKind, dict[str, Any] | None, Location, list[Problem]]]:
+def _served(document: Document) -> Iterator[tuple[ApiKind, dict[str, Any], Location] | Problem]:
+    """Each served version of a CRD document as (key, strict schema, where its name is),
+    or the problems that keep it out."""
     crd, problems = model_errors.validate(_Crd, document.data, document)
+    yield from problems
     if crd is None:
-        yield ("", ""), None, document.locate(), problems
         return
     spec = crd.spec
     expected = f"{spec.names.plural}.{spec.group}"
     if crd.metadata.name != expected:
-        yield (
-            ("", ""),
-            None,
-            document.locate(),
-            [
-                Problem(
-                    document.locate(("metadata", "name")),
-                    f"a CRD for {spec.names.plural} of {spec.group} is named '{expected}', "
-                    f"not '{crd.metadata.name}'",
-                    "the API server refuses any other name (<plural>.<group>)",
-                )
-            ],
+        yield Problem(
+            document.locate(("metadata", "name")),
+            f"a CRD for {spec.names.plural} of {spec.group} is named '{expected}', "
+            f"not '{crd.metadata.name}'",
+            "the API server refuses any other name (<plural>.<group>)",
         )
         return
     for index, version in enumerate(spec.versions):
         if not version.served:
             continue  # the API server refuses objects of it: they stay crd-unknown
+        key = (f"{spec.group}/{version.name}", spec.names.kind)
+        if is_builtin(*key):
+            yield Problem(
+                document.locate(("spec", "names", "kind")),
+                f"{key[0]} {key[1]} is a Kubernetes API, not a custom resource",
+                "the API server serves it itself; its schema is kubernetes-validate's",
+            )
+            continue
         where = ("spec", "versions", index, "schema", "openAPIV3Schema")
         schema = strict_schema(version.schema_.openAPIV3Schema)
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as error:
-            yield (
-                ("", ""),
-                None,
-                document.locate(where),
-                [
-                    Problem(
-                        document.locate((*where, *error.path)),
-                        f"openAPIV3Schema of version {version.name} is not a valid schema: "
-                        f"{error.message}",
-                    )
-                ],
+            yield Problem(
+                document.locate((*where, *error.path)),
+                f"openAPIV3Schema of version {version.name} is not a valid schema: {error.message}",
             )
             continue
-        key = (f"{spec.group}/{version.name}", spec.names.kind)
-        if is_builtin(*key):
-            yield (
-                ("", ""),
-                None,
-                document.locate(),
-                [
-                    Problem(
-                        document.locate(("spec", "names", "kind")),
-                        f"{key[0]} {key[1]} is a Kubernetes API, not a custom resource",
-                        "the API server serves it itself; its schema is kubernetes-validate's",
-                    )
-                ],
-            )
-            continue
-        yield key, schema, document.locate(("spec", "versions", index, "name")), []
+        yield key, schema, document.locate(("spec", "versions", index, "name"))
