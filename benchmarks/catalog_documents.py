@@ -87,6 +87,20 @@ def environment_document(
             )
             for host in range(hosts_per_pool)
         ]
+        if spec in wide:
+            continue
+        # a customer's data stays in its residency (validation refuses a host pool of
+        # another): a pool per other residency, which those customers name
+        for offset, (region, residency) in enumerate(SITES[1:], 1):
+            pools[pool_of(spec, residency)] = [
+                Flow(
+                    name=f"{spec.name}{host + 1}.{region}.{base_domain}",
+                    address=f"10.{net}.{number % 250}.{host + 11 + 20 * offset}",
+                    region=region,
+                    residency=residency,
+                )
+                for host in range(hosts_per_pool)
+            ]
     defaults: dict[str, Any] = (
         {"replicas": 2} if tier == "prod" else {"resources": {"requests": Flow(cpu="50m")}}
     )
@@ -137,6 +151,11 @@ def environment_document(
     return doc
 
 
+def pool_of(spec: ServiceSpec, residency: str) -> str:
+    """The host pool of a customer-scoped vm service for customers of `residency`."""
+    return spec.pool if residency == "eu" else f"{spec.pool}-{residency}"
+
+
 def _own_address(index: int, n: int) -> str:
     """A customer's own host address, unique across the catalog (an address belongs to
     one owner): 198.18.0.0/15, the range set aside for benchmarks (RFC 2544)."""
@@ -172,15 +191,20 @@ def customer_document(
     doc["contact"] = f"it-ops@{domain}"
     doc["domains"] = [domain] + ([f"chat.{domain}"] if rng.random() < 0.1 else [])
     overridden = rng.random() < 0.1
+    services: dict[str, Any] = {}
     if overridden:
-        services: dict[str, Any] = {}
         for spec in customer:
             if spec.archetype == "app":
                 services[spec.name] = {"config": {"MAX_UPLOAD_SIZE": "100M"}}
             elif spec.archetype == "vm":
                 services[spec.name] = {"vm": {"vars": Flow(tls_security_level="encrypt")}}
-        if services:
-            doc["services"] = services
+    if residency != "eu":  # the services' own pools are in the EU
+        for spec in customer:
+            if spec.runtime == "vm":
+                vm = services.setdefault(spec.name, {}).setdefault("vm", {})
+                vm["host_pool"] = pool_of(spec, residency)
+    if services:
+        doc["services"] = services
     placements: dict[str, Any] = {}
     for env, tier in environments:
         placement: dict[str, Any] = {}

@@ -23,7 +23,7 @@ from tests.conftest import REPO, commit_example, copy_example
 FIXTURES = REPO / "tests/fixtures/builtins"
 CASES = sorted(FIXTURES.glob("*/*.yaml"))
 DATE = datetime.date(2026, 11, 23)
-_CASE_KEYS = {"shows", "env", "date", "edits", "without", "rendered", "expect"}
+_CASE_KEYS = {"shows", "env", "date", "edits", "without", "placed", "rendered", "expect"}
 
 
 def _load(case: Path) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.dat
         teams = {k: v for k, v in catalog.teams.items() if k not in without["teams"]}
         catalog = dataclasses.replace(catalog, teams=MappingProxyType(teams))
     instances = [
-        i
+        _placed(catalog, i, spec.get("placed", {}).get(i.id))
         for i in resolved.instances.values()
         if i.environment == env and i.id not in without.get("instances", ())
     ]
@@ -94,6 +94,20 @@ def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.dat
     return list(
         builtin.check(EnvironmentInput(catalog, env, instances, list(by_path.values()), today))
     )
+
+
+def _placed(catalog: Any, instance: Any, placed: dict[str, Any] | None) -> Any:
+    """An instance moved to other clusters or onto a host pool, as `placed:` says:
+    a placement validation refuses (a customer outside its residency)."""
+    if placed is None:
+        return instance
+    changes: dict[str, Any] = {}
+    if "clusters" in placed:
+        changes["clusters"] = tuple(placed["clusters"])
+    if "host_pool" in placed:
+        pools = catalog.environments[instance.environment].host_pools
+        changes["hosts"] = tuple(pools[placed["host_pool"]])
+    return dataclasses.replace(instance, **changes)
 
 
 def _through_check(
@@ -121,7 +135,7 @@ def test_builtin_case(case: Path, tmp_path: Path):
         commit_example(root)
     _edit(root, spec.get("edits", []))
     today = datetime.date.fromisoformat(str(spec.get("date", DATE)))
-    if "rendered" in spec or "without" in spec:
+    if {"rendered", "without", "placed"} & spec.keys():
         found = _direct(root, spec, check_id, today)
     else:
         found = _through_check(root, spec, check_id, today, "main" if change else None)

@@ -375,18 +375,26 @@ _HOOK_KEYS = {  # pre-commit's manifest schema (clientlib.MANIFEST_HOOK_DICT)
 }
 
 
-def _hook() -> dict[str, Any]:
-    assert [hook["id"] for hook in HOOKS] == ["gitopsc-validate"]
-    return HOOKS[0]
+_ENTRIES = {
+    "gitopsc-check-catalog": ["gitopsc", "check", "--catalog-only"],  # the recommended one
+    "gitopsc-validate": ["gitopsc", "validate"],
+}
 
 
-def test_the_pre_commit_hook_is_well_formed():
-    hook = _hook()
+def _hook(hook_id: str = "gitopsc-check-catalog") -> dict[str, Any]:
+    assert [hook["id"] for hook in HOOKS] == list(_ENTRIES)
+    return next(hook for hook in HOOKS if hook["id"] == hook_id)
+
+
+@pytest.mark.parametrize("hook_id", list(_ENTRIES))
+def test_the_pre_commit_hooks_are_well_formed(hook_id: str):
+    hook = _hook(hook_id)
     assert set(hook) <= _HOOK_KEYS
     assert {"id", "name", "entry", "language"} <= set(hook)
     assert hook["language"] == "python"  # pre-commit pip-installs this repository
-    assert hook["pass_filenames"] is False  # validate reads the whole catalog itself
-    assert shlex.split(hook["entry"]) == ["gitopsc", "validate"]
+    assert hook["pass_filenames"] is False  # gitopsc reads the whole catalog itself
+    assert shlex.split(hook["entry"]) == _ENTRIES[hook_id]
+    assert hook["files"] == _hook()["files"]  # both run on the same changes
     assert 'gitopsc = "compiler.cli:main"' in (REPO / "pyproject.toml").read_text()
 
 
@@ -400,6 +408,8 @@ def test_the_pre_commit_hook_is_well_formed():
         ("policies/ingress-tls.yaml", True),
         ("policies/waivers.yaml", True),
         ("catalog/customers/new.yml", True),
+        ("policies/crds/monitoring.coreos.com_servicemonitors.yaml", True),
+        ("policies/crds/keycloaks.json", True),
         ("environments/prod/terraform/variables.tf", False),
         ("rendered/prod/ansible/inventory.yml", False),
         ("docs/catalog.md", False),
@@ -424,9 +434,9 @@ class HookRun:
     output: str = field(repr=False)
 
 
-def _run_hook(repo: Path) -> HookRun:
+def _run_hook(repo: Path, hook_id: str = "gitopsc-check-catalog") -> HookRun:
     """The hook's entry as pre-commit runs it: from the repository root, no file names."""
-    argv = shlex.split(_hook()["entry"])
+    argv = shlex.split(_hook(hook_id)["entry"])
     executable = shutil.which(argv[0], path=str(Path(sys.executable).parent)) or shutil.which(
         argv[0]
     )
@@ -439,9 +449,10 @@ def _run_hook(repo: Path) -> HookRun:
 
 def test_the_hook_entry_passes_on_the_example_and_fails_on_a_broken_file(tmp_path: Path):
     repo = copy_example(tmp_path / "repo")
-    valid = _run_hook(repo)
-    assert valid.code == 0, valid.output
-    assert "catalog valid" in valid.output
+    for hook_id in _ENTRIES:
+        valid = _run_hook(repo, hook_id)
+        assert valid.code == 0, valid.output
+    assert "catalog valid" in _run_hook(repo, "gitopsc-validate").output
 
     broken = "catalog/customers/acme.yaml"
     assert re.search(_hook()["files"], broken)
@@ -450,3 +461,35 @@ def test_the_hook_entry_passes_on_the_example_and_fails_on_a_broken_file(tmp_pat
     invalid = _run_hook(repo)
     assert invalid.code == 2, invalid.output
     assert broken in invalid.output and "plann" in invalid.output
+
+
+def test_the_recommended_hook_catches_what_validate_passes(tmp_path: Path):
+    """A domain two customers claim is a finding, not a validation error: validate lets
+    the commit through, the catalog-wide checks stop it (issue 16, item 4)."""
+    repo = copy_example(tmp_path / "repo")
+    globex = repo / "catalog/customers/globex.yaml"
+    text = globex.read_text(encoding="utf-8")
+    assert "domains: [globex.example]" in text
+    globex.write_text(
+        text.replace("domains: [globex.example]", "domains: [globex.example, acme.example]")
+    )
+    assert _run_hook(repo, "gitopsc-validate").code == 0
+    caught = _run_hook(repo)
+    assert caught.code == 1, caught.output
+    assert "domain-unique" in caught.output and "acme.example" in caught.output
+
+
+def test_the_recommended_hook_refuses_what_validate_refuses_after_layers_merge(tmp_path: Path):
+    """`check --catalog-only` resolves the catalog too: a Swiss customer's mail relay
+    falling back to the EU host pool is found only when layers merge."""
+    repo = copy_example(tmp_path / "repo")
+    customer = repo / "catalog/customers/alpenverein.yaml"
+    text = customer.read_text(encoding="utf-8")
+    assert "        vm: {host_pool: mail-relays-ch}\n" in text
+    customer.write_text(text.replace("        vm: {host_pool: mail-relays-ch}\n", ""))
+    for hook_id in _ENTRIES:
+        refused = _run_hook(repo, hook_id)
+        assert refused.code == 2, refused.output
+        assert (
+            "host pool 'mail-relays' has hosts outside the customer's residency" in refused.output
+        )

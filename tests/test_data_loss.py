@@ -201,9 +201,20 @@ def test_a_customer_removal_destroys_its_data_in_diff_and_check(repo: git.Repo):
     assert code == 0
 
 
+def _move_acme_to_ch(root: Path) -> None:
+    """acme's data moves to Switzerland, its mail relays too (validation refuses a Swiss
+    customer on the EU host pools): none in staging (no Swiss pool there), the Swiss
+    pool in prod."""
+    acme = "catalog/customers/acme.yaml"
+    _edit(root, acme, "residency: eu", "residency: ch")
+    _edit(root, acme, "      postfix-relay:\n", "")
+    relay = "      postfix-relay:\n        vm: {host_pool: mail-relays-ch}\n"
+    _edit(root, acme, "      postfix-relay:\n", relay)
+
+
 def test_a_residency_move_destroys_the_old_clusters_data(repo: git.Repo):
     root = _root(repo)
-    _edit(root, "catalog/customers/acme.yaml", "residency: eu", "residency: ch")
+    _move_acme_to_ch(root)
     losses = _losses(repo, "--env", "prod")
     (prod,) = losses
     assert "StatefulSet postgres volume data (20Gi) on prod-fra1" in prod["message"]
@@ -220,14 +231,16 @@ def test_a_residency_move_destroys_the_old_clusters_data(repo: git.Repo):
 
 
 def test_a_pin_to_another_cluster_is_located_at_the_pin(repo: git.Repo):
+    """Both staging clusters hold acme's residency; the pin moves it from the first
+    (a pin outside its residency would be a validation error, test_residency.py)."""
     root = _root(repo)
-    _edit(root, "catalog/customers/acme.yaml", "residency: eu", "residency: ch")
-    repo.git.commit("-am", "acme moves to ch")
-    _edit(root, "catalog/customers/acme.yaml", "  prod:\n", "  prod:\n    cluster: prod-fra1\n")
-    (prod,) = _losses(repo, "--env", "prod")
-    assert "on prod-zrh1" in prod["message"]
+    _edit(
+        root, "catalog/customers/acme.yaml", "  staging:\n", "  staging:\n    cluster: stg-ocp1\n"
+    )
+    (staging,) = _losses(repo, "--env", "staging")
+    assert "on stg-fra1" in staging["message"]
     lines = (root / "catalog/customers/acme.yaml").read_text().splitlines()
-    assert lines[int(prod["location"].split(":")[1]) - 1] == "    cluster: prod-fra1"
+    assert lines[int(staging["location"].split(":")[1]) - 1] == "    cluster: stg-ocp1"
 
 
 def test_leaving_an_environment_or_dropping_a_service_destroys_its_data(repo: git.Repo):

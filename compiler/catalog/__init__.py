@@ -14,7 +14,9 @@ CronJob) accepts, and which service a hook Job runs for. `layout.py` says where 
 kind of file lives and holds the `Catalog`. `tenancy.py` is the tenant boundary, what
 one customer's file may reach (validate: hosts and domains; resolve: secret keys and
 stores, ingress and DNS names, PTR addresses); its rules are public for checks over
-rendered objects. `files.py` turns each configuration file (`files:`) into the text that
+rendered objects. `residency.py` keeps a customer's data in its residency (validate:
+clusters, pins, own hosts; resolve: host pools), `versions.py` each cluster's Kubernetes
+version one with schemas. `files.py` turns each configuration file (`files:`) into the text that
 is mounted, so that resolve can hold it to its limits and render packs the same text;
 `emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
 environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
@@ -41,7 +43,7 @@ from compiler.catalog.layout import (
     catalog_files,
     find_root,
 )
-from compiler.catalog.loader import Document, YamlPath, load_document
+from compiler.catalog.loader import Document, YamlPath, load_document, parse_text
 from compiler.catalog.models import (
     SECRET_KEY,
     Awx,
@@ -158,6 +160,7 @@ __all__ = [
     "mismatches",
     "model_errors",
     "parse_contract",
+    "parse_text",
     "port_spec",
     "rendered_files",
     "resolve",

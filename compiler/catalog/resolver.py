@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from compiler.catalog import files, model_errors, per_domain, reachability, tenancy, workloads
+from compiler.catalog import (
+    files,
+    model_errors,
+    per_domain,
+    reachability,
+    residency,
+    tenancy,
+    workloads,
+)
 from compiler.catalog.interpolate import (
     Each,
     interpolate,
@@ -451,8 +459,9 @@ def _placement(
     """The clusters an instance runs on, and its namespace.
 
     A customer lands on the cluster it names for the environment, else on the first
-    cluster that may hold its residency, else on the environment's first cluster (the
-    residency policy then flags it). Environment-wide services run on every cluster.
+    cluster that may hold its residency. Validation refuses a pin or an environment that
+    cannot hold it (residency.py); the fallback to the first cluster is never reached by
+    a valid catalog. Environment-wide services run on every cluster.
     """
     if customer is None:
         return tuple(cluster.name for cluster in env.clusters), PLATFORM_NAMESPACE
@@ -543,4 +552,11 @@ def _check_runtime(
             f"host pools: {', '.join(sorted(env.host_pools)) or 'none'}",
         )
         return ()
-    return tuple(env.host_pools[pool])
+    hosts = tuple(env.host_pools[pool])
+    for message in residency.pool_problems(customer, pool, hosts) if customer else ():
+        fail(
+            ("vm", "host_pool"),
+            message,
+            f"set vm.host_pool for this customer to a pool in '{customer.residency}'",
+        )
+    return hosts

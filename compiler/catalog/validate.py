@@ -17,7 +17,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compiler.catalog import awx, model_errors, reachability, tenancy, terraform, workloads
+from compiler.catalog import (
+    awx,
+    model_errors,
+    reachability,
+    residency,
+    tenancy,
+    terraform,
+    versions,
+    workloads,
+)
 from compiler.catalog.layout import Catalog, CatalogFile, EntityKind, Source
 from compiler.catalog.loader import Document, YamlPath
 from compiler.catalog.models import (
@@ -101,6 +110,8 @@ def build_catalog(
     problems += reachability.environment_problems(catalog)
     problems += terraform.provider_problems(catalog)
     problems += awx.awx_problems(catalog)  # what one AWX would hold for two environments
+    problems += residency.catalog_problems(catalog)  # a customer's data stays in its residency
+    problems += versions.cluster_problems(catalog)  # a Kubernetes version with schemas
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 

@@ -1,9 +1,10 @@
 """Rendered objects against the schemas of the cluster they are applied to.
 
 Core kinds: kubernetes-validate's strict schemas for the cluster's own Kubernetes
-version (unknown fields fail). Custom resources gitopsc emits (ArgoCD, External Secrets,
-cert-manager): the strict CRD schemas in compiler/check/crds/. An apiVersion/kind that the
-version does not serve at all is `api-removed`.
+version (unknown fields fail). Custom resources: the repository's CRDs in policies/crds/
+(check/custom_crds.py), else the strict CRD schemas of what gitopsc emits (ArgoCD,
+External Secrets, cert-manager, Routes) in compiler/check/crds/. An apiVersion/kind that
+the version does not serve at all is `api-removed`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from compiler.catalog import Catalog, Instance
 from compiler.check.builtins import api_removed, crd_schema, crd_unknown, kubernetes_schema
 from compiler.check.builtins.base import about_file
 from compiler.check.findings import Finding
-from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema, is_crd
+from compiler.check.schemas import CompiledSchema, ManifestSchemas, NoSchema
 from compiler.check.subjects import object_location
 from compiler.render import OutputFile
 
@@ -67,7 +68,7 @@ def schema_checks(
             )
             continue
         assert isinstance(schema, CompiledSchema)
-        is_custom = is_crd(api_version, kind)
+        is_custom = schemas.is_custom(api_version, kind)
         for error in schema.errors(data)[:_MAX_ERRORS]:
             builtin = crd_schema.BUILTIN if is_custom else kubernetes_schema.BUILTIN
             yield builtin.finding(

@@ -4,6 +4,7 @@
     policies/config.yaml      what fails, warns or is ignored per tier; per-check overrides
     policies/waivers.yaml     accepted exceptions, each with an owner and an expiry date
     policies/checkov/         checkov custom checks (Python and YAML), see check/checkov_checks.py
+    policies/crds/            the repository's CRDs, schemas for the schema check (custom_crds.py)
 
 These files are input like the catalog: loaded with positions, validated by strict
 models, and every mistake is a located problem (exit 2), including a rule that is not
@@ -29,6 +30,7 @@ from compiler.catalog import (
     load_document,
     model_errors,
 )
+from compiler.check.custom_crds import ApiKind, load_crds
 from compiler.check.findings import SEVERITIES, Severity
 from compiler.errors import Location, Problem, did_you_mean
 
@@ -36,6 +38,7 @@ FOLDER = "policies"
 CONFIG = "config"
 WAIVERS = "waivers"
 CHECKOV_FOLDER = "checkov"
+CRDS_FOLDER = "crds"
 Tier = Literal["dev", "staging", "prod"]
 Entity = Literal["instance", "customer", "environment", "object"]
 PolicyId = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
@@ -166,6 +169,8 @@ class PolicySet:
     checkov_dir: Path | None = None
     # checkov check id -> (title, the severity it states), when checkov is enabled
     checkov_checks: dict[str, tuple[str, Severity | None]] = field(default_factory=dict)
+    # (apiVersion, kind) -> strict JSON Schema, from the CRDs in policies/crds/
+    crds: dict[ApiKind, dict[str, Any]] = field(default_factory=dict)
 
 
 def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
@@ -181,7 +186,7 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
     for path in sorted(folder.iterdir()):
         relative = f"{FOLDER}/{path.name}"
         if path.is_dir():
-            if path.name != CHECKOV_FOLDER:
+            if path.name not in (CHECKOV_FOLDER, CRDS_FOLDER):
                 problems.append(Problem(Location(relative), "unexpected folder in policies/"))
             continue
         if path.suffix not in (".yaml", ".yml"):
@@ -210,6 +215,10 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
                 policies[policy.id] = policy
                 locations[policy.id] = document.locate(())
     checkov_dir = folder / CHECKOV_FOLDER
+    crds: dict[ApiKind, dict[str, Any]] = {}
+    if (folder / CRDS_FOLDER).is_dir():
+        crds, found = load_crds(root, f"{FOLDER}/{CRDS_FOLDER}")
+        problems += found
     return (
         PolicySet(
             policies,
@@ -218,6 +227,7 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
             config_document,
             tuple(waivers),
             checkov_dir if checkov_dir.is_dir() else None,
+            crds=crds,
         ),
         problems,
     )

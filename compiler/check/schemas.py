@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,13 +192,19 @@ class ManifestSchemas:
     """Validators per (cluster version, apiVersion, kind), compiled on first use.
 
     Core kinds come from kubernetes-validate's strict schemas (unknown fields fail, as
-    `kubernetes-validate --strict` does); the custom resources gitopsc emits from the
-    strict CRD schemas shipped in `compiler/check/crds/`.
+    `kubernetes-validate --strict` does); custom resources from the repository's CRDs
+    (`custom`, policies/crds/: check/custom_crds.py), else from the strict CRD schemas
+    shipped in `compiler/check/crds/`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, custom: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> None:
+        self._custom = dict(custom or {})
         self._asked: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
         self._compiled: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
+
+    def is_custom(self, api_version: str, kind: str) -> bool:
+        """Whether a CRD schema (the repository's or a shipped one) validates the kind."""
+        return (api_version, kind) in self._custom or is_crd(api_version, kind)
 
     def lookup(self, version: str, api_version: str, kind: str) -> CompiledSchema | NoSchema:
         """Called per object: one dict lookup once the (version, kind) has been seen.
@@ -206,10 +212,13 @@ class ManifestSchemas:
         asked = (version, api_version, kind)
         found = self._asked.get(asked)
         if found is None:
-            custom = is_crd(api_version, kind)
+            custom = self.is_custom(api_version, kind)
             key = ("crd" if custom else schema_version(version), api_version, kind)
             if key not in self._compiled:
-                self._compiled[key] = _load(version, api_version, kind)
+                own = self._custom.get((api_version, kind))
+                self._compiled[key] = (
+                    CompiledSchema(own) if own is not None else _load(version, api_version, kind)
+                )
             found = self._asked[asked] = self._compiled[key]
         return found
 
@@ -231,13 +240,18 @@ def _load(version: str, api_version: str, kind: str) -> CompiledSchema | NoSchem
     if crd is not None:
         return CompiledSchema(crd)
     chosen = schema_version(version)
-    folder = f"kubernetes-json-schema/v{chosen}-local-strict"
-    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder, name = _schema_file(chosen, api_version, kind)
     try:
-        schema = kv_utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", chosen)
+        schema = kv_utils.schema_contents(f"{folder}/{name}", chosen)
     except FileNotFoundError:
         return NoSchema(kv_utils.major_minor(chosen))
     return CompiledSchema(schema, _definitions_registry(folder, chosen))
+
+
+def _schema_file(chosen: str, api_version: str, kind: str) -> tuple[str, str]:
+    """kubernetes-validate's folder and file name of a kind's strict schema."""
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    return f"kubernetes-json-schema/v{chosen}-local-strict", f"{kind.lower()}-{group}.json"
 
 
 @functools.cache
@@ -253,6 +267,22 @@ def _crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     if not group or not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_builtin(api_version: str, kind: str) -> bool:
+    """Whether the newest Kubernetes schemas have this kind: an API the cluster serves
+    itself, which no CRD can replace. Only Kubernetes' own groups (`*.k8s.io`) can hold
+    one: a CRD's group has a dot, and kubernetes-validate's file names keep only the
+    group's first label (`apps.example.com` would look like `apps`)."""
+    if not api_version.rpartition("/")[0].endswith(".k8s.io"):
+        return False
+    newest = _available_versions()[-1]
+    folder, name = _schema_file(newest, api_version, kind)
+    try:
+        kv_utils.schema_contents(f"{folder}/{name}", newest)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 @functools.cache

@@ -11,6 +11,8 @@ revision, the expensive checks look only at what the change reaches (review/).
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import multiprocessing
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -65,14 +67,25 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]
         instances,
         policy_set.policies,
         rules,
-        _SCHEMAS,
+        _schemas(policy_set),
         today,
         _checkov_run(policy_set),
         limit.get(env, frozenset()) if limit is not None else None,
     )
 
 
-_SCHEMAS = ManifestSchemas()  # compiled validators, shared by every environment of a run
+# compiled validators, shared by every environment of a run (and by later runs of the
+# process with the same CRDs in policies/crds/)
+_SCHEMAS: dict[str, ManifestSchemas] = {}
+
+
+def _schemas(policy_set: PolicySet) -> ManifestSchemas:
+    key = hashlib.sha256(
+        json.dumps(policy_set.crds and sorted(policy_set.crds.items()), sort_keys=True).encode()
+    ).hexdigest()
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = ManifestSchemas(policy_set.crds)
+    return _SCHEMAS[key]
 
 
 def load_policy_set(root: Path, catalog: Catalog) -> PolicySet:
@@ -132,8 +145,11 @@ def check(
 
 def check_catalog_only(root: Path, today: datetime.date) -> Checked:
     """Only the findings tied to no environment (a customer's domains, owner teams,
-    plaintext secrets): what a run sharded per environment (`--env`) leaves out."""
-    catalog = load_catalog(root)
+    plaintext secrets): what a run sharded per environment (`--env`) leaves out. The
+    catalog is resolved too, so that it refuses all `validate` refuses (a host pool
+    outside a customer's residency is found when layers merge): the pre-commit hook runs
+    this, everything that needs no rendering, in seconds."""
+    catalog = resolve_catalog(load_catalog(root)).catalog
     policy_set = load_policy_set(root, catalog)
     rules = compile_rules(policy_set.policies)
     findings = check_catalog(catalog, policy_set.policies, rules, today)

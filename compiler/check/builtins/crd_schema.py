@@ -1,9 +1,11 @@
-"""ArgoCD, External Secrets and cert-manager objects pass their strict CRD schemas.
+"""Custom resources pass their strict CRD schemas: the shipped ones and the repository's.
 
 Custom resources are validated by their operator's CRD, not by Kubernetes' own schemas:
 the API server prunes a misspelt field of an ExternalSecret, so the secret it was to
 fetch never arrives, and nothing reports it.
-gitopsc ships the strict schemas of the custom resources it emits (check/crds/).
+gitopsc ships the strict schemas of the custom resources it emits (check/crds/: ArgoCD,
+External Secrets, cert-manager, OpenShift Routes); a repository adds the CRDs of what
+its extra resources use (a ServiceMonitor) in policies/crds/ (check/custom_crds.py).
 Reported by the schema pass (check/manifests.py).
 """
 

@@ -2,8 +2,11 @@
 
 A customer who is promised that its data stays in Switzerland must never have an
 instance on a cluster or host outside the residencies that place may hold: a pin or a
-host pool chosen by mistake would move the data silently. Located at the line that
-enables the service for the customer.
+host pool chosen by mistake would move the data silently. Catalog validation refuses
+this as bad input (catalog/residency.py: a breach of a customer's contract is not a
+policy to grade); the check repeats it on the resolved result so that the guarantee is
+visible in the reports and holds for what is compiled. Located at the line that enables
+the service for the customer.
 """
 
 from __future__ import annotations
