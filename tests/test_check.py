@@ -638,3 +638,31 @@ def test_catalog_only_finds_what_env_shards_leave_out(example: Path):
     assert not [f for f in shard["findings"] if f["id"] == "domain-unique"]
     result = run_cli("check", "--root", str(example), "--catalog-only", "--env", "prod")
     assert result.exit_code == 2 and "--catalog-only" in result.stderr
+
+
+def test_a_failed_policy_rule_names_the_property_and_the_rule_in_one_line(example: Path):
+    """`prod-replicas` is an anyOf (autoscaling, or replicas >= 2): the finding says which
+    property broke which rule, not "<the whole settings mapping> is not valid under any of
+    the given schemas"."""
+    _break(example, "prod-replicas", "")
+    code, report = _check(example)
+    failing = [
+        f
+        for f in report["findings"]
+        if f["id"] == "prod-replicas" and f["outcome"] == "fail" and f["service"] == "synapse"
+    ]
+    assert code == 1 and failing
+    for finding in failing:
+        message = finding["message"]
+        assert "\n" not in message and len(message) < 200, message
+        assert message.endswith(": settings.replicas: 1 is less than the minimum of 2"), message
+        assert "{" not in message and "image" not in message and "valid under" not in message
+        assert finding["file"] == "environments/prod/environment.yaml" and finding["line"] >= 1
+
+
+def test_a_schema_error_quoting_a_mapping_shows_its_size_not_its_content():
+    schema = CompiledSchema({"properties": {"settings": {"not": {"required": ["debug"]}}}})
+    settings = {"debug": True, "image": "x", "env": {"A": "b"}}
+    [error] = schema.errors({"settings": settings})
+    assert error.pointer == "/settings"
+    assert "the mapping (3 entries)" in error.message and "'image'" not in error.message
