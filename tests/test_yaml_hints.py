@@ -30,7 +30,17 @@ def test_a_key_indented_deeper_than_its_sibling_gets_an_indentation_hint(example
     stderr = _validate(example)
     assert f"catalog/services/synapse.yaml:{line}:" in stderr
     assert "mapping values are not allowed" in stderr
-    assert f"hint: line {line} is indented deeper than the line above it" in stderr
+    assert f"hint: line {line} is indented deeper than line {line - 1} above it" in stderr
+
+
+def test_a_key_dedented_out_of_its_parent_points_at_the_line_below_and_names_it(example: Path):
+    """`replicas:` moved out of `defaults:` to the top level: ruamel trips on the next
+    line, so the hint names the line above as the other suspect."""
+    service = example / "catalog/services/synapse.yaml"
+    line = _replace(service, "  replicas: 1\n", "replicas: 1\n")
+    stderr = _validate(example)
+    assert f"catalog/services/synapse.yaml:{line + 1}:" in stderr
+    assert f"or indent line {line} under its parent" in stderr
 
 
 def test_a_key_between_two_levels_gets_the_columns_of_its_siblings(example: Path):
@@ -67,3 +77,13 @@ def test_a_number_where_a_name_belongs_gets_no_quoting_hint(example: Path):
     stderr = _validate(example)
     assert "owner: expected a string, got an integer (42)" in stderr
     assert "quote it" not in stderr
+
+
+def test_a_setting_dedented_to_the_top_level_is_told_where_it_belongs(example: Path):
+    """Valid YAML, wrong level: `replicas:` moved out of `defaults:` is an unknown top-level
+    key of the environment; the hint names the key it belongs under, not the whole list."""
+    env = example / "environments/prod/environment.yaml"
+    line = _replace(env, "defaults:\n  replicas: 2\n", "defaults:\nreplicas: 2\n") + 1
+    stderr = _validate(example)
+    assert f"environments/prod/environment.yaml:{line}:1: error: unknown key 'replicas'" in stderr
+    assert "hint: 'replicas' is a key of defaults: indent it under 'defaults:'" in stderr

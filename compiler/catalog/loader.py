@@ -227,17 +227,19 @@ def _indentation_hint(text: str, line: int, problem: str) -> str:
         return ""
     here = lines[line - 1]
     indent = len(here) - len(here.lstrip(" "))
-    above = [
-        previous
-        for previous in reversed(lines[: line - 1])
+    numbered = [
+        (number, previous)
+        for number, previous in reversed(list(enumerate(lines[: line - 1], 1)))
         if previous.strip() and not previous.lstrip().startswith("#")
     ]
+    above = [previous for _, previous in numbered]
     if "mapping values are not allowed" in problem:
         if above and indent > len(above[0]) - len(above[0].lstrip(" ")):
             return (
-                f"line {line} is indented deeper than the line above it, which already has a "
-                "value: indent a key like the keys beside it (same column), or quote a value "
-                "that contains ': '"
+                f"line {line} is indented deeper than line {numbered[0][0]} above it, which "
+                "already has a value: start it in the same column as its sibling keys (or "
+                f"indent line {numbered[0][0]} under its parent); a value that contains ': ' "
+                "must be quoted"
             )
         return "a value that contains ': ' must be quoted (\"like: this\")"
     if "expected key" in problem or "expected <block end>" in problem:

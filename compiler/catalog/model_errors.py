@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from compiler.catalog.loader import Document, YamlPath
-from compiler.catalog.models import PATTERN_DESCRIPTIONS
+from compiler.catalog.models import PATTERN_DESCRIPTIONS, Settings
 from compiler.errors import Problem, did_you_mean
 
 _EXPECTED = {
@@ -136,7 +136,15 @@ def _field_error(
         key = str(path[-1]) if path else str(loc[-1])
         allowed = _allowed_keys(model, path[:-1])
         owner = _dotted(prefix + path[:-1]) or "the top level"
-        return FieldError(location, f"unknown key '{key}' in {owner}", did_you_mean(key, allowed))
+        homes = sorted(
+            field for field in allowed if key in _allowed_keys(model, (*path[:-1], field))
+        )
+        hint = did_you_mean(key, allowed)
+        if homes and not hint.startswith("did you mean"):
+            # a known key one level too high: usually dedented out of its parent
+            under = " or ".join(f"'{home}:'" for home in homes[:3])
+            hint = f"'{key}' is a key of {' or '.join(homes[:3])}: indent it under {under}"
+        return FieldError(location, f"unknown key '{key}' in {owner}", hint)
     if kind == "missing":
         field = loc[-1] if loc else "?"
         owner = where or "the top level"
@@ -247,7 +255,10 @@ def _children(annotation: Any, segment: str | int) -> list[Any]:
         origin = typing.get_origin(member)
         if isinstance(member, type) and issubclass(member, BaseModel):
             field = member.model_fields.get(str(segment))
-            if field is not None:
+            extra = field.json_schema_extra if field is not None else None
+            if isinstance(extra, dict) and extra.get("x-gitopsc-layer"):
+                children.append(Settings)  # a layer: a dict here, checked as settings later
+            elif field is not None:
                 children.append(field.annotation)
         elif origin is dict and isinstance(segment, str):
             children.append(typing.get_args(member)[1])
