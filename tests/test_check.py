@@ -54,6 +54,7 @@ BREAKERS = {
     "probes-set": ("patch", "- {op: remove, path: /spec/template/spec/containers/0/livenessProbe}", "catalog/services/element-web.yaml"),
     "pod-security": ("patch", "- {op: replace, path: /spec/template/spec/securityContext/runAsNonRoot, value: false}", "catalog/services/element-web.yaml"),
     "ingress-tls": ("ingress-patch", "- {op: remove, path: /spec/tls}", "catalog/services/element-web.yaml"),
+    "plan-entitlements": ("enable", "alpenverein", "catalog/customers/alpenverein.yaml"),
 }  # fmt: skip
 
 
@@ -68,12 +69,24 @@ def _break(root: Path, how: str, value: str) -> None:
         path.write_text(
             path.read_text().replace("defaults:\n  replicas: 2\n", "defaults:\n  replicas: 1\n")
         )
+    elif how == "enable":  # single sign-on (mas) for the customer in prod
+        _enable_mas(root, value)
     else:
         kind = "Ingress" if how == "ingress-patch" else "Deployment"
         _patch_element_web(
             root,
             f"  patches:\n    - target: {{kind: {kind}}}\n      json_patch:\n        {value}\n",
         )
+
+
+def _enable_mas(root: Path, customer: str) -> int:
+    """Enable mas for the customer in prod; the line of its `mas:` entry."""
+    path = root / f"catalog/customers/{customer}.yaml"
+    text = path.read_text()
+    anchor = "  prod:\n    services:\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + "      mas:\n", 1))
+    return text[: text.index(anchor)].count("\n") + 3
 
 
 @pytest.mark.parametrize("policy", sorted(BREAKERS))
@@ -638,3 +651,75 @@ def test_catalog_only_finds_what_env_shards_leave_out(example: Path):
     assert not [f for f in shard["findings"] if f["id"] == "domain-unique"]
     result = run_cli("check", "--root", str(example), "--catalog-only", "--env", "prod")
     assert result.exit_code == 2 and "--catalog-only" in result.stderr
+
+
+def test_a_failed_policy_rule_names_the_property_and_the_rule_in_one_line(example: Path):
+    """`prod-replicas` is an anyOf (autoscaling, or replicas >= 2): the finding says which
+    property broke which rule, not "<the whole settings mapping> is not valid under any of
+    the given schemas"."""
+    _break(example, "prod-replicas", "")
+    code, report = _check(example)
+    failing = [
+        f
+        for f in report["findings"]
+        if f["id"] == "prod-replicas" and f["outcome"] == "fail" and f["service"] == "synapse"
+    ]
+    assert code == 1 and failing
+    for finding in failing:
+        message = finding["message"]
+        assert "\n" not in message and len(message) < 200, message
+        assert message.endswith(": settings.replicas: 1 is less than the minimum of 2"), message
+        assert "{" not in message and "image" not in message and "valid under" not in message
+        assert finding["file"] == "environments/prod/environment.yaml" and finding["line"] >= 1
+
+
+def test_a_schema_error_quoting_a_mapping_shows_its_size_not_its_content():
+    schema = CompiledSchema({"properties": {"settings": {"not": {"required": ["debug"]}}}})
+    settings = {"debug": True, "image": "x", "env": {"A": "b"}}
+    [error] = schema.errors({"settings": settings})
+    assert error.pointer == "/settings"
+    assert "the mapping (3 entries)" in error.message and "'image'" not in error.message
+
+
+def test_plan_entitlements_refuse_sso_on_a_starter_plan_and_allow_it_on_business(example: Path):
+    """The instance subject carries the customer's plan: `plan-entitlements` keeps mas
+    (single sign-on) to the business and enterprise plans."""
+    starter_line = _enable_mas(example, "alpenverein")  # starter plan
+    _enable_mas(example, "acme")  # business plan
+    code, report = _check(example)
+    failing = [f for f in report["findings"] if f["id"] == "plan-entitlements"]
+    assert code == 1 and len(failing) == 1, failing
+    [finding] = failing
+    assert finding["outcome"] == "fail" and finding["severity"] == "high"
+    assert (finding["customer"], finding["service"], finding["environment"]) == (
+        "alpenverein",
+        "mas",
+        "prod",
+    )
+    assert (finding["file"], finding["line"]) == (
+        "catalog/customers/alpenverein.yaml",
+        starter_line,
+    )
+    message = finding["message"]
+    assert "prod/alpenverein/mas" in message and "plan: 'starter'" in message, message
+    assert "business" in message and "enterprise" in message
+
+
+def test_the_instance_subject_carries_plan_and_residency_and_none_for_shared_instances():
+    from compiler import pipeline
+    from compiler.check.subjects import instance_subjects
+
+    resolved = pipeline.run(REPO, ["prod"])
+    documents = {
+        subject.name: subject.document
+        for subject in instance_subjects(resolved.catalog, list(resolved.instances.values()))
+    }
+    helvetia = documents["prod/helvetia-bank/mas"]
+    assert (helvetia["customer"], helvetia["plan"], helvetia["residency"]) == (
+        "helvetia-bank",
+        "enterprise",
+        "ch",
+    )
+    assert documents["prod/acme/synapse"]["plan"] == "business"
+    shared = [doc for doc in documents.values() if doc["customer"] is None]
+    assert shared and all(doc["plan"] is None and doc["residency"] is None for doc in shared)

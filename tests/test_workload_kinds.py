@@ -641,7 +641,7 @@ def test_policies_hold_the_new_kinds(example: Path):
     ]
     assert (
         resources
-        and "/spec/jobTemplate/spec/template/spec/containers/0/resources"
+        and "spec.jobTemplate.spec.template.spec.containers[0].resources"
         in (resources[0]["message"])
     )
     assert resources[0]["file"] == purge

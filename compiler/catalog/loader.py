@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,8 @@ class Document:
     file: str
     data: Any
     marks: Mapping[YamlPath, tuple[int, int]]
+    # how each number was written (`1.30`, read as 1.3): an error can quote it back
+    numbers: Mapping[YamlPath, str] = field(default_factory=dict)
 
     def locate(self, path: YamlPath = ()) -> Location:
         """The position of `path`, or of its nearest ancestor that has one."""
@@ -179,7 +181,7 @@ def parse_text(relative: str, text: str) -> tuple[Document | None, list[Problem]
         mark = invalid.node.start_mark
         location = Location(relative, mark.line + 1, mark.column + 1)
         return None, [Problem(location, invalid.message, invalid.hint)]
-    return Document(relative, data, builder.marks), []
+    return Document(relative, data, builder.marks, builder.numbers), []
 
 
 def _too_deep(text: str) -> Any:
@@ -212,7 +214,46 @@ def _yaml_error(relative: str, text: str, error: YAMLError) -> Problem:
     hint = ""
     if "\t" in str(problem) or "cannot start any token" in str(problem):
         hint = "YAML indentation must use spaces, not tabs"
+    else:
+        hint = _indentation_hint(text, line, str(problem))
     return Problem(Location(relative, line, column), message, hint)
+
+
+def _indentation_hint(text: str, line: int, problem: str) -> str:
+    """Most syntax errors in a hand-edited catalog are indentation: ruamel reports what
+    it could not parse, not the cause, so say which column the line should start at."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    here = lines[line - 1]
+    indent = len(here) - len(here.lstrip(" "))
+    numbered = [
+        (number, previous)
+        for number, previous in reversed(list(enumerate(lines[: line - 1], 1)))
+        if previous.strip() and not previous.lstrip().startswith("#")
+    ]
+    above = [previous for _, previous in numbered]
+    if "mapping values are not allowed" in problem:
+        if above and indent > len(above[0]) - len(above[0].lstrip(" ")):
+            return (
+                f"line {line} is indented deeper than line {numbered[0][0]} above it, which "
+                "already has a value: start it in the same column as its sibling keys (or "
+                f"indent line {numbered[0][0]} under its parent); a value that contains ': ' "
+                "must be quoted"
+            )
+        return "a value that contains ': ' must be quoted (\"like: this\")"
+    if "expected key" in problem or "expected <block end>" in problem:
+        columns = sorted(
+            {len(previous) - len(previous.lstrip(" ")) for previous in above} - {indent},
+        )
+        near = ", ".join(str(column + 1) for column in columns[:4])
+        return (
+            f"line {line} starts at column {indent + 1}, in line with nothing above it: indent "
+            f"it like its siblings (the lines above start at column {near})"
+            if near
+            else f"check the indentation of line {line}: sibling keys start in the same column"
+        )
+    return ""
 
 
 def _measure(
@@ -270,13 +311,17 @@ class _Builder:
 
     def __init__(self) -> None:
         self.marks: dict[YamlPath, tuple[int, int]] = {}
+        self.numbers: dict[YamlPath, str] = {}
 
     def build(self, node: Node, path: YamlPath) -> Any:
         if path not in self.marks:
             self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
             _check_escapes(node)
-            return _scalar(node)
+            value = _scalar(node)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self.numbers[path] = node.value
+            return value
         if isinstance(node, SequenceNode):
             if node.tag != _CORE + "seq":
                 raise _Invalid(node, f"tag {_tag(node.tag)} is not allowed", "remove the tag")

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from compiler.catalog.loader import Document, YamlPath
-from compiler.catalog.models import PATTERN_DESCRIPTIONS
+from compiler.catalog.models import PATTERN_DESCRIPTIONS, Settings
 from compiler.errors import Problem, did_you_mean
 
 _EXPECTED = {
@@ -63,11 +63,14 @@ def field_errors(
     data: Any,
     prefix: YamlPath = (),
     keep: Callable[[dict[str, Any]], bool] = _keep_all,
+    numbers: Mapping[YamlPath, str] | None = None,
 ) -> tuple[Any, list[FieldError]]:
     """Validate `data` as `model`: the object, or None and the errors that `keep` accepts.
 
     `prefix` is where `data` sits in its file; messages name keys by their full path.
     A partial layer passes a `keep` that drops "missing" and null-removal errors.
+    `numbers` is how each number was written in the file (by full path), for the hint
+    on a number where a string belongs.
     """
     try:
         return model.model_validate(data), []
@@ -86,7 +89,7 @@ def field_errors(
             message = f"{subject}expected {', '.join(wanted[:-1])} or {wanted[-1]}, got {got}"
             result.append(FieldError(path, f"{message} {_show(group[0])}"))
         else:
-            result += [_field_error(model, data, prefix, error) for error in group]
+            result += [_field_error(model, data, prefix, error, numbers or {}) for error in group]
     return None, result
 
 
@@ -98,7 +101,7 @@ def validate(
     keep: Callable[[dict[str, Any]], bool] = _keep_all,
 ) -> tuple[Any, list[Problem]]:
     """`field_errors` for data found at `prefix` in `document`, as located problems."""
-    result, errors = field_errors(model, data, prefix, keep)
+    result, errors = field_errors(model, data, prefix, keep, document.numbers)
     return result, [
         Problem(document.locate(prefix + error.path), error.message, error.hint) for error in errors
     ]
@@ -118,7 +121,11 @@ def _real_path(data: Any, loc: Iterable[Any]) -> tuple[YamlPath, Any]:
 
 
 def _field_error(
-    model: type[BaseModel], data: Any, prefix: YamlPath, error: dict[str, Any]
+    model: type[BaseModel],
+    data: Any,
+    prefix: YamlPath,
+    error: dict[str, Any],
+    numbers: Mapping[YamlPath, str],
 ) -> FieldError:
     kind = error["type"]
     loc = tuple(error["loc"])
@@ -129,7 +136,15 @@ def _field_error(
         key = str(path[-1]) if path else str(loc[-1])
         allowed = _allowed_keys(model, path[:-1])
         owner = _dotted(prefix + path[:-1]) or "the top level"
-        return FieldError(location, f"unknown key '{key}' in {owner}", did_you_mean(key, allowed))
+        homes = sorted(
+            field for field in allowed if key in _allowed_keys(model, (*path[:-1], field))
+        )
+        hint = did_you_mean(key, allowed)
+        if homes and not hint.startswith("did you mean"):
+            # a known key one level too high: usually dedented out of its parent
+            under = " or ".join(f"'{home}:'" for home in homes[:3])
+            hint = f"'{key}' is a key of {' or '.join(homes[:3])}: indent it under {under}"
+        return FieldError(location, f"unknown key '{key}' in {owner}", hint)
     if kind == "missing":
         field = loc[-1] if loc else "?"
         owner = where or "the top level"
@@ -151,7 +166,9 @@ def _field_error(
     if kind in _EXPECTED:
         got = _YAML_TYPES.get(type(error.get("input")), "something else")
         return FieldError(
-            location, f"{subject}expected {_EXPECTED[kind]}, got {got} {_show(error)}"
+            location,
+            f"{subject}expected {_EXPECTED[kind]}, got {got} {_show(error)}",
+            _quote_hint(kind, error.get("input"), numbers.get(prefix + path), prefix + path),
         )
     if kind == "string_pattern_mismatch":
         what = PATTERN_DESCRIPTIONS.get(error.get("ctx", {}).get("pattern", ""), "valid here")
@@ -169,6 +186,22 @@ def _field_error(
     ):
         message = f"{message}, got {_show(error)}"
     return FieldError(location, f"{subject}{message}")
+
+
+def _quote_hint(kind: str, value: Any, written: str | None, path: YamlPath) -> str:
+    """A number where a string belongs is usually a version YAML read as a number:
+    `1.30` is the number 1.3, `16` the integer 16. Say how to quote it as written when
+    the number lost something (a trailing zero, a leading zero, `1e3`), and always for a
+    version-like key, whose value is text even when it looks like a number."""
+    if kind != "string_type" or isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    text = written if written is not None else str(value)
+    key = str(path[-1]) if path and isinstance(path[-1], str) else ""
+    if text != str(value):
+        return f'quote it: "{text}" (unquoted, YAML reads {text} as the number {value})'
+    if "version" in key.lower() or isinstance(value, float):
+        return f'quote it: "{text}"'
+    return ""
 
 
 def _show(error: dict[str, Any]) -> str:
@@ -222,7 +255,10 @@ def _children(annotation: Any, segment: str | int) -> list[Any]:
         origin = typing.get_origin(member)
         if isinstance(member, type) and issubclass(member, BaseModel):
             field = member.model_fields.get(str(segment))
-            if field is not None:
+            extra = field.json_schema_extra if field is not None else None
+            if isinstance(extra, dict) and extra.get("x-gitopsc-layer"):
+                children.append(Settings)  # a layer: a dict here, checked as settings later
+            elif field is not None:
                 children.append(field.annotation)
         elif origin is dict and isinstance(segment, str):
             children.append(typing.get_args(member)[1])

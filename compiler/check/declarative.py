@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from compiler.check.findings import Finding
 from compiler.check.policies import Policy
 from compiler.check.schemas import CompiledSchema
-from compiler.check.subjects import Subject
+from compiler.check.subjects import Subject, parts
 
 
 def compile_rules(policies: Mapping[str, Policy]) -> dict[str, CompiledSchema]:
@@ -40,12 +40,12 @@ def evaluate(
             if not matches(policy, subject):
                 continue
             for error in rules[policy.id].errors(subject.document):
-                where = error.pointer or "/"
+                where = _dotted(error.pointer)
                 findings.append(
                     Finding(
                         policy.id,
                         policy.severity,
-                        f"{policy.title}: {subject.name}{'' if where == '/' else ' ' + where}: "
+                        f"{policy.title}: {subject.name}: {where + ': ' if where else ''}"
                         f"{error.message}",
                         "policy",
                         subject.locate(error.pointer),
@@ -60,3 +60,12 @@ def evaluate(
                     )
                 )
     return findings
+
+
+def _dotted(pointer: str) -> str:
+    """`/settings/replicas` -> `settings.replicas`, `/spec/containers/0` -> `spec.containers[0]`:
+    the property as a catalog author writes it."""
+    text = ""
+    for segment in parts(pointer):
+        text += f"[{segment}]" if isinstance(segment, int) else ("." if text else "") + segment
+    return text

@@ -87,7 +87,36 @@ class CompiledSchema:
             except fastjsonschema.JsonSchemaValueException:
                 pass
         found = sorted(self._reference.iter_errors(instance), key=lambda e: list(e.path))
-        return [SchemaError(_pointer(error.absolute_path), error.message) for error in found]
+        return [
+            SchemaError(_pointer(cause.absolute_path), _one_line(cause))
+            for cause in map(_cause, found)
+        ]
+
+
+def _cause(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """The error a reader can act on. A failed `anyOf`/`oneOf` says only that the value
+    matched no branch and prints the whole value; its branches' own errors (`context`)
+    say what is wrong. The branch that got furthest is the one the author meant: the
+    deepest error wins, and a missing property (`required`) loses to a present property
+    with a wrong value, so `{replicas: 1}` against "autoscaling, or replicas >= 2" reads
+    `1 is less than the minimum of 2` at `/settings/replicas`."""
+    while error.validator in ("anyOf", "oneOf") and error.context:
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "required"))
+    return error
+
+
+def _one_line(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, with a mapping or list it quotes cut to its size and the
+    message kept to one line (a rule may fail on a settings mapping of dozens of keys)."""
+    message = error.message
+    value = error.instance
+    if isinstance(value, dict | list):
+        quoted = repr(value)
+        size = f"{len(value)} {'entry' if len(value) == 1 else 'entries'}"
+        shown = f"the {'mapping' if isinstance(value, dict) else 'list'} ({size})"
+        message = message.replace(quoted, shown)
+    message = " ".join(message.split())
+    return message if len(message) <= 200 else message[:197] + "..."
 
 
 def compatible(schema: Any) -> bool:

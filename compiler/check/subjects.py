@@ -121,6 +121,10 @@ def instance_subjects(catalog: Catalog, instances: Sequence[Instance]) -> Iterat
             "service": instance.service,
             "customer": instance.customer,
             "status": customer.status if customer else "active",
+            # what the customer bought and where its data must stay: policies on which
+            # plans may enable a service (entitlements) or where it may run
+            "plan": customer.plan if customer else None,
+            "residency": customer.residency if customer else None,
             "runtime": service.runtime,
             "scope": service.scope,
             "workload": service.workload if service.runtime == "kubernetes" else None,
