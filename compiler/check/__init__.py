@@ -6,6 +6,7 @@ codequality, sarif, markdown) out.
     policies.py   policies/ (rules, config, waivers)  runner.py    runs every check
     builtins/     one module per built-in check       enforce.py   outcomes and waivers
     findings.py   the one finding model               report.py    the report formats
+    equivalence.py  a policy and its checkov twins on one subject: one finding
 
 It reads the catalog, render and output stages (checkov is handed the exact bytes the
 writer writes); review and the commands sit above it. `instance_paths` is

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.catalog import Catalog, Instance, load_document
+from compiler.check.builtins.base import about_file
 from compiler.check.findings import SEVERITIES, Finding, Severity
 from compiler.check.subjects import object_location
 from compiler.errors import Location, Problem
@@ -302,15 +303,13 @@ def _finding(
         "checkov",
         location,
         rendered=path,
-        environment=env,
-        instance=instance.id if instance else None,
-        customer=instance.customer if instance else None,
-        service=instance.service if instance else None,
+        **(about_file(env, file, instances) if file is not None else {"environment": env}),
         remediation=record.guideline
         or f"change the setting behind {pointer or 'the object'}, or re-grade or disable "
         f"{record.check_id} under `checks:` in policies/config.yaml",
         title=record.check_name,
         key=f"{record.resource}:{pointer}",
+        pointer=pointer,
     )
 
 

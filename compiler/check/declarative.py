@@ -57,6 +57,7 @@ def evaluate(
                         policy.remediation,
                         policy.title,
                         key=f"{subject.name}#{error.pointer}",
+                        pointer=error.pointer if subject.rendered else "",
                     )
                 )
     return findings

@@ -1,10 +1,12 @@
 """Enforcement: each finding's outcome from the tier's rules, overrides and waivers.
 
 Order: a check disabled in config.yaml drops its findings; a severity override
-re-grades them; a matching, unexpired waiver marks them waived; otherwise the tier's
-rule decides fail, warn or ignored. Waivers are then judged themselves: an expired one
-is a failing finding, one that matched nothing is reported (not one of a check that
-judges a change against a base revision: a run without a base cannot use it).
+re-grades them; a policy's finding absorbs its declared equivalents' findings on the
+same subject (equivalence.py); a matching, unexpired waiver (for any of the ids) marks
+them waived; otherwise the tier's rule decides fail, warn or ignored. Waivers are then
+judged themselves: an expired one is a failing finding, one that matched nothing is
+reported (not one of a check that judges a change against a base revision: a run
+without a base cannot use it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from compiler.check.builtins import BUILTINS, waiver_expired, waiver_unused
+from compiler.check.equivalence import merge
 from compiler.check.findings import Finding, Outcome, severity_rank
 from compiler.check.policies import PlacedWaiver, PolicySet
 
@@ -34,12 +37,7 @@ def enforce(
     live = [w for w in policy_set.waivers if w.waiver.expires >= today]
     used: set[int] = set()
     result = []
-    for item in findings:
-        override = config.checks.get(item.id)
-        if override is not None and not override.enabled:
-            continue
-        if override is not None and override.severity is not None:
-            item = replace(item, severity=override.severity)
+    for item in _merged(findings, policy_set):
         waiver = next((w for w in live if _covers(w, item)), None)
         if waiver is not None:
             used.add(id(waiver))
@@ -69,6 +67,22 @@ def enforce(
     return result
 
 
+def _merged(findings: Sequence[Finding], policy_set: PolicySet) -> list[Finding]:
+    """Findings of checks that are switched on, re-graded, then one per cause: a check
+    switched off is not folded into a policy (nor a policy switched off swallows its
+    twin's finding), so the merge comes after the switches."""
+    config = policy_set.config
+    kept = []
+    for item in findings:
+        override = config.checks.get(item.id)
+        if override is not None and not override.enabled:
+            continue
+        if override is not None and override.severity is not None:
+            item = replace(item, severity=override.severity)
+        kept.append(item)
+    return merge(kept, policy_set.equivalents)
+
+
 def _scope(check: str) -> str | None:
     builtin = BUILTINS.get(check)
     return builtin.scope if builtin is not None else None
@@ -77,7 +91,7 @@ def _scope(check: str) -> str | None:
 def _covers(placed: PlacedWaiver, item: Finding) -> bool:
     waiver = placed.waiver
     return (
-        waiver.policy == item.id
+        (waiver.policy == item.id or waiver.policy in item.equivalents)
         and (waiver.environment is None or waiver.environment == item.environment)
         and (waiver.customer is None or waiver.customer == item.customer)
         and (waiver.service is None or waiver.service == item.service)

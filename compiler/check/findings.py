@@ -49,6 +49,10 @@ class Finding:
     key: str = ""
     outcome: Outcome = "fail"
     waiver: str = ""  # why it is waived: the waiver's reason, owner and expiry
+    pointer: str = ""  # the JSON pointer into the rendered object, where there is one
+    # the other checks that found the same mistake on the same subject, folded into this
+    # finding (equivalence.py); a waiver for any of them covers it
+    equivalents: tuple[str, ...] = ()
     fingerprint: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +76,11 @@ class Finding:
         if self.location is not None:
             return str(self.location)
         return self.rendered or ""
+
+    @property
+    def label(self) -> str:
+        """The id, and the ids of the checks folded into it: `image-pinned (= CKV_K8S_14)`."""
+        return f"{self.id} (= {', '.join(self.equivalents)})" if self.equivalents else self.id
 
     def with_outcome(self, outcome: Outcome, waiver: str = "") -> Finding:
         return replace(self, outcome=outcome, waiver=waiver)

@@ -70,6 +70,9 @@ class Policy(Strict):
     remediation: Annotated[str, Field(min_length=1)]
     match: Match
     rule: dict[str, Any]
+    # other checks (checkov's, usually) that find the same mistake on the same object:
+    # both firing on one subject is one finding, this policy's (check/equivalence.py)
+    equivalents: Annotated[list[Annotated[str, Field(min_length=1)]], NullList] = []
 
 
 class TierRule(Strict):
@@ -171,6 +174,12 @@ class PolicySet:
     checkov_checks: dict[str, tuple[str, Severity | None]] = field(default_factory=dict)
     # (apiVersion, kind) -> strict JSON Schema, from the CRDs in policies/crds/
     crds: dict[ApiKind, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, Document] = field(default_factory=dict)  # policy id -> its file
+
+    @property
+    def equivalents(self) -> dict[str, list[str]]:
+        """policy id -> the checks it declares equivalent (check/equivalence.py)."""
+        return {key: p.equivalents for key, p in self.policies.items() if p.equivalents}
 
 
 def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
@@ -181,6 +190,7 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
     problems: list[Problem] = []
     policies: dict[str, Policy] = {}
     locations: dict[str, Location] = {}
+    documents: dict[str, Document] = {}
     config, config_document = Config(), None
     waivers: list[PlacedWaiver] = []
     for path in sorted(folder.iterdir()):
@@ -214,6 +224,7 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
             if policy is not None:
                 policies[policy.id] = policy
                 locations[policy.id] = document.locate(())
+                documents[policy.id] = document
     checkov_dir = folder / CHECKOV_FOLDER
     crds: dict[ApiKind, dict[str, Any]] = {}
     if (folder / CRDS_FOLDER).is_dir():
@@ -228,6 +239,7 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
             tuple(waivers),
             checkov_dir if checkov_dir.is_dir() else None,
             crds=crds,
+            documents=documents,
         ),
         problems,
     )
@@ -272,6 +284,18 @@ def check_references(
                     Problem(
                         document.locate(("checks", check)),
                         f"unknown check '{check}'",
+                        did_you_mean(check, known_checks) or "run `gitopsc check --list`",
+                    )
+                )
+    for policy_id, policy in sorted(policy_set.policies.items()):
+        for index, check in enumerate(policy.equivalents):
+            if check not in known_checks or check == policy_id:
+                problems.append(
+                    Problem(
+                        policy_set.documents[policy_id].locate(("equivalents", index)),
+                        f"policy '{policy_id}' declares an unknown check '{check}' equivalent"
+                        if check != policy_id
+                        else f"policy '{policy_id}' declares itself equivalent",
                         did_you_mean(check, known_checks) or "run `gitopsc check --list`",
                     )
                 )

@@ -58,7 +58,7 @@ def text(findings: Sequence[Finding], console: Console) -> None:
         line = f":{finding.location.line}" if finding.location else ""
         console.print(
             f"  [{style[finding.outcome]}]{finding.outcome:6}[/] {line:6} "
-            f"{finding.severity:8} [cyan]{markup(finding.id)}[/cyan] {markup(finding.message)}",
+            f"{finding.severity:8} [cyan]{markup(finding.label)}[/cyan] {markup(finding.message)}",
             highlight=False,
         )
         if finding.outcome == "waived":
@@ -85,6 +85,7 @@ def to_json(findings: Sequence[Finding]) -> str:
 def _as_dict(finding: Finding) -> dict[str, object]:
     return {
         "id": finding.id,
+        "equivalents": list(finding.equivalents),
         "title": finding.title,
         "severity": finding.severity,
         "outcome": finding.outcome,
@@ -197,6 +198,7 @@ def sarif(findings: Sequence[Finding], version: str, rules: dict[str, tuple[str,
                 **({"environment": f.environment} if f.environment else {}),
                 **({"instance": f.instance} if f.instance else {}),
                 **({"rendered": f.rendered} if f.rendered else {}),
+                **({"equivalents": list(f.equivalents)} if f.equivalents else {}),
             },
         }
         if f.outcome == "waived":
@@ -251,7 +253,7 @@ def markdown(findings: Sequence[Finding], limit: int = 50) -> str:
         lines += ["| outcome | check | where | message |", "|---|---|---|---|"]
         for finding in ordered[:limit]:
             lines.append(
-                f"| {finding.outcome} | `{finding.id}` | `{finding.where}` | "
+                f"| {finding.outcome} | `{finding.label}` | `{finding.where}` | "
                 f"{_cell(finding.message)} |"
             )
         if len(ordered) > limit:

@@ -92,7 +92,11 @@ def load_policy_set(root: Path, catalog: Catalog) -> PolicySet:
     """policies/ validated, custom checkov checks loaded, and the references to checks
     and teams checked; raise with every problem found."""
     policy_set, problems = load_policies(root)
-    referenced = {*policy_set.config.checks, *(w.waiver.policy for w in policy_set.waivers)}
+    referenced = {
+        *policy_set.config.checks,
+        *(w.waiver.policy for w in policy_set.waivers),
+        *(c for checks in policy_set.equivalents.values() for c in checks),
+    }
     if policy_set.config.checkov.enabled:
         checkov, found = activate(root, policy_set.checkov_dir)
         problems += found
