@@ -280,28 +280,31 @@ def test_a_vm_customer_changes_the_inventory_and_its_header(tmp_path: Path):
     assert "newco:" in after.decode()
 
 
+def _debug(
+    inventory: Path, expression: str, cwd: Path | None = None
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """The real `ansible` (this venv's, with its ansible-core) printing `expression` on
+    the host that serves globex, as a template in a role would read it."""
+    beside = Path(sys.executable).parent / "ansible"
+    executable = str(beside) if beside.exists() else shutil.which("ansible") or "ansible"
+    completed = subprocess.run(
+        [executable, "-i", str(inventory), "mx1.globex.example", "-m",
+         "ansible.builtin.debug", "-a", f"msg={expression}", "-o"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+        env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "NO_COLOR": "1"},
+    )  # fmt: skip
+    return executable, completed
+
+
 def test_instances_are_keyed_for_jinja_and_resolve_in_a_real_template(compiled: Path):
     """`postfix-relay` would be a subtraction in Jinja; the key is `postfix_relay`, and
     the real `ansible` resolves the dotted path on the host that serves globex."""
     inventory = compiled / "rendered/prod/ansible/inventory.yml"
-    beside = Path(sys.executable).parent / "ansible"  # this venv's, with its ansible-core
-    executable = str(beside) if beside.exists() else shutil.which("ansible") or "ansible"
-    completed = subprocess.run(
-        [
-            executable,
-            "-i",
-            str(inventory),
-            "mx1.globex.example",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            "msg={{ gitopsc_instances.postfix_relay.globex.postfix_myhostname }}",
-            "-o",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "NO_COLOR": "1"},
+    executable, completed = _debug(
+        inventory, "{{ gitopsc_instances.postfix_relay.globex.postfix_myhostname }}"
     )
     assert '"msg": "mx.chat.example.net"' in completed.stdout, completed.stdout
     listed = subprocess.run(
@@ -413,25 +416,10 @@ def test_jinja_in_a_customers_vars_reaches_the_role_as_text_not_as_a_command(tmp
     assert result.exit_code == 0, result.stderr
     inventory = root / "rendered/prod/ansible/inventory.yml"
     assert "!unsafe" in inventory.read_text()
-    beside = Path(sys.executable).parent / "ansible"
-    executable = str(beside) if beside.exists() else shutil.which("ansible") or "ansible"
-    completed = subprocess.run(
-        [
-            executable,
-            "-i",
-            str(inventory),
-            "mx1.globex.example",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            "msg={{ gitopsc_instances.postfix_relay.globex.postfix_tls_security_level }}",
-            "-o",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    _, completed = _debug(
+        inventory,
+        "{{ gitopsc_instances.postfix_relay.globex.postfix_tls_security_level }}",
         cwd=tmp_path,
-        env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "NO_COLOR": "1"},
     )
     assert not marker.exists(), "the customer's Jinja ran on the controller"
     assert json.dumps(hostile)[1:-1] in completed.stdout, completed.stdout

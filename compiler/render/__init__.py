@@ -342,19 +342,13 @@ def render_environment(
                     tuple(sorted(platform_sources)),
                 )
             )
-        argo_sources = (env_file,)
         for obj, owners, owner_sources in argo:
             files.append(_object_file(apps_dir, obj, owners, owner_sources))
+        root = argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}")
         files.append(
-            OutputFile(
-                f"{env.name}/argocd/{cluster.name}/root.yaml",
-                argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}"),
-                "yaml",
-                (),
-                argo_sources,
-            )
+            OutputFile(f"{env.name}/argocd/{cluster.name}/root.yaml", root, "yaml", (), (env_file,))
         )
-        problems += _label_limit(catalog, env, [obj for obj, _, _ in argo] + [files[-1].data])
+        problems += _label_limit(catalog, env, [*(obj for obj, _, _ in argo), root])
     for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
         files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
     all_ids = tuple(i.id for i in instances)
