@@ -591,6 +591,15 @@ def test_check_list_names_every_check_with_its_status(example: Path):
     assert rows["CKV_K8S_35"][::2] == ["checkov", "disabled"]
     assert rows["CKV2_GITOPSC_1"][:2] == ["checkov", "high"]  # stated in its YAML
     assert rows["CKV_GITOPSC_1"][:2] == ["checkov", "medium"]  # config's checkov.severity
+    # equivalences (policies' `equivalents:`) show from both sides, one finding reports both
+    same_as = {
+        line.split()[0]: line
+        for line in result.stdout.splitlines()
+        if line.split()[:1] in (["image-pinned"], ["CKV_K8S_14"], ["CKV_K8S_20"])
+    }
+    assert " CKV_K8S_14 " in same_as["image-pinned"]
+    assert " image-pinned " in same_as["CKV_K8S_14"]
+    assert " - " in same_as["CKV_K8S_20"]  # a check with no twin
 
 
 def test_checkov_given_objects_agrees_with_checkov_reading_the_files():

@@ -97,6 +97,29 @@ def test_missing_resources_and_probes_are_one_finding_each(example: Path):
     assert by_id["probes-set"]["equivalents"] == ["CKV_K8S_8"]
 
 
+def test_a_container_without_both_probes_is_one_finding_with_one_fingerprint(example: Path):
+    """Both probes missing fail the rule's `required` twice at one container: one place to
+    fix, so one finding that says both, absorbs both checkov twins, and has a fingerprint
+    no other finding shares."""
+    _acme_layer(
+        example,
+        "dev",
+        "        patches:\n"
+        "          - target: {kind: Deployment}\n"
+        "            json_patch:\n"
+        f"              - {{op: remove, path: {CONTAINER}/livenessProbe}}\n"
+        f"              - {{op: remove, path: {CONTAINER}/readinessProbe}}\n",
+    )
+    _, findings, _ = _check(example, "--env", "dev")
+    probes = [f for f in _about_acme_synapse(findings, "dev") if f["id"] == "probes-set"]
+    assert len(probes) == 1, probes
+    assert "'livenessProbe'" in probes[0]["message"]
+    assert "'readinessProbe'" in probes[0]["message"]
+    assert probes[0]["equivalents"] == ["CKV_K8S_8", "CKV_K8S_9"]
+    fingerprints = [f["fingerprint"] for f in findings]
+    assert len(fingerprints) == len(set(fingerprints))
+
+
 @pytest.mark.parametrize("waived", ["image-pinned", "CKV_K8S_14"])
 def test_one_waiver_for_either_id_covers_the_one_finding(example: Path, waived: str):
     _acme_layer(example, "dev", "        image: docker.io/x/synapse:latest\n")

@@ -87,3 +87,37 @@ def test_a_setting_dedented_to_the_top_level_is_told_where_it_belongs(example: P
     stderr = _validate(example)
     assert f"environments/prod/environment.yaml:{line}:1: error: unknown key 'replicas'" in stderr
     assert "hint: 'replicas' is a key of defaults: indent it under 'defaults:'" in stderr
+
+
+def test_a_setting_dedented_beside_its_service_gets_an_indentation_hint(example: Path):
+    """`replicas: 3` one level too shallow, beside `synapse:` in a customer's `services:`,
+    is read as a service named `replicas`: the wrong type is the symptom, the hint names
+    the cause."""
+    customer = example / "catalog/customers/acme.yaml"
+    line = _replace(
+        customer, "      synapse:\n        replicas: 3\n", "      synapse:\n      replicas: 3\n"
+    )
+    stderr = _validate(example)
+    assert f"catalog/customers/acme.yaml:{line + 1}:7:" in stderr
+    assert (
+        "hint: 'replicas' is a key of each entry of environments.prod.services, not an "
+        "entry: indent it under the entry above it"
+    ) in stderr
+
+
+def test_a_mapping_setting_dedented_beside_its_service_is_no_unknown_service(example: Path):
+    """`config:` (a mapping, so the type fits) dedented beside `synapse:` is taken for a
+    service named `config`; the hint says it is a setting, not a misspelt service."""
+    customer = example / "catalog/customers/acme.yaml"
+    line = _replace(
+        customer,
+        "      synapse:\n        replicas: 3\n",
+        "      synapse:\n      config:\n        LOG_LEVEL: debug\n",
+    )
+    stderr = _validate(example)
+    assert f"catalog/customers/acme.yaml:{line + 1}:7:" in stderr
+    assert "names unknown service 'config'" in stderr
+    assert (
+        "hint: 'config' is a key of a service's settings, not a service: indent it under the "
+        "service above it"
+    ) in stderr

@@ -168,7 +168,8 @@ def _field_error(
         return FieldError(
             location,
             f"{subject}expected {_EXPECTED[kind]}, got {got} {_show(error)}",
-            _quote_hint(kind, error.get("input"), numbers.get(prefix + path), prefix + path),
+            _quote_hint(kind, error.get("input"), numbers.get(prefix + path), prefix + path)
+            or _dedented_hint(model, path),
         )
     if kind == "string_pattern_mismatch":
         what = PATTERN_DESCRIPTIONS.get(error.get("ctx", {}).get("pattern", ""), "valid here")
@@ -186,6 +187,20 @@ def _field_error(
     ):
         message = f"{message}, got {_show(error)}"
     return FieldError(location, f"{subject}{message}")
+
+
+def _dedented_hint(model: type[BaseModel], path: YamlPath) -> str:
+    """`replicas: 3` written one level too shallow, beside `synapse:` in a `services:`
+    mapping instead of under it, is read as an entry named `replicas`; its wrong type is
+    the symptom, the indentation the cause. Said when the key names a field of the very
+    entry it was taken for."""
+    if not path or not isinstance(path[-1], str) or path[-1] not in _allowed_keys(model, path):
+        return ""
+    owner = _dotted(path[:-1])
+    return (
+        f"'{path[-1]}' is a key of each entry of {owner}, not an entry: "
+        f"indent it under the entry above it"
+    )
 
 
 def _quote_hint(kind: str, value: Any, written: str | None, path: YamlPath) -> str:
@@ -248,6 +263,20 @@ def _members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _is_layer(annotation: Any) -> bool:
+    """Whether a mapping's values are layers (`Layer`, or `Layer | None`): dicts that
+    the model keeps as they are and `Settings` checks later."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(map(_is_layer, typing.get_args(annotation)))
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return False
+    return any(
+        isinstance(getattr(meta, "json_schema_extra", None), dict)
+        and meta.json_schema_extra.get("x-gitopsc-layer")
+        for meta in typing.get_args(annotation)[1:]
+    )
+
+
 def _children(annotation: Any, segment: str | int) -> list[Any]:
     """The annotations a value at `segment` inside a value of `annotation` is checked against."""
     children = []
@@ -261,7 +290,8 @@ def _children(annotation: Any, segment: str | int) -> list[Any]:
             elif field is not None:
                 children.append(field.annotation)
         elif origin is dict and isinstance(segment, str):
-            children.append(typing.get_args(member)[1])
+            value = typing.get_args(member)[1]
+            children.append(Settings if _is_layer(value) else value)
         elif origin is list and isinstance(segment, int):
             children.append(typing.get_args(member)[0])
     return children

@@ -216,13 +216,13 @@ def check_references(catalog: Catalog, broken: dict[EntityKind, set[str]]) -> li
 
     def refer(kind: EntityKind, name: str, location: Location, what: str) -> None:
         if name not in known[kind] and ANY_NAME not in known[kind]:
-            problems.append(
-                Problem(
-                    location,
-                    f"{what} names unknown {kind} '{name}'",
-                    did_you_mean(name, known[kind]),
+            hint = did_you_mean(name, known[kind])
+            if kind == "service" and name in Settings.model_fields:  # dedented out of a layer
+                hint = (
+                    f"'{name}' is a key of a service's settings, not a service: indent it "
+                    "under the service above it"
                 )
-            )
+            problems.append(Problem(location, f"{what} names unknown {kind} '{name}'", hint))
 
     for name, service in catalog.services.items():
         src = catalog.source("service", name)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from compiler.check.findings import Finding
 from compiler.check.policies import Policy
-from compiler.check.schemas import CompiledSchema
+from compiler.check.schemas import CompiledSchema, SchemaError
 from compiler.check.subjects import Subject, parts
 
 
@@ -39,16 +39,16 @@ def evaluate(
         for policy in ordered:
             if not matches(policy, subject):
                 continue
-            for error in rules[policy.id].errors(subject.document):
-                where = _dotted(error.pointer)
+            for pointer, messages in _by_place(rules[policy.id].errors(subject.document)):
+                where = _dotted(pointer)
                 findings.append(
                     Finding(
                         policy.id,
                         policy.severity,
                         f"{policy.title}: {subject.name}: {where + ': ' if where else ''}"
-                        f"{error.message}",
+                        f"{'; '.join(messages)}",
                         "policy",
-                        subject.locate(error.pointer),
+                        subject.locate(pointer),
                         subject.rendered,
                         subject.environment,
                         subject.instance,
@@ -56,11 +56,21 @@ def evaluate(
                         subject.service,
                         policy.remediation,
                         policy.title,
-                        key=f"{subject.name}#{error.pointer}",
-                        pointer=error.pointer if subject.rendered else "",
+                        key=f"{subject.name}#{pointer}",
+                        pointer=pointer if subject.rendered else "",
                     )
                 )
     return findings
+
+
+def _by_place(errors: Sequence[SchemaError]) -> list[tuple[str, list[str]]]:
+    """The errors of one rule on one subject, one entry per place: a container without
+    both probes fails `required` twice at one pointer, and that is one mistake to fix in
+    one place (one finding, one fingerprint), not two findings a report cannot tell apart."""
+    places: dict[str, list[str]] = {}
+    for error in errors:
+        places.setdefault(error.pointer, []).append(error.message)
+    return list(places.items())
 
 
 def _dotted(pointer: str) -> str:

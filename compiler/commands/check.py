@@ -86,6 +86,7 @@ class _Check:
     status: str
     title: str
     remediation: str
+    same_as: tuple[str, ...] = ()  # the checks that report the same mistake (equivalence.py)
 
 
 def _checks(policy_set: PolicySet) -> list[_Check]:
@@ -102,6 +103,11 @@ def _checks(policy_set: PolicySet) -> list[_Check]:
             for check, (title, own) in policy_set.checkov_checks.items()
         ),
     ]
+    same_as: dict[str, list[str]] = {}
+    for policy, checks in policy_set.equivalents.items():
+        for check in checks:
+            same_as.setdefault(policy, []).append(check)
+            same_as.setdefault(check, []).append(policy)
     result = []
     for check, source, severity, title, remediation in sorted(found):
         override = config.checks.get(check)
@@ -110,15 +116,17 @@ def _checks(policy_set: PolicySet) -> list[_Check]:
             status = "disabled"
         elif override is not None and override.severity is not None:
             status, severity = f"re-graded from {severity}", override.severity
-        result.append(_Check(check, source, severity, status, title, remediation))
+        twins = tuple(same_as.get(check, ()))
+        result.append(_Check(check, source, severity, status, title, remediation, twins))
     return result
 
 
 def list_checks(root: Path, console: Console) -> int:
     """`gitopsc check --list`: what can be named in config.yaml and waivers.yaml."""
     policy_set = pipeline.load_policy_set(root, pipeline.load_catalog(root))
-    table = Table("id", "source", "severity", "status", "title", box=None)
+    table = Table("id", "source", "severity", "status", "same as", "title", box=None)
     for check in _checks(policy_set):
-        table.add_row(check.id, check.source, check.severity, check.status, check.title)
+        same_as = ", ".join(check.same_as) or "-"
+        table.add_row(check.id, check.source, check.severity, check.status, same_as, check.title)
     console.print(table)
     return 0
