@@ -7,6 +7,7 @@ codequality, sarif, markdown) out.
     builtins/     one module per built-in check       enforce.py   outcomes and waivers
     findings.py   the one finding model               report.py    the report formats
     equivalence.py  a policy and its checkov twins on one subject: one finding
+    result_cache.py what checkov found per namespace folder, kept per content
 
 It reads the catalog, render and output stages (checkov is handed the exact bytes the
 writer writes); review and the commands sit above it. `instance_paths` is
@@ -18,7 +19,7 @@ from compiler.check.builtins import BUILTINS, ArgoObject, Sides, argocd_checks, 
 from compiler.check.builtins.argocd_name_unique import clashes as argocd_clashes
 from compiler.check.builtins.base import EnvironmentInput
 from compiler.check.builtins.network_reachability import NetworkPath, instance_paths
-from compiler.check.checkov_checks import CheckovRun, activate
+from compiler.check.checkov_checks import CheckovRun, activate, checks_digest
 from compiler.check.declarative import compile_rules
 from compiler.check.enforce import enforce
 from compiler.check.findings import Finding
@@ -54,6 +55,7 @@ __all__ = [
     "check_catalog",
     "check_environment",
     "check_references",
+    "checks_digest",
     "compile_rules",
     "enforce",
     "instance_paths",

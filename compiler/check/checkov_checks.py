@@ -21,6 +21,7 @@ they get `checkov.severity` from policies/config.yaml, re-graded per check id un
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import traceback
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.catalog import Catalog, Instance, load_document
+from compiler.check import result_cache
 from compiler.check.builtins.base import about_file
 from compiler.check.findings import SEVERITIES, Finding, Severity
 from compiler.check.subjects import object_location
@@ -43,10 +45,23 @@ _ACTIVE: list[str] = []  # the custom check sources currently registered (a cach
 
 @dataclass(frozen=True)
 class CheckovRun:
-    """What a scan needs: the default severity and the check ids switched off."""
+    """What a scan needs: the default severity, the check ids switched off, and a digest
+    of the custom checks registered (`checks_digest`; part of a cached result's key)."""
 
     severity: Severity
     skip: tuple[str, ...]
+    checks: str = ""
+
+
+def checks_digest(folder: Path | None) -> str:
+    """The custom checks' names and bytes, hashed: a cached result is only reused while
+    the checks that made it are the ones registered."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []:
+        relative = path.relative_to(folder).as_posix().encode()
+        content = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(relative), relative, len(content)) + content)
+    return digest.hexdigest()
 
 
 def activate(
@@ -182,6 +197,9 @@ def scan(
     forked process per file) took 60% of its time. `_definitions` builds what its
     parser would from the bytes `gitopsc compile` writes, and the tests compare the
     result with checkov reading the same files itself.
+
+    A folder whose objects, checks and skipped ids are those of an earlier run is not
+    scanned again: its raw result is read from the result cache (result_cache.py).
     """
     objects = {file.path: file for file in files if _is_kubernetes_object(file)}
     folders: dict[str, list[str]] = {}
@@ -193,8 +211,8 @@ def scan(
         skip = list(run.skip)
         if folder.split("/")[2] in openshift:
             skip += sorted(NOT_ON_OPENSHIFT)
-        for one in _run_checkov({path: objects[path] for path in paths}, folder, skip):
-            records += [(folder, record) for record in one.failed_checks]
+        chosen = {path: objects[path] for path in sorted(paths)}
+        records += [(folder, record) for record in _failed(chosen, folder, skip, run.checks)]
     return sorted(
         (
             _finding(catalog, env, objects, instances, run, folder, record)
@@ -214,7 +232,65 @@ NOT_ON_OPENSHIFT = {
 _ROOT = "/gitopsc"  # the folder checkov is told it scans; nothing is read from it
 
 
-def _run_checkov(objects: Mapping[str, OutputFile], folder: str, skip: Sequence[str]) -> list:
+def _failed(
+    objects: Mapping[str, OutputFile], folder: str, skip: Sequence[str], checks: str
+) -> list[dict[str, str]]:
+    """checkov's failed checks on one folder's objects, as plain records (`_record`):
+    from the result cache when these bytes were scanned with these checks before."""
+    from checkov.version import version as checkov_version
+
+    contents = {path: serialize(file) for path, file in objects.items()}
+    key = result_cache.content_key(
+        "checkov",
+        [
+            checkov_version.encode(),
+            checks.encode(),
+            "\0".join(sorted(skip)).encode(),
+            folder.encode(),
+            *(part for path in sorted(contents) for part in (path.encode(), contents[path])),
+        ],
+    )
+    cached = result_cache.read("checkov", key)
+    if isinstance(cached, list) and all(_is_record(item) for item in cached):
+        return cached
+    reports = _run_checkov(objects, folder, skip, contents)
+    records = [_record(found) for report in reports for found in report.failed_checks]
+    result_cache.write("checkov", key, records)
+    return records
+
+
+_RECORD_FIELDS = ("check_id", "check_name", "file_path", "resource", "key", "guideline", "severity")
+
+
+def _record(found: Any) -> dict[str, str]:
+    """What a finding needs of checkov's record: JSON data, so it can be cached."""
+    keys = (found.check_result or {}).get("evaluated_keys") or []
+    severity = getattr(found, "severity", None)
+    return {
+        "check_id": str(found.check_id),
+        "check_name": str(found.check_name),
+        "file_path": str(found.file_path),
+        "resource": str(found.resource),
+        "key": str(keys[0]) if keys else "",
+        "guideline": str(found.guideline or ""),
+        "severity": str(getattr(severity, "name", severity or "")).lower(),
+    }
+
+
+def _is_record(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and sorted(item) == sorted(_RECORD_FIELDS)
+        and all(isinstance(value, str) for value in item.values())
+    )
+
+
+def _run_checkov(
+    objects: Mapping[str, OutputFile],
+    folder: str,
+    skip: Sequence[str],
+    contents: Mapping[str, bytes] | None = None,
+) -> list:
     """checkov's Kubernetes runner on `objects`, as if it had read them from `folder`.
     Runner.run parses files only while it has no definitions and context; given both,
     it runs its resource checks on them, and its graph checks on the graph built here
@@ -228,7 +304,8 @@ def _run_checkov(objects: Mapping[str, OutputFile], folder: str, skip: Sequence[
     definitions, raw = {}, {}
     for path, file in objects.items():
         name = f"{_ROOT}/{path}"
-        definitions[name], raw[name] = _definitions(file)
+        content = contents[path] if contents is not None else serialize(file)
+        definitions[name], raw[name] = _definitions(file, content)
     runner = Runner()
     runner.definitions, runner.definitions_raw = definitions, raw
     runner.context = build_definitions_context(definitions, raw)
@@ -246,10 +323,13 @@ def _run_checkov(objects: Mapping[str, OutputFile], folder: str, skip: Sequence[
     return report if isinstance(report, list) else [report]
 
 
-def _definitions(file: OutputFile) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """What checkov's YAML parser makes of the file: the object with the first and last
-    line of each mapping (here: of the object, for all of them), and the numbered lines."""
-    lines = serialize(file).decode().splitlines(keepends=True)
+def _definitions(
+    file: OutputFile, content: bytes
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """What checkov's YAML parser makes of the file (`content`, its bytes): the object
+    with the first and last line of each mapping (here: of the object, for all of
+    them), and the numbered lines."""
+    lines = content.decode().splitlines(keepends=True)
     first = next(i for i, line in enumerate(lines, 1) if not line.startswith("#"))
     return [_with_lines(file.data, first, len(lines))], list(enumerate(lines, 1))
 
@@ -284,31 +364,29 @@ def _finding(
     instances: Mapping[str, Instance],
     run: CheckovRun,
     folder: str,
-    record: Any,
+    record: Mapping[str, str],
 ) -> Finding:
-    path = f"{folder}{record.file_path}"  # relative to the folder scanned, with a leading /
+    path = f"{folder}{record['file_path']}"  # relative to the folder scanned, leading /
     file = objects.get(path)
     instance = instances.get(file.instances[0]) if file and len(file.instances) == 1 else None
-    keys = (record.check_result or {}).get("evaluated_keys") or []
-    pointer = _pointer(keys[0]) if keys else ""
+    pointer = _pointer(record["key"])
     location = object_location(catalog, instance, pointer) if instance else None
     if location is None and file is not None:
         location = _source(file)
-    severity = getattr(record, "severity", None)
-    named = str(getattr(severity, "name", severity or "")).lower()
+    named, check_id, check_name = record["severity"], record["check_id"], record["check_name"]
     return Finding(
-        record.check_id,
+        check_id,
         named if named in SEVERITIES else run.severity,  # type: ignore[arg-type]
-        f"{path}: {record.resource}: {record.check_name}" + (f" ({pointer})" if pointer else ""),
+        f"{path}: {record['resource']}: {check_name}" + (f" ({pointer})" if pointer else ""),
         "checkov",
         location,
         rendered=path,
         **(about_file(env, file, instances) if file is not None else {"environment": env}),
-        remediation=record.guideline
+        remediation=record["guideline"]
         or f"change the setting behind {pointer or 'the object'}, or re-grade or disable "
-        f"{record.check_id} under `checks:` in policies/config.yaml",
-        title=record.check_name,
-        key=f"{record.resource}:{pointer}",
+        f"{check_id} under `checks:` in policies/config.yaml",
+        title=check_name,
+        key=f"{record['resource']}:{pointer}",
         pointer=pointer,
     )
 

@@ -33,6 +33,7 @@ from compiler.check import (
     check_catalog,
     check_environment,
     check_references,
+    checks_digest,
     compile_rules,
     enforce,
     known_checks,
@@ -118,7 +119,7 @@ def _checkov_run(policy_set: PolicySet) -> CheckovRun | None:
     if not config.checkov.enabled:
         return None
     skip = sorted(check for check, override in config.checks.items() if not override.enabled)
-    return CheckovRun(config.checkov.severity, tuple(skip))
+    return CheckovRun(config.checkov.severity, tuple(skip), checks_digest(policy_set.checkov_dir))
 
 
 def check(

@@ -1,0 +1,97 @@
+"""What an expensive check found, kept on disk per content: a check after a small change
+pays only for what the change touched.
+
+checkov costs about 8 ms an object, minutes for a large catalog, and its result on a
+namespace folder is a function of the folder's objects, checkov's version, the checks
+registered (custom ones included) and the ids switched off: nothing else reaches it.
+So the result is kept under a hash of exactly those, and a later run on the same
+bytes reads it instead of running checkov. What is kept is checkov's raw result (check
+id, resource, the key it evaluated, ...), never a finding: where a finding is located
+(the catalog line behind the field), its customer and waivers depend on the catalog of
+this run and are worked out from the raw result each time, so a cached run reports what
+a cold run would, to the byte (tests/test_result_cache.py).
+
+Trust is the validator cache's (validator_cache.py): entries live in the same folder
+and carry an HMAC made with the same user-only key, checked before anything is read. An
+entry is JSON data and is never executed; the HMAC matters all the same, because an
+entry written by someone else could say "nothing failed" and hide a finding. A folder
+shared between users or restored from another pipeline therefore costs only a cold run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from compiler.check.validator_cache import cache_folder, cache_key
+
+# bumped whenever what an entry holds changes meaning: old entries then simply miss
+FORMAT = b"gitopsc-result-cache/1"
+
+
+def content_key(kind: str, parts: Iterable[bytes]) -> str:
+    """The entry name for a result of `kind` computed from exactly `parts` (each part
+    length-prefixed, so no two different lists of parts hash alike)."""
+    digest = hashlib.sha256(FORMAT + b"\0" + kind.encode())
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _entry(kind: str, key: str) -> tuple[Path, bytes] | None:
+    folder = cache_folder()
+    secret = cache_key() if folder else None
+    if folder is None or secret is None:
+        return None
+    return folder / "results" / kind / key[:2] / f"{key}.json", secret
+
+
+def _signature(secret: bytes, key: str, payload: bytes) -> bytes:
+    return hmac.new(secret, FORMAT + b"\0" + key.encode() + b"\0" + payload, "sha256").digest()
+
+
+def read(kind: str, key: str) -> Any | None:
+    """The value kept for `key`, or None: no cache, no entry, or one this user's key did
+    not sign (checked before the JSON is parsed)."""
+    where = _entry(kind, key)
+    if where is None:
+        return None
+    path, secret = where
+    try:
+        entry = path.read_bytes()
+    except OSError:
+        return None
+    signature, payload = entry[:32], entry[32:]
+    if len(signature) < 32 or not hmac.compare_digest(signature, _signature(secret, key, payload)):
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def write(kind: str, key: str, value: Any) -> None:
+    """Keep `value` (JSON data) for `key`; atomic (a temporary file, then a rename), so a
+    reader sees a whole entry or none. A cache that cannot be written is skipped: it
+    only costs the next run the work again."""
+    where = _entry(kind, key)
+    if where is None:
+        return
+    path, secret = where
+    payload = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    temporary = None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
+            temporary.write(_signature(secret, key, payload) + payload)
+        os.replace(temporary.name, path)
+    except OSError:
+        if temporary is not None:
+            Path(temporary.name).unlink(missing_ok=True)
