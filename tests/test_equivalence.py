@@ -143,6 +143,61 @@ def test_one_waiver_for_either_id_covers_the_one_finding(example: Path, waived: 
     assert [f["outcome"] for f in digest] == ["warn"]
 
 
+def _waivers(root: Path, *policies: str) -> None:
+    (root / "policies/waivers.yaml").write_text(
+        "waivers:\n"
+        + "".join(
+            f"  - {{policy: {policy}, environment: dev, customer: acme, service: synapse,"
+            " reason: throttling hurts this one, owner: chat-platform, expires: 2027-01-31}\n"
+            for policy in policies
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("removed", "waived", "covered"),
+    [
+        # a CPU-limit waiver is about the CPU limit: no requests and no memory limit stay
+        ("resources", ["CKV_K8S_11"], False),
+        ("resources", ["CKV_K8S_10", "CKV_K8S_11", "CKV_K8S_12", "CKV_K8S_13"], True),
+        ("resources", ["resources-set"], True),
+        # a readiness waiver does not hide a missing liveness probe
+        ("probes", ["CKV_K8S_9"], False),
+        ("probes", ["CKV_K8S_8", "CKV_K8S_9"], True),
+    ],
+)
+def test_a_waiver_for_one_twin_does_not_hide_what_the_others_report(
+    example: Path, removed: str, waived: list[str], covered: bool
+):
+    """A policy finding that folded several checkov ids reports each of their mistakes;
+    it is waived by a waiver for the policy, or by waivers for every id it folded."""
+    operations = (
+        [f"{CONTAINER}/resources"]
+        if removed == "resources"
+        else [f"{CONTAINER}/livenessProbe", f"{CONTAINER}/readinessProbe"]
+    )
+    _acme_layer(
+        example,
+        "dev",
+        "        patches:\n"
+        "          - target: {kind: Deployment}\n"
+        "            json_patch:\n"
+        + "".join(f"              - {{op: remove, path: {path}}}\n" for path in operations),
+    )
+    _waivers(example, *waived)
+    _, findings, _ = _check(example, "--env", "dev")
+    policy = "resources-set" if removed == "resources" else "probes-set"
+    about = [f for f in _about_acme_synapse(findings, "dev") if f["id"] == policy]
+    assert len(about) == 1, about
+    # dev's tier warns on medium findings, so an uncovered one is a warning there
+    assert about[0]["outcome"] == ("waived" if covered else "warn"), about[0]
+    unused = {f["message"] for f in findings if f["id"] == "waiver-unused"}
+    if covered:
+        assert not unused  # each waiver that took part is used
+    else:
+        assert all(w in " ".join(unused) for w in waived), unused  # none of them did
+
+
 def test_the_surviving_finding_keeps_its_fingerprint_with_checkov_on_or_off(example: Path):
     _acme_layer(example, "dev", "        image: docker.io/x/synapse:latest\n")
     _, on, _ = _check(example, "--env", "dev")

@@ -2,8 +2,8 @@
 
 Order: a check disabled in config.yaml drops its findings; a severity override
 re-grades them; a policy's finding absorbs its declared equivalents' findings on the
-same subject (equivalence.py); a matching, unexpired waiver (for any of the ids) marks
-them waived; otherwise the tier's rule decides fail, warn or ignored. Waivers are then
+same subject (equivalence.py); a matching, unexpired waiver for its own id, or waivers
+for every id it absorbed, mark it waived; otherwise the tier's rule decides fail, warn or ignored. Waivers are then
 judged themselves: an expired one is a failing finding, one that matched nothing is
 reported (not one of a check that judges a change against a base revision: a run
 without a base cannot use it).
@@ -38,13 +38,16 @@ def enforce(
     used: set[int] = set()
     result = []
     for item in _merged(findings, policy_set):
-        waiver = next((w for w in live if _covers(w, item)), None)
-        if waiver is not None:
-            used.add(id(waiver))
-            w = waiver.waiver
+        waivers = _covering(live, item)
+        if waivers:
+            used.update(id(waiver) for waiver in waivers)
             result.append(
                 item.with_outcome(
-                    "waived", f"{w.reason} (owner {w.owner}, expires {w.expires.isoformat()})"
+                    "waived",
+                    "; ".join(
+                        f"{w.reason} (owner {w.owner}, expires {w.expires.isoformat()})"
+                        for w in dict.fromkeys(placed.waiver for placed in waivers)
+                    ),
                 )
             )
             continue
@@ -88,10 +91,26 @@ def _scope(check: str) -> str | None:
     return builtin.scope if builtin is not None else None
 
 
-def _covers(placed: PlacedWaiver, item: Finding) -> bool:
+def _covering(live: Sequence[PlacedWaiver], item: Finding) -> list[PlacedWaiver]:
+    """The waivers that together cover `item`, or none. A waiver for the finding's own id
+    covers it. One that folded its equivalents (equivalence.py) reports each of them, so
+    it is covered when each is: a waiver for checkov's CPU-limit check alone does not
+    hide a container with no resources at all (no requests, no memory limit), and one for
+    the readiness probe does not hide a missing liveness probe. A one-to-one twin
+    (`image-pinned` and CKV_K8S_14) is covered by a waiver for either."""
+    own = next((w for w in live if _covers(w, item, item.id)), None)
+    if own is not None:
+        return [own]
+    if not item.equivalents:
+        return []
+    twins = [next((w for w in live if _covers(w, item, twin)), None) for twin in item.equivalents]
+    return [w for w in twins if w is not None] if all(twins) else []
+
+
+def _covers(placed: PlacedWaiver, item: Finding, check: str) -> bool:
     waiver = placed.waiver
     return (
-        (waiver.policy == item.id or waiver.policy in item.equivalents)
+        waiver.policy == check
         and (waiver.environment is None or waiver.environment == item.environment)
         and (waiver.customer is None or waiver.customer == item.customer)
         and (waiver.service is None or waiver.service == item.service)
