@@ -109,3 +109,54 @@ def test_the_example_places_every_customer_in_its_residency(env: str):
         residency = resolved.catalog.customers[instance.customer].residency
         assert all(residency in clusters[c].residency for c in instance.clusters), instance.id
         assert all(h.residency == residency for h in instance.hosts), instance.id
+
+
+def test_a_customers_mail_through_relays_of_another_residency_is_refused_at_the_pool(
+    example: Path,
+):
+    """The review's breach: helvetia-bank (ch) sends prod mail through `mail-relays`,
+    whose hosts are in Frankfurt. Where an instance runs was checked; where its egress
+    sends the data was not. Now the rule's `host_pool:` is the error."""
+    bank = example / "catalog/customers/helvetia-bank.yaml"
+    text = bank.read_text()
+    old = "egress: {smtp: {host_pool: mail-relays-ch}}"
+    at = text.index(old, text.index("  prod:\n"))
+    bank.write_text(text[:at] + "egress: {smtp: {host_pool: mail-relays}}" + text[at + len(old) :])
+    line = text[:at].count("\n") + 1
+    out = _validate(example)
+    assert f"catalog/customers/helvetia-bank.yaml:{line}:" in out, out
+    assert "host pool mail-relays has hosts outside the customer's residency 'ch'" in out
+    assert "relay1.fra1.mail.example.net (eu)" in out
+    assert out.count("error:") == 1
+
+
+def test_named_hosts_of_another_residency_are_refused_like_a_pool(example: Path):
+    """The same rule for a peer named by its hosts, and for ingress: data flows both ways."""
+    bank = example / "catalog/customers/helvetia-bank.yaml"
+    text = bank.read_text()
+    prod = text.index("  prod:\n")
+    old = "egress: {smtp: {host_pool: mail-relays-ch}}"
+    at = text.index(old, prod)
+    new = (
+        "egress: {smtp: {host_pool: mail-relays-ch}}\n"
+        "          ingress: {relay: {hosts: [relay2.fra1.mail.example.net], ports: [http]}}"
+    )
+    bank.write_text(text[:at] + new + text[at + len(old) :])
+    out = _validate(example)
+    assert "hosts relay2.fra1.mail.example.net has hosts outside the customer's residency" in out
+    assert out.count("error:") == 1
+
+
+def test_the_example_sends_each_customers_mail_through_its_own_residency(example: Path):
+    """dev's and staging's relays are in the EU; the US and Swiss customers there name
+    pools of their own (environments/*/environment.yaml), so the example validates."""
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 0, result.stderr
+    for env, customer, pool in (
+        ("dev", "globex", "mail-relays-us"),
+        ("staging", "alpenverein", "mail-relays-ch"),
+        ("staging", "helvetia-bank", "mail-relays-ch"),
+    ):
+        explained = run_cli("explain", f"{env}/{customer}/synapse", "--root", str(example))
+        assert explained.exit_code == 0, explained.stderr
+        assert pool in explained.stdout, (env, customer)

@@ -639,6 +639,17 @@ def _peer(
             if not (yield from _accepted(env, rule, pool_name, where, at)):
                 return None
             hosts.append(host)
+    customer = catalog.customers.get(instance.customer) if instance.customer else None
+    outside = [h for h in hosts if customer is not None and h.residency != customer.residency]
+    if customer is not None and outside:  # the data would leave the customer's residency
+        names = ", ".join(f"{h.name} ({h.residency})" for h in outside)
+        yield (
+            (*at, kind),
+            f"{what} has hosts outside the customer's residency '{customer.residency}': "
+            f"{names}",
+            f"the customer's data stays in '{customer.residency}': name a pool or hosts there",
+        )
+        return None
     cidrs = []
     for host in hosts:
         cidr = _host_cidr(host)

@@ -16,7 +16,10 @@ may grade a breach of a customer's contract as acceptable, so it is a catalog er
 - a pin (`environments.<env>.cluster`) on a cluster that does not hold it: at the pin;
 - one of the customer's own hosts of another residency: at that host's `residency:`;
 - a host pool (`vm.host_pool`, after layers merge) with a host of another residency:
-  from the resolver (`pool_problems`), at the layer that chose the pool.
+  from the resolver (`pool_problems`), at the layer that chose the pool;
+- a network rule to a host pool or hosts of another residency (mail sent through a
+  relay in another country has left the customer's residency): from reachability.py's
+  `_peer`, at the rule's peer.
 
 The `residency-region` check repeats the rule on the resolved instances, so that the
 guarantee stays visible in the reports.
