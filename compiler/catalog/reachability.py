@@ -645,8 +645,7 @@ def _peer(
         names = ", ".join(f"{h.name} ({h.residency})" for h in outside)
         yield (
             (*at, kind),
-            f"{what} has hosts outside the customer's residency '{customer.residency}': "
-            f"{names}",
+            f"{what} has hosts outside the customer's residency '{customer.residency}': {names}",
             f"the customer's data stays in '{customer.residency}': name a pool or hosts there",
         )
         return None

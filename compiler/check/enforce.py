@@ -3,10 +3,10 @@
 Order: a check disabled in config.yaml drops its findings; a severity override
 re-grades them; a policy's finding absorbs its declared equivalents' findings on the
 same subject (equivalence.py); a matching, unexpired waiver for its own id, or waivers
-for every id it absorbed, mark it waived; otherwise the tier's rule decides fail, warn or ignored. Waivers are then
-judged themselves: an expired one is a failing finding, one that matched nothing is
-reported (not one of a check that judges a change against a base revision: a run
-without a base cannot use it).
+for every id it absorbed, mark it waived; otherwise the tier's rule decides fail, warn
+or ignored. Waivers are then judged themselves: an expired one is a failing finding,
+one that matched nothing is reported (not one of a check that judges a change against a
+base revision: a run without a base cannot use it).
 """
 
 from __future__ import annotations
