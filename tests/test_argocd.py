@@ -467,6 +467,8 @@ def test_validate_refuses_a_clash_between_environments_of_one_argocd(example: Pa
         "give environment 'staging' an ArgoCD per cluster"
     ) in result.stderr, result.stderr
     assert "1 problem(s) found." in result.stderr
+    only_prod = run_cli("validate", "--root", str(example), "--env", "prod")
+    assert only_prod.exit_code == 2 and "prod-fra1-acme-postgres" in only_prod.stderr
     compiled = run_cli("compile", "--root", str(example))
     assert compiled.exit_code == 2 and "prod-fra1-acme-postgres" in compiled.stderr
     assert not (example / "rendered").exists() or not any((example / "rendered").iterdir())
@@ -533,6 +535,23 @@ def test_a_clash_of_the_platforms_names_is_located_at_the_argocd_settings(exampl
         "argocd), which is already the Application of the platform on cluster root (dev)"
     ], result.stderr
     assert "rename cluster 'platform'" in result.stderr
+
+
+def test_a_duplicate_cluster_name_is_one_error_not_one_per_object(example: Path):
+    """Two environments with a cluster `prod-fra1` in one shared ArgoCD would give every
+    Application and AppProject of it a twin: the duplicate cluster name is the one
+    error, not a clash per object."""
+    staging = example / "environments/staging/environment.yaml"
+    staging.write_text(staging.read_text().replace("stg-fra1", "prod-fra1"))
+    for customer in example.glob("catalog/customers/*.yaml"):
+        customer.write_text(customer.read_text().replace("stg-fra1", "prod-fra1"))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert errors == [line for line in errors if "duplicate cluster name 'prod-fra1'" in line], (
+        result.stderr
+    )
+    assert errors
 
 
 def test_validation_names_what_render_writes(example: Path):

@@ -174,7 +174,10 @@ def catalog_problems(catalog: Catalog) -> list[Problem]:
     environment's `argocd` settings), naming the first."""
     problems = []
     first: dict[tuple[str, str, str], ArgoName] = {}
+    owners: dict[str, str] = {}  # cluster name -> its first environment
     for obj in sorted(catalog_names(catalog), key=_order):
+        if owners.setdefault(obj.cluster, obj.environment) != obj.environment:
+            continue  # a duplicate cluster name (validate.py): every name of it would clash
         seen = first.setdefault((obj.argocd, obj.kind, obj.name), obj)
         if seen is obj:
             continue
