@@ -426,25 +426,166 @@ def test_a_customers_own_windows_reach_its_projects_in_every_environment_only(ex
         )
 
 
-def test_compile_refuses_a_clash_between_environments_of_one_argocd(example: Path):
+def _add_postgres_customer(example: Path, env: str, cluster: str, residency: str = "eu") -> None:
+    """A customer named `postgres` with the postgres service on `cluster`: its namespace
+    Application is `<cluster>-postgres`, which with a cluster `prod-fra1-acme` is the
+    name of acme's postgres Application on prod-fra1 (`prod-fra1-acme-postgres`)."""
+    (example / "catalog/customers/postgres.yaml").write_text(
+        f"name: postgres\nplan: starter\nresidency: {residency}\ndomains: [postgres.example]\n"
+        f"environments:\n  {env}:\n    cluster: {cluster}\n    services:\n      postgres:\n"
+    )
+
+
+def _rename_swiss_cluster(example: Path, name: str) -> None:
+    _edit(
+        example / "environments/prod/environment.yaml", "  - name: prod-zrh1", f"  - name: {name}"
+    )
+    bank = example / "catalog/customers/helvetia-bank.yaml"
+    bank.write_text(bank.read_text().replace("prod-zrh1", name))
+
+
+def test_validate_refuses_a_clash_between_environments_of_one_argocd(example: Path):
     """CI checks one environment per job, so `argocd-name-unique` there never sees two
-    environments at once; `compile` renders them all and refuses the clash (staging's
-    cluster `prod-fra1-acme` with a customer `postgres` against prod's acme postgres)."""
+    environments at once; validation sees the whole catalog (issue 16, item 4) and
+    refuses the clash before anything renders (staging's cluster `prod-fra1-acme` with a
+    customer `postgres` against prod's acme postgres, one shared ArgoCD), at the name
+    of the customer whose name makes it."""
     _edit(
         example / "environments/staging/environment.yaml",
         "  - name: stg-fra1",
         "  - name: prod-fra1-acme",
     )
-    (example / "catalog/customers/postgres.yaml").write_text(
-        "name: postgres\nplan: starter\nresidency: eu\ndomains: [postgres.example]\n"
-        "environments:\n  staging:\n    cluster: prod-fra1-acme\n    services:\n"
-        "      postgres:\n"
-    )
-    result = run_cli("compile", "--root", str(example))
+    _add_postgres_customer(example, "staging", "prod-fra1-acme")
+    result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2 and result.exception is None, result.stderr
-    assert "Application argocd/prod-fra1-acme-postgres in " in result.stderr, result.stderr
-    assert "environments/staging/environment.yaml:" in result.stderr
+    assert (
+        "catalog/customers/postgres.yaml:1:1: error: the namespace Application of customer "
+        "postgres on cluster prod-fra1-acme (staging) would be Application "
+        "'prod-fra1-acme-postgres' in the shared ArgoCD (namespace argocd), which is already "
+        "the Application of customer acme's postgres on cluster prod-fra1 (prod)\n"
+        "  hint: one ArgoCD holds one Application per name: rename customer 'postgres', or "
+        "give environment 'staging' an ArgoCD per cluster"
+    ) in result.stderr, result.stderr
+    assert "1 problem(s) found." in result.stderr
+    only_prod = run_cli("validate", "--root", str(example), "--env", "prod")
+    assert only_prod.exit_code == 2 and "prod-fra1-acme-postgres" in only_prod.stderr
+    compiled = run_cli("compile", "--root", str(example))
+    assert compiled.exit_code == 2 and "prod-fra1-acme-postgres" in compiled.stderr
     assert not (example / "rendered").exists() or not any((example / "rendered").iterdir())
+
+
+def test_validate_refuses_a_clash_between_two_clusters_of_one_environment(example: Path):
+    """prod's two clusters share one ArgoCD: with its Swiss cluster called
+    `prod-fra1-acme`, a Swiss customer `postgres` would have the name of acme's
+    postgres Application on prod-fra1."""
+    _rename_swiss_cluster(example, "prod-fra1-acme")
+    _add_postgres_customer(example, "prod", "prod-fra1-acme", "ch")
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert (
+        "catalog/customers/postgres.yaml:1:1: error: the namespace Application of customer "
+        "postgres on cluster prod-fra1-acme (prod) would be Application "
+        "'prod-fra1-acme-postgres' in the shared ArgoCD (namespace argocd)"
+    ) in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "instance"), [("prod", "cluster"), ("staging", "environment"), ("staging", "cluster")]
+)
+def test_an_argocd_of_its_own_separates_the_same_names(example: Path, env: str, instance: str):
+    """The same clusters and customers as the refused cases pass when the names land in
+    different ArgoCDs: one per cluster (names without the cluster's), or staging's own."""
+    if env == "prod":
+        _rename_swiss_cluster(example, "prod-fra1-acme")
+        _add_postgres_customer(example, "prod", "prod-fra1-acme", "ch")
+    else:
+        _edit(
+            example / "environments/staging/environment.yaml",
+            "  - name: stg-fra1",
+            "  - name: prod-fra1-acme",
+        )
+        _add_postgres_customer(example, "staging", "prod-fra1-acme")
+    _edit(
+        example / f"environments/{env}/environment.yaml",
+        "  revision: main",
+        f"  revision: main\n  instance: {instance}",
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_clash_of_the_platforms_names_is_located_at_the_argocd_settings(example: Path):
+    """No customer's name in it: dev's cluster `root` (one Application per customer)
+    has the platform namespace's Application `root-platform`, the root app of staging's
+    cluster `platform` in the shared ArgoCD. The environment later in name order is
+    reported, at its `argocd:` settings, where one ArgoCD per cluster would part them."""
+    dev = example / "environments/dev/environment.yaml"
+    dev.write_text(dev.read_text().replace("dev-fra1", "root"))
+    staging = example / "environments/staging/environment.yaml"
+    staging.write_text(staging.read_text().replace("stg-fra1", "platform"))
+    for customer in example.glob("catalog/customers/*.yaml"):
+        text = customer.read_text().replace("dev-fra1", "root")
+        customer.write_text(text.replace("stg-fra1", "platform"))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    located = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert located == [
+        "environments/staging/environment.yaml:21:1: error: the root app on cluster platform "
+        "(staging) would be Application 'root-platform' in the shared ArgoCD (namespace "
+        "argocd), which is already the Application of the platform on cluster root (dev)"
+    ], result.stderr
+    assert "rename cluster 'platform'" in result.stderr
+
+
+def test_a_duplicate_cluster_name_is_one_error_not_one_per_object(example: Path):
+    """Two environments with a cluster `prod-fra1` in one shared ArgoCD would give every
+    Application and AppProject of it a twin: the duplicate cluster name is the one
+    error, not a clash per object."""
+    staging = example / "environments/staging/environment.yaml"
+    staging.write_text(staging.read_text().replace("stg-fra1", "prod-fra1"))
+    for customer in example.glob("catalog/customers/*.yaml"):
+        customer.write_text(customer.read_text().replace("stg-fra1", "prod-fra1"))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert errors == [line for line in errors if "duplicate cluster name 'prod-fra1'" in line], (
+        result.stderr
+    )
+    assert errors
+
+
+def test_validation_names_what_render_writes(example: Path):
+    """One naming rule (`compiler.catalog.argo_name`): the Applications and AppProjects
+    validation derives from the catalog are what compile renders, in every topology;
+    the only extra names are those of hook Jobs (synapse-migrate runs in synapse's
+    Application), which validation counts as if they had their own."""
+    from compiler.catalog import catalog_names
+    from compiler.check.builtins import argo_objects
+
+    for instance in ("shared", "environment", "cluster"):
+        for env in ("prod", "staging"):
+            text = (example / f"environments/{env}/environment.yaml").read_text()
+            text = text.replace("  instance: shared\n", "").replace("  instance: environment\n", "")
+            text = text.replace("  instance: cluster\n", "")
+            assert "  revision: main\n" in text
+            text = text.replace("  revision: main\n", f"  revision: main\n  instance: {instance}\n")
+            (example / f"environments/{env}/environment.yaml").write_text(text)
+        resolved = pipeline.run(example)
+        rendered = set()
+        for env in sorted(resolved.catalog.environments):
+            instances = [i for i in resolved.instances.values() if i.environment == env]
+            files, problems = render_environment(
+                resolved.catalog, resolved.catalog.environments[env], instances
+            )
+            assert not problems
+            rendered |= {
+                (o.argocd, o.kind, o.name) for o in argo_objects(resolved.catalog, env, files)
+            }
+        derived = {(n.argocd, n.kind, n.name) for n in catalog_names(resolved.catalog)}
+        assert rendered <= derived, sorted(rendered - derived)
+        extra = derived - rendered
+        assert extra and all(name.endswith("-synapse-migrate") for _, _, name in extra), extra
+        assert len(rendered) > 60
 
 
 def test_a_shared_argocd_has_one_tracking_method(example: Path):
@@ -474,7 +615,10 @@ def test_a_root_app_is_held_to_the_label_limit_and_to_unique_names(example: Path
     assert f"Application root-{cluster} has 65 characters" in result.stderr
 
 
-def test_compile_refuses_an_application_named_like_another_clusters_root(example: Path):
+def test_validate_refuses_an_application_named_like_another_clusters_root(example: Path):
+    """dev (one Application per customer) with a cluster `root` and a customer
+    `prod-fra1` there: its Application `root-prod-fra1` would be prod's root app in the
+    shared ArgoCD. Reported at the customer, whose name a user changes."""
     env = example / "environments/dev/environment.yaml"
     _edit(
         env,
@@ -487,9 +631,13 @@ def test_compile_refuses_an_application_named_like_another_clusters_root(example
         "name: prod-fra1\nplan: starter\nresidency: eu\ndomains: [prodfra1.example]\n"
         "environments:\n  dev:\n    cluster: root\n    services:\n      postgres:\n"
     )
-    result = run_cli("compile", "--root", str(example))
+    result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2, result.stderr
-    assert "are both Application argocd/root-prod-fra1 in the shared ArgoCD" in result.stderr
+    assert (
+        "catalog/customers/prod-fra1.yaml:1:1: error: the Application of customer prod-fra1 "
+        "on cluster root (dev) would be Application 'root-prod-fra1' in the shared ArgoCD "
+        "(namespace argocd), which is already the root app on cluster prod-fra1 (prod)"
+    ) in result.stderr, result.stderr
 
 
 def test_a_customers_window_cannot_forbid_a_manual_sync(example: Path):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from compiler import pipeline
-from compiler.check.builtins import BUILTINS, EnvironmentInput, markdown
+from compiler.check.builtins import BUILTINS, EnvironmentInput, argo_objects, markdown
 from compiler.check.findings import Finding
 from compiler.render import render_environment
 from tests.conftest import REPO, commit_example, copy_example
@@ -23,7 +23,8 @@ from tests.conftest import REPO, commit_example, copy_example
 FIXTURES = REPO / "tests/fixtures/builtins"
 CASES = sorted(FIXTURES.glob("*/*.yaml"))
 DATE = datetime.date(2026, 11, 23)
-_CASE_KEYS = {"shows", "env", "date", "edits", "without", "placed", "rendered", "expect"}
+_CASE_KEYS = {"shows", "env", "date", "edits", "without", "placed", "changed", "rendered", "expect"}
+_DIRECT = {"rendered", "without", "placed", "changed"}  # the keys of a direct case
 
 
 def _load(case: Path) -> dict[str, Any]:
@@ -60,18 +61,28 @@ def _as_row(finding: Finding) -> dict[str, Any]:
 
 
 def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.date) -> list:
-    """Run one environment-scoped or catalog-scoped built-in on a validated catalog,
+    """Run one environment-, catalog- or ArgoCD-scoped built-in on a validated catalog,
     instances and rendered files with parts taken away or changed: what a catalog edit
-    cannot produce, because validation refuses it first (an unknown owner team) or
-    because gitopsc never renders it (a missing default-deny policy)."""
+    cannot produce, because validation refuses it first (an unknown owner team, two
+    customers with one domain) or because gitopsc never renders it (a missing
+    default-deny policy, two Applications of one name). An ArgoCD-scoped case without
+    `env` renders every environment (one ArgoCD may read several)."""
     builtin = BUILTINS[check_id]
-    env = spec["env"]
-    resolved = pipeline.run(root, [env])
-    catalog = resolved.catalog
+    env = spec.get("env")
+    assert env or builtin.scope == "argocd", f"{check_id}: a direct case names its env"
+    resolved = pipeline.run(root, [env] if env else None)
+    catalog = _changed(resolved.catalog, spec.get("changed", {}))
     without = spec.get("without", {})
     if without.get("teams"):
         teams = {k: v for k, v in catalog.teams.items() if k not in without["teams"]}
         catalog = dataclasses.replace(catalog, teams=MappingProxyType(teams))
+    if builtin.scope == "argocd":
+        objects = []
+        for name in [env] if env else sorted(catalog.environments):
+            in_env = [i for i in resolved.instances.values() if i.environment == name]
+            files = _rendered(catalog, name, in_env, spec)
+            objects += argo_objects(catalog, name, files)
+        return list(builtin.check(catalog, objects))
     instances = [
         _placed(catalog, i, spec.get("placed", {}).get(i.id))
         for i in resolved.instances.values()
@@ -80,10 +91,19 @@ def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.dat
     if builtin.scope == "catalog":
         return list(builtin.check(catalog, today))
     assert builtin.scope == "environment", f"{check_id}: direct cases need a check function"
+    files = _rendered(catalog, env, instances, spec)
+    return list(builtin.check(EnvironmentInput(catalog, env, instances, files, today)))
+
+
+def _rendered(catalog: Any, env: str, instances: list, spec: dict[str, Any]) -> list:
+    """The environment's rendered files, changed as `rendered:` says (a change to a
+    path of another environment is left to that environment's call)."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, "rendered")
     assert not problems
     by_path = {f.path: f for f in files}
     for change in spec.get("rendered", ()):
+        if not change["path"].startswith(f"{env}/"):
+            continue
         assert change["path"] in by_path, f"no rendered file {change['path']}"
         if change.get("remove"):
             del by_path[change["path"]]
@@ -91,9 +111,19 @@ def _direct(root: Path, spec: dict[str, Any], check_id: str, today: datetime.dat
             file = by_path[change["path"]]
             data = jsonpatch.apply_patch(file.data, change["json_patch"])
             by_path[change["path"]] = dataclasses.replace(file, data=data)
-    return list(
-        builtin.check(EnvironmentInput(catalog, env, instances, list(by_path.values()), today))
-    )
+    return list(by_path.values())
+
+
+def _changed(catalog: Any, changed: dict[str, dict[str, dict[str, Any]]]) -> Any:
+    """The validated catalog with fields of its entities replaced, as `changed:` says
+    (`{customers: {acme: {domains: [...]}}}`): a catalog validation would refuse."""
+    for kind, entities in changed.items():
+        table = dict(getattr(catalog, kind))
+        for name, fields in entities.items():
+            assert name in table, f"changed: no {kind} {name}"
+            table[name] = table[name].model_copy(update=fields)
+        catalog = dataclasses.replace(catalog, **{kind: MappingProxyType(table)})
+    return catalog
 
 
 def _placed(catalog: Any, instance: Any, placed: dict[str, Any] | None) -> Any:
@@ -135,7 +165,7 @@ def test_builtin_case(case: Path, tmp_path: Path):
         commit_example(root)
     _edit(root, spec.get("edits", []))
     today = datetime.date.fromisoformat(str(spec.get("date", DATE)))
-    if {"rendered", "without", "placed"} & spec.keys():
+    if _DIRECT & spec.keys():
         found = _direct(root, spec, check_id, today)
     else:
         found = _through_check(root, spec, check_id, today, "main" if change else None)

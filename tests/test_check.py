@@ -642,22 +642,28 @@ def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
     assert len(folders) >= 5 and compared > 1000
 
 
-def _give_acme_globex_domains(root: Path) -> None:
-    """A duplicate domain: acme claims globex's."""
+def _paste_a_password_for_every_environment(root: Path) -> None:
+    """A secret in acme's all-environment layer: a finding of the catalog, in no
+    environment's shard. (Before issue 16 this was a domain two customers claim, which
+    validation now refuses: `test_tenant_boundary.py`.)"""
     acme = root / "catalog/customers/acme.yaml"
-    globex = (root / "catalog/customers/globex.yaml").read_text()
-    domains = next(line for line in globex.splitlines() if line.startswith("domains:"))
-    lines = acme.read_text().splitlines()
-    acme.write_text("\n".join(domains if x.startswith("domains:") else x for x in lines) + "\n")
+    text = acme.read_text()
+    assert "      SYNAPSE_MAX_UPLOAD_SIZE: 100M\n" in text
+    acme.write_text(
+        text.replace(
+            "      SYNAPSE_MAX_UPLOAD_SIZE: 100M\n",
+            "      SYNAPSE_MAX_UPLOAD_SIZE: 100M\n      DB_PWD: hunter2\n",
+        )
+    )
 
 
 def test_catalog_only_finds_what_env_shards_leave_out(example: Path):
-    _give_acme_globex_domains(example)
+    _paste_a_password_for_every_environment(example)
     code, only = _check(example, "--catalog-only")
-    assert code == 1 and _outcomes(only, "domain-unique") == {"fail"}
+    assert code == 1 and _outcomes(only, "plaintext-secret") == {"fail"}
     assert {f["environment"] for f in only["findings"]} == {None}
     _, shard = _check(example, "--env", "prod")
-    assert not [f for f in shard["findings"] if f["id"] == "domain-unique"]
+    assert not [f for f in shard["findings"] if f["id"] == "plaintext-secret"]
     result = run_cli("check", "--root", str(example), "--catalog-only", "--env", "prod")
     assert result.exit_code == 2 and "--catalog-only" in result.stderr
 

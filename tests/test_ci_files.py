@@ -464,19 +464,31 @@ def test_the_hook_entry_passes_on_the_example_and_fails_on_a_broken_file(tmp_pat
 
 
 def test_the_recommended_hook_catches_what_validate_passes(tmp_path: Path):
-    """A domain two customers claim is a finding, not a validation error: validate lets
-    the commit through, the catalog-wide checks stop it (issue 16, item 4)."""
+    """A password pasted into a customer's all-environment layer is a finding, not a
+    validation error: validate lets the commit through, the catalog-wide checks stop it
+    (issue 16, item 4). A domain two customers claim, which was the example of this
+    before, is refused by both now: the catalog cannot be right with it."""
     repo = copy_example(tmp_path / "repo")
-    globex = repo / "catalog/customers/globex.yaml"
-    text = globex.read_text(encoding="utf-8")
-    assert "domains: [globex.example]" in text
-    globex.write_text(
-        text.replace("domains: [globex.example]", "domains: [globex.example, acme.example]")
+    acme = repo / "catalog/customers/acme.yaml"
+    text = acme.read_text(encoding="utf-8")
+    assert "      SYNAPSE_MAX_UPLOAD_SIZE: 100M\n" in text
+    acme.write_text(
+        text.replace(
+            "      SYNAPSE_MAX_UPLOAD_SIZE: 100M\n",
+            "      SYNAPSE_MAX_UPLOAD_SIZE: 100M\n      DB_PWD: hunter2\n",
+        ),
+        encoding="utf-8",
     )
     assert _run_hook(repo, "gitopsc-validate").code == 0
     caught = _run_hook(repo)
     assert caught.code == 1, caught.output
-    assert "domain-unique" in caught.output and "acme.example" in caught.output
+    assert "plaintext-secret" in caught.output and "acme.yaml" in caught.output
+
+    acme.write_text(text.replace("[acme.example]", "[acme.example, globex.example]"))
+    for hook in ("gitopsc-validate", "gitopsc-check-catalog"):
+        refused = _run_hook(repo, hook)
+        assert refused.code == 2, refused.output
+        assert "already belongs to customer 'acme'" in refused.output
 
 
 def test_the_recommended_hook_refuses_what_validate_refuses_after_layers_merge(tmp_path: Path):

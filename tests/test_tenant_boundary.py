@@ -276,3 +276,83 @@ def test_an_address_that_is_another_owners_host_name(tmp_path):
     )
     assert any(m.startswith(pool) for m in messages), messages
     assert any("'10.30.1.21'" in m and "spam1.fra1.mail.example.net" in m for m in messages)
+
+
+def test_a_domain_of_another_customer_is_refused_at_the_second_claim(example: Path):
+    """Two customers listing one domain would get each other's ingress, certificates and
+    DNS records: refused by validation (issue 16, item 4), at the second claim in name
+    order, naming the first; reported once, though acme also lists a subdomain of it
+    (the rule for a domain around another customer's does not repeat it)."""
+    _edit(
+        example / "catalog/customers/acme.yaml",
+        "domains: [acme.example]",
+        "domains: [acme.example, mail.globex.example, globex.example]",
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None
+    assert (
+        "catalog/customers/globex.yaml:10:11: error: domain 'globex.example' of customer "
+        "'globex' already belongs to customer 'acme'\n"
+        "  hint: claimed first at catalog/customers/acme.yaml:8:46"
+    ) in result.stderr
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        line for line in result.stderr.splitlines() if "globex.yaml:10:11: error:" in line
+    ], result.stderr
+    assert "1 problem(s) found." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("spelling", "column"),
+    [("GLOBEX.example", 25), ("globex.example.", 25), ("xn--glbex-kua.example", None)],
+)
+def test_a_domain_has_one_spelling(example: Path, spelling: str, column: int | None):
+    """A customer's `domains` are lower-case ASCII without a trailing dot (the model), so
+    another customer's domain cannot be claimed in another spelling past the rule above:
+    upper case and a trailing dot are refused at the line; an internationalised domain
+    is written only as its `xn--` form, so its Unicode spelling (`glöbex.example`) cannot
+    stand beside it, and the `xn--` form of a name that is not the other's is another
+    domain (no false alarm)."""
+    _edit(
+        example / "catalog/customers/acme.yaml",
+        "domains: [acme.example]",
+        f"domains: [acme.example, {spelling}]",
+    )
+    result = run_cli("validate", "--root", str(example))
+    if column is None:
+        assert result.exit_code == 0, result.stderr
+        return
+    assert result.exit_code == 2 and result.exception is None
+    assert (
+        f"catalog/customers/acme.yaml:8:{column}: error: domains[1]: '{spelling}' is not a "
+        "valid lower-case DNS name"
+    ) in result.stderr
+
+
+def test_unicode_spelling_of_a_domain_is_refused(example: Path):
+    _edit(
+        example / "catalog/customers/acme.yaml",
+        "domains: [acme.example]",
+        "domains: [acme.example, glöbex.example]",
+    )
+    _edit(
+        example / "catalog/customers/globex.yaml",
+        "domains: [globex.example]",
+        "domains: [globex.example, xn--glbex-kua.example]",
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2
+    assert (
+        "catalog/customers/acme.yaml:8:25: error: domains[1]: 'glöbex.example' is not a valid "
+        "lower-case DNS name"
+    ) in result.stderr
+
+
+def test_one_customer_may_list_a_domain_and_its_subdomains(example: Path):
+    """One owner: a domain and a subdomain of it in one customer's list pass."""
+    _edit(
+        example / "catalog/customers/acme.yaml",
+        "domains: [acme.example]",
+        "domains: [acme.example, chat.acme.example]",
+    )
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 0, result.stderr

@@ -16,14 +16,25 @@ one customer's file may reach (validate: hosts and domains; resolve: secret keys
 stores, ingress and DNS names, PTR addresses); its rules are public for checks over
 rendered objects. `residency.py` keeps a customer's data in its residency (validate:
 clusters, pins, own hosts; resolve: host pools), `versions.py` each cluster's Kubernetes
-version one with schemas. `files.py` turns each configuration file (`files:`) into the text that
-is mounted, so that resolve can hold it to its limits and render packs the same text;
+version one with schemas; `argo_names.py` names the ArgoCD objects (render's names;
+validate: one object per name in each ArgoCD). `files.py` turns each configuration file
+(`files:`) into the text that is mounted, so that resolve can hold it to its limits and
+render packs the same text;
 `emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
 environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
 holds a tfvars value to a declared type; render checks the tfvars it writes against it.
 This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
+from compiler.catalog.argo_names import (
+    NAMESPACES,
+    PLATFORM_PROJECT,
+    ArgoName,
+    argo_name,
+    argocd_key,
+    catalog_names,
+    root_name,
+)
 from compiler.catalog.emit import Unsafe, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
@@ -99,12 +110,15 @@ __all__ = [
     "CONFIG_VOLUME",
     "HASH_ANNOTATION",
     "INTERNET",
+    "NAMESPACES",
     "PLATFORM_NAMESPACE",
+    "PLATFORM_PROJECT",
     "PRIVATE_RANGES",
     "RUN_TO_COMPLETION",
     "SCALED",
     "SECRET_KEY",
     "Addresses",
+    "ArgoName",
     "Awx",
     "Catalog",
     "CatalogFile",
@@ -143,9 +157,12 @@ __all__ = [
     "WritablePath",
     "YamlPath",
     "allowed_stores",
+    "argo_name",
+    "argocd_key",
     "awx_checkout",
     "build_catalog",
     "catalog_files",
+    "catalog_names",
     "config_map_name",
     "connections",
     "declared_networks",
@@ -164,6 +181,7 @@ __all__ = [
     "port_spec",
     "rendered_files",
     "resolve",
+    "root_name",
     "secret_name",
     "secret_prefix",
     "shown_placeholders",

@@ -37,6 +37,7 @@ from compiler.catalog import (
     tenancy,
     workloads,
 )
+from compiler.catalog.argo_names import PLATFORM_NAMESPACE, cluster_of
 from compiler.catalog.interpolate import (
     Each,
     interpolate,
@@ -48,8 +49,6 @@ from compiler.catalog.layout import Catalog, Source
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Customer, Environment, Host, Service, Settings, port_spec
 from compiler.errors import Location, Problem
-
-PLATFORM_NAMESPACE = "platform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,17 +458,13 @@ def _placement(
     """The clusters an instance runs on, and its namespace.
 
     A customer lands on the cluster it names for the environment, else on the first
-    cluster that may hold its residency. Validation refuses a pin or an environment that
-    cannot hold it (residency.py); the fallback to the first cluster is never reached by
-    a valid catalog. Environment-wide services run on every cluster.
+    cluster that may hold its residency (`argo_names.cluster_of`, which validation uses
+    for the names of the Applications too). Environment-wide services run on every
+    cluster.
     """
     if customer is None:
         return tuple(cluster.name for cluster in env.clusters), PLATFORM_NAMESPACE
-    chosen = customer.environments[env.name].cluster
-    if chosen is None:
-        fitting = [c.name for c in env.clusters if customer.residency in c.residency]
-        chosen = fitting[0] if fitting else env.clusters[0].name
-    return (chosen,), customer.name
+    return (cluster_of(env, customer),), customer.name
 
 
 def _check_runtime(

@@ -23,10 +23,12 @@ turns such a reach into a located error, at the line that makes it:
   API servers, the ArgoCD repository host); inside a base domain it is the customer's
   delegated zone `<customer>.<base>` or below, and that zone holds none of the names
   the platform's files put there (`mx`, cluster names); a customer's ingress host is
-  not one an environment-wide service serves. Two customers with the same domain are
-  left to the `domain-unique` check.
+  not one an environment-wide service serves; and no domain is listed by two customers
+  (the `domain-unique` check repeats that rule on the validated catalog).
 
-Host and domain names are compared in lower case and without a trailing dot. Secret
+Host and domain names are compared in lower case and without a trailing dot (`dns_key`;
+a customer's `domains` can only be spelt so anyway: the model takes lower-case ASCII
+names without a trailing dot, so an internationalised domain only as its `xn--` form). Secret
 keys are compared exactly: the key's shape (models, `SecretKey`) already refuses `..`,
 empty parts and anything but ASCII letters, digits, `_`, `-` and `.`.
 
@@ -424,19 +426,33 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
     second customer in name order; one that is or contains a name of the platform
     (`_platform_names`: a base domain, a host-pool host, ...) would let the customer's
     DNS records and Ingresses take it over; inside a base domain only the customer's
-    delegated zone is its (`_delegation_problem`). The very same domain twice is the
-    `domain-unique` check's."""
+    delegated zone is its (`_delegation_problem`). The very same domain listed by two
+    customers is reported once, as that, at the second claim, naming the first (not
+    also as a domain around one of the first customer's subdomains); the
+    `domain-unique` check repeats it on the validated catalog."""
     problems: list[Problem] = []
     platform = _platform_names(catalog)
     bases = sorted({dns_key(env.base_domain) for env in catalog.environments.values()})
     reserved = _platform_labels(catalog, bases)
     claimed: dict[str, str] = {}  # domain -> the first customer that lists it
+    first_at: dict[str, Location] = {}  # domain -> the line of its first claim
     around: dict[str, tuple[str, str]] = {}  # parent of a listed domain -> (domain, customer)
     for name in sorted(catalog.customers):
         source = catalog.source("customer", name)
         domains = [dns_key(domain) for domain in catalog.customers[name].domains]
         for index, domain in enumerate(domains):
             where = source.locate("domains", index)
+            if claimed.get(domain, name) != name:
+                problems.append(
+                    Problem(
+                        where,
+                        f"domain '{domain}' of customer '{name}' already belongs to customer "
+                        f"'{claimed[domain]}'",
+                        f"claimed first at {first_at[domain]}; a domain belongs to one "
+                        "customer: remove it from all but one",
+                    )
+                )
+                continue  # the platform's and the delegation rules judged the first claim
             clash = next(
                 (
                     (parent, claimed[parent])
@@ -482,8 +498,9 @@ def _domain_problems(catalog: Catalog) -> list[Problem]:
                         "repository host are the platform's",
                     )
                 )
-        for domain in domains:
-            claimed.setdefault(domain, name)
+        for index, domain in enumerate(domains):
+            if claimed.setdefault(domain, name) == name:
+                first_at.setdefault(domain, source.locate("domains", index))
             for parent in _parents(domain):
                 around.setdefault(parent, (domain, name))
     return problems

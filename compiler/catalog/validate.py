@@ -3,7 +3,8 @@
 Each file is checked against its model (types, unknown keys, names), each settings layer
 inside it against `Settings` as a *partial* layer (keys may be missing and `null`
 removes), names are checked for duplicates across files, every reference between
-entities must resolve, and hosts and domains must each have one owner (tenancy.py).
+entities must resolve, hosts and domains must each have one owner (tenancy.py), and
+so must each name in an ArgoCD (argo_names.py).
 Problems from all files are collected before anything stops, and an entity whose file
 is broken still counts as existing, so one typo does not cascade into a page of
 "unknown service" errors elsewhere.
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from compiler.catalog import (
+    argo_names,
     awx,
     model_errors,
     reachability,
@@ -112,6 +114,7 @@ def build_catalog(
     problems += awx.awx_problems(catalog)  # what one AWX would hold for two environments
     problems += residency.catalog_problems(catalog)  # a customer's data stays in its residency
     problems += versions.cluster_problems(catalog)  # a Kubernetes version with schemas
+    problems += argo_names.catalog_problems(catalog)  # one object per name in each ArgoCD
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 

@@ -16,7 +16,6 @@ network-reachability's evaluation for one instance (`gitopsc explain --network`)
 
 from compiler.check import report
 from compiler.check.builtins import BUILTINS, ArgoObject, Sides, argocd_checks, change_checks
-from compiler.check.builtins.argocd_name_unique import clashes as argocd_clashes
 from compiler.check.builtins.base import EnvironmentInput
 from compiler.check.builtins.network_reachability import NetworkPath, instance_paths
 from compiler.check.checkov_checks import CheckovRun, activate, checks_digest
@@ -50,7 +49,6 @@ __all__ = [
     "WaiverList",
     "activate",
     "argocd_checks",
-    "argocd_clashes",
     "change_checks",
     "check_catalog",
     "check_environment",

@@ -14,7 +14,6 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from compiler.check import argocd_clashes
 from compiler.errors import CatalogInvalid, Problem
 from compiler.output import render_tree
 from compiler.pipeline.load import Resolved, workers
@@ -69,20 +68,18 @@ def render_parts(
     environments = list(resolved.environments)
     count = workers(resolved)
     problems: list[Problem] = []
-    paths: list[str] = []  # of every environment: one ArgoCD may read several
     _SHARED = (resolved, repo_path)
     try:
         if count > 1:
             with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
                 jobs = {pool.submit(_render_one, env): env for env in environments}
                 for job in as_completed(jobs):
-                    yield from _finished(jobs[job], job.result(), problems, done, paths)
+                    yield from _finished(jobs[job], job.result(), problems, done)
         else:
             for env in environments:
-                yield from _finished(env, _render_one(env), problems, done, paths)
+                yield from _finished(env, _render_one(env), problems, done)
     finally:
         _SHARED = None
-    problems += argocd_clashes(resolved.catalog, paths)
     if problems:
         raise CatalogInvalid(problems)
 
@@ -92,11 +89,9 @@ def _finished(
     result: tuple[dict[str, bytes], list[Problem]],
     problems: list[Problem],
     done: Callable[[str], None] | None,
-    paths: list[str],
 ) -> Iterator[dict[str, bytes]]:
     tree, found = result
     problems += found
-    paths += tree
     if done is not None:
         done(env)
     if not found:

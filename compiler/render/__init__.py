@@ -27,12 +27,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from compiler.catalog import (
+    NAMESPACES,
     PLATFORM_NAMESPACE,
+    PLATFORM_PROJECT,
     PRIVATE_RANGES,
     Catalog,
     Cluster,
     Environment,
     Instance,
+    argo_name,
     connections,
     hook_of,
 )
@@ -47,7 +50,6 @@ from compiler.render import (
     retention,
     terraform,
 )
-from compiler.render.argocd import instance_key as argocd_instance
 from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
@@ -81,7 +83,6 @@ __all__ = [
     "OutputFile",
     "allowed_kinds",
     "api_group",
-    "argocd_instance",
     "derived_network_policies",
     "exposed_services",
     "group_kind",
@@ -168,8 +169,7 @@ def render_environment(
         members = [i for i in instances if cluster.name in i.clusters]
         base = f"{env.name}/kubernetes/{cluster.name}"
         apps_dir = f"{env.name}/argocd/{cluster.name}/apps"
-        prefix = argocd.prefix(env, cluster)
-        platform_project = f"{prefix}{argocd.PLATFORM_PROJECT}"
+        platform_project = argo_name(env, cluster, PLATFORM_PROJECT)
         argo: list[
             tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]
         ] = []  # obj, ids, sources
@@ -206,14 +206,14 @@ def render_environment(
                 namespace_app = argocd.application(
                     env,
                     cluster,
-                    f"{prefix}{namespace}",
+                    argo_name(env, cluster, namespace),
                     platform_project,
                     f"{repo_path}/{base}/{namespace}",
                     namespace,
                     argocd.NAMESPACE_WAVE,
                 )
                 argo.append((namespace_app, ids, ns_sources))
-            project = f"{prefix}{customer.name}" if customer else platform_project
+            project = argo_name(env, cluster, customer.name) if customer else platform_project
             kinds = platform_kinds if customer is None else set()
             allowed = allowed_kinds(env, platform=customer is None)
             suspended = customer is not None and customer.status == "suspended"
@@ -272,7 +272,7 @@ def render_environment(
                 application = argocd.application(
                     env,
                     cluster,
-                    f"{prefix}{namespace}-{instance.service}",
+                    argo_name(env, cluster, namespace, instance.service),
                     project,
                     f"{repo_path}/{directory}",
                     namespace,
@@ -317,7 +317,7 @@ def render_environment(
             namespaces_app = argocd.application(
                 env,
                 cluster,
-                f"{prefix}{argocd.NAMESPACES}",
+                argo_name(env, cluster, NAMESPACES),
                 platform_project,
                 f"{repo_path}/{base}",
                 PLATFORM_NAMESPACE,
@@ -431,7 +431,7 @@ def _customer_application(
     application = argocd.application(
         env,
         cluster,
-        f"{argocd.prefix(env, cluster)}{namespace}",
+        argo_name(env, cluster, namespace),
         project,
         f"{repo_path}/{directory}",
         namespace,

@@ -21,7 +21,9 @@ Applications read `targetRevision: <branch>` and paths from the branch root.
 Names (docs/output.md, "ArgoCD names"): one ArgoCD holds each Application and AppProject
 under one name in its namespace, so names carry what tells them apart in the ArgoCD that
 reads them (`argocd.instance`): nothing more with one ArgoCD per cluster, the cluster's
-name (unique across environments) with one per environment or one for all.
+name (unique across environments) with one per environment or one for all. The names are
+the catalog's (`compiler.catalog.argo_name`, `root_name`): validation derives the same
+ones and refuses two objects of one name in one ArgoCD before anything is rendered.
 
 Order (docs/ci.md, "ArgoCD"): AppProjects at wave -2, before the namespace Applications
 (-1) and everything that uses them; between Applications, the waves of the app-of-apps
@@ -34,36 +36,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.catalog import Cluster, Environment, SyncWindow
+from compiler.catalog import Cluster, Environment, SyncWindow, root_name
 
 ARGOCD_API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
-PLATFORM_PROJECT = "platform"
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 GENERATE_PATHS = "argocd.argoproj.io/manifest-generate-paths"
 PROJECT_WAVE = -2  # before the namespace Applications (-1) that use the platform project
 NAMESPACE_WAVE = -1
-# per-customer granularity: the Application of a cluster's namespaces (no customer can be
-# called so without the argocd-name-unique check saying so)
-NAMESPACES = "namespaces"
 LABEL_LIMIT = 63  # a label value: the Application's name under label tracking
-
-
-def prefix(env: Environment, cluster: Cluster) -> str:
-    """What goes before every Application and AppProject name of `cluster`: nothing when
-    the cluster has an ArgoCD of its own, else the cluster's name, which is unique
-    across all environments (validate.py), so one ArgoCD can hold every cluster's."""
-    return "" if env.argocd.instance == "cluster" else f"{cluster.name}-"
-
-
-def instance_key(env: Environment, cluster: Cluster) -> str:
-    """Which ArgoCD reads `cluster`'s Applications, in words (`argocd-name-unique`)."""
-    where = f"namespace {env.argocd.namespace}"
-    if env.argocd.instance == "cluster":
-        return f"the ArgoCD of cluster {cluster.name} ({where})"
-    if env.argocd.instance == "environment":
-        return f"the ArgoCD of environment {env.name} ({where})"
-    return f"the shared ArgoCD ({where})"
 
 
 def settings_path(env: Environment, cluster: Cluster) -> str:
@@ -271,7 +252,7 @@ def source(env: Environment, cluster: Cluster, path: str) -> dict[str, str]:
 def root_application(env: Environment, cluster: Cluster, apps_path: str) -> dict[str, Any]:
     """The app-of-apps: applied once by hand, it keeps every other Application in sync."""
     root = application(
-        env, cluster, f"root-{cluster.name}", "default", apps_path, env.argocd.namespace, 0
+        env, cluster, root_name(cluster), "default", apps_path, env.argocd.namespace, 0
     )
     root["spec"]["destination"] = {"server": IN_CLUSTER, "namespace": env.argocd.namespace}
     del root["metadata"]["annotations"][SYNC_WAVE]

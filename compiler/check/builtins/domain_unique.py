@@ -1,8 +1,12 @@
 """No domain belongs to two customers.
 
 Two customers claiming one domain would get each other's ingress, certificates and DNS
-records: one customer's traffic served by another's instance. The second claim (in name
-order) is reported, at the line of the domain.
+records: one customer's traffic served by another's instance. No organisation may grade
+that, so since issue 16 validation refuses it (`catalog/tenancy.py`, beside the rule for
+a domain inside another customer's: exit 2, at the second claim in name order, naming
+the first); this check repeats the rule on the validated catalog, so that the reports
+show the guarantee. The second claim (in name order) is reported, at the line of the
+domain.
 """
 
 from __future__ import annotations
