@@ -119,6 +119,33 @@ def test_a_crd_whose_schema_is_not_valid_is_located_at_the_schema(example: Path)
     assert "openAPIV3Schema of version v1 is not a valid schema" in err
 
 
+def test_a_crd_schema_with_a_ref_is_refused_and_never_followed(example: Path):
+    """`$ref` (to a URL, a local file or a definition) is refused by the API server in a
+    CRD, and followed it would be the one way a repository file makes `check` read
+    another file or fetch a URL: a located error before any object is validated (the
+    review's case crashed `check` with a traceback, exit 1)."""
+    crds = example / "policies/crds"
+    crds.mkdir()
+    for target in ("file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"):
+        text = _crd_text().replace(
+            "                    interval:\n",
+            f"                    interval:\n                      $ref: '{target}'\n",
+            1,
+        )
+        (crds / "monitors.yaml").write_text(text)
+        line = next(n for n, row in enumerate(text.splitlines(), 1) if "$ref" in row)
+        err = _catalog_only(example)
+        assert f"policies/crds/monitors.yaml:{line}:" in err, err
+        assert "uses $ref, which a CRD may not" in err
+        _with_monitors(example)
+        result = run_cli("check", "--root", str(example), "--env", "prod")
+        assert result.exit_code == 2 and result.exception is None, result.stderr
+        assert "Traceback" not in result.stderr
+        (example / "catalog/customers/acme.yaml").write_text(
+            (example / "catalog/customers/acme.yaml").read_text().replace(MONITORS, "", 1)
+        )
+
+
 def test_the_same_kind_twice_is_an_error(example: Path):
     crds = example / "policies/crds"
     crds.mkdir()

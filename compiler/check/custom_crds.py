@@ -246,6 +246,15 @@ def _served(document: Document) -> Iterator[tuple[ApiKind, dict[str, Any], Locat
             )
             continue
         where = ("spec", "versions", index, "schema", "openAPIV3Schema")
+        reference = next(_references(version.schema_.openAPIV3Schema), None)
+        if reference is not None:
+            yield Problem(
+                document.locate((*where, *reference)),
+                f"openAPIV3Schema of version {version.name} uses $ref, which a CRD may not",
+                "the API server refuses $ref in a CRD's schema (structural schemas); "
+                "write the schema out in place",
+            )
+            continue
         schema = strict_schema(version.schema_.openAPIV3Schema)
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
@@ -256,3 +265,35 @@ def _served(document: Document) -> Iterator[tuple[ApiKind, dict[str, Any], Locat
             )
             continue
         yield key, schema, document.locate(("spec", "versions", index, "name"))
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "definitions", "$defs")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+_SCHEMA_VALUES = ("additionalProperties", "items", "not")
+
+
+def _references(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Where a schema uses `$ref` (a keyword only where a schema stands, not a property
+    named so). The API server refuses `$ref` in a CRD; followed, it would also be the
+    one way a repository's file could make `check` read another file or a URL."""
+    if not isinstance(node, dict):
+        return
+    if "$ref" in node:
+        yield (*path, "$ref")
+    for key in _SCHEMA_MAPS:
+        children = node.get(key)
+        if isinstance(children, dict):
+            for name, child in children.items():
+                yield from _references(child, (*path, key, name))
+    for key in _SCHEMA_LISTS:
+        children = node.get(key)
+        if isinstance(children, list):
+            for index, child in enumerate(children):
+                yield from _references(child, (*path, key, index))
+    for key in _SCHEMA_VALUES:
+        child = node.get(key)
+        if isinstance(child, list):
+            for index, item in enumerate(child):
+                yield from _references(item, (*path, key, index))
+        else:
+            yield from _references(child, (*path, key))
