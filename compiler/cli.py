@@ -364,7 +364,10 @@ def diff_(
         typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
     ] = None,
     max_bytes: Annotated[
-        int, typer.Option("--max-bytes", help="markdown: cap the size, counting what is left out.")
+        int,
+        typer.Option(
+            "--max-bytes", min=1024, help="markdown: cap the size, counting what is left out."
+        ),
     ] = 60_000,
 ) -> None:
     """Show how the rendered output changes against a base revision, object by object."""

@@ -202,6 +202,56 @@ def test_a_format_name_given_as_output_file_is_refused(
     assert target.read_text().startswith("0 object(s) differ from main")
 
 
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        (".", "is a folder, not a file"),
+        ("", "is a folder, not a file"),
+        ("..", "is a folder, not a file"),
+        ("{root}/catalog/customers/acme.yaml", "inside the repository's catalog/"),
+        ("{root}/policies/waivers.yaml", "inside the repository's policies/"),
+        ("{root}/rendered/prod/findings.json", "inside the repository's rendered/"),
+    ],
+)
+def test_an_output_that_is_a_folder_or_a_source_file_is_refused(
+    example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, says: str
+):
+    """`-o .` crashed with a traceback (exit 1); `-o catalog/customers/acme.yaml` wrote
+    the report over the customer's file (exit 0) and the next run failed on it. Both
+    commands that write reports refuse them before any work, and nothing is written."""
+    commit_example(example)
+    monkeypatch.chdir(tmp_path)
+    target = output.format(root=example)
+    before = {
+        p: p.read_bytes() for p in example.rglob("*") if p.is_file() and ".git" not in p.parts
+    }
+    for args in (
+        ["check", "--catalog-only", "-f", "json", "-o", target],
+        ["diff", "--base", "main", "-o", target],
+    ):
+        result = run_cli(*args, "--root", str(example))
+        assert result.exit_code == 2 and result.exception is None, (args, result.stderr)
+        assert says in result.stderr, result.stderr
+    after = {p: p.read_bytes() for p in example.rglob("*") if p.is_file() and ".git" not in p.parts}
+    assert after == before
+
+
+def test_two_reports_into_one_file_are_refused(example: Path, tmp_path: Path):
+    target = str(tmp_path / "report.json")
+    result = run_cli(
+        "check", "--catalog-only", "-f", "json", "-o", target, "-f", "junit", "-o", target,
+        "--root", str(example),
+    )  # fmt: skip
+    assert result.exit_code == 2 and "two --output options name one file" in result.stderr
+    assert not Path(target).exists()
+
+
+def test_a_negative_markdown_cap_is_refused(example: Path):
+    commit_example(example)
+    result = run_cli("diff", "--base", "main", "--max-bytes", "-5", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None
+
+
 # ---------------------------------------------------------------- validate --format json
 
 

@@ -121,3 +121,13 @@ def test_a_mapping_setting_dedented_beside_its_service_is_no_unknown_service(exa
         "hint: 'config' is a key of a service's settings, not a service: indent it under the "
         "service above it"
     ) in stderr
+
+
+def test_a_tab_in_the_indentation_gets_the_tab_hint(example: Path):
+    """ruamel says "found a tab character that violates indentation": the hint was
+    empty, since only a literal tab in the message was recognised."""
+    customer = example / "catalog/customers/acme.yaml"
+    line = _replace(customer, "plan: business\n", "plan: business\n\tstatus: active\n") + 1
+    stderr = _validate(example)
+    assert f"catalog/customers/acme.yaml:{line}:" in stderr
+    assert "hint: YAML indentation must use spaces, not tabs" in stderr

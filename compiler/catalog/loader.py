@@ -212,7 +212,9 @@ def _yaml_error(relative: str, text: str, error: YAMLError) -> Problem:
     context = getattr(error, "context", None)
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
     hint = ""
-    if "\t" in str(problem) or "cannot start any token" in str(problem):
+    if "\t" in str(problem) or "tab character" in str(problem) or (
+        "cannot start any token" in str(problem)
+    ):
         hint = "YAML indentation must use spaces, not tabs"
     else:
         hint = _indentation_hint(text, line, str(problem))

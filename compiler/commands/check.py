@@ -18,7 +18,7 @@ from rich.table import Table
 
 from compiler import pipeline
 from compiler.check import BUILTINS, PolicySet, report
-from compiler.commands import refuse_format_as_file, version
+from compiler.commands import check_report_target, version
 from compiler.errors import UsageError
 from compiler.output import write_file_atomically
 
@@ -43,7 +43,10 @@ def run(
         raise UsageError(f"unknown format '{unknown[0]}'", f"choose from {', '.join(FORMATS)}")
     targets: list[Path | None] = [*outputs, *[None] * (len(formats) - len(outputs))]
     for output in outputs:
-        refuse_format_as_file(output, FORMATS)
+        check_report_target(output, FORMATS, root)
+    resolved = [output.resolve() for output in outputs]
+    if len(set(resolved)) < len(resolved):
+        raise UsageError("two --output options name one file", "give each format its own file")
     if targets.count(None) > 1:
         raise UsageError("more than one format would go to stdout", "give each an --output FILE")
     if catalog_only and (environments or affected_base):

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from compiler import pipeline
-from compiler.commands import refuse_format_as_file
+from compiler.commands import check_report_target
 from compiler.errors import UsageError
 from compiler.output import write_file_atomically
 from compiler.review import diff
@@ -30,7 +30,7 @@ def run(
     if format_ not in diff.FORMATS:
         raise UsageError(f"unknown format '{format_}'", f"choose from {', '.join(diff.FORMATS)}")
     if output is not None:
-        refuse_format_as_file(output, diff.FORMATS)
+        check_report_target(output, diff.FORMATS, root)
     result = pipeline.diff(root, base, environments)
     text = (
         diff.to_markdown(result, max_bytes)
