@@ -32,6 +32,7 @@ median is reported (the machine is shared; report CPU beside wall).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -166,7 +167,7 @@ def growth(runs: list[Run]) -> list[str]:
         by_command.setdefault(run.command, []).append(run)
     for command, series in by_command.items():
         series.sort(key=lambda r: r.customers)
-        for small, large in zip(series, series[1:], strict=False):
+        for small, large in itertools.pairwise(series):
             ratio = math.log(large.customers / small.customers)
             wall = math.log(large.wall / small.wall) / ratio
             cpu = math.log(large.cpu / small.cpu) / ratio if small.cpu > 0 else float("nan")
