@@ -333,3 +333,26 @@ def test_a_waiver_file_or_fingerprint_that_cannot_be_one_is_a_located_error(
     text = result.stdout + result.stderr
     assert "policies/waivers.yaml:3:5: error:" in text and message in text, text
     assert hint in text, text
+
+
+def test_a_secrets_key_inside_a_config_files_data_is_data(tmp_path: Path):
+    """S2: MAS' own configuration has a top-level `secrets:` holding its encryption key
+    and signing keys; only the entity's own `secrets:` layer (references) is skipped."""
+    root = copy_example(tmp_path / "repo")
+    _add(
+        root,
+        "catalog/services/mas.yaml",
+        "  network:\n",
+        "  files:\n    /config/mas.yaml:\n      data:\n        secrets:\n"
+        f"          encryption: {'0f1e2d3c4b5a6978' * 4}\n"
+        "          keys:\n            - kid: k1\n              key: |\n"
+        "                -----BEGIN EC PRIVATE KEY-----\n"
+        "                MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oWj/jEk2eEbloAoGCCqGSM49\n"
+        "                -----END EC PRIVATE KEY-----\n"
+        "  network:\n",
+    )
+    found = sorted(
+        (f.location.line, f.message) for f in _findings(root) if f.id == "plaintext-secret"
+    )
+    assert [line for line, _ in found] == [34, 37], found
+    assert "random key" in found[0][1] and "private key" in found[1][1], found
