@@ -356,3 +356,23 @@ def test_a_secrets_key_inside_a_config_files_data_is_data(tmp_path: Path):
     )
     assert [line for line, _ in found] == [34, 37], found
     assert "random key" in found[0][1] and "private key" in found[1][1], found
+
+
+def test_a_long_hostile_value_is_judged_in_linear_time():
+    """A catalog file may hold values of megabytes: no rule may try a pattern at every
+    position of a long run (a 100 000-letter value took 150 s with the URL rule's
+    unanchored scheme; unclosed `{{` runs did the same)."""
+    import time
+
+    values = [
+        "a" * 200_000,
+        "{{" * 50_000,
+        "x: " + " " * 100_000 + "y\n",
+        "Password=x;" * 10_000,
+        "a:" * 50_000 + "@",
+        "QUJD" * 50_000,
+    ]
+    started = time.monotonic()
+    for value in values:
+        list(scan({"content": value, "files": {"/a": {"content": value + "\n"}}}))
+    assert time.monotonic() - started < 10, "a rule is quadratic in the value's length"

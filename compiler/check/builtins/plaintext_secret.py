@@ -111,7 +111,7 @@ _EMPTY = re.compile(r"^(true|false|yes|no|on|off|null|none|nil|~|)$", re.I)
 # command substitution (`$(cat /run/secrets/db)`), ERB, and pipeline token replacement
 # (`__PASSWORD__`, `#{Password}#`, `@password@`, `%PASSWORD%`).
 _REFERENCE = re.compile(
-    r"\$\{[^{}]*\}|\{\{.*?\}\}|\{%.*?%\}|\$\([^()]*\)|`[^`]*`|<%=?.*?%>"
+    r"\$\{[^{}]*\}|\{\{.{0,500}?\}\}|\{%.{0,500}?%\}|\$\([^()]*\)|`[^`]*`|<%=?.{0,500}?%>"
     r"|^__\w+__$|^#\{\w+\}#?$|^@\w+@$|^%\w+%$",
     re.S,
 )
@@ -137,7 +137,9 @@ _PLACEHOLDER = re.compile(
 # (`admin:hunter2@db.internal:5432`, redis' `:hunter2@redis:6379`), and Oracle's
 # `user/password@host` (`jdbc:oracle:thin:scott/tiger@db:1521/ORCL`). A password that is
 # a reference is none. `mailto:` and friends have a colon before the `@` but no password.
-_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/:@]*:(?P<password>[^\s/@]+)@", re.I)
+_URL_CREDENTIALS = re.compile(
+    r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s/:@]*:(?P<password>[^\s/@]+)@", re.I
+)
 _HOST_CREDENTIALS = re.compile(
     r"^(?P<user>[^\s/:@]*):(?P<password>[^\s/@]+)@[A-Za-z0-9.-]+(:\d+)?(/\S*)?$"
 )
@@ -151,7 +153,9 @@ _VERSION = re.compile(r"^v?\d+(\.\d+)*$")
 _NOT_USERINFO = frozenset({"mailto", "sip", "sips", "xmpp", "tel"})
 # The user of a URL alone can be the credential (`https://ghp_...@github.com`): a random
 # user name is a token. Sentry's DSN key is public by design (it ships in browser code).
-_URL_USER = re.compile(r"[a-z][a-z0-9+.-]*://(?P<user>[^\s/:@]+)@(?P<host>[^\s/:]+)", re.I)
+_URL_USER = re.compile(
+    r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://(?P<user>[^\s/:@]+)@(?P<host>[^\s/:]+)", re.I
+)
 PUBLIC_USERINFO_HOSTS = re.compile(r"(^|\.)sentry\.io$|^sentry\.", re.I)
 # `key=value` pairs inside a value: connection strings (ADO.NET `Password=x;`, libpq
 # `password=x`, JDBC `;password=x` and `?password=x`), URL queries (`?token=x`), dotenv
@@ -161,7 +165,7 @@ PUBLIC_USERINFO_HOSTS = re.compile(r"(^|\.)sentry\.io$|^sentry\.", re.I)
 _PAIR = re.compile(
     r"(?:^|(?<=[;\s&?,]))(?:export\s+|-{1,2}D?)?"
     r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*(?: [A-Za-z][A-Za-z0-9_]*)?)\s*=\s*"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|\$\{[^}]*\}|\{\{.*?\}\}|(?!=)[^;&\s,\"']+)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|\$\{[^}]*\}|\{\{.{0,500}?\}\}|(?!=)[^;&\s,\"']+)"
 )
 QUERY_SECRET_WORDS = frozenset({"sig", "signature"})
 # An HTTP Authorization value: `Bearer <token>`, `Basic <base64 of user:password>`.
@@ -298,7 +302,7 @@ _PLAINLY_NOT_SECRET = re.compile(
 # nslcd, slapd: `requirepass x`, `bindpw x`, lower-case keys only, one token of value)
 _LINE = re.compile(
     r"^\s*(?:export\s+|-\s+)?[\"']?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?"
-    r"\s*(=|:(?=\s|$))\s*(?P<value>.*?)[\s,;]*$"
+    r"\s*(=|:(?=\s|$))\s*(?P<value>.*)$"
 )
 _SPACED_LINE = re.compile(r"^\s*(?P<key>[a-z_][a-z0-9_]*)\s+(?P<value>\S+)\s*$")
 
@@ -522,7 +526,8 @@ def _in_lines(text: str, what: str, depth: int) -> str | None:
         match = _LINE.match(line) or _SPACED_LINE.match(line)
         if not match:
             continue
-        why = _line_secret(match["key"], match["value"].strip().strip("\"'"))
+        value = match["value"].rstrip().rstrip(",;").strip().strip("\"'")
+        why = _line_secret(match["key"], value)
         if why:
             return f"{what} has a secret on line {number} ({why})"
     return None
