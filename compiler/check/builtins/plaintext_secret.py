@@ -141,7 +141,8 @@ _URL_CREDENTIALS = re.compile(
     r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s/:@]*:(?P<password>[^\s/@]+)@", re.I
 )
 _HOST_CREDENTIALS = re.compile(
-    r"^(?P<user>[^\s/:@]*):(?P<password>[^\s/@]+)@[A-Za-z0-9.-]+(:\d+)?(/\S*)?$"
+    r"^(?P<user>[^\s/:@]*):(?P<password>[^\s/@]+)@"
+    r"([A-Za-z0-9.-]+(:\d+)?|(tcp|udp|unix)\([^)\s]*\))(/\S*)?$"  # Go's `@tcp(db:3306)`
 )
 # Oracle's form needs a sign that it is one: after `jdbc:oracle:thin:` (any `:`), or a
 # host with a dot or a port (`nginx/nginx@1.25` and `x/tools@v0.1.0` are versions).
@@ -164,10 +165,15 @@ PUBLIC_USERINFO_HOSTS = re.compile(r"(^|\.)sentry\.io$|^sentry\.", re.I)
 # URL's) are credentials too.
 _PAIR = re.compile(
     r"(?:^|(?<=[;\s&?,]))(?:export\s+|-{1,2}D?)?"
-    r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*(?: [A-Za-z][A-Za-z0-9_]*)?)\s*=\s*"
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*(?: [A-Za-z][A-Za-z0-9_]*)?)[ \t]*=[ \t]*"
     r"(?P<value>\"[^\"]*\"|'[^']*'|\$\{[^}]*\}|\{\{.{0,500}?\}\}|(?!=)[^;&\s,\"']+)"
 )
 QUERY_SECRET_WORDS = frozenset({"sig", "signature"})
+# A command line's long flag naming a secret, then its value (`--password hunter2`, in one
+# string or as two `args` items), and curl's `-u user:password`.
+_FLAG_VALUE = re.compile(r"(?:^|(?<=\s))--(?P<flag>[A-Za-z][\w-]*)[ \t]+(?P<value>[^\s-]\S*)")
+_CLI_USER = re.compile(r"(?:^|(?<=\s))(-u|--user)[ \t=]+[^\s:]+:(?P<password>\S+)")
+USER_FLAGS = frozenset({"-u", "--user"})
 # An HTTP Authorization value: `Bearer <token>`, `Basic <base64 of user:password>`.
 _AUTH_HEADER = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)\s+(?P<cred>[A-Za-z0-9._~+/=-]{8,})")
 # Webhook URLs whose path is the credential: whoever has the URL can post.
@@ -275,7 +281,8 @@ PUBLIC_WORDS = frozenset(
         "public", "pub", "pubkey", "publickey", "verify", "verification", "trusted",
         "recipient", "recipients", "fingerprint", "fingerprints", "checksum", "checksums",
         "digest", "sha", "sha1", "sha256", "sha384", "sha512", "md5", "integrity", "hash",
-        "commit", "revision", "rev", "etag", "id", "ids", "ulid", "uuid", "kid",
+        "commit", "revision", "rev", "tag", "tags", "version", "etag", "id", "ids", "ulid",
+        "uuid", "kid",
         "cert", "certificate", "certificates", "crt", "ca",
     }
 )  # fmt: skip
@@ -319,6 +326,9 @@ def looks_secret(key: str, value: Any, public: bool = False) -> str | None:
     named = _named(key)
     if named == "secret" and not _is_path(text):
         return f"key '{key}' holds a literal value"
+    user = _USER_PASSWORD.match(text) if key in USER_FLAGS else None
+    if user and not holds_nothing(user["password"]):
+        return f"the value after '{key}' is a user:password pair"
     if named == "weak" and not _auth_setting(text):
         return f"key '{key}' holds a literal value"
     if named == "object" and not _DNS_NAME.match(text):
@@ -440,6 +450,12 @@ def secret_in_value(
         why = _authorization(header)
         if why:
             return f"{what} holds {why}"
+    for flag in _FLAG_VALUE.finditer(text):
+        if _named(flag["flag"]) == "secret" and not holds_nothing(flag["value"]):
+            return f"{what} has a secret after its '--{flag['flag']}' flag"
+    user_flag = _CLI_USER.search(text)
+    if user_flag and not holds_nothing(user_flag["password"]):
+        return f"{what} has a user:password after its '-u' flag"
     for pair in _PAIR.finditer(text):
         pair_key, pair_value = pair["key"].strip(), pair["value"].strip("\"'")
         in_query = pair.start() > 0 and text[pair.start() - 1] in "?&"
@@ -534,14 +550,18 @@ def _in_lines(text: str, what: str, depth: int) -> str | None:
 
 
 def _line_secret(key: str, value: str) -> str | None:
+    """A line's key and value, judged like a catalog key's (rules 1-4). Not prose: a
+    capitalised word before a sentence (`Token: expires in 1 hour`) is no key, and a
+    random run of base64 (a PEM body's line) is no key either."""
     if not value or holds_nothing(value):
         return None
-    named = _named(key)
-    if named == "secret" and not _is_path(value):
-        return f"'{key}' holds a literal value"
-    if named == "weak" and not _auth_setting(value):
-        return f"'{key}' holds a literal value"
-    return None
+    if re.search(r"\s", value) and re.fullmatch(r"[A-Z][a-z]+", key):
+        return None
+    if not _made_of_words(key) and not re.search(r"[_.-]", key):
+        return None
+    public = any(word in PUBLIC_WORDS for word in _words(key))
+    why = looks_secret(key, value, public=public)
+    return why.removeprefix("key ") if why else None
 
 
 def _words(key: str) -> list[str]:
@@ -707,6 +727,7 @@ def _in_secrets_layer(path: tuple) -> bool:
 
 
 UNNAMED_ENV = "\0env-by-index"
+_FLAG = re.compile(r"^--[A-Za-z][\w-]*$")
 
 
 def _leaves(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple, str, Any, Any]]:
@@ -726,6 +747,9 @@ def _leaves(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple, str
                 yield from _leaves(value, (*path, index))
             else:
                 name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+                before = data[index - 1] if index else None
+                if isinstance(before, str) and (_FLAG.match(before) or before in USER_FLAGS):
+                    name = before  # `args: [--password, hunter2]`: named by its flag
                 yield (*path, index), name, value, None
 
 
