@@ -41,7 +41,10 @@ SECRET_PHRASES = frozenset(
         ("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key"),
         ("secret", "key"), ("auth", "key"), ("encryption", "key"), ("master", "key"),
         ("account", "key"),  # Azure storage `AccountKey=`
-        ("session", "key"), ("client", "key"),
+        ("session", "key"), ("client", "key"), ("hmac", "key"), ("jwt", "key"),
+        ("cookie", "key"), ("csrf", "key"), ("shared", "key"), ("decryption", "key"),
+        ("app", "key"),  # Laravel's APP_KEY
+
         ("secret", "key", "base"),  # Rails: the app's master secret
     }
 )  # fmt: skip
@@ -86,6 +89,11 @@ _AUTH_SEPARATORS = re.compile(r"[\s,|;+]+")
 # keys that end like a secret but never hold one: External Secrets' `secretKey`, the name
 # of a key in the Secret it writes
 NOT_SECRET_KEYS = frozenset({"secretkey"})
+# ... and phrases: nginx passes a request *to* an upstream (`proxy_pass http://app;`)
+NOT_SECRET_PHRASES = frozenset(
+    {("proxy", "pass"), ("fastcgi", "pass"), ("uwsgi", "pass"), ("grpc", "pass"),
+     ("scgi", "pass"), ("memcached", "pass")}
+)  # fmt: skip
 # A key whose last word is `secret(s)` after one of these names a Kubernetes Secret object
 # (`existingSecret`, `imagePullSecrets`, `envFromSecrets`, `tls_secret`): a DNS-1123 name
 # under it is the object's name, not the secret. Any other value is one.
@@ -371,6 +379,8 @@ def _named(key: str) -> str | None:
             camel and words[-2] in CAMEL_SECRET_OBJECT_QUALIFIERS
         ):
             return "object"
+    if tuple(words[-2:]) in NOT_SECRET_PHRASES:
+        return None
     if any(tuple(words[-n:]) in SECRET_PHRASES for n in (1, 2, 3)):
         return "secret"
     if words[-1] in WEAK_WORDS:
@@ -403,8 +413,11 @@ def _mentions_secret(key: str) -> bool:
 
 def _is_path(text: str) -> bool:
     """An absolute file path under a secret's name is where the secret is (`PWD: /app`,
-    a secret file), not the secret."""
-    return bool(re.match(r"^(/[\w.@-]+)+/?$", text))
+    a secret file), not the secret; so is a URL without credentials (an endpoint), which
+    rules 2-4 still judge (a webhook, a token in its query or as its user)."""
+    return bool(
+        re.match(r"^(/[\w.@-]+)+/?$", text) or re.match(r"^[a-z][a-z0-9+.-]*://[^\s@]+$", text)
+    )
 
 
 def secret_in_value(
