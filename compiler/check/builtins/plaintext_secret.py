@@ -121,11 +121,6 @@ def holds_nothing(value: str) -> bool:
     )
 
 
-def names_a_secret(key: str) -> bool:
-    """Rule 1: the key's last words name a secret."""
-    return _named(key) in ("secret", "weak")
-
-
 def _named(key: str) -> str | None:
     """ "secret", "weak" (a credential or a method's name), "object" (a Secret object's
     name), or None."""
@@ -248,7 +243,7 @@ def secret_in_value(
         if why:
             return why
     if "\n" in value:  # a file's text, even of one line
-        why = _in_lines(text, what, depth)
+        why = _in_lines(text, what)
         if why:
             return why
     if decoded or not TOKEN_CHARS.match(text) or is_public_value(text):
@@ -307,7 +302,7 @@ def _judge_json(text: str, what: str) -> str | None:
     return None
 
 
-def _in_lines(text: str, what: str, depth: int) -> str | None:
+def _in_lines(text: str, what: str) -> str | None:
     """A configuration file's text: each `key = value`, `KEY=value`, `key: value` (and
     `key value`) line judged as if the key were a catalog key."""
     for number, line in enumerate(text.splitlines(), 1):
@@ -385,7 +380,8 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
         if isinstance(value, str) and not holds_nothing(value):
             why = secret_in_value(value, "the value")
             if why or not PLAINLY_NOT_SECRET.match(value.strip()):
-                return f"a patch sets an env entry by position ({steps[-2]}) to a literal"
+                where = parent.get("path") if parent is not None else ""
+                return f"a JSON patch sets an env entry by position ({where}) to a literal"
         return None
     public = any(
         word in PUBLIC_WORDS
