@@ -65,6 +65,7 @@ from compiler.check.builtins.secret_rules import (
     PLACEHOLDER,
     PLAINLY_NOT_SECRET,
     PRIVATE_KEYS,
+    PUBLIC_KEY_NAMES,
     PUBLIC_USERINFO_HOSTS,
     PUBLIC_WORDS,
     QUERY_SECRET_WORDS,
@@ -388,7 +389,7 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
         for step in steps
         if not step.startswith("/")  # a file's path names folders, not the value
         for word in _words(step)
-    )
+    ) or any(step.lower() in PUBLIC_KEY_NAMES for step in steps)
     return looks_secret(key, value, public=public)
 
 

@@ -187,6 +187,8 @@ HOOK_SEGMENT = re.compile(r"/(hooks|webhooks?)/(?P<segment>[A-Za-z0-9_-]{16,})(?
 CREDENTIAL_LINES = (
     re.compile(r"^\s*(machine\s+\S+|default)\b.*\bpassword\s+(?P<password>\S+)"),
     re.compile(r"^[^:\s]+:(\d+|\*):[^:\s]+:[^:\s]+:(?P<password>\S+)$"),
+    # postfix' sasl_passwd: `[relay.example.net]:587 user:password` (a host with a dot)
+    re.compile(r"^\[?[A-Za-z0-9.-]+\.[A-Za-z]{2,}\]?(:\d+)?\s+[^\s:]+:(?P<password>[^\s/]+)$"),
 )
 USER_PASSWORD = re.compile(r"^(?:\S+\s+)?(?:[a-z]+:)?[^\s:/@]+(@[^\s:/]+)?:(?P<password>[^\s:/]+)$")
 
@@ -198,6 +200,8 @@ PRIVATE_KEYS = (
     re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"),
     re.compile(r"PuTTY-User-Key-File-\d+:[\s\S]*Private-Lines:"),
     re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{20,}"),
+    # Synapse's signing key file: `ed25519 <key id> <unpadded base64 of the 32-byte seed>`
+    re.compile(r"(?m)^ed25519 [A-Za-z0-9_]+ [A-Za-z0-9+/]{43}=?\s*$"),
 )
 # A password hash (htpasswd `user:$apr1$...`, bcrypt `$2y$`, crypt `$6$`, argon2, LDAP's
 # `{SSHA}`): cracked offline by whoever reads it, and it logs in wherever it is installed.
@@ -274,6 +278,12 @@ PUBLIC_WORDS = frozenset(
         "cert", "certificate", "certificates", "crt", "ca",
     }
 )  # fmt: skip
+# Keys whose values are public key material by the upstream's documentation: Synapse's
+# `old_signing_keys` and `trusted_key_servers` hold verify keys, ssh's known hosts and
+# authorized keys hold public keys.
+PUBLIC_KEY_NAMES = frozenset(
+    {"old_signing_keys", "trusted_key_servers", "authorized_keys", "known_hosts", "jwks"}
+)
 # Words that say the value is the *name* of an object (`configMapRef`, `secretName`): a
 # DNS-1123 name under them is a name.
 NAME_WORDS = frozenset({"name", "names", "ref", "refs"})
