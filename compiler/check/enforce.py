@@ -114,6 +114,7 @@ def _covers(placed: PlacedWaiver, item: Finding, check: str) -> bool:
         and (waiver.environment is None or waiver.environment == item.environment)
         and (waiver.customer is None or waiver.customer == item.customer)
         and (waiver.service is None or waiver.service == item.service)
+        and placed.fits(item)
     )
 
 

@@ -13,12 +13,13 @@ a valid JSON Schema and a waiver for a check that does not exist.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from compiler.catalog import (
     Document,
@@ -31,7 +32,7 @@ from compiler.catalog import (
     model_errors,
 )
 from compiler.check.custom_crds import ApiKind, load_crds
-from compiler.check.findings import SEVERITIES, Severity
+from compiler.check.findings import SEVERITIES, Finding, Severity
 from compiler.errors import Location, Problem, did_you_mean
 
 FOLDER = "policies"
@@ -42,6 +43,7 @@ CRDS_FOLDER = "crds"
 Tier = Literal["dev", "staging", "prod"]
 Entity = Literal["instance", "customer", "environment", "object"]
 PolicyId = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+FINGERPRINT = r"^[0-9a-f]{64}$"  # a finding's sha256 (findings.py)
 
 
 class Match(Strict):
@@ -121,13 +123,43 @@ class Config(Strict):
 
 
 class Waiver(Strict):
+    """An accepted exception. `environment`, `customer` and `service` narrow it to a
+    subject; `file` to the catalog file a finding is located in, and `fingerprint` to
+    exactly one finding (as `gitopsc check -f json` prints it), so that a false positive
+    in a service file is waived without hiding a real secret in a customer's file."""
+
     policy: Annotated[str, Field(min_length=1)]
     environment: Name | None = None
     customer: Name | None = None
     service: Name | None = None
+    file: Annotated[str, Field(min_length=1, pattern=r"^[^/\\]")] | None = None
+    fingerprint: Annotated[str, Field(pattern=FINGERPRINT)] | None = None
     reason: Annotated[str, Field(min_length=10)]
     owner: Name
     expires: IsoDate
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _repository_path(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        steps = value.split("/")
+        if value.startswith("/") or "\\" in value or any(s in ("", ".", "..") for s in steps):
+            raise ValueError(
+                f"file '{value}' is not a repository path: write it relative to the "
+                "repository root, with / and no . or .. steps (catalog/services/synapse.yaml)"
+            )
+        return value
+
+    @field_validator("fingerprint", mode="before")
+    @classmethod
+    def _fingerprint(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(FINGERPRINT, value):
+            raise ValueError(
+                f"fingerprint '{value}' is not a finding's fingerprint: 64 lower-case hex "
+                "digits, as `gitopsc check -f json` prints it"
+            )
+        return value
 
 
 class WaiverList(Strict):
@@ -153,11 +185,28 @@ class PlacedWaiver:
 
     @property
     def label(self) -> str:
-        return f"waiver for {self.waiver.policy}{' on ' + self.scope if self.scope else ''}"
+        waiver = self.waiver
+        return (
+            f"waiver for {waiver.policy}{' on ' + self.scope if self.scope else ''}"
+            f"{' in ' + waiver.file if waiver.file else ''}"
+            f"{' for finding ' + waiver.fingerprint[:12] if waiver.fingerprint else ''}"
+        )
 
     @property
     def key(self) -> str:
-        return f"{self.waiver.policy}:{self.scope}"
+        waiver = self.waiver
+        narrower = "".join(f":{p}" for p in (waiver.file, waiver.fingerprint) if p)
+        return f"{waiver.policy}:{self.scope}{narrower}"
+
+    def fits(self, item: Finding) -> bool:
+        """The waiver's `file` and `fingerprint`, where it names them, are the finding's:
+        its catalog file (a finding located only in rendered output has none), its
+        fingerprint."""
+        waiver = self.waiver
+        file = item.location.file if item.location is not None else None
+        return (waiver.file is None or waiver.file == file) and (
+            waiver.fingerprint is None or waiver.fingerprint == item.fingerprint
+        )
 
 
 @dataclass(frozen=True)
@@ -214,10 +263,12 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
             loaded, found = model_errors.validate(WaiverList, document.data, document)
             problems += found
             if loaded is not None:
-                waivers += [
+                placed = [
                     PlacedWaiver(waiver, document, index)
                     for index, waiver in enumerate(loaded.waivers)
                 ]
+                problems += _waiver_files(root, placed)
+                waivers += placed
         else:
             policy, found = _policy(path.stem, document)
             problems += found
@@ -243,6 +294,34 @@ def load_policies(root: Path) -> tuple[PolicySet, list[Problem]]:
         ),
         problems,
     )
+
+
+def _waiver_files(root: Path, waivers: list[PlacedWaiver]) -> list[Problem]:
+    """A waiver's `file` must be a file of the repository: a typo would otherwise waive
+    nothing, silently until waiver-unused, and a path outside could never be a finding's."""
+    problems = []
+    for placed in waivers:
+        file = placed.waiver.file
+        if file is None:
+            continue
+        path = root / file
+        inside = path.resolve().is_relative_to(root.resolve())
+        if not (inside and path.is_file()):
+            known = sorted(
+                p.relative_to(root).as_posix()
+                for part in ("catalog", "environments")
+                if (root / part).is_dir()
+                for p in (root / part).rglob("*.y*ml")
+            )
+            problems.append(
+                Problem(
+                    placed.locate("file"),
+                    f"waiver file '{file}' is not a file of the repository",
+                    did_you_mean(file, known)
+                    or "name the catalog file the finding is located in (`gitopsc check`)",
+                )
+            )
+    return problems
 
 
 def _policy(name: str, document: Document) -> tuple[Policy | None, list[Problem]]:

@@ -1,139 +1,338 @@
-"""No secret written into the catalog: a literal under a secret's name, credentials in a URL
-or host address, a private key, a random key.
+"""No secret written into the catalog: a literal under a secret's name, credentials in a URL,
+a connection string or a header, a private key, a known token, a random key.
 
 The catalog is in git, readable by everyone with the repository and kept forever in its
 history: a password pasted into it is leaked. Secrets belong in the secret store,
 referenced under `secrets:` (rendered as ExternalSecrets). Every catalog file is read
 as written, before layers merge, so the finding points at the line that has the value,
 and it carries the environment, customer and service the line belongs to, so that a
-waiver scoped to one customer covers that customer's finding and no other's. The rules
-are plain data below, each with its reason; `tests/fixtures/secrets/corpus.yaml` is the
-labelled corpus that measures them (precision and recall, both 100 %).
+waiver scoped to one customer covers that customer's finding and no other's, and a
+false positive can be waived by its file or fingerprint alone. The rules are plain data
+in `secret_rules.py`, each with its reason; the labelled corpora in
+`tests/fixtures/secrets/` measure them (precision and recall, both 100 %).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
-import math
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from compiler.catalog import Catalog
 from compiler.check.builtins.base import Builtin
+from compiler.check.builtins.secret_encodings import (
+    as_text,
+    asn1_kind,
+    decode_base64,
+    entropy,
+    is_generated_name,
+    is_public_value,
+    looks_random,
+    made_of_words,
+)
+from compiler.check.builtins.secret_rules import (
+    AUTH_HEADER,
+    AUTH_METHODS,
+    AUTH_SEPARATORS,
+    CAMEL_SECRET_OBJECT_QUALIFIERS,
+    CLI_USER,
+    COMPOUND_SUFFIXES,
+    CREDENTIAL_LINES,
+    DNS_NAME,
+    EMPTY,
+    ENCODED_AS,
+    ENCRYPTED,
+    ENV_BY_INDEX,
+    FILE_SIGNATURES,
+    FLAG_VALUE,
+    HOOK_SEGMENT,
+    HOST_CREDENTIALS,
+    JWK_PRIVATE,
+    JWK_PUBLIC,
+    KNOWN_TOKENS,
+    LINE,
+    MIN_ENTROPY,
+    NAME_WORDS,
+    NOT_COMPOUNDS,
+    NOT_SECRET_KEYS,
+    NOT_SECRET_PHRASES,
+    NOT_USERINFO,
+    ORACLE_CREDENTIALS,
+    PAIR,
+    PASSWORD_HASH,
+    PLACEHOLDER,
+    PLAINLY_NOT_SECRET,
+    PRIVATE_KEYS,
+    PUBLIC_KEY_NAMES,
+    PUBLIC_USERINFO_HOSTS,
+    PUBLIC_WORDS,
+    QUERY_SECRET_WORDS,
+    REFERENCE,
+    SECRET_OBJECT_QUALIFIERS,
+    SECRET_PHRASES,
+    SPACED_LINE,
+    TOKEN_CHARS,
+    URL_CREDENTIALS,
+    URL_USER,
+    USER_FLAGS,
+    USER_PASSWORD,
+    VERSION,
+    WEAK_WORDS,
+    WEBHOOKS,
+)
 from compiler.check.findings import Finding
 
-# --- rule 1: a key that names a secret, with a literal value -------------------------------
-# A key names a secret when its *last* word is one of these (or its last two words one of
-# the pairs): `DB_PASSWORD`, `smtp_pass`, `DB_PWD`, `apiKey`, `AWS_SECRET_ACCESS_KEY`. The
-# last word is what the value *is*; a word after it says the value is something about the
-# secret (`password_file`, `token_ttl`, `secretName`, `password_min_length`), which is why
-# a key merely *containing* `auth` or `secret` (`postfix_smtpd_sasl_auth_enable`,
-# `OAUTH_ISSUER`, `KC_SPI_AUTHENTICATOR_*`) is no longer a secret.
-SECRET_WORDS = frozenset(
-    {
-        "password", "passwords", "passwd", "pwd", "pass", "passphrase", "htpasswd",
-        "secret", "secrets", "token", "tokens", "credential", "credentials", "apikey", "psk",
-    }
-)  # fmt: skip
-SECRET_PAIRS = frozenset(
-    {
-        ("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key"),
-        ("secret", "key"), ("auth", "key"), ("encryption", "key"), ("master", "key"),
-    }
-)  # fmt: skip
-# keys that end like a secret but never hold one: the shell's working directory (`PWD`),
-# and External Secrets' `secretKey`, the name of a key in the Secret it writes
-NOT_SECRET_KEYS = frozenset({"pwd", "secretkey"})
-# literal values that hold nothing: placeholders, booleans, an interpolation of the
-# whole value (`${secret.X}`: the secret store fills it in)
-_NOTHING = re.compile(r"^(\$\{[^{}]*\}|true|false|yes|no|null|none|changeme|)$", re.IGNORECASE)
 
-# --- rule 2: credentials in a URL or a host address ----------------------------------------
-# `scheme://user:password@host`, and the same without a scheme where a host address is
-# written (`admin:hunter2@db.internal:5432`). A password that is an interpolation is a
-# reference. `mailto:` and friends have a colon before the `@` but no password.
-_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/:@]*:(?P<password>[^\s/@]+)@", re.I)
-_HOST_CREDENTIALS = re.compile(
-    r"^(?P<user>[^\s/:@]+):(?P<password>[^\s/@]+)@[A-Za-z0-9.-]+(:\d+)?(/\S*)?$"
-)
-_NOT_USERINFO = frozenset({"mailto", "sip", "sips", "xmpp", "tel"})
-
-# --- rule 3: a private key -------------------------------------------------------------------
-# A PEM block of any private key type (RSA, EC, OPENSSH, ENCRYPTED, PGP ... BLOCK), in any
-# value (a file's `content:` usually). Certificates and public keys are public.
-_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")
-
-# --- rule 4: a random key --------------------------------------------------------------------
-# Tokens whose issuers publish a recognisable form so that scanners find them.
-KNOWN_TOKENS = (
-    re.compile(r"^eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+$"),  # a JWT
-    re.compile(r"^gh[pousr]_[A-Za-z0-9]{30,}$"),  # GitHub
-    re.compile(r"^glpat-[A-Za-z0-9_-]{20,}$"),  # GitLab
-    re.compile(r"^xox[abprs]-[A-Za-z0-9-]{10,}$"),  # Slack
-    re.compile(r"^AKIA[0-9A-Z]{16}$"),  # an AWS access key id
-)
-# Otherwise a random key is a long run of base64 / URL-safe characters (no dots: host
-# names, versions and file names have them; no `:`: digests and URLs) that is not made of
-# words, has high entropy, and is none of the public random-looking identifiers below.
-# Made of words: at least three quarters of its letters and digits are in runs of three
-# or more letters (`ENABLE_ROOM_DIRECTORY_V2`, `msc3575SlidingSyncEnabled`,
-# `/var/lib/postgresql/data/pgdata15`); a random string of mixed case and digits has
-# short runs (`q8Zr2Kx7Lm4Np9`), a random hex string almost none.
-_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=_-]{20,}$")
-_LETTER_RUN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_WORDS_SHARE = 0.75
-_MIN_ENTROPY = 3.5  # bits per character: 20+ random characters of 16+ symbols have more
-PUBLIC_IDENTIFIERS = (
-    re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I),  # UUID
-    re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$"),  # a git commit id, a sha256 checksum
-)
-
-
-def looks_secret(key: str, value: Any) -> str | None:
-    """Why a value written in the catalog under `key` looks like a secret, or None."""
+def looks_secret(key: str, value: Any, public: bool = False) -> str | None:
+    """Why a value written in the catalog under `key` looks like a secret, or None.
+    `public`: the value is inside something named public (a public key, a digest)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         # YAML reads `SIP_PASSWORD: 80443921` as a number: still a literal secret
-        return f"key '{key}' holds a literal value" if names_a_secret(key) else None
-    if not isinstance(value, str) or _NOTHING.match(value.strip()):
+        return f"key '{key}' holds a literal value" if _named(key) == "secret" else None
+    if not isinstance(value, str) or holds_nothing(value):
         return None
-    if names_a_secret(key):
+    text = value.strip()
+    named = _named(key)
+    if named == "secret" and not _is_path(text):
         return f"key '{key}' holds a literal value"
-    return secret_in_value(value, f"value of '{key}'")
+    user = USER_PASSWORD.match(text) if key in USER_FLAGS else None
+    if user and not holds_nothing(user["password"]):
+        return f"the value after '{key}' is a user:password pair"
+    if named == "weak" and not _auth_setting(text):
+        return f"key '{key}' holds a literal value"
+    if named == "object" and not DNS_NAME.match(text):
+        return f"key '{key}' holds a literal value"
+    pair = USER_PASSWORD.match(text) if _mentions_secret(key) else None
+    if pair and not holds_nothing(pair["password"]) and not pair["password"].isdigit():
+        return f"key '{key}' holds a user:password pair"
+    object_name = bool(_words(key)) and _words(key)[-1] in NAME_WORDS and DNS_NAME.match(text)
+    return secret_in_value(value, f"value of '{key}'", public=public or bool(object_name))
 
 
-def names_a_secret(key: str) -> bool:
-    """Rule 1: the key's last word (or last two) names a secret."""
+def holds_nothing(value: str) -> bool:
+    """Empty, a boolean, a placeholder, a reference, or encrypted by design."""
+    text = value.strip().strip("\"'")
+    return bool(
+        EMPTY.match(text)
+        or PLACEHOLDER.match(text)
+        or ENCRYPTED.match(text)
+        or (REFERENCE.search(text) and not re.search(r"[A-Za-z0-9]", REFERENCE.sub("", text)))
+    )
+
+
+def _named(key: str) -> str | None:
+    """ "secret", "weak" (a credential or a method's name), "object" (a Secret object's
+    name), or None."""
     words = _words(key)
     if not words or key.lower().replace("-", "_") in NOT_SECRET_KEYS:
-        return False
-    return words[-1] in SECRET_WORDS or tuple(words[-2:]) in SECRET_PAIRS
+        return None
+    while len(words) > 1 and words[-1] in ENCODED_AS:
+        words = words[:-1]
+    words = [*words[:-1], *_split_compound(words[-1])]
+    if words[-1] in ("secret", "secrets") and len(words) > 1:
+        camel = "_" not in key and re.search(r"[a-z][A-Z]", key)
+        if words[-2] in SECRET_OBJECT_QUALIFIERS or (
+            camel and words[-2] in CAMEL_SECRET_OBJECT_QUALIFIERS
+        ):
+            return "object"
+    if tuple(words[-2:]) in NOT_SECRET_PHRASES:
+        return None
+    if any(tuple(words[-n:]) in SECRET_PHRASES for n in (1, 2, 3)):
+        return "secret"
+    if words[-1] in WEAK_WORDS:
+        return "weak"
+    return None
 
 
-def secret_in_value(value: str, what: str, decoded: bool = False) -> str | None:
+def _auth_setting(text: str) -> bool:
+    parts = [part for part in AUTH_SEPARATORS.split(text.strip().lower()) if part]
+    return bool(parts) and all(part in AUTH_METHODS for part in parts)
+
+
+def _split_compound(word: str) -> list[str]:
+    """`pgpassword` -> pg, password; `bindpw` -> bind, pw; `bypass` stays one word."""
+    if word in NOT_COMPOUNDS:
+        return [word]
+    for suffix in COMPOUND_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            return [word[: -len(suffix)], suffix]
+    return [word]
+
+
+def _mentions_secret(key: str) -> bool:
+    words = _words(key)
+    return any(
+        (word,) in SECRET_PHRASES or word in WEAK_WORDS or word in ("sasl", "login")
+        for word in words[:-1]
+    )
+
+
+def _is_path(text: str) -> bool:
+    """An absolute file path under a secret's name is where the secret is (`PWD: /app`,
+    a secret file), not the secret; so is a URL without credentials (an endpoint), which
+    rules 2-4 still judge (a webhook, a token in its query or as its user)."""
+    return bool(
+        re.match(r"^(/[\w.@-]+)+/?$", text) or re.match(r"^[a-z][a-z0-9+.-]*://[^\s@]+$", text)
+    )
+
+
+def secret_in_value(
+    value: str, what: str, decoded: bool = False, public: bool = False, depth: int = 0
+) -> str | None:
     """Rules 2-4, which judge the value whatever its key."""
     text = value.strip()
-    url = _URL_CREDENTIALS.search(text)
-    host = _HOST_CREDENTIALS.match(text)
-    for match in (url, host):
-        if match and not _NOTHING.match(match["password"]) and not _is_scheme(match):
-            return f"{what} has credentials in its {'URL' if match is url else 'host address'}"
-    if _PRIVATE_KEY.search(text):
+    if depth > 3:
+        return None
+    if any(pattern.search(text) for pattern in PRIVATE_KEYS):
         return f"{what} holds a private key"
-    if any(pattern.match(text) for pattern in KNOWN_TOKENS):
-        return f"{what} is an access token"
-    if decoded or not _TOKEN_CHARS.match(text) or _public(text):
+    url = URL_CREDENTIALS.search(text)
+    host = HOST_CREDENTIALS.match(text)
+    oracle = ORACLE_CREDENTIALS.search(text)
+    if oracle and (
+        VERSION.match(oracle["host"])
+        or not (
+            oracle["port"]
+            or "." in oracle["host"]
+            or text[oracle.start() - 1 : oracle.start()] == ":"
+        )
+    ):
+        oracle = None
+    for match in (url, host, oracle):
+        if match and not holds_nothing(match["password"]) and not _is_scheme(match):
+            where = "URL" if match is url else "host address" if match is host else "connect string"
+            return f"{what} has credentials in its {where}"
+    for pattern in KNOWN_TOKENS:
+        if pattern.search(text):
+            return f"{what} holds an access token"
+    for pattern in WEBHOOKS:
+        if pattern.search(text):
+            return f"{what} is a webhook URL whose path is its key"
+    hook = HOOK_SEGMENT.search(text)
+    if hook and looks_random(hook["segment"], 16):
+        return f"{what} is a webhook URL whose path is its key"
+    user = URL_USER.search(text)
+    if user and not PUBLIC_USERINFO_HOSTS.search(user["host"]) and looks_random(user["user"], 20):
+        return f"{what} has a token as its URL's user"
+    if PASSWORD_HASH.search(text):
+        return f"{what} holds a password hash"
+    for header in AUTH_HEADER.finditer(text):
+        why = _authorization(header)
+        if why:
+            return f"{what} holds {why}"
+    for flag in FLAG_VALUE.finditer(text):
+        if _named(flag["flag"]) == "secret" and not holds_nothing(flag["value"]):
+            return f"{what} has a secret after its '--{flag['flag']}' flag"
+    user_flag = CLI_USER.search(text)
+    if user_flag and not holds_nothing(user_flag["password"]):
+        return f"{what} has a user:password after its '-u' flag"
+    for pair in PAIR.finditer(text):
+        pair_key, pair_value = pair["key"].strip(), pair["value"].strip("\"'")
+        in_query = pair.start() > 0 and text[pair.start() - 1] in "?&"
+        if holds_nothing(pair_value):
+            continue
+        secret_word = _named(pair_key) in ("secret", "weak") or (
+            in_query and _words(pair_key)[-1:] and _words(pair_key)[-1] in QUERY_SECRET_WORDS
+        )
+        if _named(pair_key) == "weak" and _auth_setting(pair_value):
+            continue
+        if secret_word and not _is_path(pair_value):
+            return f"{what} has a secret in its '{pair_key}=' part"
+    if text.startswith(("{", "[")) and not decoded:
+        why = _judge_json(text, what)
+        if why:
+            return why
+    if "\n" in value:  # a file's text, even of one line
+        why = _in_lines(text, what)
+        if why:
+            return why
+    if decoded or not TOKEN_CHARS.match(text) or is_public_value(text):
         return None
-    plain = _base64_text(text)
-    if plain is not None:  # base64 of text is configuration: judge what it encodes
-        return secret_in_value(plain, f"{what} (base64)", decoded=True)
-    if _made_of_words(text):
+    raw = decode_base64(text)
+    if raw is not None:
+        plain = as_text(raw)
+        if plain is not None:  # base64 of text is configuration: judge what it encodes
+            return _judge_decoded(plain, f"{what} (base64)", depth)
+        if raw.startswith(FILE_SIGNATURES):
+            return None
+        kind = asn1_kind(raw)
+        if kind == "private":
+            return f"{what} holds a private key (DER)"
+        if kind == "public":
+            return None
+    if public or made_of_words(text) or is_generated_name(text):
         return None
-    if _entropy(text) >= _MIN_ENTROPY:
-        return f"{what} looks like a random key (entropy {_entropy(text):.1f} bits/char)"
+    if entropy(text) >= MIN_ENTROPY:
+        return f"{what} looks like a random key (entropy {entropy(text):.1f} bits/char)"
     return None
+
+
+def _authorization(header: re.Match[str]) -> str | None:
+    """`Basic` carries base64 of `user:password`; `Bearer` and `Token` a token (not a
+    word, which is prose: "Bearer authentication")."""
+    cred = header["cred"]
+    if header["scheme"] == "Basic":
+        raw = decode_base64(cred)
+        plain = as_text(raw) if raw is not None else None
+        if plain is not None and re.match(r"^[^:\s]*:\S+$", plain):
+            return "HTTP basic credentials"
+        return None
+    if made_of_words(cred):
+        return None
+    return f"a {header['scheme']} token"
+
+
+def _judge_decoded(plain: str, what: str, depth: int) -> str | None:
+    """Decoded text: a JSON document is judged as catalog data (a docker config's
+    `auths.<registry>.auth`), any other text by rules 2-4."""
+    if plain.lstrip().startswith(("{", "[")):
+        return _judge_json(plain.strip(), what)
+    return secret_in_value(plain, what, decoded=True, depth=depth + 1)
+
+
+def _judge_json(text: str, what: str) -> str | None:
+    """A JSON document in a value (a file's content, a docker config) is catalog-like
+    data: its keys name its values."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    for path, why in scan(data, settings=False):
+        return f"{what} has {why} at {'/'.join(map(str, path))}"
+    return None
+
+
+def _in_lines(text: str, what: str) -> str | None:
+    """A configuration file's text: each `key = value`, `KEY=value`, `key: value` (and
+    `key value`) line judged as if the key were a catalog key."""
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = next((m for p in CREDENTIAL_LINES if (m := p.match(line))), None)
+        if entry and not holds_nothing(entry["password"]):
+            return f"{what} has a credentials entry on line {number}"
+        match = LINE.match(line) or SPACED_LINE.match(line)
+        if not match:
+            continue
+        value = match["value"].rstrip().rstrip(",;").strip().strip("\"'")
+        why = _line_secret(match["key"], value)
+        if why:
+            return f"{what} has a secret on line {number} ({why})"
+    return None
+
+
+def _line_secret(key: str, value: str) -> str | None:
+    """A line's key and value, judged like a catalog key's (rules 1-4). Not prose: a
+    capitalised word before a sentence (`Token: expires in 1 hour`) is no key, and a
+    random run of base64 (a PEM body's line) is no key either."""
+    if not value or holds_nothing(value):
+        return None
+    if re.search(r"\s", value) and re.fullmatch(r"[A-Z][a-z]+", key):
+        return None
+    if not made_of_words(key) and not re.search(r"[_.-]", key):
+        return None
+    public = any(word in PUBLIC_WORDS for word in _words(key))
+    why = looks_secret(key, value, public=public)
+    return why.removeprefix("key ") if why else None
 
 
 def _words(key: str) -> list[str]:
@@ -143,70 +342,95 @@ def _words(key: str) -> list[str]:
 
 
 def _is_scheme(match: re.Match[str]) -> bool:
-    return "user" in match.groupdict() and match["user"].lower() in _NOT_USERINFO
-
-
-def _made_of_words(text: str) -> bool:
-    in_words = sum(len(run) for run in _LETTER_RUN.findall(text) if len(run) >= 3)
-    return in_words >= _WORDS_SHARE * sum(char.isalnum() for char in text)
-
-
-def _public(text: str) -> bool:
-    return any(pattern.match(text) for pattern in PUBLIC_IDENTIFIERS)
-
-
-def _base64_text(text: str) -> str | None:
-    """The text a base64 value encodes (a certificate, a JSON document), or None when it
-    is not base64 or encodes bytes that are not text (a key)."""
-    if len(text) % 4:
-        return None
-    try:
-        plain = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
-        decoded = plain.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded if all(char.isprintable() or char.isspace() for char in decoded) else None
-
-
-def _entropy(text: str) -> float:
-    counts: dict[str, int] = {}
-    for char in text:
-        counts[char] = counts.get(char, 0) + 1
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+    return "user" in match.groupdict() and match["user"].lower() in NOT_USERINFO
 
 
 # --- where a value is, and whose it is ----------------------------------------------------------
 
+# Keys under which anything is data the service reads (a config file's content, its
+# values, an extra object, a patch, Ansible variables): a `secrets` key there is the
+# application's own, not the catalog's reference layer.
+FREE_DATA = frozenset({"data", "content", "config", "extra_resources", "patches", "vars"})
+# Keys whose children are names (a service, a file path, an environment), not fields.
+NAME_HOLDERS = frozenset({"services", "environments", "files", "customers"})
 
-def scan(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every (path, why) in one document's data that looks like a secret. Under `secrets:`
-    are references by design, and an image's digest is random on purpose."""
-    for path, key, value in _leaves(data, ()):
-        if "secrets" in path or key in ("image", "digest"):
+
+def scan(data: Any, settings: bool = True) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every (path, why) in one document's data that looks like a secret. The entity's
+    own `secrets:` layer holds references by design (`settings`: `data` is a catalog
+    document, where that layer exists), and an image's digest is random on purpose."""
+    for path, key, value, parent in _leaves(data, ()):
+        if (settings and _in_secrets_layer(path)) or key in ("image", "digest"):
             continue
-        why = looks_secret(key, value)
+        why = _judge_leaf(path, key, value, parent)
         if why:
             yield path, why
 
 
-def _leaves(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple, str, Any]]:
-    """(path, the key that names the value, value) for every scalar. A list item is named
-    by the nearest key above it; a `value` by its sibling `name` (an `env` entry of a
-    container: `{name: DB_PASSWORD, value: hunter2}`), or by the last step of its
-    sibling `path` (a JSON patch operation: `{op: add, path: /data/DB_PASSWORD, ...}`)."""
+def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str | None:
+    steps = [str(step) for step in path]
+    if parent is not None and str(parent.get("type", "")).upper() == "TXT":
+        return None  # a DNS TXT record is published to the world
+    if parent is not None and "kty" in parent and steps[-1] in JWK_PUBLIC:
+        return None
+    if parent is not None and "kty" in parent and steps[-1] in JWK_PRIVATE:
+        return "a private member of a JSON Web Key" if isinstance(value, str) else None
+    if "encryptedData" in steps and isinstance(value, str) and len(value) >= 64:
+        return None  # a SealedSecret's ciphertext: encrypted for the cluster, safe in git
+    if key == UNNAMED_ENV:
+        if isinstance(value, str) and not holds_nothing(value):
+            why = secret_in_value(value, "the value")
+            if why or not PLAINLY_NOT_SECRET.match(value.strip()):
+                where = parent.get("path") if parent is not None else ""
+                return f"a JSON patch sets an env entry by position ({where}) to a literal"
+        return None
+    public = any(
+        word in PUBLIC_WORDS
+        for step in steps
+        if not step.startswith("/")  # a file's path names folders, not the value
+        for word in _words(step)
+    ) or any(step.lower() in PUBLIC_KEY_NAMES for step in steps)
+    return looks_secret(key, value, public=public)
+
+
+def _in_secrets_layer(path: tuple) -> bool:
+    """The `secrets:` of a settings layer (or of a file, `files.<f>.secrets`), not a
+    `secrets` key inside a config file's data (MAS' own `secrets:` holds private keys)."""
+    steps = [str(step) for step in path]
+    for at, step in enumerate(steps[:-1]):
+        is_field = at == 0 or steps[at - 1] not in NAME_HOLDERS
+        if step == "secrets" and is_field:
+            return True
+        if step in FREE_DATA and is_field:
+            return False
+    return False
+
+
+UNNAMED_ENV = "\0env-by-index"
+_FLAG = re.compile(r"^--[A-Za-z][\w-]*$")
+
+
+def _leaves(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple, str, Any, Any]]:
+    """(path, the key that names the value, value, its mapping) for every scalar. A list
+    item is named by the nearest key above it; a `value` by its sibling `name` (an `env`
+    entry of a container: `{name: DB_PASSWORD, value: hunter2}`), or by the last step of
+    its sibling `path` (a JSON patch operation: `{op: add, path: /data/DB_PASSWORD, ...}`)."""
     if isinstance(data, dict):
         for key, value in data.items():
             if isinstance(value, dict | list):
                 yield from _leaves(value, (*path, key))
             else:
-                yield (*path, key), _name_of(data, str(key)), value
+                yield (*path, key), _name_of(data, str(key)), value, data
     elif isinstance(data, list):
         for index, value in enumerate(data):
             if isinstance(value, dict | list):
                 yield from _leaves(value, (*path, index))
             else:
                 name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
-                yield (*path, index), name, value
+                before = data[index - 1] if index else None
+                if isinstance(before, str) and (_FLAG.match(before) or before in USER_FLAGS):
+                    name = before  # `args: [--password, hunter2]`: named by its flag
+                yield (*path, index), name, value, None
 
 
 def _name_of(mapping: dict, key: str) -> str:
@@ -215,7 +439,10 @@ def _name_of(mapping: dict, key: str) -> str:
     if isinstance(mapping.get("name"), str):
         return mapping["name"]
     if isinstance(mapping.get("op"), str) and isinstance(mapping.get("path"), str):
-        return mapping["path"].rsplit("/", 1)[-1]
+        if ENV_BY_INDEX.search(mapping["path"]):
+            return UNNAMED_ENV
+        last = mapping["path"].rsplit("/", 1)[-1]
+        return last.replace("~1", "/").replace("~0", "~")
     return key
 
 
