@@ -157,7 +157,7 @@ def test_a_catalog_change_makes_a_second_commit_on_the_first(source: git.Repo):
     second = source.commit(BRANCH)
     assert second.parents == (first,)
     changed = source.git.diff("--name-only", first.hexsha, second.hexsha).splitlines()
-    assert changed == ["index.json", "kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"]
+    assert changed == ["index.json", "kubernetes/prod-fra1/acme/synapse/manifests.yaml"]
     assert _trailers(source, BRANCH)["Source-Commit"] == source.head.commit.hexsha
 
 
@@ -263,10 +263,9 @@ def test_allow_dirty_publishes_the_files_on_disk_and_says_so(source: git.Repo):
     assert result.exit_code == 0, result.stderr
     assert _trailers(source, BRANCH)["Source-Dirty"] == "true"
     assert "(uncommitted changes)" in source.git.show("-s", "--format=%s", BRANCH)
-    deployment = source.git.show(
-        f"{BRANCH}:kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
-    )
-    assert yaml.safe_load(deployment)["spec"]["replicas"] == 5
+    manifests = source.git.show(f"{BRANCH}:kubernetes/prod-fra1/acme/synapse/manifests.yaml")
+    [deployment] = [d for d in yaml.safe_load_all(manifests) if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 5
 
 
 @pytest.mark.parametrize("name", ["a..b", "-x", "refs/heads/x", "HEAD", "x.lock", "a b", "x/"])
