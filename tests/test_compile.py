@@ -415,8 +415,11 @@ def _many_customers(root: Path, count: int) -> None:
         (root / f"catalog/customers/bulk{i}.yaml").write_text(text)
 
 
-def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path):
-    """SIGKILL at several moments: the tree on disk is always exactly the old or the new one."""
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: str):
+    """SIGKILL at several moments: the tree on disk is always exactly the old or the new
+    one, in either layout (a multi-document file is written whole or not at all)."""
+    set_layout(example, layout)
     _many_customers(example, 60)
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     old = read_tree(example / "rendered", ["dev", "staging", "prod"])

@@ -483,7 +483,10 @@ def differences(
 def _object_differences(path: str, expected: bytes, actual: bytes) -> list[tuple[str, str]]:
     new, old = documents_of(expected), documents_of(actual)
     return [
-        (f"{path}: {name}", "missing" if name not in old else "stale" if name not in new else "changed")
+        (
+            f"{path}: {name}",
+            "missing" if name not in old else "stale" if name not in new else "changed",
+        )
         for name in sorted(set(new) | set(old))
         if new.get(name) != old.get(name)
     ]
