@@ -68,14 +68,21 @@ def rendered_objects(out: Path) -> dict[str, dict]:
     (`prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml`), whichever layout
     wrote it: a `manifests.yaml` is read as the real consumers read it, document by
     document (PyYAML's `safe_load_all`)."""
+    paths = sorted(out.glob("*/kubernetes/**/*.yaml")) + sorted(out.glob("*/argocd/**/*.yaml"))
+    return objects_of_tree({p.relative_to(out).as_posix(): p.read_bytes() for p in paths})
+
+
+def objects_of_tree(tree: dict[str, bytes]) -> dict[str, dict]:
+    """`rendered_objects` of a tree in memory (relative path -> bytes), its YAML files."""
     found: dict[str, dict] = {}
-    for path in sorted(out.glob("*/kubernetes/**/*.yaml")) + sorted(out.glob("*/argocd/**/*.yaml")):
-        relative = path.relative_to(out).as_posix()
-        if path.name != "manifests.yaml":
-            found[relative] = yaml.safe_load(path.read_text())
+    for relative, content in sorted(tree.items()):
+        if not relative.endswith(".yaml"):
+            continue
+        if not relative.endswith("/manifests.yaml"):
+            found[relative] = yaml.safe_load(content)
             continue
         folder = relative.rpartition("/")[0]
-        for obj in yaml.safe_load_all(path.read_text()):
+        for obj in yaml.safe_load_all(content):
             key = f"{folder}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
             assert key not in found, f"{key} twice in {relative}"
             found[key] = obj

@@ -520,7 +520,10 @@ def test_checkov_runs_in_process_offline_and_maps_results_to_the_catalog(
     assert env_secrets and {f["source"] for f in env_secrets} == {"checkov"}
     assert {f["severity"] for f in env_secrets} == {"low"}  # re-graded in config.yaml
     synapse = next(f for f in env_secrets if f["instance"] == "prod/acme/synapse")
-    assert synapse["rendered"] == "prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
+    # named where it is written: a document of the instance's manifests.yaml
+    assert synapse["rendered"] == (
+        "prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml#deployment-synapse"
+    )
     text = (example / synapse["file"]).read_text().splitlines()
     assert text[synapse["line"] - 1].strip().startswith("secrets:"), synapse
 

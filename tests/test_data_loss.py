@@ -310,7 +310,9 @@ def test_a_suspended_customer_keeps_its_volume(repo: git.Repo):
     _edit(_root(repo), "catalog/customers/acme.yaml", "status: active", "status: suspended")
     result = run_cli("diff", "--root", str(_root(repo)), "--base", "main", "-f", "json")
     changes = {c["path"]: c for c in json.loads(result.stdout)["changes"]}
-    statefulset = changes["prod/kubernetes/prod-fra1/acme/postgres/statefulset-postgres.yaml"]
+    statefulset = changes[
+        "prod/kubernetes/prod-fra1/acme/postgres/manifests.yaml#statefulset-postgres"
+    ]
     assert statefulset["change"] == "changed" and "+  replicas: 0" in statefulset["diff"]
     assert "volumeClaimTemplates" not in statefulset["diff"]
 

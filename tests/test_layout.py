@@ -9,6 +9,7 @@ import json
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,27 @@ def test_the_objects_layout_keeps_one_object_per_file_and_diff_names_files(examp
     result = run_cli("diff", "--root", str(example), "--base", "main", "-f", "json")
     paths = {c["path"] for c in json.loads(result.stdout)["changes"]}
     assert "prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml#deployment-synapse" in paths
+
+
+def test_checkov_reads_both_layouts_to_the_same_results(trees: dict[str, Path]):
+    """checkov run by a user on the rendered output (`checkov -d`), not through gitopsc:
+    each document of a manifests.yaml is a resource, and every check passes or fails
+    on the same resources as in the one-object-per-file layout."""
+    checkov = shutil.which("checkov") or str(Path(sys.executable).parent / "checkov")
+    results = {}
+    for layout, out in trees.items():
+        done = subprocess.run(
+            [checkov, "-d", str(out / "prod/kubernetes/prod-fra1/acme"), "--framework",
+             "kubernetes", "-o", "json", "--skip-download"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr  # 1: some check failed
+        reports = json.loads(done.stdout)
+        results[layout] = {
+            (outcome, check["check_id"], check["resource"])
+            for report in (reports if isinstance(reports, list) else [reports])
+            for outcome in ("passed_checks", "failed_checks")
+            for check in report["results"][outcome]
+        }
+    assert results["documents"] == results["objects"]
+    assert len({r for r in results["documents"] if r[0] == "passed_checks"}) > 100
