@@ -76,7 +76,7 @@ _KIND_ORDER = {
         ]
     )
 }
-_PHASES = {"PreSync": -1, "Sync": 0, "PostSync": 1, "SyncFail": 2, "PostDelete": 3}
+_PHASES = {"PreSync": -1, "Sync": 0, "PostSync": 1, "SyncFail": 2}  # gitops-engine syncPhaseOrder
 
 
 @dataclass(frozen=True)
