@@ -186,12 +186,13 @@ def test_enforcement_by_tier_and_config(example: Path):
 
 
 def _objects(root: Path) -> list[dict]:
-    import yaml
+    """Every object of the committed output (either layout), the kustomizations aside."""
+    from tests.conftest import rendered_objects
 
     return [
-        yaml.safe_load(path.read_text())
-        for path in sorted((root / "rendered").glob("*/*/**/*.yaml"))
-        if path.name not in ("kustomization.yaml", "inventory.yml")
+        obj
+        for path, obj in rendered_objects(root / "rendered").items()
+        if not path.endswith("/kustomization.yaml")
     ]
 
 
@@ -599,7 +600,9 @@ def test_check_list_names_every_check_with_its_status(example: Path):
 def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
     """gitopsc hands checkov the objects instead of files (checkov_checks._run_checkov);
     on every namespace folder of the committed prod output, each check passes and fails
-    on the same resources as when checkov reads the rendered files itself."""
+    on the same resources as when checkov reads the rendered files itself (in their
+    instance folders: the committed output holds each folder's objects in one
+    manifests.yaml, gitopsc hands them over one by one)."""
     from checkov.kubernetes.runner import Runner
     from checkov.runner_filter import RunnerFilter
 
@@ -619,7 +622,7 @@ def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
 
     def outcomes(reports: list) -> set:
         return {
-            (r.check_id, r.file_path, r.resource, str(r.check_result["result"]))
+            (r.check_id, r.file_path.rpartition("/")[0], r.resource, str(r.check_result["result"]))
             for report in reports
             for r in [*report.passed_checks, *report.failed_checks]
         }
