@@ -10,6 +10,7 @@ from pathlib import Path
 
 import git
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from compiler.cli import app
@@ -47,6 +48,45 @@ def copy_example(target: Path) -> Path:
         if (REPO / part).exists():
             shutil.copytree(REPO / part, target / part)
     return target
+
+
+LAYOUTS = ("documents", "objects")  # documents: the default (docs/output.md, "Layout")
+
+
+def set_layout(root: Path, layout: str) -> Path:
+    """Every environment of the repository at `root` written in `layout`."""
+    for path in sorted((root / "environments").glob("*/environment.yaml")):
+        text = path.read_text()
+        assert "\noutput:" not in text, path
+        path.write_text(f"{text.rstrip()}\noutput:\n  layout: {layout}\n")
+    return root
+
+
+def rendered_objects(out: Path) -> dict[str, dict]:
+    """Every Kubernetes object (and kustomization) under `out` (a `rendered/` folder),
+    by the path it has in the one-object-per-file layout
+    (`prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml`), whichever layout
+    wrote it: a `manifests.yaml` is read as the real consumers read it, document by
+    document (PyYAML's `safe_load_all`)."""
+    paths = sorted(out.glob("*/kubernetes/**/*.yaml")) + sorted(out.glob("*/argocd/**/*.yaml"))
+    return objects_of_tree({p.relative_to(out).as_posix(): p.read_bytes() for p in paths})
+
+
+def objects_of_tree(tree: dict[str, bytes]) -> dict[str, dict]:
+    """`rendered_objects` of a tree in memory (relative path -> bytes), its YAML files."""
+    found: dict[str, dict] = {}
+    for relative, content in sorted(tree.items()):
+        if not relative.endswith(".yaml"):
+            continue
+        if not relative.endswith("/manifests.yaml"):
+            found[relative] = yaml.safe_load(content)
+            continue
+        folder = relative.rpartition("/")[0]
+        for obj in yaml.safe_load_all(content):
+            key = f"{folder}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+            assert key not in found, f"{key} twice in {relative}"
+            found[key] = obj
+    return found
 
 
 @pytest.fixture(autouse=True, scope="session")

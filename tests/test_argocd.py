@@ -20,7 +20,7 @@ import yaml
 
 from compiler import pipeline
 from compiler.render import render_environment
-from tests.conftest import REPO, copy_example, reference, run_cli
+from tests.conftest import LAYOUTS, REPO, copy_example, reference, run_cli, set_layout
 
 WAVE = "argocd.argoproj.io/sync-wave"
 PATHS = "argocd.argoproj.io/manifest-generate-paths"
@@ -51,9 +51,10 @@ def _kustomize(folder: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_example(tmp_path_factory.mktemp("argocd") / "repo")
+@pytest.fixture(scope="module", params=LAYOUTS)
+def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example compiled in each layout: ArgoCD must read both the same way."""
+    root = set_layout(copy_example(tmp_path_factory.mktemp("argocd") / "repo"), request.param)
     result = run_cli("compile", "--root", str(root))
     assert result.exit_code == 0, result.stderr
     return root

@@ -186,12 +186,13 @@ def test_enforcement_by_tier_and_config(example: Path):
 
 
 def _objects(root: Path) -> list[dict]:
-    import yaml
+    """Every object of the committed output (either layout), the kustomizations aside."""
+    from tests.conftest import rendered_objects
 
     return [
-        yaml.safe_load(path.read_text())
-        for path in sorted((root / "rendered").glob("*/*/**/*.yaml"))
-        if path.name not in ("kustomization.yaml", "inventory.yml")
+        obj
+        for path, obj in rendered_objects(root / "rendered").items()
+        if not path.endswith("/kustomization.yaml")
     ]
 
 
@@ -520,7 +521,10 @@ def test_checkov_runs_in_process_offline_and_maps_results_to_the_catalog(
     assert env_secrets and {f["source"] for f in env_secrets} == {"checkov"}
     assert {f["severity"] for f in env_secrets} == {"low"}  # re-graded in config.yaml
     synapse = next(f for f in env_secrets if f["instance"] == "prod/acme/synapse")
-    assert synapse["rendered"] == "prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
+    # named where it is written: a document of the instance's manifests.yaml
+    assert synapse["rendered"] == (
+        "prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml#deployment-synapse"
+    )
     text = (example / synapse["file"]).read_text().splitlines()
     assert text[synapse["line"] - 1].strip().startswith("secrets:"), synapse
 
@@ -605,7 +609,9 @@ def test_check_list_names_every_check_with_its_status(example: Path):
 def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
     """gitopsc hands checkov the objects instead of files (checkov_checks._run_checkov);
     on every namespace folder of the committed prod output, each check passes and fails
-    on the same resources as when checkov reads the rendered files itself."""
+    on the same resources as when checkov reads the rendered files itself (in their
+    instance folders: the committed output holds each folder's objects in one
+    manifests.yaml, gitopsc hands them over one by one)."""
     from checkov.kubernetes.runner import Runner
     from checkov.runner_filter import RunnerFilter
 
@@ -625,7 +631,7 @@ def test_checkov_given_objects_agrees_with_checkov_reading_the_files():
 
     def outcomes(reports: list) -> set:
         return {
-            (r.check_id, r.file_path, r.resource, str(r.check_result["result"]))
+            (r.check_id, r.file_path.rpartition("/")[0], r.resource, str(r.check_result["result"]))
             for report in reports
             for r in [*report.passed_checks, *report.failed_checks]
         }

@@ -19,27 +19,30 @@ import yaml
 from compiler import pipeline
 from compiler.catalog import load_contract, mismatches
 from compiler.output.writer import read_tree
-from tests.conftest import REPO, reference, run_cli
+from tests.conftest import LAYOUTS, REPO, reference, rendered_objects, run_cli, set_layout
 
 CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate", "Route"}
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example catalog compiled once into a temporary repository copy."""
+@pytest.fixture(scope="module", params=LAYOUTS)
+def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example catalog compiled once into a temporary repository copy, in each
+    layout: every consumer test below holds for both."""
     from tests.conftest import copy_example
 
     root = copy_example(tmp_path_factory.mktemp("compiled") / "repo")
+    set_layout(root, request.param)
     result = run_cli("compile", "--root", str(root))
     assert result.exit_code == 0, result.stderr
     return root
 
 
 def _objects(root: Path) -> list[tuple[Path, dict]]:
+    """Every Kubernetes object, by the path it would have alone (its folder holds it)."""
     return [
-        (path, yaml.safe_load(path.read_text()))
-        for path in sorted((root / "rendered").glob("*/kubernetes/**/*.yaml"))
-        if path.name != "kustomization.yaml"
+        (root / "rendered" / relative, obj)
+        for relative, obj in rendered_objects(root / "rendered").items()
+        if relative.split("/")[1] == "kubernetes" and obj["kind"] != "Kustomization"
     ]
 
 
@@ -110,9 +113,7 @@ def _custom_validators() -> dict[str, list[jsonschema.protocols.Validator]]:
 def test_custom_resources_validate_against_their_crd_schemas(compiled: Path):
     validators = _custom_validators()
     seen: dict[str, int] = {}
-    argocd = sorted((compiled / "rendered").glob("*/argocd/**/*.yaml"))
-    for path in [p for p, _ in _objects(compiled)] + argocd:
-        obj = yaml.safe_load(path.read_text())
+    for path, obj in rendered_objects(compiled / "rendered").items():
         if obj["kind"] in validators:
             for validator in validators[obj["kind"]]:
                 errors = [e.message for e in validator.iter_errors(obj)]
@@ -220,35 +221,46 @@ def test_pods_carry_the_secure_defaults(compiled: Path):
 
 
 def test_suspended_customer_runs_no_pods(compiled: Path):
-    deployment = yaml.safe_load(
-        (
-            compiled / "rendered/prod/kubernetes/prod-fra1/initech/synapse/deployment-synapse.yaml"
-        ).read_text()
-    )
-    assert deployment["spec"]["replicas"] == 0
-    assert not (
-        compiled / "rendered/prod/kubernetes/prod-fra1/initech/synapse/"
-        "poddisruptionbudget-synapse.yaml"
-    ).exists()
+    objects = rendered_objects(compiled / "rendered")
+    folder = "prod/kubernetes/prod-fra1/initech/synapse"
+    assert objects[f"{folder}/deployment-synapse.yaml"]["spec"]["replicas"] == 0
+    assert f"{folder}/poddisruptionbudget-synapse.yaml" not in objects
+    assert "prod/kubernetes/prod-fra1/acme/synapse/poddisruptionbudget-synapse.yaml" in objects
 
 
-def test_index_lists_every_file_with_its_hash(compiled: Path):
+def test_index_lists_every_file_with_its_hash_and_objects(compiled: Path):
     import hashlib
 
+    held = set()
     for env in ("dev", "staging", "prod"):
         base = compiled / "rendered" / env
-        index = json.loads((base / "index.json").read_text())["files"]
+        index = json.loads((base / "index.json").read_text())
         on_disk = {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()} - {
             "index.json"
         }
-        assert set(index) == on_disk
-        for relative, entry in index.items():
+        assert set(index["files"]) == on_disk
+        for relative, entry in index["files"].items():
             assert hashlib.sha256((base / relative).read_bytes()).hexdigest() == entry["sha256"]
-    entry = json.loads((compiled / "rendered/prod/index.json").read_text())["files"][
-        "kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
-    ]
+            held |= {
+                (env, relative.rpartition("/")[0], o["kind"], o["namespace"], o["name"])
+                for o in entry["objects"]
+            }
+    # the index names every object the folder holds, in whichever file holds it
+    objects = {
+        (rel.split("/")[0], rel.split("/", 1)[1].rpartition("/")[0], obj["kind"],
+         obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        for rel, obj in rendered_objects(compiled / "rendered").items()
+        if obj["kind"] != "Kustomization"
+    }  # fmt: skip
+    assert held == objects and len(objects) > 300
+    index = json.loads((compiled / "rendered/prod/index.json").read_text())
+    layout = index["layout"]
+    name = "manifests.yaml" if layout == "documents" else "deployment-synapse.yaml"
+    entry = index["files"][f"kubernetes/prod-fra1/acme/synapse/{name}"]
     assert entry["instances"] == ["prod/acme/synapse"]
     assert "catalog/customers/acme.yaml" in entry["sources"]
+    assert {"kind": "Deployment", "namespace": "acme", "name": "synapse"} in entry["objects"]
+    assert (len(entry["objects"]) > 5) == (layout == "documents")
 
 
 def test_the_committed_rendered_folder_is_up_to_date():
@@ -256,18 +268,44 @@ def test_the_committed_rendered_folder_is_up_to_date():
     assert result.exit_code == 0, result.stdout
 
 
-def test_check_lists_drift_and_writes_nothing(example: Path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_check_lists_drift_and_writes_nothing(example: Path, layout: str):
+    set_layout(example, layout)
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     before = read_tree(example / "rendered", ["dev", "staging", "prod"])
     service = example / "catalog/services/element-web.yaml"
     service.write_text(service.read_text().replace("cpu: 200m", "cpu: 300m"))
     result = run_cli("compile", "--check", "--root", str(example))
     assert result.exit_code == 1
-    assert (
-        "changed  rendered/prod/kubernetes/prod-fra1/acme/element-web/deployment-element-web.yaml"
-        in result.stdout
-    )
+    folder = "rendered/prod/kubernetes/prod-fra1/acme/element-web"
+    if layout == "objects":
+        assert f"changed  {folder}/deployment-element-web.yaml\n" in result.stdout
+    else:  # the file, then the object in it that drifted, and only that one
+        assert f"changed  {folder}/manifests.yaml\n" in result.stdout
+        assert f"changed  {folder}/manifests.yaml: Deployment acme/element-web\n" in result.stdout
+        assert f"{folder}/manifests.yaml: Service" not in result.stdout
     assert read_tree(example / "rendered", ["dev", "staging", "prod"]) == before
+
+
+def test_drift_names_an_object_added_or_removed_inside_a_multi_document_file(example: Path):
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    manifests = example / "rendered/prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml"
+    text = manifests.read_text()
+    start = text.index("# Sources of PodDisruptionBudget acme/synapse")
+    end = text.index("---\n", start) + 4
+    removed = text[:start] + text[end:]
+    manifests.write_text(removed)  # as if someone deleted the document by hand
+    result = run_cli("compile", "--check", "--root", str(example))
+    assert result.exit_code == 1
+    shown = "rendered/prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml"
+    assert f"missing  {shown}: PodDisruptionBudget acme/synapse\n" in result.stdout
+    assert result.stdout.count(f"{shown}: ") == 1, result.stdout
+    extra = text[start:end].replace("acme/synapse:", "acme/extra:", 1)
+    manifests.write_text(text + "---\n" + extra.removesuffix("---\n"))  # one added by hand
+    result = run_cli("compile", "--check", "--root", str(example))
+    assert result.exit_code == 1 and f"changed  {shown}\n" in result.stdout
+    assert f"stale    {shown}: PodDisruptionBudget acme/extra\n" in result.stdout
+    assert result.stdout.count(f"{shown}: ") == 1, result.stdout
 
 
 def test_byte_identical_across_processes_and_hash_seeds(example: Path, tmp_path: Path):
@@ -293,7 +331,7 @@ def test_byte_identical_across_processes_and_hash_seeds(example: Path, tmp_path:
         trees.append(
             {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
         )
-    assert trees[0] == trees[1] and len(trees[0]) > 300
+    assert trees[0] == trees[1] and len(trees[0]) > 200
 
 
 def test_removing_a_customer_removes_its_files(example: Path):
@@ -377,8 +415,11 @@ def _many_customers(root: Path, count: int) -> None:
         (root / f"catalog/customers/bulk{i}.yaml").write_text(text)
 
 
-def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path):
-    """SIGKILL at several moments: the tree on disk is always exactly the old or the new one."""
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: str):
+    """SIGKILL at several moments: the tree on disk is always exactly the old or the new
+    one, in either layout (a multi-document file is written whole or not at all)."""
+    set_layout(example, layout)
     _many_customers(example, 60)
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     old = read_tree(example / "rendered", ["dev", "staging", "prod"])

@@ -221,7 +221,7 @@ def test_yaml_and_json_data_are_deterministic_and_read_back_as_written(example: 
             capture_output=True,
             env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)},
         )
-        outputs.append((target / ACME_SYNAPSE / "configmap-synapse-files.yaml").read_bytes())
+        outputs.append((target / ACME_SYNAPSE / "manifests.yaml").read_bytes())
     assert outputs[0] == outputs[1]
 
 

@@ -48,7 +48,8 @@ def _schema_findings(root: Path) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for finding in checked.findings:
         if finding.id in ("crd-schema", "crd-unknown"):
-            name = finding.rendered.rsplit("/", 1)[-1]
+            # `.../manifests.yaml#<kind>-<name>`: the object's name as a file of its own
+            name = finding.rendered.rsplit("/", 1)[-1].removeprefix("manifests.yaml#") + ".yaml"
             found.setdefault(name, []).append(f"{finding.id}: {finding.message}")
     return found
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import git
 import pytest
-import yaml
 
 from compiler.pipeline import load_catalog, render, resolve_catalog
-from tests.conftest import commit_example, copy_example, run_cli
+from tests.conftest import commit_example, copy_example, rendered_objects, run_cli
 
 KEEP = "Prune=false,Delete=false"
 SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
@@ -103,15 +102,14 @@ def test_namespaces_claims_and_statefulsets_keep_their_data(example: Path):
 
 def test_the_committed_output_carries_the_protection():
     """The golden output: what ArgoCD reads in the example repository."""
-    root = Path(__file__).resolve().parents[1] / "rendered"
-    namespaces = sorted(root.glob("*/kubernetes/*/*/namespace-*.yaml"))
-    statefulsets = sorted(root.glob("*/kubernetes/*/*/*/statefulset-*.yaml"))
+    objects = rendered_objects(Path(__file__).resolve().parents[1] / "rendered").values()
+    namespaces = [o for o in objects if o["kind"] == "Namespace"]
+    statefulsets = [o for o in objects if o["kind"] == "StatefulSet"]
     assert namespaces and statefulsets
-    for path in namespaces:
-        assert yaml.safe_load(path.read_text())["metadata"]["annotations"][SYNC_OPTIONS] == KEEP
-    for path in statefulsets:
-        spec = yaml.safe_load(path.read_text())["spec"]
-        assert spec["persistentVolumeClaimRetentionPolicy"] == RETAIN
+    for namespace in namespaces:
+        assert namespace["metadata"]["annotations"][SYNC_OPTIONS] == KEEP
+    for statefulset in statefulsets:
+        assert statefulset["spec"]["persistentVolumeClaimRetentionPolicy"] == RETAIN
 
 
 def test_the_claim_passes_kubernetes_validate_and_the_checks(example: Path):
@@ -310,7 +308,9 @@ def test_a_suspended_customer_keeps_its_volume(repo: git.Repo):
     _edit(_root(repo), "catalog/customers/acme.yaml", "status: active", "status: suspended")
     result = run_cli("diff", "--root", str(_root(repo)), "--base", "main", "-f", "json")
     changes = {c["path"]: c for c in json.loads(result.stdout)["changes"]}
-    statefulset = changes["prod/kubernetes/prod-fra1/acme/postgres/statefulset-postgres.yaml"]
+    statefulset = changes[
+        "prod/kubernetes/prod-fra1/acme/postgres/manifests.yaml#statefulset-postgres"
+    ]
     assert statefulset["change"] == "changed" and "+  replicas: 0" in statefulset["diff"]
     assert "volumeClaimTemplates" not in statefulset["diff"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import git
 import pytest
+import yaml
 
 from compiler.review.diff import Rendered, compare
 from tests.conftest import commit_example, copy_example, run_cli
@@ -141,11 +142,13 @@ def test_a_removed_service_removes_its_objects(repo: git.Repo):
         ("globex", "synapse"),
     }
     assert {c["environment"] for c in removed} == {"dev"}
+    # object by object, though the folder holds them in one manifests.yaml
     own = {c["path"].rsplit("/", 1)[-1] for c in removed if c["service"] == "element-web"}
-    assert {"deployment-element-web.yaml", "kustomization.yaml"} <= own
-    assert any(p.startswith("networkpolicy-element-web-") for p in own)
+    assert {"manifests.yaml#deployment-element-web", "kustomization.yaml"} <= own
+    assert any(p.startswith("manifests.yaml#networkpolicy-element-web-") for p in own)
     assert [c["path"] for c in removed if c["service"] == "synapse"] == [
-        "dev/kubernetes/dev-fra1/globex/synapse/networkpolicy-synapse-from-element-web.yaml"
+        "dev/kubernetes/dev-fra1/globex/synapse/manifests.yaml"
+        "#networkpolicy-synapse-from-element-web"
     ]
 
 
@@ -190,14 +193,15 @@ def test_a_plan_change_reaches_its_customers_namespace_objects(repo: git.Repo):
     assert affected["reasons"] == ["plan starter changed"]
     changes = _diff(repo)["changes"]
     names = {c["path"].rsplit("/", 1)[-1] for c in changes}
-    assert "resourcequota-quota.yaml" in names
-    assert names <= {"resourcequota-quota.yaml", "limitrange-limits.yaml"}
+    assert "manifests.yaml#resourcequota-quota" in names
+    assert names <= {"manifests.yaml#resourcequota-quota", "manifests.yaml#limitrange-limits"}
     assert {c["customer"] for c in changes} == on_starter
 
 
 def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.Repo):
     """element-web stops depending on synapse: synapse's NetworkPolicy admitting it goes
-    (and with it a line of synapse's kustomization), though no synapse value changed.
+    (a document of synapse's manifests.yaml; its kustomization, which lists only that
+    file, stays as it was), though no synapse value changed.
     synapse-migrate is reached too: its folder is part of synapse's Application (a sync
     hook), so the two are rendered together."""
     _edit(repo, "catalog/services/element-web.yaml", "depends_on: [synapse]\n", "")
@@ -206,9 +210,9 @@ def test_a_dependency_change_reaches_the_dependency_network_policies(repo: git.R
     synapse = [c for c in _diff(repo)["changes"] if c["service"] == "synapse"]
     removed = {c["path"].rsplit("/", 1)[-1] for c in synapse if c["change"] == "removed"}
     changed = {c["path"].rsplit("/", 1)[-1] for c in synapse if c["change"] == "changed"}
-    assert removed == {"networkpolicy-synapse-from-element-web.yaml"}
-    assert changed == {"kustomization.yaml"}
-    assert {c["change"] for c in synapse} == {"removed", "changed"}
+    assert removed == {"manifests.yaml#networkpolicy-synapse-from-element-web"}
+    assert changed == set()
+    assert {c["change"] for c in synapse} == {"removed"}
 
 
 def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
@@ -239,6 +243,21 @@ def test_a_deeper_dependency_moves_the_sync_waves_of_dependents(repo: git.Repo):
     assert apps == {"postgres", "synapse", "element-web", "mas", "synapse-media-purge"}
 
 
+def _objects_by_name(out: Path) -> dict[str, bytes]:
+    """Each YAML file of a compiled tree, and each document of a manifests.yaml read
+    with PyYAML, by the name a diff gives it (`<path>#<kind>-<name>`)."""
+    found = {}
+    for path in out.rglob("*.y*ml"):
+        relative = path.relative_to(out).as_posix()
+        if path.name != "manifests.yaml":
+            found[relative] = path.read_bytes()
+            continue
+        for obj in yaml.safe_load_all(path.read_text()):
+            name = f"{relative}#{obj['kind'].lower()}-{obj['metadata']['name']}"
+            found[name] = json.dumps(obj, sort_keys=True).encode()
+    return found
+
+
 def _full_compile_changes(repo: git.Repo, tmp: Path) -> set[str]:
     """The rendered paths a full compile of base and head tells apart: what a diff of
     the affected part must show, whatever the scope computed."""
@@ -251,7 +270,7 @@ def _full_compile_changes(repo: git.Repo, tmp: Path) -> set[str]:
         out = tmp / f"{name}-out"
         result = run_cli("compile", "--root", str(root), "--out", str(out))
         assert result.exit_code == 0, result.stderr
-        trees.append({p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.y*ml")})
+        trees.append(_objects_by_name(out))
     base, head = trees
     return {p for p in base.keys() | head.keys() if base.get(p) != head.get(p)}
 

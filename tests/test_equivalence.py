@@ -15,7 +15,7 @@ from compiler.check.findings import Finding
 from tests.conftest import REPO, run_cli
 
 DATE = "2026-11-23"
-SYNAPSE = "prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
+SYNAPSE = "prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml#deployment-synapse"
 CONTAINER = "/spec/template/spec/containers/0"
 
 
@@ -318,12 +318,13 @@ def test_checkov_findings_on_a_namespace_file_carry_its_customer():
     }
     files, problems = render_environment(catalog, catalog.environments["prod"], list(acme.values()))
     assert problems == []
-    deployment = next(f for f in files if f.path == SYNAPSE)
+    own = "prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"  # as rendered
+    deployment = next(f for f in files if f.path == own)
     data = json.loads(json.dumps(deployment.data))
     data["spec"]["template"]["spec"]["containers"][0]["image"] = "docker.io/x/synapse:latest"
     shared = dataclasses.replace(
         deployment,
-        path=SYNAPSE.replace("synapse/deployment-synapse", "deployment-shared"),
+        path=own.replace("synapse/deployment-synapse", "deployment-shared"),
         data=data,
         instances=tuple(sorted(acme)),
     )

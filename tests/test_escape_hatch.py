@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from tests.conftest import run_cli
+from tests.conftest import rendered_objects, run_cli
 
 PATCHES = """
   patches:
@@ -35,17 +33,18 @@ def test_patches_and_extra_resources_reach_the_output(example: Path):
     _add_to_defaults(example, PATCHES)
     result = run_cli("compile", "--env", "prod", "--root", str(example))
     assert result.exit_code == 0, result.stderr
-    folder = example / "rendered/prod/kubernetes/prod-fra1/acme/element-web"
-    deployment = yaml.safe_load((folder / "deployment-element-web.yaml").read_text())
+    objects = rendered_objects(example / "rendered")
+    folder = "prod/kubernetes/prod-fra1/acme/element-web"
+    deployment = objects[f"{folder}/deployment-element-web.yaml"]
     assert deployment["spec"]["template"]["metadata"]["annotations"] == {
         "example.org/scrape": "true"
     }
-    service = yaml.safe_load((folder / "service-element-web.yaml").read_text())
+    service = objects[f"{folder}/service-element-web.yaml"]
     assert service["metadata"]["annotations"] == {"team": "chat"}
     assert service["spec"]["ports"]  # a merge patch keeps what it does not mention
-    monitor = yaml.safe_load((folder / "servicemonitor-element-web.yaml").read_text())
+    monitor = objects[f"{folder}/servicemonitor-element-web.yaml"]
     assert monitor["metadata"]["namespace"] == "acme"
-    assert "servicemonitor-element-web.yaml" in (folder / "kustomization.yaml").read_text()
+    assert objects[f"{folder}/kustomization.yaml"]["resources"] == ["manifests.yaml"]
 
 
 def test_a_patch_that_fails_is_located_and_nothing_is_written(example: Path):

@@ -16,7 +16,7 @@ from compiler.catalog.models import Environment
 from compiler.errors import UsageError
 from compiler.render import argocd
 from compiler.review import publish as hydrate
-from tests.conftest import copy_example, run_cli
+from tests.conftest import LAYOUTS, copy_example, run_cli, set_layout
 
 BRANCH = "hydrated/prod"
 
@@ -98,9 +98,12 @@ def _commit_change(repo: git.Repo, path: str, old: str, new: str) -> None:
 # ---------------------------------------------------------------- the branch and its commits
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_first_publish_creates_a_branch_holding_exactly_the_compiled_files(
-    source: git.Repo, tmp_path: Path
+    source: git.Repo, tmp_path: Path, layout: str
 ):
+    set_layout(Path(_root(source)), layout)
+    source.git.commit("-q", "-am", f"layout {layout}")
     result = publish(source, "--branch", BRANCH)
     assert result.exit_code == 0, result.stderr
     assert f"published prod to {BRANCH}" in result.stdout
@@ -124,6 +127,10 @@ def test_first_publish_creates_a_branch_holding_exactly_the_compiled_files(
     }
     assert _count(source, BRANCH) == 1
     source.git.fsck("--strict")  # trees hashed in memory are valid git trees
+    folder = "kubernetes/prod-fra1/acme/synapse"
+    own = "manifests.yaml" if layout == "documents" else "deployment-synapse.yaml"
+    assert f"{folder}/{own}" in published
+    assert (f"{folder}/manifests.yaml" in published) == (layout == "documents")
 
 
 def test_the_message_names_the_source_commit_in_trailers(source: git.Repo):
@@ -157,7 +164,7 @@ def test_a_catalog_change_makes_a_second_commit_on_the_first(source: git.Repo):
     second = source.commit(BRANCH)
     assert second.parents == (first,)
     changed = source.git.diff("--name-only", first.hexsha, second.hexsha).splitlines()
-    assert changed == ["index.json", "kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"]
+    assert changed == ["index.json", "kubernetes/prod-fra1/acme/synapse/manifests.yaml"]
     assert _trailers(source, BRANCH)["Source-Commit"] == source.head.commit.hexsha
 
 
@@ -263,10 +270,9 @@ def test_allow_dirty_publishes_the_files_on_disk_and_says_so(source: git.Repo):
     assert result.exit_code == 0, result.stderr
     assert _trailers(source, BRANCH)["Source-Dirty"] == "true"
     assert "(uncommitted changes)" in source.git.show("-s", "--format=%s", BRANCH)
-    deployment = source.git.show(
-        f"{BRANCH}:kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml"
-    )
-    assert yaml.safe_load(deployment)["spec"]["replicas"] == 5
+    manifests = source.git.show(f"{BRANCH}:kubernetes/prod-fra1/acme/synapse/manifests.yaml")
+    [deployment] = [d for d in yaml.safe_load_all(manifests) if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 5
 
 
 @pytest.mark.parametrize("name", ["a..b", "-x", "refs/heads/x", "HEAD", "x.lock", "a b", "x/"])

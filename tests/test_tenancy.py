@@ -6,20 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from compiler import pipeline
 from compiler.render import TENANT_KINDS, api_group
-from tests.conftest import REPO
+from tests.conftest import REPO, objects_of_tree
 
 
 def _rendered(root: Path) -> dict[str, dict]:
     resolved = pipeline.run(root)
     tree = pipeline.render_bytes(resolved)
     return {
-        path: yaml.safe_load(data)
-        for path, data in tree.items()
-        if path.endswith(".yaml") and not path.endswith("kustomization.yaml")
+        path: obj
+        for path, obj in objects_of_tree(tree).items()
+        if not path.endswith("kustomization.yaml")
     }
 
 

@@ -691,4 +691,4 @@ def test_a_change_to_a_hook_renders_it_with_its_service(example: Path):
     result = run_cli("diff", "--root", str(example), "--base", "main", "-f", "json")
     assert result.exit_code == 0, result.stderr
     changed = {c["path"].rsplit("/", 1)[1] for c in json.loads(result.stdout)["changes"]}
-    assert changed == {"job-synapse-migrate.yaml"}
+    assert changed == {"manifests.yaml#job-synapse-migrate"}

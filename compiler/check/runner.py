@@ -15,6 +15,7 @@ and waivers come after (enforce.py); this stage only finds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from itertools import chain
@@ -35,6 +36,7 @@ from compiler.check.policies import Policy
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
 from compiler.check.subjects import entity_subjects, instance_subjects, object_subjects
 from compiler.errors import Problem
+from compiler.output import shown_names
 from compiler.render import render_environment
 
 
@@ -76,4 +78,17 @@ def check_environment(
     findings += schema_checks(catalog, env, expensive, by_id, schemas)
     if checkov is not None and not problems:
         findings += scan(catalog, env, expensive, by_id, checkov)
-    return findings, problems, argo_objects(catalog, env, files)
+    shown = shown_names(files, catalog.environments[env].output.layout)
+    return [_where_written(f, shown) for f in findings], problems, argo_objects(catalog, env, files)
+
+
+def _where_written(finding: Finding, shown: Mapping[str, str]) -> Finding:
+    """A finding names the rendered object where the layout wrote it: the checks see one
+    file per object, a multi-document layout holds it as a document of `manifests.yaml`.
+    The fingerprint stays the one computed from the object's own file name, so a
+    baseline or a waiver keeps matching when an environment changes layout."""
+    name = shown.get(finding.rendered or "")
+    if name is None:
+        return finding
+    message = finding.message.replace(finding.rendered or "", name)
+    return dataclasses.replace(finding, rendered=name, message=message)

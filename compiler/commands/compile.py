@@ -88,8 +88,9 @@ def _check(
     for path, change in drift:
         console.print(f"{change:8} {out.name}/{path}", highlight=False)
     if drift:
+        files = sum(1 for path, _ in drift if ": " not in path)  # not the objects in them
         console.print(
-            f"{len(drift)} file(s) differ from what the catalog compiles to; "
+            f"{files} file(s) differ from what the catalog compiles to; "
             f"run `gitopsc compile` and commit the result.",
             highlight=False,
         )

@@ -2,18 +2,31 @@
 and the output folder, replaced in one atomic step, out.
 
 The catalog wing's emitter (`to_yaml`, `to_json`, re-exported here) turns objects into
-exact YAML/JSON text; `writer.py` is the only code that writes compiled output (atomic
-folder swap, index, drift comparison); `guard.py` makes runs into one folder take turns
+exact YAML/JSON text; `layout.py` decides which objects share a file (one
+multi-document `manifests.yaml` per Kubernetes folder, or one object per file);
+`writer.py` is the only code that writes compiled output (atomic folder swap, index,
+drift comparison); `guard.py` makes runs into one folder take turns
 and words the file system's refusals. It reads the render stage's `OutputFile` and
 nothing from check or review.
 """
 
 from compiler.catalog import to_json, to_yaml
 from compiler.output.guard import output_lock
+from compiler.output.layout import (
+    MANIFESTS,
+    Document,
+    apply_order,
+    identity,
+    pack,
+    shown_names,
+    units,
+)
 from compiler.output.writer import (
+    DOCUMENT_HEADER,
     HEADER,
     MARKER,
     differences,
+    documents_of,
     read_tree,
     render_tree,
     serialize,
@@ -23,15 +36,24 @@ from compiler.output.writer import (
 )
 
 __all__ = [
+    "DOCUMENT_HEADER",
     "HEADER",
+    "MANIFESTS",
     "MARKER",
+    "Document",
+    "apply_order",
     "differences",
+    "documents_of",
+    "identity",
     "output_lock",
+    "pack",
     "read_tree",
     "render_tree",
     "serialize",
+    "shown_names",
     "to_json",
     "to_yaml",
+    "units",
     "without_header",
     "write_file_atomically",
     "write_tree",

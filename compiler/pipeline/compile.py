@@ -46,7 +46,8 @@ def _render_one(env: str) -> tuple[dict[str, bytes], list[Problem]]:
     resolved, repo_path = _SHARED
     one = Resolved(resolved.catalog, (env,), resolved.instances)
     try:
-        return render_tree(render(one, repo_path)), []
+        layouts = {env: resolved.catalog.environments[env].output.layout}
+        return render_tree(render(one, repo_path), layouts), []
     except CatalogInvalid as invalid:
         return {}, invalid.problems
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from compiler.catalog import Catalog, Instance
 from compiler.check import Finding, Sides, change_checks, enforce, load_policies
 from compiler.errors import CatalogInvalid, Problem, UsageError
-from compiler.output import serialize
+from compiler.output import serialize, units
 from compiler.pipeline.compile import REPO_PATH
 from compiler.pipeline.load import load_catalog, select_environments
 from compiler.render import OutputFile, render_environment
@@ -101,19 +101,28 @@ def diff(
     not wholly in scope are rendered from the scope's part and marked partial."""
     comparison = compare(root, base_ref)
     sides = render_sides(comparison, base_ref, environments)
-    base = {f.path: Rendered(serialize(f), *_owner(f, comparison.old)) for f in sides.old}
-    head = {f.path: Rendered(serialize(f), *_owner(f, comparison.new)) for f in sides.new}
+    # object by object whatever the layout: in a multi-document file, each document
+    # is a unit of its own (`.../manifests.yaml#deployment-synapse`)
+    old_units = _units(comparison.base, sides.old)
+    new_units = _units(comparison.head, sides.new)
+    base = {k: Rendered(serialize(f), *_owner(f, comparison.old)) for k, f in old_units.items()}
+    head = {k: Rendered(serialize(f), *_owner(f, comparison.new)) for k, f in new_units.items()}
     # rendered from part of an environment: its tfvars and inventory; and, when only some
     # customers were rendered, the NetworkPolicies of environment-scoped services
     # (they admit every dependent customer)
     restricted = comparison.scope.customer_only(comparison.head)
     partial = [
         path
-        for path, owner in {**base, **head}.items()
+        for path, file in {**old_units, **new_units}.items()
         if path.split("/")[0] not in comparison.scope.environments
         and (
             path.split("/")[1] in ("terraform", "ansible")
-            or (restricted and owner.customer is None and "/networkpolicy-" in path)
+            or (
+                restricted
+                and {**base, **head}[path].customer is None
+                and isinstance(file.data, dict)
+                and file.data.get("kind") == "NetworkPolicy"
+            )
         )
     ]
     tiers = _tiers(comparison)
@@ -170,6 +179,18 @@ def _judged(
     ids = {f.id for f in findings}
     enforced = enforce(findings, policy_set, tiers, today or datetime.date.today(), ())
     return tuple(sorted((f for f in enforced if f.id in ids), key=Finding.sort_key))
+
+
+def _units(catalog: Catalog, files: Sequence[OutputFile]) -> dict[str, OutputFile]:
+    """The files of one side by the name a reviewer sees, each environment laid out as
+    that side's catalog says (only environments it has are rendered)."""
+    by_env: dict[str, list[OutputFile]] = {}
+    for file in files:
+        by_env.setdefault(file.path.split("/", 1)[0], []).append(file)
+    named: dict[str, OutputFile] = {}
+    for env, members in sorted(by_env.items()):
+        named.update(units(members, catalog.environments[env].output.layout))
+    return named
 
 
 def _owner(file: OutputFile, instances: Mapping[str, Instance]) -> tuple[str | None, str | None]:

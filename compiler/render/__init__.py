@@ -68,7 +68,7 @@ from compiler.render.scope import (
 class OutputFile:
     path: str
     data: Any
-    format: Literal["yaml", "json"]
+    format: Literal["yaml", "json", "documents"]  # documents: output/layout.py
     instances: tuple[str, ...]
     sources: tuple[str, ...]
 

@@ -109,6 +109,21 @@ class ArgoCD(Strict):
         return self
 
 
+# how Kubernetes objects are laid out in their folders (docs/output.md, "Layout"):
+# `documents`, one multi-document `manifests.yaml` per namespace and instance folder;
+# `objects`, one file per object (gitopsc 0.x's only layout)
+Layout = Literal["documents", "objects"]
+DEFAULT_LAYOUT: Layout = "documents"
+
+
+class Output(Strict):
+    """How the environment's folder is written. Per environment, not per run: ArgoCD,
+    the review diff, the drift gate and the hydrated branch all read the same files,
+    so everyone who compiles the environment must write it the same way."""
+
+    layout: Layout = DEFAULT_LAYOUT
+
+
 class SecretStore(Strict):
     """The External Secrets store that secret references point into, and the tenant
     boundary inside it: a customer's instances read keys under `customer_prefix` only,
@@ -268,6 +283,7 @@ class Environment(Strict):
     buckets: ProviderChoice | None = None  # every bucket's (default: its cluster's)
     terraform: TerraformInputs = TerraformInputs()
     argocd: ArgoCD
+    output: Output = Output()
     secret_store: SecretStore
     tls: Tls = Tls()
     ingress_controller: IngressController = IngressController()
