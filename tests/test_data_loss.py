@@ -201,13 +201,24 @@ def test_a_customer_removal_destroys_its_data_in_diff_and_check(repo: git.Repo):
 
 def _move_acme_to_ch(root: Path) -> None:
     """acme's data moves to Switzerland, its mail relays too (validation refuses a Swiss
-    customer on the EU host pools): none in staging (no Swiss pool there), the Swiss
-    pool in prod."""
+    customer on the EU host pools): its relay VM none in staging, the Swiss pool in
+    prod; its homeserver's mail through Swiss relays everywhere (dev gets one)."""
     acme = "catalog/customers/acme.yaml"
     _edit(root, acme, "residency: eu", "residency: ch")
     _edit(root, acme, "      postfix-relay:\n", "")
     relay = "      postfix-relay:\n        vm: {host_pool: mail-relays-ch}\n"
     _edit(root, acme, "      postfix-relay:\n", relay)
+    egress = "    network: {egress: {smtp: {host_pool: mail-relays-ch}}}\n"
+    _edit(root, acme, "services:\n  synapse:\n", "services:\n  synapse:\n" + egress)
+    dev = "environments/dev/environment.yaml"
+    _edit(
+        root, dev, "  mail-relays-us: [587]\n", "  mail-relays-us: [587]\n  mail-relays-ch: [587]\n"
+    )
+    swiss = (
+        "    - {name: relay1.zrh1.dev.mail.example.net, address: 10.10.3.11, region: zrh1,"
+        " residency: ch}\n"
+    )
+    _edit(root, dev, "host_pools:\n", "host_pools:\n  mail-relays-ch:\n" + swiss)
 
 
 def test_a_residency_move_destroys_the_old_clusters_data(repo: git.Repo):

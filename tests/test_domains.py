@@ -465,11 +465,11 @@ def test_a_customer_writes_ptrs_for_its_own_hosts_in_that_environment(example: P
     """globex's hosts are in prod: the same PTR in dev, where it has none, is refused."""
     _edit(
         example / GLOBEX,
-        "  dev:\n    services:\n      postgres:\n      synapse:\n      element-web:\n",
+        "  dev:\n    services:\n      postgres:\n      synapse:\n",
         "  dev:\n    services:\n      postgres:\n      synapse:\n"
         "        infrastructure:\n          dns:\n            reverse:\n"
         "              type: PTR\n              address: 192.0.2.25\n"
-        "              value: mx1.globex.example\n      element-web:\n",
+        "              value: mx1.globex.example\n",
     )
     line, stderr = _invalid(example, GLOBEX, "address: 192.0.2.25")
     _located(
