@@ -93,6 +93,7 @@ from compiler.catalog.reachability import (
     declared_networks,
 )
 from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
+from compiler.catalog.shards import Shard, customer_of_id, parse_shard, shard_of, sole_customer
 from compiler.catalog.tenancy import (
     allowed_stores,
     dns_key,
@@ -147,6 +148,7 @@ __all__ = [
     "Service",
     "ServicePort",
     "Settings",
+    "Shard",
     "Source",
     "Strict",
     "SyncWindow",
@@ -165,6 +167,7 @@ __all__ = [
     "catalog_names",
     "config_map_name",
     "connections",
+    "customer_of_id",
     "declared_networks",
     "dns_key",
     "files_hash",
@@ -177,6 +180,7 @@ __all__ = [
     "mismatches",
     "model_errors",
     "parse_contract",
+    "parse_shard",
     "parse_text",
     "port_spec",
     "rendered_files",
@@ -184,7 +188,9 @@ __all__ = [
     "root_name",
     "secret_name",
     "secret_prefix",
+    "shard_of",
     "shown_placeholders",
+    "sole_customer",
     "spelled",
     "store_kind",
     "tenant_domains",
