@@ -10,7 +10,7 @@ written last. `--check` writes nothing and takes no lock.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -102,8 +102,7 @@ def _check(
     if shard is None:
         present = read_tree(out, sorted(envs))
     else:
-        present = _read_shard(out, sorted(envs), tree, shard)
-        owner = pipeline.file_shards(shard.count, tree, present)
+        present, owner = _read_shard(out, sorted(envs), tree, shard)
         tree = {path: data for path, data in tree.items() if owner(path) == shard.index}
     drift = differences(tree, present)
     for path, change in drift:
@@ -122,9 +121,10 @@ def _check(
 
 def _read_shard(
     out: Path, environments: list[str], tree: dict[str, bytes], shard: pipeline.Shard
-) -> dict[str, bytes]:
-    """The files under `out` of the environments given that belong to `shard`: the
-    indexes first (they say whose each file is), then only the shard's files read."""
+) -> tuple[dict[str, bytes], Callable[[str], int]]:
+    """The files under `out` of the environments given that belong to `shard`, and
+    each path's shard: the indexes first (they say whose each file is), then only the
+    shard's files read."""
     indexes = {
         f"{env}/index.json": (out / env / "index.json").read_bytes()
         for env in environments
@@ -137,7 +137,7 @@ def _read_shard(
             relative = path.relative_to(out).as_posix()
             if owner(relative) == shard.index and path.is_file():
                 present[relative] = path.read_bytes()
-    return present
+    return present, owner
 
 
 def _waiting(message: str) -> None:
