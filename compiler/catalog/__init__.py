@@ -23,6 +23,7 @@ render packs the same text;
 `emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
 environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
 holds a tfvars value to a declared type; render checks the tfvars it writes against it.
+`shards.py` assigns customers (and so files and findings) to `--shard K/N`.
 This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
