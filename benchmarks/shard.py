@@ -14,7 +14,8 @@ these commands run as the `gitopsc` command line in fresh processes:
                                  customer's instance of it changes: diff's worst case)
 
 each whole and as shards 1/N (the one with the platform and the shared files) and 2/N.
-Variants are interleaved (whole, 1/N, 2/N, whole, ...) so that a busy neighbour on a
+Every run is cold, as a CI job is (`GITOPSC_CACHE_DIR=""`: no compiled validators nor
+checkov results from an earlier run). Variants are interleaved (whole, 1/N, 2/N, whole, ...) so that a busy neighbour on a
 shared machine slows all of them alike; the medians are reported, with the CPU time
 (user + system of the child) beside the wall time and the child's peak RSS.
 Customers per minute = the customers a job is responsible for (all of them whole, 1/N
@@ -82,7 +83,8 @@ def _gitopsc(root: Path, args: list[str]) -> dict[str, float]:
             cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=errors,
-            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+            # as in CI (.gitlab-ci.yml): no validator or checkov result cache between jobs
+            env={**os.environ, "PYTHONPATH": str(HERE.parent), "GITOPSC_CACHE_DIR": ""},
         )
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start

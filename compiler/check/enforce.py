@@ -85,11 +85,10 @@ def waivers_used(
     findings: Sequence[Finding], policy_set: PolicySet, live: Sequence[PlacedWaiver]
 ) -> list[PlacedWaiver]:
     """The waivers of `live` that these findings use: each finding is waived by the
-    first waiver that covers it, as `enforce` does."""
+    waivers that cover it, as `enforce` decides (`_covering`)."""
     used: dict[int, PlacedWaiver] = {}
     for item in _merged(findings, policy_set):
-        waiver = next((w for w in live if _covers(w, item)), None)
-        if waiver is not None:
+        for waiver in _covering(live, item):
             used[id(waiver)] = waiver
     return list(used.values())
 
