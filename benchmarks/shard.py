@@ -15,9 +15,10 @@ these commands run as the `gitopsc` command line in fresh processes:
 
 each whole and as shards 1/N (the one with the platform and the shared files) and 2/N.
 Every run is cold, as a CI job is (`GITOPSC_CACHE_DIR=""`: no compiled validators nor
-checkov results from an earlier run). Variants are interleaved (whole, 1/N, 2/N, whole, ...) so that a busy neighbour on a
-shared machine slows all of them alike; the medians are reported, with the CPU time
-(user + system of the child) beside the wall time and the child's peak RSS.
+checkov results from an earlier run). Variants are interleaved (whole, 1/N, 2/N, whole,
+...) so that a busy neighbour on a shared machine slows all of them alike; the medians
+are reported, with the CPU time (user + system of the child and the workers it forks)
+beside the wall time, and the child's peak RSS.
 Customers per minute = the customers a job is responsible for (all of them whole, 1/N
 of them in a shard) / its wall minutes: what one job of that kind gets through, for
 choosing N (docs/ci.md). Shard 1/N also carries the platform and the shared files.
