@@ -218,6 +218,9 @@ def test_the_shards_findings_together_are_a_full_runs_each_once(tmp_path: Path):
         union = _union(root, count)
         assert _keys(union) == _keys(full), count
         assert len({f["fingerprint"] for f in union}) == len(union)  # none twice
+    # with --env too: the shards of one environment's run are that run
+    prod = _findings(root, "--env", "prod")
+    assert _keys(_union(root, 3, "--env", "prod")) == _keys(prod)
 
 
 def test_the_example_shards_findings_together_are_a_full_runs(example: Path):
@@ -279,6 +282,24 @@ def test_with_checkov_the_shards_together_are_a_full_run(tmp_path: Path):
     assert Counter(f["outcome"] for f in full if f["id"] == "CKV_K8S_35")["waived"] > 3
     union = _union(root, 3)
     assert _keys(union) == _keys(full)
+
+
+def test_with_a_base_revision_the_shards_together_are_the_full_affected_run(tmp_path: Path):
+    """`check --affected-base`: the change checks (data a change destroys) and the
+    expensive checks on what the change reaches, split by customer the same way."""
+    repository: git.Repo = commit_example(copy_example(tmp_path / "repo"))
+    root = Path(repository.working_tree_dir)
+    (root / "catalog/customers/initech.yaml").unlink()  # its data is lost
+    synapse = root / "catalog/services/synapse.yaml"
+    lines = synapse.read_text().splitlines(keepends=True)
+    synapse.write_text(
+        "".join("  image: docker.io/x/synapse:latest\n" if x.startswith("  image:") else x
+                for x in lines)
+    )  # fmt: skip
+    full = _findings(root, "--affected-base", "main")
+    assert {"persistent-data-loss", "image-pinned"} <= {f["id"] for f in full}
+    for count in (2, 3):
+        assert _keys(_union(root, count, "--affected-base", "main")) == _keys(full)
 
 
 # ---------------------------------------------------------------- compile --check
@@ -351,7 +372,7 @@ def test_the_shards_diffs_together_are_the_full_diff(tmp_path: Path):
         old.read_text().replace("name: initech", "name: initrode", 1)
     )
     old.unlink()
-    (root / "catalog/customers/umbrella.yaml").unlink()  # its data is lost
+    (root / "catalog/customers/umbrella.yaml").unlink()
     element = root / "catalog/services/element-web.yaml"  # every customer with it
     element.write_text(element.read_text().replace("ELEMENT_BRAND: ", "ELEMENT_BRAND: Hosted ", 1))
     full = _diff(root)
