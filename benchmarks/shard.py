@@ -1,7 +1,7 @@
 """How far one CI job goes: `--shard K/N` against the whole, per command (issue 17).
 
     python benchmarks/shard.py [--sizes 100,300] [--shards 4] [--repeat 3]
-                               [--checkov-repeat 1] [--json FILE]
+                               [--checkov-repeat 1] [--commands "check,diff"] [--json FILE]
 
 For each size (customers; 10 customer-scoped services, 3 environments, as run.py) a
 catalog is generated, compiled and committed to a git repository (not timed), then
@@ -97,13 +97,17 @@ def _gitopsc(root: Path, args: list[str]) -> dict[str, float]:
     return {"wall_s": wall, "cpu_s": cpu, "rss_mib": usage.ru_maxrss / 1024}
 
 
-def measure(customers: int, shards: int, repeat: int, checkov_repeat: int) -> list[dict[str, Any]]:
+def measure(
+    customers: int, shards: int, repeat: int, checkov_repeat: int, commands: list[str]
+) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="gitopsc-shard-") as folder:
         root = Path(folder) / "repo"
         prepare(customers, root)
         variants = [None, f"1/{shards}", f"2/{shards}"]
         for name, command in COMMANDS.items():
+            if name not in commands:
+                continue
             _checkov(root, name == "check + checkov")
             runs: dict[str | None, list[dict[str, float]]] = {v: [] for v in variants}
             times = checkov_repeat if name == "check + checkov" else repeat
@@ -147,11 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=4, help="N of --shard K/N")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--checkov-repeat", type=int, default=1)
+    parser.add_argument(
+        "--commands", default=",".join(COMMANDS), help=f"from {', '.join(COMMANDS)}"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to FILE")
     args = parser.parse_args(argv)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        rows += measure(size, args.shards, args.repeat, args.checkov_repeat)
+        commands = [c.strip() for c in args.commands.split(",")]
+        unknown = set(commands) - set(COMMANDS)
+        if unknown:
+            parser.error(
+                f"unknown command {sorted(unknown)[0]!r}; choose from {', '.join(COMMANDS)}"
+            )
+        rows += measure(size, args.shards, args.repeat, args.checkov_repeat, commands)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
