@@ -148,16 +148,21 @@ def _break_prod_element_web(root: Path, customer: str) -> None:
 
 def _generated(tmp_path: Path, customers: int, checkov: bool = False) -> Path:
     """A generated catalog with findings of every kind: schema errors and policy findings
-    in every third customer, a domain two customers claim (a check across customers),
-    a schema error in an environment-scoped service (shard 1's), warnings shown."""
+    in every third customer, a plaintext secret in one customer's file (a catalog-wide
+    check), a schema error in an environment-scoped service (shard 1's), warnings shown."""
     root = tmp_path / "repo"
     generate.write_catalog(generate.Size(customers=customers, services=3, environments=3), root)
     names = _customers(root)
     for name in names[::3]:
         _break_prod_element_web(root, name)
-    donor = next(n for n in names[2:] if f"domains: [{n}.example]" in _text(root, n))
+    # a catalog-wide finding (no environment) of one customer: a password in its file
     first = root / "catalog/customers" / f"{names[1]}.yaml"
-    first.write_text(first.read_text().replace("domains: [", f"domains: [{donor}.example, ", 1))
+    text = first.read_text()
+    at = text.index("      synapse:\n", text.index("  prod:\n"))
+    first.write_text(
+        text[:at] + "      synapse:\n        config:\n          DB_PWD: hunter2\n"
+        + text[at + len("      synapse:\n") :]
+    )  # fmt: skip
     config = root / "policies/config.yaml"
     text = re.sub(r"warn: (low|medium)", "warn: info", config.read_text())
     if not checkov:
@@ -173,10 +178,6 @@ def _generated(tmp_path: Path, customers: int, checkov: bool = False) -> Path:
         )
     )
     return root
-
-
-def _text(root: Path, customer: str) -> str:
-    return (root / "catalog/customers" / f"{customer}.yaml").read_text()
 
 
 def _waivers(root: Path, *lines: str) -> None:
@@ -210,7 +211,7 @@ def test_the_shards_findings_together_are_a_full_runs_each_once(tmp_path: Path):
     )
     full = _findings(root)
     ids = Counter(f["id"] for f in full)
-    assert {"kubernetes-schema", "resources-set", "domain-unique"} <= set(ids)
+    assert {"kubernetes-schema", "resources-set", "plaintext-secret"} <= set(ids)
     assert ids["waiver-unused"] == 2 and ids["waiver-expired"] == 1
     assert any(f["customer"] is None and f["id"] == "kubernetes-schema" for f in full)
     assert any(f["outcome"] == "waived" for f in full)
