@@ -212,8 +212,10 @@ def _yaml_error(relative: str, text: str, error: YAMLError) -> Problem:
     context = getattr(error, "context", None)
     message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
     hint = ""
-    if "\t" in str(problem) or "tab character" in str(problem) or (
-        "cannot start any token" in str(problem)
+    if (
+        "\t" in str(problem)
+        or "tab character" in str(problem)
+        or ("cannot start any token" in str(problem))
     ):
         hint = "YAML indentation must use spaces, not tabs"
     else:
