@@ -59,6 +59,14 @@ EnvOption = Annotated[
     list[str] | None,
     typer.Option("--env", "-e", help="Only this environment (repeatable; default: all)."),
 ]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Only shard K of N (by customer; N parallel jobs together do the whole).",
+    ),
+]
 
 
 class Format(StrEnum):
@@ -258,9 +266,10 @@ def compile_(
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; exit 1 if the output folder is stale.")
     ] = False,
+    shard: ShardOption = None,
 ) -> None:
     """Compile the catalog into rendered/<env>/ (manifests, ArgoCD, tfvars, inventory)."""
-    _guarded(lambda: compile_command.run(_root(root), env, out, check, _stdout()))
+    _guarded(lambda: compile_command.run(_root(root), env, out, check, _stdout(), shard))
 
 
 @app.command()
@@ -328,6 +337,7 @@ def check_(
             help="Only the findings tied to no environment (what --env shards leave out).",
         ),
     ] = False,
+    shard: ShardOption = None,
 ) -> None:
     """Run every policy and check on the catalog and its compiled output; exit 1 on failure."""
     if list_:
@@ -342,6 +352,7 @@ def check_(
             _stdout(),
             affected_base,
             catalog_only,
+            shard,
         )
     )
 
@@ -369,10 +380,13 @@ def diff_(
             "--max-bytes", min=1024, help="markdown: cap the size, counting what is left out."
         ),
     ] = 60_000,
+    shard: ShardOption = None,
 ) -> None:
     """Show how the rendered output changes against a base revision, object by object."""
     _guarded(
-        lambda: diff_command.run(_root(root), base, env, format_, output, max_bytes, _stdout())
+        lambda: diff_command.run(
+            _root(root), base, env, format_, output, max_bytes, _stdout(), shard
+        )
     )
 
 

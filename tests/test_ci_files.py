@@ -130,7 +130,7 @@ SCHEDULE = {**MAIN, "CI_PIPELINE_SOURCE": "schedule"}
 TAG = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": "v1.0.0", "CI_DEFAULT_BRANCH": "main"}
 CATALOG = ("catalog/customers/acme.yaml", "rendered/prod/index.json", "docs/catalog.md")
 DOCS = ("docs/ci.md", "README.md")
-GATE = {"validate", "check", "check-catalog", "compile"}
+GATE = {"validate", "check", "compile"}
 
 PIPELINES = [
     # (what, variables, changed files, jobs created)
@@ -172,9 +172,8 @@ def test_jobs_that_compare_with_the_base_get_a_full_clone():
     assert "--affected-base" in _script("check")
     assert "$CI_MERGE_REQUEST_DIFF_BASE_SHA" in _script("check")
     assert JOBS["diff"]["variables"]["GIT_DEPTH"] == "0"
-    # the catalog-wide checks compare with nothing: a shallow clone will do
-    assert "--catalog-only" in _script("check-catalog")
-    assert "--affected-base" not in _script("check-catalog")
+    # the drift gate compares with nothing: a shallow clone will do
+    assert "GIT_DEPTH" not in str(JOBS["compile"])
 
 
 def test_branch_rules_compare_with_the_default_branch():
@@ -223,7 +222,7 @@ def _script(name: str) -> str:
 def test_stages_run_in_the_order_of_the_spec():
     assert PIPELINE["stages"] == ["validate", "check", "compile", "diff", "publish"]
     assert {JOBS[name]["stage"] for name in ("validate", "docs-only")} == {"validate"}
-    assert {JOBS[name]["stage"] for name in ("check", "check-catalog")} == {"check"}
+    assert JOBS["check"]["stage"] == "check"
     assert [JOBS[name]["stage"] for name in ("compile", "diff", "publish")] == [
         "compile",
         "diff",
@@ -232,10 +231,22 @@ def test_stages_run_in_the_order_of_the_spec():
     assert "gitopsc compile --check" in _script("compile")
 
 
-@pytest.mark.parametrize("name", ["check", "publish"])
-def test_check_and_publish_run_once_per_environment(name: str):
-    assert [sorted(entry["ENV"]) for entry in JOBS[name]["parallel"]["matrix"]] == [ENVIRONMENTS]
-    assert '--env "$ENV"' in _script(name)
+def test_publish_runs_once_per_environment():
+    assert [sorted(e["ENV"]) for e in JOBS["publish"]["parallel"]["matrix"]] == [ENVIRONMENTS]
+    assert '--env "$ENV"' in _script("publish")
+
+
+@pytest.mark.parametrize("name", ["check", "compile"])
+def test_the_gates_run_as_n_shards_by_customer_with_one_n(name: str):
+    """`parallel: N` (GitLab takes no variable there) sets CI_NODE_INDEX/CI_NODE_TOTAL;
+    check and compile split the same way, N written once (a YAML anchor); every
+    environment in every shard, so no `--env` and no separate catalog-wide job."""
+    count = JOBS[name]["parallel"]
+    assert isinstance(count, int) and 1 <= count <= 200
+    assert count == JOBS["check"]["parallel"]
+    assert '--shard "$CI_NODE_INDEX/$CI_NODE_TOTAL"' in _script(name)
+    assert "--env" not in _script(name) and "check-catalog" not in JOBS
+    assert (REPO / ".gitlab-ci.yml").read_text().count("parallel: &shards") == 1
 
 
 def test_publish_pushes_each_environment_alone_to_its_hydrated_branch():
@@ -262,24 +273,21 @@ def _outputs(script: str) -> list[str]:
     return [p.strip('"') for p in re.findall(r"--output\s+(\S+)", script)]
 
 
-@pytest.mark.parametrize("name", ["check", "check-catalog"])
-def test_check_reports_are_written_and_wired(name: str):
-    artifacts = JOBS[name]["artifacts"]
+def test_check_reports_are_written_and_wired():
+    artifacts = JOBS["check"]["artifacts"]
     reports = artifacts["reports"]
     assert artifacts["when"] == "always"  # failing findings are what the reports are for
     assert set(reports) == {"junit", "codequality"}
-    assert set(reports.values()) <= set(_outputs(_script(name)))
+    assert set(reports.values()) <= set(_outputs(_script("check")))
     for report in reports.values():
         assert any(report.startswith(kept) for kept in artifacts["paths"])
-        if name == "check":
-            assert "$ENV" in report  # each shard its own file
+        assert "$CI_NODE_INDEX" in report  # each shard its own file, GitLab shows them all
     shards = {
-        r.replace("$ENV", env)
-        for r in JOBS["check"]["artifacts"]["reports"].values()
-        for env in ENVIRONMENTS
+        r.replace("$CI_NODE_INDEX", str(k))
+        for r in reports.values()
+        for k in range(1, JOBS["check"]["parallel"] + 1)
     }
-    assert len(shards) == 2 * len(ENVIRONMENTS)
-    assert shards.isdisjoint(JOBS["check-catalog"]["artifacts"]["reports"].values())
+    assert len(shards) == 2 * JOBS["check"]["parallel"]
 
 
 def test_the_diff_is_kept_as_an_artifact_and_posted_with_a_token():

@@ -23,6 +23,7 @@ render packs the same text;
 `emit.py` writes YAML and JSON text for it and for the writer. `terraform.py` reads each
 environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
 holds a tfvars value to a declared type; render checks the tfvars it writes against it.
+`shards.py` assigns customers (and so files and findings) to `--shard K/N`.
 This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
@@ -93,6 +94,7 @@ from compiler.catalog.reachability import (
     declared_networks,
 )
 from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
+from compiler.catalog.shards import Shard, customer_of_id, parse_shard, shard_of, sole_customer
 from compiler.catalog.tenancy import (
     allowed_stores,
     dns_key,
@@ -147,6 +149,7 @@ __all__ = [
     "Service",
     "ServicePort",
     "Settings",
+    "Shard",
     "Source",
     "Strict",
     "SyncWindow",
@@ -165,6 +168,7 @@ __all__ = [
     "catalog_names",
     "config_map_name",
     "connections",
+    "customer_of_id",
     "declared_networks",
     "dns_key",
     "files_hash",
@@ -177,6 +181,7 @@ __all__ = [
     "mismatches",
     "model_errors",
     "parse_contract",
+    "parse_shard",
     "parse_text",
     "port_spec",
     "rendered_files",
@@ -184,7 +189,9 @@ __all__ = [
     "root_name",
     "secret_name",
     "secret_prefix",
+    "shard_of",
     "shown_placeholders",
+    "sole_customer",
     "spelled",
     "store_kind",
     "tenant_domains",

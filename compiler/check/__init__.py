@@ -24,12 +24,14 @@ from compiler.check.enforce import enforce
 from compiler.check.findings import Finding
 from compiler.check.policies import (
     Config,
+    PlacedWaiver,
     Policy,
     PolicySet,
     WaiverList,
     check_references,
     load_policies,
 )
+from compiler.check.probes import Probe
 from compiler.check.runner import check_catalog, check_environment, known_checks
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
 
@@ -43,8 +45,10 @@ __all__ = [
     "Finding",
     "ManifestSchemas",
     "NetworkPath",
+    "PlacedWaiver",
     "Policy",
     "PolicySet",
+    "Probe",
     "Sides",
     "WaiverList",
     "activate",

@@ -12,7 +12,7 @@ base revision: a run without a base cannot use it).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from compiler.check.builtins import BUILTINS, waiver_expired, waiver_unused
@@ -27,15 +27,24 @@ def enforce(
     tiers: dict[str, str],
     today: datetime.date,
     checked: Collection[str] | None = None,
+    judges: Callable[[PlacedWaiver], bool] | None = None,
+    seen: Sequence[Finding] = (),
 ) -> list[Finding]:
     """`tiers`: environment name -> tier. Returns the findings that are not dropped.
 
     `checked`: the environments a partial run looked at (None: a full run). A waiver
     can only be found unused where everything it could cover was checked: in a run
-    sharded per environment, a prod waiver is not unused in the dev shard."""
+    sharded per environment, a prod waiver is not unused in the dev shard.
+
+    `judges` and `seen` are for a run sharded by customer (`--shard K/N`,
+    catalog/shards.py): each waiver is judged (expired, unused) by the one shard that
+    `judges` it, and what that shard found but another shard reports (`seen`) counts
+    as a use, so a waiver used by a finding in shard 2 is not unused in shard 1."""
     config = policy_set.config
     live = [w for w in policy_set.waivers if w.waiver.expires >= today]
-    used: set[int] = set()
+    used: set[int] = (
+        set(map(id, waivers_used([*findings, *seen], policy_set, live))) if seen else set()
+    )
     result = []
     for item in _merged(findings, policy_set):
         waivers = _covering(live, item)
@@ -61,6 +70,8 @@ def enforce(
         )
         result.append(item.with_outcome(outcome))
     for placed in policy_set.waivers:
+        if judges is not None and not judges(placed):
+            continue
         env = placed.waiver.environment
         judged = checked is None or (env is not None and env in checked)
         # a check of a change (scope "base") finds only in a run with a base, and such a
@@ -68,6 +79,18 @@ def enforce(
         judged = judged and _scope(placed.waiver.policy) != "base"
         result += _judge(placed, today, id(placed) in used or not judged)
     return result
+
+
+def waivers_used(
+    findings: Sequence[Finding], policy_set: PolicySet, live: Sequence[PlacedWaiver]
+) -> list[PlacedWaiver]:
+    """The waivers of `live` that these findings use: each finding is waived by the
+    waivers that cover it, as `enforce` decides (`_covering`)."""
+    used: dict[int, PlacedWaiver] = {}
+    for item in _merged(findings, policy_set):
+        for waiver in _covering(live, item):
+            used[id(waiver)] = waiver
+    return list(used.values())
 
 
 def _merged(findings: Sequence[Finding], policy_set: PolicySet) -> list[Finding]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 
 from compiler.catalog import Catalog, Instance
@@ -33,11 +33,12 @@ from compiler.check.declarative import evaluate
 from compiler.check.findings import Finding
 from compiler.check.manifests import schema_checks
 from compiler.check.policies import Policy
+from compiler.check.probes import Probe, probe_waivers
 from compiler.check.schemas import CompiledSchema, ManifestSchemas
 from compiler.check.subjects import entity_subjects, instance_subjects, object_subjects
 from compiler.errors import Problem
 from compiler.output import shown_names
-from compiler.render import render_environment
+from compiler.render import OutputFile, render_environment
 
 
 def known_checks(policies: Mapping[str, Policy]) -> set[str]:
@@ -64,20 +65,33 @@ def check_environment(
     checkov: CheckovRun | None = None,
     only: frozenset[str] | None = None,
     repo_path: str = "rendered",
+    owns: Callable[[OutputFile], bool] | None = None,
+    probe: Probe | None = None,
 ) -> tuple[list[Finding], list[Problem], list[ArgoObject]]:
     """`only`: the expensive checks (schemas, checkov) look only at the objects of these
     instances (and the namespace and ArgoCD objects they share); the rest see all.
     Also the environment's Argo objects, for the checks that span environments
-    (`argocd_checks`, run once all environments are rendered)."""
+    (`argocd_checks`, run once all environments are rendered).
+
+    `owns`: a shard's files (`--shard K/N`); the expensive checks look only at them,
+    the rest (every check that spans customers) see the whole environment, so each
+    shard finds what a full run finds about its customers. `probe`: the waivers this
+    shard judges that another shard's files could use; the expensive checks look at
+    those files, only until each waiver is found used (probes.py)."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
     by_id = {instance.id: instance for instance in instances}
     subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
     findings = evaluate(policies, rules, subjects)
     findings += environment_checks(catalog, env, instances, files, today)
     expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
+    if owns is not None:
+        expensive = [f for f in expensive if owns(f)]
     findings += schema_checks(catalog, env, expensive, by_id, schemas)
     if checkov is not None and not problems:
         findings += scan(catalog, env, expensive, by_id, checkov)
+    if owns is not None and probe is not None and not problems:
+        others = [f for f in files if not owns(f)]
+        findings += probe_waivers(catalog, env, others, by_id, findings, probe, schemas, checkov)
     shown = shown_names(files, catalog.environments[env].output.layout)
     return [_where_written(f, shown) for f in findings], problems, argo_objects(catalog, env, files)
 

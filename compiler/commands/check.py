@@ -1,5 +1,5 @@
 """`gitopsc check [--env E] [--format F --output FILE]... [--date D] [--affected-base REF]
-[--catalog-only] [--list]`: the policy gate.
+[--catalog-only] [--shard K/N] [--list]`: the policy gate.
 
 Exit 0 when no finding fails, 1 when one does, 2 on bad input (the error boundary).
 Any number of reports in one run: each `--format` pairs with the `--output` at the same
@@ -34,6 +34,7 @@ def run(
     console: Console,
     affected_base: str | None = None,
     catalog_only: bool = False,
+    shard_spec: str | None = None,
 ) -> int:
     formats = formats or ["text"]
     if len(outputs) > len(formats):
@@ -51,10 +52,13 @@ def run(
         raise UsageError("more than one format would go to stdout", "give each an --output FILE")
     if catalog_only and (environments or affected_base):
         raise UsageError("--catalog-only checks no environment", "drop --env and --affected-base")
+    shard = pipeline.parse_shard(shard_spec)
+    if catalog_only and shard is not None:
+        raise UsageError("--catalog-only is not sharded", "drop --shard; it runs in seconds")
     checked = (
         pipeline.check_catalog_only(root, today)
         if catalog_only
-        else pipeline.check(root, environments, today, affected_base=affected_base)
+        else pipeline.check(root, environments, today, affected_base=affected_base, shard=shard)
     )
     findings = checked.findings
     catalogue = _checks(checked.policy_set)

@@ -1,4 +1,5 @@
-"""`gitopsc compile [--env E] [--out DIR] [--check]`: write the output tree, or gate on drift.
+"""`gitopsc compile [--env E] [--out DIR] [--check [--shard K/N]]`: write the output tree,
+or gate on drift (one shard's files of it).
 
 A compile holds the output folder's lock from before it reads the catalog until the new
 tree is in place: a second compile into the same folder waits, then reads the catalog as
@@ -9,7 +10,7 @@ written last. `--check` writes nothing and takes no lock.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -23,12 +24,24 @@ from rich.progress import (
 )
 
 from compiler import pipeline
+from compiler.errors import UsageError
 from compiler.output import differences, output_lock, read_tree, write_tree
 
 
 def run(
-    root: Path, environments: list[str] | None, out: Path | None, check: bool, console: Console
+    root: Path,
+    environments: list[str] | None,
+    out: Path | None,
+    check: bool,
+    console: Console,
+    shard_spec: str | None = None,
 ) -> int:
+    shard = pipeline.parse_shard(shard_spec)
+    if shard is not None and not check:
+        raise UsageError(
+            "--shard only splits the drift gate",
+            "use compile --check --shard K/N; a compile writes the whole output",
+        )
     out = (out if out is not None else root / "rendered").absolute()
     repo_path = _repo_path(root, out)
     lock = contextlib.nullcontext() if check else output_lock(out, _waiting)
@@ -51,7 +64,7 @@ def run(
                 lambda count: progress.advance(writing, count),
             )
     if check:
-        return _check(out, resolved, environments, expected, console)
+        return _check(out, resolved, environments, expected, console, shard)
     console.print(
         f"wrote {tree.files} files for {', '.join(resolved.environments)} to {out}",
         highlight=False,
@@ -78,12 +91,19 @@ def _check(
     environments: list[str] | None,
     tree: dict[str, bytes],
     console: Console,
+    shard: pipeline.Shard | None = None,
 ) -> int:
-    """The drift gate: compare with what is in `out`, write nothing, exit 1 on drift."""
-    present = read_tree(out, resolved.environments)
+    """The drift gate: compare with what is in `out`, write nothing, exit 1 on drift.
+    A shard compares only its files (`pipeline.file_shards`): together the shards
+    compare every file once."""
+    envs = set(resolved.environments)
     if not environments and out.is_dir():
-        stale_envs = {p.name for p in out.iterdir() if p.is_dir()} - set(resolved.environments)
-        present.update(read_tree(out, stale_envs))
+        envs |= {p.name for p in out.iterdir() if p.is_dir()}
+    if shard is None:
+        present = read_tree(out, sorted(envs))
+    else:
+        present, owner = _read_shard(out, sorted(envs), tree, shard)
+        tree = {path: data for path, data in tree.items() if owner(path) == shard.index}
     drift = differences(tree, present)
     for path, change in drift:
         console.print(f"{change:8} {out.name}/{path}", highlight=False)
@@ -95,8 +115,30 @@ def _check(
             highlight=False,
         )
         return 1
-    console.print(f"{out.name}/ is up to date ({len(tree)} files).", highlight=False)
+    part = f" of shard {shard}" if shard is not None else ""
+    console.print(f"{out.name}/ is up to date ({len(tree)} files{part}).", highlight=False)
     return 0
+
+
+def _read_shard(
+    out: Path, environments: list[str], tree: dict[str, bytes], shard: pipeline.Shard
+) -> tuple[dict[str, bytes], Callable[[str], int]]:
+    """The files under `out` of the environments given that belong to `shard`, and
+    each path's shard: the indexes first (they say whose each file is), then only the
+    shard's files read."""
+    indexes = {
+        f"{env}/index.json": (out / env / "index.json").read_bytes()
+        for env in environments
+        if (out / env / "index.json").is_file()
+    }
+    owner = pipeline.file_shards(shard.count, tree, indexes)
+    present: dict[str, bytes] = {}
+    for env in environments:
+        for path in (out / env).rglob("*") if (out / env).is_dir() else ():
+            relative = path.relative_to(out).as_posix()
+            if owner(relative) == shard.index and path.is_file():
+                present[relative] = path.read_bytes()
+    return present, owner
 
 
 def _waiting(message: str) -> None:

@@ -1,4 +1,5 @@
-"""`gitopsc diff --base REF [--env E] [--format text|markdown|json] [--output FILE]`.
+"""`gitopsc diff --base REF [--env E] [--format text|markdown|json] [--output FILE]
+[--shard K/N]`.
 
 What the change in the working tree does to the rendered output against REF, object by
 object. Exit 0 whatever it finds (a diff is for reading; `check` is the gate), 2 on bad
@@ -26,12 +27,14 @@ def run(
     output: Path | None,
     max_bytes: int,
     console: Console,
+    shard_spec: str | None = None,
 ) -> int:
     if format_ not in diff.FORMATS:
         raise UsageError(f"unknown format '{format_}'", f"choose from {', '.join(diff.FORMATS)}")
     if output is not None:
         check_report_target(output, diff.FORMATS, root)
-    result = pipeline.diff(root, base, environments)
+    shard = pipeline.parse_shard(shard_spec)
+    result = pipeline.diff(root, base, environments, shard=shard)
     text = (
         diff.to_markdown(result, max_bytes)
         if format_ == "markdown"

@@ -10,12 +10,14 @@
     review    base revision + tree   -> affected scope, object diff         review/
 
 One module per verb: `load` (load -> validate -> resolve, the front of every verb),
-`compile`, `check` and `review` (compare, diff). Each stage returns problems instead of
-stopping; these modules decide to stop, after a stage that found any, by raising
+`compile`, `check` and `review` (compare, diff). `--shard K/N` splits compile --check,
+check and diff by customer across CI jobs (catalog/shards.py). Each stage returns
+problems instead of stopping; these modules decide to stop, after a stage that found any, by raising
 `CatalogInvalid`. Commands call these functions, never a stage's internals. (The name
 `pipeline.check` is the verb; its module is `compiler.pipeline.check`.)
 """
 
+from compiler.catalog import Shard, parse_shard
 from compiler.pipeline.check import (
     Checked,
     check,
@@ -23,7 +25,13 @@ from compiler.pipeline.check import (
     check_resolved,
     load_policy_set,
 )
-from compiler.pipeline.compile import REPO_PATH, render, render_bytes, render_parts
+from compiler.pipeline.compile import (
+    REPO_PATH,
+    file_shards,
+    render,
+    render_bytes,
+    render_parts,
+)
 from compiler.pipeline.load import (
     Resolved,
     load_catalog,
@@ -40,13 +48,16 @@ __all__ = [
     "Checked",
     "Comparison",
     "Resolved",
+    "Shard",
     "check",
     "check_catalog_only",
     "check_resolved",
     "compare",
     "diff",
+    "file_shards",
     "load_catalog",
     "load_policy_set",
+    "parse_shard",
     "render",
     "render_bytes",
     "render_parts",

@@ -20,14 +20,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compiler.catalog import Catalog
+from compiler.catalog import Catalog, Shard
 from compiler.check import (
     ArgoObject,
     CheckovRun,
     CompiledSchema,
     Finding,
     ManifestSchemas,
+    PlacedWaiver,
     PolicySet,
+    Probe,
     activate,
     argocd_checks,
     check_catalog,
@@ -52,16 +54,36 @@ class Checked:
     policy_set: PolicySet
 
 
-_CHECK: (
-    tuple[Resolved, PolicySet, dict[str, CompiledSchema], datetime.date, Limit | None] | None
-) = None
+@dataclass(frozen=True)
+class _Run:
+    """What forked check workers inherit."""
+
+    resolved: Resolved
+    policy_set: PolicySet
+    rules: dict[str, CompiledSchema]
+    today: datetime.date
+    limit: Limit | None
+    shard: Shard | None
+    probe: Probe | None
+
+
+_CHECK: _Run | None = None
 Limit = Mapping[str, frozenset[str] | None]  # environment -> instances to check expensively
 
 
 def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]]:
     assert _CHECK is not None
-    resolved, policy_set, rules, today, limit = _CHECK
+    run = _CHECK
+    resolved, policy_set, rules, today, limit = (
+        run.resolved,
+        run.policy_set,
+        run.rules,
+        run.today,
+        run.limit,
+    )
     instances = [i for i in resolved.instances.values() if i.environment == env]
+    shard = run.shard
+    customers = {i.id: i.customer for i in instances}
     return check_environment(
         resolved.catalog,
         env,
@@ -72,6 +94,10 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]
         today,
         _checkov_run(policy_set),
         limit.get(env, frozenset()) if limit is not None else None,
+        owns=(lambda f: shard.owns_instances(customers.get(i) for i in f.instances))
+        if shard is not None
+        else None,
+        probe=run.probe,
     )
 
 
@@ -128,6 +154,7 @@ def check(
     today: datetime.date,
     done: Callable[[str], None] | None = None,
     affected_base: str | None = None,
+    shard: Shard | None = None,
 ) -> Checked:
     """load -> validate -> resolve -> per environment render + check -> enforce.
 
@@ -145,7 +172,7 @@ def check(
     policy_set = load_policy_set(root, resolved.catalog)
     # what the change destroys: its scope rendered at the base and here
     losses = data_loss(comparison, affected_base, environments) if comparison else []
-    return check_resolved(resolved, policy_set, today, not environments, done, limit, losses)
+    return check_resolved(resolved, policy_set, today, not environments, done, limit, losses, shard)
 
 
 def check_catalog_only(root: Path, today: datetime.date) -> Checked:
@@ -186,10 +213,20 @@ def check_resolved(
     done: Callable[[str], None] | None = None,
     limit: Limit | None = None,
     changes: Sequence[Finding] = (),
+    shard: Shard | None = None,
 ) -> Checked:
     """`check` after load and resolve. Findings tied to no environment (a customer's
     domains, say) only with `catalog_wide`: a run on some environments skips them.
-    `changes`: the findings about a change against a base revision (data loss)."""
+    `changes`: the findings about a change against a base revision (data loss).
+
+    `shard` (`--shard K/N`, catalog/shards.py): every environment is still rendered
+    whole and every check that spans customers (network reachability, tenant reach,
+    unique domains and ArgoCD names, the catalog-wide built-ins, policies) still runs
+    on all of it, so each finds exactly what a full run finds; the expensive checks
+    (schemas, checkov) look only at the shard's files. The shard reports the findings
+    of its customers (shard 1: also those of no customer) and judges its customers'
+    waivers (shard 1: also those naming no customer, probing other shards' files for
+    their use, probes.py); the N shards together report what one full run does."""
     global _CHECK
     rules = compile_rules(policy_set.policies)
     findings = check_catalog(resolved.catalog, policy_set.policies, rules, today)
@@ -199,7 +236,14 @@ def check_resolved(
     envs = list(resolved.environments)
     count = workers(resolved)
     problems: list[Problem] = []
-    _CHECK = (resolved, policy_set, rules, today, limit)
+    judges = _judges(shard)
+    live = [w for w in policy_set.waivers if w.waiver.expires >= today]
+    probe = (
+        Probe(policy_set, live, [w for w in live if judges(w) and w.waiver.customer is None])
+        if shard is not None and shard.index == 1 and limit is None
+        else None
+    )
+    _CHECK = _Run(resolved, policy_set, rules, today, limit, shard, probe)
     try:
         if count > 1:
             with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -222,5 +266,17 @@ def check_resolved(
     # a waiver is judged unused only where all it could cover was checked: not in a run
     # on some environments (elsewhere), nor on the affected set (expensive checks skipped)
     checked = () if limit is not None else None if catalog_wide else resolved.environments
-    enforced = enforce(findings, policy_set, tiers, today, checked)
+    if shard is None:
+        enforced = enforce(findings, policy_set, tiers, today, checked)
+    else:
+        own = [f for f in findings if shard.owns_customer(f.customer)]
+        seen = [f for f in findings if not shard.owns_customer(f.customer)]
+        enforced = enforce(own, policy_set, tiers, today, checked, judges, seen)
     return Checked(sorted(enforced, key=Finding.sort_key), policy_set)
+
+
+def _judges(shard: Shard | None) -> Callable[[PlacedWaiver], bool]:
+    """The waivers a shard judges: its customers' (shard 1: and those of no customer)."""
+    if shard is None:
+        return lambda placed: True
+    return lambda placed: shard.owns_customer(placed.waiver.customer)

@@ -10,10 +10,12 @@ environment. Writing the bytes to the output folder is the command's last step
 
 from __future__ import annotations
 
+import json
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from compiler.catalog import customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem
 from compiler.output import render_tree
 from compiler.pipeline.load import Resolved, workers
@@ -102,3 +104,20 @@ def _finished(
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
     """Every output file of `resolved` as bytes, sorted by path (for --check and tests)."""
     return dict(sorted(item for tree in render_parts(resolved, repo_path) for item in tree.items()))
+
+
+def file_shards(count: int, *trees: Mapping[str, bytes]) -> Callable[[str], int]:
+    """Each output path's shard of `count` (catalog/shards.py), from the instances its
+    environment's index.json lists for it: the first tree that has the path decides
+    (the compiled tree, then the one on disk), so a file whose instances changed is
+    still one shard's. Files no index lists, and the indexes themselves, are shard 1's."""
+    owners: dict[str, int] = {}
+    for tree in trees:
+        for path, data in tree.items():
+            env, _, name = path.partition("/")
+            if name != "index.json":
+                continue
+            for relative, entry in json.loads(data).get("files", {}).items():
+                customers = (customer_of_id(i) for i in entry.get("instances", ()))
+                owners.setdefault(f"{env}/{relative}", shard_of(sole_customer(customers), count))
+    return lambda path: owners.get(path, 1)

@@ -9,12 +9,13 @@ Only the scope is resolved and rendered, so a one-customer change costs one cust
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.catalog import Catalog, Instance
+from compiler.catalog import Catalog, Instance, Shard
 from compiler.check import Finding, Sides, change_checks, enforce, load_policies
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import serialize, units
@@ -93,12 +94,19 @@ def diff(
     base_ref: str,
     environments: Sequence[str] | None = None,
     today: datetime.date | None = None,
+    shard: Shard | None = None,
 ) -> Diff:
     """The rendered objects that differ between the base and the working tree, for
     the environments the change reaches (or those asked for), and the persistent data
     the change destroys (judged by policies/: waived or not). Only the scope is
     rendered; environment-wide files (tfvars, inventory) of an environment that is
-    not wholly in scope are rendered from the scope's part and marked partial."""
+    not wholly in scope are rendered from the scope's part and marked partial.
+
+    `shard` (`--shard K/N`): the part of that diff that is the shard's: the objects
+    and data losses of its customers (shard 1: also those of no customer), the renames
+    to its customers, and (shard 1) the reasons. The diff is still computed whole: it
+    costs the change's scope, not the catalog, and renames pair customers of
+    different shards."""
     comparison = compare(root, base_ref)
     sides = render_sides(comparison, base_ref, environments)
     # object by object whatever the layout: in a multi-document file, each document
@@ -127,8 +135,19 @@ def diff(
     ]
     tiers = _tiers(comparison)
     losses = _judged(root, comparison.head, change_checks(sides), tiers, today)
-    return compare_rendered(
+    result = compare_rendered(
         comparison.affected.base, base, head, tiers, partial, comparison.affected.reasons, losses
+    )
+    return result if shard is None else _shard_part(result, shard)
+
+
+def _shard_part(whole: Diff, shard: Shard) -> Diff:
+    return dataclasses.replace(
+        whole,
+        changes=tuple(c for c in whole.changes if shard.owns_customer(c.customer)),
+        renamed=tuple(pair for pair in whole.renamed if shard.owns_customer(pair[1])),
+        reasons=whole.reasons if shard.index == 1 else (),
+        losses=tuple(f for f in whole.losses if shard.owns_customer(f.customer)),
     )
 
 

@@ -3,6 +3,10 @@
 A waiver whose finding was fixed (or never existed) stays in the file and would silence
 the same mistake when it comes back. It is judged unused only where everything it could
 cover was checked: not in a run on another environment's shard, nor on the affected set.
+In a run sharded by customer (`--shard K/N`) one shard judges each waiver, its
+customer's (shard 1 for a waiver naming none), and counts the findings every shard
+reports, probing the others' objects for the expensive checks, so a waiver used in
+one shard is never reported unused by another.
 """
 
 from __future__ import annotations
