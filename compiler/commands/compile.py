@@ -46,6 +46,14 @@ def run(
     repo_path = _repo_path(root, out)
     lock = contextlib.nullcontext() if check else output_lock(out, _waiting)
     with lock, _progress() as progress:
+        digest = None if check else pipeline.inputs_digest(root, repo_path)
+        if digest is not None and pipeline.unchanged(out, digest):
+            progress.stop()
+            console.print(
+                f"{out.name}/ is up to date: no input changed since the last compile into it",
+                highlight=False,
+            )
+            return 0
         step = progress.add_task("load, validate, resolve", total=None)
         resolved = pipeline.run(root, environments)
         progress.update(step, total=1, completed=1)
@@ -63,6 +71,10 @@ def run(
                 not environments,
                 lambda count: progress.advance(writing, count),
             )
+            if digest is not None and not environments:
+                pipeline.remember(out, digest)
+            else:
+                pipeline.forget(out)
     if check:
         return _check(out, resolved, environments, expected, console, shard)
     console.print(

@@ -32,6 +32,7 @@ from compiler.pipeline.compile import (
     render_bytes,
     render_parts,
 )
+from compiler.pipeline.fresh import forget, inputs_digest, remember, unchanged
 from compiler.pipeline.load import (
     Resolved,
     load_catalog,
@@ -55,9 +56,12 @@ __all__ = [
     "compare",
     "diff",
     "file_shards",
+    "forget",
+    "inputs_digest",
     "load_catalog",
     "load_policy_set",
     "parse_shard",
+    "remember",
     "render",
     "render_bytes",
     "render_parts",
@@ -65,5 +69,6 @@ __all__ = [
     "run",
     "select_environments",
     "tune_gc",
+    "unchanged",
     "workers",
 ]

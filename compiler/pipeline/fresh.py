@@ -1,0 +1,130 @@
+"""A compile with nothing to do does nothing: the output folder is left as it is when
+neither an input nor the output changed since the last whole compile into it.
+
+A whole compile of 1,000 customers takes a minute, and a recompile of an unchanged
+catalog cost as much, and touched every file (a new hard link each, so git re-read all
+of them on its next `git status`). What a compile writes is a function of its inputs:
+the files under `catalog/` and `environments/`, the compiler's own code (its source, so
+that an edited checkout counts, not only a released version), the Python and YAML
+library versions, and where the output sits in the repository (ArgoCD's paths). Their
+digest is kept, after a whole compile, with a snapshot of the output folder as it was
+left: every file's path, size, modification time and inode. The next compile with the
+same digest, finding every file as the snapshot says (none added, removed, replaced or
+edited by hand), has nothing to write.
+
+The record is kept outside the output folder, in the cache folder (result_cache.py),
+since the output is committed and must be the same bytes on every machine; it is signed
+with the user's cache key, so a record someone else wrote can only cost a compile. It is
+written after the new tree is in place: a run killed before that leaves the older
+record, whose snapshot no longer matches, and the next run compiles. Without a cache
+folder (CI sets `GITOPSC_CACHE_DIR: ""`) every compile compiles.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from compiler.check import result_cache
+
+_INPUTS = ("catalog", "environments")
+_KIND = "compile"
+
+
+def inputs_digest(root: Path, repo_path: str) -> str:
+    """The digest of everything a compile's bytes depend on (module docstring)."""
+    digest = hashlib.sha256()
+    for part in (_code_digest(), platform.python_version(), _version("ruamel.yaml"), repo_path):
+        _add(digest, part.encode())
+    for relative, content in _files(root):
+        _add(digest, relative.encode())
+        _add(digest, content)
+    return digest.hexdigest()
+
+
+def unchanged(out: Path, digest: str) -> bool:
+    """Whether the last whole compile into `out` had these inputs and left every file of
+    `out` as it is now."""
+    record = result_cache.read(_KIND, _key(out))
+    if not isinstance(record, dict) or record.get("inputs") != digest:
+        return False
+    return record.get("files") == _snapshot(out)
+
+
+def remember(out: Path, digest: str) -> None:
+    """After a whole compile into `out`: its inputs and the files it left."""
+    result_cache.write(_KIND, _key(out), {"inputs": digest, "files": _snapshot(out)})
+
+
+def forget(out: Path) -> None:
+    """A compile of some environments: the others were kept as they were, so the record
+    of a whole compile no longer describes the folder (a later whole compile renders)."""
+    result_cache.write(_KIND, _key(out), None)
+
+
+def _key(out: Path) -> str:
+    return hashlib.sha256(str(out.resolve()).encode()).hexdigest()
+
+
+def _add(digest: hashlib._Hash, part: bytes) -> None:
+    digest.update(len(part).to_bytes(8, "big"))
+    digest.update(part)
+
+
+def _files(root: Path) -> Iterator[tuple[str, bytes]]:
+    """Every entry under the input folders, in a fixed order: a file's bytes, a link's
+    target (never followed), so that any change there, a stray file included (an error
+    the compile must report), changes the digest."""
+    for part in _INPUTS:
+        for folder, folders, names in os.walk(root / part):
+            folders.sort()
+            for name in sorted(names + [f for f in folders if os.path.islink(Path(folder, f))]):
+                path = Path(folder, name)
+                relative = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    yield relative, b"link:" + os.readlink(path).encode()
+                elif path.is_file():
+                    yield relative, path.read_bytes()
+
+
+def _snapshot(out: Path) -> dict[str, list[int]] | None:
+    """path -> [size, mtime_ns, inode] of every file under `out`; None without `out`."""
+    if not out.is_dir():
+        return None
+    files: dict[str, list[int]] = {}
+    pending = [out]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                    continue
+                status = entry.stat(follow_symlinks=False)
+                relative = Path(entry.path).relative_to(out).as_posix()
+                files[relative] = [status.st_size, status.st_mtime_ns, status.st_ino]
+    return dict(sorted(files.items()))
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The compiler package's source, hashed once per process."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json", ".yaml", ".lua"):
+            _add(digest, path.relative_to(package).as_posix().encode())
+            _add(digest, path.read_bytes())
+    return digest.hexdigest()
+
+
+def _version(name: str) -> str:
+    try:
+        return package_version(name)
+    except PackageNotFoundError:
+        return "?"

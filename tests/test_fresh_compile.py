@@ -1,0 +1,149 @@
+"""A compile with nothing to do does nothing (compiler/pipeline/fresh.py): no file of
+the output is written, linked or replaced when neither an input nor the output changed
+since the last whole compile; anything else compiles as before."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compiler.check import result_cache, validator_cache
+from compiler.pipeline import fresh
+from tests.conftest import run_cli
+
+UP_TO_DATE = "is up to date: no input changed since the last compile into it"
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    validator_cache.cache_key.cache_clear()
+    yield tmp_path / "cache"
+    validator_cache.cache_key.cache_clear()
+
+
+def _compile(root: Path, *args: str) -> str:
+    result = run_cli("compile", "--root", str(root), *args)
+    assert result.exit_code == 0 and result.exception is None, result.stderr
+    return result.stdout
+
+
+def _state(out: Path) -> dict[str, tuple[int, int, int, bytes]]:
+    """Every file's inode, ctime, mtime and bytes: what "touched" means to git."""
+    return {
+        path.relative_to(out).as_posix(): (
+            path.stat().st_ino,
+            path.stat().st_ctime_ns,
+            path.stat().st_mtime_ns,
+            path.read_bytes(),
+        )
+        for path in sorted(out.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_recompile_with_nothing_changed_touches_no_file(example: Path, cache: Path):
+    _compile(example)
+    before = _state(example / "rendered")
+    assert UP_TO_DATE in _compile(example)
+    assert _state(example / "rendered") == before
+    assert UP_TO_DATE in _compile(example, "--env", "prod")  # a part of it: the same
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["edited", "removed", "added", "replaced with the same bytes"],
+)
+def test_an_output_changed_by_hand_is_compiled_again(example: Path, cache: Path, damage: str):
+    """The snapshot is of the output as the compile left it: a file edited, removed,
+    added or replaced (same bytes, new inode) is found, and the compile puts the
+    folder back to what the catalog compiles to."""
+    _compile(example)
+    out = example / "rendered"
+    expected = {p: b for p, (_, _, _, b) in _state(out).items()}
+    target = out / "prod/index.json"
+    if damage == "edited":
+        target.write_bytes(target.read_bytes().replace(b"gitopsc", b"hand", 1))
+    elif damage == "removed":
+        target.unlink()
+    elif damage == "added":
+        (out / "prod/notes.txt").write_text("mine\n")
+    else:
+        content = target.read_bytes()
+        target.unlink()
+        target.write_bytes(content)
+    stdout = _compile(example)
+    assert UP_TO_DATE not in stdout and "wrote" in stdout
+    assert {p: b for p, (_, _, _, b) in _state(out).items()} == expected
+
+
+def test_any_change_of_an_input_compiles(example: Path, cache: Path):
+    _compile(example)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text() + "# a comment changes no output, but it is an input\n")
+    assert "wrote" in _compile(example)
+    assert UP_TO_DATE in _compile(example)
+    # a file the layout does not know is an input too: the compile must run to refuse it
+    (example / "catalog/stray.yaml").write_text("x: 1\n")
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2 and "catalog/stray.yaml" in result.stderr
+
+
+def test_a_compile_of_some_environments_leaves_no_record_of_a_whole_one(example: Path, cache: Path):
+    """After `--env prod` the other environments were kept as they were, not compiled
+    from these inputs: the next whole compile renders."""
+    _compile(example)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace("display_name: Acme Corporation", "display_name: Acme")
+    )
+    _compile(example, "--env", "prod")
+    assert "wrote" in _compile(example)
+
+
+def test_other_code_or_another_output_place_compiles(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    _compile(example)
+    monkeypatch.setattr(fresh, "_code_digest", lambda: "an edited compiler")
+    assert "wrote" in _compile(example)
+    assert UP_TO_DATE in _compile(example)
+    # another folder of the same catalog has a record of its own
+    assert "wrote" in _compile(example, "--out", str(tmp_path / "elsewhere"))
+
+
+def test_a_record_signed_by_another_key_is_not_believed(example: Path, cache: Path):
+    """Someone who can write to the cache folder writes a record for an output that is
+    out of date: its signature is not ours, so the compile runs."""
+    out = example / "rendered"
+    _compile(example)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text() + "# changed\n")
+    digest = fresh.inputs_digest(example, "rendered")
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()
+    payload = json.dumps(
+        {"inputs": digest, "files": fresh._snapshot(out)}, sort_keys=True, separators=(",", ":")
+    ).encode()
+    signature = hmac.new(
+        b"k" * 32, result_cache.FORMAT + b"\0" + key.encode() + b"\0" + payload, "sha256"
+    ).digest()
+    (entry,) = (cache / "results/compile").rglob(f"{key}.json")
+    entry.write_bytes(signature + payload)
+    assert "wrote" in _compile(example)
+
+
+def test_without_a_cache_folder_every_compile_compiles(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", "")
+    _compile(example)
+    changed = os.stat(example / "rendered/prod/index.json").st_ctime_ns
+    assert "wrote" in _compile(example)  # the file is linked into the new tree again
+    assert os.stat(example / "rendered/prod/index.json").st_ctime_ns != changed
