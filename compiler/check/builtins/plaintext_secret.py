@@ -33,10 +33,10 @@ from compiler.check.builtins.secret_encodings import (
     made_of_words,
 )
 from compiler.check.builtins.secret_rules import (
+    ATTACHED_ONLY,
     AUTH_HEADER,
     AUTH_METHODS,
     AUTH_SEPARATORS,
-    ATTACHED_ONLY,
     BLOCK_OPENER,
     CAMEL_SECRET_OBJECT_QUALIFIERS,
     CLI_USER,
