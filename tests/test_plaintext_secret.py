@@ -219,6 +219,35 @@ def test_the_heldout_and_families_corpora_are_whole():
 
 
 @pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # code and shells that read the value at run time; the same key with a literal
+        ('password := os.Getenv("DB_PASSWORD")\n', False),
+        ('PASSWORD = os.environ["DB_PASSWORD"]\n', False),
+        ("const password = process.env.DB_PASSWORD;\n", False),
+        ('String password = System.getenv("DB_PASSWORD");\n', False),
+        ("export DB_PASSWORD=$VAULT_DB_PASSWORD\n", False),
+        ("$password = $env:DB_PASSWORD\n", False),
+        ('password := "Hafen-Kran-77"\n', True),
+        ("ENV['API_TOKEN'] = 'Seestern-Q7-2210'\n", True),
+        # commands and prose that name a secret object, and directives that hold one
+        ("kubectl get secret app-2 -o yaml\n", False),
+        ("kubectl create token sa-2\n", False),
+        ("reset password for user-42\n", False),
+        ("redis-cli -h redis.internal -p 6379 ping\n", False),
+        ("user scraper insecure-password mastkorb5523\n", True),
+        ("redis-cli -h redis.internal -a Krabbe-Netz-19 ping\n", True),
+        ("ldapsearch -x -D cn=admin,dc=example -w Boje-Rot-81 -b dc=example\n", True),
+    ],
+)
+def test_code_and_commands_are_judged_by_what_they_do(text, secret):
+    """A run-time lookup is a reference, a literal beside it is not; a command's object
+    name is no password, a client's password flag holds one."""
+    found = list(scan({"files": {"/srv/app/run": {"content": text}}}))
+    assert bool(found) is secret, found
+
+
+@pytest.mark.parametrize(
     ("data", "secret"),
     [
         # a `{SCHEME}` prefix of any Dovecot scheme; a PostgreSQL md5 verifier

@@ -49,6 +49,7 @@ from compiler.check.builtins.secret_rules import (
     ENCODED_AS,
     ENCRYPTED,
     ENV_BY_INDEX,
+    ENV_LOOKUP,
     FILE_SIGNATURES,
     FLAG_VALUE,
     HCL_REFERENCE,
@@ -61,6 +62,7 @@ from compiler.check.builtins.secret_rules import (
     KEYWORD_CREDENTIAL_LINES,
     KNOWN_TOKENS,
     LINE,
+    LOWER_NAME,
     MIN_ENTROPY,
     NAME_WORDS,
     NETWORK,
@@ -75,6 +77,7 @@ from compiler.check.builtins.secret_rules import (
     PLACEHOLDER,
     PLAINLY_NOT_SECRET,
     PRIVATE_KEYS,
+    PROSE_WORDS,
     PUBLIC_KEY_NAMES,
     PUBLIC_USERINFO_HOSTS,
     PUBLIC_WORDS,
@@ -84,7 +87,7 @@ from compiler.check.builtins.secret_rules import (
     SECRET_OBJECT_QUALIFIERS,
     SECRET_PHRASES,
     SECRETS_FILE_WORDS,
-    SEED_VALUE,
+    SEED_BASE32,
     SEED_WORDS,
     SPACED_LINE,
     TOKEN_CHARS,
@@ -117,7 +120,7 @@ def looks_secret(key: str, value: Any, public: bool = False) -> str | None:
         return f"the value after '{key}' is a user:password pair"
     if named == "weak" and not _auth_setting(text):
         return f"key '{key}' holds a literal value"
-    if named == "seed" and SEED_VALUE.match(text) and not text.isdigit():
+    if named == "seed" and (SEED_BASE32.match(text) or looks_random(text, 16)):
         return f"key '{key}' holds a literal seed"
     if named == "object" and not DNS_NAME.match(text):
         return f"key '{key}' holds a literal value"
@@ -136,6 +139,8 @@ def holds_nothing(value: str) -> bool:
         or PLACEHOLDER.match(text)
         or ENCRYPTED.match(text)
         or HCL_REFERENCE.match(text)
+        or ENV_LOOKUP.match(text)
+        or BLOCK_OPENER.match(text)
         or (REFERENCE.search(text) and not re.search(r"[A-Za-z0-9]", REFERENCE.sub("", text)))
     )
 
@@ -393,14 +398,17 @@ def _directive(line: str) -> str | None:
     if not DIRECTIVE.match(line):
         return None
     words = [word.strip("\"'") for word in line.split()]
+    if any(word.lower() in PROSE_WORDS for word in words):
+        return None
     for at, keyword in enumerate(words[:3]):
         named = _named(keyword)
         if named not in ("secret", "weak"):
             continue
+        bare = (keyword.lower(),) in SECRET_PHRASES or keyword.lower() in WEAK_WORDS
         for value in words[at + 1 : at + 3]:
             if named == "weak" and _auth_setting(value):
                 break
-            if _plain_argument(value):
+            if _plain_argument(value) or (bare and LOWER_NAME.match(value)):
                 continue
             return f"a secret after its '{keyword}' directive"
     return None
@@ -413,6 +421,7 @@ def _plain_argument(word: str) -> bool:
         or PLAINLY_NOT_SECRET.match(word)
         or NETWORK.match(word)
         or word in "{}()[];"
+        or word.startswith("-")  # a command's flag
     )
 
 
@@ -491,7 +500,7 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
         return (
             "a password after a client's password flag" if not holds_nothing(str(value)) else None
         )
-    if isinstance(value, str) and "\n" in value:
+    if isinstance(value, str) and ("\n" in value or key == "content"):
         why = _secrets_file(steps, value)
         if why:
             return why

@@ -52,7 +52,9 @@ NOT_COMPOUNDS = frozenset(
 # seed) when its value is a run of key characters; a number under it is a random
 # generator's seed (`random_seed: 42`), and a host or a list (`seed_nodes`) no key.
 SEED_WORDS = frozenset({"seed"})
-SEED_VALUE = re.compile(r"^[A-Za-z0-9+/=_-]{16,}$")
+# key characters: base32 (a TOTP seed: capitals and 2-7, which read as words otherwise) or
+# a random run (judged by entropy and words: `synapse-media-cache-v2` is a name)
+SEED_BASE32 = re.compile(r"^(?=.*[2-7])[A-Z2-7]{16,}={0,6}$")
 # Keys that name a credential by their first words, the rest naming what it is for:
 # Terraform's `TF_TOKEN_<host>` (`TF_TOKEN_app_terraform_io`) is the API token for a host.
 SECRET_KEY_PREFIXES = ("tf_token_",)
@@ -123,6 +125,15 @@ REFERENCE = re.compile(
 HCL_REFERENCE = re.compile(
     r"^((var|local|data|module|each|count|path|terraform|self)\.[A-Za-z_][\w-]*"
     r"|[a-z][a-z0-9]*_[a-z0-9_]+\.[a-z_][\w-]*\.[a-z_][\w-]*)(\.[A-Za-z_][\w-]*|\[\w+\])*$"
+)
+# Code and shells that read the value from the environment or a secret API at run time:
+# `os.environ["X"]`, `os.Getenv("X")`, `System.getenv("X")`, `ENV.fetch("X")`,
+# `process.env.X`, PowerShell's `$env:X`, a shell's `$DB_PASSWORD` (upper case: a
+# variable's name, not a password that starts with `$`).
+ENV_LOOKUP = re.compile(
+    r"^((?:[A-Za-z_]\w*(?:\.|::))*(?:getenv|Getenv|LookupEnv|GetEnvironmentVariable|getProperty"
+    r"|environ|env|ENV|fetch|get_secret|getSecret)\s*[(\[][^=;]*"
+    r"|(?:process\.env|import\.meta\.env|ENV)\.\w+|\$env:\w+|\$[A-Z_][A-Z0-9_]*)$"
 )
 # Encrypted by design, safe to commit: SOPS (`ENC[AES256_GCM,...]`), Ansible Vault, and
 # references to a secret manager (vals' `ref+vault://`, bank-vaults' `vault:path#key`,
@@ -234,6 +245,16 @@ CREDENTIAL_LINES = (
 # word, a number, a host, a path or a network: such a line's other words are names.
 DIRECTIVE = re.compile(r"^\s*[a-z][\w-]*(\s+[^\s=]+){1,5}\s*$")
 NETWORK = re.compile(r"^[0-9a-fA-F.:]+/\d{1,3}$")
+# After a bare noun (`password`, `secret`, `token`) a lower-case name is an object's name
+# (`kubectl get secret app-2`, `create token sa-2`); after a directive's own keyword
+# (`insecure-password`, `auth-pass`, `requirepass`) it is the value. A line with words of
+# prose is prose (`reset password for user-42`).
+LOWER_NAME = re.compile(r"^[a-z0-9]+([-_.][a-z0-9]+)*$")
+PROSE_WORDS = frozenset(
+    {"the", "a", "an", "to", "for", "of", "in", "is", "are", "was", "with", "after", "before",
+     "from", "by", "and", "or", "every", "each", "if", "when", "your", "this", "that", "be",
+     "not", "will", "must", "should", "can", "see", "use", "via", "into", "per"}
+)  # fmt: skip
 # Files named for their secrets (rsyncd's `rsyncd.secrets`, strongSwan's `ipsec.secrets`,
 # pppd's `chap-secrets`, `*.credentials`): every line but a comment holds one, unless its
 # last word is a path (`: RSA /etc/ipsec.d/private/gw.pem` names a key file).
