@@ -447,8 +447,8 @@ def _short_flag_password(text: str) -> str | None:
             password = words[at + 1]
         else:
             continue
-        if not holds_nothing(password):
-            return f"a password after {program}'s '{flag}' flag"
+        if not holds_nothing(password) and not password.lstrip("\"'").startswith("$"):
+            return f"a password after {program}'s '{flag}' flag"  # `$...`: the shell's
     return None
 
 

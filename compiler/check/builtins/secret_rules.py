@@ -278,8 +278,9 @@ PASSWORD_SHORT_FLAGS = {
 ATTACHED_ONLY = frozenset({"mysql", "mysqldump", "mysqladmin", "mariadb", "mariadb-dump",
                            "mysqlimport", "mysqlcheck"})  # fmt: skip
 # An HCL or shell block opener as a line's value (`auto_auth {`, `password = <<EOT`) is
-# the start of a block, not a value.
-BLOCK_OPENER = re.compile(r"^(\{|\[|\(|<<-?[\"']?\w+[\"']?|[|>][-+]?)$")
+# the start of a block, not a value; so is a YAML anchor (`auth: &auth`, the block below
+# it is judged line by line), and an alias names a value written elsewhere in the file.
+BLOCK_OPENER = re.compile(r"^(\{|\[|\(|<<-?[\"']?\w+[\"']?|[|>][-+]?|[&*][\w.-]+)$")
 USER_PASSWORD = re.compile(r"^(?:\S+\s+)?(?:[a-z]+:)?[^\s:/@]+(@[^\s:/]+)?:(?P<password>[^\s:/]+)$")
 
 # --- rule 3: a private key or a password hash -----------------------------------------------
