@@ -274,6 +274,16 @@ def test_code_and_commands_are_judged_by_what_they_do(text, secret):
         # External Secrets' fake provider: a valueMap too; its keys are names
         ({"spec": {"provider": {"fake": {"data": [{"key": "a", "valueMap": {"u": "x1"}}]}}}}, True),
         ({"spec": {"provider": {"fake": {"data": [{"key": "/a/b", "version": "v2"}]}}}}, False),
+        # a Kubernetes Secret's entries are secrets by its kind, but not its names and files
+        ({"r": [{"kind": "Secret", "stringData": {"cloudflare": "Cf7Xw2Qp9Lm4Zr8Tn"}}]}, True),
+        ({"r": [{"kind": "Secret", "data": {"db": "UmVlcGVyYmFobi0xMg=="}}]}, True),
+        (
+            {"r": [{"kind": "Secret", "stringData": {"url": "https://git.example.net/x.git"}}]},
+            False,
+        ),
+        ({"r": [{"kind": "Secret", "stringData": {"type": "git", "project": "default"}}]}, False),
+        ({"r": [{"kind": "Secret", "stringData": {"config.yaml": "log_level: info\n"}}]}, False),
+        ({"r": [{"kind": "ConfigMap", "data": {"harbour": "Kiel-Hafen-7"}}]}, False),
         # base64 of an ini file (a `[section]` first) is judged as the file
         ({"data": {"c": "W2FdCnRva2VuPVp4OS1xNwo="}}, True),
     ],

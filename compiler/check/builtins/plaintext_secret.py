@@ -51,6 +51,7 @@ from compiler.check.builtins.secret_rules import (
     ENV_BY_INDEX,
     ENV_LOOKUP,
     FILE_SIGNATURES,
+    FILE_TYPES,
     FLAG_VALUE,
     HCL_REFERENCE,
     HOOK_SEGMENT,
@@ -84,6 +85,9 @@ from compiler.check.builtins.secret_rules import (
     QUERY_SECRET_WORDS,
     REFERENCE,
     SECRET_KEY_PREFIXES,
+    SECRET_OBJECT_DATA,
+    SECRET_OBJECT_KINDS,
+    SECRET_OBJECT_NAMES,
     SECRET_OBJECT_QUALIFIERS,
     SECRET_PHRASES,
     SECRETS_FILE_WORDS,
@@ -480,8 +484,56 @@ def scan(data: Any, settings: bool = True) -> Iterator[tuple[tuple[str | int, ..
         if (settings and _in_secrets_layer(path)) or key in ("image", "digest"):
             continue
         why = _judge_leaf(path, key, value, parent)
+        if not why and isinstance(value, str) and _in_secret_object(data, path):
+            why = _secret_object_literal(path, value)
         if why:
             yield path, why
+
+
+def _in_secret_object(data: Any, path: tuple) -> bool:
+    """The value is an entry of a Kubernetes Secret's `data` or `stringData`."""
+    if len(path) < 2 or path[-2] not in SECRET_OBJECT_DATA:
+        return False
+    node = data
+    for step in path[:-2]:
+        if (isinstance(node, dict) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and step < len(node)
+        ):
+            node = node[step]
+        else:
+            return False
+    return isinstance(node, dict) and node.get("kind") in SECRET_OBJECT_KINDS
+
+
+def _secret_object_literal(path: tuple, value: str) -> str | None:
+    """A Secret's entry is a secret by its kind (see SECRET_OBJECT_KINDS), unless it is
+    plainly none, a name, public material, or a file (judged by its lines already)."""
+    words = _words(str(path[-1]))
+    if not words or set(words) & (SECRET_OBJECT_NAMES | PUBLIC_WORDS):
+        return None
+    if "." in str(path[-1]) and words[-1] in FILE_TYPES:
+        return None
+    text = value.strip()
+    if path[-2] == "data":
+        raw = decode_base64(text)
+        if raw is None:
+            return None
+        plain = as_text(raw)
+        if plain is None:  # binary: a key unless a file or public DER
+            if raw.startswith(FILE_SIGNATURES) or asn1_kind(raw) == "public" or len(raw) < 8:
+                return None
+            return "a Kubernetes Secret's data holds a binary key"
+        text = plain.strip()
+    if (
+        not text
+        or "\n" in text.strip()
+        or text.startswith(("{", "[", "-----BEGIN"))
+        or holds_nothing(text)
+        or PLAINLY_NOT_SECRET.match(text)
+        or _is_path(text)
+    ):
+        return None
+    return f"a Kubernetes Secret's {path[-2]} holds a literal under '{path[-1]}'"
 
 
 def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str | None:

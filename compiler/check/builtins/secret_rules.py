@@ -397,6 +397,25 @@ JWK_PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 # key's name and version is a secret.
 INLINE_SECRET_STORES = (("provider", "fake", "data"),)
 INLINE_STORE_NAMES = frozenset({"key", "version"})
+# A Kubernetes Secret written into the catalog (`kind: Secret`, its `data:` in base64 or its
+# `stringData:`) holds secrets by its kind, whatever its keys are called
+# (`stringData: {cloudflare: ...}`): a one-line value is reported unless it is plainly no
+# secret (a word, a number, a host, a path, a URL without credentials) or sits under a key
+# that names what it is (`username`, `url`, an ArgoCD repository Secret's `type`, a
+# certificate `tls.crt`). A file in it (several lines, JSON) is judged by its lines.
+SECRET_OBJECT_KINDS = frozenset({"Secret"})
+# a key named like a file (`config.yaml`, `my.cnf`) holds a file, judged by its lines
+FILE_TYPES = frozenset(
+    {"yaml", "yml", "json", "conf", "cfg", "ini", "cnf", "toml", "xml", "properties", "txt",
+     "env", "sh", "pem", "crt", "html", "js", "py", "rb", "php", "lua", "tpl", "j2"}
+)  # fmt: skip
+SECRET_OBJECT_DATA = frozenset({"data", "stringData"})
+SECRET_OBJECT_NAMES = frozenset(
+    {"username", "user", "login", "email", "url", "uri", "host", "hostname", "server", "port",
+     "type", "name", "project", "region", "database", "endpoint", "issuer", "realm",
+     "namespace", "insecure", "enable", "enabled", "mode", "scheme", "protocol", "path",
+     "path-style", "bucket", "account"}
+)  # fmt: skip
 
 # --- an env entry whose name the catalog does not show ---------------------------------------
 # A JSON patch that sets `.../env/3/value` writes into an env entry chosen by position:
