@@ -225,6 +225,8 @@ def test_the_heldout_and_families_corpora_are_whole():
         ('password := os.Getenv("DB_PASSWORD")\n', False),
         ('PASSWORD = os.environ["DB_PASSWORD"]\n', False),
         ("const password = process.env.DB_PASSWORD;\n", False),
+        ("password = try(var.db_password, null)\n", False),
+        ('password = jsondecode(data.vault_generic_secret.db.data_json)["pw"]\n', False),
         ('String password = System.getenv("DB_PASSWORD");\n', False),
         ("export DB_PASSWORD=$VAULT_DB_PASSWORD\n", False),
         ("$password = $env:DB_PASSWORD\n", False),
@@ -257,6 +259,7 @@ def test_code_and_commands_are_judged_by_what_they_do(text, secret):
         ({"content": "a@b.example:{BLF-CRYPT}$2y$05$abcdefghijklmnopqrstuv\n"}, True),
         ({"users": '"app" "md5' + "0123456789abcdef" * 2 + '"'}, True),
         ({"users": "md5sum of the file"}, False),
+        ({"content": "ops:{SHA256.hex}0123456789abcdef0123\n"}, True),
         # a Redis ACL's `>password`, and a user with `nopass`
         ({"acl": ["user app on >Kl4-pw ~* +@read"]}, True),
         ({"acl": ["user app on nopass ~* +@read"]}, False),

@@ -125,6 +125,8 @@ REFERENCE = re.compile(
 HCL_REFERENCE = re.compile(
     r"^((var|local|data|module|each|count|path|terraform|self)\.[A-Za-z_][\w-]*"
     r"|[a-z][a-z0-9]*_[a-z0-9_]+\.[a-z_][\w-]*\.[a-z_][\w-]*)(\.[A-Za-z_][\w-]*|\[\w+\])*$"
+    # ... or a function of one (`try(var.db_password, null)`, `sensitive(local.token)`)
+    r"|^[a-z][a-z0-9_]*\(\s*(?:[a-z][a-z0-9_]*\(\s*)*(var|local|data|module|each)\.[A-Za-z_]"
 )
 # Code and shells that read the value from the environment or a secret API at run time:
 # `os.environ["X"]`, `os.Getenv("X")`, `System.getenv("X")`, `ENV.fetch("X")`,
@@ -303,7 +305,8 @@ PRIVATE_KEYS = (
 PASSWORD_HASH = re.compile(
     r"(^|[\s:\"'}])(\$(apr1|2[abxy]?|1|5|6|7|y|argon2(id|i|d)|scrypt|pbkdf2[-\w]*)\$[./A-Za-z0-9$=,+-]{8,}"
     r"|\{(S?SHA\d*|S?MD5|CRYPT|[A-Z0-9]+-CRYPT|PBKDF2[-\w]*|ARGON2I?D?|SCRAM-SHA-\d+|CRAM-MD5"
-    r"|PLAIN-MD5|LDAP-MD5|PLAIN|CLEARTEXT)(\.(B64|HEX|BASE64))?\}[^\s:{}]{4,}"
+    r"|DIGEST-MD5|PLAIN-MD5|LDAP-MD5|PLAIN|CLEAR|CLEARTEXT|NTLM|LANMAN)(\.(?i:b64|hex|base64))?\}"
+    r"[^\s:{}]{4,}"
     r"|md5[0-9a-f]{32}(?![0-9A-Za-z])|SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+)"
 )
 
