@@ -467,6 +467,11 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
         "{PLAIN}" * 50_000,
         "md5" + "a" * 200_000,
         "hmac-sha256:" * 20_000,
+        "a_" * 100_000,
+        "f(" * 100_000,
+        "os." * 60_000 + "getenv(",
+        "sentinel auth-pass " + "x" * 200_000,
+        "stats auth " + "a " * 60_000,
     ]
     started = time.monotonic()
     for value in values:
