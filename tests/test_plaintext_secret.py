@@ -22,14 +22,18 @@ from tests.conftest import REPO, SECRET_CORPUS_SCORE, copy_example, run_cli
 
 CORPUS = REPO / "tests/fixtures/secrets/corpus.yaml"
 ADVERSARIAL = REPO / "tests/fixtures/secrets/adversarial.yaml"
+# held out from the first round's tuning (its 13 misses and false alarms were fixed by
+# families of rules), and 40 cases in families none of the others had, labelled before
+HELDOUT = REPO / "tests/fixtures/secrets/heldout.yaml"
+FAMILIES = REPO / "tests/fixtures/secrets/families.yaml"
 DATE = datetime.date(2026, 11, 23)
 
 
 def _cases(*files: Path) -> list[dict[str, Any]]:
-    """The cases of `files` (both corpora by default); a missing file fails loudly."""
+    """The cases of `files` (all corpora by default); a missing file fails loudly."""
     return [
         case
-        for file in files or (CORPUS, ADVERSARIAL)
+        for file in files or (CORPUS, ADVERSARIAL, HELDOUT, FAMILIES)
         for case in YAML(typ="safe").load(file.read_text())["cases"]
     ]
 
@@ -207,6 +211,91 @@ def test_the_adversarial_corpus_is_whole():
     assert (len(cases), sum(c["secret"] for c in cases)) == (74, 34)
 
 
+def test_the_heldout_and_families_corpora_are_whole():
+    """The held-out corpus's 154 values and the 40 new families' stay, none trimmed."""
+    heldout, families = _cases(HELDOUT), _cases(FAMILIES)
+    assert (len(heldout), sum(c["secret"] for c in heldout)) == (154, 77)
+    assert (len(families), sum(c["secret"] for c in families)) == (40, 21)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # code and shells that read the value at run time; the same key with a literal
+        ('password := os.Getenv("DB_PASSWORD")\n', False),
+        ('PASSWORD = os.environ["DB_PASSWORD"]\n', False),
+        ("const password = process.env.DB_PASSWORD;\n", False),
+        ("password = try(var.db_password, null)\n", False),
+        ('password = jsondecode(data.vault_generic_secret.db.data_json)["pw"]\n', False),
+        ('String password = System.getenv("DB_PASSWORD");\n', False),
+        ("export DB_PASSWORD=$VAULT_DB_PASSWORD\n", False),
+        ("$password = $env:DB_PASSWORD\n", False),
+        ('password := "Hafen-Kran-77"\n', True),
+        ("ENV['API_TOKEN'] = 'Seestern-Q7-2210'\n", True),
+        # commands and prose that name a secret object, and directives that hold one
+        ("kubectl get secret app-2 -o yaml\n", False),
+        ("kubectl create token sa-2\n", False),
+        ("reset password for user-42\n", False),
+        ("redis-cli -h redis.internal -p 6379 ping\n", False),
+        ("mysqldump -uroot -p$(cat /run/secrets/db) app > /b/app.sql\n", False),
+        ("mysql -u root -p$db_password app\n", False),
+        ("auth: &auth\n  type: basic\n", False),
+        ("user scraper insecure-password mastkorb5523\n", True),
+        ("redis-cli -h redis.internal -a Krabbe-Netz-19 ping\n", True),
+        ("ldapsearch -x -D cn=admin,dc=example -w Boje-Rot-81 -b dc=example\n", True),
+    ],
+)
+def test_code_and_commands_are_judged_by_what_they_do(text, secret):
+    """A run-time lookup is a reference, a literal beside it is not; a command's object
+    name is no password, a client's password flag holds one."""
+    found = list(scan({"files": {"/srv/app/run": {"content": text}}}))
+    assert bool(found) is secret, found
+
+
+@pytest.mark.parametrize(
+    ("data", "secret"),
+    [
+        # a `{SCHEME}` prefix of any Dovecot scheme; a PostgreSQL md5 verifier
+        ({"content": "a@b.example:{BLF-CRYPT}$2y$05$abcdefghijklmnopqrstuv\n"}, True),
+        ({"users": '"app" "md5' + "0123456789abcdef" * 2 + '"'}, True),
+        ({"users": "md5sum of the file"}, False),
+        ({"content": "ops:{SHA256.hex}0123456789abcdef0123\n"}, True),
+        # a Redis ACL's `>password`, and a user with `nopass`
+        ({"acl": ["user app on >Kl4-pw ~* +@read"]}, True),
+        ({"acl": ["user app on nopass ~* +@read"]}, False),
+        # a directive's keyword, then a name and the secret; then only names
+        ({"lines": ["sentinel auth-pass cache-a Zq9-pw"]}, True),
+        ({"lines": ["sentinel auth-pass cache-a"]}, False),
+        # Grafana's and Terraform's indirections
+        ({"content": "[db]\npassword = $__vault{kv:db:pw}\n"}, False),
+        ({"content": "password = module.db.password\ntoken = local.token\n"}, False),
+        ({"content": 'password = "var.db"x9\n'}, True),
+        # a seed under a seed key, a random generator's seed, the seed hosts of a cluster
+        ({"otp_seed": "JBSWY3DPEHPK3PXPJBSWY3DP"}, True),
+        ({"random_seed": 42, "shuffle_seed": "1234567890123456789"}, False),
+        ({"cluster_seed": "node-1.cluster.internal"}, False),
+        # External Secrets' fake provider: a valueMap too; its keys are names
+        ({"spec": {"provider": {"fake": {"data": [{"key": "a", "valueMap": {"u": "x1"}}]}}}}, True),
+        ({"spec": {"provider": {"fake": {"data": [{"key": "/a/b", "version": "v2"}]}}}}, False),
+        # a Kubernetes Secret's entries are secrets by its kind, but not its names and files
+        ({"r": [{"kind": "Secret", "stringData": {"cloudflare": "Cf7Xw2Qp9Lm4Zr8Tn"}}]}, True),
+        ({"r": [{"kind": "Secret", "data": {"db": "UmVlcGVyYmFobi0xMg=="}}]}, True),
+        (
+            {"r": [{"kind": "Secret", "stringData": {"url": "https://git.example.net/x.git"}}]},
+            False,
+        ),
+        ({"r": [{"kind": "Secret", "stringData": {"type": "git", "project": "default"}}]}, False),
+        ({"r": [{"kind": "Secret", "stringData": {"config.yaml": "log_level: info\n"}}]}, False),
+        ({"r": [{"kind": "ConfigMap", "data": {"harbour": "Kiel-Hafen-7"}}]}, False),
+        # base64 of an ini file (a `[section]` first) is judged as the file
+        ({"data": {"c": "W2FdCnRva2VuPVp4OS1xNwo="}}, True),
+    ],
+)
+def test_the_second_rounds_rule_families_hold_beyond_their_corpus_cases(data, secret):
+    """Each family added for the held-out corpus, on values none of the corpora has."""
+    assert bool(list(scan(data))) is secret, list(scan(data))
+
+
 # Synapse's stock `trusted_key_servers` (matrix.org's public verify key), and a value no
 # rule can tell from a key: a public key under a name that does not say so
 STOCK_KEY = "Noi6WqcDj0QmPxCNQqgezwTlBKrfqehY1u2FyWP9uYw"
@@ -371,6 +460,18 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
         "Password=x;" * 10_000,
         "a:" * 50_000 + "@",
         "QUJD" * 50_000,
+        "<a " * 50_000 + "<password>",
+        "define('" * 50_000,
+        "user x " + "a " * 50_000,
+        "sshpass " * 50_000,
+        "{PLAIN}" * 50_000,
+        "md5" + "a" * 200_000,
+        "hmac-sha256:" * 20_000,
+        "a_" * 100_000,
+        "f(" * 100_000,
+        "os." * 60_000 + "getenv(",
+        "sentinel auth-pass " + "x" * 200_000,
+        "stats auth " + "a " * 60_000,
     ]
     started = time.monotonic()
     for value in values:

@@ -33,28 +33,40 @@ from compiler.check.builtins.secret_encodings import (
     made_of_words,
 )
 from compiler.check.builtins.secret_rules import (
+    ATTACHED_ONLY,
     AUTH_HEADER,
     AUTH_METHODS,
     AUTH_SEPARATORS,
+    BLOCK_OPENER,
     CAMEL_SECRET_OBJECT_QUALIFIERS,
     CLI_USER,
+    CODE_CONSTANT,
     COMPOUND_SUFFIXES,
     CREDENTIAL_LINES,
+    DIRECTIVE,
     DNS_NAME,
     EMPTY,
     ENCODED_AS,
     ENCRYPTED,
     ENV_BY_INDEX,
+    ENV_LOOKUP,
     FILE_SIGNATURES,
+    FILE_TYPES,
     FLAG_VALUE,
+    HCL_REFERENCE,
     HOOK_SEGMENT,
     HOST_CREDENTIALS,
+    INLINE_SECRET_STORES,
+    INLINE_STORE_NAMES,
     JWK_PRIVATE,
     JWK_PUBLIC,
+    KEYWORD_CREDENTIAL_LINES,
     KNOWN_TOKENS,
     LINE,
+    LOWER_NAME,
     MIN_ENTROPY,
     NAME_WORDS,
+    NETWORK,
     NOT_COMPOUNDS,
     NOT_SECRET_KEYS,
     NOT_SECRET_PHRASES,
@@ -62,16 +74,25 @@ from compiler.check.builtins.secret_rules import (
     ORACLE_CREDENTIALS,
     PAIR,
     PASSWORD_HASH,
+    PASSWORD_SHORT_FLAGS,
     PLACEHOLDER,
     PLAINLY_NOT_SECRET,
     PRIVATE_KEYS,
+    PROSE_WORDS,
     PUBLIC_KEY_NAMES,
     PUBLIC_USERINFO_HOSTS,
     PUBLIC_WORDS,
     QUERY_SECRET_WORDS,
     REFERENCE,
+    SECRET_KEY_PREFIXES,
+    SECRET_OBJECT_DATA,
+    SECRET_OBJECT_KINDS,
+    SECRET_OBJECT_NAMES,
     SECRET_OBJECT_QUALIFIERS,
     SECRET_PHRASES,
+    SECRETS_FILE_WORDS,
+    SEED_BASE32,
+    SEED_WORDS,
     SPACED_LINE,
     TOKEN_CHARS,
     URL_CREDENTIALS,
@@ -81,6 +102,7 @@ from compiler.check.builtins.secret_rules import (
     VERSION,
     WEAK_WORDS,
     WEBHOOKS,
+    XML_ELEMENT,
 )
 from compiler.check.findings import Finding
 
@@ -102,6 +124,8 @@ def looks_secret(key: str, value: Any, public: bool = False) -> str | None:
         return f"the value after '{key}' is a user:password pair"
     if named == "weak" and not _auth_setting(text):
         return f"key '{key}' holds a literal value"
+    if named == "seed" and (SEED_BASE32.match(text) or looks_random(text, 16)):
+        return f"key '{key}' holds a literal seed"
     if named == "object" and not DNS_NAME.match(text):
         return f"key '{key}' holds a literal value"
     pair = USER_PASSWORD.match(text) if _mentions_secret(key) else None
@@ -118,16 +142,21 @@ def holds_nothing(value: str) -> bool:
         EMPTY.match(text)
         or PLACEHOLDER.match(text)
         or ENCRYPTED.match(text)
+        or HCL_REFERENCE.match(text)
+        or ENV_LOOKUP.match(text)
+        or BLOCK_OPENER.match(text)
         or (REFERENCE.search(text) and not re.search(r"[A-Za-z0-9]", REFERENCE.sub("", text)))
     )
 
 
 def _named(key: str) -> str | None:
     """ "secret", "weak" (a credential or a method's name), "object" (a Secret object's
-    name), or None."""
+    name), "seed", or None."""
     words = _words(key)
     if not words or key.lower().replace("-", "_") in NOT_SECRET_KEYS:
         return None
+    if key.lower().startswith(SECRET_KEY_PREFIXES):
+        return "secret"
     while len(words) > 1 and words[-1] in ENCODED_AS:
         words = words[:-1]
     words = [*words[:-1], *_split_compound(words[-1])]
@@ -143,6 +172,8 @@ def _named(key: str) -> str | None:
         return "secret"
     if words[-1] in WEAK_WORDS:
         return "weak"
+    if words[-1] in SEED_WORDS:
+        return "seed"
     return None
 
 
@@ -239,6 +270,26 @@ def secret_in_value(
             continue
         if secret_word and not _is_path(pair_value):
             return f"{what} has a secret in its '{pair_key}=' part"
+    for pattern, form in ((XML_ELEMENT, "<{}> element"), (CODE_CONSTANT, "'{}' constant")):
+        for element in pattern.finditer(text):
+            element_value = element["value"].strip()
+            if (
+                _named(element["key"]) in ("secret", "weak")
+                and not holds_nothing(element_value)
+                and not _is_path(element_value)
+                and not (_named(element["key"]) == "weak" and _auth_setting(element_value))
+            ):
+                return f"{what} has a secret in its {form.format(element['key'])}"
+    why = _short_flag_password(text)
+    if why:
+        return f"{what} has {why}"
+    if "\n" not in text:
+        entry = next((m for p in KEYWORD_CREDENTIAL_LINES if (m := p.match(text))), None)
+        if entry and not holds_nothing(entry["password"]):
+            return f"{what} is a credentials entry"
+        why = _directive(text)
+        if why:
+            return f"{what} has {why}"
     if text.startswith(("{", "[")) and not decoded:
         why = _judge_json(text, what)
         if why:
@@ -287,7 +338,12 @@ def _judge_decoded(plain: str, what: str, depth: int) -> str | None:
     """Decoded text: a JSON document is judged as catalog data (a docker config's
     `auths.<registry>.auth`), any other text by rules 2-4."""
     if plain.lstrip().startswith(("{", "[")):
-        return _judge_json(plain.strip(), what)
+        try:
+            json.loads(plain)
+        except ValueError:  # an ini file's `[section]`, not JSON
+            pass
+        else:
+            return _judge_json(plain.strip(), what)
     return secret_in_value(plain, what, decoded=True, depth=depth + 1)
 
 
@@ -312,6 +368,9 @@ def _in_lines(text: str, what: str) -> str | None:
             return f"{what} has a credentials entry on line {number}"
         match = LINE.match(line) or SPACED_LINE.match(line)
         if not match:
+            why = _directive(line)
+            if why:
+                return f"{what} has {why} on line {number}"
             continue
         value = match["value"].rstrip().rstrip(",;").strip().strip("\"'")
         why = _line_secret(match["key"], value)
@@ -324,7 +383,7 @@ def _line_secret(key: str, value: str) -> str | None:
     """A line's key and value, judged like a catalog key's (rules 1-4). Not prose: a
     capitalised word before a sentence (`Token: expires in 1 hour`) is no key, and a
     random run of base64 (a PEM body's line) is no key either."""
-    if not value or holds_nothing(value):
+    if not value or holds_nothing(value) or BLOCK_OPENER.match(value):
         return None
     if re.search(r"\s", value) and re.fullmatch(r"[A-Z][a-z]+", key):
         return None
@@ -333,6 +392,68 @@ def _line_secret(key: str, value: str) -> str | None:
     public = any(word in PUBLIC_WORDS for word in _words(key))
     why = looks_secret(key, value, public=public)
     return why.removeprefix("key ") if why else None
+
+
+def _directive(line: str) -> str | None:
+    """A directive line (`stats auth ops:pw`, `sentinel auth-pass mymaster pw`,
+    `rocommunity pw 10.0.0.0/8`): a keyword that names a secret among its first three
+    words, and after it a word that is none of a plain word, a number, a host, a path, a
+    network (the names a directive's other arguments are)."""
+    if not DIRECTIVE.match(line):
+        return None
+    words = [word.strip("\"'") for word in line.split()]
+    if any(word.lower() in PROSE_WORDS for word in words):
+        return None
+    for at, keyword in enumerate(words[:3]):
+        named = _named(keyword)
+        if named not in ("secret", "weak"):
+            continue
+        bare = (keyword.lower(),) in SECRET_PHRASES or keyword.lower() in WEAK_WORDS
+        for value in words[at + 1 : at + 3]:
+            if named == "weak" and _auth_setting(value):
+                break
+            if _plain_argument(value) or (bare and LOWER_NAME.match(value)):
+                continue
+            return f"a secret after its '{keyword}' directive"
+    return None
+
+
+def _plain_argument(word: str) -> bool:
+    return bool(
+        not word
+        or holds_nothing(word)
+        or PLAINLY_NOT_SECRET.match(word)
+        or NETWORK.match(word)
+        or word in "{}()[];"
+        or word.startswith("-")  # a command's flag
+    )
+
+
+def _short_flag_password(text: str) -> str | None:
+    """A client program's password flag in a command line: `sshpass -p pw`, `mysql -ppw`,
+    `redis-cli -a pw`, `ldapsearch -w pw` (see PASSWORD_SHORT_FLAGS)."""
+    words = [word.strip("\"'") for word in text.split()]
+    program = None
+    for at, word in enumerate(words):
+        name = word.rsplit("/", 1)[-1]
+        if name in PASSWORD_SHORT_FLAGS:
+            program = name
+            continue
+        if program is None:
+            continue
+        if word in ("|", "||", "&&", ";") or word.endswith(";"):
+            program = None
+            continue
+        flag = PASSWORD_SHORT_FLAGS[program]
+        if word.startswith(flag) and len(word) > len(flag) and not word.startswith("--"):
+            password = word[len(flag) :]
+        elif word == flag and program not in ATTACHED_ONLY and at + 1 < len(words):
+            password = words[at + 1]
+        else:
+            continue
+        if not holds_nothing(password) and not password.lstrip("\"'").startswith("$"):
+            return f"a password after {program}'s '{flag}' flag"  # `$...`: the shell's
+    return None
 
 
 def _words(key: str) -> list[str]:
@@ -363,8 +484,56 @@ def scan(data: Any, settings: bool = True) -> Iterator[tuple[tuple[str | int, ..
         if (settings and _in_secrets_layer(path)) or key in ("image", "digest"):
             continue
         why = _judge_leaf(path, key, value, parent)
+        if not why and isinstance(value, str) and _in_secret_object(data, path):
+            why = _secret_object_literal(path, value)
         if why:
             yield path, why
+
+
+def _in_secret_object(data: Any, path: tuple) -> bool:
+    """The value is an entry of a Kubernetes Secret's `data` or `stringData`."""
+    if len(path) < 2 or path[-2] not in SECRET_OBJECT_DATA:
+        return False
+    node = data
+    for step in path[:-2]:
+        if (isinstance(node, dict) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and step < len(node)
+        ):
+            node = node[step]
+        else:
+            return False
+    return isinstance(node, dict) and node.get("kind") in SECRET_OBJECT_KINDS
+
+
+def _secret_object_literal(path: tuple, value: str) -> str | None:
+    """A Secret's entry is a secret by its kind (see SECRET_OBJECT_KINDS), unless it is
+    plainly none, a name, public material, or a file (judged by its lines already)."""
+    words = _words(str(path[-1]))
+    if not words or set(words) & (SECRET_OBJECT_NAMES | PUBLIC_WORDS):
+        return None
+    if "." in str(path[-1]) and words[-1] in FILE_TYPES:
+        return None
+    text = value.strip()
+    if path[-2] == "data":
+        raw = decode_base64(text)
+        if raw is None:
+            return None
+        plain = as_text(raw)
+        if plain is None:  # binary: a key unless a file or public DER
+            if raw.startswith(FILE_SIGNATURES) or asn1_kind(raw) == "public" or len(raw) < 8:
+                return None
+            return "a Kubernetes Secret's data holds a binary key"
+        text = plain.strip()
+    if (
+        not text
+        or "\n" in text.strip()
+        or text.startswith(("{", "[", "-----BEGIN"))
+        or holds_nothing(text)
+        or PLAINLY_NOT_SECRET.match(text)
+        or _is_path(text)
+    ):
+        return None
+    return f"a Kubernetes Secret's {path[-2]} holds a literal under '{path[-1]}'"
 
 
 def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str | None:
@@ -377,6 +546,16 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
         return "a private member of a JSON Web Key" if isinstance(value, str) else None
     if "encryptedData" in steps and isinstance(value, str) and len(value) >= 64:
         return None  # a SealedSecret's ciphertext: encrypted for the cluster, safe in git
+    if isinstance(value, str) and _in_inline_store(steps) and not holds_nothing(value):
+        return "a literal value in an External Secrets fake provider"
+    if key == SHORT_FLAG_VALUE:
+        return (
+            "a password after a client's password flag" if not holds_nothing(str(value)) else None
+        )
+    if isinstance(value, str) and ("\n" in value or key == "content"):
+        why = _secrets_file(steps, value)
+        if why:
+            return why
     if key == UNNAMED_ENV:
         if isinstance(value, str) and not holds_nothing(value):
             why = secret_in_value(value, "the value")
@@ -393,6 +572,36 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
     return looks_secret(key, value, public=public)
 
 
+def _in_inline_store(steps: list[str]) -> bool:
+    """Under `provider.fake.data` of a SecretStore, and not the remote key's name."""
+    if steps[-1] in INLINE_STORE_NAMES:
+        return False
+    for store in INLINE_SECRET_STORES:
+        for at in range(len(steps) - len(store)):
+            if tuple(steps[at : at + len(store)]) == store:
+                return True
+    return False
+
+
+def _secrets_file(steps: list[str], text: str) -> str | None:
+    """A file named for its secrets (`/etc/rsyncd.secrets`): every line that is not a
+    comment and whose last word is not a path is one."""
+    name = next((step for step in reversed(steps) if step.startswith("/")), None)
+    if name is None:
+        return None
+    words = _words(name.rsplit("/", 1)[-1])
+    if not words or words[-1] not in SECRETS_FILE_WORDS:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";", "//")):
+            continue
+        last = stripped.split()[-1].strip("\"'")
+        if not holds_nothing(last) and not _is_path(last):
+            return f"a line of a secrets file ({name}, line {number})"
+    return None
+
+
 def _in_secrets_layer(path: tuple) -> bool:
     """The `secrets:` of a settings layer (or of a file, `files.<f>.secrets`), not a
     `secrets` key inside a config file's data (MAS' own `secrets:` holds private keys)."""
@@ -407,6 +616,7 @@ def _in_secrets_layer(path: tuple) -> bool:
 
 
 UNNAMED_ENV = "\0env-by-index"
+SHORT_FLAG_VALUE = "\0short-password-flag"
 _FLAG = re.compile(r"^--[A-Za-z][\w-]*$")
 
 
@@ -430,6 +640,14 @@ def _leaves(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple, str
                 before = data[index - 1] if index else None
                 if isinstance(before, str) and (_FLAG.match(before) or before in USER_FLAGS):
                     name = before  # `args: [--password, hunter2]`: named by its flag
+                program = str(data[0]).rsplit("/", 1)[-1] if data else ""
+                if (
+                    index >= 2
+                    and program in PASSWORD_SHORT_FLAGS
+                    and program not in ATTACHED_ONLY
+                    and before == PASSWORD_SHORT_FLAGS[program]
+                ):
+                    name = SHORT_FLAG_VALUE  # `[sshpass, -p, pw, ssh, host]`
                 yield (*path, index), name, value, None
 
 

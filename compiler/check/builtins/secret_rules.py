@@ -28,6 +28,9 @@ SECRET_PHRASES = frozenset(
         ("app", "key"),  # Laravel's APP_KEY
 
         ("secret", "key", "base"),  # Rails: the app's master secret
+        # an SNMP community string is the agent's password (`snmp_community`,
+        # net-snmp's `rocommunity` and `rwcommunity`)
+        ("community",),
     }
 )  # fmt: skip
 # One-word keys that end in a secret word: `PGPASSWORD` (libpq), `DBPASS`, `bindpw`
@@ -36,7 +39,7 @@ SECRET_PHRASES = frozenset(
 # not compounds.
 COMPOUND_SUFFIXES = (
     "password", "passwd", "passphrase", "pass", "pwd", "pw", "secret", "token", "apikey",
-    "auth",
+    "auth", "community",
 )  # fmt: skip
 NOT_COMPOUNDS = frozenset(
     {
@@ -45,6 +48,16 @@ NOT_COMPOUNDS = frozenset(
         "oldpwd",  # the shell's previous working directory
     }
 )  # fmt: skip
+# A key whose last word is `seed` holds what a key is derived from (a TOTP seed, a wallet's
+# seed) when its value is a run of key characters; a number under it is a random
+# generator's seed (`random_seed: 42`), and a host or a list (`seed_nodes`) no key.
+SEED_WORDS = frozenset({"seed"})
+# key characters: base32 (a TOTP seed: capitals and 2-7, which read as words otherwise) or
+# a random run (judged by entropy and words: `synapse-media-cache-v2` is a name)
+SEED_BASE32 = re.compile(r"^(?=.*[2-7])[A-Z2-7]{16,}={0,6}$")
+# Keys that name a credential by their first words, the rest naming what it is for:
+# Terraform's `TF_TOKEN_<host>` (`TF_TOKEN_app_terraform_io`) is the API token for a host.
+SECRET_KEY_PREFIXES = ("tf_token_",)
 # Trailing words that say how the secret is written, not what it is about:
 # `DB_PASSWORD_B64` is the password, in base64.
 ENCODED_AS = frozenset({"b64", "base64", "hex", "raw", "plain", "plaintext", "value"})
@@ -101,9 +114,28 @@ EMPTY = re.compile(r"^(true|false|yes|no|on|off|null|none|nil|~|)$", re.I)
 # command substitution (`$(cat /run/secrets/db)`), ERB, and pipeline token replacement
 # (`__PASSWORD__`, `#{Password}#`, `@password@`, `%PASSWORD%`).
 REFERENCE = re.compile(
-    r"\$\{[^{}]*\}|\{\{.{0,500}?\}\}|\{%.{0,500}?%\}|\$\([^()]*\)|`[^`]*`|<%=?.{0,500}?%>"
+    r"\$__(env|file|vault)\{[^{}]*\}"  # Grafana's config indirections
+    r"|\$\{[^{}]*\}|\{\{.{0,500}?\}\}|\{%.{0,500}?%\}|\$\([^()]*\)|`[^`]*`|<%=?.{0,500}?%>"
     r"|^__\w+__$|^#\{\w+\}#?$|^@\w+@$|^%\w+%$",
     re.S,
+)
+# A Terraform (HCL) expression that refers to a variable, a local, a data source, a module's
+# output or a resource's attribute (`var.db_password`, `random_password.db.result`): HCL
+# quotes its literals, so an unquoted reference names where the value comes from.
+HCL_REFERENCE = re.compile(
+    r"^((var|local|data|module|each|count|path|terraform|self)\.[A-Za-z_][\w-]*"
+    r"|[a-z][a-z0-9]*_[a-z0-9_]+\.[a-z_][\w-]*\.[a-z_][\w-]*)(\.[A-Za-z_][\w-]*|\[\w+\])*$"
+    # ... or a function of one (`try(var.db_password, null)`, `sensitive(local.token)`)
+    r"|^[a-z][a-z0-9_]*\(\s*(?:[a-z][a-z0-9_]*\(\s*)*(var|local|data|module|each)\.[A-Za-z_]"
+)
+# Code and shells that read the value from the environment or a secret API at run time:
+# `os.environ["X"]`, `os.Getenv("X")`, `System.getenv("X")`, `ENV.fetch("X")`,
+# `process.env.X`, PowerShell's `$env:X`, a shell's `$DB_PASSWORD` (upper case: a
+# variable's name, not a password that starts with `$`).
+ENV_LOOKUP = re.compile(
+    r"^((?:[A-Za-z_]\w*(?:\.|::))*(?:getenv|Getenv|LookupEnv|GetEnvironmentVariable|getProperty"
+    r"|environ|env|ENV|fetch|get_secret|getSecret)\s*[(\[][^=;]*"
+    r"|(?:process\.env|import\.meta\.env|ENV)\.\w+|\$env:\w+|\$[A-Z_][A-Z0-9_]*)$"
 )
 # Encrypted by design, safe to commit: SOPS (`ENC[AES256_GCM,...]`), Ansible Vault, and
 # references to a secret manager (vals' `ref+vault://`, bank-vaults' `vault:path#key`,
@@ -150,12 +182,13 @@ URL_USER = re.compile(
 PUBLIC_USERINFO_HOSTS = re.compile(r"(^|\.)sentry\.io$|^sentry\.", re.I)
 # `key=value` pairs inside a value: connection strings (ADO.NET `Password=x;`, libpq
 # `password=x`, JDBC `;password=x` and `?password=x`), URL queries (`?token=x`), dotenv
-# lines, command-line flags (`--password=x`, `-Djavax.net.ssl.keyStorePassword=x`). The
+# lines, command-line flags (`--password=x`, `-Djavax.net.ssl.keyStorePassword=x`),
+# RADIUS attributes and make variables (`Cleartext-Password := "x"`). The
 # pair's key is judged by rule 1; in a URL query `sig` and `signature` (a pre-signed
 # URL's) are credentials too.
 PAIR = re.compile(
     r"(?:^|(?<=[;\s&?,]))(?:export\s+|-{1,2}D?)?"
-    r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*(?: [A-Za-z][A-Za-z0-9_]*)?)[ \t]*=[ \t]*"
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*(?: [A-Za-z][A-Za-z0-9_]*)?)[ \t]*:?=[ \t]*"
     r"(?P<value>\"[^\"]*\"|'[^']*'|\$\{[^}]*\}|\{\{.{0,500}?\}\}|(?!=)[^;&\s,\"']+)"
 )
 QUERY_SECRET_WORDS = frozenset({"sig", "signature"})
@@ -182,6 +215,17 @@ HOOK_SEGMENT = re.compile(r"/(hooks|webhooks?)/(?P<segment>[A-Za-z0-9_-]{16,})(?
 # A user:password pair as a whole value, under a key that names a credential but not as
 # its last word (postfix `smtp_sasl_password_maps: static:mailer:Pa55word`).
 # postfix' sasl_passwd line has the relay first: `[smtp.example.net]:587 mailer:Pa55word`.
+# Lines that begin with their keyword, in a file or as one value (a list of a server's
+# config lines):
+KEYWORD_CREDENTIAL_LINES = (
+    # Redis ACL: `user worker on >password ~keys:* +@all` (`>` adds a password, `#` its
+    # SHA-256), in users.acl or as `ACL SETUSER`
+    re.compile(
+        r"^\s*(?i:user|acl\s+setuser)\s+\S+(?:\s+\S+)*?\s+(?:>|#(?=[0-9a-f]{64}))(?P<password>\S+)"
+    ),
+    # SNMPv3 USM user: `createUser <name> SHA <auth passphrase> [AES <priv passphrase>]`
+    re.compile(r"^\s*createUser\s+\S+\s+(MD5|SHA\S*)\s+(?P<password>\S+)"),
+)
 # Credential files by their format: `.netrc` (`machine h login u password p`) and
 # `.pgpass` (`host:port:database:user:password`), one entry a line.
 CREDENTIAL_LINES = (
@@ -189,7 +233,56 @@ CREDENTIAL_LINES = (
     re.compile(r"^[^:\s]+:(\d+|\*):[^:\s]+:[^:\s]+:(?P<password>\S+)$"),
     # postfix' sasl_passwd: `[relay.example.net]:587 user:password` (a host with a dot)
     re.compile(r"^\[?[A-Za-z0-9.-]+\.[A-Za-z]{2,}\]?(:\d+)?\s+[^\s:]+:(?P<password>[^\s/]+)$"),
+    # NTP symmetric keys (ntp.keys, chrony.keys): `<id> <digest> [HEX:|ASCII:]<key>`
+    re.compile(
+        r"^\s*\d+\s+(M|MD5|SHA1?|SHA-?\d{3}|SHA3-\d{3}|RMD160|AES\d*CMAC|AES-\d+-CMAC)"
+        r"\s+(?:(?:HEX|ASCII):)?(?P<password>\S+)\s*$"
+    ),
+    *KEYWORD_CREDENTIAL_LINES,
 )
+# A server's directive line, `word [words] <keyword> [name] <value>`, whose keyword names a
+# secret: HAProxy's `stats auth user:password` and `user x insecure-password pw`,
+# Sentinel's `sentinel auth-pass <master> pw`, net-snmp's `rocommunity <community> <net>`.
+# One of the (at most two) words after the keyword is the secret when it is not a plain
+# word, a number, a host, a path or a network: such a line's other words are names.
+DIRECTIVE = re.compile(r"^\s*[a-z][\w-]*(\s+[^\s=]+){1,5}\s*$")
+NETWORK = re.compile(r"^[0-9a-fA-F.:]+/\d{1,3}$")
+# After a bare noun (`password`, `secret`, `token`) a lower-case name is an object's name
+# (`kubectl get secret app-2`, `create token sa-2`); after a directive's own keyword
+# (`insecure-password`, `auth-pass`, `requirepass`) it is the value. A line with words of
+# prose is prose (`reset password for user-42`).
+LOWER_NAME = re.compile(r"^[a-z0-9]+([-_.][a-z0-9]+)*$")
+PROSE_WORDS = frozenset(
+    {"the", "a", "an", "to", "for", "of", "in", "is", "are", "was", "with", "after", "before",
+     "from", "by", "and", "or", "every", "each", "if", "when", "your", "this", "that", "be",
+     "not", "will", "must", "should", "can", "see", "use", "via", "into", "per"}
+)  # fmt: skip
+# Files named for their secrets (rsyncd's `rsyncd.secrets`, strongSwan's `ipsec.secrets`,
+# pppd's `chap-secrets`, `*.credentials`): every line but a comment holds one, unless its
+# last word is a path (`: RSA /etc/ipsec.d/private/gw.pem` names a key file).
+SECRETS_FILE_WORDS = frozenset({"secret", "secrets", "credential", "credentials"})
+# An XML element or a code constant named for a secret: Maven's settings.xml
+# `<password>x</password>`, PHP's `define('DB_PASSWORD', 'x')`, `ENV['API_TOKEN'] = 'x'`.
+XML_ELEMENT = re.compile(r"<(?P<key>[A-Za-z_][\w.:-]*)(?:\s[^<>]*)?>(?P<value>[^<>]*)</(?P=key)>")
+CODE_CONSTANT = re.compile(
+    r"(?:\bdefine\(\s*|\[\s*)(?P<q>['\"])(?P<key>[A-Za-z_][\w.-]*)(?P=q)\s*(?:,|\]\s*=)\s*"
+    r"(?P<vq>['\"])(?P<value>[^'\"]*)(?P=vq)"
+)
+# Client programs that take a password by a short flag: `sshpass -p pw`, MySQL's
+# `-ppw` (attached only: `-p` alone prompts, and a word after it is the database),
+# `redis-cli -a pw`, OpenLDAP's `-w pw`. Elsewhere `-p` is a port or a publish.
+PASSWORD_SHORT_FLAGS = {
+    "sshpass": "-p", "redis-cli": "-a", "ldapsearch": "-w", "ldapmodify": "-w",
+    "ldapadd": "-w", "ldapdelete": "-w", "ldapwhoami": "-w", "ldappasswd": "-w",
+    "mysql": "-p", "mysqldump": "-p", "mysqladmin": "-p", "mariadb": "-p",
+    "mariadb-dump": "-p", "mysqlimport": "-p", "mysqlcheck": "-p",
+}  # fmt: skip
+ATTACHED_ONLY = frozenset({"mysql", "mysqldump", "mysqladmin", "mariadb", "mariadb-dump",
+                           "mysqlimport", "mysqlcheck"})  # fmt: skip
+# An HCL or shell block opener as a line's value (`auto_auth {`, `password = <<EOT`) is
+# the start of a block, not a value; so is a YAML anchor (`auth: &auth`, the block below
+# it is judged line by line), and an alias names a value written elsewhere in the file.
+BLOCK_OPENER = re.compile(r"^(\{|\[|\(|<<-?[\"']?\w+[\"']?|[|>][-+]?|[&*][\w.-]+)$")
 USER_PASSWORD = re.compile(r"^(?:\S+\s+)?(?:[a-z]+:)?[^\s:/@]+(@[^\s:/]+)?:(?P<password>[^\s:/]+)$")
 
 # --- rule 3: a private key or a password hash -----------------------------------------------
@@ -205,9 +298,16 @@ PRIVATE_KEYS = (
 )
 # A password hash (htpasswd `user:$apr1$...`, bcrypt `$2y$`, crypt `$6$`, argon2, LDAP's
 # `{SSHA}`): cracked offline by whoever reads it, and it logs in wherever it is installed.
+# Dovecot's and LDAP's `{SCHEME}` prefix names any scheme (`{SHA512-CRYPT}$6$...`,
+# `{BLF-CRYPT}`, `{ARGON2ID}`, `{PLAIN}` which is the password itself). Mosquitto's PBKDF2
+# is `$7$`. PostgreSQL's verifiers (pgbouncer's userlist.txt, `pg_authid`): `md5` and 32 hex
+# digits, `SCRAM-SHA-256$<iterations>:<salt>$<key>:<key>`, log in by pass-the-hash.
 PASSWORD_HASH = re.compile(
-    r"(^|[\s:\"'])(\$(apr1|2[abxy]?|1|5|6|y|argon2(id|i|d)|scrypt|pbkdf2[-\w]*)\$[./A-Za-z0-9$=,+-]{8,}"
-    r"|\{(SSHA|SHA|SHA256|SSHA256|SHA512|SSHA512|MD5|SMD5|CRYPT|PBKDF2[-\w]*)\}[A-Za-z0-9+/.=$]{8,})"
+    r"(^|[\s:\"'}])(\$(apr1|2[abxy]?|1|5|6|7|y|argon2(id|i|d)|scrypt|pbkdf2[-\w]*)\$[./A-Za-z0-9$=,+-]{8,}"
+    r"|\{(S?SHA\d*|S?MD5|CRYPT|[A-Z0-9]+-CRYPT|PBKDF2[-\w]*|ARGON2I?D?|SCRAM-SHA-\d+|CRAM-MD5"
+    r"|DIGEST-MD5|PLAIN-MD5|LDAP-MD5|PLAIN|CLEAR|CLEARTEXT|NTLM|LANMAN)(\.(?i:b64|hex|base64))?\}"
+    r"[^\s:{}]{4,}"
+    r"|md5[0-9a-f]{32}(?![0-9A-Za-z])|SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+)"
 )
 
 # --- rule 4: a known token, a random key ----------------------------------------------------
@@ -233,6 +333,9 @@ KNOWN_TOKENS = tuple(
         r"\d{8,10}:AA[A-Za-z0-9_-]{33}",  # a Telegram bot token
         r"sy[tr]_[A-Za-z0-9]+_[A-Za-z0-9]{20}_[A-Za-z0-9]{6}|m[ac]t_[A-Za-z0-9]{30}_[A-Za-z0-9]{6}",
         # ^ Matrix: Synapse and MAS access and refresh tokens
+        r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_-]{60,}",  # Terraform Cloud / Enterprise
+        r"hmac-(md5|sha1|sha224|sha256|sha384|sha512)(\.sig-alg\.reg\.int)?:[\w.-]+:[A-Za-z0-9+/]{16,}={0,2}",
+        # ^ a DNS TSIG key as nsupdate and knot take it: `algorithm:name:secret`
     )
 )
 # Otherwise a random key is a long run of base64 / URL-safe characters (no dots: host
@@ -291,6 +394,31 @@ NAME_WORDS = frozenset({"name", "names", "ref", "refs"})
 # `d` is a private key).
 JWK_PUBLIC = frozenset({"n", "e", "x", "y", "crv", "kty", "kid", "alg", "use", "x5c", "x5t"})
 JWK_PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
+
+# External Secrets' `fake` provider serves the values written in the SecretStore itself
+# (`spec.provider.fake.data[].value`, `.valueMap`): every literal there but the remote
+# key's name and version is a secret.
+INLINE_SECRET_STORES = (("provider", "fake", "data"),)
+INLINE_STORE_NAMES = frozenset({"key", "version"})
+# A Kubernetes Secret written into the catalog (`kind: Secret`, its `data:` in base64 or its
+# `stringData:`) holds secrets by its kind, whatever its keys are called
+# (`stringData: {cloudflare: ...}`): a one-line value is reported unless it is plainly no
+# secret (a word, a number, a host, a path, a URL without credentials) or sits under a key
+# that names what it is (`username`, `url`, an ArgoCD repository Secret's `type`, a
+# certificate `tls.crt`). A file in it (several lines, JSON) is judged by its lines.
+SECRET_OBJECT_KINDS = frozenset({"Secret"})
+# a key named like a file (`config.yaml`, `my.cnf`) holds a file, judged by its lines
+FILE_TYPES = frozenset(
+    {"yaml", "yml", "json", "conf", "cfg", "ini", "cnf", "toml", "xml", "properties", "txt",
+     "env", "sh", "pem", "crt", "html", "js", "py", "rb", "php", "lua", "tpl", "j2"}
+)  # fmt: skip
+SECRET_OBJECT_DATA = frozenset({"data", "stringData"})
+SECRET_OBJECT_NAMES = frozenset(
+    {"username", "user", "login", "email", "url", "uri", "host", "hostname", "server", "port",
+     "type", "name", "project", "region", "database", "endpoint", "issuer", "realm",
+     "namespace", "insecure", "enable", "enabled", "mode", "scheme", "protocol", "path",
+     "path-style", "bucket", "account"}
+)  # fmt: skip
 
 # --- an env entry whose name the catalog does not show ---------------------------------------
 # A JSON patch that sets `.../env/3/value` writes into an env entry chosen by position:
