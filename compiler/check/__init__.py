@@ -14,7 +14,7 @@ writer writes); review and the commands sit above it. `instance_paths` is
 network-reachability's evaluation for one instance (`gitopsc explain --network`).
 """
 
-from compiler.check import report
+from compiler.check import report, result_cache
 from compiler.check.builtins import BUILTINS, ArgoObject, Sides, argocd_checks, change_checks
 from compiler.check.builtins.base import EnvironmentInput
 from compiler.check.builtins.network_reachability import NetworkPath, instance_paths
@@ -64,4 +64,5 @@ __all__ = [
     "known_checks",
     "load_policies",
     "report",
+    "result_cache",
 ]
