@@ -4,11 +4,12 @@ near-twins, `equivalents:` in the policy's file) report one mistake once.
 Without this, an unpinned image is both `image-pinned` and `CKV_K8S_14`, and a waiver
 for one leaves the other failing. The policy's finding survives (its remediation is
 written for this repository, its location is the catalog line) and names the ids it
-absorbed; a waiver for any of them covers it (enforce.py).
+absorbed; a waiver for the policy, or waivers for every id it absorbed, cover it
+(enforce.py).
 
 Equivalence is per subject, never per id: a checkov finding is folded only into a
-policy finding on the same rendered object (same environment, same rendered file: one
-object a file) and the same part of it: one JSON pointer lies at or under the other,
+policy finding on the same rendered object (same environment, same object: the checks
+see one file per object, whatever the output layout) and the same part of it: one JSON pointer lies at or under the other,
 and the shorter names a container (`.../containers/<n>`) or they are equal. So a
 container without `resources` (the policy's pointer is the container) absorbs checkov's
 CPU and memory request and limit checks on it, while a container that lacks only a CPU
