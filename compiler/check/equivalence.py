@@ -7,15 +7,15 @@ written for this repository, its location is the catalog line) and names the ids
 absorbed; a waiver for the policy, or waivers for every id it absorbed, cover it
 (enforce.py).
 
-Equivalence is per subject, never per id: a checkov finding is folded only into a
-policy finding on the same rendered object (same environment, same object: the checks
-see one file per object, whatever the output layout) and the same part of it: one JSON pointer lies at or under the other,
-and the shorter names a container (`.../containers/<n>`) or they are equal. So a
-container without `resources` (the policy's pointer is the container) absorbs checkov's
-CPU and memory request and limit checks on it, while a container that lacks only a CPU
-request (`.../resources/requests`) absorbs CKV_K8S_10, not the CPU-limit check
-CKV_K8S_11, a different mistake; a checkov finding on another object, or another
-container, stays its own.
+Equivalence is per subject, never per id: a checkov finding is folded only into a policy
+finding on the same rendered object (same environment, same object: the checks see one
+file per object, whatever the output layout) and the same part of it: one JSON pointer
+lies at or under the other, and the shorter names a container (`.../containers/<n>`) or
+they are equal. So a container without `resources` (the policy's pointer is the
+container) absorbs checkov's CPU and memory request and limit checks on it, while a
+container that lacks only a CPU request (`.../resources/requests`) absorbs CKV_K8S_10,
+not the CPU-limit check CKV_K8S_11, a different mistake; a checkov finding on another
+object, or another container, stays its own.
 
 The surviving finding keeps the fingerprint it has without checkov (the absorbed ids
 are not hashed), so turning checkov on or off, or declaring an equivalence, does not

@@ -1,15 +1,15 @@
 """What an expensive check found, kept on disk per content: a check after a small change
 pays only for what the change touched.
 
-checkov costs about 1.3 ms an object (benchmarks/README.md), minutes for a large catalog, and its result on a
-namespace folder is a function of the folder's objects, checkov's version, the checks
-registered (custom ones included) and the ids switched off: nothing else reaches it.
-So the result is kept under a hash of exactly those, and a later run on the same
-bytes reads it instead of running checkov. What is kept is checkov's raw result (check
-id, resource, the key it evaluated, ...), never a finding: where a finding is located
-(the catalog line behind the field), its customer and waivers depend on the catalog of
-this run and are worked out from the raw result each time, so a cached run reports what
-a cold run would, to the byte (tests/test_result_cache.py).
+checkov costs about 1.3 ms an object (benchmarks/README.md), minutes for a large
+catalog, and its result on a namespace folder is a function of the folder's objects,
+checkov's version, the checks registered (custom ones included) and the ids switched
+off: nothing else reaches it. So the result is kept under a hash of exactly those, and a
+later run on the same bytes reads it instead of running checkov. What is kept is
+checkov's raw result (check id, resource, the key it evaluated, ...), never a finding:
+where a finding is located (the catalog line behind the field), its customer and waivers
+depend on the catalog of this run and are worked out from the raw result each time, so a
+cached run reports what a cold run would, to the byte (tests/test_result_cache.py).
 
 Trust is the validator cache's (validator_cache.py): entries live in the same folder
 and carry an HMAC made with the same user-only key, checked before anything is read. An
