@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,20 @@ def validator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["GITOPSC_CACHE_DIR"] = str(folder)
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("gitopsc-state"))  # its key
     return folder
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A cache folder and cache key of this test's own, not the session's: `cache_key()`
+    is forgotten before and after, so that no other test signs with this test's key."""
+    from compiler.check import validator_cache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(folder))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    validator_cache.cache_key.cache_clear()
+    yield folder
+    validator_cache.cache_key.cache_clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -320,16 +319,9 @@ def test_a_poisoned_cache_entry_is_never_run(tmp_path: Path, monkeypatch):
 
 
 @pytest.fixture
-def key_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh cache and state folder for this test; `cache_key()` forgotten before and
-    after, so that no other test signs with this test's key."""
-    from compiler.check import validator_cache
-
-    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    validator_cache.cache_key.cache_clear()
-    yield tmp_path / "state/gitopsc"
-    validator_cache.cache_key.cache_clear()
+def key_state(private_cache: Path) -> Path:
+    """The folder of this test's own cache key (conftest's `private_cache`)."""
+    return private_cache.parent / "state/gitopsc"
 
 
 def test_a_key_file_swapped_for_a_symlink_is_never_read(

@@ -5,15 +5,13 @@ since the last whole compile; anything else compiles as before."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from compiler.check import result_cache, validator_cache
+from compiler.check import validator_cache
 from compiler.pipeline import fresh
 from tests.conftest import run_cli
 
@@ -21,12 +19,8 @@ UP_TO_DATE = "is up to date: no input changed since the last compile into it"
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    validator_cache.cache_key.cache_clear()
-    yield tmp_path / "cache"
-    validator_cache.cache_key.cache_clear()
+def cache(private_cache: Path) -> Path:
+    return private_cache
 
 
 def _compile(root: Path, *args: str) -> str:
@@ -131,9 +125,7 @@ def test_a_record_signed_by_another_key_is_not_believed(example: Path, cache: Pa
     payload = json.dumps(
         {"inputs": digest, "files": fresh._snapshot(out)}, sort_keys=True, separators=(",", ":")
     ).encode()
-    signature = hmac.new(
-        b"k" * 32, result_cache.FORMAT + b"\0" + key.encode() + b"\0" + payload, "sha256"
-    ).digest()
+    signature = validator_cache._signature(f"compile/{key}", b"k" * 32, payload)
     (entry,) = (cache / "results/compile").rglob(f"{key}.json")
     entry.write_bytes(signature + payload)
     assert "wrote" in _compile(example)

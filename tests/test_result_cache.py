@@ -4,16 +4,14 @@ cold run reports; an entry this user's key did not sign is never believed."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from compiler.check import checkov_checks, result_cache, validator_cache
+from compiler.check import checkov_checks, validator_cache
 from tests.conftest import run_cli
 
 DATE = "2026-12-01"
@@ -21,13 +19,9 @@ CONTAINER = "/spec/template/spec/containers/0"
 
 
 @pytest.fixture
-def caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A cache folder and key of this test's own; `cache_key()` forgotten around it."""
-    monkeypatch.setenv("GITOPSC_CACHE_DIR", str(tmp_path / "warm"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    validator_cache.cache_key.cache_clear()
-    yield tmp_path
-    validator_cache.cache_key.cache_clear()
+def caches(private_cache: Path) -> Path:
+    """This test's folder: its own cache in `cache/`, reports and cold caches beside it."""
+    return private_cache.parent
 
 
 @pytest.fixture
@@ -59,7 +53,7 @@ def _cold(root: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
     try:
         return _report(root, folder.with_suffix(".json"))
     finally:
-        monkeypatch.setenv("GITOPSC_CACHE_DIR", str(folder.parent / "warm"))
+        monkeypatch.setenv("GITOPSC_CACHE_DIR", str(folder.parent / "cache"))
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -159,15 +153,11 @@ def test_an_entry_signed_by_another_key_is_never_believed(
         for f in json.loads(honest)["findings"]
     )
     other_key = b"k" * 32
-    entries = sorted((caches / "warm/results/checkov").rglob("*.json"))
+    entries = sorted((caches / "cache/results/checkov").rglob("*.json"))
     assert entries
     for entry in entries:
         payload = b"[]"
-        signature = hmac.new(
-            other_key,
-            result_cache.FORMAT + b"\0" + entry.stem.encode() + b"\0" + payload,
-            hashlib.sha256,
-        ).digest()
+        signature = validator_cache._signature(f"checkov/{entry.stem}", other_key, payload)
         entry.write_bytes(signature + payload)
     scans.clear()
     assert _report(example, caches / "forged.json") == honest
@@ -180,13 +170,9 @@ def test_a_signed_entry_of_the_wrong_shape_is_scanned_again(example: Path, cache
     honest = _report(example, caches / "honest.json")
     secret = validator_cache.cache_key()
     assert secret is not None
-    for entry in sorted((caches / "warm/results/checkov").rglob("*.json")):
+    for entry in sorted((caches / "cache/results/checkov").rglob("*.json")):
         payload = b'[{"check_id": 1}]'
-        signature = hmac.new(
-            secret,
-            result_cache.FORMAT + b"\0" + entry.stem.encode() + b"\0" + payload,
-            hashlib.sha256,
-        ).digest()
+        signature = validator_cache._signature(f"checkov/{entry.stem}", secret, payload)
         entry.write_bytes(signature + payload)
     assert _report(example, caches / "again.json") == honest
 

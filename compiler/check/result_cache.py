@@ -21,15 +21,12 @@ shared between users or restored from another pipeline therefore costs only a co
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from compiler.check.validator_cache import cache_folder, cache_key
+from compiler.check.validator_cache import cache_folder, cache_key, read_signed, write_signed
 
 # bumped whenever what an entry holds changes meaning: old entries then simply miss
 FORMAT = b"gitopsc-result-cache/1"
@@ -53,23 +50,13 @@ def _entry(kind: str, key: str) -> tuple[Path, bytes] | None:
     return folder / "results" / kind / key[:2] / f"{key}.json", secret
 
 
-def _signature(secret: bytes, key: str, payload: bytes) -> bytes:
-    return hmac.new(secret, FORMAT + b"\0" + key.encode() + b"\0" + payload, "sha256").digest()
-
-
 def read(kind: str, key: str) -> Any | None:
     """The value kept for `key`, or None: no cache, no entry, or one this user's key did
-    not sign (checked before the JSON is parsed)."""
+    not sign (checked before the JSON is parsed). The signature covers the kind too, so
+    an entry of one kind is never read as another."""
     where = _entry(kind, key)
-    if where is None:
-        return None
-    path, secret = where
-    try:
-        entry = path.read_bytes()
-    except OSError:
-        return None
-    signature, payload = entry[:32], entry[32:]
-    if len(signature) < 32 or not hmac.compare_digest(signature, _signature(secret, key, payload)):
+    payload = read_signed(where[0], f"{kind}/{key}", where[1]) if where else None
+    if payload is None:
         return None
     try:
         return json.loads(payload)
@@ -78,20 +65,8 @@ def read(kind: str, key: str) -> Any | None:
 
 
 def write(kind: str, key: str, value: Any) -> None:
-    """Keep `value` (JSON data) for `key`; atomic (a temporary file, then a rename), so a
-    reader sees a whole entry or none. A cache that cannot be written is skipped: it
-    only costs the next run the work again."""
+    """Keep `value` (JSON data) for `key`, atomically (validator_cache.write_signed)."""
     where = _entry(kind, key)
-    if where is None:
-        return
-    path, secret = where
-    payload = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-    temporary = None
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-            temporary.write(_signature(secret, key, payload) + payload)
-        os.replace(temporary.name, path)
-    except OSError:
-        if temporary is not None:
-            Path(temporary.name).unlink(missing_ok=True)
+    if where is not None:
+        payload = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        write_signed(where[0], f"{kind}/{key}", where[1], payload)

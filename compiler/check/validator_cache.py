@@ -172,14 +172,37 @@ def _signature(key: str, secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, key.encode() + b"\0" + payload, hashlib.sha256).digest()
 
 
-def _read_code(path: Path, key: str, secret: bytes) -> types.CodeType | None:
-    """The entry's code, only if its HMAC is ours (checked before unmarshalling)."""
+def read_signed(path: Path, key: str, secret: bytes) -> bytes | None:
+    """The payload of the entry at `path`, only if its HMAC over `key` and the payload is
+    ours (checked before the caller parses anything); None otherwise."""
     try:
         entry = path.read_bytes()
     except OSError:
         return None
     signature, payload = entry[:32], entry[32:]
     if len(signature) < 32 or not hmac.compare_digest(signature, _signature(key, secret, payload)):
+        return None
+    return payload
+
+
+def write_signed(path: Path, key: str, secret: bytes, payload: bytes) -> None:
+    """Atomic (temporary file, then rename): a reader sees a whole entry or none. A cache
+    that cannot be written is skipped: it only costs the next run the work again."""
+    temporary = None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
+            temporary.write(_signature(key, secret, payload) + payload)
+        os.replace(temporary.name, path)
+    except OSError:
+        if temporary is not None:
+            Path(temporary.name).unlink(missing_ok=True)
+
+
+def _read_code(path: Path, key: str, secret: bytes) -> types.CodeType | None:
+    """The entry's code, only if its HMAC is ours (checked before unmarshalling)."""
+    payload = read_signed(path, key, secret)
+    if payload is None:
         return None
     try:
         code = marshal.loads(payload)
@@ -189,14 +212,4 @@ def _read_code(path: Path, key: str, secret: bytes) -> types.CodeType | None:
 
 
 def _write_code(path: Path, key: str, secret: bytes, code: types.CodeType) -> None:
-    """Atomic (temporary file, then rename): a reader sees a whole entry or none."""
-    temporary = None
-    payload = marshal.dumps(code)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-            temporary.write(_signature(key, secret, payload) + payload)
-        os.replace(temporary.name, path)
-    except OSError:
-        if temporary is not None:
-            Path(temporary.name).unlink(missing_ok=True)
+    write_signed(path, key, secret, marshal.dumps(code))
