@@ -26,6 +26,11 @@ ADVERSARIAL = REPO / "tests/fixtures/secrets/adversarial.yaml"
 # families of rules), and 40 cases in families none of the others had, labelled before
 HELDOUT = REPO / "tests/fixtures/secrets/heldout.yaml"
 FAMILIES = REPO / "tests/fixtures/secrets/families.yaml"
+# the third round: a second held-out corpus (its 20 misses and false alarms fixed by
+# families of rules; the Google Maps key relabelled, see its case), and 30 cases in
+# families none of the others had, labelled before the tuning
+HELDOUT2 = REPO / "tests/fixtures/secrets/heldout2.yaml"
+FAMILIES3 = REPO / "tests/fixtures/secrets/families3.yaml"
 DATE = datetime.date(2026, 11, 23)
 
 
@@ -33,7 +38,7 @@ def _cases(*files: Path) -> list[dict[str, Any]]:
     """The cases of `files` (all corpora by default); a missing file fails loudly."""
     return [
         case
-        for file in files or (CORPUS, ADVERSARIAL, HELDOUT, FAMILIES)
+        for file in files or (CORPUS, ADVERSARIAL, HELDOUT, FAMILIES, HELDOUT2, FAMILIES3)
         for case in YAML(typ="safe").load(file.read_text())["cases"]
     ]
 
@@ -216,6 +221,9 @@ def test_the_heldout_and_families_corpora_are_whole():
     heldout, families = _cases(HELDOUT), _cases(FAMILIES)
     assert (len(heldout), sum(c["secret"] for c in heldout)) == (154, 77)
     assert (len(families), sum(c["secret"] for c in families)) == (40, 21)
+    heldout2, families3 = _cases(HELDOUT2), _cases(FAMILIES3)
+    assert (len(heldout2), sum(c["secret"] for c in heldout2)) == (128, 65)
+    assert (len(families3), sum(c["secret"] for c in families3)) == (30, 15)
 
 
 @pytest.mark.parametrize(
@@ -293,6 +301,93 @@ def test_code_and_commands_are_judged_by_what_they_do(text, secret):
 )
 def test_the_second_rounds_rule_families_hold_beyond_their_corpus_cases(data, secret):
     """Each family added for the held-out corpus, on values none of the corpora has."""
+    assert bool(list(scan(data))) is secret, list(scan(data))
+
+
+B64 = __import__("base64").b64encode
+
+
+@pytest.mark.parametrize(
+    ("data", "secret"),
+    [
+        # SQL that creates or changes a login: every dialect's form, and its references
+        ({"f": {"/x.sql": {"content": "ALTER USER app PASSWORD 'Qz7-kLm2Wx9pR';\n"}}}, True),
+        ({"sql": "CREATE ROLE etl LOGIN ENCRYPTED PASSWORD 'hunter2-Bq9x';"}, True),
+        ({"sql": "GRANT ALL ON db.* TO 'u'@'%' IDENTIFIED BY 'S3cr3t!x';"}, True),
+        ({"sql": "CREATE USER scott IDENTIFIED BY tiger42;"}, True),
+        ({"sql": "ALTER USER 'r'@'h' IDENTIFIED WITH caching_sha2_password BY 'Rt9#pLq';"}, True),
+        ({"sql": "CREATE USER app WITH PASSWORD :'app_password';"}, False),
+        ({"sql": "CREATE USER app WITH PASSWORD '${APP_PASSWORD}';"}, False),
+        ({"sql": "ALTER ROLE app PASSWORD NULL;"}, False),
+        ({"doc": "CREATE USER statements need a password policy"}, False),
+        # LDIF's base64 `::` value is judged by its attribute
+        ({"f": {"/a.ldif": {"content": f"userPassword:: {B64(b'plain-77').decode()}\n"}}}, True),
+        ({"f": {"/a.ldif": {"content": f"description:: {B64(b'Hello team').decode()}\n"}}}, False),
+        # a symmetric key in PEM-like armour; a vendor's prefixed token anywhere
+        (
+            {"k": "-----BEGIN OpenVPN Static key V1-----\nab\n-----END OpenVPN Static key V1-----"},
+            True,
+        ),
+        (
+            {"x": "echo dckr_pat_Ab3dEf6hIj9kLm2nOp5qRs8tUv | docker login -u me --password-stdin"},
+            True,
+        ),
+        ({"profile": "NRAK-8QZ2M4XK7P1R9TJ3W6VB5NC0LDY"}, True),
+        ({"tag": "sha-3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b"}, False),
+        ({"host": "api-prod-eu-west-1-abcdefghijkl.example.com"}, False),
+        ({"ref": "refs/heads/feature-ABCD1234EFGH5678IJKL"}, False),
+        # references and handles in every syntax, masks that keep a prefix or a hint
+        ({"SMTP_PASSWORD": "%(smtp_password)s", "DB_PASSWORD": "[[DB_PASSWORD]]"}, False),
+        ({"DB_PASSWORD": "%%DB_PASSWORD%%", "API_KEY": "ENC[api_key_handle]"}, False),
+        ({"jasypt": {"password": "ENC(G6N718UuyPE5bHyWKyuLQSm02auQPUtm)"}}, False),
+        ({"DB_PASSWORD": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-Ab"}, False),
+        ({"token": "projects/werft/secrets/api-token/versions/latest"}, False),
+        ({"DB_PASSWORD": "{DbPassword}"}, False),
+        ({"DB_PASSWORD": "{hunter2!}"}, True),
+        ({"API_TOKEN": "ghp_************************", "PASSWORD": "****"}, False),
+        ({"PASSWORD": "ab****cd-real"}, True),
+        # systemd: a credential loaded from a path is none, one set inline is one
+        (
+            {"f": {"/a.service": {"content": "[Service]\nSetCredential=db-password:Wq8-zLp3Kr\n"}}},
+            True,
+        ),
+        (
+            {
+                "f": {
+                    "/a.service": {
+                        "content": "LoadCredentialEncrypted=db:/etc/credstore.encrypted/db\n"
+                    }
+                }
+            },
+            False,
+        ),
+        # a digest under a file's name; the same under a key file's name is a key
+        ({"manifest": {"assets/app.js": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, False),
+        ({"manifest": {"certs/server.key": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
+        ({"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}, False),
+        # `auth` naming a digest or an IPsec method; a literal after it is still one
+        ({"f": {"/s.conf": {"content": "auth SHA512\ntls-auth /etc/openvpn/ta.key 0\n"}}}, False),
+        ({"f": {"/s.conf": {"content": "auth Wq8zLp3Kr9xx\n"}}}, True),
+        (
+            {
+                "f": {
+                    "/s.conf": {"content": "local {\n  auth = eap-tls\n}\nremote { auth = psk }\n"}
+                }
+            },
+            False,
+        ),
+        # a Compose service's `secrets:` list names secrets; a list of tokens holds them
+        ({"data": {"services": {"web": {"secrets": ["django-secret-key", "db_password"]}}}}, False),
+        ({"data": {"api_tokens": ["tok-one", "tok-two"]}}, True),
+        # headers on a command line, by their name; a session cookie
+        ({"cmd": "curl -H 'Private-Token: Xq9zLp3Kr8Wm2Nv7Bt4' https://git.example/api"}, True),
+        ({"cmd": "curl -H 'X-Api-Key: ${API_KEY}' https://api.example"}, False),
+        ({"cmd": "curl -H 'Cookie: theme=dark; lang=en' https://site.example"}, False),
+        ({"cmd": "curl -H 'Cookie: sid=q8Zr2Kx7Lm4Np9Wv3Tb' https://site.example"}, True),
+    ],
+)
+def test_the_third_rounds_rule_families_hold_beyond_their_corpus_cases(data, secret):
+    """Each family added for the second held-out corpus, on values none of the corpora has."""
     assert bool(list(scan(data))) is secret, list(scan(data))
 
 
@@ -472,6 +567,13 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
         "os." * 60_000 + "getenv(",
         "sentinel auth-pass " + "x" * 200_000,
         "stats auth " + "a " * 60_000,
+        "create user x password" + " " * 100_000 + "=",
+        "grant identified by " + "x" * 200_000,
+        "curl -H " + "a" * 200_000,
+        "dckr_pat_" + "a1" * 100_000 + ".",
+        "%(" * 100_000,
+        "-----BEGIN " + "a " * 100_000,
+        "x -H 'Cookie: " + "a=b" * 60_000,
     ]
     started = time.monotonic()
     for value in values:
