@@ -335,6 +335,20 @@ B64 = __import__("base64").b64encode
         ({"profile": "NRAK-8QZ2M4XK7P1R9TJ3W6VB5NC0LDY"}, True),
         ({"tag": "sha-3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b"}, False),
         ({"host": "api-prod-eu-west-1-abcdefghijkl.example.com"}, False),
+        # one lower-case word and a random tail is a public object id; a hex tail a hash (in a
+        # command: alone under a neutral key, a random run is still a random key)
+        ({"run": "stripe prices retrieve price_1MoBy5LkdIwHu7ixZhnattbh --live"}, False),
+        ({"run": "curl https://api.example/users/user_2x4y6z8a0b1c2d3e4f5g6h7j8k -s"}, False),
+        ({"run": "restore deps-linux-0f3c9e1a7b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a now"}, False),
+        # a literal written into a secret's file, or piped to a login's --password-stdin
+        ({"run": "echo pul-0f3c9e1a7b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a > ~/.pulumi/token"}, True),
+        ({"run": "printf '%s' Wq8zLp3Kr9xx > /root/.vault-token"}, True),
+        (
+            {"run": "echo 'Kiel-Hafen-7' | helm registry login r.example -u ci --password-stdin"},
+            True,
+        ),
+        ({"run": 'echo "$REGISTRY_TOKEN" | docker login -u ci --password-stdin'}, False),
+        ({"run": "echo done > /var/log/token-rotation.log"}, False),
         ({"ref": "refs/heads/feature-ABCD1234EFGH5678IJKL"}, False),
         # references and handles in every syntax, masks that keep a prefix or a hint
         ({"SMTP_PASSWORD": "%(smtp_password)s", "DB_PASSWORD": "[[DB_PASSWORD]]"}, False),
@@ -574,6 +588,9 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
         "%(" * 100_000,
         "-----BEGIN " + "a " * 100_000,
         "x -H 'Cookie: " + "a=b" * 60_000,
+        "echo " * 50_000 + "> /token",
+        "echo -n " + "-a " * 50_000,
+        "echo x |" + " a" * 100_000,
     ]
     started = time.monotonic()
     for value in values:

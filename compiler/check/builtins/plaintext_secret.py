@@ -48,6 +48,7 @@ from compiler.check.builtins.secret_rules import (
     DIGEST_HEX,
     DIRECTIVE,
     DNS_NAME,
+    ECHO_LITERAL,
     EMPTY,
     ENCODED_AS,
     ENCRYPTED,
@@ -270,7 +271,7 @@ def secret_in_value(
     for flag in FLAG_VALUE.finditer(text):
         if _named(flag["flag"]) == "secret" and not holds_nothing(flag["value"]):
             return f"{what} has a secret after its '--{flag['flag']}' flag"
-    why = _sql_password(text) or _header_flag(text)
+    why = _sql_password(text) or _header_flag(text) or _echoed_secret(text)
     if why:
         return f"{what} has {why}"
     user_flag = CLI_USER.search(text)
@@ -341,7 +342,13 @@ def _prefixed_token(text: str) -> str | None:
     """A vendor token by its form (see PREFIXED_TOKEN): a prefix, then a random tail."""
     for match in PREFIXED_TOKEN.finditer(text):
         tail, prefix = match["tail"], match["prefix"]
-        if any(word in PUBLIC_WORDS for word in _words(prefix)) or is_public_value(match[0]):
+        segments = re.split(r"[_.-]", prefix.strip("_.-"))
+        if (
+            (len(segments) < 2 and not prefix[0].isupper())
+            or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", tail)
+            or any(word in PUBLIC_WORDS | NAME_WORDS for word in _words(prefix))
+            or is_public_value(match[0])
+        ):
             continue
         kinds = sum(bool(re.search(chars, tail)) for chars in ("[a-z]", "[A-Z]", "[0-9]"))
         if kinds >= 2 and entropy(tail) >= MIN_ENTROPY and not (kinds == 3 and made_of_words(tail)):
@@ -359,6 +366,20 @@ def _sql_password(text: str) -> str | None:
             continue
         if not holds_nothing(password) and not password.startswith(":"):
             return "a password in a SQL statement"
+    return None
+
+
+def _echoed_secret(text: str) -> str | None:
+    """A literal written into a secret's file or piped to `--password-stdin` (ECHO_LITERAL)."""
+    for match in ECHO_LITERAL.finditer(text):
+        value, path = match["value"], match["path"]
+        if holds_nothing(value) or value.startswith("$"):
+            continue
+        if path is None:
+            return "a password piped to '--password-stdin'"
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if _named(name.lstrip(".")) == "secret" or _named(name.split(".")[0]) == "secret":
+            return f"a literal written into '{path}'"
     return None
 
 

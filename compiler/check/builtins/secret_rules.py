@@ -369,13 +369,23 @@ KNOWN_TOKENS = tuple(
     )
 )
 # A token in a vendor's published form of a short prefix, separators, and a random tail
-# (Docker Hub `dckr_pat_…`, New Relic `NRAK-…`, Doppler `dp.st.prd.…`, Pulumi `pul-…`), in
-# a command or a file as much as alone: the tail is 20+ letters and digits of both kinds
-# (or hex) with a random key's entropy, and the prefix is no word that names public data
-# (`sha-…`, `commit-…`: see PUBLIC_WORDS).
+# (Docker Hub `dckr_pat_…`, New Relic `NRAK-…`, Postman `PMAK-…`, Doppler `dp.st.prd.…`),
+# in a command or a file as much as alone: the tail is 20+ letters and digits of two
+# kinds, not hex (`cache-key-<sha>` is a hash), with a random key's entropy; the prefix is
+# two or more segments or in capitals, because one lower-case word and a random tail is
+# how public object ids are written (Stripe's `price_1Mo…`, `cus_…`; TypeIDs
+# `user_01h…`), and it is no word that names public data (`sha-…`: see PUBLIC_WORDS).
 PREFIXED_TOKEN = re.compile(
     r"(?<![\w./:@-])(?P<prefix>[A-Za-z]{2,6}(?:[_.-][A-Za-z]{2,4}){0,2}[_.-])"
     r"(?P<tail>[A-Za-z0-9]{20,})(?![\w./@-])"
+)
+# A literal a script writes into a file named for a secret (`echo pul-… >
+# ~/.pulumi/token`, `printf '%s' x > /root/.vault-token`) or pipes into a login's
+# `--password-stdin` (`echo 'x' | docker login -u me --password-stdin`, helm, podman).
+ECHO_LITERAL = re.compile(
+    r"\b(?:echo|printf)(?:[ \t]+-[A-Za-z]+)*(?:[ \t]+(?P<q>['\"]?)%s(?P=q))?[ \t]+"
+    r"(?P<vq>['\"]?)(?P<value>[^\s'\"|>;&]+)(?P=vq)[ \t]*"
+    r"(?:>>?[ \t]*(?P<path>[^\s;&|]+)|\|[^|\n;&]*--password-stdin)"
 )
 # --- SQL and HTTP headers in commands and scripts -----------------------------------------
 # A password in SQL: PostgreSQL `CREATE USER x [WITH] PASSWORD 'pw'` and `ALTER ROLE`,
