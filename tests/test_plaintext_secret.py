@@ -318,7 +318,14 @@ B64 = __import__("base64").b64encode
         ({"sql": "ALTER USER 'r'@'h' IDENTIFIED WITH caching_sha2_password BY 'Rt9#pLq';"}, True),
         ({"sql": "CREATE USER app WITH PASSWORD :'app_password';"}, False),
         ({"sql": "CREATE USER app WITH PASSWORD '${APP_PASSWORD}';"}, False),
-        ({"sql": "ALTER ROLE app PASSWORD NULL;"}, False),
+        (
+            {"sql": "ALTER ROLE app PASSWORD NULL;", "ora": "CREATE USER a IDENTIFIED BY &pw;"},
+            False,
+        ),
+        (
+            {"f": {"/src/Auth.hs": {"content": "data Login = Login\n  { password :: Text }\n"}}},
+            False,
+        ),
         ({"doc": "CREATE USER statements need a password policy"}, False),
         # LDIF's base64 `::` value is judged by its attribute
         ({"f": {"/a.ldif": {"content": f"userPassword:: {B64(b'plain-77').decode()}\n"}}}, True),
@@ -348,7 +355,7 @@ B64 = __import__("base64").b64encode
             True,
         ),
         ({"run": 'echo "$REGISTRY_TOKEN" | docker login -u ci --password-stdin'}, False),
-        ({"run": "echo done > /var/log/token-rotation.log"}, False),
+        ({"run": "echo done > /var/log/token-rotation.log; echo ok > /run/secrets.lock"}, False),
         ({"ref": "refs/heads/feature-ABCD1234EFGH5678IJKL"}, False),
         # references and handles in every syntax, masks that keep a prefix or a hint
         ({"SMTP_PASSWORD": "%(smtp_password)s", "DB_PASSWORD": "[[DB_PASSWORD]]"}, False),
@@ -378,6 +385,7 @@ B64 = __import__("base64").b64encode
         # a digest under a file's name; the same under a key file's name is a key
         ({"manifest": {"assets/app.js": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, False),
         ({"manifest": {"certs/server.key": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
+        ({"files": {"secret.txt": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
         ({"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}, False),
         # `auth` naming a digest or an IPsec method; a literal after it is still one
         ({"f": {"/s.conf": {"content": "auth SHA512\ntls-auth /etc/openvpn/ta.key 0\n"}}}, False),

@@ -33,6 +33,7 @@ from compiler.check.builtins.secret_encodings import (
     made_of_words,
 )
 from compiler.check.builtins.secret_rules import (
+    ACCOUNT_WORDS,
     ATTACHED_ONLY,
     AUTH_ALGORITHM,
     AUTH_HEADER,
@@ -378,7 +379,7 @@ def _echoed_secret(text: str) -> str | None:
         if path is None:
             return "a password piped to '--password-stdin'"
         name = path.rstrip("/").rsplit("/", 1)[-1]
-        if _named(name.lstrip(".")) == "secret" or _named(name.split(".")[0]) == "secret":
+        if _named(name.lstrip(".")) == "secret":
             return f"a literal written into '{path}'"
     return None
 
@@ -662,6 +663,7 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
         if not step.startswith("/")  # a file's path names folders, not the value
         for word in _words(step)
     ) or any(step.lower() in PUBLIC_KEY_NAMES for step in steps)
+    public = public or _words(key)[-1:] in ([word] for word in ACCOUNT_WORDS)
     return looks_secret(key, value, public=public)
 
 
@@ -669,7 +671,10 @@ def _digest_of_file(key: str, value: str) -> bool:
     """A file's content digest under the file's name (see DIGEST_HEX)."""
     name = FILE_NAME_KEY.match(key)
     return bool(
-        name and name["ext"].lower() not in KEY_FILE_TYPES and DIGEST_HEX.match(value.strip())
+        name
+        and name["ext"].lower() not in KEY_FILE_TYPES
+        and _named(key[: -len(name["ext"]) - 1].rsplit("/", 1)[-1]) is None  # `secret.txt`
+        and DIGEST_HEX.match(value.strip())
     )
 
 

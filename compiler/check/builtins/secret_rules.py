@@ -390,10 +390,11 @@ ECHO_LITERAL = re.compile(
 # --- SQL and HTTP headers in commands and scripts -----------------------------------------
 # A password in SQL: PostgreSQL `CREATE USER x [WITH] PASSWORD 'pw'` and `ALTER ROLE`,
 # MSSQL `WITH PASSWORD = N'pw'`, MySQL `IDENTIFIED [WITH plugin] BY 'pw'`, Oracle
-# `IDENTIFIED BY pw` (quoted or bare). A psql variable (`PASSWORD :'pw'`) is none.
+# `IDENTIFIED BY pw` (quoted or bare). A psql or sqlplus variable (`PASSWORD :'pw'`,
+# `IDENTIFIED BY &pw`) is none.
 SQL_PASSWORD = re.compile(
     r"(?i:\bpassword\s*(?:=\s*)?N?|\bidentified\s+(?:with\s+\w+\s+)?by\s+(?:password\s+)?N?)"
-    r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?<=[Yy]\s)(?P<bare>[A-Za-z0-9_#$!%^&*+=-]+))"
+    r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?<=[Yy]\s)(?P<bare>[A-Za-z0-9][A-Za-z0-9_#$!%^&*+=-]*))"
 )
 SQL_CONTEXT = re.compile(r"(?i)\b((create|alter)\s+(user|role|login)|grant)\b")
 # An HTTP header passed on a command line (`curl -H 'X-API-Key: …'`, `--header`): the
@@ -466,7 +467,6 @@ PUBLIC_WORDS = frozenset(
         "digest", "sha", "sha1", "sha256", "sha384", "sha512", "md5", "integrity", "hash",
         "commit", "revision", "rev", "tag", "tags", "version", "etag", "id", "ids", "ulid",
         "uuid", "kid", "cid",
-        "account",  # an account's id or name (a Twilio account SID); its key is `account_key`
         "cert", "certificate", "certificates", "crt", "ca",
     }
 )  # fmt: skip
@@ -476,6 +476,9 @@ PUBLIC_WORDS = frozenset(
 PUBLIC_KEY_NAMES = frozenset(
     {"old_signing_keys", "trusted_key_servers", "authorized_keys", "known_hosts", "jwks"}
 )
+# A key whose last word is `account` holds an account's name or id (a Twilio account SID);
+# the account's key is named `account_key` (rule 1).
+ACCOUNT_WORDS = frozenset({"account"})
 # Words that say the value is the *name* of an object (`configMapRef`, `secretName`): a
 # DNS-1123 name under them is a name.
 NAME_WORDS = frozenset({"name", "names", "ref", "refs"})
@@ -526,6 +529,6 @@ PLAINLY_NOT_SECRET = re.compile(
 # scopes a key to a registry (`//npm.example/:_authToken=...`)
 LINE = re.compile(
     r"^\s*(?:export\s+|-\s+|//[^\s:]+:)?[\"']?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?"
-    r"\s*(=|::?(?=\s|$))\s*(?P<value>.*)$"
+    r"\s*(=|:(?=\s|$)|(?<=\w)::(?=\s))\s*(?P<value>.*)$"  # not Haskell's `password :: String`
 )
 SPACED_LINE = re.compile(r"^\s*(?P<key>[a-z_][a-z0-9_]*)\s+(?P<value>\S+)\s*$")
