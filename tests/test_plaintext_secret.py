@@ -327,6 +327,11 @@ B64 = __import__("base64").b64encode
             False,
         ),
         ({"doc": "CREATE USER statements need a password policy"}, False),
+        (
+            {"f": {"/a.sql": {"content": "CREATE USER a;\n-- roles are identified by name\n"}}},
+            False,
+        ),
+        ({"f": {"/a.py": {"content": "# create user\nif d['password'] == 'x': pass\n"}}}, False),
         # LDIF's base64 `::` value is judged by its attribute
         ({"f": {"/a.ldif": {"content": f"userPassword:: {B64(b'plain-77').decode()}\n"}}}, True),
         ({"f": {"/a.ldif": {"content": f"description:: {B64(b'Hello team').decode()}\n"}}}, False),
@@ -341,6 +346,7 @@ B64 = __import__("base64").b64encode
         ),
         ({"profile": "NRAK-8QZ2M4XK7P1R9TJ3W6VB5NC0LDY"}, True),
         ({"tag": "sha-3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b"}, False),
+        ({"m": "cannot set both spec.tls.insecureEdgeTerminationPolicy and spec.host"}, False),
         ({"host": "api-prod-eu-west-1-abcdefghijkl.example.com"}, False),
         # one lower-case word and a random tail is a public object id; a hex tail a hash (in a
         # command: alone under a neutral key, a random run is still a random key)

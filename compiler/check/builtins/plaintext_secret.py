@@ -107,6 +107,7 @@ from compiler.check.builtins.secret_rules import (
     SPACED_LINE,
     SQL_CONTEXT,
     SQL_PASSWORD,
+    SQL_REACH,
     TOKEN_CHARS,
     URL_CREDENTIALS,
     URL_USER,
@@ -352,7 +353,14 @@ def _prefixed_token(text: str) -> str | None:
         ):
             continue
         kinds = sum(bool(re.search(chars, tail)) for chars in ("[a-z]", "[A-Z]", "[0-9]"))
-        if kinds >= 2 and entropy(tail) >= MIN_ENTROPY and not (kinds == 3 and made_of_words(tail)):
+        # with lower case, not made of words (`spec.tls.insecureEdgeTerminationPolicy`);
+        # in capitals, where runs of capitals read as words, digits among them
+        random_tail = (
+            not made_of_words(tail)
+            if re.search("[a-z]", tail)
+            else sum(char.isdigit() for char in tail) >= 2
+        )
+        if kinds >= 2 and random_tail and entropy(tail) >= MIN_ENTROPY:
             return "an access token (a vendor prefix and a random tail)"
     return None
 
@@ -362,6 +370,10 @@ def _sql_password(text: str) -> str | None:
     if not SQL_CONTEXT.search(text):
         return None
     for match in SQL_PASSWORD.finditer(text):
+        before = text[max(0, match.start() - SQL_REACH) : match.start()]
+        statement = re.split(r";|\n\s*\n", before)[-1]
+        if not SQL_CONTEXT.search(statement):
+            continue
         password = match["quoted"] or match["bare"] or ""
         if password.upper() in ("PASSWORD", "VALUES", "NULL"):
             continue

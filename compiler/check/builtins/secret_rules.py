@@ -393,10 +393,14 @@ ECHO_LITERAL = re.compile(
 # `IDENTIFIED BY pw` (quoted or bare). A psql or sqlplus variable (`PASSWORD :'pw'`,
 # `IDENTIFIED BY &pw`) is none.
 SQL_PASSWORD = re.compile(
-    r"(?i:\bpassword\s*(?:=\s*)?N?|\bidentified\s+(?:with\s+\w+\s+)?by\s+(?:password\s+)?N?)"
+    r"(?i:\bpassword(?:\s+|\s*=\s*)N?|\bidentified\s+(?:with\s+\w+\s+)?by\s+(?:password\s+)?N?)"
     r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?<=[Yy]\s)(?P<bare>[A-Za-z0-9][A-Za-z0-9_#$!%^&*+=-]*))"
 )
-SQL_CONTEXT = re.compile(r"(?i)\b((create|alter)\s+(user|role|login)|grant)\b")
+# The statement must be one that creates or changes a login, earlier in the same statement
+# (no `;` or blank line between, within SQL_REACH characters): prose and code that say
+# "identified by" or `['password']` are not SQL.
+SQL_CONTEXT = re.compile(r"(?i)\b((create|alter)\s+(user|role|login)|grant)\s")
+SQL_REACH = 300
 # An HTTP header passed on a command line (`curl -H 'X-API-Key: …'`, `--header`): the
 # header's name is judged like a key (`X-Api-Key`, `X-Auth-Token`, `Private-Token`), and a
 # `Cookie` header carries a session, which logs in as its user, when a cookie's value is a
