@@ -370,6 +370,14 @@ B64 = __import__("base64").b64encode
         ({"DB_PASSWORD": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-Ab"}, False),
         ({"token": "projects/werft/secrets/api-token/versions/latest"}, False),
         ({"DB_PASSWORD": "{DbPassword}"}, False),
+        ({"DB_PASSWORD": "%env(DATABASE_PASSWORD)%", "secret": "%kernel.secret%"}, False),
+        ({"password": "#{ENV['DB_PASSWORD']}", "pw": "%{lookup('db::password')}"}, False),
+        ({"password": "{env.DB_PASSWORD}", "pass": "{$DB_PASSWORD}"}, False),
+        ({"password": "((db_password))", "token": "(( grab meta.token ))"}, False),
+        ({"api_key": "env:DD_API_KEY", "password": "secretref:db-password"}, False),
+        ({"password": "{cipher}AQBhpDVYHANrg59OGY7ioSbMdOrH7ZA0vfa2VqIvfxJK5vQp"}, False),
+        ({"password": "env:hunter2x!"}, True),
+        ({"token": "sha256~Zx9Lq2Wm4Np8Rt6Vb3Kc7Hd5Jf1Gs0Ay2Ue4Io6Pw8Q"}, True),
         ({"DB_PASSWORD": "{hunter2!}"}, True),
         ({"API_TOKEN": "ghp_************************", "PASSWORD": "****"}, False),
         ({"PASSWORD": "ab****cd-real"}, True),
@@ -605,6 +613,11 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
         "echo " * 50_000 + "> /token",
         "echo -n " + "-a " * 50_000,
         "echo x |" + " a" * 100_000,
+        "#{" * 100_000,
+        "%{" * 100_000,
+        "((" * 100_000,
+        "%env(" * 60_000,
+        "create user a " + "identified by 'x " * 20_000,
     ]
     started = time.monotonic()
     for value in values:

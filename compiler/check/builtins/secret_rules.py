@@ -128,7 +128,14 @@ REFERENCE = re.compile(
     # ... Python's configparser and logging `%(VAR)s`, token replacement in other
     # delimiters (`@@VAR@@`, `<<VAR>>`, `[[VAR]]`, `%%VAR%%`), and a format string's field
     # as a whole value (.NET and Python `{DbPassword}`)
-    r"|%\([\w.-]+\)[sdirf]|^(@@|<<|\[\[|%%)[A-Za-z_][\w.-]*(@@|>>|\]\]|%%)$|^\{[A-Za-z_]\w*\}$",
+    r"|%\([\w.-]+\)[sdirf]|^(@@|<<|\[\[|%%)[A-Za-z_][\w.-]*(@@|>>|\]\]|%%)$"
+    r"|^\{\$?[A-Za-z_][\w.:-]*\}$"  # ... and Caddy's `{env.X}` and `{$X}`
+    # Symfony's `%env(DATABASE_PASSWORD)%` and parameters (`%kernel.secret%`), Ruby's
+    # `#{ENV['X']}`, Hiera's `%{lookup('x')}`, Concourse's `((var))` and spruce's
+    # `(( grab x ))`, a variable's name after `env:` (Datadog, Vector) and Azure Container
+    # Apps' `secretref:name`
+    r"|%env\([^()%]*\)%|^%[\w.-]+%$|#\{[^{}]*\}|%\{[^{}]*\}|\(\([^()]*\)\)"
+    r"|^(env|secretref):[A-Za-z_][\w.-]*$",
     re.S,
 )
 # A Terraform (HCL) expression that refers to a variable, a local, a data source, a module's
@@ -160,6 +167,7 @@ ENV_LOOKUP = re.compile(
 # base64 ciphertext `--` iv `--` auth tag) are encrypted by design, like Ansible Vault.
 ENCRYPTED = re.compile(
     r"^(ENC\[[^\[\]]+\]|ENC\([^()]+\)|\$ANSIBLE_VAULT;.*|ref\+[a-z0-9]+://\S+|vault:\S+#\S+|op://\S+"
+    r"|\{cipher\}[A-Za-z0-9+/=]+"  # Spring Cloud Config's encrypted values
     r"|@Microsoft\.KeyVault\([^()]*\)|arn:aws[\w-]*:(secretsmanager|ssm):[\w-]*:\d*:\S+"
     r"|projects/[\w-]+/secrets/[\w-]+(/versions/[\w-]+)?"
     r"|[A-Za-z0-9+/]{16,}={0,2}--[A-Za-z0-9+/]{16}={0,2}--[A-Za-z0-9+/]{16,24}={0,2})$",
@@ -360,6 +368,7 @@ KNOWN_TOKENS = tuple(
         r"npm_[A-Za-z0-9]{36}|pypi-AgE[A-Za-z0-9_-]{50,}|hf_[A-Za-z]{34}",  # npm, PyPI, HF
         r"do[por]_v1_[a-f0-9]{64}|shp(at|ca|pa|ss)_[a-fA-F0-9]{32}",  # DigitalOcean, Shopify
         r"hv[sb]\.[A-Za-z0-9_-]{24,}",  # HashiCorp Vault
+        r"sha256~[A-Za-z0-9_-]{43}",  # OpenShift OAuth access token
         r"\d{8,10}:AA[A-Za-z0-9_-]{33}",  # a Telegram bot token
         r"sy[tr]_[A-Za-z0-9]+_[A-Za-z0-9]{20}_[A-Za-z0-9]{6}|m[ac]t_[A-Za-z0-9]{30}_[A-Za-z0-9]{6}",
         # ^ Matrix: Synapse and MAS access and refresh tokens
