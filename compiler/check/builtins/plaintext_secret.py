@@ -104,6 +104,7 @@ from compiler.check.builtins.secret_rules import (
     SECRETS_FILE_WORDS,
     SEED_BASE32,
     SEED_WORDS,
+    SITE_KEY_PHRASES,
     SPACED_LINE,
     SQL_CONTEXT,
     SQL_PASSWORD,
@@ -675,7 +676,9 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
         if not step.startswith("/")  # a file's path names folders, not the value
         for word in _words(step)
     ) or any(step.lower() in PUBLIC_KEY_NAMES for step in steps)
-    public = public or _words(key)[-1:] in ([word] for word in ACCOUNT_WORDS)
+    last = tuple(_words(key)[-2:])
+    public = public or last[-1:] in ((word,) for word in ACCOUNT_WORDS)
+    public = public or any(last[-len(phrase) :] == phrase for phrase in SITE_KEY_PHRASES)
     return looks_secret(key, value, public=public)
 
 

@@ -369,6 +369,7 @@ KNOWN_TOKENS = tuple(
         r"do[por]_v1_[a-f0-9]{64}|shp(at|ca|pa|ss)_[a-fA-F0-9]{32}",  # DigitalOcean, Shopify
         r"hv[sb]\.[A-Za-z0-9_-]{24,}",  # HashiCorp Vault
         r"sha256~[A-Za-z0-9_-]{43}",  # OpenShift OAuth access token
+        r"sk\.eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}",  # Mapbox secret token (`pk.` is public)
         r"\d{8,10}:AA[A-Za-z0-9_-]{33}",  # a Telegram bot token
         r"sy[tr]_[A-Za-z0-9]+_[A-Za-z0-9]{20}_[A-Za-z0-9]{6}|m[ac]t_[A-Za-z0-9]{30}_[A-Za-z0-9]{6}",
         # ^ Matrix: Synapse and MAS access and refresh tokens
@@ -492,6 +493,9 @@ PUBLIC_KEY_NAMES = frozenset(
 # A key whose last word is `account` holds an account's name or id (a Twilio account SID);
 # the account's key is named `account_key` (rule 1).
 ACCOUNT_WORDS = frozenset({"account"})
+# A CAPTCHA's site key (reCAPTCHA, hCaptcha, Turnstile: `recaptcha_site_key`, `sitekey`)
+# is written into the page's HTML; its secret is the `secret_key`.
+SITE_KEY_PHRASES = frozenset({("site", "key"), ("sitekey",)})
 # Words that say the value is the *name* of an object (`configMapRef`, `secretName`): a
 # DNS-1123 name under them is a name.
 NAME_WORDS = frozenset({"name", "names", "ref", "refs"})
