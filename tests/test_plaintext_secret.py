@@ -411,6 +411,9 @@ B64 = __import__("base64").b64encode
         ({"manifest": {"certs/server.key": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
         ({"files": {"secret.txt": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
         ({"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}, False),
+        ({"gpg_key": "0x4AA5C0E5B6D2F9F3C1E8A7B6D5C4B3A2F1E0D9C8", "k": "0x" + "3f" * 8}, False),
+        ({"tp": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, False),
+        ({"wallet": "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"}, True),
         # `auth` naming a digest or an IPsec method; a literal after it is still one
         ({"f": {"/s.conf": {"content": "auth SHA512\ntls-auth /etc/openvpn/ta.key 0\n"}}}, False),
         ({"f": {"/s.conf": {"content": "auth Wq8zLp3Kr9xx\n"}}}, True),

@@ -459,6 +459,11 @@ PUBLIC_VALUES = (
     # IPFS content ids: CIDv0 (base58 multihash `Qm…`) and CIDv1 (base32 `bafy…`): the hash
     # of published content, the address anyone fetches it by
     re.compile(r"^Qm[1-9A-HJ-NP-Za-km-z]{44}$|^b(afy|afk|afz|aga)[a-z2-7]{50,}$"),
+    # `0x` and 16 or 40 hex digits: an OpenPGP long key id or fingerprint, an Ethereum
+    # address (`0x` and 64 is a private key, and stays reported)
+    re.compile(r"^0x([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40})$"),
+    # a W3C trace context `traceparent` (version, trace id, span id, flags)
+    re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
 )
 # Binary files by their signature (images, fonts: a favicon, a logo in base64) are files,
 # not keys, whatever their entropy.
