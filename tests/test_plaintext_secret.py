@@ -26,6 +26,11 @@ ADVERSARIAL = REPO / "tests/fixtures/secrets/adversarial.yaml"
 # families of rules), and 40 cases in families none of the others had, labelled before
 HELDOUT = REPO / "tests/fixtures/secrets/heldout.yaml"
 FAMILIES = REPO / "tests/fixtures/secrets/families.yaml"
+# the third round: a second held-out corpus (its 20 misses and false alarms fixed by
+# families of rules; the Google Maps key relabelled, see its case), and 30 cases in
+# families none of the others had, labelled before the tuning
+HELDOUT2 = REPO / "tests/fixtures/secrets/heldout2.yaml"
+FAMILIES3 = REPO / "tests/fixtures/secrets/families3.yaml"
 DATE = datetime.date(2026, 11, 23)
 
 
@@ -33,7 +38,7 @@ def _cases(*files: Path) -> list[dict[str, Any]]:
     """The cases of `files` (all corpora by default); a missing file fails loudly."""
     return [
         case
-        for file in files or (CORPUS, ADVERSARIAL, HELDOUT, FAMILIES)
+        for file in files or (CORPUS, ADVERSARIAL, HELDOUT, FAMILIES, HELDOUT2, FAMILIES3)
         for case in YAML(typ="safe").load(file.read_text())["cases"]
     ]
 
@@ -216,6 +221,9 @@ def test_the_heldout_and_families_corpora_are_whole():
     heldout, families = _cases(HELDOUT), _cases(FAMILIES)
     assert (len(heldout), sum(c["secret"] for c in heldout)) == (154, 77)
     assert (len(families), sum(c["secret"] for c in families)) == (40, 21)
+    heldout2, families3 = _cases(HELDOUT2), _cases(FAMILIES3)
+    assert (len(heldout2), sum(c["secret"] for c in heldout2)) == (128, 65)
+    assert (len(families3), sum(c["secret"] for c in families3)) == (30, 15)
 
 
 @pytest.mark.parametrize(
@@ -293,6 +301,142 @@ def test_code_and_commands_are_judged_by_what_they_do(text, secret):
 )
 def test_the_second_rounds_rule_families_hold_beyond_their_corpus_cases(data, secret):
     """Each family added for the held-out corpus, on values none of the corpora has."""
+    assert bool(list(scan(data))) is secret, list(scan(data))
+
+
+B64 = __import__("base64").b64encode
+
+
+@pytest.mark.parametrize(
+    ("data", "secret"),
+    [
+        # SQL that creates or changes a login: every dialect's form, and its references
+        ({"f": {"/x.sql": {"content": "ALTER USER app PASSWORD 'Qz7-kLm2Wx9pR';\n"}}}, True),
+        ({"sql": "CREATE ROLE etl LOGIN ENCRYPTED PASSWORD 'hunter2-Bq9x';"}, True),
+        ({"sql": "GRANT ALL ON db.* TO 'u'@'%' IDENTIFIED BY 'S3cr3t!x';"}, True),
+        ({"sql": "CREATE USER scott IDENTIFIED BY tiger42;"}, True),
+        ({"sql": "ALTER USER 'r'@'h' IDENTIFIED WITH caching_sha2_password BY 'Rt9#pLq';"}, True),
+        ({"sql": "CREATE USER app WITH PASSWORD :'app_password';"}, False),
+        ({"sql": "CREATE USER app WITH PASSWORD '${APP_PASSWORD}';"}, False),
+        (
+            {"sql": "ALTER ROLE app PASSWORD NULL;", "ora": "CREATE USER a IDENTIFIED BY &pw;"},
+            False,
+        ),
+        (
+            {"f": {"/src/Auth.hs": {"content": "data Login = Login\n  { password :: Text }\n"}}},
+            False,
+        ),
+        ({"doc": "CREATE USER statements need a password policy"}, False),
+        (
+            {"f": {"/a.sql": {"content": "CREATE USER a;\n-- roles are identified by name\n"}}},
+            False,
+        ),
+        ({"f": {"/a.py": {"content": "# create user\nif d['password'] == 'x': pass\n"}}}, False),
+        # LDIF's base64 `::` value is judged by its attribute
+        ({"f": {"/a.ldif": {"content": f"userPassword:: {B64(b'plain-77').decode()}\n"}}}, True),
+        ({"f": {"/a.ldif": {"content": f"description:: {B64(b'Hello team').decode()}\n"}}}, False),
+        # a symmetric key in PEM-like armour; a vendor's prefixed token anywhere
+        (
+            {"k": "-----BEGIN OpenVPN Static key V1-----\nab\n-----END OpenVPN Static key V1-----"},
+            True,
+        ),
+        (
+            {"x": "echo dckr_pat_Ab3dEf6hIj9kLm2nOp5qRs8tUv | docker login -u me --password-stdin"},
+            True,
+        ),
+        ({"profile": "NRAK-8QZ2M4XK7P1R9TJ3W6VB5NC0LDY"}, True),
+        ({"tag": "sha-3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8a9b"}, False),
+        ({"m": "cannot set both spec.tls.insecureEdgeTerminationPolicy and spec.host"}, False),
+        ({"host": "api-prod-eu-west-1-abcdefghijkl.example.com"}, False),
+        # one lower-case word and a random tail is a public object id; a hex tail a hash (in a
+        # command: alone under a neutral key, a random run is still a random key)
+        ({"run": "stripe prices retrieve price_1MoBy5LkdIwHu7ixZhnattbh --live"}, False),
+        ({"run": "curl https://api.example/users/user_2x4y6z8a0b1c2d3e4f5g6h7j8k -s"}, False),
+        ({"run": "restore deps-linux-0f3c9e1a7b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a now"}, False),
+        # a literal written into a secret's file, or piped to a login's --password-stdin
+        ({"run": "echo pul-0f3c9e1a7b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a > ~/.pulumi/token"}, True),
+        ({"run": "printf '%s' Wq8zLp3Kr9xx > /root/.vault-token"}, True),
+        (
+            {"run": "echo 'Kiel-Hafen-7' | helm registry login r.example -u ci --password-stdin"},
+            True,
+        ),
+        ({"run": 'echo "$REGISTRY_TOKEN" | docker login -u ci --password-stdin'}, False),
+        ({"run": "echo done > /var/log/token-rotation.log; echo ok > /run/secrets.lock"}, False),
+        ({"ref": "refs/heads/feature-ABCD1234EFGH5678IJKL"}, False),
+        # references and handles in every syntax, masks that keep a prefix or a hint
+        ({"SMTP_PASSWORD": "%(smtp_password)s", "DB_PASSWORD": "[[DB_PASSWORD]]"}, False),
+        ({"DB_PASSWORD": "%%DB_PASSWORD%%", "API_KEY": "ENC[api_key_handle]"}, False),
+        ({"jasypt": {"password": "ENC(G6N718UuyPE5bHyWKyuLQSm02auQPUtm)"}}, False),
+        ({"DB_PASSWORD": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-Ab"}, False),
+        ({"token": "projects/werft/secrets/api-token/versions/latest"}, False),
+        ({"DB_PASSWORD": "{DbPassword}"}, False),
+        ({"DB_PASSWORD": "%env(DATABASE_PASSWORD)%", "secret": "%kernel.secret%"}, False),
+        ({"password": "#{ENV['DB_PASSWORD']}", "pw": "%{lookup('db::password')}"}, False),
+        ({"password": "{env.DB_PASSWORD}", "pass": "{$DB_PASSWORD}"}, False),
+        ({"password": "((db_password))", "token": "(( grab meta.token ))"}, False),
+        ({"api_key": "env:DD_API_KEY", "password": "secretref:db-password"}, False),
+        ({"password": "{cipher}AQBhpDVYHANrg59OGY7ioSbMdOrH7ZA0vfa2VqIvfxJK5vQp"}, False),
+        ({"password": "env:hunter2x!"}, True),
+        ({"token": "sha256~Zx9Lq2Wm4Np8Rt6Vb3Kc7Hd5Jf1Gs0Ay2Ue4Io6Pw8Q"}, True),
+        # a CAPTCHA's site key is in the page; Mapbox's `sk.` token is its secret one
+        ({"recaptcha_site_key": "6LcR8xAqAAAAAHb9kZq2Xw7Lm4Np9Vt3Rb6Yc1Ud"}, False),
+        (
+            {"turnstile_sitekey": "0x4AAAAAAABkMYinukE8nzYS", "sms": {"account": "AC" + "3f" * 16}},
+            False,
+        ),
+        (
+            {"MAPBOX": "sk.eyJ1IjoiYWJjZGVmIiwiYSI6ImNrOXF6eDFh.Zx9Lq2Wm4Np8Rt6Vb3Kc7H"},
+            True,
+        ),
+        ({"DB_PASSWORD": "{hunter2!}"}, True),
+        ({"API_TOKEN": "ghp_************************", "PASSWORD": "****"}, False),
+        ({"PASSWORD": "ab****cd-real"}, True),
+        # systemd: a credential loaded from a path is none, one set inline is one
+        (
+            {"f": {"/a.service": {"content": "[Service]\nSetCredential=db-password:Wq8-zLp3Kr\n"}}},
+            True,
+        ),
+        (
+            {
+                "f": {
+                    "/a.service": {
+                        "content": "LoadCredentialEncrypted=db:/etc/credstore.encrypted/db\n"
+                    }
+                }
+            },
+            False,
+        ),
+        # a digest under a file's name; the same under a key file's name is a key
+        ({"manifest": {"assets/app.js": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, False),
+        ({"manifest": {"certs/server.key": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
+        ({"files": {"secret.txt": "c3bff51a9ab4b4097d2a019243d6a2269f86520e"}}, True),
+        ({"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}, False),
+        ({"gpg_key": "0x4AA5C0E5B6D2F9F3C1E8A7B6D5C4B3A2F1E0D9C8", "k": "0x" + "3f" * 8}, False),
+        ({"tp": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, False),
+        ({"wallet": "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"}, True),
+        # `auth` naming a digest or an IPsec method; a literal after it is still one
+        ({"f": {"/s.conf": {"content": "auth SHA512\ntls-auth /etc/openvpn/ta.key 0\n"}}}, False),
+        ({"f": {"/s.conf": {"content": "auth Wq8zLp3Kr9xx\n"}}}, True),
+        (
+            {
+                "f": {
+                    "/s.conf": {"content": "local {\n  auth = eap-tls\n}\nremote { auth = psk }\n"}
+                }
+            },
+            False,
+        ),
+        # a Compose service's `secrets:` list names secrets; a list of tokens holds them
+        ({"data": {"services": {"web": {"secrets": ["django-secret-key", "db_password"]}}}}, False),
+        ({"data": {"api_tokens": ["tok-one", "tok-two"]}}, True),
+        # headers on a command line, by their name; a session cookie
+        ({"cmd": "curl -H 'Private-Token: Xq9zLp3Kr8Wm2Nv7Bt4' https://git.example/api"}, True),
+        ({"cmd": "curl -H 'X-Api-Key: ${API_KEY}' https://api.example"}, False),
+        ({"cmd": "curl -H 'Cookie: theme=dark; lang=en' https://site.example"}, False),
+        ({"cmd": "curl -H 'Cookie: sid=q8Zr2Kx7Lm4Np9Wv3Tb' https://site.example"}, True),
+    ],
+)
+def test_the_third_rounds_rule_families_hold_beyond_their_corpus_cases(data, secret):
+    """Each family added for the second held-out corpus, on values none of the corpora has."""
     assert bool(list(scan(data))) is secret, list(scan(data))
 
 
@@ -472,6 +616,22 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
         "os." * 60_000 + "getenv(",
         "sentinel auth-pass " + "x" * 200_000,
         "stats auth " + "a " * 60_000,
+        # the third round's rules (smaller: a quadratic rule at 30 000 still takes minutes)
+        "create user x password" + " " * 30_000 + "=",
+        "grant identified by " + "x" * 30_000,
+        "curl -H " + "a" * 30_000,
+        "dckr_pat_" + "a1" * 15_000 + ".",
+        "%(" * 15_000,
+        "-----BEGIN " + "a " * 15_000,
+        "x -H 'Cookie: " + "a=b" * 10_000,
+        "echo " * 6_000 + "> /token",
+        "echo -n " + "-a " * 10_000,
+        "echo x |" + " a" * 15_000,
+        "#{" * 15_000,
+        "%{" * 15_000,
+        "((" * 15_000,
+        "%env(" * 6_000,
+        "create user a " + "identified by 'x " * 3_000,
     ]
     started = time.monotonic()
     for value in values:

@@ -33,7 +33,9 @@ from compiler.check.builtins.secret_encodings import (
     made_of_words,
 )
 from compiler.check.builtins.secret_rules import (
+    ACCOUNT_WORDS,
     ATTACHED_ONLY,
+    AUTH_ALGORITHM,
     AUTH_HEADER,
     AUTH_METHODS,
     AUTH_SEPARATORS,
@@ -42,24 +44,30 @@ from compiler.check.builtins.secret_rules import (
     CLI_USER,
     CODE_CONSTANT,
     COMPOUND_SUFFIXES,
+    COOKIE_PAIR,
     CREDENTIAL_LINES,
+    DIGEST_HEX,
     DIRECTIVE,
     DNS_NAME,
+    ECHO_LITERAL,
     EMPTY,
     ENCODED_AS,
     ENCRYPTED,
     ENV_BY_INDEX,
     ENV_LOOKUP,
+    FILE_NAME_KEY,
     FILE_SIGNATURES,
     FILE_TYPES,
     FLAG_VALUE,
     HCL_REFERENCE,
+    HEADER_FLAG,
     HOOK_SEGMENT,
     HOST_CREDENTIALS,
     INLINE_SECRET_STORES,
     INLINE_STORE_NAMES,
     JWK_PRIVATE,
     JWK_PUBLIC,
+    KEY_FILE_TYPES,
     KEYWORD_CREDENTIAL_LINES,
     KNOWN_TOKENS,
     LINE,
@@ -77,6 +85,7 @@ from compiler.check.builtins.secret_rules import (
     PASSWORD_SHORT_FLAGS,
     PLACEHOLDER,
     PLAINLY_NOT_SECRET,
+    PREFIXED_TOKEN,
     PRIVATE_KEYS,
     PROSE_WORDS,
     PUBLIC_KEY_NAMES,
@@ -85,15 +94,21 @@ from compiler.check.builtins.secret_rules import (
     QUERY_SECRET_WORDS,
     REFERENCE,
     SECRET_KEY_PREFIXES,
+    SECRET_NAME_LISTS,
     SECRET_OBJECT_DATA,
     SECRET_OBJECT_KINDS,
+    SECRET_OBJECT_NAME,
     SECRET_OBJECT_NAMES,
     SECRET_OBJECT_QUALIFIERS,
     SECRET_PHRASES,
     SECRETS_FILE_WORDS,
     SEED_BASE32,
     SEED_WORDS,
+    SITE_KEY_PHRASES,
     SPACED_LINE,
+    SQL_CONTEXT,
+    SQL_PASSWORD,
+    SQL_REACH,
     TOKEN_CHARS,
     URL_CREDENTIALS,
     URL_USER,
@@ -179,7 +194,7 @@ def _named(key: str) -> str | None:
 
 def _auth_setting(text: str) -> bool:
     parts = [part for part in AUTH_SEPARATORS.split(text.strip().lower()) if part]
-    return bool(parts) and all(part in AUTH_METHODS for part in parts)
+    return bool(parts) and all(part in AUTH_METHODS or AUTH_ALGORITHM.match(part) for part in parts)
 
 
 def _split_compound(word: str) -> list[str]:
@@ -205,7 +220,8 @@ def _is_path(text: str) -> bool:
     a secret file), not the secret; so is a URL without credentials (an endpoint), which
     rules 2-4 still judge (a webhook, a token in its query or as its user)."""
     return bool(
-        re.match(r"^(/[\w.@-]+)+/?$", text) or re.match(r"^[a-z][a-z0-9+.-]*://[^\s@]+$", text)
+        re.match(r"^([\w.@-]+:)?(/[\w.@-]+)+/?$", text)  # systemd's `LoadCredential=id:/path`
+        or re.match(r"^[a-z][a-z0-9+.-]*://[^\s@]+$", text)
     )
 
 
@@ -237,6 +253,9 @@ def secret_in_value(
     for pattern in KNOWN_TOKENS:
         if pattern.search(text):
             return f"{what} holds an access token"
+    why = _prefixed_token(text) if not public else None
+    if why:
+        return f"{what} holds {why}"
     for pattern in WEBHOOKS:
         if pattern.search(text):
             return f"{what} is a webhook URL whose path is its key"
@@ -255,6 +274,9 @@ def secret_in_value(
     for flag in FLAG_VALUE.finditer(text):
         if _named(flag["flag"]) == "secret" and not holds_nothing(flag["value"]):
             return f"{what} has a secret after its '--{flag['flag']}' flag"
+    why = _sql_password(text) or _header_flag(text) or _echoed_secret(text)
+    if why:
+        return f"{what} has {why}"
     user_flag = CLI_USER.search(text)
     if user_flag and not holds_nothing(user_flag["password"]):
         return f"{what} has a user:password after its '-u' flag"
@@ -316,6 +338,81 @@ def secret_in_value(
         return None
     if entropy(text) >= MIN_ENTROPY:
         return f"{what} looks like a random key (entropy {entropy(text):.1f} bits/char)"
+    return None
+
+
+def _prefixed_token(text: str) -> str | None:
+    """A vendor token by its form (see PREFIXED_TOKEN): a prefix, then a random tail."""
+    for match in PREFIXED_TOKEN.finditer(text):
+        tail, prefix = match["tail"], match["prefix"]
+        segments = re.split(r"[_.-]", prefix.strip("_.-"))
+        if (
+            (len(segments) < 2 and not prefix[0].isupper())
+            or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", tail)
+            or any(word in PUBLIC_WORDS | NAME_WORDS for word in _words(prefix))
+            or is_public_value(match[0])
+        ):
+            continue
+        kinds = sum(bool(re.search(chars, tail)) for chars in ("[a-z]", "[A-Z]", "[0-9]"))
+        # with lower case, not made of words (`spec.tls.insecureEdgeTerminationPolicy`);
+        # in capitals, where runs of capitals read as words, digits among them
+        random_tail = (
+            not made_of_words(tail)
+            if re.search("[a-z]", tail)
+            else sum(char.isdigit() for char in tail) >= 2
+        )
+        if kinds >= 2 and random_tail and entropy(tail) >= MIN_ENTROPY:
+            return "an access token (a vendor prefix and a random tail)"
+    return None
+
+
+def _sql_password(text: str) -> str | None:
+    """A password in a SQL statement that creates or changes a login (see SQL_PASSWORD)."""
+    if not SQL_CONTEXT.search(text):
+        return None
+    for match in SQL_PASSWORD.finditer(text):
+        before = text[max(0, match.start() - SQL_REACH) : match.start()]
+        statement = re.split(r";|\n\s*\n", before)[-1]
+        if not SQL_CONTEXT.search(statement):
+            continue
+        password = match["quoted"] or match["bare"] or ""
+        if password.upper() in ("PASSWORD", "VALUES", "NULL"):
+            continue
+        if not holds_nothing(password) and not password.startswith(":"):
+            return "a password in a SQL statement"
+    return None
+
+
+def _echoed_secret(text: str) -> str | None:
+    """A literal written into a secret's file or piped to `--password-stdin` (ECHO_LITERAL)."""
+    for match in ECHO_LITERAL.finditer(text):
+        value, path = match["value"], match["path"]
+        if holds_nothing(value) or value.startswith("$"):
+            continue
+        if path is None:
+            return "a password piped to '--password-stdin'"
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if _named(name.lstrip(".")) == "secret":
+            return f"a literal written into '{path}'"
+    return None
+
+
+def _header_flag(text: str) -> str | None:
+    """An HTTP header on a command line (see HEADER_FLAG)."""
+    for match in HEADER_FLAG.finditer(text):
+        name, value = match["name"], match["value"].strip()
+        if name.lower() == "cookie":
+            for cookie in COOKIE_PAIR.finditer(value):
+                if not holds_nothing(cookie["value"]) and looks_random(cookie["value"], 16):
+                    return f"a session in its '{name}' header"
+        elif (
+            name.lower() != "authorization"  # judged by AUTH_HEADER
+            and _named(name) in ("secret", "weak")
+            and value
+            and not holds_nothing(value)
+            and not _auth_setting(value)
+        ):
+            return f"a secret in its '{name}' header"
     return None
 
 
@@ -563,13 +660,37 @@ def _judge_leaf(path: tuple, key: str, value: Any, parent: dict | None) -> str |
                 where = parent.get("path") if parent is not None else ""
                 return f"a JSON patch sets an env entry by position ({where}) to a literal"
         return None
+    if isinstance(value, str) and _digest_of_file(key, value):
+        return None
+    if (
+        parent is None  # a list item
+        and isinstance(value, str)
+        and _words(key)[-1:] in ([w] for w in SECRET_NAME_LISTS)
+        and SECRET_OBJECT_NAME.match(value)
+        and made_of_words(value)
+    ):
+        return None  # `secrets: [pg_password]` names the secrets a service mounts
     public = any(
         word in PUBLIC_WORDS
         for step in steps
         if not step.startswith("/")  # a file's path names folders, not the value
         for word in _words(step)
     ) or any(step.lower() in PUBLIC_KEY_NAMES for step in steps)
+    last = tuple(_words(key)[-2:])
+    public = public or last[-1:] in ((word,) for word in ACCOUNT_WORDS)
+    public = public or any(last[-len(phrase) :] == phrase for phrase in SITE_KEY_PHRASES)
     return looks_secret(key, value, public=public)
+
+
+def _digest_of_file(key: str, value: str) -> bool:
+    """A file's content digest under the file's name (see DIGEST_HEX)."""
+    name = FILE_NAME_KEY.match(key)
+    return bool(
+        name
+        and name["ext"].lower() not in KEY_FILE_TYPES
+        and _named(key[: -len(name["ext"]) - 1].rsplit("/", 1)[-1]) is None  # `secret.txt`
+        and DIGEST_HEX.match(value.strip())
+    )
 
 
 def _in_inline_store(steps: list[str]) -> bool:

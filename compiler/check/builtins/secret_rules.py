@@ -77,8 +77,16 @@ AUTH_METHODS = frozenset(
         "all", "client", "server", "default", "true", "false", "verify-ca", "verify-full",
         "verify-peer", "verify", "strict", "lax", "want", "need", "ssl", "starttls", "pam",
         "htpasswd", "radius", "x509", "spnego", "webauthn", "totp", "otp", "mfa", "2fa",
+        # IPsec (swanctl's `auth = pubkey`) and ssh methods
+        "pubkey", "publickey", "psk", "eap", "xauth", "keyboard-interactive", "hostbased",
     }
 )  # fmt: skip
+# ... or the name of a digest or MAC algorithm (OpenVPN's `auth SHA256`, `auth_type PASS`
+# stays a method word): `sha256`, `SHA-512`, `sha3-256`, `blake2b`, `hmac-sha1`, and an
+# EAP type (`eap-tls`, `eap-mschapv2`)
+AUTH_ALGORITHM = re.compile(
+    r"^((hmac-)?(sha-?\d*|sha3-\d+|md5|blake2[bs]?|ripemd\d*|whirlpool|sm3)|eap-[a-z0-9]+)$"
+)
 # an `auth` value that is one method or several (`ldap,local`, `basic digest`)
 AUTH_SEPARATORS = re.compile(r"[\s,|;+]+")
 # keys that end like a secret but never hold one: External Secrets' `secretKey`, the name
@@ -116,7 +124,18 @@ EMPTY = re.compile(r"^(true|false|yes|no|on|off|null|none|nil|~|)$", re.I)
 REFERENCE = re.compile(
     r"\$__(env|file|vault)\{[^{}]*\}"  # Grafana's config indirections
     r"|\$\{[^{}]*\}|\{\{.{0,500}?\}\}|\{%.{0,500}?%\}|\$\([^()]*\)|`[^`]*`|<%=?.{0,500}?%>"
-    r"|^__\w+__$|^#\{\w+\}#?$|^@\w+@$|^%\w+%$",
+    r"|^__\w+__$|^#\{\w+\}#?$|^@\w+@$|^%\w+%$"
+    # ... Python's configparser and logging `%(VAR)s`, token replacement in other
+    # delimiters (`@@VAR@@`, `<<VAR>>`, `[[VAR]]`, `%%VAR%%`), and a format string's field
+    # as a whole value (.NET and Python `{DbPassword}`)
+    r"|%\([\w.-]+\)[sdirf]|^(@@|<<|\[\[|%%)[A-Za-z_][\w.-]*(@@|>>|\]\]|%%)$"
+    r"|^\{\$?[A-Za-z_][\w.:-]*\}$"  # ... and Caddy's `{env.X}` and `{$X}`
+    # Symfony's `%env(DATABASE_PASSWORD)%` and parameters (`%kernel.secret%`), Ruby's
+    # `#{ENV['X']}`, Hiera's `%{lookup('x')}`, Concourse's `((var))` and spruce's
+    # `(( grab x ))`, a variable's name after `env:` (Datadog, Vector) and Azure Container
+    # Apps' `secretref:name`
+    r"|%env\([^()%]*\)%|^%[\w.-]+%$|#\{[^{}]*\}|%\{[^{}]*\}|\(\([^()]*\)\)"
+    r"|^(env|secretref):[A-Za-z_][\w.-]*$",
     re.S,
 )
 # A Terraform (HCL) expression that refers to a variable, a local, a data source, a module's
@@ -140,8 +159,18 @@ ENV_LOOKUP = re.compile(
 # Encrypted by design, safe to commit: SOPS (`ENC[AES256_GCM,...]`), Ansible Vault, and
 # references to a secret manager (vals' `ref+vault://`, bank-vaults' `vault:path#key`,
 # 1Password's `op://`).
+# `ENC[...]` in any form is an envelope or a handle: SOPS' `ENC[AES256_GCM,...]`, the
+# Datadog agent's secret backend `ENC[handle]`, Jasypt's `ENC(ciphertext)`. A secret
+# manager's reference by the platform's own syntax: Azure App Service's
+# `@Microsoft.KeyVault(...)`, an AWS Secrets Manager or SSM parameter ARN, a GCP Secret
+# Manager resource name. Rails' encrypted credentials and messages (`credentials.yml.enc`:
+# base64 ciphertext `--` iv `--` auth tag) are encrypted by design, like Ansible Vault.
 ENCRYPTED = re.compile(
-    r"^(ENC\[[A-Z0-9_]+,.*\]|\$ANSIBLE_VAULT;.*|ref\+[a-z0-9]+://\S+|vault:\S+#\S+|op://\S+)$",
+    r"^(ENC\[[^\[\]]+\]|ENC\([^()]+\)|\$ANSIBLE_VAULT;.*|ref\+[a-z0-9]+://\S+|vault:\S+#\S+|op://\S+"
+    r"|\{cipher\}[A-Za-z0-9+/=]+"  # Spring Cloud Config's encrypted values
+    r"|@Microsoft\.KeyVault\([^()]*\)|arn:aws[\w-]*:(secretsmanager|ssm):[\w-]*:\d*:\S+"
+    r"|projects/[\w-]+/secrets/[\w-]+(/versions/[\w-]+)?"
+    r"|[A-Za-z0-9+/]{16,}={0,2}--[A-Za-z0-9+/]{16}={0,2}--[A-Za-z0-9+/]{16,24}={0,2})$",
     re.S,
 )
 # Placeholders someone has to replace: `<set-in-vault>`, `********`, `xxx`, `TODO`,
@@ -149,6 +178,9 @@ ENCRYPTED = re.compile(
 # password, public knowledge rather than a secret.
 PLACEHOLDER = re.compile(
     r"^(<[^<>]+>|[*xX•#.]{3,}|\[[a-z _-]+\]"
+    # a masked value that keeps its type's prefix or last characters (`dop_v1_****`,
+    # `sk_live_********4242`): a copy of what a console shows, not the value
+    r"|[\w.-]{0,16}[*•]{4,}\w{0,6}"
     r"|todo|tbd|fixme|redacted|placeholder|changeme|change[-_ ]me|changeit"
     r"|replace[-_ ]?me|set[-_ ]?me|fill[-_ ]?me|fill[-_ ]in|your[-_ ][\w -]*)$",
     re.I,
@@ -260,7 +292,10 @@ PROSE_WORDS = frozenset(
 # Files named for their secrets (rsyncd's `rsyncd.secrets`, strongSwan's `ipsec.secrets`,
 # pppd's `chap-secrets`, `*.credentials`): every line but a comment holds one, unless its
 # last word is a path (`: RSA /etc/ipsec.d/private/gw.pem` names a key file).
-SECRETS_FILE_WORDS = frozenset({"secret", "secrets", "credential", "credentials"})
+# A cookie file (Erlang's `.erlang.cookie`, a cookie jar) holds a login the same way.
+SECRETS_FILE_WORDS = frozenset(
+    {"secret", "secrets", "credential", "credentials", "cookie", "cookies"}
+)
 # An XML element or a code constant named for a secret: Maven's settings.xml
 # `<password>x</password>`, PHP's `define('DB_PASSWORD', 'x')`, `ENV['API_TOKEN'] = 'x'`.
 XML_ELEMENT = re.compile(r"<(?P<key>[A-Za-z_][\w.:-]*)(?:\s[^<>]*)?>(?P<value>[^<>]*)</(?P=key)>")
@@ -291,6 +326,9 @@ USER_PASSWORD = re.compile(r"^(?:\S+\s+)?(?:[a-z]+:)?[^\s:/@]+(@[^\s:/]+)?:(?P<p
 # public keys are public.
 PRIVATE_KEYS = (
     re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"),
+    # a symmetric key in a PEM-like armour: OpenVPN's `tls-auth`/`tls-crypt` static key
+    # (`-----BEGIN OpenVPN Static key V1-----`), any `... SECRET KEY` block
+    re.compile(r"-----BEGIN ([A-Za-z0-9]+ )*(?i:static|secret|symmetric) key( V\d+| BLOCK)?-----"),
     re.compile(r"PuTTY-User-Key-File-\d+:[\s\S]*Private-Lines:"),
     re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]{20,}"),
     # Synapse's signing key file: `ed25519 <key id> <unpadded base64 of the 32-byte seed>`
@@ -330,6 +368,8 @@ KNOWN_TOKENS = tuple(
         r"npm_[A-Za-z0-9]{36}|pypi-AgE[A-Za-z0-9_-]{50,}|hf_[A-Za-z]{34}",  # npm, PyPI, HF
         r"do[por]_v1_[a-f0-9]{64}|shp(at|ca|pa|ss)_[a-fA-F0-9]{32}",  # DigitalOcean, Shopify
         r"hv[sb]\.[A-Za-z0-9_-]{24,}",  # HashiCorp Vault
+        r"sha256~[A-Za-z0-9_-]{43}",  # OpenShift OAuth access token
+        r"sk\.eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}",  # Mapbox secret token (`pk.` is public)
         r"\d{8,10}:AA[A-Za-z0-9_-]{33}",  # a Telegram bot token
         r"sy[tr]_[A-Za-z0-9]+_[A-Za-z0-9]{20}_[A-Za-z0-9]{6}|m[ac]t_[A-Za-z0-9]{30}_[A-Za-z0-9]{6}",
         # ^ Matrix: Synapse and MAS access and refresh tokens
@@ -338,6 +378,66 @@ KNOWN_TOKENS = tuple(
         # ^ a DNS TSIG key as nsupdate and knot take it: `algorithm:name:secret`
     )
 )
+# A token in a vendor's published form of a short prefix, separators, and a random tail
+# (Docker Hub `dckr_pat_…`, New Relic `NRAK-…`, Postman `PMAK-…`, Doppler `dp.st.prd.…`),
+# in a command or a file as much as alone: the tail is 20+ letters and digits of two
+# kinds, not hex (`cache-key-<sha>` is a hash), with a random key's entropy; the prefix is
+# two or more segments or in capitals, because one lower-case word and a random tail is
+# how public object ids are written (Stripe's `price_1Mo…`, `cus_…`; TypeIDs
+# `user_01h…`), and it is no word that names public data (`sha-…`: see PUBLIC_WORDS).
+PREFIXED_TOKEN = re.compile(
+    r"(?<![\w./:@-])(?P<prefix>[A-Za-z]{2,6}(?:[_.-][A-Za-z]{2,4}){0,2}[_.-])"
+    r"(?P<tail>[A-Za-z0-9]{20,})(?![\w./@-])"
+)
+# A literal a script writes into a file named for a secret (`echo pul-… >
+# ~/.pulumi/token`, `printf '%s' x > /root/.vault-token`) or pipes into a login's
+# `--password-stdin` (`echo 'x' | docker login -u me --password-stdin`, helm, podman).
+ECHO_LITERAL = re.compile(
+    r"\b(?:echo|printf)(?:[ \t]+-[A-Za-z]+)*(?:[ \t]+(?P<q>['\"]?)%s(?P=q))?[ \t]+"
+    r"(?P<vq>['\"]?)(?P<value>[^\s'\"|>;&]+)(?P=vq)[ \t]*"
+    r"(?:>>?[ \t]*(?P<path>[^\s;&|]+)|\|[^|\n;&]*--password-stdin)"
+)
+# --- SQL and HTTP headers in commands and scripts -----------------------------------------
+# A password in SQL: PostgreSQL `CREATE USER x [WITH] PASSWORD 'pw'` and `ALTER ROLE`,
+# MSSQL `WITH PASSWORD = N'pw'`, MySQL `IDENTIFIED [WITH plugin] BY 'pw'`, Oracle
+# `IDENTIFIED BY pw` (quoted or bare). A psql or sqlplus variable (`PASSWORD :'pw'`,
+# `IDENTIFIED BY &pw`) is none.
+SQL_PASSWORD = re.compile(
+    r"(?i:\bpassword(?:\s+|\s*=\s*)N?|\bidentified\s+(?:with\s+\w+\s+)?by\s+(?:password\s+)?N?)"
+    r"(?:(?P<q>['\"])(?P<quoted>[^'\"\n]+)(?P=q)|(?<=[Yy]\s)(?P<bare>[A-Za-z0-9][A-Za-z0-9_#$!%^&*+=-]*))"
+)
+# The statement must be one that creates or changes a login, earlier in the same statement
+# (no `;` or blank line between, within SQL_REACH characters): prose and code that say
+# "identified by" or `['password']` are not SQL.
+SQL_CONTEXT = re.compile(r"(?i)\b((create|alter)\s+(user|role|login)|grant)\s")
+SQL_REACH = 300
+# An HTTP header passed on a command line (`curl -H 'X-API-Key: …'`, `--header`): the
+# header's name is judged like a key (`X-Api-Key`, `X-Auth-Token`, `Private-Token`), and a
+# `Cookie` header carries a session, which logs in as its user, when a cookie's value is a
+# random run.
+HEADER_FLAG = re.compile(
+    r"(?:^|(?<=\s))(?:-H|--header)[ \t=]*(?P<q>['\"]?)(?P<name>[A-Za-z][\w-]*):[ \t]*"
+    r"(?P<value>[^'\"\n]*)"
+)
+COOKIE_PAIR = re.compile(r"(?P<name>[^\s=;]+)=(?P<value>[^\s;]+)")
+# A manifest of files and their content digests (`static/logo.svg: <40 hex>`): a hex
+# string of a digest's length under a key that is a file's name is that file's hash
+# (git's blob id, SHA-256). Not a key file's name (`server.key`, `tls.pem`).
+DIGEST_HEX = re.compile(
+    r"^([0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{56}|[0-9a-f]{64}|[0-9a-f]{96}|[0-9a-f]{128})$"
+)
+FILE_NAME_KEY = re.compile(r"^(?:[^/\s]+/)*[^/\s]+\.(?P<ext>[A-Za-z0-9]{1,5})$")
+KEY_FILE_TYPES = frozenset(
+    {"key", "pem", "p12", "pfx", "jks", "keystore", "secret", "secrets", "token", "der", "asc",
+     "gpg", "kdbx", "ppk"}
+)  # fmt: skip
+# A list under `secrets` or `credentials` names secret objects, not values: Compose's
+# `secrets: [pg_password]`, a workflow's `secrets: [deploy-key]`; an item that is an
+# identifier of two or more words is a name. (`api_tokens: [tok-one]` and
+# `secrets: [hunter2]` hold values.)
+SECRET_NAME_LISTS = frozenset({"secrets", "credentials"})
+SECRET_OBJECT_NAME = re.compile(r"^[a-z][a-z0-9]*([_.-][a-z0-9]+)+$")
+
 # Otherwise a random key is a long run of base64 / URL-safe characters (no dots: host
 # names, versions and file names have them; no `:`: digests and URLs) that is not made of
 # words, has high entropy, and is none of the public random-looking values below.
@@ -356,6 +456,14 @@ PUBLIC_VALUES = (
     re.compile(r"^pk_(live|test)_[A-Za-z0-9]+$"),  # Stripe publishable key: ships in pages
     re.compile(r"^(sha256|sha384|sha512)-[A-Za-z0-9+/]{43,86}={0,2}$"),  # SRI integrity
     re.compile(r"^[a-z0-9-]*(verification|challenge)=[A-Za-z0-9_+/=-]+$", re.I),  # DNS TXT
+    # IPFS content ids: CIDv0 (base58 multihash `Qm…`) and CIDv1 (base32 `bafy…`): the hash
+    # of published content, the address anyone fetches it by
+    re.compile(r"^Qm[1-9A-HJ-NP-Za-km-z]{44}$|^b(afy|afk|afz|aga)[a-z2-7]{50,}$"),
+    # `0x` and 16 or 40 hex digits: an OpenPGP long key id or fingerprint, an Ethereum
+    # address (`0x` and 64 is a private key, and stays reported)
+    re.compile(r"^0x([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40})$"),
+    # a W3C trace context `traceparent` (version, trace id, span id, flags)
+    re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
 )
 # Binary files by their signature (images, fonts: a favicon, a logo in base64) are files,
 # not keys, whatever their entropy.
@@ -377,7 +485,7 @@ PUBLIC_WORDS = frozenset(
         "recipient", "recipients", "fingerprint", "fingerprints", "checksum", "checksums",
         "digest", "sha", "sha1", "sha256", "sha384", "sha512", "md5", "integrity", "hash",
         "commit", "revision", "rev", "tag", "tags", "version", "etag", "id", "ids", "ulid",
-        "uuid", "kid",
+        "uuid", "kid", "cid",
         "cert", "certificate", "certificates", "crt", "ca",
     }
 )  # fmt: skip
@@ -387,6 +495,12 @@ PUBLIC_WORDS = frozenset(
 PUBLIC_KEY_NAMES = frozenset(
     {"old_signing_keys", "trusted_key_servers", "authorized_keys", "known_hosts", "jwks"}
 )
+# A key whose last word is `account` holds an account's name or id (a Twilio account SID);
+# the account's key is named `account_key` (rule 1).
+ACCOUNT_WORDS = frozenset({"account"})
+# A CAPTCHA's site key (reCAPTCHA, hCaptcha, Turnstile: `recaptcha_site_key`, `sitekey`)
+# is written into the page's HTML; its secret is the `secret_key`.
+SITE_KEY_PHRASES = frozenset({("site", "key"), ("sitekey",)})
 # Words that say the value is the *name* of an object (`configMapRef`, `secretName`): a
 # DNS-1123 name under them is a name.
 NAME_WORDS = frozenset({"name", "names", "ref", "refs"})
@@ -433,8 +547,10 @@ PLAINLY_NOT_SECRET = re.compile(
 )
 # config files: `key = value`, `KEY=value`, `key: value`, and `key value` (redis,
 # nslcd, slapd: `requirepass x`, `bindpw x`, lower-case keys only, one token of value)
+# LDIF writes a base64 value after `::` (`userPassword:: e1NTSEF9...`); npm's `.npmrc`
+# scopes a key to a registry (`//npm.example/:_authToken=...`)
 LINE = re.compile(
-    r"^\s*(?:export\s+|-\s+)?[\"']?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?"
-    r"\s*(=|:(?=\s|$))\s*(?P<value>.*)$"
+    r"^\s*(?:export\s+|-\s+|//[^\s:]+:)?[\"']?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?"
+    r"\s*(=|:(?=\s|$)|(?<=\w)::(?=\s))\s*(?P<value>.*)$"  # not Haskell's `password :: String`
 )
 SPACED_LINE = re.compile(r"^\s*(?P<key>[a-z_][a-z0-9_]*)\s+(?P<value>\S+)\s*$")
