@@ -13,6 +13,7 @@ import json
 import os
 import random
 import resource
+import signal
 import stat
 import subprocess
 import sys
@@ -523,3 +524,75 @@ def test_a_journal_not_written_by_gitopsc_is_refused(example: Path, tmp_path: Pa
         assert result.exit_code == 2 and result.exception is None, result.stderr
         assert f"{journal} is not a journal gitopsc wrote" in result.stderr
         assert victim.read_bytes() == content
+
+
+def _compile_killed_at(root: Path, step: int) -> int:
+    """`gitopsc compile` in a forked child that SIGKILLs itself at one moment of an
+    in-place update: step -1 just before the journal is renamed into place (the commit
+    point), step N before the N-th file system change after it (a delete, a folder
+    removal, a rename, the journal's removal). The exit status: killed, or 0 if the
+    update had fewer steps."""
+    journal = root / ".rendered.gitopsc-journal"
+    pid = os.fork()
+    if pid != 0:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    try:  # the child: never return into pytest
+        count = [0]
+
+        def killing(real):  # noqa: ANN001, ANN202 - wraps os.unlink, os.rmdir, os.rename
+            def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                if step == -1 and real is real_rename and str(args[1]) == str(journal):
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if step >= 0 and journal.exists():
+                    if count[0] == step:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    count[0] += 1
+                return real(*args, **kwargs)
+
+            return wrapper
+
+        real_rename = os.rename
+        os.unlink, os.rmdir, os.rename = killing(os.unlink), killing(os.rmdir), killing(os.rename)
+        result = run_cli("compile", "--root", str(root))
+        os._exit(result.exit_code if result.exception is None else 71)
+    finally:
+        os._exit(70)
+
+
+def test_a_kill_at_any_moment_of_an_in_place_update_leaves_the_old_or_the_new_tree(
+    example: Path,
+):
+    """Kill the compile before its commit point and at steps spread over the applying of
+    the journal (deletes, folder removals, renames, the journal's removal); `compile
+    --check` (a reader) first finishes the update from the journal, or removes the
+    uncommitted staging, then compares: the tree is exactly the old one (before the
+    commit) or exactly the new one (after it), with nothing left beside it."""
+    out = example / "rendered"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    old = _snapshot(out)
+    # removes one instance folder (deletes, empty folders) and changes files elsewhere
+    _replace(example / "catalog/customers/acme.yaml", "      element-web:\n", "")
+    _change_a_customer(example, random.Random(0))
+    fresh = example.parent / "fresh"
+    assert run_cli("compile", "--root", str(example), "--out", str(fresh)).exit_code == 0
+    new = _snapshot(fresh)
+    assert new != old
+    finished = False
+    for step in (-1, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610):
+        code = _compile_killed_at(example, step)
+        if code == 0:
+            finished = True  # the update had fewer steps: it ran to the end
+            assert _snapshot(out) == new
+            break
+        assert code == -signal.SIGKILL, code
+        assert (example / ".rendered.gitopsc-journal").exists() == (step >= 0)
+        result = run_cli("compile", "--check", "--root", str(example))
+        assert result.exception is None
+        assert "finished an interrupted compile" in result.stderr
+        assert result.exit_code == (1 if step == -1 else 0), (step, result.stdout)
+        assert _snapshot(out) == (old if step == -1 else new), f"a mixed tree after step {step}"
+        _no_strays(example)
+        # back to the old tree for the next round (a compile in place, not killed)
+        write_tree(out, [{p: d for p, d in old.items() if p != ".gitopsc"}], ENVIRONMENTS, True)
+        assert _snapshot(out) == old
+    assert finished, "the update has more steps than the kills covered"
