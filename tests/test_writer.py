@@ -429,7 +429,11 @@ def test_a_recompile_touches_only_the_files_whose_bytes_change(example: Path, tm
 
 def _change_a_customer(root: Path, rng: random.Random) -> None:
     size = rng.choice(["150M", "200M", "250M"])
-    _replace(root / "catalog/customers/acme.yaml", "SYNAPSE_MAX_UPLOAD_SIZE: 100M", f"SYNAPSE_MAX_UPLOAD_SIZE: {size}")
+    _replace(
+        root / "catalog/customers/acme.yaml",
+        "SYNAPSE_MAX_UPLOAD_SIZE: 100M",
+        f"SYNAPSE_MAX_UPLOAD_SIZE: {size}",
+    )
 
 
 def _remove_a_customer(root: Path, rng: random.Random) -> None:
@@ -516,7 +520,12 @@ def test_a_journal_not_written_by_gitopsc_is_refused(example: Path, tmp_path: Pa
     journal = example / ".rendered.gitopsc-journal"
     journal.write_text(
         json.dumps(
-            {"stage": ".gitopsc-stage-rendered-1", "renames": [], "deletes": ["../catalog/teams.yaml"], "prune": []}
+            {
+                "stage": ".gitopsc-stage-rendered-1",
+                "renames": [],
+                "deletes": ["../catalog/teams.yaml"],
+                "prune": [],
+            }
         )
     )
     for args in (("compile",), ("compile", "--check")):
@@ -539,8 +548,8 @@ def _compile_killed_at(root: Path, step: int) -> int:
     try:  # the child: never return into pytest
         count = [0]
 
-        def killing(real):  # noqa: ANN001, ANN202 - wraps os.unlink, os.rmdir, os.rename
-            def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def killing(real):  # wraps os.unlink, os.rmdir, os.rename
+            def wrapper(*args, **kwargs):
                 if step == -1 and real is real_rename and str(args[1]) == str(journal):
                     os.kill(os.getpid(), signal.SIGKILL)
                 if step >= 0 and journal.exists():

@@ -5,8 +5,8 @@ The catalog wing's emitter (`to_yaml`, `to_json`, re-exported here) turns object
 exact YAML/JSON text; `layout.py` decides which objects share a file (one
 multi-document `manifests.yaml` per Kubernetes folder, or one object per file);
 `writer.py` is the only code that writes compiled output (atomic folder swap or
-journalled in-place update, index, drift comparison); `guard.py` makes runs into one folder take turns
-and words the file system's refusals. It reads the render stage's `OutputFile` and
+journalled in-place update, index, drift comparison); `guard.py` makes runs into one
+folder take turns and words the file system's refusals. It reads the render stage's `OutputFile` and
 nothing from check or review.
 """
 

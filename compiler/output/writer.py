@@ -1,4 +1,4 @@
-"""Stage 6, write: output files in, the output folder replaced in one atomic step.
+"""Stage 6, write: output files in, the output folder replaced or updated atomically.
 
 Input: the `OutputFile`s of the environments compiled. Output: `<out>/<env>/...`, laid
 out as each environment's `output.layout` says (output/layout.py: one multi-document
@@ -6,17 +6,28 @@ out as each environment's `output.layout` says (output/layout.py: one multi-docu
 `<out>/<env>/index.json` (every file with its sha256, instances, sources and the
 objects it holds) and the marker `<out>/.gitopsc` that proves gitopsc made the folder.
 
-How a failure can never leave a half-written tree: the complete new tree is built in a
-sibling folder (environments not being compiled are hard-linked from the current tree),
-flushed to disk, then exchanged with the current one by one `renameat2(RENAME_EXCHANGE)`
-call; only then is the old tree deleted. A kill before the exchange leaves the old tree
-untouched (the stray build folder is removed by a later run); a kill after it leaves the
-new tree whole. Where the kernel or file system cannot exchange, two renames are used and
-the next run restores `<out>` from the backup if it was interrupted between them.
+How a failure can never leave a half-written tree, two ways:
+
+- A recompile into a folder gitopsc wrote before updates it in place, touching only
+  files whose bytes change (`_update_in_place`): at 1,000 customers a change reaches a
+  few files of 84,000, and rebuilding the tree (even with hard links) gave every file a
+  new ctime, so `git status` re-read all of them (issue 17). New and changed files are
+  written to a staging folder beside `<out>` and flushed; a journal listing every
+  rename, delete and emptied folder is then flushed and renamed into place beside
+  `<out>`: that rename is the commit point. Applying it is idempotent, so a run killed
+  while applying is finished by the next compile, or by `compile --check` before it
+  reads (`recover`); a run killed before the commit leaves only a staging folder, which
+  the next one removes. Readers outside gitopsc may see a mix during the apply window
+  (milliseconds for a small change); gitopsc's readers never do.
+- A first compile into a new or empty folder builds the complete tree in a sibling
+  folder, flushes it, and puts it in place with one `renameat2(RENAME_EXCHANGE)` call
+  (or a rename when `<out>` does not exist); only then is the old (empty) folder deleted.
+  Where the kernel or file system cannot exchange, two renames are used and the next run
+  restores `<out>` from the backup if it was interrupted between them.
 
 Two runs into one folder take turns on a lock beside it (`guard.output_lock`); a file
 system error (read-only, full, a file size limit) is a `UsageError` naming the path
-(`guard.cannot_write`), raised before the exchange, so the old tree stays whole.
+(`guard.cannot_write`), raised before the commit point, so the old tree stays whole.
 
 This is the only module that writes compiled output.
 """
@@ -401,9 +412,8 @@ def _stage_folder(
     try:
         for name in names:
             data = tree[prefix + name]
-            if files.get(prefix + name) and current is not None:
-                if _same_file(current, name, data):
-                    continue
+            if files.get(prefix + name) and current is not None and _same_file(current, name, data):
+                continue
             try:
                 if staged is None:
                     os.makedirs(stage / folder, exist_ok=True)
