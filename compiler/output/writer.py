@@ -468,6 +468,7 @@ def _read_journal(out: Path) -> dict[str, object]:
         pid = stage.removeprefix(f"{_STAGE}{out.name}-")
         valid = stage.startswith(_STAGE) and pid.isascii() and pid.isdigit()
         for key in ("renames", "deletes", "prune"):
+            valid = valid and isinstance(plan[key], list)
             for path in plan[key]:
                 valid = valid and isinstance(path, str) and bool(path)
                 _safe_relative(path)
