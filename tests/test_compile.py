@@ -417,8 +417,11 @@ def _many_customers(root: Path, count: int) -> None:
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: str):
-    """SIGKILL at several moments: the tree on disk is always exactly the old or the new
-    one, in either layout (a multi-document file is written whole or not at all)."""
+    """SIGKILL at several moments of a recompile (an in-place update: staging, the
+    journal, applying it): once the next reader has looked (`compile --check` finishes a
+    committed update or removes an uncommitted one) the tree on disk is exactly the old
+    or the new one, in either layout (a multi-document file is written whole or not at
+    all). tests/test_writer.py kills at each step of the apply window deterministically."""
     set_layout(example, layout)
     _many_customers(example, 60)
     assert run_cli("compile", "--root", str(example)).exit_code == 0
@@ -438,7 +441,10 @@ def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: s
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        checked = run_cli("compile", "--check", "--root", str(example))
+        assert checked.exception is None and checked.exit_code in (0, 1), checked.stderr
         current = read_tree(example / "rendered", ["dev", "staging", "prod"])
+        assert checked.exit_code == (0 if current == new else 1)
         assert current in (old, new), f"half-written tree after {delay}s"
         outcomes.add("new" if current == new else "old")
         if current == new:  # restore the old tree for the next attempt

@@ -11,7 +11,9 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import resource
+import signal
 import stat
 import subprocess
 import sys
@@ -379,3 +381,227 @@ def test_a_symlinked_output_folder_is_written_where_it_points(example: Path, tmp
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     assert run_cli("compile", "--check", "--root", str(example)).exit_code == 0
     assert b"260m" in b"".join(read_tree(target, ["prod"]).values())
+
+
+# --- a recompile updates the folder in place ----------------------------------------------
+
+
+def _stats(out: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, ctime, mtime) of every file under `out`, in nanoseconds."""
+    return {
+        p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_ctime_ns, p.stat().st_mtime_ns)
+        for p in out.rglob("*")
+        if p.is_file()
+    }
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_recompile_touches_only_the_files_whose_bytes_change(example: Path, tmp_path: Path):
+    """Issue 17: hard-linking every unchanged file into a new tree changed every file's
+    ctime, so `git status` re-read all of them. Now a file whose bytes stay the same keeps
+    its inode, ctime and mtime, and only the changed files get new bytes: the same bytes
+    as a compile of the new catalog into a new folder."""
+    out = example / "rendered"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    before, old = _stats(out), _snapshot(out)
+    time.sleep(0.01)  # a rewritten file would get a later ctime on any clock granularity
+    _replace(example / "catalog/customers/acme.yaml", "100M", "200M")
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    fresh = tmp_path / "fresh"
+    assert run_cli("compile", "--root", str(example), "--out", str(fresh)).exit_code == 0
+    after, new = _stats(out), _snapshot(out)
+    assert new == _snapshot(fresh)
+    changed = {path for path in new if new[path] != old.get(path)}
+    assert changed and all("acme" in path or path.endswith("index.json") for path in changed)
+    assert len(changed) < len(new) // 10, changed  # the test means something: few changed
+    assert set(after) == set(before)
+    for path in sorted(set(after) - changed):
+        assert after[path] == before[path], f"{path} was touched although its bytes are the same"
+    for path in changed:
+        assert after[path][0] != before[path][0]  # replaced by rename, never written over
+    _no_strays(example)
+
+
+def _change_a_customer(root: Path, rng: random.Random) -> None:
+    size = rng.choice(["150M", "200M", "250M"])
+    _replace(
+        root / "catalog/customers/acme.yaml",
+        "SYNAPSE_MAX_UPLOAD_SIZE: 100M",
+        f"SYNAPSE_MAX_UPLOAD_SIZE: {size}",
+    )
+
+
+def _remove_a_customer(root: Path, rng: random.Random) -> None:
+    (root / "catalog/customers" / rng.choice(["initech.yaml", "globex.yaml"])).unlink()
+
+
+def _add_a_customer(root: Path, rng: random.Random) -> None:
+    name = f"added{rng.randrange(1000)}"
+    text = (root / "catalog/customers/acme.yaml").read_text()
+    text = text.replace("name: acme", f"name: {name}").replace("acme.example", f"{name}.example")
+    (root / f"catalog/customers/{name}.yaml").write_text(text)
+
+
+def _change_a_service_default(root: Path, rng: random.Random) -> None:
+    _replace(root / "catalog/services/synapse.yaml", "cpu: 250m", f"cpu: {rng.choice([260, 300])}m")
+
+
+def _remove_an_environments_service(root: Path, rng: random.Random) -> None:
+    if rng.random() < 0.5:  # the environment's own override of a service
+        _replace(
+            root / "environments/dev/environment.yaml",
+            "services:\n  synapse:\n    config:\n      SYNAPSE_LOG_LEVEL: DEBUG\n",
+            "",
+        )
+    else:  # a service of one customer in one environment: its whole folder goes
+        _replace(root / "catalog/customers/acme.yaml", "      element-web:\n", "")
+
+
+EDITS = (
+    _change_a_customer,
+    _remove_a_customer,
+    _add_a_customer,
+    _change_a_service_default,
+    _remove_an_environments_service,
+)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_in_place_recompile_gives_the_bytes_of_a_fresh_compile(
+    example: Path, tmp_path: Path, seed: int
+):
+    """Each catalog edit, in a random order: the folder updated in place holds exactly
+    the files (and bytes, marker included) of a compile into a new folder, with no stray
+    file or folder and no empty folder left behind."""
+    rng = random.Random(seed)
+    out = example / "rendered"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    for step, edit in enumerate(rng.sample(EDITS, len(EDITS))):
+        edit(example, rng)
+        assert run_cli("compile", "--root", str(example)).exit_code == 0, edit.__name__
+        fresh = tmp_path / f"fresh-{step}"
+        assert run_cli("compile", "--root", str(example), "--out", str(fresh)).exit_code == 0
+        assert _snapshot(out) == _snapshot(fresh), edit.__name__
+        folders = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_dir())
+        assert folders == sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_dir())
+        _no_strays(example)
+    assert run_cli("compile", "--check", "--root", str(example)).exit_code == 0
+
+
+def test_an_env_recompile_in_place_keeps_the_other_environments(example: Path):
+    """`compile --env prod` in place after a change that reaches staging and prod: prod
+    is updated, staging (changed in the catalog too) and dev are not touched at all."""
+    out = example / "rendered"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    before, old = _stats(out), _snapshot(out)
+    _edit(example)
+    assert run_cli("compile", "--root", str(example), "--env", "prod").exit_code == 0
+    after, new = _stats(out), _snapshot(out)
+    assert set(after) == set(before)
+    for path in before:
+        if not path.startswith("prod/"):
+            assert after[path] == before[path] and new[path] == old[path], path
+    assert any(new[p] != old[p] for p in before if p.startswith("prod/"))
+    assert b"260m" in b"".join(read_tree(out, ["prod"]).values())
+    assert b"260m" not in b"".join(read_tree(out, ["staging"]).values())
+
+
+def test_a_journal_not_written_by_gitopsc_is_refused(example: Path, tmp_path: Path):
+    """The journal sits in the repository root: one committed there (or edited) must not
+    delete or move anything outside the output folder."""
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    victim = example / "catalog/teams.yaml"
+    content = victim.read_bytes()
+    journal = example / ".rendered.gitopsc-journal"
+    journal.write_text(
+        json.dumps(
+            {
+                "stage": ".gitopsc-stage-rendered-1",
+                "renames": [],
+                "deletes": ["../catalog/teams.yaml"],
+                "prune": [],
+            }
+        )
+    )
+    for args in (("compile",), ("compile", "--check")):
+        result = run_cli(*args, "--root", str(example))
+        assert result.exit_code == 2 and result.exception is None, result.stderr
+        assert f"{journal} is not a journal gitopsc wrote" in result.stderr
+        assert victim.read_bytes() == content
+
+
+def _compile_killed_at(root: Path, step: int) -> int:
+    """`gitopsc compile` in a forked child that SIGKILLs itself at one moment of an
+    in-place update: step -1 just before the journal is renamed into place (the commit
+    point), step N before the N-th file system change after it (a delete, a folder
+    removal, a rename, the journal's removal). The exit status: killed, or 0 if the
+    update had fewer steps."""
+    journal = root / ".rendered.gitopsc-journal"
+    pid = os.fork()
+    if pid != 0:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    try:  # the child: never return into pytest
+        count = [0]
+
+        def killing(real):  # wraps os.unlink, os.rmdir, os.rename
+            def wrapper(*args, **kwargs):
+                if step == -1 and real is real_rename and str(args[1]) == str(journal):
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if step >= 0 and journal.exists():
+                    if count[0] == step:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    count[0] += 1
+                return real(*args, **kwargs)
+
+            return wrapper
+
+        real_rename = os.rename
+        os.unlink, os.rmdir, os.rename = killing(os.unlink), killing(os.rmdir), killing(os.rename)
+        result = run_cli("compile", "--root", str(root))
+        os._exit(result.exit_code if result.exception is None else 71)
+    finally:
+        os._exit(70)
+
+
+def test_a_kill_at_any_moment_of_an_in_place_update_leaves_the_old_or_the_new_tree(
+    example: Path,
+):
+    """Kill the compile before its commit point and at steps spread over the applying of
+    the journal (deletes, folder removals, renames, the journal's removal); `compile
+    --check` (a reader) first finishes the update from the journal, or removes the
+    uncommitted staging, then compares: the tree is exactly the old one (before the
+    commit) or exactly the new one (after it), with nothing left beside it."""
+    out = example / "rendered"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    old = _snapshot(out)
+    # removes one instance folder (deletes, empty folders) and changes files elsewhere
+    _replace(example / "catalog/customers/acme.yaml", "      element-web:\n", "")
+    _change_a_customer(example, random.Random(0))
+    fresh = example.parent / "fresh"
+    assert run_cli("compile", "--root", str(example), "--out", str(fresh)).exit_code == 0
+    new = _snapshot(fresh)
+    assert new != old
+    finished = False
+    for step in (-1, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610):
+        code = _compile_killed_at(example, step)
+        if code == 0:
+            finished = True  # the update had fewer steps: it ran to the end
+            assert _snapshot(out) == new
+            break
+        assert code == -signal.SIGKILL, code
+        assert (example / ".rendered.gitopsc-journal").exists() == (step >= 0)
+        result = run_cli("compile", "--check", "--root", str(example))
+        assert result.exception is None
+        assert "finished an interrupted compile" in result.stderr
+        assert result.exit_code == (1 if step == -1 else 0), (step, result.stdout)
+        assert _snapshot(out) == (old if step == -1 else new), f"a mixed tree after step {step}"
+        _no_strays(example)
+        # back to the old tree for the next round (a compile in place, not killed)
+        write_tree(out, [{p: d for p, d in old.items() if p != ".gitopsc"}], ENVIRONMENTS, True)
+        assert _snapshot(out) == old
+    assert finished, "the update has more steps than the kills covered"

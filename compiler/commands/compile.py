@@ -4,7 +4,9 @@ or gate on drift (one shard's files of it).
 A compile holds the output folder's lock from before it reads the catalog until the new
 tree is in place: a second compile into the same folder waits, then reads the catalog as
 it is by then, so the folder ends with the newer catalog's output, never an older one
-written last. `--check` writes nothing and takes no lock.
+written last. Both first finish (or undo) what a killed compile left (`recover`), so
+neither reads half an update; `--check` otherwise writes nothing, and takes the lock
+only for that.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from rich.progress import (
 
 from compiler import pipeline
 from compiler.errors import UsageError
-from compiler.output import differences, output_lock, read_tree, write_tree
+from compiler.output import differences, output_lock, read_tree, recover, write_tree
 
 
 def run(
@@ -46,6 +48,8 @@ def run(
     repo_path = _repo_path(root, out)
     lock = contextlib.nullcontext() if check else output_lock(out, _waiting)
     with lock, _progress() as progress:
+        if recover(out):  # a killed compile's update: finished (or undone) before any read
+            _note(f"finished an interrupted compile into {out} before reading it")
         digest = None if check else pipeline.inputs_digest(root, repo_path)
         if digest is not None and pipeline.unchanged(out, digest):
             progress.stop()
@@ -151,6 +155,11 @@ def _read_shard(
             if owner(relative) == shard.index and path.is_file():
                 present[relative] = path.read_bytes()
     return present, owner
+
+
+def _note(message: str) -> None:
+    """Say on stderr what was done besides the command's own work."""
+    Console(stderr=True, soft_wrap=True, emoji=False).print(message, highlight=False, markup=False)
 
 
 def _waiting(message: str) -> None:

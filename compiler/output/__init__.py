@@ -4,9 +4,9 @@ and the output folder, replaced in one atomic step, out.
 The catalog wing's emitter (`to_yaml`, `to_json`, re-exported here) turns objects into
 exact YAML/JSON text; `layout.py` decides which objects share a file (one
 multi-document `manifests.yaml` per Kubernetes folder, or one object per file);
-`writer.py` is the only code that writes compiled output (atomic folder swap, index,
-drift comparison); `guard.py` makes runs into one folder take turns
-and words the file system's refusals. It reads the render stage's `OutputFile` and
+`writer.py` is the only code that writes compiled output (atomic folder swap or
+journalled in-place update, index, drift comparison); `guard.py` makes runs into one
+folder take turns and words the file system's refusals. It reads the render stage's `OutputFile` and
 nothing from check or review.
 """
 
@@ -28,6 +28,7 @@ from compiler.output.writer import (
     differences,
     documents_of,
     read_tree,
+    recover,
     render_tree,
     serialize,
     without_header,
@@ -48,6 +49,7 @@ __all__ = [
     "output_lock",
     "pack",
     "read_tree",
+    "recover",
     "render_tree",
     "serialize",
     "shown_names",

@@ -112,9 +112,9 @@ def cannot_write(
     error: OSError, where: str | Path, out: Path | None = None, build: Path | None = None
 ) -> UsageError:
     """The error as one line: the path that could not be written and why (a path in the
-    build folder named by where it was going in `out`), and, when writing the output
-    folder `out`, that its previous output is intact (every error comes before the
-    exchange)."""
+    build or staging folder named by where it was going in `out`), and, when writing the
+    output folder `out`, that its previous output is intact (every error this is called
+    for comes before the commit point: the exchange, or an update's journal)."""
     if isinstance(error, shutil.Error):  # copytree: a list of (source, target, reason)
         _, where, reason = error.args[0][0]
     else:

@@ -1,4 +1,4 @@
-"""Stage 6, write: output files in, the output folder replaced in one atomic step.
+"""Stage 6, write: output files in, the output folder replaced or updated atomically.
 
 Input: the `OutputFile`s of the environments compiled. Output: `<out>/<env>/...`, laid
 out as each environment's `output.layout` says (output/layout.py: one multi-document
@@ -6,17 +6,28 @@ out as each environment's `output.layout` says (output/layout.py: one multi-docu
 `<out>/<env>/index.json` (every file with its sha256, instances, sources and the
 objects it holds) and the marker `<out>/.gitopsc` that proves gitopsc made the folder.
 
-How a failure can never leave a half-written tree: the complete new tree is built in a
-sibling folder (environments not being compiled are hard-linked from the current tree),
-flushed to disk, then exchanged with the current one by one `renameat2(RENAME_EXCHANGE)`
-call; only then is the old tree deleted. A kill before the exchange leaves the old tree
-untouched (the stray build folder is removed by a later run); a kill after it leaves the
-new tree whole. Where the kernel or file system cannot exchange, two renames are used and
-the next run restores `<out>` from the backup if it was interrupted between them.
+How a failure can never leave a half-written tree, two ways:
+
+- A recompile into a folder gitopsc wrote before updates it in place, touching only
+  files whose bytes change (`_update_in_place`): at 1,000 customers a change reaches a
+  few files of 84,000, and rebuilding the tree (even with hard links) gave every file a
+  new ctime, so `git status` re-read all of them (issue 17). New and changed files are
+  written to a staging folder beside `<out>` and flushed; a journal listing every
+  rename, delete and emptied folder is then flushed and renamed into place beside
+  `<out>`: that rename is the commit point. Applying it is idempotent, so a run killed
+  while applying is finished by the next compile, or by `compile --check` before it
+  reads (`recover`); a run killed before the commit leaves only a staging folder, which
+  the next one removes. Readers outside gitopsc may see a mix during the apply window
+  (milliseconds for a small change); gitopsc's readers never do.
+- A first compile into a new or empty folder builds the complete tree in a sibling
+  folder, flushes it, and puts it in place with one `renameat2(RENAME_EXCHANGE)` call
+  (or a rename when `<out>` does not exist); only then is the old (empty) folder deleted.
+  Where the kernel or file system cannot exchange, two renames are used and the next run
+  restores `<out>` from the backup if it was interrupted between them.
 
 Two runs into one folder take turns on a lock beside it (`guard.output_lock`); a file
 system error (read-only, full, a file size limit) is a `UsageError` naming the path
-(`guard.cannot_write`), raised before the exchange, so the old tree stays whole.
+(`guard.cannot_write`), raised before the commit point, so the old tree stays whole.
 
 This is the only module that writes compiled output.
 """
@@ -29,6 +40,8 @@ import errno
 import functools
 import glob
 import hashlib
+import itertools
+import json
 import os
 import shutil
 import signal
@@ -46,6 +59,8 @@ MARKER = ".gitopsc"
 _MARKER_TEXT = "Written by `gitopsc compile`. Everything in this folder is replaced on each run.\n"
 _BUILD = ".gitopsc-build-"
 _BACKUP = ".gitopsc-backup-"
+_STAGE = ".gitopsc-stage-"
+_JOURNAL = ".gitopsc-journal"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
 
@@ -211,20 +226,46 @@ def write_tree(
 
     `parts` may be a generator that is still rendering: each part is written as it
     arrives, and an exception from it (or anything else) before the end removes the
-    build folder and leaves `<out>` as it was. Other environments already in `<out>`
-    are kept unless `remove_others` (a full compile: an environment deleted from the
-    catalog disappears from the output too). `written(n)` reports progress per folder.
-    A file system error becomes a `UsageError` naming the file.
+    build or staging folder and leaves `<out>` as it was. Other environments already in
+    `<out>` are kept unless `remove_others` (a full compile: an environment deleted from
+    the catalog disappears from the output too). `written(n)` reports progress per
+    folder. A file system error becomes a `UsageError` naming the file.
+
+    A folder gitopsc wrote before is updated in place (`_update_in_place`: only files
+    whose bytes change are touched); a new or empty one gets the exchange.
     """
     out = real_path(out)
     build = out.parent / f"{_BUILD}{out.name}-{os.getpid()}"
+    stage = out.parent / f"{_STAGE}{out.name}-{os.getpid()}"
+    scratch = build
     try:
         with output_lock(out), _file_size_errors():
             _recover(out)
             check_output_folder(out)
-            _build_and_swap(out, build, parts, environments, remove_others, written)
+            if out.is_dir() and (out / MARKER).is_file():
+                scratch = stage
+                _update_in_place(out, stage, parts, environments, remove_others, written)
+            else:
+                _build_and_swap(out, build, parts, environments, remove_others, written)
     except OSError as error:
-        raise cannot_write(error, error.filename or out, out, build) from None
+        raise cannot_write(error, error.filename or out, out, scratch) from None
+
+
+def recover(out: Path) -> bool:
+    """Before a reader reads `out`: finish or undo an interrupted compile, so the reader
+    sees the whole old or the whole new tree. Takes the lock only when something was
+    left behind, so reading a clean folder (a read-only checkout in CI) writes nothing.
+    True when something was finished or undone."""
+    out = real_path(out)
+    if not _journal(out).exists() and not any(
+        _left_behind(out, kind) for kind in (_BUILD, _BACKUP, _STAGE)
+    ):
+        return False
+    try:
+        with output_lock(out):
+            return _recover(out)
+    except OSError as error:
+        raise cannot_write(error, error.filename or out, out) from None
 
 
 def _build_and_swap(
@@ -259,6 +300,213 @@ def _build_and_swap(
         _swap(build, out)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+
+
+def _update_in_place(
+    out: Path,
+    stage: Path,
+    parts: Iterable[Mapping[str, bytes]],
+    environments: Sequence[str],
+    remove_others: bool,
+    written: Callable[[int], None] | None,
+) -> None:
+    """Update the folder gitopsc wrote before, touching only what changes.
+
+    Every new file is compared with the file at its path; only a new or changed one is
+    written, to the staging folder beside `out` (same file system, same relative path).
+    Then the journal lists every rename (staging -> `out`), every file the new tree
+    lacks and every folder left without files; written, flushed and renamed into place
+    beside `out`, it is the commit point. Before it, a failure or a kill leaves `out`
+    untouched (the staging is removed); after it, `_apply` carries it out, and a run
+    killed while applying is finished by the next one (`_recover`). Unchanged files keep
+    their inode, mtime and ctime, so `git status` re-reads only what changed.
+    """
+    shutil.rmtree(stage, ignore_errors=True)  # ours from a run that had our pid: stale
+    stage.mkdir()
+    committed = False
+    try:
+        files, folders = _current(out, environments, remove_others)
+        renames: list[str] = []
+        new_paths: set[str] = set()
+        marker = {MARKER: _MARKER_TEXT.encode()}
+        for tree in itertools.chain([marker], parts):
+            by_folder: dict[str, list[str]] = {}
+            for path in sorted(tree):
+                folder, name = _safe_relative(path)
+                by_folder.setdefault(folder, []).append(name)
+            for folder, names in by_folder.items():
+                renames += _stage_folder(tree, out, stage, folder, names, files)
+                new_paths.update(f"{folder}/{name}" if folder else name for name in names)
+                if written is not None and tree is not marker:
+                    written(len(names))
+        keep = {parent for path in new_paths for parent in _parents(path)}
+        plan = {
+            "stage": stage.name,
+            "renames": sorted(renames),
+            "deletes": sorted(path for path in files if path not in new_paths),
+            "prune": sorted((f for f in folders if f not in keep), reverse=True),
+        }
+        if not (plan["renames"] or plan["deletes"] or plan["prune"]):
+            return
+        _flush(stage)
+        _commit(out, stage, plan)
+        committed = True
+        try:
+            _apply(out, plan)
+        except OSError as error:
+            raise UsageError(
+                f"{cannot_write(error, error.filename or out)}; the update of {out} is "
+                f"recorded in {_journal(out)} and the next gitopsc run finishes it"
+            ) from None
+    finally:
+        if not committed:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _parents(path: str) -> Iterator[str]:
+    """`a/b/c.yaml` -> `a/b`, `a`."""
+    while "/" in path:
+        path = path.rpartition("/")[0]
+        yield path
+
+
+def _current(
+    out: Path, environments: Sequence[str], remove_others: bool
+) -> tuple[dict[str, bool], list[str]]:
+    """What the update may replace or remove: every entry under `out` that is not a
+    folder (relative path -> whether it is a regular file), top-level ones included,
+    and the folders, both only in the environments being compiled (every environment
+    on a whole compile). Symlinks are entries, never followed."""
+    files: dict[str, bool] = {}
+    folders: list[str] = []
+    pending = [("", out)]
+    while pending:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if prefix or remove_others or entry.name in environments:
+                        folders.append(relative)
+                        pending.append((relative + "/", Path(entry.path)))
+                else:
+                    files[relative] = entry.is_file(follow_symlinks=False)
+    return files, folders
+
+
+def _stage_folder(
+    tree: Mapping[str, bytes],
+    out: Path,
+    stage: Path,
+    folder: str,
+    names: list[str],
+    files: Mapping[str, bool],
+) -> list[str]:
+    """Write the new and changed files of one folder to the staging folder; their paths.
+    A file counts as unchanged only if the regular file at its path holds exactly its
+    bytes (read and compared, never trusted by name, never through a symlink)."""
+    prefix = f"{folder}/" if folder else ""
+    current = _open_folder(out / folder) if folder else _open_folder(out)
+    changed: list[str] = []
+    staged: int | None = None
+    try:
+        for name in names:
+            data = tree[prefix + name]
+            if files.get(prefix + name) and current is not None and _same_file(current, name, data):
+                continue
+            try:
+                if staged is None:
+                    os.makedirs(stage / folder, exist_ok=True)
+                    staged = os.open(stage / folder, os.O_RDONLY | os.O_DIRECTORY)
+                handle = os.open(name, _CREATE, 0o666, dir_fd=staged)
+                try:
+                    _write_all(handle, data)
+                finally:
+                    os.close(handle)
+            except OSError as error:
+                error.filename = str(stage / folder / name)  # a write names no file
+                raise
+            changed.append(prefix + name)
+    finally:
+        if current is not None:
+            os.close(current)
+        if staged is not None:
+            os.close(staged)
+    return changed
+
+
+def _journal(out: Path) -> Path:
+    return out.parent / f".{out.name}{_JOURNAL}"
+
+
+def _commit(out: Path, stage: Path, plan: Mapping[str, object]) -> None:
+    """Write the journal in the staging folder, flush it, rename it beside `out` and
+    flush that folder: once the rename is on disk the update happens, whatever follows."""
+    draft = stage / _JOURNAL
+    handle = os.open(draft, _CREATE, 0o644)
+    try:
+        _write_all(handle, json.dumps(plan, indent=0, sort_keys=True).encode() + b"\n")
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+    os.rename(draft, _journal(out))
+    parent = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(parent)
+    finally:
+        os.close(parent)
+
+
+def _read_journal(out: Path) -> dict[str, object]:
+    """The journal beside `out`, refused unless it is one gitopsc writes: a staging
+    folder of `out` by name and plain relative paths, so that a journal from elsewhere
+    (committed to the repository, say) can move or delete nothing outside `out`."""
+    journal = _journal(out)
+    try:
+        plan = json.loads(journal.read_bytes())
+        stage = plan["stage"]
+        pid = stage.removeprefix(f"{_STAGE}{out.name}-")
+        valid = stage.startswith(_STAGE) and pid.isascii() and pid.isdigit()
+        for key in ("renames", "deletes", "prune"):
+            valid = valid and isinstance(plan[key], list)
+            for path in plan[key]:
+                valid = valid and isinstance(path, str) and bool(path)
+                _safe_relative(path)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        valid = False
+    if not valid:
+        raise UsageError(
+            f"{journal} is not a journal gitopsc wrote; refusing to apply it to {out}",
+            f"remove {journal} and run `gitopsc compile` again",
+        )
+    return plan
+
+
+def _apply(out: Path, plan: Mapping[str, object]) -> None:
+    """Carry out a committed journal; idempotent, so a replay after a kill at any point
+    finishes it: a file to delete that is already gone, a folder already removed (or no
+    longer empty) and a staged file already renamed are skipped. Deletes and empty
+    folders go first, so a new file may take the place of an old folder or the reverse.
+    Then everything is flushed and the journal and the staging folder removed."""
+    stage = out.parent / str(plan["stage"])
+    for path in plan["deletes"]:  # type: ignore[attr-defined]
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(out / path)
+    for path in plan["prune"]:  # type: ignore[attr-defined]
+        try:
+            os.rmdir(out / path)
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.ENOTDIR, errno.EEXIST):
+                raise
+    for path in plan["renames"]:  # type: ignore[attr-defined]
+        staged, target = stage / path, out / path
+        if not os.path.lexists(staged):
+            continue  # renamed before the kill
+        os.makedirs(target.parent, exist_ok=True)
+        os.rename(staged, target)
+    _flush(out)
+    _journal(out).unlink()
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _write_folder(
@@ -337,20 +585,31 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def _recover(out: Path) -> None:
-    """Finish or undo what an interrupted earlier run left beside `out`.
+def _recover(out: Path) -> bool:
+    """Finish or undo what an interrupted earlier run left beside `out`; True if there
+    was anything.
 
-    Called with the lock held, so no other run that takes it is building; a build folder
-    or backup is still touched only if the pid in its name is not alive (or is ours, then
+    A journal is a committed in-place update: it is carried out (`_apply`). A staging
+    folder without one is an update that never committed, a build folder an exchange
+    that never happened: both are removed, and `out` is the old tree. Called with the
+    lock held, so no other run that takes it is writing; a build or staging folder or a
+    backup is still touched only if the pid in its name is not alive (or is ours, then
     stale), which spares a live run of an older gitopsc that took no lock.
     """
-    for stray in _left_behind(out, _BUILD):
+    found = False
+    if _journal(out).exists():
+        _apply(out, _read_journal(out))
+        found = True
+    for stray in _left_behind(out, _BUILD) + _left_behind(out, _STAGE):
         shutil.rmtree(stray, ignore_errors=True)
+        found = True
     for backup in _left_behind(out, _BACKUP):
         if not out.exists():
             backup.rename(out)  # interrupted between the two fallback renames
         else:
             shutil.rmtree(backup, ignore_errors=True)
+        found = True
+    return found
 
 
 def _left_behind(out: Path, kind: str) -> list[Path]:
