@@ -50,6 +50,14 @@ def run(
     with lock, _progress() as progress:
         if recover(out):  # a killed compile's update: finished (or undone) before any read
             _note(f"finished an interrupted compile into {out} before reading it")
+            if check:  # the files as committed were not the output: never a passing gate
+                console.print(
+                    f"{out.name}/ held an unfinished compile (a journal or staging folder "
+                    "beside it), now finished; run the check again (in CI: such files were "
+                    "committed, remove them)",
+                    highlight=False,
+                )
+                return 1
         digest = None if check else pipeline.inputs_digest(root, repo_path)
         if digest is not None and pipeline.unchanged(out, digest):
             progress.stop()
