@@ -246,7 +246,7 @@ def write_tree(
                 scratch = stage
                 _update_in_place(out, stage, parts, environments, remove_others, written)
             else:
-                _build_and_swap(out, build, parts, environments, remove_others, written)
+                _build_and_swap(out, build, parts, written)
     except OSError as error:
         raise cannot_write(error, error.filename or out, out, scratch) from None
 
@@ -272,20 +272,14 @@ def _build_and_swap(
     out: Path,
     build: Path,
     parts: Iterable[Mapping[str, bytes]],
-    environments: Sequence[str],
-    remove_others: bool,
     written: Callable[[int], None] | None,
 ) -> None:
+    """A first compile (no output folder yet, or an empty one): the whole tree built
+    beside it, flushed, and put in its place in one step."""
     shutil.rmtree(build, ignore_errors=True)  # ours from a run that had our pid: stale
     build.mkdir()
     try:
         (build / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
-        if out.is_dir() and not remove_others:
-            for kept in sorted(
-                p for p in out.iterdir() if p.is_dir() and p.name not in environments
-            ):
-                shutil.copytree(kept, build / kept.name, copy_function=_link_or_copy)
-        old = out if out.is_dir() else None
         for tree in parts:
             by_folder: dict[str, list[str]] = {}
             for path in sorted(tree):
@@ -293,7 +287,7 @@ def _build_and_swap(
                 by_folder.setdefault(folder, []).append(name)
             for folder, names in by_folder.items():
                 os.makedirs(build / folder, exist_ok=True)
-                _write_folder(tree, build, old, folder, names)
+                _write_folder(tree, build, folder, names)
                 if written is not None:
                     written(len(names))
         _flush(build)
@@ -414,18 +408,14 @@ def _stage_folder(
             data = tree[prefix + name]
             if files.get(prefix + name) and current is not None and _same_file(current, name, data):
                 continue
-            try:
-                if staged is None:
+            if staged is None:
+                try:
                     os.makedirs(stage / folder, exist_ok=True)
                     staged = os.open(stage / folder, os.O_RDONLY | os.O_DIRECTORY)
-                handle = os.open(name, _CREATE, 0o666, dir_fd=staged)
-                try:
-                    _write_all(handle, data)
-                finally:
-                    os.close(handle)
-            except OSError as error:
-                error.filename = str(stage / folder / name)  # a write names no file
-                raise
+                except OSError as error:
+                    error.filename = error.filename or str(stage / folder)
+                    raise
+            _create(staged, name, data, stage / folder / name)
             changed.append(prefix + name)
     finally:
         if current is not None:
@@ -509,46 +499,30 @@ def _apply(out: Path, plan: Mapping[str, object]) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def _write_folder(
-    tree: Mapping[str, bytes], build: Path, old: Path | None, folder: str, names: list[str]
-) -> None:
-    """Write the files of one folder of the new tree.
-
-    A file whose bytes equal the file at the same path in the current tree is hard-linked
-    from it instead of created: a recompile then allocates (and later frees) inodes only
-    for what changed, which on ext4 is most of the cost of writing. Files are opened
-    relative to the folder (no path parsing per file) and never through a symlink.
-    """
+def _write_folder(tree: Mapping[str, bytes], build: Path, folder: str, names: list[str]) -> None:
+    """Write the files of one folder of the new tree, opened relative to the folder (no
+    path parsing per file) and never through a symlink."""
     new_dir = os.open(build / folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        old_dir = _open_folder(old / folder) if old is not None else None
-        try:
-            prefix = f"{folder}/" if folder else ""
-            for name in names:
-                data = tree[prefix + name]
-                try:
-                    if old_dir is not None and _same_file(old_dir, name, data):
-                        os.link(
-                            name,
-                            name,
-                            src_dir_fd=old_dir,
-                            dst_dir_fd=new_dir,
-                            follow_symlinks=False,
-                        )
-                        continue
-                    handle = os.open(name, _CREATE, 0o666, dir_fd=new_dir)
-                    try:
-                        _write_all(handle, data)
-                    finally:
-                        os.close(handle)
-                except OSError as error:
-                    error.filename = str(build / folder / name)  # a write names no file
-                    raise
-        finally:
-            if old_dir is not None:
-                os.close(old_dir)
+        prefix = f"{folder}/" if folder else ""
+        for name in names:
+            _create(new_dir, name, tree[prefix + name], build / folder / name)
     finally:
         os.close(new_dir)
+
+
+def _create(folder: int, name: str, data: bytes, shown: Path) -> None:
+    """A new file `name` in the open `folder` holding `data`; an error names `shown`
+    (a write's error names no file by itself)."""
+    try:
+        handle = os.open(name, _CREATE, 0o666, dir_fd=folder)
+        try:
+            _write_all(handle, data)
+        finally:
+            os.close(handle)
+    except OSError as error:
+        error.filename = str(shown)
+        raise
 
 
 def _write_all(handle: int, data: bytes) -> None:
@@ -576,13 +550,6 @@ def _same_file(folder: int, name: str, data: bytes) -> bool:
         return os.read(handle, len(data) + 1) == data
     finally:
         os.close(handle)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def _recover(out: Path) -> bool:
