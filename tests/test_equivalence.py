@@ -40,6 +40,18 @@ def _acme_layer(root: Path, env: str, settings: str) -> None:
     path.write_text(f"{head}  {env}:\n    services:\n{body}")
 
 
+def _remove_from_container(root: Path, *fields: str) -> None:
+    """acme's synapse Deployment in dev loses these fields of its container (a patch)."""
+    _acme_layer(
+        root,
+        "dev",
+        "        patches:\n"
+        "          - target: {kind: Deployment}\n"
+        "            json_patch:\n"
+        + "".join(f"              - {{op: remove, path: {CONTAINER}/{f}}}\n" for f in fields),
+    )
+
+
 def _about_acme_synapse(findings: list[dict], env: str) -> list[dict]:
     return [
         f
@@ -75,15 +87,7 @@ def test_an_unpinned_image_in_a_customer_layer_is_one_finding_naming_both_ids(ex
 
 
 def test_missing_resources_and_probes_are_one_finding_each(example: Path):
-    _acme_layer(
-        example,
-        "dev",
-        "        patches:\n"
-        "          - target: {kind: Deployment}\n"
-        "            json_patch:\n"
-        f"              - {{op: remove, path: {CONTAINER}/resources}}\n"
-        f"              - {{op: remove, path: {CONTAINER}/livenessProbe}}\n",
-    )
+    _remove_from_container(example, "resources", "livenessProbe")
     _, findings, _ = _check(example, "--env", "dev")
     about = _about_acme_synapse(findings, "dev")
     assert sorted(f["id"] for f in about) == ["probes-set", "resources-set"], about
@@ -101,15 +105,7 @@ def test_a_container_without_both_probes_is_one_finding_with_one_fingerprint(exa
     """Both probes missing fail the rule's `required` twice at one container: one place to
     fix, so one finding that says both, absorbs both checkov twins, and has a fingerprint
     no other finding shares."""
-    _acme_layer(
-        example,
-        "dev",
-        "        patches:\n"
-        "          - target: {kind: Deployment}\n"
-        "            json_patch:\n"
-        f"              - {{op: remove, path: {CONTAINER}/livenessProbe}}\n"
-        f"              - {{op: remove, path: {CONTAINER}/readinessProbe}}\n",
-    )
+    _remove_from_container(example, "livenessProbe", "readinessProbe")
     _, findings, _ = _check(example, "--env", "dev")
     probes = [f for f in _about_acme_synapse(findings, "dev") if f["id"] == "probes-set"]
     assert len(probes) == 1, probes
@@ -171,19 +167,8 @@ def test_a_waiver_for_one_twin_does_not_hide_what_the_others_report(
 ):
     """A policy finding that folded several checkov ids reports each of their mistakes;
     it is waived by a waiver for the policy, or by waivers for every id it folded."""
-    operations = (
-        [f"{CONTAINER}/resources"]
-        if removed == "resources"
-        else [f"{CONTAINER}/livenessProbe", f"{CONTAINER}/readinessProbe"]
-    )
-    _acme_layer(
-        example,
-        "dev",
-        "        patches:\n"
-        "          - target: {kind: Deployment}\n"
-        "            json_patch:\n"
-        + "".join(f"              - {{op: remove, path: {path}}}\n" for path in operations),
-    )
+    fields = ["resources"] if removed == "resources" else ["livenessProbe", "readinessProbe"]
+    _remove_from_container(example, *fields)
     _waivers(example, *waived)
     _, findings, _ = _check(example, "--env", "dev")
     policy = "resources-set" if removed == "resources" else "probes-set"

@@ -102,11 +102,8 @@ def _add(root: Path, relative: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_secret_findings_carry_environment_customer_and_service(tmp_path: Path):
-    """Each layer's line belongs to whom the layer is written for: a customer's
-    service override (layer 5), its per-environment override (layer 6), an
-    environment's service override (layer 4), a service's defaults."""
-    root = copy_example(tmp_path / "repo")
+def _acme_secrets_in_two_layers(root: Path) -> None:
+    """A pasted DB_PWD in acme's all-environment layer (5) and in its prod layer (6)."""
     _add(root, "catalog/customers/acme.yaml", "100M\n", "100M\n      DB_PWD: hunter2\n")
     _add(
         root,
@@ -114,6 +111,14 @@ def test_secret_findings_carry_environment_customer_and_service(tmp_path: Path):
         "        replicas: 3\n",
         "        replicas: 3\n        config: {DB_PWD: hunter3}\n",
     )
+
+
+def test_secret_findings_carry_environment_customer_and_service(tmp_path: Path):
+    """Each layer's line belongs to whom the layer is written for: a customer's
+    service override (layer 5), its per-environment override (layer 6), an
+    environment's service override (layer 4), a service's defaults."""
+    root = copy_example(tmp_path / "repo")
+    _acme_secrets_in_two_layers(root)
     _add(
         root,
         "environments/prod/environment.yaml",
@@ -192,13 +197,7 @@ def test_each_secret_finding_is_in_exactly_one_shard(tmp_path: Path):
     and not by `--catalog-only`; one in acme's all-environment layer the other way round:
     CI's shards together report each once."""
     root = copy_example(tmp_path / "repo")
-    _add(root, "catalog/customers/acme.yaml", "100M\n", "100M\n      DB_PWD: hunter2\n")
-    _add(
-        root,
-        "catalog/customers/acme.yaml",
-        "        replicas: 3\n",
-        "        replicas: 3\n        config: {DB_PWD: hunter3}\n",
-    )
+    _acme_secrets_in_two_layers(root)
     _findings(root)  # turns checkov off in the copy
     prod = pipeline.check(root, ["prod"], DATE).findings
     catalog_only = pipeline.check_catalog_only(root, DATE).findings
