@@ -1,17 +1,20 @@
 """A compile with nothing to do does nothing (compiler/pipeline/fresh.py): no file of
 the output is written, linked or replaced when neither an input nor the output changed
-since the last whole compile; anything else compiles as before."""
+since the last whole compile; after a change, only files whose content changed are
+serialized again, and only files whose bytes changed are written."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from compiler.check import validator_cache
+from compiler.check import result_cache, validator_cache
+from compiler.output import writer
 from compiler.pipeline import fresh
 from tests.conftest import run_cli
 
@@ -140,3 +143,98 @@ def test_without_a_cache_folder_every_compile_compiles(
     assert "wrote" in _compile(example)  # rendered and compared again, not skipped
     # ... yet, its bytes being the same, the file is not touched (the in-place update)
     assert os.stat(example / "rendered/prod/index.json").st_ctime_ns == changed
+
+
+# --- a recompile after a change serializes only what changed (the emit memo) ---------
+
+
+def _fresh_bytes(example: Path, tmp_path: Path) -> dict[str, bytes]:
+    """What a compile into a new folder writes: the reference for every recompile."""
+    fresh_out = tmp_path / "reference"
+    shutil.rmtree(fresh_out, ignore_errors=True)
+    _compile(example, "--out", str(fresh_out))
+    return {p: b for p, (_, _, _, b) in _state(fresh_out).items()}
+
+
+def _serialized(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths `serialize` is called for from now on (the example renders in-process)."""
+    seen: list[str] = []
+    original = writer.serialize
+
+    def spy(file):  # type: ignore[no-untyped-def]
+        seen.append(file.path)
+        return original(file)
+
+    monkeypatch.setattr(writer, "serialize", spy)
+    return seen
+
+
+def test_a_recompile_serializes_only_the_files_a_change_reaches(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """acme's display name reaches a few of its files: only files whose content mark
+    changed are serialized again, every other one is kept (not even read), and the
+    folder ends as a compile into a new folder writes it."""
+    out = example / "rendered"
+    _compile(example)
+    before = _state(out)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace("display_name: Acme Corporation", "display_name: Acme")
+    )
+    serialized = _serialized(monkeypatch)
+    _compile(example)
+    after = _state(out)
+    changed = {p for p in after if p not in before or after[p][3] != before[p][3]}
+    changed -= {p for p in changed if p.endswith("/index.json")}  # written as JSON, not serialized
+    assert changed and changed <= set(serialized)
+    assert len(serialized) < len(after) / 10, (len(serialized), len(after))
+    monkeypatch.undo()
+    assert {p: b for p, (_, _, _, b) in after.items()} == _fresh_bytes(example, tmp_path)
+
+
+def test_a_file_edited_by_hand_is_compiled_back_even_with_its_size_and_mtime(
+    example: Path, cache: Path, tmp_path: Path
+):
+    """A file the change does not reach, edited by hand to the same length and given
+    back its modification time: its change time gives it away, so its old mark is not
+    trusted and the compile writes what the catalog says."""
+    out = example / "rendered"
+    _compile(example)
+    victim = next(p for p in sorted(out.glob("dev/kubernetes/*/globex/*/manifests.yaml")))
+    status = victim.stat()
+    content = victim.read_bytes()
+    victim.write_bytes(content.replace(b"globex", b"GLOBEX", 1))
+    os.utime(victim, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert victim.stat().st_size == status.st_size and victim.read_bytes() != content
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(
+        acme.read_text().replace("display_name: Acme Corporation", "display_name: Acme")
+    )
+    _compile(example)
+    assert victim.read_bytes() == content
+    assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
+
+
+@pytest.mark.parametrize("setting", ["this code", "other code"])
+def test_marks_are_used_only_by_the_code_that_made_them(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+):
+    """A record whose marks all claim a wrong sha256: made by other code (an emitter
+    that changed), it is not used and the index is right; the same record made by this
+    code is used (which shows the first half tests something)."""
+    out = example / "rendered"
+    _compile(example)
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()
+    record = result_cache.read("compile", key)
+    record["emitted"] = {path: [mark, "0" * 64] for path, (mark, _) in record["emitted"].items()}
+    if setting == "other code":
+        record["setting"] = "another gitopsc"
+    result_cache.write("compile", key, record)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text() + "# an input changed\n")
+    _compile(example)
+    index = (out / "prod/index.json").read_text()
+    assert ("0" * 64 in index) == (setting == "this code")
+    if setting == "other code":
+        assert run_cli("compile", "--check", "--root", str(example)).exit_code == 0

@@ -50,6 +50,11 @@ def _entry(kind: str, key: str) -> tuple[Path, bytes] | None:
     return folder / "results" / kind / key[:2] / f"{key}.json", secret
 
 
+def available() -> bool:
+    """Whether entries can be kept: a cache folder and this user's key."""
+    return _entry("", "") is not None
+
+
 def read(kind: str, key: str) -> Any | None:
     """The value kept for `key`, or None: no cache, no entry, or one this user's key did
     not sign (checked before the JSON is parsed). The signature covers the kind too, so

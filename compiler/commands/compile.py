@@ -59,7 +59,8 @@ def run(
                 )
                 return 1
         digest = None if check else pipeline.inputs_digest(root, repo_path)
-        if digest is not None and pipeline.unchanged(out, digest):
+        last = None if digest is None else pipeline.last_compile(out, digest, repo_path)
+        if last is not None and last.unchanged:
             progress.stop()
             console.print(
                 f"{out.name}/ is up to date: no input changed since the last compile into it",
@@ -70,7 +71,10 @@ def run(
         resolved = pipeline.run(root, environments)
         progress.update(step, total=1, completed=1)
         rendering = progress.add_task("render", total=len(resolved.environments))
-        parts = pipeline.render_parts(resolved, repo_path, lambda env: progress.advance(rendering))
+        emitted = None if last is None else pipeline.Emitted(last.known)
+        parts = pipeline.render_parts(
+            resolved, repo_path, lambda env: progress.advance(rendering), emitted
+        )
         if check:
             expected = {path: data for part in parts for path, data in part.items()}
         else:
@@ -83,8 +87,16 @@ def run(
                 not environments,
                 lambda count: progress.advance(writing, count),
             )
-            if digest is not None and not environments:
-                pipeline.remember(out, digest)
+            if emitted is not None:
+                # a compile of some environments kept the others as they were: their
+                # marks still hold, but the record no longer says what a whole compile writes
+                kept = {} if not environments else last.known  # type: ignore[union-attr]
+                pipeline.remember(
+                    out,
+                    None if environments else digest,
+                    repo_path,
+                    {**kept, **emitted.learned},
+                )
             else:
                 pipeline.forget(out)
     if check:

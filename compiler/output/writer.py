@@ -43,6 +43,7 @@ import hashlib
 import itertools
 import json
 import os
+import pickle
 import shutil
 import signal
 import threading
@@ -140,18 +141,36 @@ def _objects(file: OutputFile) -> list[dict[str, object]]:
 
 
 def render_tree(
-    files_by_env: Mapping[str, Sequence[OutputFile]], layouts: Mapping[str, str]
-) -> dict[str, bytes]:
+    files_by_env: Mapping[str, Sequence[OutputFile]],
+    layouts: Mapping[str, str],
+    known: Mapping[str, Sequence[str]] | None = None,
+    emitted: dict[str, tuple[str, str]] | None = None,
+) -> dict[str, bytes | None]:
     """Relative path -> bytes for the environments given, each laid out as `layouts`
-    says (output/layout.py), index files included."""
-    tree: dict[str, bytes] = {}
+    says (output/layout.py), index files included.
+
+    `known` is what an earlier compile emitted (path -> [content mark, sha256], see
+    `content_mark`), for files the caller vouches are on disk as that compile left
+    them: a file whose mark is unchanged is not serialized again and maps to None
+    (kept as it is). Without `known` every value is bytes. `emitted`, if given, is
+    filled with every file's [mark, sha256] for the next compile."""
+    tree: dict[str, bytes | None] = {}
     for env, files in sorted(files_by_env.items()):
         index: dict[str, dict[str, object]] = {}
         for file in pack(files, layouts[env]):
-            content = serialize(file)
+            content: bytes | None
+            mark = content_mark(file) if known is not None or emitted is not None else ""
+            earlier = known.get(file.path) if known is not None else None
+            if earlier is not None and mark and earlier[0] == mark:
+                content, sha = None, earlier[1]
+            else:
+                content = serialize(file)
+                sha = hashlib.sha256(content).hexdigest()
             tree[file.path] = content
+            if emitted is not None and mark:
+                emitted[file.path] = (mark, sha)
             index[file.path.removeprefix(f"{env}/")] = {
-                "sha256": hashlib.sha256(content).hexdigest(),
+                "sha256": sha,
                 "instances": list(file.instances),
                 "sources": list(file.sources),
                 "objects": _objects(file),
@@ -165,6 +184,23 @@ def render_tree(
             }
         ).encode()
     return tree
+
+
+def content_mark(file: OutputFile) -> str:
+    """A digest of everything a file's bytes are made from (its format, its sources
+    and its data, documents with their own sources), several times cheaper than
+    serializing it: equal marks mean equal bytes, since pickle writes every type and
+    every key in order (an int key is not a string key, a tuple not a list, True not 1).
+    Only the digest is kept; nothing is ever unpickled. Data pickle cannot write (none
+    that renders) gets "" : always serialized."""
+    data = file.data
+    if file.format == "documents":
+        data = tuple((doc.data, doc.sources) for doc in data)
+    try:
+        flat = pickle.dumps((file.format, file.sources, data), protocol=5)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return ""
+    return hashlib.blake2b(flat, digest_size=16).hexdigest()
 
 
 def _safe_relative(path: str) -> tuple[str, str]:
@@ -216,13 +252,14 @@ def _file_size_errors() -> Iterator[None]:
 
 def write_tree(
     out: Path,
-    parts: Iterable[Mapping[str, bytes]],
+    parts: Iterable[Mapping[str, bytes | None]],
     environments: Sequence[str],
     remove_others: bool,
     written: Callable[[int], None] | None = None,
 ) -> None:
     """Replace `<out>/<env>` for each environment in `environments` with the files of
-    `parts` (relative path -> bytes), atomically.
+    `parts` (relative path -> bytes, or None for a file `render_tree` kept: the caller
+    saw it as the last compile left it), atomically.
 
     `parts` may be a generator that is still rendering: each part is written as it
     arrives, and an exception from it (or anything else) before the end removes the
@@ -271,7 +308,7 @@ def recover(out: Path) -> bool:
 def _build_and_swap(
     out: Path,
     build: Path,
-    parts: Iterable[Mapping[str, bytes]],
+    parts: Iterable[Mapping[str, bytes | None]],
     written: Callable[[int], None] | None,
 ) -> None:
     """A first compile (no output folder yet, or an empty one): the whole tree built
@@ -299,7 +336,7 @@ def _build_and_swap(
 def _update_in_place(
     out: Path,
     stage: Path,
-    parts: Iterable[Mapping[str, bytes]],
+    parts: Iterable[Mapping[str, bytes | None]],
     environments: Sequence[str],
     remove_others: bool,
     written: Callable[[int], None] | None,
@@ -389,7 +426,7 @@ def _current(
 
 
 def _stage_folder(
-    tree: Mapping[str, bytes],
+    tree: Mapping[str, bytes | None],
     out: Path,
     stage: Path,
     folder: str,
@@ -406,6 +443,14 @@ def _stage_folder(
     try:
         for name in names:
             data = tree[prefix + name]
+            if data is None:  # kept: the caller saw it as the last compile left it
+                if not files.get(prefix + name):
+                    raise UsageError(
+                        f"{out / folder / name} was removed or replaced while gitopsc "
+                        "compiled; nothing was written",
+                        "run `gitopsc compile` again",
+                    )
+                continue
             if files.get(prefix + name) and current is not None and _same_file(current, name, data):
                 continue
             if staged is None:
@@ -499,14 +544,24 @@ def _apply(out: Path, plan: Mapping[str, object]) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def _write_folder(tree: Mapping[str, bytes], build: Path, folder: str, names: list[str]) -> None:
+def _write_folder(
+    tree: Mapping[str, bytes | None], build: Path, folder: str, names: list[str]
+) -> None:
     """Write the files of one folder of the new tree, opened relative to the folder (no
-    path parsing per file) and never through a symlink."""
+    path parsing per file) and never through a symlink. A new tree has no file to keep,
+    so every value must be bytes."""
     new_dir = os.open(build / folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         prefix = f"{folder}/" if folder else ""
         for name in names:
-            _create(new_dir, name, tree[prefix + name], build / folder / name)
+            data = tree[prefix + name]
+            if data is None:
+                raise UsageError(
+                    f"{build.name}: no earlier file to keep for {prefix}{name} in a new "
+                    "output folder",
+                    "run `gitopsc compile` again",
+                )
+            _create(new_dir, name, data, build / folder / name)
     finally:
         os.close(new_dir)
 

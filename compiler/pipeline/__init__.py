@@ -27,12 +27,13 @@ from compiler.pipeline.check import (
 )
 from compiler.pipeline.compile import (
     REPO_PATH,
+    Emitted,
     file_shards,
     render,
     render_bytes,
     render_parts,
 )
-from compiler.pipeline.fresh import forget, inputs_digest, remember, unchanged
+from compiler.pipeline.fresh import LastCompile, forget, inputs_digest, last_compile, remember
 from compiler.pipeline.load import (
     Resolved,
     load_catalog,
@@ -48,6 +49,8 @@ __all__ = [
     "REPO_PATH",
     "Checked",
     "Comparison",
+    "Emitted",
+    "LastCompile",
     "Resolved",
     "Shard",
     "check",
@@ -58,6 +61,7 @@ __all__ = [
     "file_shards",
     "forget",
     "inputs_digest",
+    "last_compile",
     "load_catalog",
     "load_policy_set",
     "parse_shard",
@@ -69,6 +73,5 @@ __all__ = [
     "run",
     "select_environments",
     "tune_gc",
-    "unchanged",
     "workers",
 ]

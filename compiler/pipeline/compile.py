@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 
 from compiler.catalog import customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem
@@ -40,23 +41,43 @@ def render(resolved: Resolved, repo_path: str = "rendered") -> dict[str, list[Ou
     return files_by_env
 
 
-_SHARED: tuple[Resolved, str] | None = None  # what forked render workers inherit
+@dataclass
+class Emitted:
+    """What a compile's emit stage reuses and learns (output/writer.py `render_tree`):
+    `known`, the [content mark, sha256] of each file an earlier compile left untouched
+    on disk (those whose mark is unchanged are kept, not serialized again); `learned`,
+    filled with every file's, for the next compile."""
+
+    known: Mapping[str, Sequence[str]]
+    learned: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def _render_one(env: str) -> tuple[dict[str, bytes], list[Problem]]:
+_SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked workers inherit
+
+
+def _render_one(
+    env: str,
+) -> tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]]:
     assert _SHARED is not None
-    resolved, repo_path = _SHARED
+    resolved, repo_path, emitted = _SHARED
     one = Resolved(resolved.catalog, (env,), resolved.instances)
+    learned: dict[str, tuple[str, str]] = {}
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
-        return render_tree(render(one, repo_path), layouts), []
+        files = render(one, repo_path)
+        if emitted is None:
+            return render_tree(files, layouts), learned, []
+        return render_tree(files, layouts, emitted.known, learned), learned, []
     except CatalogInvalid as invalid:
-        return {}, invalid.problems
+        return {}, learned, invalid.problems
 
 
 def render_parts(
-    resolved: Resolved, repo_path: str = "rendered", done: Callable[[str], None] | None = None
-) -> Iterator[dict[str, bytes]]:
+    resolved: Resolved,
+    repo_path: str = "rendered",
+    done: Callable[[str], None] | None = None,
+    emitted: Emitted | None = None,
+) -> Iterator[dict[str, bytes | None]]:
     """Each environment's files as bytes, yielded as soon as it is rendered.
 
     Environments are independent, so each is rendered and emitted in its own worker
@@ -65,22 +86,24 @@ def render_parts(
     write it while the workers render the rest. Which order they come in does not
     change any byte. Raises `CatalogInvalid` after the last one if any had problems, so
     a consumer that writes must treat what it got as unusable until the end.
-    `done(env)` is called as each environment finishes (for a progress bar).
+    `done(env)` is called as each environment finishes (for a progress bar). With
+    `emitted`, a file an earlier compile left as it would now be is None (kept), and
+    `emitted.learned` receives every file's mark (a recompile; see `Emitted`).
     """
     global _SHARED
     environments = list(resolved.environments)
     count = workers(resolved)
     problems: list[Problem] = []
-    _SHARED = (resolved, repo_path)
+    _SHARED = (resolved, repo_path, emitted)
     try:
         if count > 1:
             with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
                 jobs = {pool.submit(_render_one, env): env for env in environments}
                 for job in as_completed(jobs):
-                    yield from _finished(jobs[job], job.result(), problems, done)
+                    yield from _finished(jobs[job], job.result(), problems, done, emitted)
         else:
             for env in environments:
-                yield from _finished(env, _render_one(env), problems, done)
+                yield from _finished(env, _render_one(env), problems, done, emitted)
     finally:
         _SHARED = None
     if problems:
@@ -89,12 +112,15 @@ def render_parts(
 
 def _finished(
     env: str,
-    result: tuple[dict[str, bytes], list[Problem]],
+    result: tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]],
     problems: list[Problem],
     done: Callable[[str], None] | None,
-) -> Iterator[dict[str, bytes]]:
-    tree, found = result
+    emitted: Emitted | None,
+) -> Iterator[dict[str, bytes | None]]:
+    tree, learned, found = result
     problems += found
+    if emitted is not None:
+        emitted.learned.update(learned)
     if done is not None:
         done(env)
     if not found:
@@ -103,7 +129,9 @@ def _finished(
 
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
     """Every output file of `resolved` as bytes, sorted by path (for --check and tests)."""
-    return dict(sorted(item for tree in render_parts(resolved, repo_path) for item in tree.items()))
+    tree = {path: data for part in render_parts(resolved, repo_path) for path, data in part.items()}
+    assert all(data is not None for data in tree.values())  # nothing kept without `emitted`
+    return dict(sorted(tree.items()))  # type: ignore[arg-type]
 
 
 def file_shards(count: int, *trees: Mapping[str, bytes]) -> Callable[[str], int]:

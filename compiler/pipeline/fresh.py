@@ -12,6 +12,16 @@ left: every file's path, size, modification time and inode. The next compile wit
 same digest, finding every file as the snapshot says (none added, removed, replaced or
 edited by hand), has nothing to write.
 
+After a change, the record still saves work: it holds each file's content mark (a
+digest of what its bytes are made from, output/writer.py `content_mark`) and sha256. A
+file whose mark is unchanged and which is on disk as the last compile left it (same
+size, modification and change time and inode) is not serialized again, read or
+compared: the writer keeps it. Marks are used only by the code that made them (the
+compiler's source digest, Python and ruamel.yaml versions and the repository path are
+recorded beside them). What still runs after any change is load, validate, resolve and
+render of the whole catalog; the emit stage, which cost as much as those together,
+serializes only what changed.
+
 The record is kept outside the output folder, in the cache folder (result_cache.py),
 since the output is committed and must be the same bytes on every machine; it is signed
 with the user's cache key, so a record someone else wrote can only cost a compile. It is
@@ -26,7 +36,8 @@ import functools
 import hashlib
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -40,32 +51,74 @@ _KIND = "compile"
 def inputs_digest(root: Path, repo_path: str) -> str:
     """The digest of everything a compile's bytes depend on (module docstring)."""
     digest = hashlib.sha256()
-    for part in (_code_digest(), platform.python_version(), _version("ruamel.yaml"), repo_path):
-        _add(digest, part.encode())
+    _add(digest, _setting(repo_path).encode())
     for relative, content in _files(root):
         _add(digest, relative.encode())
         _add(digest, content)
     return digest.hexdigest()
 
 
-def unchanged(out: Path, digest: str) -> bool:
-    """Whether the last whole compile into `out` had these inputs and left every file of
-    `out` as it is now."""
+@dataclass(frozen=True)
+class LastCompile:
+    """What the last compile into a folder left, as far as the folder still shows it."""
+
+    unchanged: bool  # same inputs, every file as it was left: nothing to do
+    known: dict[str, list[str]]  # path -> [content mark, sha256], file as it was left
+
+
+def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
+    """None without a cache folder (CI), where no record is kept. Otherwise read the
+    record of the last compile into `out` and compare it with the folder now. A file
+    counts as left untouched only if its size, modification and change times and inode
+    are the ones recorded (the change time cannot be set back by hand); only such
+    files' marks are offered for reuse, and only to the same compiler code."""
+    if not result_cache.available():
+        return None
     record = result_cache.read(_KIND, _key(out))
-    if not isinstance(record, dict) or record.get("inputs") != digest:
-        return False
-    return record.get("files") == _snapshot(out)
+    if not isinstance(record, dict) or not out.is_dir():
+        return LastCompile(False, {})
+    now = _snapshot(out)
+    left = record.get("files")
+    if not isinstance(left, dict) or now is None:
+        return LastCompile(False, {})
+    if record.get("inputs") == digest and left == now:
+        return LastCompile(True, {})
+    marks = record.get("emitted")
+    if record.get("setting") != _setting(repo_path) or not isinstance(marks, dict):
+        return LastCompile(False, {})
+    known = {
+        path: mark
+        for path, mark in marks.items()
+        if isinstance(mark, list) and len(mark) == 2 and path in now and now[path] == left.get(path)
+    }
+    return LastCompile(False, known)
 
 
-def remember(out: Path, digest: str) -> None:
-    """After a whole compile into `out`: its inputs and the files it left."""
-    result_cache.write(_KIND, _key(out), {"inputs": digest, "files": _snapshot(out)})
+def remember(
+    out: Path, digest: str | None, repo_path: str, emitted: Mapping[str, Sequence[str]]
+) -> None:
+    """After a compile into `out`: its inputs (None after a compile of some
+    environments: the others were kept as they were, so the record no longer says what
+    a whole compile would write), the files it left and each file's content mark."""
+    record = {
+        "inputs": digest,
+        "setting": _setting(repo_path),
+        "files": _snapshot(out),
+        "emitted": {path: list(mark) for path, mark in sorted(emitted.items())},
+    }
+    result_cache.write(_KIND, _key(out), record)
 
 
 def forget(out: Path) -> None:
-    """A compile of some environments: the others were kept as they were, so the record
-    of a whole compile no longer describes the folder (a later whole compile renders)."""
+    """Drop the record: the next compile into `out` starts from nothing."""
     result_cache.write(_KIND, _key(out), None)
+
+
+def _setting(repo_path: str) -> str:
+    """Everything besides the input files that a compile's bytes depend on."""
+    return "\0".join(
+        (_code_digest(), platform.python_version(), _version("ruamel.yaml"), repo_path)
+    )
 
 
 def _key(out: Path) -> str:
@@ -94,7 +147,8 @@ def _files(root: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def _snapshot(out: Path) -> dict[str, list[int]] | None:
-    """path -> [size, mtime_ns, inode] of every file under `out`; None without `out`."""
+    """path -> [size, mtime_ns, ctime_ns, inode] of every file under `out`; None
+    without `out`."""
     if not out.is_dir():
         return None
     files: dict[str, list[int]] = {}
@@ -107,7 +161,12 @@ def _snapshot(out: Path) -> dict[str, list[int]] | None:
                     continue
                 status = entry.stat(follow_symlinks=False)
                 relative = Path(entry.path).relative_to(out).as_posix()
-                files[relative] = [status.st_size, status.st_mtime_ns, status.st_ino]
+                files[relative] = [
+                    status.st_size,
+                    status.st_mtime_ns,
+                    status.st_ctime_ns,
+                    status.st_ino,
+                ]
     return dict(sorted(files.items()))
 
 
