@@ -466,3 +466,37 @@ def test_parallel_rendering_gives_the_same_bytes(example: Path, monkeypatch: pyt
     monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)  # force the worker processes
     parallel = pipeline.render_bytes(resolved)
     assert list(parallel) == list(serial) and parallel == serial
+
+
+def test_a_compile_that_resolves_in_workers_writes_the_same_files(
+    example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Large catalogs resolve each environment in its own worker (compile_parts); the
+    files are those of one resolve of everything, rendered here."""
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    assert run_cli("compile", "--root", str(example), "--out", str(serial)).exit_code == 0
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)  # force the worker processes
+    catalog = pipeline.load_catalog(example)
+    assert pipeline.load.compile_workers(catalog, ("dev", "prod", "staging")) > 1
+    assert run_cli("compile", "--root", str(example), "--out", str(parallel)).exit_code == 0
+    both = ["dev", "staging", "prod"]
+    assert read_tree(parallel, both) == read_tree(serial, both)
+
+
+def test_a_resolve_problem_found_in_workers_is_reported_as_one_resolve_words_it(
+    example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A bad reference in a service default fails in every environment: each worker
+    finds its own, and the error is the one a single resolve gives (one problem, its
+    line, "and N more" instances), with nothing written."""
+    synapse = example / "catalog/services/synapse.yaml"
+    text = synapse.read_text()
+    assert "  config:\n" in text
+    synapse.write_text(text.replace("  config:\n", "  config:\n    BROKEN: ${customer.nope}\n", 1))
+    serial = run_cli("compile", "--root", str(example), "--out", str(tmp_path / "a"))
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    parallel = run_cli("compile", "--root", str(example), "--out", str(tmp_path / "b"))
+    assert serial.exit_code == parallel.exit_code == 2
+    assert "nope" in serial.stderr and "more" in serial.stderr
+    assert parallel.stderr == serial.stderr and parallel.exception is None
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

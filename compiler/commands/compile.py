@@ -67,13 +67,14 @@ def run(
                 highlight=False,
             )
             return 0
-        step = progress.add_task("load, validate, resolve", total=None)
-        resolved = pipeline.run(root, environments)
+        step = progress.add_task("load, validate", total=None)
+        catalog = pipeline.load_catalog(root)
+        chosen = pipeline.select_environments(catalog, environments)
         progress.update(step, total=1, completed=1)
-        rendering = progress.add_task("render", total=len(resolved.environments))
+        rendering = progress.add_task("resolve, render", total=len(chosen))
         emitted = None if last is None else pipeline.Emitted(last.known)
-        parts = pipeline.render_parts(
-            resolved, repo_path, lambda env: progress.advance(rendering), emitted
+        parts = pipeline.compile_parts(
+            catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )
         if check:
             expected = {path: data for part in parts for path, data in part.items()}
@@ -83,7 +84,7 @@ def run(
             write_tree(
                 out,
                 tree,
-                resolved.environments,
+                chosen,
                 not environments,
                 lambda count: progress.advance(writing, count),
             )
@@ -100,9 +101,9 @@ def run(
             else:
                 pipeline.forget(out)
     if check:
-        return _check(out, resolved, environments, expected, console, shard)
+        return _check(out, chosen, environments, expected, console, shard)
     console.print(
-        f"wrote {tree.files} files for {', '.join(resolved.environments)} to {out}",
+        f"wrote {tree.files} files for {', '.join(chosen)} to {out}",
         highlight=False,
     )
     return 0
@@ -123,7 +124,7 @@ class _Counted:
 
 def _check(
     out: Path,
-    resolved: pipeline.Resolved,
+    chosen: tuple[str, ...],
     environments: list[str] | None,
     tree: dict[str, bytes],
     console: Console,
@@ -132,7 +133,7 @@ def _check(
     """The drift gate: compare with what is in `out`, write nothing, exit 1 on drift.
     A shard compares only its files (`pipeline.file_shards`): together the shards
     compare every file once."""
-    envs = set(resolved.environments)
+    envs = set(chosen)
     if not environments and out.is_dir():
         envs |= {p.name for p in out.iterdir() if p.is_dir()}
     if shard is None:

@@ -28,6 +28,7 @@ from compiler.pipeline.check import (
 from compiler.pipeline.compile import (
     REPO_PATH,
     Emitted,
+    compile_parts,
     file_shards,
     render,
     render_bytes,
@@ -57,6 +58,7 @@ __all__ = [
     "check_catalog_only",
     "check_resolved",
     "compare",
+    "compile_parts",
     "diff",
     "file_shards",
     "forget",

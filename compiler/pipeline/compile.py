@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from compiler.catalog import customer_of_id, shard_of, sole_customer
+from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem
 from compiler.output import render_tree
-from compiler.pipeline.load import Resolved, workers
+from compiler.pipeline.load import Resolved, compile_workers, resolve_catalog, workers
 from compiler.render import OutputFile, render_environment
 
 REPO_PATH = "rendered"  # where the output lives in the repository (ArgoCD paths)
@@ -125,6 +125,69 @@ def _finished(
         done(env)
     if not found:
         yield tree
+
+
+_CATALOG: tuple[Catalog, str, Emitted | None] | None = None  # what compile workers inherit
+
+
+def compile_parts(
+    catalog: Catalog,
+    environments: Sequence[str],
+    repo_path: str = "rendered",
+    done: Callable[[str], None] | None = None,
+    emitted: Emitted | None = None,
+) -> Iterator[dict[str, bytes | None]]:
+    """`render_parts` for a validated catalog not yet resolved: each worker resolves,
+    renders and emits one environment, so resolving runs in parallel too and the main
+    process never holds every instance (a third of a compile's time and most of its
+    memory at 3,000 customers). Instances of one environment never depend on
+    another's, and every problem resolve reports is one environment's, so the workers
+    find exactly the problems one resolve of all finds; they are then reported as that
+    resolve words them (it runs again here, only on failure). A small catalog is
+    resolved and rendered in this process, as before."""
+    global _CATALOG
+    count = compile_workers(catalog, environments)
+    if count == 1:
+        resolved = resolve_catalog(catalog, environments)
+        yield from render_parts(resolved, repo_path, done, emitted)
+        return
+    problems: list[Problem] = []
+    unresolved: list[Problem] = []
+    _CATALOG = (catalog, repo_path, emitted)
+    try:
+        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+            jobs = {pool.submit(_compile_one, env): env for env in environments}
+            for job in as_completed(jobs):
+                tree, learned, found, failed = job.result()
+                if failed:
+                    unresolved += found
+                elif not unresolved:
+                    yield from _finished(jobs[job], (tree, learned, found), problems, done, emitted)
+    finally:
+        _CATALOG = None
+    if unresolved:
+        resolve_catalog(catalog, environments)  # raises: the problems as one resolve words them
+        raise CatalogInvalid(unresolved)  # if it did not: the workers' own words
+    if problems:
+        raise CatalogInvalid(problems)
+
+
+def _compile_one(
+    env: str,
+) -> tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem], bool]:
+    """Resolve one environment, then render and emit it; True last if resolve failed."""
+    global _SHARED
+    assert _CATALOG is not None
+    catalog, repo_path, emitted = _CATALOG
+    try:
+        resolved = resolve_catalog(catalog, [env])
+    except CatalogInvalid as invalid:
+        return {}, {}, invalid.problems, True
+    _SHARED = (resolved, repo_path, emitted)
+    try:
+        return (*_render_one(env), False)
+    finally:
+        _SHARED = None
 
 
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:

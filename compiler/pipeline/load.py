@@ -122,4 +122,36 @@ def workers(resolved: Resolved) -> int:
     return min(len(resolved.environments), os.cpu_count() or 1)
 
 
+def compile_workers(catalog: Catalog, environments: Sequence[str]) -> int:
+    """Worker processes for a compile that resolves in them too (one environment each,
+    `compile.compile_parts`): 1 (resolve and render here) for small catalogs or where
+    fork is unavailable, else one per environment up to one more than the cores, so
+    that three environments on two cores finish together rather than one after two."""
+    if _instance_count(catalog, environments) < _PARALLEL_FROM:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(len(environments), (os.cpu_count() or 1) + 1)
+
+
+def _instance_count(catalog: Catalog, environments: Sequence[str]) -> int:
+    """How many instances resolving `environments` makes, without resolving them (the
+    loop of `resolver.resolve` that picks them)."""
+    count = 0
+    for env in environments:
+        for service in catalog.services.values():
+            if service.environments is not None and env not in service.environments:
+                continue
+            if service.scope == "environment":
+                count += 1
+                continue
+            count += sum(
+                1
+                for customer in catalog.customers.values()
+                if env in customer.environments
+                and service.name in customer.environments[env].services
+            )
+    return count
+
+
 _PARALLEL_FROM = 2_000  # instances; below this, starting workers costs more than it saves
