@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from compiler import pipeline
 from compiler.check import result_cache, validator_cache
 from compiler.output import writer
 from compiler.pipeline import fresh
@@ -238,3 +241,71 @@ def test_marks_are_used_only_by_the_code_that_made_them(
     assert ("0" * 64 in index) == (setting == "this code")
     if setting == "other code":
         assert run_cli("compile", "--check", "--root", str(example)).exit_code == 0
+
+
+def _sub(path: Path, pattern: str, new: str) -> None:
+    text = path.read_text()
+    changed, count = re.subn(pattern, new, text, count=1, flags=re.MULTILINE)
+    assert count == 1, (path, pattern)
+    path.write_text(changed)
+
+
+def _random_edit(root: Path, rng: random.Random) -> str:
+    """One catalog edit, repeatable with new values (or none at all)."""
+    acme = root / "catalog/customers/acme.yaml"
+    kind = rng.choice(["upload", "cpu", "name", "nothing"])
+    if kind == "upload":
+        _sub(
+            acme,
+            r"SYNAPSE_MAX_UPLOAD_SIZE: \S+",
+            f"SYNAPSE_MAX_UPLOAD_SIZE: {rng.randrange(50, 500)}M",
+        )
+    elif kind == "cpu":
+        _sub(
+            root / "catalog/services/synapse.yaml",
+            r"cpu: \d+m, memory",
+            f"cpu: {rng.randrange(100, 900)}m, memory",
+        )
+    elif kind == "name":  # odd Unicode reaches config, DNS-free text and the AppProject
+        name = rng.choice(["Acme Ünïcode", "Acme — 株式会社", "Acme \u00a0Corp", "ACME"])
+        _sub(acme, r"^display_name: .*$", f"display_name: {name} {rng.randrange(100)}")
+    return kind
+
+
+def _hand_edit(out: Path, rng: random.Random) -> str:
+    """Someone edits or removes a compiled file; an edit keeps the size and puts the
+    modification time back."""
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != ".gitopsc")
+    victim = rng.choice(files)
+    if rng.random() < 0.5:
+        victim.unlink()
+        return f"removed {victim}"
+    status = victim.stat()
+    content = bytearray(victim.read_bytes())
+    content[-2] = ord("x") if content[-2] != ord("x") else ord("y")
+    victim.write_bytes(bytes(content))
+    os.utime(victim, ns=(status.st_atime_ns, status.st_mtime_ns))
+    return f"edited {victim}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_recompiles_after_random_edits_write_the_bytes_of_a_fresh_compile(
+    example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+):
+    """Issue 17's property: a sequence of random catalog edits (and, now and then, an
+    output file edited or removed by hand), each followed by a recompile that builds on
+    the last one's record, and by a compile into a new folder: the two trees are the
+    same bytes every time. Even seeds resolve and render in worker processes."""
+    rng = random.Random(seed)
+    if seed % 2 == 0:
+        monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    out = example / "rendered"
+    _compile(example)
+    for step in range(6):
+        done = [_random_edit(example, rng)]
+        if rng.random() < 0.4:
+            done.append(_hand_edit(out, rng))
+        _compile(example)
+        reference = {p: b for p, (_, _, _, b) in _state(out).items()}
+        assert reference == _fresh_bytes(example, tmp_path), (step, done)
+    assert run_cli("compile", "--check", "--root", str(example)).exit_code == 0
