@@ -14,6 +14,8 @@ folder (one per code tree):
     one customer    one customer's display name changed (its config, DNS, AppProject)
     one service     one service default changed (element-web's memory limit: every
                     customer's element-web Deployment, in every environment)
+    new folder      a first compile into a new folder (`--out`), removed afterwards:
+                    what the steps above save, and whether a first compile got slower
 
 Reported per step: the median wall seconds, CPU seconds (the process and its render
 workers, `os.wait4`) and how many files the compile changed (`git status`, which is
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scale
 
-STEPS = ("no change", "one customer", "one service")
+STEPS = ("no change", "one customer", "one service", "new folder")
 
 
 def _gitopsc(code: Path) -> list[str]:
@@ -114,9 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                     root = roots[code]
                     os.environ["GITOPSC_CACHE_DIR"] = str(work / f"cache-{index}")
                     _edit(root, step, round_)
+                    new = work / "new-folder"
+                    out = ["--out", str(new)] if step == "new folder" else []
                     wall, cpu, _ = scale.measured(
-                        [*_gitopsc(code), "compile", "--root", str(root)], root
+                        [*_gitopsc(code), "compile", "--root", str(root), *out], root
                     )
+                    shutil.rmtree(new, ignore_errors=True)
                     files, status = _changed_files(root)
                     results.setdefault((code, step), []).append((wall, cpu, files, status))
                     print(

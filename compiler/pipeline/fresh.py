@@ -152,16 +152,16 @@ def _snapshot(out: Path) -> dict[str, list[int]] | None:
     if not out.is_dir():
         return None
     files: dict[str, list[int]] = {}
-    pending = [out]
+    pending = [("", str(out))]  # (relative prefix, folder): no Path per file (84,000)
     while pending:
-        with os.scandir(pending.pop()) as entries:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
+                    pending.append((f"{prefix}{entry.name}/", entry.path))
                     continue
                 status = entry.stat(follow_symlinks=False)
-                relative = Path(entry.path).relative_to(out).as_posix()
-                files[relative] = [
+                files[prefix + entry.name] = [
                     status.st_size,
                     status.st_mtime_ns,
                     status.st_ctime_ns,
