@@ -309,3 +309,30 @@ def test_recompiles_after_random_edits_write_the_bytes_of_a_fresh_compile(
         reference = {p: b for p, (_, _, _, b) in _state(out).items()}
         assert reference == _fresh_bytes(example, tmp_path), (step, done)
     assert run_cli("compile", "--check", "--root", str(example)).exit_code == 0
+
+
+def test_a_file_edited_within_the_clock_tick_of_the_snapshot_is_read_again(
+    example: Path, cache: Path
+):
+    """As git's "racy clean" files: a file changed in the same timestamp tick as the
+    snapshot keeps every time the snapshot holds. Files written within a second of the
+    snapshot are kept with their sha256 and read again; here the record is made to hold
+    the edited file's times, as such an edit would leave it."""
+    out = example / "rendered"
+    _compile(example)
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()
+    record = result_cache.read("compile", key)
+    assert "prod/index.json" in record["racy"]  # written last, just before the snapshot
+    victim = out / "prod/index.json"
+    content = victim.read_bytes()
+    victim.write_bytes(content.replace(b'"generator": "gitopsc"', b'"generator": "GITOPSC"'))
+    status = victim.stat()
+    record["files"]["prod/index.json"] = [
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+        status.st_ino,
+    ]
+    result_cache.write("compile", key, record)
+    assert UP_TO_DATE not in _compile(example)
+    assert victim.read_bytes() == content

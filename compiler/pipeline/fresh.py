@@ -36,6 +36,7 @@ import functools
 import hashlib
 import os
 import platform
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
@@ -79,9 +80,17 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
         return LastCompile(False, {})
     now = _snapshot(out)
     left = record.get("files")
-    if not isinstance(left, dict) or now is None:
+    racy = record.get("racy")
+    if not isinstance(left, dict) or now is None or not isinstance(racy, dict):
         return LastCompile(False, {})
-    if record.get("inputs") == digest and left == now:
+    # as git does: a file changed within the clock tick of the snapshot keeps its times,
+    # so those written just before it are trusted only if their bytes are still theirs
+    same = {
+        path
+        for path, status in now.items()
+        if left.get(path) == status and (path not in racy or _sha256(out / path) == racy[path])
+    }
+    if record.get("inputs") == digest and len(same) == len(now) == len(left):
         return LastCompile(True, {})
     marks = record.get("emitted")
     if record.get("setting") != _setting(repo_path) or not isinstance(marks, dict):
@@ -89,7 +98,7 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
     known = {
         path: mark
         for path, mark in marks.items()
-        if isinstance(mark, list) and len(mark) == 2 and path in now and now[path] == left.get(path)
+        if isinstance(mark, list) and len(mark) == 2 and path in same
     }
     return LastCompile(False, known)
 
@@ -99,14 +108,34 @@ def remember(
 ) -> None:
     """After a compile into `out`: its inputs (None after a compile of some
     environments: the others were kept as they were, so the record no longer says what
-    a whole compile would write), the files it left and each file's content mark."""
+    a whole compile would write), the files it left, the sha256 of those changed within
+    a second of that snapshot (`last_compile` reads them again), and each file's content
+    mark."""
+    taken = time.time_ns()
+    files = _snapshot(out) or {}
+    racy = {
+        path: _sha256(out / path)
+        for path, (_, mtime, ctime, _) in files.items()
+        if max(mtime, ctime) >= taken - _RACY_NS
+    }
     record = {
         "inputs": digest,
         "setting": _setting(repo_path),
-        "files": _snapshot(out),
+        "files": files,
+        "racy": racy,
         "emitted": {path: list(mark) for path, mark in sorted(emitted.items())},
     }
     result_cache.write(_KIND, _key(out), record)
+
+
+_RACY_NS = 1_000_000_000  # far more than any file system's timestamp granularity
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def forget(out: Path) -> None:
