@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import yaml
 
 from compiler import pipeline
 from compiler.catalog import load_contract, mismatches
+from compiler.check import result_cache
 from compiler.output.writer import read_tree
 from tests.conftest import LAYOUTS, REPO, reference, rendered_objects, run_cli, set_layout
 
@@ -417,7 +419,7 @@ def _many_customers(root: Path, count: int) -> None:
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: str):
-    """SIGKILL at several moments of a recompile (an in-place update: staging, the
+    """SIGKILL at several moments of an incremental recompile (an in-place update: staging, the
     journal, applying it): once the next reader has looked (`compile --check` finishes a
     committed update or removes an uncommitted one) the tree on disk is exactly the old
     or the new one, in either layout (a multi-document file is written whole or not at
@@ -425,6 +427,10 @@ def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: s
     set_layout(example, layout)
     _many_customers(example, 60)
     assert run_cli("compile", "--root", str(example)).exit_code == 0
+    # the recompiles killed below are incremental: they keep files by the content marks
+    # of this compile's record (pipeline/fresh.py)
+    key = hashlib.sha256(str((example / "rendered").resolve()).encode()).hexdigest()
+    assert result_cache.read("compile", key)["emitted"]
     old = read_tree(example / "rendered", ["dev", "staging", "prod"])
     service = example / "catalog/services/synapse.yaml"
     service.write_text(service.read_text().replace("cpu: 250m", "cpu: 260m"))
