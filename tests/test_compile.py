@@ -506,3 +506,25 @@ def test_a_resolve_problem_found_in_workers_is_reported_as_one_resolve_words_it(
     assert "nope" in serial.stderr and "more" in serial.stderr
     assert parallel.stderr == serial.stderr and parallel.exception is None
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def _dying(env: str):  # type: ignore[no-untyped-def]
+    """A compile worker the kernel kills (the out-of-memory killer) in prod."""
+    if env == "prod":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _COMPILE_ONE(env)
+
+
+_COMPILE_ONE = pipeline.compile._compile_one
+
+
+def test_a_worker_that_dies_is_an_error_and_nothing_is_written(
+    example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Review of issue 17: a killed worker was a BrokenProcessPool traceback."""
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(pipeline.compile, "_compile_one", _dying)
+    result = run_cli("compile", "--root", str(example), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and result.exception is None, repr(result.exception)
+    assert "a worker process died during the compile" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -336,3 +336,32 @@ def test_a_file_edited_within_the_clock_tick_of_the_snapshot_is_read_again(
     result_cache.write("compile", key, record)
     assert UP_TO_DATE not in _compile(example)
     assert victim.read_bytes() == content
+
+
+def test_a_file_edited_while_a_compile_runs_is_not_vouched_for(
+    example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Review of issue 17: an edit (an editor's save, a checkout) that lands while a
+    recompile renders, to a file the change does not reach. That compile keeps the file
+    unread, so it cannot put it right; but its record must not vouch for bytes it never
+    saw: the next compile is not "up to date", and it puts the file back."""
+    out = example / "rendered"
+    _compile(example)
+    victim = sorted(out.glob("dev/kubernetes/*/globex/*/manifests.yaml"))[0]
+    good = victim.read_bytes()
+    original = pipeline.compile_parts
+
+    def editing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        victim.write_bytes(good.replace(b"globex", b"GLOBEX", 1))
+        yield from original(*args, **kwargs)
+
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text().replace("Acme Corporation", "Acme One", 1))
+    monkeypatch.setattr(pipeline, "compile_parts", editing)
+    _compile(example)
+    monkeypatch.setattr(pipeline, "compile_parts", original)
+    assert victim.read_bytes() != good  # kept unread by the run it landed in
+    assert UP_TO_DATE not in _compile(example)
+    assert victim.read_bytes() == good
+    assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
+    assert UP_TO_DATE in _compile(example)

@@ -12,6 +12,7 @@ only for that.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,7 +28,14 @@ from rich.progress import (
 
 from compiler import pipeline
 from compiler.errors import UsageError
-from compiler.output import differences, output_lock, read_tree, recover, write_tree
+from compiler.output import (
+    check_output_folder,
+    differences,
+    output_lock,
+    read_tree,
+    recover,
+    write_tree,
+)
 
 
 def run(
@@ -58,6 +66,9 @@ def run(
                     highlight=False,
                 )
                 return 1
+        started = time.time_ns()
+        if not check:
+            check_output_folder(out)  # before the catalog is read: refused without work
         digest = None if check else pipeline.inputs_digest(root, repo_path)
         last = None if digest is None else pipeline.last_compile(out, digest, repo_path)
         if last is not None and last.unchanged:
@@ -97,6 +108,7 @@ def run(
                     None if environments else digest,
                     repo_path,
                     {**kept, **emitted.learned},
+                    started,
                 )
             else:
                 pipeline.forget(out)

@@ -58,6 +58,7 @@ from compiler.render import OutputFile
 
 MARKER = ".gitopsc"
 _MARKER_TEXT = "Written by `gitopsc compile`. Everything in this folder is replaced on each run.\n"
+MARKER_BYTES = _MARKER_TEXT.encode()
 _BUILD = ".gitopsc-build-"
 _BACKUP = ".gitopsc-backup-"
 _STAGE = ".gitopsc-stage-"
@@ -175,7 +176,7 @@ def render_tree(
                 "sources": list(file.sources),
                 "objects": _objects(file),
             }
-        tree[f"{env}/index.json"] = to_json(
+        index_bytes = to_json(
             {
                 "generator": "gitopsc",
                 "environment": env,
@@ -183,6 +184,9 @@ def render_tree(
                 "files": dict(sorted(index.items())),
             }
         ).encode()
+        tree[f"{env}/index.json"] = index_bytes
+        if emitted is not None:  # no mark (always written), but the sha256 it must have
+            emitted[f"{env}/index.json"] = ("", hashlib.sha256(index_bytes).hexdigest())
     return tree
 
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
-from compiler.errors import CatalogInvalid, Problem
+from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import render_tree
 from compiler.pipeline.load import Resolved, compile_workers, resolve_catalog, workers
 from compiler.render import OutputFile, render_environment
+
+_T = TypeVar("_T")
 
 REPO_PATH = "rendered"  # where the output lives in the repository (ArgoCD paths)
 
@@ -100,7 +104,8 @@ def render_parts(
             with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
                 jobs = {pool.submit(_render_one, env): env for env in environments}
                 for job in as_completed(jobs):
-                    yield from _finished(jobs[job], job.result(), problems, done, emitted)
+                    result = _result(job)
+                    yield from _finished(jobs[job], result, problems, done, emitted)
         else:
             for env in environments:
                 yield from _finished(env, _render_one(env), problems, done, emitted)
@@ -108,6 +113,19 @@ def render_parts(
         _SHARED = None
     if problems:
         raise CatalogInvalid(problems)
+
+
+def _result(job: Future[_T]) -> _T:
+    """A worker's result; a worker that died (the kernel's out-of-memory killer, a
+    signal) is an error that says so, not a traceback: nothing has been written."""
+    try:
+        return job.result()
+    except BrokenProcessPool:
+        raise UsageError(
+            "a worker process died during the compile (killed, out of memory?); "
+            "nothing was written",
+            "free memory, or compile fewer environments at once (--env)",
+        ) from None
 
 
 def _finished(
@@ -158,7 +176,7 @@ def compile_parts(
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
             jobs = {pool.submit(_compile_one, env): env for env in environments}
             for job in as_completed(jobs):
-                tree, learned, found, failed = job.result()
+                tree, learned, found, failed = _result(job)
                 if failed:
                     unresolved += found
                 elif not unresolved:
@@ -192,9 +210,13 @@ def _compile_one(
 
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:
     """Every output file of `resolved` as bytes, sorted by path (for --check and tests)."""
-    tree = {path: data for part in render_parts(resolved, repo_path) for path, data in part.items()}
-    assert all(data is not None for data in tree.values())  # nothing kept without `emitted`
-    return dict(sorted(tree.items()))  # type: ignore[arg-type]
+    tree: dict[str, bytes] = {}
+    for part in render_parts(resolved, repo_path):
+        for path, data in part.items():
+            if data is None:  # nothing is kept without `emitted`
+                raise RuntimeError(f"{path}: no bytes rendered")
+            tree[path] = data
+    return dict(sorted(tree.items()))
 
 
 def file_shards(count: int, *trees: Mapping[str, bytes]) -> Callable[[str], int]:

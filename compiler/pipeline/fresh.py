@@ -44,6 +44,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 from compiler.check import result_cache
+from compiler.output import MARKER, MARKER_BYTES
 
 _INPUTS = ("catalog", "environments")
 _KIND = "compile"
@@ -104,26 +105,44 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
 
 
 def remember(
-    out: Path, digest: str | None, repo_path: str, emitted: Mapping[str, Sequence[str]]
+    out: Path,
+    digest: str | None,
+    repo_path: str,
+    emitted: Mapping[str, Sequence[str]],
+    since: int,
 ) -> None:
-    """After a compile into `out`: its inputs (None after a compile of some
-    environments: the others were kept as they were, so the record no longer says what
-    a whole compile would write), the files it left, the sha256 of those changed within
-    a second of that snapshot (`last_compile` reads them again), and each file's content
-    mark."""
+    """After a compile into `out` that began at `since` (time_ns): its inputs (None
+    after a compile of some environments: the others were kept as they were, so the
+    record no longer says what a whole compile would write), the files it left, the
+    sha256 of those changed within a second of that snapshot (`last_compile` reads them
+    again), and each file's content mark and sha256.
+
+    A file changed since the compile began was written by it, or edited by someone
+    while it ran: only its bytes tell which. Each such file is read, and kept in the
+    record only if it holds the bytes the compile meant (`emitted`'s sha256); one that
+    does not is left out, so the next compile compares it and puts it right rather than
+    trusting an edit it never saw. Files unchanged since the compile began hold what it
+    compared or kept."""
     taken = time.time_ns()
     files = _snapshot(out) or {}
-    racy = {
-        path: _sha256(out / path)
-        for path, (_, mtime, ctime, _) in files.items()
-        if max(mtime, ctime) >= taken - _RACY_NS
-    }
+    expected = {path: mark[1] for path, mark in emitted.items()}
+    expected[MARKER] = hashlib.sha256(MARKER_BYTES).hexdigest()
+    racy: dict[str, str] = {}
+    for path, (_, mtime, ctime, _) in list(files.items()):
+        changed = max(mtime, ctime)
+        if changed < since - _RACY_NS:
+            continue
+        sha = _sha256(out / path)
+        if sha != expected.get(path):
+            del files[path]
+        elif changed >= taken - _RACY_NS:
+            racy[path] = sha
     record = {
         "inputs": digest,
         "setting": _setting(repo_path),
         "files": files,
         "racy": racy,
-        "emitted": {path: list(mark) for path, mark in sorted(emitted.items())},
+        "emitted": {path: list(mark) for path, mark in sorted(emitted.items()) if path in files},
     }
     result_cache.write(_KIND, _key(out), record)
 

@@ -119,7 +119,7 @@ def workers(resolved: Resolved) -> int:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return min(len(resolved.environments), os.cpu_count() or 1)
+    return min(len(resolved.environments), _cores())
 
 
 def compile_workers(catalog: Catalog, environments: Sequence[str]) -> int:
@@ -131,7 +131,15 @@ def compile_workers(catalog: Catalog, environments: Sequence[str]) -> int:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return min(len(environments), (os.cpu_count() or 1) + 1)
+    return min(len(environments), _cores() + 1)
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _instance_count(catalog: Catalog, environments: Sequence[str]) -> int:
