@@ -12,7 +12,6 @@ only for that.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,7 +65,6 @@ def run(
                     highlight=False,
                 )
                 return 1
-        started = time.time_ns()
         if not check:
             check_output_folder(out)  # before the catalog is read: refused without work
         digest = None if check else pipeline.inputs_digest(root, repo_path)
@@ -92,7 +90,7 @@ def run(
         else:
             writing = progress.add_task("write", total=None)
             tree = _Counted(parts)
-            write_tree(
+            placed = write_tree(
                 out,
                 tree,
                 chosen,
@@ -108,7 +106,8 @@ def run(
                     None if environments else digest,
                     repo_path,
                     {**kept, **emitted.learned},
-                    started,
+                    last.start,  # type: ignore[union-attr]
+                    placed,
                 )
             else:
                 pipeline.forget(out)

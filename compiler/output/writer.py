@@ -47,6 +47,7 @@ import pickle
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def write_tree(
     environments: Sequence[str],
     remove_others: bool,
     written: Callable[[int], None] | None = None,
-) -> None:
+) -> int:
     """Replace `<out>/<env>` for each environment in `environments` with the files of
     `parts` (relative path -> bytes, or None for a file `render_tree` kept: the caller
     saw it as the last compile left it), atomically.
@@ -274,6 +275,11 @@ def write_tree(
 
     A folder gitopsc wrote before is updated in place (`_update_in_place`: only files
     whose bytes change are touched); a new or empty one gets the exchange.
+
+    Returns the time (`time.time_ns()`) taken just before the new files were put in
+    place (the exchange, or the journal's commit), or at the end if nothing changed: a
+    file under `<out>` changed since then was put there by this call or edited after
+    it, and a file this call put in place changed after it (pipeline/fresh.py).
     """
     out = real_path(out)
     build = out.parent / f"{_BUILD}{out.name}-{os.getpid()}"
@@ -285,9 +291,8 @@ def write_tree(
             check_output_folder(out)
             if out.is_dir() and (out / MARKER).is_file():
                 scratch = stage
-                _update_in_place(out, stage, parts, environments, remove_others, written)
-            else:
-                _build_and_swap(out, build, parts, written)
+                return _update_in_place(out, stage, parts, environments, remove_others, written)
+            return _build_and_swap(out, build, parts, written)
     except OSError as error:
         raise cannot_write(error, error.filename or out, out, scratch) from None
 
@@ -314,7 +319,7 @@ def _build_and_swap(
     build: Path,
     parts: Iterable[Mapping[str, bytes | None]],
     written: Callable[[int], None] | None,
-) -> None:
+) -> int:
     """A first compile (no output folder yet, or an empty one): the whole tree built
     beside it, flushed, and put in its place in one step."""
     shutil.rmtree(build, ignore_errors=True)  # ours from a run that had our pid: stale
@@ -332,7 +337,9 @@ def _build_and_swap(
                 if written is not None:
                     written(len(names))
         _flush(build)
+        placed = time.time_ns()
         _swap(build, out)
+        return placed
     finally:
         shutil.rmtree(build, ignore_errors=True)
 
@@ -344,7 +351,7 @@ def _update_in_place(
     environments: Sequence[str],
     remove_others: bool,
     written: Callable[[int], None] | None,
-) -> None:
+) -> int:
     """Update the folder gitopsc wrote before, touching only what changes.
 
     Every new file is compared with the file at its path; only a new or changed one is
@@ -381,8 +388,9 @@ def _update_in_place(
             "deletes": sorted(path for path in files if path not in new_paths),
             "prune": sorted((f for f in folders if f not in keep), reverse=True),
         }
+        placed = time.time_ns()
         if not (plan["renames"] or plan["deletes"] or plan["prune"]):
-            return
+            return placed
         _flush(stage)
         _commit(out, stage, plan)
         committed = True
@@ -393,6 +401,7 @@ def _update_in_place(
                 f"{cannot_write(error, error.filename or out)}; the update of {out} is "
                 f"recorded in {_journal(out)} and the next gitopsc run finishes it"
             ) from None
+        return placed
     finally:
         if not committed:
             shutil.rmtree(stage, ignore_errors=True)

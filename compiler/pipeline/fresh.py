@@ -66,6 +66,7 @@ class LastCompile:
 
     unchanged: bool  # same inputs, every file as it was left: nothing to do
     known: dict[str, list[str]]  # path -> [content mark, sha256], file as it was left
+    start: dict[str, list[int]] | None  # the folder's snapshot now, before this compile
 
 
 def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
@@ -76,14 +77,14 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
     files' marks are offered for reuse, and only to the same compiler code."""
     if not result_cache.available():
         return None
-    record = result_cache.read(_KIND, _key(out))
-    if not isinstance(record, dict) or not out.is_dir():
-        return LastCompile(False, {})
     now = _snapshot(out)
+    record = result_cache.read(_KIND, _key(out))
+    if not isinstance(record, dict) or now is None:
+        return LastCompile(False, {}, now)
     left = record.get("files")
     racy = record.get("racy")
-    if not isinstance(left, dict) or now is None or not isinstance(racy, dict):
-        return LastCompile(False, {})
+    if not isinstance(left, dict) or not isinstance(racy, dict):
+        return LastCompile(False, {}, now)
     # as git does: a file changed within the clock tick of the snapshot keeps its times,
     # so those written just before it are trusted only if their bytes are still theirs
     same = {
@@ -92,16 +93,16 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
         if left.get(path) == status and (path not in racy or _sha256(out / path) == racy[path])
     }
     if record.get("inputs") == digest and len(same) == len(now) == len(left):
-        return LastCompile(True, {})
+        return LastCompile(True, {}, now)
     marks = record.get("emitted")
     if record.get("setting") != _setting(repo_path) or not isinstance(marks, dict):
-        return LastCompile(False, {})
+        return LastCompile(False, {}, now)
     known = {
         path: mark
         for path, mark in marks.items()
         if isinstance(mark, list) and len(mark) == 2 and path in same
     }
-    return LastCompile(False, known)
+    return LastCompile(False, known, now)
 
 
 def remember(
@@ -109,34 +110,40 @@ def remember(
     digest: str | None,
     repo_path: str,
     emitted: Mapping[str, Sequence[str]],
-    since: int,
+    start: Mapping[str, list[int]] | None,
+    placed: int,
 ) -> None:
-    """After a compile into `out` that began at `since` (time_ns): its inputs (None
-    after a compile of some environments: the others were kept as they were, so the
-    record no longer says what a whole compile would write), the files it left, the
-    sha256 of those changed within a second of that snapshot (`last_compile` reads them
-    again), and each file's content mark and sha256.
+    """After a compile into `out`: its inputs (None after a compile of some
+    environments: the others were kept as they were, so the record no longer says what
+    a whole compile would write), the files it left, the sha256 of those changed within
+    a second of that snapshot (`last_compile` reads them again), and each file's content
+    mark and sha256.
 
-    A file changed since the compile began was written by it, or edited by someone
-    while it ran: only its bytes tell which. Each such file is read, and kept in the
-    record only if it holds the bytes the compile meant (`emitted`'s sha256); one that
-    does not is left out, so the next compile compares it and puts it right rather than
-    trusting an edit it never saw. Files unchanged since the compile began hold what it
-    compared or kept."""
+    The record vouches only for bytes the compile saw or made. `start` is the folder's
+    snapshot before the compile, `placed` the time the writer put its files in place
+    (output/writer.py `write_tree`). A file changed since `placed` was put there by the
+    writer or edited after it: it is read, and kept only if it holds the bytes the
+    compile meant (`emitted`'s sha256). A file changed since `start` but before
+    `placed` was edited while the compile ran, perhaps after the writer compared it
+    or while it was kept unread: it is left out, so the next compile compares it and
+    puts it right. Any other file is as the writer found or made it."""
     taken = time.time_ns()
     files = _snapshot(out) or {}
     expected = {path: mark[1] for path, mark in emitted.items()}
     expected[MARKER] = hashlib.sha256(MARKER_BYTES).hexdigest()
     racy: dict[str, str] = {}
-    for path, (_, mtime, ctime, _) in list(files.items()):
-        changed = max(mtime, ctime)
-        if changed < since - _RACY_NS:
-            continue
-        sha = _sha256(out / path)
-        if sha != expected.get(path):
+    for path, status in list(files.items()):
+        changed = max(status[1], status[2])
+        if path not in expected:  # not the compile's: a stray file made while it ran
             del files[path]
-        elif changed >= taken - _RACY_NS:
-            racy[path] = sha
+        elif changed >= placed - _RACY_NS:
+            sha = _sha256(out / path)
+            if sha != expected[path]:
+                del files[path]
+            elif changed >= taken - _RACY_NS:
+                racy[path] = sha
+        elif start is not None and path in start and start[path] != status:
+            del files[path]
     record = {
         "inputs": digest,
         "setting": _setting(repo_path),
