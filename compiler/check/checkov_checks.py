@@ -21,16 +21,19 @@ they get `checkov.severity` from policies/config.yaml, re-graded per check id un
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
+import inspect
 import logging
+import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import Catalog, Instance, load_document
+from compiler.catalog import Catalog, Instance, load_document, to_json, to_yaml
 from compiler.check import result_cache
 from compiler.check.builtins.base import about_file
 from compiler.check.findings import SEVERITIES, Finding, Severity
@@ -239,7 +242,6 @@ def _failed(
     from the result cache when these bytes were scanned with these checks before."""
     from checkov.version import version as checkov_version
 
-    contents = {path: serialize(file) for path, file in objects.items()}
     key = result_cache.content_key(
         "checkov",
         [
@@ -247,16 +249,44 @@ def _failed(
             checks.encode(),
             "\0".join(sorted(skip)).encode(),
             folder.encode(),
-            *(part for path in sorted(contents) for part in (path.encode(), contents[path])),
+            _writer_digest(),
+            *(part for path in sorted(objects) for part in _parts(path, objects[path])),
         ],
     )
     cached = result_cache.read("checkov", key)
     if isinstance(cached, list) and all(_is_record(item) for item in cached):
         return cached
+    contents = {path: serialize(file) for path, file in objects.items()}
     reports = _run_checkov(objects, folder, skip, contents)
     records = [_record(found) for report in reports for found in report.failed_checks]
     result_cache.write("checkov", key, records)
     return records
+
+
+def _parts(path: str, file: OutputFile) -> tuple[bytes, bytes]:
+    return path.encode(), _content(file)
+
+
+def _content(file: OutputFile) -> bytes:
+    """What stands for a file's bytes in the key: the digest of what they are written
+    from (the file's format, the sources its header names, its data; `serialize` is a
+    function of these), a third of the cost of writing the bytes, paid for every object
+    on every run; the bytes themselves where the data is not plain (data_digest)."""
+    digest = result_cache.data_digest(file.format, tuple(file.sources), file.data)
+    return b"d" + digest if digest is not None else b"b" + serialize(file)
+
+
+@functools.cache
+def _writer_digest() -> bytes:
+    """The code that turns data into a file's bytes (the writer and the emitters): the
+    key stands for the bytes by what they are written from, so a change to how they are
+    written must miss too."""
+    modules = sorted({serialize.__module__, to_yaml.__module__, to_json.__module__})
+    digest = hashlib.sha256()
+    for name in modules:
+        source = Path(inspect.getfile(sys.modules[name])).read_bytes()
+        digest.update(len(source).to_bytes(8, "big") + source)
+    return digest.digest()
 
 
 _RECORD_FIELDS = ("check_id", "check_name", "file_path", "resource", "key", "guideline", "severity")
