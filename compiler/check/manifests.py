@@ -9,6 +9,7 @@ the version does not serve at all is `api-removed`.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -58,7 +59,8 @@ def schema_checks(
     results: dict[str, Raw] = {}
     for folder, group in folders.items():
         version = versions[group[0].path.split("/")[2]]
-        results.update(_folder_results(group, folder, version, schemas))
+        for unit, files in _units(folder, group).items():
+            results.update(_folder_results(files, unit, version, schemas))
     for file, cluster in checked:
         raw = results[file.path]
         yield from _findings(catalog, env, file, cluster, versions[cluster], raw, instances)
@@ -75,6 +77,24 @@ def _checked(file: OutputFile) -> str | None:
     if not isinstance(api_version, str) or not isinstance(kind, str) or kind == "Kustomization":
         return None
     return cluster
+
+
+_LARGE = 256  # objects: a folder this large is kept in parts
+_PARTS = 64
+
+
+def _units(folder: str, files: list[OutputFile]) -> dict[str, list[OutputFile]]:
+    """The parts a folder's results are kept in: the folder, one namespace of one
+    customer; a large folder (a cluster's ArgoCD Applications, one per customer or
+    instance) in parts by a hash of each file's path, so that a change to one
+    customer's Application validates a part of them again, not all of them."""
+    if len(files) <= _LARGE:
+        return {folder: files}
+    parts: dict[str, list[OutputFile]] = {}
+    for file in files:
+        part = zlib.crc32(file.path.encode()) % _PARTS
+        parts.setdefault(f"{folder}#{part}", []).append(file)
+    return parts
 
 
 def _folder_results(

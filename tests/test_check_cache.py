@@ -1,0 +1,236 @@
+"""An incremental `check` (the findings of the expensive checks kept per content,
+compiler/check/result_cache.py) reports exactly what a cold one does, after any edit a
+merge request makes; an entry this user's key did not sign, or a damaged one, is never
+believed and never a crash."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from compiler.check import manifests, validator_cache
+from tests.conftest import run_cli
+from tests.test_result_cache import CONTAINER, _synapse_patch
+
+DATE = "2026-12-01"
+
+
+def _check(root: Path, out: Path, *env: str) -> bytes:
+    """`gitopsc check -f json` on `root` (every environment, or `env`), the report's bytes."""
+    where = [arg for name in env for arg in ("--env", name)]
+    result = run_cli(
+        "check", "--root", str(root), "--date", DATE, *where, "-f", "json", "-o", str(out)
+    )
+    assert result.exit_code in (0, 1), result.stderr
+    assert result.exception is None, result.exception
+    return out.read_bytes()
+
+
+def _cold(root: Path, out: Path, monkeypatch: pytest.MonkeyPatch, *env: str) -> bytes:
+    """The same check with no cache folder at all (GITOPSC_CACHE_DIR empty)."""
+    with monkeypatch.context() as scoped:
+        scoped.setenv("GITOPSC_CACHE_DIR", "")
+        return _check(root, out, *env)
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _toggle(path: Path, one: str, other: str) -> None:
+    """`one` becomes `other`, or back: an edit that can be made any number of times."""
+    text = path.read_text()
+    old, new = (one, other) if one in text else (other, one)
+    _replace(path, old, new)
+
+
+def _display_name(root: Path, step: int) -> None:
+    """A customer's setting: acme's display name (its labels and annotations)."""
+    path = root / "catalog/customers/acme.yaml"
+    text = path.read_text()
+    line = next(x for x in text.splitlines() if x.startswith("display_name: "))
+    path.write_text(text.replace(line, f"display_name: Acme Corporation {step}", 1))
+
+
+def _waiver(root: Path, step: int) -> None:
+    """A waiver added (a real finding's, or one that matches nothing: waiver-unused)."""
+    choices = [
+        ("probes-set", "acme", "synapse"),
+        ("kubernetes-schema", "acme", "synapse"),
+        ("image-pinned", "acme", None),
+        ("probes-set", "globex", None),
+    ]
+    path = root / "policies/waivers.yaml"
+    text = path.read_text().replace("waivers: []\n", "waivers:\n")
+    policy, customer, service = choices[text.count("- policy:") % len(choices)]
+    entry = (
+        f"  - policy: {policy}\n    customer: {customer}\n"
+        + (f"    service: {service}\n" if service else "")
+        + f"    reason: accepted for the test, step {step}\n"
+        + f"    owner: chat-platform\n    expires: 2027-0{1 + step % 9}-15\n"
+    )
+    path.write_text(text + entry)
+
+
+# the edits a merge request makes; each can be made again (step numbers keep them new)
+EDITS: dict[str, Callable[[Path, int], None]] = {
+    "a customer's display name": _display_name,
+    "acme drops its liveness probe": lambda root, step: _synapse_patch(
+        root, "acme", f"{{op: remove, path: {CONTAINER}/livenessProbe}}"
+    ),
+    "acme's Deployment gets an unknown field": lambda root, step: _synapse_patch(
+        root, "acme", f"{{op: add, path: {CONTAINER}/bogus{step}, value: x}}"
+    ),
+    "globex runs latest": lambda root, step: _synapse_patch(
+        root, "globex", f"{{op: replace, path: {CONTAINER}/image, value: 'x/y:latest'}}"
+    ),
+    "a service default": lambda root, step: _toggle(
+        root / "catalog/services/synapse.yaml", "  replicas: 1\n", "  replicas: 2\n"
+    ),
+    "a policy's severity": lambda root, step: _toggle(
+        root / "policies/probes-set.yaml", "severity: medium\n", "severity: high\n"
+    ),
+    "a policy's rule": lambda root, step: _toggle(
+        root / "policies/probes-set.yaml",
+        "required: [livenessProbe, readinessProbe]",
+        "required: [livenessProbe, readinessProbe, resources]",
+    ),
+    "a waiver": _waiver,
+    "dev's Kubernetes version": lambda root, step: _toggle(
+        root / "environments/dev/environment.yaml",
+        'kubernetes_version: "1.31"',
+        'kubernetes_version: "1.30"',
+    ),
+}
+
+
+@pytest.mark.parametrize("seed", [3, 2026])
+def test_an_incremental_check_equals_a_cold_one_after_every_random_edit(
+    example: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+):
+    """The property: after each edit of a random sequence (edits may repeat), a check
+    with the cache of every run before it reports, byte for byte, what a check with no
+    cache folder reports: the same findings, outcomes, waivers and fingerprints."""
+    chooser = random.Random(seed)
+    out = private_cache.parent
+    _check(example, out / "first.json")  # fills the cache
+    done: list[str] = []
+    for step in range(7):
+        name = chooser.choice(sorted(EDITS))
+        EDITS[name](example, step)
+        done.append(name)
+        warm = _check(example, out / "warm.json")
+        cold = _cold(example, out / "cold.json", monkeypatch)
+        assert warm == cold, f"seed {seed}, after {done}"
+    assert json.loads(warm)["findings"], "the edits were to make something fail"
+
+
+@pytest.fixture
+def validated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The rendered objects really validated against their schemas (not read from the
+    cache), as `kind namespace`."""
+    paths: list[str] = []
+    real = manifests._raw
+
+    def counted(data, version, schemas):
+        metadata = data["metadata"]  # a Namespace: its name
+        paths.append(f"{data['kind']} {metadata.get('namespace', metadata['name'])}")
+        return real(data, version, schemas)
+
+    monkeypatch.setattr(manifests, "_raw", counted)
+    return paths
+
+
+def test_a_one_customer_change_validates_only_that_customers_objects(
+    example: Path, private_cache: Path, validated: list[str]
+):
+    out = private_cache.parent
+    _check(example, out / "first.json")
+    every = len(validated)
+    assert every > 100
+    validated.clear()
+    _check(example, out / "again.json")
+    assert validated == []  # nothing changed: nothing validated
+    _display_name(example, 1)
+    _check(example, out / "changed.json")
+    namespaces = {path.split(" ")[1] for path in validated}
+    # acme's namespace folders, and the folders of ArgoCD objects that hold acme's
+    assert validated and namespaces <= {"acme", "argocd"}, validated
+    assert len(validated) < every / 3, (len(validated), every)
+
+
+def _schema_finding(example: Path, out: Path) -> bytes:
+    EDITS["acme's Deployment gets an unknown field"](example, 0)
+    honest = _check(example, out / "honest.json", "dev")
+    assert any(
+        f["id"] == "kubernetes-schema" and f["customer"] == "acme"
+        for f in json.loads(honest)["findings"]
+    )
+    return honest
+
+
+def _entries(cache: Path) -> list[tuple[Path, dict]]:
+    """The schema entries, with what each holds (read past the signature)."""
+    found = sorted((cache / "results/schemas").rglob("*.json"))
+    assert found
+    return [(entry, json.loads(entry.read_bytes()[32:])) for entry in found]
+
+
+def test_a_schema_entry_signed_by_another_key_is_never_believed(
+    example: Path, private_cache: Path, validated: list[str]
+):
+    """Someone who can write to a shared cache folder writes "no errors" for every
+    object: the HMAC is not ours, so every object is validated again and the finding
+    is reported."""
+    out = private_cache.parent
+    honest = _schema_finding(example, out)
+    other_key = b"k" * 32
+    entries = _entries(private_cache)
+    for entry, held in entries:
+        payload = json.dumps({path: ["errors", False, []] for path in held}).encode()
+        signature = validator_cache._signature(f"schemas/{entry.stem}", other_key, payload)
+        entry.write_bytes(signature + payload)
+    validated.clear()
+    assert _check(example, out / "forged.json", "dev") == honest
+    assert len(validated) == sum(len(held) for _, held in entries)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda entry, secret: entry.write_bytes(b""), id="empty"),
+        pytest.param(lambda entry, secret: entry.write_bytes(entry.read_bytes()[:40]), id="cut"),
+        pytest.param(lambda entry, secret: entry.write_bytes(b"\xff" * 200), id="garbage"),
+        pytest.param(
+            lambda entry, secret: entry.write_bytes(
+                validator_cache._signature(f"schemas/{entry.stem}", secret, b"{not json")
+                + b"{not json"
+            ),
+            id="signed-not-json",
+        ),
+        pytest.param(
+            lambda entry, secret: entry.write_bytes(
+                validator_cache._signature(f"schemas/{entry.stem}", secret, b'{"a": [1]}')
+                + b'{"a": [1]}'
+            ),
+            id="signed-wrong-shape",
+        ),
+    ],
+)
+def test_a_damaged_schema_entry_is_ignored_not_a_crash(
+    example: Path, private_cache: Path, damage: Callable[[Path, bytes], object]
+):
+    out = private_cache.parent
+    honest = _schema_finding(example, out)
+    secret = validator_cache.cache_key()
+    assert secret is not None
+    for entry, _ in _entries(private_cache):
+        damage(entry, secret)
+    assert _check(example, out / "damaged.json", "dev") == honest
+    assert _check(example, out / "rewritten.json", "dev") == honest  # entries written anew
