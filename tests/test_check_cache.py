@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.check import manifests, validator_cache
+from compiler.check import declarative, manifests, validator_cache
 from tests.conftest import run_cli
 from tests.test_result_cache import CONTAINER, _synapse_patch
 
@@ -132,105 +132,117 @@ def test_an_incremental_check_equals_a_cold_one_after_every_random_edit(
 
 
 @pytest.fixture
-def validated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The rendered objects really validated against their schemas (not read from the
-    cache), as `kind namespace`."""
-    paths: list[str] = []
-    real = manifests._raw
+def judged(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The rendered objects really judged (not read from the cache), as `kind namespace`:
+    against their schemas, and by the declarative policies."""
+    seen: dict[str, list[str]] = {"schemas": [], "policies": []}
+    raw, errors_of = manifests._raw, declarative.errors_of
 
-    def counted(data, version, schemas):
+    def name(data: dict) -> str:
         metadata = data["metadata"]  # a Namespace: its name
-        paths.append(f"{data['kind']} {metadata.get('namespace', metadata['name'])}")
-        return real(data, version, schemas)
+        return f"{data['kind']} {metadata.get('namespace', metadata['name'])}"
 
-    monkeypatch.setattr(manifests, "_raw", counted)
-    return paths
+    def validated(data, version, schemas):
+        seen["schemas"].append(name(data))
+        return raw(data, version, schemas)
+
+    def evaluated(ordered, rules, subject):
+        if subject.entity == "object":
+            seen["policies"].append(name(subject.document))
+        return errors_of(ordered, rules, subject)
+
+    monkeypatch.setattr(manifests, "_raw", validated)
+    monkeypatch.setattr(declarative, "errors_of", evaluated)
+    return seen
 
 
-def test_a_one_customer_change_validates_only_that_customers_objects(
-    example: Path, private_cache: Path, validated: list[str]
+@pytest.mark.parametrize("kind", ["schemas", "policies"])
+def test_a_one_customer_change_judges_only_that_customers_objects(
+    example: Path, private_cache: Path, judged: dict[str, list[str]], kind: str
 ):
     out = private_cache.parent
     _check(example, out / "first.json")
-    every = len(validated)
+    every = len(judged[kind])
     assert every > 100
-    validated.clear()
+    judged[kind].clear()
     _check(example, out / "again.json")
-    assert validated == []  # nothing changed: nothing validated
+    assert judged[kind] == []  # nothing changed: nothing judged
     _display_name(example, 1)
     _check(example, out / "changed.json")
-    namespaces = {path.split(" ")[1] for path in validated}
+    namespaces = {path.split(" ")[1] for path in judged[kind]}
     # acme's namespace folders, and the folders of ArgoCD objects that hold acme's
-    assert validated and namespaces <= {"acme", "argocd"}, validated
-    assert len(validated) < every / 3, (len(validated), every)
+    assert judged[kind] and namespaces <= {"acme", "argocd"}, judged[kind]
+    assert len(judged[kind]) < every / 3, (len(judged[kind]), every)
 
 
-def _schema_finding(example: Path, out: Path) -> bytes:
+def _honest(example: Path, out: Path) -> bytes:
+    """A report with a schema finding and a policy finding on acme's objects."""
     EDITS["acme's Deployment gets an unknown field"](example, 0)
+    EDITS["acme drops its liveness probe"](example, 0)
     honest = _check(example, out / "honest.json", "dev")
-    assert any(
-        f["id"] == "kubernetes-schema" and f["customer"] == "acme"
-        for f in json.loads(honest)["findings"]
-    )
+    found = {(f["id"], f["customer"]) for f in json.loads(honest)["findings"]}
+    assert {("kubernetes-schema", "acme"), ("probes-set", "acme")} <= found, found
     return honest
 
 
-def _entries(cache: Path) -> list[tuple[Path, dict]]:
-    """The schema entries, with what each holds (read past the signature)."""
-    found = sorted((cache / "results/schemas").rglob("*.json"))
+def _entries(cache: Path, kind: str) -> list[tuple[Path, dict]]:
+    """A kind's entries, with what each holds (read past the signature)."""
+    found = sorted((cache / "results" / kind).rglob("*.json"))
     assert found
     return [(entry, json.loads(entry.read_bytes()[32:])) for entry in found]
 
 
-def test_a_schema_entry_signed_by_another_key_is_never_believed(
-    example: Path, private_cache: Path, validated: list[str]
+# what each kind's entry says of an object that nothing is wrong with
+CLEAN = {"schemas": ["errors", False, []], "policies": []}
+
+
+@pytest.mark.parametrize("kind", sorted(CLEAN))
+def test_an_entry_signed_by_another_key_is_never_believed(
+    example: Path, private_cache: Path, judged: dict[str, list[str]], kind: str
 ):
-    """Someone who can write to a shared cache folder writes "no errors" for every
-    object: the HMAC is not ours, so every object is validated again and the finding
-    is reported."""
+    """Someone who can write to a shared cache folder writes "nothing wrong" for every
+    object: the HMAC is not ours, so every object is judged again and the findings are
+    reported."""
     out = private_cache.parent
-    honest = _schema_finding(example, out)
+    honest = _honest(example, out)
     other_key = b"k" * 32
-    entries = _entries(private_cache)
+    entries = _entries(private_cache, kind)
     for entry, held in entries:
-        payload = json.dumps({path: ["errors", False, []] for path in held}).encode()
-        signature = validator_cache._signature(f"schemas/{entry.stem}", other_key, payload)
+        payload = json.dumps({path: CLEAN[kind] for path in held}).encode()
+        signature = validator_cache._signature(f"{kind}/{entry.stem}", other_key, payload)
         entry.write_bytes(signature + payload)
-    validated.clear()
+    judged[kind].clear()
     assert _check(example, out / "forged.json", "dev") == honest
-    assert len(validated) == sum(len(held) for _, held in entries)
+    assert len(judged[kind]) == sum(len(held) for _, held in entries)
 
 
+def _signed(entry: Path, secret: bytes, payload: bytes) -> None:
+    kind = entry.parent.parent.name
+    entry.write_bytes(validator_cache._signature(f"{kind}/{entry.stem}", secret, payload) + payload)
+
+
+@pytest.mark.parametrize("kind", sorted(CLEAN))
 @pytest.mark.parametrize(
     "damage",
     [
         pytest.param(lambda entry, secret: entry.write_bytes(b""), id="empty"),
         pytest.param(lambda entry, secret: entry.write_bytes(entry.read_bytes()[:40]), id="cut"),
         pytest.param(lambda entry, secret: entry.write_bytes(b"\xff" * 200), id="garbage"),
-        pytest.param(
-            lambda entry, secret: entry.write_bytes(
-                validator_cache._signature(f"schemas/{entry.stem}", secret, b"{not json")
-                + b"{not json"
-            ),
-            id="signed-not-json",
-        ),
-        pytest.param(
-            lambda entry, secret: entry.write_bytes(
-                validator_cache._signature(f"schemas/{entry.stem}", secret, b'{"a": [1]}')
-                + b'{"a": [1]}'
-            ),
-            id="signed-wrong-shape",
-        ),
+        pytest.param(lambda entry, secret: _signed(entry, secret, b"{not json"), id="not-json"),
+        pytest.param(lambda entry, secret: _signed(entry, secret, b'{"a": [1]}'), id="shape"),
+        pytest.param(lambda entry, secret: _signed(entry, secret, b"[]"), id="a-list"),
     ],
 )
-def test_a_damaged_schema_entry_is_ignored_not_a_crash(
-    example: Path, private_cache: Path, damage: Callable[[Path, bytes], object]
+def test_a_damaged_entry_is_ignored_not_a_crash(
+    example: Path, private_cache: Path, damage: Callable[[Path, bytes], object], kind: str
 ):
+    """Our own key over bytes that are not a result (a crash, a bug, an older format),
+    or no valid signature at all: a miss, and the entry is written anew."""
     out = private_cache.parent
-    honest = _schema_finding(example, out)
+    honest = _honest(example, out)
     secret = validator_cache.cache_key()
     assert secret is not None
-    for entry, _ in _entries(private_cache):
+    for entry, _ in _entries(private_cache, kind):
         damage(entry, secret)
     assert _check(example, out / "damaged.json", "dev") == honest
-    assert _check(example, out / "rewritten.json", "dev") == honest  # entries written anew
+    assert _check(example, out / "rewritten.json", "dev") == honest

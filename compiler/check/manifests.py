@@ -9,7 +9,7 @@ the version does not serve at all is `api-removed`.
 
 from __future__ import annotations
 
-import zlib
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +18,7 @@ from compiler.check import result_cache
 from compiler.check.builtins import api_removed, crd_schema, crd_unknown, kubernetes_schema
 from compiler.check.builtins.base import about_file
 from compiler.check.findings import Finding
-from compiler.check.schemas import ManifestSchemas, NoSchema
+from compiler.check.schemas import ManifestSchemas, NoSchema, identity
 from compiler.check.subjects import object_location
 from compiler.render import OutputFile
 
@@ -47,20 +47,17 @@ def schema_checks(
 
     What the schemas say of an object is a function of its data, its cluster's
     Kubernetes version and the schema set (`ManifestSchemas.identity`) alone, so it is
-    kept in the result cache per namespace folder (result_cache.py): a check after a
+    kept in the result cache per namespace folder (result_cache.units): a check after a
     one-customer change validates that customer's folders only. The findings are made
     from the kept result on every run, since where they point (the catalog line behind
     a field), their customer and their waivers depend on this run's catalog."""
     versions = {c.name: c.kubernetes_version for c in catalog.environments[env].clusters}
     checked = [(file, cluster) for file in files if (cluster := _checked(file)) is not None]
-    folders: dict[str, list[OutputFile]] = {}
-    for file, _ in checked:
-        folders.setdefault("/".join(file.path.split("/")[:4]), []).append(file)
+    by_path = {file.path: file for file, _ in checked}
     results: dict[str, Raw] = {}
-    for folder, group in folders.items():
-        version = versions[group[0].path.split("/")[2]]
-        for unit, files in _units(folder, group).items():
-            results.update(_folder_results(files, unit, version, schemas))
+    for unit, paths in result_cache.units(by_path).items():
+        version = versions[paths[0].split("/")[2]]
+        results.update(_unit_results([by_path[p] for p in paths], unit, version, schemas))
     for file, cluster in checked:
         raw = results[file.path]
         yield from _findings(catalog, env, file, cluster, versions[cluster], raw, instances)
@@ -79,38 +76,21 @@ def _checked(file: OutputFile) -> str | None:
     return cluster
 
 
-_LARGE = 256  # objects: a folder this large is kept in parts
-_PARTS = 64
-
-
-def _units(folder: str, files: list[OutputFile]) -> dict[str, list[OutputFile]]:
-    """The parts a folder's results are kept in: the folder, one namespace of one
-    customer; a large folder (a cluster's ArgoCD Applications, one per customer or
-    instance) in parts by a hash of each file's path, so that a change to one
-    customer's Application validates a part of them again, not all of them."""
-    if len(files) <= _LARGE:
-        return {folder: files}
-    parts: dict[str, list[OutputFile]] = {}
-    for file in files:
-        part = zlib.crc32(file.path.encode()) % _PARTS
-        parts.setdefault(f"{folder}#{part}", []).append(file)
-    return parts
-
-
-def _folder_results(
-    files: Sequence[OutputFile], folder: str, version: str, schemas: ManifestSchemas
+def _unit_results(
+    files: Sequence[OutputFile], unit: str, version: str, schemas: ManifestSchemas
 ) -> dict[str, Raw]:
-    """What the schemas say of each of one folder's objects: from the result cache when
-    the same objects were validated against the same schema set and version before."""
+    """What the schemas say of each object of one unit (result_cache.units): from the
+    result cache when the same objects were validated against the same schema set and
+    version before."""
     ordered = sorted(files, key=lambda file: file.path)
     key = None
     if result_cache.active():
         digests = [result_cache.data_digest(file.data) for file in ordered]
         if all(digest is not None for digest in digests):
-            parts = [schemas.identity.encode(), version.encode(), str(_MAX_ERRORS).encode()]
+            parts = [_identity(schemas.identity), version.encode(), str(_MAX_ERRORS).encode()]
             for file, digest in zip(ordered, digests, strict=True):
                 parts += [file.path.encode(), digest or b""]
-            key = result_cache.content_key("schemas", [folder.encode(), *parts])
+            key = result_cache.content_key("schemas", [unit.encode(), *parts])
             cached = result_cache.read("schemas", key)
             if _is_results(cached, ordered):
                 return cached
@@ -118,6 +98,12 @@ def _folder_results(
     if key is not None:
         result_cache.write("schemas", key, found)
     return found
+
+
+@functools.cache
+def _identity(schemas: str) -> bytes:
+    """The schema set's identity, and this module's code (what a kept result means)."""
+    return identity([schemas.encode()], __file__).encode()
 
 
 def _raw(data: dict[str, Any], version: str, schemas: ManifestSchemas) -> Raw:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,30 @@ def data_digest(*values: Any) -> bytes | None:
         return hashlib.sha256(marshal.dumps(values, 0)).digest()
     except ValueError:
         return None
+
+
+LARGE = 256  # objects: a folder this large is kept in parts
+PARTS = 64
+
+
+def units(paths: Iterable[str]) -> dict[str, list[str]]:
+    """The parts per-object results are kept in, each one entry: a rendered folder
+    (`<env>/kubernetes/<cluster>/<namespace>`: one namespace of one customer, the unit
+    a one-customer change touches), a large folder (a cluster's ArgoCD Applications, one
+    per customer or instance) in parts by a hash of each path, so that a change to one
+    customer's Application reads and checks again a part of them, not all of them. One
+    entry per object would cost a file read per object: more than most checks."""
+    folders: dict[str, list[str]] = {}
+    for path in paths:
+        folders.setdefault("/".join(path.split("/")[:4]), []).append(path)
+    found: dict[str, list[str]] = {}
+    for folder, members in folders.items():
+        if len(members) <= LARGE:
+            found[folder] = sorted(members)
+            continue
+        for path in sorted(members):
+            found.setdefault(f"{folder}#{zlib.crc32(path.encode()) % PARTS}", []).append(path)
+    return found
 
 
 def _entry(kind: str, key: str) -> tuple[Path, bytes] | None:

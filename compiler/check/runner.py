@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
 
 from compiler.catalog import Catalog, Instance
 from compiler.check.builtins import (
@@ -29,7 +28,7 @@ from compiler.check.builtins import (
     environment_checks,
 )
 from compiler.check.checkov_checks import CheckovRun, scan
-from compiler.check.declarative import evaluate
+from compiler.check.declarative import evaluate, evaluate_objects
 from compiler.check.findings import Finding
 from compiler.check.manifests import schema_checks
 from compiler.check.policies import Policy
@@ -80,8 +79,8 @@ def check_environment(
     those files, only until each waiver is found used (probes.py)."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
     by_id = {instance.id: instance for instance in instances}
-    subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
-    findings = evaluate(policies, rules, subjects)
+    findings = evaluate(policies, rules, instance_subjects(catalog, instances))
+    findings += evaluate_objects(policies, rules, list(object_subjects(catalog, files, by_id)))
     findings += environment_checks(catalog, env, instances, files, today)
     expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
     if owns is not None:

@@ -239,14 +239,9 @@ class ManifestSchemas:
         its schema errors: the repository's CRDs, the shipped ones, the versions of the
         schemas and validators, and this module (how they are chosen and worded). A
         cached schema result (check/manifests.py) is keyed by it."""
-        digest = hashlib.sha256()
         custom = sorted((list(key), schema) for key, schema in self._custom.items())
         parts = [json.dumps(custom, sort_keys=True).encode(), _shipped_digest()]
-        parts += [_version(name).encode() for name in _VALIDATORS]
-        parts.append(Path(__file__).read_bytes())
-        for part in parts:
-            digest.update(len(part).to_bytes(8, "big") + part)
-        return digest.hexdigest()
+        return identity(parts)
 
     def is_custom(self, api_version: str, kind: str) -> bool:
         """Whether a CRD schema (the repository's or a shipped one) validates the kind."""
@@ -270,6 +265,19 @@ class ManifestSchemas:
 
 
 _VALIDATORS = ("kubernetes-validate", "jsonschema", "fastjsonschema", "referencing")
+
+
+def identity(parts: list[bytes], *modules: str) -> str:
+    """A digest of `parts` and of what validates with them: the versions of the schemas
+    and validators, this module (how errors are found and worded) and `modules` (the
+    caller's: how it reads the errors). What a cached result's key holds, so that an
+    upgrade or an edit of the code misses."""
+    digest = hashlib.sha256()
+    parts = [*parts, *(_version(name).encode() for name in _VALIDATORS)]
+    parts += [Path(file).read_bytes() for file in (__file__, *modules)]
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
 
 
 def _version(distribution: str) -> str:
