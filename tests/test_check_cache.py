@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.check import declarative, manifests, validator_cache
+from compiler.check import declarative, manifests, result_cache, validator_cache
+from compiler.check.builtins import network_reachability
 from tests.conftest import run_cli
 from tests.test_result_cache import CONTAINER, _synapse_patch
 
@@ -87,6 +88,12 @@ EDITS: dict[str, Callable[[Path, int], None]] = {
     "acme's Deployment gets an unknown field": lambda root, step: _synapse_patch(
         root, "acme", f"{{op: add, path: {CONTAINER}/bogus{step}, value: x}}"
     ),
+    "acme's synapse refuses element-web": lambda root, step: _synapse_patch(
+        root,
+        "acme",
+        f"{{op: replace, path: /spec/ingress/0/ports/0/port, value: {9000 + step}}}",
+        "{kind: NetworkPolicy, name: synapse-from-element-web}",
+    ),
     "globex runs latest": lambda root, step: _synapse_patch(
         root, "globex", f"{{op: replace, path: {CONTAINER}/image, value: 'x/y:latest'}}"
     ),
@@ -133,10 +140,12 @@ def test_an_incremental_check_equals_a_cold_one_after_every_random_edit(
 
 @pytest.fixture
 def judged(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
-    """The rendered objects really judged (not read from the cache), as `kind namespace`:
-    against their schemas, and by the declarative policies."""
-    seen: dict[str, list[str]] = {"schemas": [], "policies": []}
+    """What is really judged (not read from the cache): rendered objects, as `kind
+    namespace`, against their schemas and by the declarative policies; clusters'
+    NetworkPolicies, evaluated for network-reachability."""
+    seen: dict[str, list[str]] = {"schemas": [], "policies": [], "reachability": []}
     raw, errors_of = manifests._raw, declarative.errors_of
+    cluster_of = network_reachability.cluster_of
 
     def name(data: dict) -> str:
         metadata = data["metadata"]  # a Namespace: its name
@@ -151,8 +160,13 @@ def judged(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
             seen["policies"].append(name(subject.document))
         return errors_of(ordered, rules, subject)
 
+    def clusters(policies, namespaces):
+        seen["reachability"].append(f"{len(policies)} policies")
+        return cluster_of(policies, namespaces)
+
     monkeypatch.setattr(manifests, "_raw", validated)
     monkeypatch.setattr(declarative, "errors_of", evaluated)
+    monkeypatch.setattr(network_reachability, "cluster_of", clusters)
     return seen
 
 
@@ -173,6 +187,64 @@ def test_a_one_customer_change_judges_only_that_customers_objects(
     # acme's namespace folders, and the folders of ArgoCD objects that hold acme's
     assert judged[kind] and namespaces <= {"acme", "argocd"}, judged[kind]
     assert len(judged[kind]) < every / 3, (len(judged[kind]), every)
+
+
+def test_reachability_is_evaluated_again_only_where_policies_or_pods_change(
+    example: Path, private_cache: Path, judged: dict[str, list[str]]
+):
+    """A cluster whose policies, namespaces and pods are as before, and that had nothing
+    to report, is not evaluated again: after a display name changed, none; after a
+    patch on one NetworkPolicy, that cluster, and every time while it reports."""
+    out = private_cache.parent
+    _check(example, out / "first.json")
+    clusters = len(judged["reachability"])
+    assert clusters >= 3
+    judged["reachability"].clear()
+    _display_name(example, 1)
+    _check(example, out / "renamed.json")
+    assert judged["reachability"] == []
+    EDITS["acme's synapse refuses element-web"](example, 1)
+    for attempt in range(2):
+        report = json.loads(_check(example, out / f"closed-{attempt}.json"))
+        assert any(f["id"] == "network-reachability" for f in report["findings"])
+        assert len(judged["reachability"]) == 1  # dev's one cluster: not kept, evaluated
+        judged["reachability"].clear()
+
+
+def test_a_reachability_entry_signed_by_another_key_is_never_believed(
+    example: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Someone who can write to a shared cache folder writes "nothing to report" for a
+    cluster where a declared path is closed: not believed. The same entry signed with
+    our key would hide the finding: the test forges what matters."""
+    out = private_cache.parent
+    EDITS["acme's synapse refuses element-web"](example, 1)
+    asked: list[str] = []
+    read = result_cache.read
+
+    def recorded(kind: str, key: str):
+        if kind == "reachability":
+            asked.append(key)
+        return read(kind, key)
+
+    monkeypatch.setattr(result_cache, "read", recorded)
+    honest = _check(example, out / "honest.json", "dev")
+    assert any(f["id"] == "network-reachability" for f in json.loads(honest)["findings"])
+    assert len(asked) == 1
+
+    def forge(secret: bytes) -> None:
+        entry = private_cache / "results/reachability" / asked[0][:2] / f"{asked[0]}.json"
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        signature = validator_cache._signature(f"reachability/{asked[0]}", secret, b"true")
+        entry.write_bytes(signature + b"true")
+
+    forge(b"k" * 32)
+    assert _check(example, out / "forged.json", "dev") == honest
+    secret = validator_cache.cache_key()
+    assert secret is not None
+    forge(secret)  # what the forged entry would have done, believed
+    believed = json.loads(_check(example, out / "believed.json", "dev"))
+    assert not any(f["id"] == "network-reachability" for f in believed["findings"])
 
 
 def _honest(example: Path, out: Path) -> bytes:
@@ -221,7 +293,7 @@ def _signed(entry: Path, secret: bytes, payload: bytes) -> None:
     entry.write_bytes(validator_cache._signature(f"{kind}/{entry.stem}", secret, payload) + payload)
 
 
-@pytest.mark.parametrize("kind", sorted(CLEAN))
+@pytest.mark.parametrize("kind", ["policies", "reachability", "schemas"])
 @pytest.mark.parametrize(
     "damage",
     [
