@@ -187,6 +187,7 @@ def scan(
     files: Sequence[OutputFile],
     instances: Mapping[str, Instance],
     run: CheckovRun,
+    digests: result_cache.Digests | None = None,
 ) -> list[Finding]:
     """Every failed checkov check on `env`'s rendered Kubernetes objects.
 
@@ -215,7 +216,8 @@ def scan(
         if folder.split("/")[2] in openshift:
             skip += sorted(NOT_ON_OPENSHIFT)
         chosen = {path: objects[path] for path in sorted(paths)}
-        records += [(folder, record) for record in _failed(chosen, folder, skip, run.checks)]
+        found = _failed(chosen, folder, skip, run.checks, digests)
+        records += [(folder, record) for record in found]
     return sorted(
         (
             _finding(catalog, env, objects, instances, run, folder, record)
@@ -236,7 +238,11 @@ _ROOT = "/gitopsc"  # the folder checkov is told it scans; nothing is read from 
 
 
 def _failed(
-    objects: Mapping[str, OutputFile], folder: str, skip: Sequence[str], checks: str
+    objects: Mapping[str, OutputFile],
+    folder: str,
+    skip: Sequence[str],
+    checks: str,
+    digests: result_cache.Digests | None = None,
 ) -> list[dict[str, str]]:
     """checkov's failed checks on one folder's objects, as plain records (`_record`):
     from the result cache when these bytes were scanned with these checks before."""
@@ -250,7 +256,7 @@ def _failed(
             "\0".join(sorted(skip)).encode(),
             folder.encode(),
             _writer_digest(),
-            *(part for path in sorted(objects) for part in _parts(path, objects[path])),
+            *(part for path in sorted(objects) for part in _parts(path, objects[path], digests)),
         ],
     )
     cached = result_cache.read("checkov", key)
@@ -263,17 +269,21 @@ def _failed(
     return records
 
 
-def _parts(path: str, file: OutputFile) -> tuple[bytes, bytes]:
-    return path.encode(), _content(file)
+def _parts(
+    path: str, file: OutputFile, digests: result_cache.Digests | None
+) -> tuple[bytes, bytes]:
+    return path.encode(), _content(file, digests)
 
 
-def _content(file: OutputFile) -> bytes:
-    """What stands for a file's bytes in the key: the digest of what they are written
-    from (the file's format, the sources its header names, its data; `serialize` is a
-    function of these), a third of the cost of writing the bytes, paid for every object
-    on every run; the bytes themselves where the data is not plain (data_digest)."""
-    digest = result_cache.data_digest(file.format, tuple(file.sources), file.data)
-    return b"d" + digest if digest is not None else b"b" + serialize(file)
+def _content(file: OutputFile, digests: result_cache.Digests | None) -> bytes:
+    """What stands for a file's bytes in the key: what they are written from (the
+    file's format, the sources its header names, the digest of its data; `serialize`
+    is a function of these), a third of the cost of writing the bytes, paid for every
+    object on every run; the bytes themselves where the data is not plain (data_digest)."""
+    digest = result_cache.digest_of(file.path, file.data, digests)
+    if digest is None:
+        return b"b" + serialize(file)
+    return b"d" + digest + "\0".join((file.format, *file.sources)).encode()
 
 
 @functools.cache

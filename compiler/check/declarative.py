@@ -45,7 +45,10 @@ def evaluate(
 
 
 def evaluate_objects(
-    policies: Mapping[str, Policy], rules: Mapping[str, CompiledSchema], subjects: Sequence[Subject]
+    policies: Mapping[str, Policy],
+    rules: Mapping[str, CompiledSchema],
+    subjects: Sequence[Subject],
+    digests: result_cache.Digests | None = None,
 ) -> list[Finding]:
     """`evaluate` on rendered objects, what the rules say of each kept in the result
     cache per namespace folder (result_cache.units), keyed by the objects' data, their
@@ -59,7 +62,8 @@ def evaluate_objects(
     policy_set = _identity(ordered)
     raws: dict[str, Raw] = {}
     for unit, paths in result_cache.units(by_path).items():
-        raws.update(_unit_raws(ordered, rules, [by_path[p] for p in paths], unit, policy_set))
+        chosen = [by_path[p] for p in paths]
+        raws.update(_unit_raws(ordered, rules, chosen, unit, policy_set, digests))
     return [
         finding
         for subject in subjects
@@ -80,13 +84,15 @@ def _unit_raws(
     subjects: Sequence[Subject],
     unit: str,
     policy_set: bytes,
+    known: result_cache.Digests | None,
 ) -> dict[str, Raw]:
     key = None
-    digests = [result_cache.data_digest(s.document, s.tier, s.entity) for s in subjects]
+    digests = [result_cache.digest_of(s.rendered or "", s.document, known) for s in subjects]
     if all(digest is not None for digest in digests):
         parts = [policy_set, unit.encode()]
         for subject, digest in zip(subjects, digests, strict=True):
-            parts += [(subject.rendered or "").encode(), digest or b""]
+            path, tier = (subject.rendered or "").encode(), (subject.tier or "").encode()
+            parts += [path, digest or b"", subject.entity.encode(), tier]
         key = result_cache.content_key("policies", parts)
         cached = result_cache.read("policies", key)
         known = {policy.id for policy in ordered}

@@ -42,6 +42,7 @@ def schema_checks(
     files: Sequence[OutputFile],
     instances: Mapping[str, Instance],
     schemas: ManifestSchemas,
+    digests: result_cache.Digests | None = None,
 ) -> Iterator[Finding]:
     """Each object's errors against its cluster's schemas, as findings.
 
@@ -57,7 +58,8 @@ def schema_checks(
     results: dict[str, Raw] = {}
     for unit, paths in result_cache.units(by_path).items():
         version = versions[paths[0].split("/")[2]]
-        results.update(_unit_results([by_path[p] for p in paths], unit, version, schemas))
+        chosen = [by_path[p] for p in paths]
+        results.update(_unit_results(chosen, unit, version, schemas, digests))
     for file, cluster in checked:
         raw = results[file.path]
         yield from _findings(catalog, env, file, cluster, versions[cluster], raw, instances)
@@ -77,7 +79,11 @@ def _checked(file: OutputFile) -> str | None:
 
 
 def _unit_results(
-    files: Sequence[OutputFile], unit: str, version: str, schemas: ManifestSchemas
+    files: Sequence[OutputFile],
+    unit: str,
+    version: str,
+    schemas: ManifestSchemas,
+    known: result_cache.Digests | None,
 ) -> dict[str, Raw]:
     """What the schemas say of each object of one unit (result_cache.units): from the
     result cache when the same objects were validated against the same schema set and
@@ -85,7 +91,7 @@ def _unit_results(
     ordered = sorted(files, key=lambda file: file.path)
     key = None
     if result_cache.active():
-        digests = [result_cache.data_digest(file.data) for file in ordered]
+        digests = [result_cache.digest_of(file.path, file.data, known) for file in ordered]
         if all(digest is not None for digest in digests):
             parts = [_identity(schemas.identity), version.encode(), str(_MAX_ERRORS).encode()]
             for file, digest in zip(ordered, digests, strict=True):

@@ -24,7 +24,7 @@ import hashlib
 import json
 import marshal
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,22 @@ def data_digest(*values: Any) -> bytes | None:
         return hashlib.sha256(marshal.dumps(values, 0)).digest()
     except ValueError:
         return None
+
+
+Digests = Mapping[str, bytes | None]  # rendered path -> data_digest of its data
+
+
+def digests(files: Iterable[Any]) -> dict[str, bytes | None]:
+    """Each rendered file's data digest, taken once for every check that keys by it
+    (schemas, policies, checkov); empty when there is no cache to key."""
+    return {file.path: data_digest(file.data) for file in files} if active() else {}
+
+
+def digest_of(path: str, data: Any, known: Digests | None) -> bytes | None:
+    """The data digest of the file at `path`: the one taken already, else taken now."""
+    if known is not None and path in known:
+        return known[path]
+    return data_digest(data)
 
 
 LARGE = 256  # objects: a folder this large is kept in parts

@@ -20,6 +20,7 @@ import datetime
 from collections.abc import Callable, Mapping, Sequence
 
 from compiler.catalog import Catalog, Instance
+from compiler.check import result_cache
 from compiler.check.builtins import (
     BUILTINS,
     ArgoObject,
@@ -79,15 +80,17 @@ def check_environment(
     those files, only until each waiver is found used (probes.py)."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
     by_id = {instance.id: instance for instance in instances}
+    digests = result_cache.digests(f for f in files if f.format == "yaml")  # keys, once
+    objects = list(object_subjects(catalog, files, by_id))
     findings = evaluate(policies, rules, instance_subjects(catalog, instances))
-    findings += evaluate_objects(policies, rules, list(object_subjects(catalog, files, by_id)))
+    findings += evaluate_objects(policies, rules, objects, digests)
     findings += environment_checks(catalog, env, instances, files, today)
     expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
     if owns is not None:
         expensive = [f for f in expensive if owns(f)]
-    findings += schema_checks(catalog, env, expensive, by_id, schemas)
+    findings += schema_checks(catalog, env, expensive, by_id, schemas, digests)
     if checkov is not None and not problems:
-        findings += scan(catalog, env, expensive, by_id, checkov)
+        findings += scan(catalog, env, expensive, by_id, checkov, digests)
     if owns is not None and probe is not None and not problems:
         others = [f for f in files if not owns(f)]
         findings += probe_waivers(catalog, env, others, by_id, findings, probe, schemas, checkov)

@@ -467,15 +467,22 @@ def _clean_key(
         cluster,
         sorted(found.policies.items()),
         sorted(found.namespaces.items()),
-        sorted(
-            (key, type(end).__name__, dataclasses.astuple(end)) for key, end in endpoints.items()
-        ),
+        sorted((key, *_endpoint(end)) for key, end in endpoints.items()),
         [(p.source, p.destination, p.port, p.protocol) for p in paths],
         sorted(tenants.items()),
     )
     if digest is None:
         return None
     return result_cache.content_key("reachability", [digest, _code()])
+
+
+def _endpoint(end: Pod | External) -> tuple[Any, ...]:
+    """An endpoint as plain data: its kind and every field (mappings as dicts)."""
+    values = (getattr(end, name) for name in _FIELDS[type(end)])
+    return (type(end).__name__, *(dict(v) if isinstance(v, Mapping) else v for v in values))
+
+
+_FIELDS = {kind: [f.name for f in dataclasses.fields(kind)] for kind in (Pod, External)}
 
 
 @functools.cache
