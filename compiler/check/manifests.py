@@ -155,6 +155,8 @@ def _findings(
     raw: Raw,
     instances: Mapping[str, Instance],
 ) -> Iterator[Finding]:
+    if raw[0] == "errors" and not raw[2]:
+        return  # valid: most objects, so nothing else is worked out for them
     api_version, kind = file.data["apiVersion"], file.data["kind"]
     instance = instances.get(file.instances[0]) if len(file.instances) == 1 else None
     about = {"rendered": file.path, **about_file(env, file, instances)}
