@@ -62,15 +62,15 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def _synapse_patch(root: Path, customer: str, operation: str) -> None:
-    """One more json_patch on `customer`'s synapse Deployment in dev, in its own file."""
+def _synapse_patch(
+    root: Path, customer: str, operation: str, target: str = "{kind: Deployment}"
+) -> None:
+    """One more json_patch on `customer`'s synapse in dev (its Deployment, or `target`),
+    in its own file."""
     path = root / f"catalog/customers/{customer}.yaml"
     head, tail = path.read_text().split("  dev:\n    services:\n", 1)
     dev, rest = tail.split("\n  staging:", 1) if "\n  staging:" in tail else (tail, None)
-    patch = (
-        "          - target: {kind: Deployment}\n"
-        f"            json_patch:\n              - {operation}\n"
-    )
+    patch = f"          - target: {target}\n            json_patch:\n              - {operation}\n"
     if "        patches:\n" in dev:
         dev = dev.replace("        patches:\n", "        patches:\n" + patch, 1)
     else:

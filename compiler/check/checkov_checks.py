@@ -21,16 +21,19 @@ they get `checkov.severity` from policies/config.yaml, re-graded per check id un
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
+import inspect
 import logging
+import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import Catalog, Instance, load_document
+from compiler.catalog import Catalog, Instance, load_document, to_json, to_yaml
 from compiler.check import result_cache
 from compiler.check.builtins.base import about_file
 from compiler.check.findings import SEVERITIES, Finding, Severity
@@ -184,6 +187,7 @@ def scan(
     files: Sequence[OutputFile],
     instances: Mapping[str, Instance],
     run: CheckovRun,
+    digests: result_cache.Digests | None = None,
 ) -> list[Finding]:
     """Every failed checkov check on `env`'s rendered Kubernetes objects.
 
@@ -212,7 +216,8 @@ def scan(
         if folder.split("/")[2] in openshift:
             skip += sorted(NOT_ON_OPENSHIFT)
         chosen = {path: objects[path] for path in sorted(paths)}
-        records += [(folder, record) for record in _failed(chosen, folder, skip, run.checks)]
+        found = _failed(chosen, folder, skip, run.checks, digests)
+        records += [(folder, record) for record in found]
     return sorted(
         (
             _finding(catalog, env, objects, instances, run, folder, record)
@@ -233,13 +238,16 @@ _ROOT = "/gitopsc"  # the folder checkov is told it scans; nothing is read from 
 
 
 def _failed(
-    objects: Mapping[str, OutputFile], folder: str, skip: Sequence[str], checks: str
+    objects: Mapping[str, OutputFile],
+    folder: str,
+    skip: Sequence[str],
+    checks: str,
+    digests: result_cache.Digests | None = None,
 ) -> list[dict[str, str]]:
     """checkov's failed checks on one folder's objects, as plain records (`_record`):
     from the result cache when these bytes were scanned with these checks before."""
     from checkov.version import version as checkov_version
 
-    contents = {path: serialize(file) for path, file in objects.items()}
     key = result_cache.content_key(
         "checkov",
         [
@@ -247,16 +255,48 @@ def _failed(
             checks.encode(),
             "\0".join(sorted(skip)).encode(),
             folder.encode(),
-            *(part for path in sorted(contents) for part in (path.encode(), contents[path])),
+            _writer_digest(),
+            *(part for path in sorted(objects) for part in _parts(path, objects[path], digests)),
         ],
     )
     cached = result_cache.read("checkov", key)
     if isinstance(cached, list) and all(_is_record(item) for item in cached):
         return cached
+    contents = {path: serialize(file) for path, file in objects.items()}
     reports = _run_checkov(objects, folder, skip, contents)
     records = [_record(found) for report in reports for found in report.failed_checks]
     result_cache.write("checkov", key, records)
     return records
+
+
+def _parts(
+    path: str, file: OutputFile, digests: result_cache.Digests | None
+) -> tuple[bytes, bytes]:
+    return path.encode(), _content(file, digests)
+
+
+def _content(file: OutputFile, digests: result_cache.Digests | None) -> bytes:
+    """What stands for a file's bytes in the key: what they are written from (the
+    file's format, the sources its header names, the digest of its data; `serialize`
+    is a function of these), a third of the cost of writing the bytes, paid for every
+    object on every run; the bytes themselves where the data is not plain (data_digest)."""
+    digest = result_cache.digest_of(file.path, file.data, digests)
+    if digest is None:
+        return b"b" + serialize(file)
+    return b"d" + digest + "\0".join((file.format, *file.sources)).encode()
+
+
+@functools.cache
+def _writer_digest() -> bytes:
+    """The code that turns data into a file's bytes (the writer and the emitters): the
+    key stands for the bytes by what they are written from, so a change to how they are
+    written must miss too."""
+    modules = sorted({serialize.__module__, to_yaml.__module__, to_json.__module__})
+    digest = hashlib.sha256()
+    for name in modules:
+        source = Path(inspect.getfile(sys.modules[name])).read_bytes()
+        digest.update(len(source).to_bytes(8, "big") + source)
+    return digest.digest()
 
 
 _RECORD_FIELDS = ("check_id", "check_name", "file_path", "resource", "key", "guideline", "severity")

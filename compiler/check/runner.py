@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
 
 from compiler.catalog import Catalog, Instance
+from compiler.check import result_cache
 from compiler.check.builtins import (
     BUILTINS,
     ArgoObject,
@@ -29,7 +29,7 @@ from compiler.check.builtins import (
     environment_checks,
 )
 from compiler.check.checkov_checks import CheckovRun, scan
-from compiler.check.declarative import evaluate
+from compiler.check.declarative import evaluate, evaluate_objects
 from compiler.check.findings import Finding
 from compiler.check.manifests import schema_checks
 from compiler.check.policies import Policy
@@ -80,15 +80,17 @@ def check_environment(
     those files, only until each waiver is found used (probes.py)."""
     files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
     by_id = {instance.id: instance for instance in instances}
-    subjects = chain(instance_subjects(catalog, instances), object_subjects(catalog, files, by_id))
-    findings = evaluate(policies, rules, subjects)
+    digests = result_cache.digests(f for f in files if f.format == "yaml")  # keys, once
+    objects = list(object_subjects(catalog, files, by_id))
+    findings = evaluate(policies, rules, instance_subjects(catalog, instances))
+    findings += evaluate_objects(policies, rules, objects, digests)
     findings += environment_checks(catalog, env, instances, files, today)
     expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
     if owns is not None:
         expensive = [f for f in expensive if owns(f)]
-    findings += schema_checks(catalog, env, expensive, by_id, schemas)
+    findings += schema_checks(catalog, env, expensive, by_id, schemas, digests)
     if checkov is not None and not problems:
-        findings += scan(catalog, env, expensive, by_id, checkov)
+        findings += scan(catalog, env, expensive, by_id, checkov, digests)
     if owns is not None and probe is not None and not problems:
         others = [f for f in files if not owns(f)]
         findings += probe_waivers(catalog, env, others, by_id, findings, probe, schemas, checkov)

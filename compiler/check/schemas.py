@@ -18,6 +18,8 @@ compiled with remote references disabled: validation never touches the network.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -231,6 +233,16 @@ class ManifestSchemas:
         self._asked: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
         self._compiled: dict[tuple[str, str, str], CompiledSchema | NoSchema] = {}
 
+    @functools.cached_property
+    def identity(self) -> str:
+        """Everything besides an object and its cluster's Kubernetes version that decides
+        its schema errors: the repository's CRDs, the shipped ones, the versions of the
+        schemas and validators, and this module (how they are chosen and worded). A
+        cached schema result (check/manifests.py) is keyed by it."""
+        custom = sorted((list(key), schema) for key, schema in self._custom.items())
+        parts = [json.dumps(custom, sort_keys=True).encode(), _shipped_digest()]
+        return identity(parts)
+
     def is_custom(self, api_version: str, kind: str) -> bool:
         """Whether a CRD schema (the repository's or a shipped one) validates the kind."""
         return (api_version, kind) in self._custom or is_crd(api_version, kind)
@@ -250,6 +262,39 @@ class ManifestSchemas:
                 )
             found = self._asked[asked] = self._compiled[key]
         return found
+
+
+_VALIDATORS = ("kubernetes-validate", "jsonschema", "fastjsonschema", "referencing")
+
+
+def identity(parts: list[bytes], *modules: str) -> str:
+    """A digest of `parts` and of what validates with them: the versions of the schemas
+    and validators, this module (how errors are found and worded) and `modules` (the
+    caller's: how it reads the errors). What a cached result's key holds, so that an
+    upgrade or an edit of the code misses."""
+    digest = hashlib.sha256()
+    parts = [*parts, *(_version(name).encode() for name in _VALIDATORS)]
+    parts += [Path(file).read_bytes() for file in (__file__, *modules)]
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+@functools.cache
+def _shipped_digest() -> bytes:
+    """The CRD schemas shipped in compiler/check/crds/, names and bytes, hashed."""
+    digest = hashlib.sha256()
+    for path in sorted(CRDS.iterdir()):
+        if path.name.endswith(".json"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.digest()
 
 
 def schema_version(version: str) -> str:

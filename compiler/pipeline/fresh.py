@@ -75,7 +75,7 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
     counts as left untouched only if its size, modification and change times and inode
     are the ones recorded (the change time cannot be set back by hand); only such
     files' marks are offered for reuse, and only to the same compiler code."""
-    if not result_cache.available():
+    if not result_cache.active():
         return None
     now = _snapshot(out)
     record = result_cache.read(_KIND, _key(out))

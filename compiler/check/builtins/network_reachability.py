@@ -27,9 +27,11 @@ import dataclasses
 import functools
 import ipaddress
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
 from compiler.catalog import (
     INTERNET,
@@ -40,6 +42,7 @@ from compiler.catalog import (
     Pods,
     ingress_controller,
 )
+from compiler.check import netpol, result_cache
 from compiler.check.builtins.base import (
     Builtin,
     EnvironmentInput,
@@ -255,7 +258,9 @@ def _by_cluster(run: EnvironmentInput) -> dict[str, list[OutputFile]]:
 
 def check(run: EnvironmentInput) -> Iterator[Finding]:
     for cluster, files in _by_cluster(run).items():
-        found = _evaluate(run, _controller_namespace(run, cluster), cluster, files)
+        found = _evaluate(run, _controller_namespace(run, cluster), cluster, files, remember=True)
+        if found is None:
+            continue  # the result cache knows this cluster's policies leave nothing to report
         for path, verdict in found.declared:
             if not verdict.allowed:
                 yield _closed(run, cluster, path, verdict, found.refused)
@@ -365,14 +370,37 @@ def instance_paths(run: EnvironmentInput, instance: Instance) -> list[NetworkPat
     return paths
 
 
+@overload
 def _evaluate(
     run: EnvironmentInput, ingress_namespace: str, cluster: str, files: list[OutputFile]
-) -> _Evaluated:
+) -> _Evaluated: ...
+
+
+@overload
+def _evaluate(
+    run: EnvironmentInput,
+    ingress_namespace: str,
+    cluster: str,
+    files: list[OutputFile],
+    remember: bool,
+) -> _Evaluated | None: ...
+
+
+def _evaluate(
+    run: EnvironmentInput,
+    ingress_namespace: str,
+    cluster: str,
+    files: list[OutputFile],
+    remember: bool = False,
+) -> _Evaluated | None:
+    """One cluster's declared paths judged, and its open paths across tenants found.
+
+    With `remember`, None when the result cache holds that this very evaluation found
+    nothing (`_clean_key`); a result that finds nothing is kept. Only "nothing" is
+    kept: a finding's place in the catalog and its subject depend on this run's catalog,
+    so a cluster with something to report is evaluated every time."""
     env = run.catalog.environments[run.env]
     found = inventory((f.data for f in files), ingress_namespace, env)
-    net, valid = cluster_of(found.policies, found.namespaces)
-    refused = sorted(set(found.policies) - set(valid))
-    found.policies = valid
     by_ref = {
         (
             f.data.get("kind"),
@@ -391,11 +419,17 @@ def _evaluate(
         return verdicts[key]
 
     paths = list(_declared(run, env, cluster, found.pods, by_ref, endpoints))
+    tenants = _tenants(run, found.namespaces)
+    key = _clean_key(cluster, found, endpoints, paths, tenants) if remember else None
+    if key is not None and result_cache.read("reachability", key) is True:
+        return None
+    net, valid = cluster_of(found.policies, found.namespaces)
+    refused = sorted(set(found.policies) - set(valid))
+    found.policies = valid
     evaluated = [
         (path, allowed(path.source, path.destination, path.port, path.protocol)) for path in paths
     ]
     declared = {(p.source, p.destination, p.port, p.protocol) for p in paths}
-    tenants = _tenants(run, found.namespaces)
     candidates: dict[tuple[str, str], set[tuple[int, str]]] = {}
     for source, destination, ports in _candidates(net, found, tenants):
         candidates.setdefault((source, destination), set()).update(ports)
@@ -409,7 +443,54 @@ def _evaluate(
             verdict = allowed(source, destination, port, protocol)
             if verdict.allowed:
                 opened.setdefault((source, destination), []).append((port, protocol, verdict))
+    clean = not opened and not refused and all(verdict.allowed for _, verdict in evaluated)
+    if key is not None and clean:
+        result_cache.write("reachability", key, True)
     return _Evaluated(evaluated, opened, refused, by_ref, tenants)
+
+
+def _clean_key(
+    cluster: str,
+    found: Inventory,
+    endpoints: Mapping[str, Pod | External],
+    paths: list[_Path],
+    tenants: Mapping[str, str],
+) -> str | None:
+    """The key of "nothing to report" for one cluster: everything the verdicts and the
+    search for open paths read, and nothing else. The policies as rendered (which of
+    them the API server refuses is decided from them), the namespaces' labels, every
+    endpoint (pods with their labels and named ports, replicas, addresses), each
+    declared path's ends and port, each namespace's tenant; and this code. A change that
+    leaves all of these as they were (a customer's display name, an annotation, an
+    image) keeps the key; None where the data is not plain (no caching)."""
+    digest = result_cache.data_digest(
+        cluster,
+        sorted(found.policies.items()),
+        sorted(found.namespaces.items()),
+        sorted((key, *_endpoint(end)) for key, end in endpoints.items()),
+        [(p.source, p.destination, p.port, p.protocol) for p in paths],
+        sorted(tenants.items()),
+    )
+    if digest is None:
+        return None
+    return result_cache.content_key("reachability", [digest, _code()])
+
+
+def _endpoint(end: Pod | External) -> tuple[Any, ...]:
+    """An endpoint as plain data: its kind and every field (mappings as dicts)."""
+    values = (getattr(end, name) for name in _FIELDS[type(end)])
+    return (type(end).__name__, *(dict(v) if isinstance(v, Mapping) else v for v in values))
+
+
+_FIELDS = {kind: [f.name for f in dataclasses.fields(kind)] for kind in (Pod, External)}
+
+
+@functools.cache
+def _code() -> bytes:
+    """This check's code and the evaluator's: a change to either misses."""
+    return b"".join(
+        Path(module.__file__ or "").read_bytes() for module in (sys.modules[__name__], netpol)
+    )
 
 
 # a port to try where a connection admits every port (the internet)
