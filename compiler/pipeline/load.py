@@ -113,13 +113,14 @@ def resolve_catalog(catalog: Catalog, environments: Sequence[str] | None = None)
 
 
 def workers(resolved: Resolved) -> int:
-    """Forked worker processes for per-environment work: one per environment and core,
-    or 1 (no pool) for small catalogs or where fork is unavailable."""
+    """Forked worker processes for per-environment work: one per environment, up to one
+    more than the cores (three environments on two cores finish together rather than
+    one after two), or 1 (no pool) for small catalogs or where fork is unavailable."""
     if len(resolved.instances) < _PARALLEL_FROM:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return min(len(resolved.environments), _cores())
+    return min(len(resolved.environments), _cores() + 1)
 
 
 def compile_workers(catalog: Catalog, environments: Sequence[str]) -> int:
