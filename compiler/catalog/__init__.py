@@ -36,7 +36,7 @@ from compiler.catalog.argo_names import (
     catalog_names,
     root_name,
 )
-from compiler.catalog.emit import Unsafe, to_json, to_yaml
+from compiler.catalog.emit import Unsafe, data_digest, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
     HASH_ANNOTATION,
@@ -169,6 +169,7 @@ __all__ = [
     "config_map_name",
     "connections",
     "customer_of_id",
+    "data_digest",
     "declared_networks",
     "dns_key",
     "files_hash",

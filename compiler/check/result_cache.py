@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from compiler.catalog import data_digest
 from compiler.check.validator_cache import cache_folder, cache_key, read_signed, write_signed
 
 # bumped whenever what an entry holds changes meaning: old entries then simply miss
@@ -42,21 +42,6 @@ def content_key(kind: str, parts: Iterable[bytes]) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
-
-
-def data_digest(*values: Any) -> bytes | None:
-    """A digest of plain data (dicts, lists, strings, numbers, booleans, None) that is
-    cheap enough to take per rendered object on every run: a key part that stands for
-    the object's content. marshal's version 0 writes each value's exact type and
-    content (True is not 1, 1.0 is not 1, a tuple is not a list, a key's order is kept)
-    and never shares references, so equal digests mean equal data, and anything derived
-    from the data alone (its YAML, its schema errors) is the same. It takes about a
-    third of the time of emitting the object's YAML (benchmarks/README.md). None for a
-    value marshal cannot write (a subclass of str, say): the caller does not cache it."""
-    try:
-        return hashlib.sha256(marshal.dumps(values, 0)).digest()
-    except ValueError:
-        return None
 
 
 Digests = Mapping[str, bytes | None]  # rendered path -> data_digest of its data

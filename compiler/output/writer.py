@@ -43,7 +43,6 @@ import hashlib
 import itertools
 import json
 import os
-import pickle
 import shutil
 import signal
 import threading
@@ -51,7 +50,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from compiler.catalog import to_json, to_yaml
+from compiler.catalog import data_digest, to_json, to_yaml
 from compiler.errors import UsageError
 from compiler.output.guard import cannot_write, output_lock, real_path
 from compiler.output.layout import MANIFESTS, identity, pack
@@ -193,19 +192,14 @@ def render_tree(
 
 def content_mark(file: OutputFile) -> str:
     """A digest of everything a file's bytes are made from (its format, its sources
-    and its data, documents with their own sources), several times cheaper than
-    serializing it: equal marks mean equal bytes, since pickle writes every type and
-    every key in order (an int key is not a string key, a tuple not a list, True not 1).
-    Only the digest is kept; nothing is ever unpickled. Data pickle cannot write (none
-    that renders) gets "" : always serialized."""
+    and its data, documents with their own sources; `data_digest`: exact types and key
+    order), several times cheaper than serializing it: equal marks mean equal bytes.
+    "" for data that is not plain: always serialized."""
     data = file.data
     if file.format == "documents":
         data = tuple((doc.data, doc.sources) for doc in data)
-    try:
-        flat = pickle.dumps((file.format, file.sources, data), protocol=5)
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        return ""
-    return hashlib.blake2b(flat, digest_size=16).hexdigest()
+    digest = data_digest(file.format, file.sources, data)
+    return digest.hex() if digest is not None else ""
 
 
 def _safe_relative(path: str) -> tuple[str, str]:
