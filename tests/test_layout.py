@@ -66,13 +66,50 @@ def test_both_layouts_hold_the_same_objects_in_the_same_folders(trees: dict[str,
             assert obj["resources"] == ["manifests.yaml", *(r for r in other if r not in own)]
         else:  # the cluster's kustomization of the per-customer namespaces Application
             assert obj["resources"] == other
-    # everything that is not a Kubernetes folder is byte-identical: Applications point
-    # at the same paths, and tfvars, inventory and AWX definitions do not move
+    # everything that is not a Kubernetes folder or an apps folder is byte-identical:
+    # root apps, tfvars, inventory and AWX definitions do not move (the Applications
+    # and AppProjects were compared above, object by object, by their objects-layout path)
     both = [_files(trees[layout]) for layout in LAYOUTS]
     for path, content in both[0].items():
-        if "/kubernetes/" not in path and not path.endswith("index.json"):
+        if "/kubernetes/" not in path and "/apps/" not in path and "index.json" not in path:
             assert both[1][path] == content, path
     assert len(both[0]) * 3 < len(both[1])  # what the layout is for: far fewer files
+    assert sum(v["kind"] == "Application" for v in kept.values()) > 50
+
+
+def test_each_customer_has_one_apps_file_with_its_project_and_applications(
+    trees: dict[str, Path],
+):
+    """The documents layout's apps folder: `<customer>.yaml` holds the customer's
+    AppProject and every Application made from its instances (its namespace's and its
+    services'), `platform.yaml` the platform project and the platform's Applications;
+    the same objects, one per file, in the objects layout. ArgoCD applies the documents
+    in the order they are written: the project (wave -2) before the namespace (-1)."""
+    apps = trees["documents"] / "prod/argocd/prod-fra1/apps"
+    assert sorted(p.name for p in apps.iterdir()) == ["acme.yaml", "initech.yaml", "platform.yaml"]
+    acme = list(yaml.safe_load_all((apps / "acme.yaml").read_text()))
+    assert [(d["kind"], d["metadata"]["name"]) for d in acme[:2]] == [
+        ("AppProject", "prod-fra1-acme"),
+        ("Application", "prod-fra1-acme"),
+    ]
+    assert {d["spec"]["destination"]["namespace"] for d in acme[1:]} == {"acme"}
+    assert [apply_order(d) for d in acme] == sorted(apply_order(d) for d in acme)
+    objects = trees["objects"] / "prod/argocd/prod-fra1/apps"
+    one_each = {
+        p.name: yaml.safe_load(p.read_text()) for p in objects.iterdir() if "-acme" in p.name
+    }
+    assert sorted(f"{d['kind'].lower()}-{d['metadata']['name']}.yaml" for d in acme) == sorted(
+        one_each
+    )
+    platform = list(yaml.safe_load_all((apps / "platform.yaml").read_text()))
+    assert {d["spec"]["project"] for d in platform if d["kind"] == "Application"} == {
+        "prod-fra1-platform"
+    }
+    # the index lists every object of the file, and a file has the one owner of a shard
+    index = json.loads((trees["documents"] / "prod/index.json").read_text())
+    entry = index["files"]["argocd/prod-fra1/apps/acme.yaml"]
+    assert [o["name"] for o in entry["objects"]] == [d["metadata"]["name"] for d in acme]
+    assert {i.split("/")[1] for i in entry["instances"]} == {"acme"}
 
 
 def test_every_instance_folder_has_one_manifests_file(trees: dict[str, Path]):
@@ -92,8 +129,12 @@ def test_kustomize_builds_the_same_objects_for_every_application_in_both_layouts
     built: dict[str, dict[str, list[str]]] = {}
     for layout, out in trees.items():
         root = out.parent
-        for app_file in sorted(out.glob("*/argocd/*-fra1/apps/application-*.yaml")):
-            app = yaml.safe_load(app_file.read_text())
+        applications = {
+            path: obj
+            for path, obj in rendered_objects(out).items()
+            if "-fra1/apps/" in path and obj["kind"] == "Application"
+        }
+        for name, app in applications.items():
             done = subprocess.run(
                 ["kubectl", "kustomize", str(root / app["spec"]["source"]["path"])],
                 capture_output=True,
@@ -101,7 +142,7 @@ def test_kustomize_builds_the_same_objects_for_every_application_in_both_layouts
                 check=True,
             )
             objects = [json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(done.stdout) if d]
-            built.setdefault(layout, {})[app_file.name] = sorted(objects)
+            built.setdefault(layout, {})[name] = sorted(objects)
     assert built["documents"] == built["objects"]
     assert len(built["documents"]) > 30
     assert sum(len(v) for v in built["documents"].values()) > 300
