@@ -32,6 +32,15 @@ from tests.conftest import LAYOUTS, copy_example, rendered_objects, run_cli, set
 HOSTILE = (
     Path(__file__).resolve().parent / "fixtures/hostile/document-separator-in-a-customer-value"
 )
+HOSTILE_APPS = HOSTILE.with_name("document-separator-in-a-display-name")
+
+
+def _lay_over(case: Path, root: Path) -> None:
+    for path in case.rglob("*"):
+        if path.is_file() and path.name != "case.yaml":
+            target = root / path.relative_to(case)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +252,7 @@ def test_a_customer_value_cannot_start_a_document(tmp_path: Path):
     compiled, then read back as kustomize and ArgoCD read it: mallory's ConfigMap holds
     every value as written, and the file holds exactly the objects the index lists."""
     root = copy_example(tmp_path / "repo")
-    for path in HOSTILE.rglob("*"):
-        if path.is_file() and path.name != "case.yaml":
-            target = root / path.relative_to(HOSTILE)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+    _lay_over(HOSTILE, root)
     result = run_cli("compile", "--root", str(root))
     assert result.exit_code == 0, result.stderr
     written = yaml.safe_load((HOSTILE / "catalog/customers/mallory.yaml").read_text())
@@ -281,6 +286,45 @@ def test_a_customer_value_cannot_start_a_document(tmp_path: Path):
         ).stdout
         [kept] = [d for d in yaml.safe_load_all(built) if d["metadata"]["name"] == "tuning"]
         assert kept["data"] == extra["data"]
+
+
+def test_a_display_name_cannot_start_a_document_in_the_apps_file(tmp_path: Path):
+    """The hostile case tests/fixtures/hostile/document-separator-in-a-display-name:
+    mallory's display name (its AppProject's description) holds a separator and a
+    second AppProject allowed everywhere. apps/mallory.yaml, read as ArgoCD's root app
+    reads it (every document), holds mallory's own project and Applications and
+    nothing else: what the index lists, each in mallory's namespace, the description
+    kept as written."""
+    root = copy_example(tmp_path / "repo")
+    _lay_over(HOSTILE_APPS, root)
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load((HOSTILE_APPS / "catalog/customers/mallory.yaml").read_text())
+    text = (root / "rendered/prod/argocd/prod-fra1/apps/mallory.yaml").read_text()
+    documents = list(yaml.safe_load_all(text))
+    [project] = [d for d in documents if d["kind"] == "AppProject"]
+    assert project["spec"]["description"] == f"{written['display_name']} on prod-fra1"
+    assert project["spec"]["destinations"] == [
+        {"server": "https://prod-fra1.k8s.example.net:6443", "namespace": "mallory"}
+    ]
+    assert project["spec"]["clusterResourceWhitelist"] == []
+    applications = [d for d in documents if d["kind"] == "Application"]
+    assert {a["spec"]["project"] for a in applications} == {
+        "prod-fra1-mallory",
+        "prod-fra1-platform",
+    }
+    assert {a["spec"]["destination"]["namespace"] for a in applications} == {"mallory"}
+    index = json.loads((root / "rendered/prod/index.json").read_text())
+    listed = index["files"]["argocd/prod-fra1/apps/mallory.yaml"]["objects"]
+    assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
+        (o["kind"], o["name"]) for o in listed
+    ]
+    assert sorted(documents_of(text.encode())) == sorted(
+        f"{o['kind']} {o['namespace']}/{o['name']}" for o in listed
+    )
+    from ruamel.yaml import YAML
+
+    assert len(list(YAML(typ="safe").load_all(text))) == len(documents) == 3
 
 
 def test_the_objects_layout_keeps_one_object_per_file_and_diff_names_files(example: Path):
