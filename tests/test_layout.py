@@ -20,6 +20,7 @@ from compiler.output import (
     Document,
     apply_order,
     documents_of,
+    holds_documents,
     identity,
     pack,
     serialize,
@@ -119,6 +120,11 @@ def test_each_customer_has_one_apps_file_with_its_project_and_applications(
     entry = index["files"]["argocd/prod-fra1/apps/acme.yaml"]
     assert [o["name"] for o in entry["objects"]] == [d["metadata"]["name"] for d in acme]
     assert {i.split("/")[1] for i in entry["instances"]} == {"acme"}
+    # what a comparison reads document by document (the drift gate, once it asks)
+    assert holds_documents("prod/argocd/prod-fra1/apps/acme.yaml")
+    assert holds_documents("prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml")
+    assert not holds_documents("prod/argocd/prod-fra1/root.yaml")
+    assert not holds_documents("prod/argocd/prod-fra1/customers/acme/kustomization.yaml")
 
 
 def test_every_instance_folder_has_one_manifests_file(trees: dict[str, Path]):

@@ -157,6 +157,15 @@ def _packed_path(file: OutputFile, folders: set[str]) -> str | None:
     return None
 
 
+def holds_documents(path: str) -> bool:
+    """Whether the file at `path` may be a multi-document file of the documents layout
+    (a `manifests.yaml`, or a file of an apps folder), whose objects a comparison names
+    one by one (`documents_of`); in the objects layout an apps file holds one object,
+    and reads as a file without documents."""
+    folder, _, name = path.rpartition("/")
+    return name == MANIFESTS or (_is_apps_folder(folder) and name.endswith(".yaml"))
+
+
 def pack(files: Sequence[OutputFile], layout: str) -> list[OutputFile]:
     """The files of one environment as `layout` writes them (see the module docstring).
 
