@@ -384,3 +384,20 @@ def test_checkov_reads_both_layouts_to_the_same_results(trees: dict[str, Path]):
         }
     assert results["documents"] == results["objects"]
     assert len({r for r in results["documents"] if r[0] == "passed_checks"}) > 100
+
+
+def test_diff_names_an_application_inside_its_customers_apps_file(example: Path):
+    """In the documents layout a review still sees the one AppProject that changed,
+    by the name of its document in acme's apps file, with its own bytes."""
+    from tests.conftest import commit_example
+
+    commit_example(example)
+    customer = example / "catalog/customers/acme.yaml"
+    customer.write_text(customer.read_text().replace("Acme Corporation", "Acme Corp"))
+    result = run_cli("diff", "--root", str(example), "--base", "main", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    changes = json.loads(result.stdout)["changes"]
+    apps = "prod/argocd/prod-fra1/apps/acme.yaml"
+    assert f"{apps}#appproject-prod-fra1-acme" in {c["path"] for c in changes}
+    assert not any(c["path"] == apps for c in changes)  # the object, not the whole file
+    assert not any("#application-" in c["path"] for c in changes)  # they did not change
