@@ -12,7 +12,7 @@ duplicate guard and checkov read. This module decides how those objects are writ
   platform's, and those shared by several customers, in `platform.yaml`: no customer
   can be named `platform`). Same folders, same Applications, same kustomize and ArgoCD
   behaviour (the root app reads every document of every file in apps/: ArgoCD's
-  directory source splits multi-document YAML), a third of the files of `objects`.
+  directory source splits multi-document YAML), about a fifth of the files of `objects`.
 
 Apps are grouped by the customer of the instances they came from, the rule that gives
 a file its shard (catalog/shards.py), so each apps file is one shard's, as the
