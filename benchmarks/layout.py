@@ -1,6 +1,7 @@
 """What each output layout costs git: files, disk, `git add`, `.git`, `git status` (issue 17).
 
     python benchmarks/layout.py --customers 1000 --runs 2 [--json /tmp/layout.json]
+    python benchmarks/layout.py --customers 1000 --runs 1 --layouts documents
 
 Generates one catalog (generate.py), then for each run and each layout, interleaved
 (`objects` then `documents` in odd runs, the other way round in even ones, so that a
@@ -110,16 +111,21 @@ def measure(catalog: Path, work: Path, layout: str) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Medians per layout, CPU beside wall, and objects / documents."""
+    """Medians per layout, CPU beside wall, and objects / documents (when both ran)."""
+    layouts = [layout for layout in LAYOUTS if any(r["layout"] == layout for r in rows)]
     medians = {
         layout: {
             key: statistics.median(r[key] for r in rows if r["layout"] == layout)
             for key in rows[0]
             if key != "layout"
         }
-        for layout in LAYOUTS
+        for layout in layouts
     }
-    lines = ["| measure | objects | documents | objects / documents |", "|---|---|---|---|"]
+    both = len(layouts) == 2
+    lines = [
+        f"| measure | {' | '.join(layouts)} |{' objects / documents |' if both else ''}",
+        "|---|" + "---|" * (len(layouts) + both),
+    ]
     shown = [
         ("files", "files", None, "{:,.0f}"),
         ("disk (du -s)", "disk_bytes", None, "MB"),
@@ -135,7 +141,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]
     for label, key, cpu, unit in shown:
         cells = []
-        for layout in LAYOUTS:
+        for layout in layouts:
             value = medians[layout][key]
             if unit == "MB":
                 cells.append(f"{value / 1e6:,.1f} MB")
@@ -143,8 +149,10 @@ def table(rows: list[dict[str, Any]]) -> str:
                 cells.append(f"{value:.2f} ({medians[layout][cpu]:.2f})")
             else:
                 cells.append(unit.format(value))
-        ratio = medians["objects"][key] / max(medians["documents"][key], 1e-9)
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | ×{ratio:.2f} |")
+        ratio = ""
+        if both:
+            ratio = f" ×{medians['objects'][key] / max(medians['documents'][key], 1e-9):.2f} |"
+        lines.append(f"| {label} | {' | '.join(cells)} |{ratio}")
     return "\n".join(lines)
 
 
@@ -155,7 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, help="folder for the catalog and repositories")
     parser.add_argument("--json", type=Path, help="write every run's figures here")
+    parser.add_argument(
+        "--layouts",
+        default=",".join(LAYOUTS),
+        help="comma-separated; one alone measures only that layout (no ratio column)",
+    )
     args = parser.parse_args(argv)
+    layouts = [layout for layout in LAYOUTS if layout in args.layouts.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="gitopsc-layout-"))
     catalog = work / "catalog"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -167,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     rows = []
     for run in range(args.runs):
-        for layout in LAYOUTS if run % 2 == 0 else reversed(LAYOUTS):
+        for layout in layouts if run % 2 == 0 else reversed(layouts):
             row = measure(catalog, work, layout) | {"run": run + 1}
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -159,18 +159,25 @@ def _checkov(state: dict[str, Any]) -> None:
 
 def _count_applications(state: dict[str, Any]) -> None:
     """The ArgoCD Applications that compile (or render) made, root apps included, and
-    the AppProjects (issue 15: a single ArgoCD past 1,000 Applications needs sharding)."""
+    the AppProjects (issue 15: a single ArgoCD past 1,000 Applications needs sharding).
+    Counted by document, so either layout (an apps file per object, or per customer)
+    counts the same: the emitter writes an object's own `kind:` at column 0, and any
+    nested one indented."""
     if "out" in state:
-        names = [p.name for p in Path(state["out"]).glob("*/argocd/*/apps/*.yaml")]
+        paths = list(Path(state["out"]).glob("*/argocd/*/apps/*.yaml"))
+        contents = [p.read_bytes() for p in paths]
         roots = len(list(Path(state["out"]).glob("*/argocd/*/root.yaml")))
     elif "tree" in state:  # path -> bytes, in memory
-        paths = list(state["tree"])
-        names = [p.rsplit("/", 1)[1] for p in paths if "/argocd/" in p and "/apps/" in p]
-        roots = sum(1 for p in paths if p.endswith("/root.yaml"))
+        contents = [data for p, data in state["tree"].items() if "/argocd/" in p and "/apps/" in p]
+        roots = sum(1 for p in state["tree"] if p.endswith("/root.yaml"))
     else:
         return
-    state["notes"]["applications"] = roots + sum(n.startswith("application-") for n in names)
-    state["notes"]["appprojects"] = sum(n.startswith("appproject-") for n in names)
+
+    def count(kind: bytes) -> int:
+        return sum((b"\n" + data).count(b"\nkind: " + kind + b"\n") for data in contents)
+
+    state["notes"]["applications"] = roots + count(b"Application")
+    state["notes"]["appprojects"] = count(b"AppProject")
 
 
 def _new_output_folder(state: dict[str, Any]) -> Path:

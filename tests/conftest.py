@@ -67,8 +67,9 @@ def rendered_objects(out: Path) -> dict[str, dict]:
     """Every Kubernetes object (and kustomization) under `out` (a `rendered/` folder),
     by the path it has in the one-object-per-file layout
     (`prod/kubernetes/prod-fra1/acme/synapse/deployment-synapse.yaml`), whichever layout
-    wrote it: a `manifests.yaml` is read as the real consumers read it, document by
-    document (PyYAML's `safe_load_all`)."""
+    wrote it: a `manifests.yaml`, and each file of an apps folder (a customer's
+    AppProject and Applications in one file), is read as the real consumers read it,
+    document by document (PyYAML's `safe_load_all`)."""
     paths = sorted(out.glob("*/kubernetes/**/*.yaml")) + sorted(out.glob("*/argocd/**/*.yaml"))
     return objects_of_tree({p.relative_to(out).as_posix(): p.read_bytes() for p in paths})
 
@@ -79,7 +80,9 @@ def objects_of_tree(tree: dict[str, bytes]) -> dict[str, dict]:
     for relative, content in sorted(tree.items()):
         if not relative.endswith(".yaml"):
             continue
-        if not relative.endswith("/manifests.yaml"):
+        parts = relative.split("/")
+        in_apps = len(parts) == 5 and parts[1] == "argocd" and parts[3] == "apps"
+        if not relative.endswith("/manifests.yaml") and not in_apps:
             found[relative] = yaml.safe_load(content)
             continue
         folder = relative.rpartition("/")[0]

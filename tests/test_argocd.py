@@ -20,7 +20,15 @@ import yaml
 
 from compiler import pipeline
 from compiler.render import render_environment
-from tests.conftest import LAYOUTS, REPO, copy_example, reference, run_cli, set_layout
+from tests.conftest import (
+    LAYOUTS,
+    REPO,
+    copy_example,
+    reference,
+    rendered_objects,
+    run_cli,
+    set_layout,
+)
 
 WAVE = "argocd.argoproj.io/sync-wave"
 PATHS = "argocd.argoproj.io/manifest-generate-paths"
@@ -60,13 +68,20 @@ def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return root
 
 
+def _argo(root: Path) -> dict[str, dict[str, Any]]:
+    """Every object under `rendered/*/argocd/` by its path in the objects layout
+    (`prod/argocd/prod-fra1/apps/application-prod-fra1-acme.yaml`), whichever layout
+    wrote it: in the documents layout a customer's apps share one file."""
+    objects = rendered_objects(root / "rendered")
+    return {path: obj for path, obj in objects.items() if path.split("/")[1] == "argocd"}
+
+
 def _applications(root: Path) -> list[tuple[Path, dict[str, Any]]]:
-    found = []
-    for path in sorted((root / "rendered").glob("*/argocd/**/*.yaml")):
-        obj = yaml.safe_load(path.read_text())
-        if obj.get("kind") == "Application":
-            found.append((path, obj))
-    return found
+    return [
+        (root / "rendered" / path, obj)
+        for path, obj in _argo(root).items()
+        if obj.get("kind") == "Application"
+    ]
 
 
 # ---------------------------------------------------------------- names per topology
@@ -77,8 +92,9 @@ def test_prod_clusters_in_one_argocd_have_no_name_in_common(compiled: Path):
     Application/platform, ... into one argocd namespace."""
     names: dict[str, list[str]] = {}
     for cluster in ("prod-fra1", "prod-zrh1"):
-        for path in (compiled / f"rendered/prod/argocd/{cluster}/apps").glob("*.yaml"):
-            obj = yaml.safe_load(path.read_text())
+        for path, obj in _argo(compiled).items():
+            if not path.startswith(f"prod/argocd/{cluster}/apps/"):
+                continue
             key = f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}"
             names.setdefault(key, []).append(cluster)
             assert obj["metadata"]["name"].startswith(f"{cluster}-"), path
@@ -147,8 +163,9 @@ def test_label_tracking_refuses_a_name_longer_than_a_label_value(example: Path):
 def test_projects_come_before_namespace_applications_before_the_rest(compiled: Path):
     for env in ("dev", "prod"):
         waves: dict[str, list[int]] = {"project": [], "namespaces": [], "rest": []}
-        for path in (compiled / f"rendered/{env}/argocd").glob("*/apps/*.yaml"):
-            obj = yaml.safe_load(path.read_text())
+        for path, obj in _argo(compiled).items():
+            if not path.startswith(f"{env}/") or "/apps/" not in path:
+                continue
             wave = int(obj["metadata"]["annotations"][WAVE])
             path_of = obj.get("spec", {}).get("source", {}).get("path", "")
             if obj["kind"] == "AppProject":
@@ -252,11 +269,7 @@ def test_every_application_lists_every_folder_it_is_built_from(compiled: Path):
             assert any(folder.is_relative_to(p) for p in listed), f"{path}: {folder}"
         checked += 1
     assert checked > 50
-    hooked = yaml.safe_load(
-        (
-            compiled / "rendered/prod/argocd/prod-fra1/apps/application-prod-fra1-acme-synapse.yaml"
-        ).read_text()
-    )
+    hooked = _argo(compiled)["prod/argocd/prod-fra1/apps/application-prod-fra1-acme-synapse.yaml"]
     assert hooked["metadata"]["annotations"][PATHS] == ".;../synapse-migrate"
 
 
@@ -289,8 +302,9 @@ def test_windows_land_in_the_projects_they_are_declared_for(compiled: Path):
         json.loads(reference("argocd/jsonschema/appproject_v1alpha1.json").read_text())
     )
     projects = {}
-    for path in (compiled / "rendered").glob("*/argocd/*/apps/appproject-*.yaml"):
-        obj = yaml.safe_load(path.read_text())
+    for path, obj in _argo(compiled).items():
+        if obj["kind"] != "AppProject":
+            continue
         assert [e.message for e in strict.iter_errors(obj)] == [], path
         projects[obj["metadata"]["name"]] = obj["spec"].get("syncWindows", [])
     freeze = {"kind": "deny", "schedule": "0 0 20 12 *", "duration": "336h"}
@@ -347,9 +361,7 @@ def test_a_bad_window_is_a_located_error(example: Path, field: str, value: str, 
 
 
 def test_per_customer_application_keeps_the_service_order(compiled: Path):
-    app = yaml.safe_load(
-        (compiled / "rendered/dev/argocd/dev-fra1/apps/application-dev-fra1-acme.yaml").read_text()
-    )
+    app = _argo(compiled)["dev/argocd/dev-fra1/apps/application-dev-fra1-acme.yaml"]
     objects = _kustomize(compiled / app["spec"]["source"]["path"])
     waves: dict[str, list[int]] = {}
     for obj in objects:
@@ -364,9 +376,9 @@ def test_per_customer_application_keeps_the_service_order(compiled: Path):
 
 
 def test_per_customer_application_stays_in_its_tenant(compiled: Path):
-    apps = compiled / "rendered/dev/argocd/dev-fra1/apps"
-    app = yaml.safe_load((apps / "application-dev-fra1-acme.yaml").read_text())
-    project = yaml.safe_load((apps / "appproject-dev-fra1-acme.yaml").read_text())
+    argo = _argo(compiled)
+    app = argo["dev/argocd/dev-fra1/apps/application-dev-fra1-acme.yaml"]
+    project = argo["dev/argocd/dev-fra1/apps/appproject-dev-fra1-acme.yaml"]
     assert app["spec"]["project"] == "dev-fra1-acme"
     assert [d["namespace"] for d in project["spec"]["destinations"]] == ["acme"]
     assert project["spec"]["clusterResourceWhitelist"] == []
@@ -381,7 +393,7 @@ def test_per_customer_application_stays_in_its_tenant(compiled: Path):
         )
         assert [e.message for e in strict.iter_errors(app)] == []
     # the namespaces stay with the platform: one Application for the cluster's
-    namespaces = yaml.safe_load((apps / "application-dev-fra1-namespaces.yaml").read_text())
+    namespaces = argo["dev/argocd/dev-fra1/apps/application-dev-fra1-namespaces.yaml"]
     assert namespaces["spec"]["project"] == "dev-fra1-platform"
     kinds = {o["kind"] for o in _kustomize(compiled / namespaces["spec"]["source"]["path"])}
     assert "Namespace" in kinds and "Deployment" not in kinds
@@ -655,11 +667,7 @@ def test_a_customers_window_cannot_forbid_a_manual_sync(example: Path):
     assert f"catalog/customers/helvetia-bank.yaml:{line}" in result.stderr
     _edit(customer, "        manual_sync: false", "")  # left out: true, rendered so
     assert run_cli("compile", "--root", str(example)).exit_code == 0
-    project = yaml.safe_load(
-        (
-            example / "rendered/prod/argocd/prod-zrh1/apps/appproject-prod-zrh1-helvetia-bank.yaml"
-        ).read_text()
-    )
+    project = _argo(example)["prod/argocd/prod-zrh1/apps/appproject-prod-zrh1-helvetia-bank.yaml"]
     assert all(window["manualSync"] is True for window in project["spec"]["syncWindows"])
 
 

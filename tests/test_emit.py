@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from compiler.catalog.emit import Unsafe
 from compiler.catalog.loader import parse_text
 from compiler.output import to_json, to_yaml
 
@@ -268,3 +269,68 @@ def test_every_value_reads_back_the_same_with_yaml_1_1_and_1_2_readers(data: Any
     (what reads it: Terraform's tfvars.json, tools reading index.json)."""
     _reads_back(data)
     assert _same(_sorted_keys(data), json.loads(to_json(data)))
+
+
+# Keys json.dumps accepts besides strings (it writes them as strings) and values it
+# decides about itself: a str subclass, an int subclass, NaN, a tuple.
+JSON_KEYS = TEXT | st.integers() | st.booleans() | st.none() | FLOATS
+JSON_VALUES = st.recursive(
+    SCALARS | st.builds(Unsafe, TEXT) | st.sampled_from([float("nan"), float("inf")]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(TEXT, children, max_size=4)
+        | st.dictionaries(JSON_KEYS, children, max_size=3)
+    ),
+    max_leaves=24,
+)
+
+
+def _stdlib_json(data: Any) -> str | type[Exception]:
+    try:
+        return (
+            json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        )
+    except (TypeError, ValueError) as error:
+        return type(error)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(JSON_VALUES)
+def test_to_json_writes_exactly_what_json_dumps_writes_or_refuses_the_same(data: Any):
+    """to_json's own encoder (issue 17: the stdlib's indented one is pure Python) gives
+    the bytes `json.dumps(indent=2, sort_keys=True)` gives, and refuses what it refuses
+    (NaN, keys of mixed types that cannot be sorted) with the same error type."""
+    expected = _stdlib_json(data)
+    if isinstance(expected, str):
+        assert to_json(data) == expected
+    else:
+        with pytest.raises(expected):
+            to_json(data)
+
+
+def test_to_json_of_a_cycle_is_refused_as_json_refuses_it():
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        to_json({"a": loop})
+
+
+def test_a_key_cached_as_text_is_not_taken_for_an_equal_number_or_boolean():
+    """The key cache is keyed by the key: 1 == True == 1.0 in Python, so only strings
+    are kept, and each of these is written as itself."""
+    assert to_yaml({"1": "a"}) == '"1": a\n'
+    assert to_yaml({1: "a"}) == "1: a\n"
+    assert to_yaml({True: "a"}) == "true: a\n"
+    assert to_yaml({1.0: "a"}) == "1.0: a\n"
+
+
+def test_a_multi_line_string_first_seen_as_a_key_is_still_a_literal_block_as_a_value():
+    """A multi-line key is written as a JSON string; the same text as a value afterwards
+    must still be a literal block (the string cache keeps no multi-line strings)."""
+    assert to_yaml({"line one\nline two\n": 1}) == '"line one\\nline two\\n": 1\n'
+    assert to_yaml({"k": "line one\nline two\n"}) == "k: |\n  line one\n  line two\n"

@@ -20,6 +20,7 @@ from compiler.output import (
     Document,
     apply_order,
     documents_of,
+    holds_documents,
     identity,
     pack,
     serialize,
@@ -32,6 +33,15 @@ from tests.conftest import LAYOUTS, copy_example, rendered_objects, run_cli, set
 HOSTILE = (
     Path(__file__).resolve().parent / "fixtures/hostile/document-separator-in-a-customer-value"
 )
+HOSTILE_APPS = HOSTILE.with_name("document-separator-in-a-display-name")
+
+
+def _lay_over(case: Path, root: Path) -> None:
+    for path in case.rglob("*"):
+        if path.is_file() and path.name != "case.yaml":
+            target = root / path.relative_to(case)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +76,55 @@ def test_both_layouts_hold_the_same_objects_in_the_same_folders(trees: dict[str,
             assert obj["resources"] == ["manifests.yaml", *(r for r in other if r not in own)]
         else:  # the cluster's kustomization of the per-customer namespaces Application
             assert obj["resources"] == other
-    # everything that is not a Kubernetes folder is byte-identical: Applications point
-    # at the same paths, and tfvars, inventory and AWX definitions do not move
+    # everything that is not a Kubernetes folder or an apps folder is byte-identical:
+    # root apps, tfvars, inventory and AWX definitions do not move (the Applications
+    # and AppProjects were compared above, object by object, by their objects-layout path)
     both = [_files(trees[layout]) for layout in LAYOUTS]
     for path, content in both[0].items():
-        if "/kubernetes/" not in path and not path.endswith("index.json"):
+        if "/kubernetes/" not in path and "/apps/" not in path and "index.json" not in path:
             assert both[1][path] == content, path
     assert len(both[0]) * 3 < len(both[1])  # what the layout is for: far fewer files
+    assert sum(v["kind"] == "Application" for v in kept.values()) > 50
+
+
+def test_each_customer_has_one_apps_file_with_its_project_and_applications(
+    trees: dict[str, Path],
+):
+    """The documents layout's apps folder: `<customer>.yaml` holds the customer's
+    AppProject and every Application made from its instances (its namespace's and its
+    services'), `platform.yaml` the platform project and the platform's Applications;
+    the same objects, one per file, in the objects layout. ArgoCD applies the documents
+    in the order they are written: the project (wave -2) before the namespace (-1)."""
+    apps = trees["documents"] / "prod/argocd/prod-fra1/apps"
+    assert sorted(p.name for p in apps.iterdir()) == ["acme.yaml", "initech.yaml", "platform.yaml"]
+    acme = list(yaml.safe_load_all((apps / "acme.yaml").read_text()))
+    assert [(d["kind"], d["metadata"]["name"]) for d in acme[:2]] == [
+        ("AppProject", "prod-fra1-acme"),
+        ("Application", "prod-fra1-acme"),
+    ]
+    assert {d["spec"]["destination"]["namespace"] for d in acme[1:]} == {"acme"}
+    assert [apply_order(d) for d in acme] == sorted(apply_order(d) for d in acme)
+    objects = trees["objects"] / "prod/argocd/prod-fra1/apps"
+    one_each = {
+        p.name: yaml.safe_load(p.read_text()) for p in objects.iterdir() if "-acme" in p.name
+    }
+    assert sorted(f"{d['kind'].lower()}-{d['metadata']['name']}.yaml" for d in acme) == sorted(
+        one_each
+    )
+    platform = list(yaml.safe_load_all((apps / "platform.yaml").read_text()))
+    assert {d["spec"]["project"] for d in platform if d["kind"] == "Application"} == {
+        "prod-fra1-platform"
+    }
+    # the index lists every object of the file, and a file has the one owner of a shard
+    index = json.loads((trees["documents"] / "prod/index.json").read_text())
+    entry = index["files"]["argocd/prod-fra1/apps/acme.yaml"]
+    assert [o["name"] for o in entry["objects"]] == [d["metadata"]["name"] for d in acme]
+    assert {i.split("/")[1] for i in entry["instances"]} == {"acme"}
+    # what a comparison reads document by document (the drift gate, once it asks)
+    assert holds_documents("prod/argocd/prod-fra1/apps/acme.yaml")
+    assert holds_documents("prod/kubernetes/prod-fra1/acme/synapse/manifests.yaml")
+    assert not holds_documents("prod/argocd/prod-fra1/root.yaml")
+    assert not holds_documents("prod/argocd/prod-fra1/customers/acme/kustomization.yaml")
 
 
 def test_every_instance_folder_has_one_manifests_file(trees: dict[str, Path]):
@@ -92,8 +144,12 @@ def test_kustomize_builds_the_same_objects_for_every_application_in_both_layouts
     built: dict[str, dict[str, list[str]]] = {}
     for layout, out in trees.items():
         root = out.parent
-        for app_file in sorted(out.glob("*/argocd/*-fra1/apps/application-*.yaml")):
-            app = yaml.safe_load(app_file.read_text())
+        applications = {
+            path: obj
+            for path, obj in rendered_objects(out).items()
+            if "-fra1/apps/" in path and obj["kind"] == "Application"
+        }
+        for name, app in applications.items():
             done = subprocess.run(
                 ["kubectl", "kustomize", str(root / app["spec"]["source"]["path"])],
                 capture_output=True,
@@ -101,7 +157,7 @@ def test_kustomize_builds_the_same_objects_for_every_application_in_both_layouts
                 check=True,
             )
             objects = [json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(done.stdout) if d]
-            built.setdefault(layout, {})[app_file.name] = sorted(objects)
+            built.setdefault(layout, {})[name] = sorted(objects)
     assert built["documents"] == built["objects"]
     assert len(built["documents"]) > 30
     assert sum(len(v) for v in built["documents"].values()) > 300
@@ -202,11 +258,7 @@ def test_a_customer_value_cannot_start_a_document(tmp_path: Path):
     compiled, then read back as kustomize and ArgoCD read it: mallory's ConfigMap holds
     every value as written, and the file holds exactly the objects the index lists."""
     root = copy_example(tmp_path / "repo")
-    for path in HOSTILE.rglob("*"):
-        if path.is_file() and path.name != "case.yaml":
-            target = root / path.relative_to(HOSTILE)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+    _lay_over(HOSTILE, root)
     result = run_cli("compile", "--root", str(root))
     assert result.exit_code == 0, result.stderr
     written = yaml.safe_load((HOSTILE / "catalog/customers/mallory.yaml").read_text())
@@ -240,6 +292,45 @@ def test_a_customer_value_cannot_start_a_document(tmp_path: Path):
         ).stdout
         [kept] = [d for d in yaml.safe_load_all(built) if d["metadata"]["name"] == "tuning"]
         assert kept["data"] == extra["data"]
+
+
+def test_a_display_name_cannot_start_a_document_in_the_apps_file(tmp_path: Path):
+    """The hostile case tests/fixtures/hostile/document-separator-in-a-display-name:
+    mallory's display name (its AppProject's description) holds a separator and a
+    second AppProject allowed everywhere. apps/mallory.yaml, read as ArgoCD's root app
+    reads it (every document), holds mallory's own project and Applications and
+    nothing else: what the index lists, each in mallory's namespace, the description
+    kept as written."""
+    root = copy_example(tmp_path / "repo")
+    _lay_over(HOSTILE_APPS, root)
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load((HOSTILE_APPS / "catalog/customers/mallory.yaml").read_text())
+    text = (root / "rendered/prod/argocd/prod-fra1/apps/mallory.yaml").read_text()
+    documents = list(yaml.safe_load_all(text))
+    [project] = [d for d in documents if d["kind"] == "AppProject"]
+    assert project["spec"]["description"] == f"{written['display_name']} on prod-fra1"
+    assert project["spec"]["destinations"] == [
+        {"server": "https://prod-fra1.k8s.example.net:6443", "namespace": "mallory"}
+    ]
+    assert project["spec"]["clusterResourceWhitelist"] == []
+    applications = [d for d in documents if d["kind"] == "Application"]
+    assert {a["spec"]["project"] for a in applications} == {
+        "prod-fra1-mallory",
+        "prod-fra1-platform",
+    }
+    assert {a["spec"]["destination"]["namespace"] for a in applications} == {"mallory"}
+    index = json.loads((root / "rendered/prod/index.json").read_text())
+    listed = index["files"]["argocd/prod-fra1/apps/mallory.yaml"]["objects"]
+    assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
+        (o["kind"], o["name"]) for o in listed
+    ]
+    assert sorted(documents_of(text.encode())) == sorted(
+        f"{o['kind']} {o['namespace']}/{o['name']}" for o in listed
+    )
+    from ruamel.yaml import YAML
+
+    assert len(list(YAML(typ="safe").load_all(text))) == len(documents) == 3
 
 
 def test_the_objects_layout_keeps_one_object_per_file_and_diff_names_files(example: Path):
@@ -293,3 +384,20 @@ def test_checkov_reads_both_layouts_to_the_same_results(trees: dict[str, Path]):
         }
     assert results["documents"] == results["objects"]
     assert len({r for r in results["documents"] if r[0] == "passed_checks"}) > 100
+
+
+def test_diff_names_an_application_inside_its_customers_apps_file(example: Path):
+    """In the documents layout a review still sees the one AppProject that changed,
+    by the name of its document in acme's apps file, with its own bytes."""
+    from tests.conftest import commit_example
+
+    commit_example(example)
+    customer = example / "catalog/customers/acme.yaml"
+    customer.write_text(customer.read_text().replace("Acme Corporation", "Acme Corp"))
+    result = run_cli("diff", "--root", str(example), "--base", "main", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    changes = json.loads(result.stdout)["changes"]
+    apps = "prod/argocd/prod-fra1/apps/acme.yaml"
+    assert f"{apps}#appproject-prod-fra1-acme" in {c["path"] for c in changes}
+    assert not any(c["path"] == apps for c in changes)  # the object, not the whole file
+    assert not any("#application-" in c["path"] for c in changes)  # they did not change

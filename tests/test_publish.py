@@ -494,9 +494,11 @@ def test_hydrated_applications_point_at_paths_of_the_published_branch(source: gi
     tree = source.commit(BRANCH).tree
     files = _tree_files(source, BRANCH)
     applications = [
-        yaml.safe_load(data)
+        app
         for path, data in files.items()
-        if re.fullmatch(r"argocd/[^/]+/(root|apps/application-[^/]+)\.yaml", path)
+        if re.fullmatch(r"argocd/[^/]+/(root|apps/[^/]+)\.yaml", path)
+        for app in yaml.safe_load_all(data)  # apps/<customer>.yaml: its project and apps
+        if app["kind"] == "Application"
     ]
     assert len(applications) > 10
     for app in applications:

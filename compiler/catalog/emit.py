@@ -31,6 +31,7 @@ import json
 import marshal
 import math
 import re
+from json.encoder import encode_basestring as _json_string  # C, when built
 from typing import Any
 
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*\Z")
@@ -53,8 +54,13 @@ _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 # ruamel.yaml refuse the file past that. A longer key is written as an explicit key.
 _MAX_IMPLICIT_KEY = 1024
 
-_STRINGS: dict[str, str] = {}  # keys and common values repeat across every object
+# Keys and common values repeat across every object. Only strings without a line feed
+# are kept, so that a string found here is one `_block` writes inline, never as a
+# literal block: it can then look a value up before anything else.
+_STRINGS: dict[str, str] = {}
 _STRINGS_MAX = 100_000
+# key -> `key:`, for keys short enough to be implicit (the length check done once)
+_KEYS: dict[str, str] = {}
 
 
 def _string(value: str) -> str:
@@ -64,7 +70,7 @@ def _string(value: str) -> str:
             text = value
         else:
             text = _UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False))
-        if len(_STRINGS) < _STRINGS_MAX:
+        if len(_STRINGS) < _STRINGS_MAX and "\n" not in value:
             _STRINGS[value] = text
     return text
 
@@ -116,47 +122,95 @@ def to_yaml(data: Any) -> str:
 
 
 def _block(node: Any, indent: str, lines: list[str]) -> None:
+    """Append the lines of a mapping or sequence at `indent`. The common members (a
+    cached key, a string, a non-empty dict or list, an int) are written in the loop;
+    anything else goes the general way (`_member`)."""
     append = lines.append
+    strings = _STRINGS
     if isinstance(node, dict):
         if not node:
             append(indent + "{}")
             return
-        longest = len(indent) + _MAX_IMPLICIT_KEY + 1  # the head of the longest implicit key
-        strings = _STRINGS  # keys are nearly always cached strings: skip the call
+        keys = _KEYS
+        inner = indent + "  "
         for key, value in node.items():
-            head = f"{indent}{strings.get(key) or scalar(key)}:"
-            if len(head) > longest:
-                append(f"{indent}? {head[len(indent) : -1]}")
-                head = indent + ":"
-            if isinstance(value, dict) and value:
-                append(head)
-                _block(value, indent + "  ", lines)
-            elif isinstance(value, list) and value:
-                append(head)
-                _block(value, indent, lines)
-            elif type(value) is str and "\n" in value and (style := _literal_style(value)):
-                append(f"{head} {style}")
-                _literal_lines(value, indent + "  ", lines)
-            else:
-                append(f"{head} {_inline(value)}")
+            head = keys.get(key)
+            if head is None:
+                head = _key(key, indent, lines)
+            kind = type(value)
+            if kind is str:
+                text = strings.get(value)
+                if text is not None:
+                    append(f"{indent}{head} {text}")
+                    continue
+            elif kind is dict:
+                if value:
+                    append(indent + head)
+                    _block(value, inner, lines)
+                    continue
+            elif kind is list:
+                if value:
+                    append(indent + head)
+                    _block(value, indent, lines)
+                    continue
+            elif kind is int:
+                append(f"{indent}{head} {value}")
+                continue
+            _member(f"{indent}{head}", value, inner, lines)
         return
     if isinstance(node, list):
         if not node:
             append(indent + "[]")
             return
+        inner = indent + "  "
+        dash = indent + "- "
         for item in node:
+            kind = type(item)
+            if kind is str:
+                text = strings.get(item)
+                if text is not None:
+                    append(dash + text)
+                    continue
             if isinstance(item, dict | list) and item:
                 start = len(lines)
-                _block(item, indent + "  ", lines)
-                first = lines[start]
-                lines[start] = f"{indent}- {first[len(indent) + 2 :]}"
+                _block(item, inner, lines)
+                lines[start] = dash + lines[start][len(inner) :]
             elif type(item) is str and "\n" in item and (style := _literal_style(item)):
-                append(f"{indent}- {style}")
-                _literal_lines(item, indent + "  ", lines)
+                append(f"{dash}{style}")
+                _literal_lines(item, inner, lines)
             else:
-                append(f"{indent}- {_inline(item)}")
+                append(dash + _inline(item))
         return
     append(indent + scalar(node))
+
+
+def _key(key: Any, indent: str, lines: list[str]) -> str:
+    """`key:` for a key not seen before (kept for the next time), or, for a key longer
+    than an implicit key may be, its explicit `? key` line appended and `:` returned."""
+    text = _STRINGS.get(key) or scalar(key)
+    if len(text) > _MAX_IMPLICIT_KEY:
+        lines.append(f"{indent}? {text}")
+        return ":"
+    if type(key) is str and len(_KEYS) < _STRINGS_MAX:  # 1 == True: only strings kept
+        _KEYS[key] = text + ":"
+    return text + ":"
+
+
+def _member(head: str, value: Any, inner: str, lines: list[str]) -> None:
+    """One mapping member the loop in `_block` did not write (`head` is its indented
+    `key:`): a collection of another type, a multi-line string, any other scalar."""
+    indent = inner[:-2]
+    if isinstance(value, dict) and value:
+        lines.append(head)
+        _block(value, inner, lines)
+    elif isinstance(value, list) and value:
+        lines.append(head)
+        _block(value, indent, lines)
+    elif type(value) is str and "\n" in value and (style := _literal_style(value)):
+        lines.append(f"{head} {style}")
+        _literal_lines(value, inner, lines)
+    else:
+        lines.append(f"{head} {_inline(value)}")
 
 
 # What a literal block (`|`) may hold as it is: tab, line feed and the printable
@@ -197,9 +251,93 @@ def to_json(data: Any) -> str:
     """Canonical JSON text: sorted keys, two-space indent, final newline.
 
     NaN and infinities are refused rather than written as `NaN`, which is not JSON.
+
+    The text is exactly `json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)`.
+    With an indent, `json` uses its pure-Python encoder, a generator per level: the
+    index of a 3,000-customer environment (28,000 files) took 1.1 s that way, a third
+    as long written here (issue 17). Anything but plain dicts with string keys, lists,
+    tuples, strings, ints, finite floats, booleans and None (a subclass, another key
+    type, a cycle, NaN) goes to `json.dumps` itself, so it is written, or refused, as
+    `json` does.
     """
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return text + "\n"
+    parts: list[str] = []
+    try:
+        _json(data, "\n", parts)
+    except (_NotPlain, RecursionError):
+        parts = [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)]
+    parts.append("\n")
+    return "".join(parts)
+
+
+class _NotPlain(Exception):
+    """A value `_json` leaves to `json.dumps`."""
+
+
+def _json(node: Any, newline: str, parts: list[str]) -> None:
+    """Append `node` as `json.dumps(..., indent=2, sort_keys=True)` writes it, `newline`
+    being the line break and indent of the line it starts on. A scalar member is
+    written in its container's loop, without a call: most members are scalars."""
+    kind = type(node)
+    if kind is dict:
+        if not node:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        lead = "{" + inner
+        for key in sorted(node):
+            if type(key) is not str:
+                raise _NotPlain
+            value = node[key]
+            head = lead + _json_string(key) + ": "
+            lead = "," + inner
+            text = _json_scalar(value)
+            if text is None:
+                parts.append(head)
+                _json(value, inner, parts)
+            else:
+                parts.append(head + text)
+        parts.append(newline + "}")
+    elif kind is list or kind is tuple:
+        if not node:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        lead = "[" + inner
+        for item in node:
+            text = _json_scalar(item)
+            if text is None:
+                parts.append(lead)
+                _json(item, inner, parts)
+            else:
+                parts.append(lead + text)
+            lead = "," + inner
+        parts.append(newline + "]")
+    else:
+        text = _json_scalar(node)
+        if text is None:
+            raise _NotPlain
+        parts.append(text)
+
+
+def _json_scalar(value: Any) -> str | None:
+    """A plain scalar's JSON text; None for a dict, list or tuple; `_NotPlain` for
+    anything `json.dumps` must decide about."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is dict or kind is list or kind is tuple:
+        return None
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    raise _NotPlain
 
 
 def to_json_ordered(data: Any) -> str:

@@ -100,7 +100,8 @@ def check_environment(
 
 def _where_written(finding: Finding, shown: Mapping[str, str]) -> Finding:
     """A finding names the rendered object where the layout wrote it: the checks see one
-    file per object, a multi-document layout holds it as a document of `manifests.yaml`.
+    file per object, a multi-document layout holds it as a document of `manifests.yaml`
+    (or of its customer's apps file, for an Application or AppProject).
     The fingerprint stays the one computed from the object's own file name, so a
     baseline or a waiver keeps matching when an environment changes layout."""
     name = shown.get(finding.rendered or "")

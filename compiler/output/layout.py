@@ -6,8 +6,18 @@ duplicate guard and checkov read. This module decides how those objects are writ
 - `objects`: one file per object, `<folder>/<kind>-<name>.yaml` (the original layout);
 - `documents` (the default): one multi-document `manifests.yaml` per folder of
   `<env>/kubernetes/` that has a `kustomization.yaml` (a namespace folder or an instance
-  folder), and that kustomization lists `manifests.yaml` instead of every object file.
-  Same folders, same kustomize and ArgoCD behaviour, about five times fewer files.
+  folder), and that kustomization lists `manifests.yaml` instead of every object file;
+  and in each `<env>/argocd/<cluster>/apps/` folder, one multi-document file per
+  customer, `<customer>.yaml`, with its AppProject and all its Applications (the
+  platform's, and those shared by several customers, in `platform.yaml`: no customer
+  can be named `platform`). Same folders, same Applications, same kustomize and ArgoCD
+  behaviour (the root app reads every document of every file in apps/: ArgoCD's
+  directory source splits multi-document YAML), about a fifth of the files of `objects`.
+
+Apps are grouped by the customer of the instances they came from, the rule that gives
+a file its shard (catalog/shards.py), so each apps file is one shard's, as the
+customer's `manifests.yaml` files are. At 3,000 customers that is 9,000 apps files
+instead of 90,000: creating the files was a third of a first compile (issue 17).
 
 Each document of a `manifests.yaml` keeps its own sources in a comment line above it
 (`# Sources of Deployment acme/synapse: ...`), so a reader still sees which catalog files
@@ -15,8 +25,8 @@ made which object. Documents are in the order ArgoCD applies them (hook phase, s
 kind in ArgoCD's kind order, name): reading the file top to bottom is reading the sync.
 
 `units` names each object the way a reviewer and the drift gate see it whatever the
-layout: `<folder>/manifests.yaml#<kind>-<name>` inside a multi-document file, the file's
-own path otherwise.
+layout: `<folder>/manifests.yaml#<kind>-<name>` (`.../apps/acme.yaml#<kind>-<name>`)
+inside a multi-document file, the file's own path otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from compiler.catalog import PLATFORM_NAMESPACE, customer_of_id, sole_customer
 from compiler.render import OutputFile
 
 MANIFESTS = "manifests.yaml"
@@ -126,6 +137,35 @@ def _packed_folders(files: Iterable[OutputFile]) -> set[str]:
     return folders
 
 
+def _is_apps_folder(folder: str) -> bool:
+    """`<env>/argocd/<cluster>/apps`: the folder a cluster's root app reads."""
+    parts = folder.split("/")
+    return len(parts) == 4 and parts[1] == "argocd" and parts[3] == "apps"
+
+
+def _packed_path(file: OutputFile, folders: set[str]) -> str | None:
+    """The multi-document file that holds this object file in the documents layout,
+    or None for a file written as it is (a kustomization, JSON, the root app...)."""
+    folder, _, name = file.path.rpartition("/")
+    if file.format != "yaml" or name == KUSTOMIZATION:
+        return None
+    if folder in folders:
+        return f"{folder}/{MANIFESTS}"
+    if _is_apps_folder(folder):
+        owner = sole_customer(customer_of_id(i) for i in file.instances)
+        return f"{folder}/{owner or PLATFORM_NAMESPACE}.yaml"
+    return None
+
+
+def holds_documents(path: str) -> bool:
+    """Whether the file at `path` may be a multi-document file of the documents layout
+    (a `manifests.yaml`, or a file of an apps folder), whose objects a comparison names
+    one by one (`documents_of`); in the objects layout an apps file holds one object,
+    and reads as a file without documents."""
+    folder, _, name = path.rpartition("/")
+    return name == MANIFESTS or (_is_apps_folder(folder) and name.endswith(".yaml"))
+
+
 def pack(files: Sequence[OutputFile], layout: str) -> list[OutputFile]:
     """The files of one environment as `layout` writes them (see the module docstring).
 
@@ -137,24 +177,24 @@ def pack(files: Sequence[OutputFile], layout: str) -> list[OutputFile]:
     grouped: dict[str, list[OutputFile]] = {}
     result: list[OutputFile] = []
     for file in files:
-        folder, _, name = file.path.rpartition("/")
-        if folder in folders and name != KUSTOMIZATION and file.format == "yaml":
-            grouped.setdefault(folder, []).append(file)
+        target = _packed_path(file, folders)
+        if target is not None:
+            grouped.setdefault(target, []).append(file)
         else:
             result.append(file)
     packed = []
     for index, file in enumerate(result):
         folder, _, name = file.path.rpartition("/")
-        if name != KUSTOMIZATION or folder not in grouped:
+        if name != KUSTOMIZATION or f"{folder}/{MANIFESTS}" not in grouped:
             continue
-        own = {f.path.rpartition("/")[2] for f in grouped[folder]}
+        own = {f.path.rpartition("/")[2] for f in grouped[f"{folder}/{MANIFESTS}"]}
         resources = [r for r in file.data["resources"] if r not in own]
         result[index] = replace(file, data={**file.data, "resources": [MANIFESTS, *resources]})
-    for folder, members in sorted(grouped.items()):
+    for path, members in sorted(grouped.items()):
         members.sort(key=lambda f: apply_order(f.data))
         packed.append(
             OutputFile(
-                f"{folder}/{MANIFESTS}",
+                path,
                 tuple(Document(f.data, f.sources) for f in members),
                 "documents",
                 tuple(sorted({i for f in members for i in f.instances})),
@@ -176,9 +216,9 @@ def units(files: Sequence[OutputFile], layout: str) -> dict[str, OutputFile]:
         if file.format != "documents":
             named[file.path] = file
     for file in files:
-        folder, _, name = file.path.rpartition("/")
-        if folder in folders and name != KUSTOMIZATION and file.format == "yaml":
-            named[f"{folder}/{MANIFESTS}#{name.removesuffix('.yaml')}"] = file
+        target = _packed_path(file, folders)
+        if target is not None:
+            named[f"{target}#{file.path.rpartition('/')[2].removesuffix('.yaml')}"] = file
     return named
 
 

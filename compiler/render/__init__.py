@@ -16,6 +16,9 @@ Path scheme (docs/output.md):
     <env>/terraform/catalog.auto.tfvars.json
     <env>/ansible/inventory.yml
     <env>/awx/controller.yml              with an `awx:` block: project, inventory, source
+Render makes one file per object, the `objects` layout; the default `documents` layout
+packs each folder's objects into one `manifests.yaml` and each customer's projects and
+apps into `apps/<customer>.yaml` (output/layout.py), after the checks have read them.
 Every segment is a validated DNS-1123 name or a fixed word, so no path can escape.
 """
 

@@ -110,8 +110,9 @@ class ArgoCD(Strict):
 
 
 # how Kubernetes objects are laid out in their folders (docs/output.md, "Layout"):
-# `documents`, one multi-document `manifests.yaml` per namespace and instance folder;
-# `objects`, one file per object (gitopsc 0.x's only layout)
+# `documents`, one multi-document `manifests.yaml` per namespace and instance folder
+# and one apps file per customer (its AppProject and Applications); `objects`, one file
+# per object (gitopsc 0.x's only layout)
 Layout = Literal["documents", "objects"]
 DEFAULT_LAYOUT: Layout = "documents"
 
