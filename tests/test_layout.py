@@ -401,3 +401,16 @@ def test_diff_names_an_application_inside_its_customers_apps_file(example: Path)
     assert f"{apps}#appproject-prod-fra1-acme" in {c["path"] for c in changes}
     assert not any(c["path"] == apps for c in changes)  # the object, not the whole file
     assert not any("#application-" in c["path"] for c in changes)  # they did not change
+
+
+def test_the_drift_gate_names_the_object_that_differs_inside_an_apps_file(example: Path):
+    """A hand edit of one AppProject in `apps/acme.yaml`: `compile --check` names that
+    object (`apps/acme.yaml: AppProject argocd/...`), not only the file."""
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    apps = example / "rendered/prod/argocd/prod-fra1/apps/acme.yaml"
+    text = apps.read_text()
+    assert '"Acme Corporation on prod-fra1"' in text
+    apps.write_text(text.replace("Acme Corporation on prod-fra1", "Acme on prod-fra1", 1))
+    result = run_cli("compile", "--check", "--root", str(example))
+    assert result.exit_code == 1
+    assert "prod-fra1/apps/acme.yaml: AppProject argocd/prod-fra1-acme\n" in result.stdout

@@ -53,7 +53,7 @@ from pathlib import Path
 from compiler.catalog import data_digest, to_json, to_yaml
 from compiler.errors import UsageError
 from compiler.output.guard import cannot_write, output_lock, real_path
-from compiler.output.layout import MANIFESTS, identity, pack
+from compiler.output.layout import holds_documents, identity, pack
 from compiler.render import OutputFile
 
 MARKER = ".gitopsc"
@@ -467,7 +467,7 @@ def _stage_folder(
                 except OSError as error:
                     error.filename = error.filename or str(stage / folder)
                     raise
-            _create(staged, name, data, stage / folder / name)
+            _create(staged, name, data, stage / folder)
             changed.append(prefix + name)
     finally:
         if current is not None:
@@ -568,14 +568,15 @@ def _write_folder(
                     "output folder",
                     "run `gitopsc compile` again",
                 )
-            _create(new_dir, name, data, build / folder / name)
+            _create(new_dir, name, data, build / folder)
     finally:
         os.close(new_dir)
 
 
 def _create(folder: int, name: str, data: bytes, shown: Path) -> None:
-    """A new file `name` in the open `folder` holding `data`; an error names `shown`
-    (a write's error names no file by itself)."""
+    """A new file `name` in the open `folder` holding `data`; an error names it under
+    `shown`, the folder's path (a write's error names no file by itself; the path is
+    built only then: 250,000 files at 3,000 customers)."""
     try:
         handle = os.open(name, _CREATE, 0o666, dir_fd=folder)
         try:
@@ -583,7 +584,7 @@ def _create(folder: int, name: str, data: bytes, shown: Path) -> None:
         finally:
             os.close(handle)
     except OSError as error:
-        error.filename = str(shown)
+        error.filename = str(shown / name)
         raise
 
 
@@ -763,7 +764,7 @@ def differences(
             result.append((path, "stale"))
         elif expected[path] != actual[path]:
             result.append((path, "changed"))
-            if path.endswith("/" + MANIFESTS):
+            if holds_documents(path):
                 result += _object_differences(path, expected[path], actual[path])
     return result
 
