@@ -36,22 +36,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402  (the sibling scripts; benchmarks/ is not a package)
-from scale import GITOPSC, _checkov, measured  # noqa: E402
+from scale import GITOPSC, _checkov, measured, rename_one_customer  # noqa: E402
 
 VARIANTS = ("cold", "warm", "change")
-
-
-def _rename(root: Path, round_: int) -> None:
-    """One customer's display name, new in every round (labels and annotations of its
-    objects in every environment change)."""
-    customers = sorted((root / "catalog/customers").glob("*.yaml"))
-    path = customers[len(customers) // 2]
-    lines = path.read_text().splitlines(keepends=True)
-    lines = [
-        f"display_name: Renamed {round_}\n" if line.startswith("display_name: ") else line
-        for line in lines
-    ]
-    path.write_text("".join(lines))
 
 
 def _run(root: Path, cache: Path, report: Path) -> tuple[float, float, int]:
@@ -79,7 +66,7 @@ def measure(customers: int, checkov: bool, repeat: int, work: Path) -> dict[str,
                 times[variant].append(_run(root, cold, report))
             else:
                 if variant == "change":
-                    _rename(root, round_)
+                    rename_one_customer(root, round_)
                 times[variant].append(_run(root, kept, report))
             wall, cpu, found = times[variant][-1]
             print(f"  {customers} checkov={'on' if checkov else 'off'} round {round_} "

@@ -108,6 +108,19 @@ def _change_one_customer(root: Path) -> None:
     customer.write_text(text.replace("display_name: ", "display_name: Renamed ", 1))
 
 
+def rename_one_customer(root: Path, round_: int) -> None:
+    """One customer's display name (the middle one), new in every round: labels,
+    annotations and config of its objects change in every environment."""
+    customers = sorted((root / "catalog/customers").glob("*.yaml"))
+    path = customers[len(customers) // 2]
+    lines = path.read_text().splitlines(keepends=True)
+    lines = [
+        f"display_name: Renamed {round_}\n" if line.startswith("display_name: ") else line
+        for line in lines
+    ]
+    path.write_text("".join(lines))
+
+
 def commands(root: Path, out: Path, checkov: bool) -> list[tuple[str, list[str], tuple[int, ...]]]:
     """(name, argv, exit codes that are a success) in the order they must run."""
     at = ["--root", str(root)]
