@@ -8,7 +8,7 @@ the files under `catalog/` and `environments/`, the compiler's own code (its sou
 that an edited checkout counts, not only a released version), the Python and YAML
 library versions, and where the output sits in the repository (ArgoCD's paths). Their
 digest is kept, after a whole compile, with a snapshot of the output folder as it was
-left: every file's path, size, modification time and inode. The next compile with the
+left: every file's path, size, modification and change times and inode. The next compile with the
 same digest, finding every file as the snapshot says (none added, removed, replaced or
 edited by hand), has nothing to write.
 
@@ -21,6 +21,10 @@ compiler's source digest, Python and ruamel.yaml versions and the repository pat
 recorded beside them). What still runs after any change is load, validate, resolve and
 render of the whole catalog; the emit stage, which cost as much as those together,
 serializes only what changed.
+
+The record vouches only for bytes the compile saw or made (`remember`): a file edited
+while the compile ran is left out of it, and files changed within a second of its
+snapshot are read again before they are trusted (git's racy-clean rule).
 
 The record is kept outside the output folder, in the cache folder (result_cache.py),
 since the output is committed and must be the same bytes on every machine; it is signed
