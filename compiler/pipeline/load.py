@@ -113,26 +113,25 @@ def resolve_catalog(catalog: Catalog, environments: Sequence[str] | None = None)
 
 
 def workers(resolved: Resolved) -> int:
-    """Forked worker processes for per-environment work: one per environment, up to one
-    more than the cores (three environments on two cores finish together rather than
-    one after two), or 1 (no pool) for small catalogs or where fork is unavailable."""
-    if len(resolved.instances) < _PARALLEL_FROM:
-        return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return min(len(resolved.environments), _cores() + 1)
+    """Forked worker processes for per-environment work on resolved instances."""
+    return _pool_size(len(resolved.instances), len(resolved.environments))
 
 
 def compile_workers(catalog: Catalog, environments: Sequence[str]) -> int:
     """Worker processes for a compile that resolves in them too (one environment each,
-    `compile.compile_parts`): 1 (resolve and render here) for small catalogs or where
-    fork is unavailable, else one per environment up to one more than the cores, so
-    that three environments on two cores finish together rather than one after two."""
-    if _instance_count(catalog, environments) < _PARALLEL_FROM:
+    `compile.compile_parts`), sized before anything is resolved."""
+    return _pool_size(_instance_count(catalog, environments), len(environments))
+
+
+def _pool_size(instances: int, environments: int) -> int:
+    """One worker per environment, up to one more than the cores (three environments on
+    two cores finish together rather than one after two), or 1 (no pool) for small
+    catalogs or where fork is unavailable."""
+    if instances < _PARALLEL_FROM:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return min(len(environments), _cores() + 1)
+    return min(environments, _cores() + 1)
 
 
 def _cores() -> int:
