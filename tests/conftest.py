@@ -31,6 +31,18 @@ def reference(relative: str) -> Path:
     return path
 
 
+def tool(name: str) -> str:
+    """The path of a consumer program (promtool, haproxy, nginx, postconf, puppet...):
+    its absence fails in CI, which installs them (.ci/run), and is a loud skip elsewhere."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found is None:
+        message = f"{name} is not installed (apt-get install the Debian package; see .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
 def commit_example(root: Path) -> git.Repo:
     """A git repository at `root` whose `main` holds the files there (a copy of the
     example, usually) in one commit: the base that diff, affected and publish compare."""
