@@ -254,7 +254,9 @@ def _sub(path: Path, pattern: str, new: str) -> None:
 def _random_edit(root: Path, rng: random.Random) -> str:
     """One catalog edit, repeatable with new values (or none at all)."""
     acme = root / "catalog/customers/acme.yaml"
-    kind = rng.choice(["upload", "cpu", "name", "nothing"])
+    kind = rng.choice(
+        ["upload", "cpu", "name", "nothing", "plan", "other", "quota", "add", "status"]
+    )
     if kind == "upload":
         _sub(
             acme,
@@ -270,6 +272,31 @@ def _random_edit(root: Path, rng: random.Random) -> str:
     elif kind == "name":  # odd Unicode reaches config, DNS-free text and the AppProject
         name = rng.choice(["Acme Ünïcode", "Acme — 株式会社", "Acme \u00a0Corp", "ACME"])
         _sub(acme, r"^display_name: .*$", f"display_name: {name} {rng.randrange(100)}")
+    elif kind == "plan":  # a customer's own file changes its namespace's quota
+        _sub(acme, r"^plan: .*$", f"plan: {rng.choice(['starter', 'business', 'enterprise'])}")
+    elif kind == "other":  # another customer: acme's kept units must stay as they are
+        _sub(
+            root / "catalog/customers/globex.yaml",
+            r"^display_name: .*$",
+            f"display_name: Globex {rng.randrange(1000)}",
+        )
+    elif kind == "quota":  # a file no customer owns: every customer's units are renewed
+        _sub(root / "catalog/plans.yaml", r"pods: \d+", f"pods: {rng.randrange(20, 90)}")
+    elif kind == "add":  # a customer comes or goes: its units appear or disappear
+        copy = root / "catalog/customers/initrode.yaml"
+        if copy.exists():
+            copy.unlink()
+        else:
+            text = (root / "catalog/customers/initech.yaml").read_text()
+            copy.write_text(text.replace("initech", "initrode"))
+    elif kind == "status":  # suspended runs no pods: every object of its units changes
+        initech = root / "catalog/customers/initech.yaml"
+        text = initech.read_text()
+        initech.write_text(
+            text.replace("status: suspended", "status: active")
+            if "status: suspended" in text
+            else text.replace("status: active", "status: suspended")
+        )
     return kind
 
 
@@ -289,7 +316,7 @@ def _hand_edit(out: Path, rng: random.Random) -> str:
     return f"edited {victim}"
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_recompiles_after_random_edits_write_the_bytes_of_a_fresh_compile(
     example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ):
@@ -302,7 +329,7 @@ def test_recompiles_after_random_edits_write_the_bytes_of_a_fresh_compile(
         monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
     out = example / "rendered"
     _compile(example)
-    for step in range(6):
+    for step in range(8):
         done = [_random_edit(example, rng)]
         if rng.random() < 0.4:
             done.append(_hand_edit(out, rng))

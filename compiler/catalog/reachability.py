@@ -28,6 +28,7 @@ and get no connection.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -528,8 +529,13 @@ def _end(
 def _host_cidr(host: Host) -> str | None:
     """A host's address as a one-address network; an IPv4-mapped IPv6 address as the
     IPv4 address it is, so that it is compared (and reached) as one."""
+    return _address_cidr(host.address)
+
+
+@functools.cache  # a pool's hosts are every VM instance's ends: parsed once, not per use
+def _address_cidr(text: str) -> str | None:
     try:
-        address = ipaddress.ip_address(host.address.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

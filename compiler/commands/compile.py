@@ -67,7 +67,8 @@ def run(
                 return 1
         if not check:
             check_output_folder(out)  # before the catalog is read: refused without work
-        digest = None if check else pipeline.inputs_digest(root, repo_path)
+        inputs = None if check else pipeline.inputs_of(root, repo_path)
+        digest = None if inputs is None else inputs.digest
         last = None if digest is None else pipeline.last_compile(out, digest, repo_path)
         if last is not None and last.unchanged:
             progress.stop()
@@ -81,7 +82,17 @@ def run(
         chosen = pipeline.select_environments(catalog, environments)
         progress.update(step, total=1, completed=1)
         rendering = progress.add_task("resolve, render", total=len(chosen))
-        emitted = None if last is None else pipeline.Emitted(last.known)
+        emitted = None
+        if last is not None and inputs is not None:
+            customer_files = {
+                name: catalog.source("customer", name).file for name in catalog.customers
+            }
+            emitted = pipeline.Emitted(
+                last.known,
+                out=out,
+                generation=last.generation,
+                keys=pipeline.unit_keys(inputs, customer_files, repo_path),
+            )
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )
@@ -108,6 +119,7 @@ def run(
                     {**kept, **emitted.learned},
                     last.start,  # type: ignore[union-attr]
                     placed,
+                    emitted.units,
                 )
             else:
                 pipeline.forget(out)

@@ -49,6 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from compiler.catalog import data_digest, to_json, to_yaml
 from compiler.errors import UsageError
@@ -146,6 +147,8 @@ def render_tree(
     layouts: Mapping[str, str],
     known: Mapping[str, Sequence[str]] | None = None,
     emitted: dict[str, tuple[str, str]] | None = None,
+    kept: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    owners: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, bytes | None]:
     """Relative path -> bytes for the environments given, each laid out as `layouts`
     says (output/layout.py), index files included.
@@ -154,11 +157,28 @@ def render_tree(
     `content_mark`), for files the caller vouches are on disk as that compile left
     them: a file whose mark is unchanged is not serialized again and maps to None
     (kept as it is). Without `known` every value is bytes. `emitted`, if given, is
-    filled with every file's [mark, sha256] for the next compile."""
+    filled with every file's [mark, sha256] for the next compile.
+
+    `kept` are files not rendered at all, which the caller vouches are on disk as the
+    compile it took them from left them, and would be rendered the same (path ->
+    (mark, that compile's index entry); pipeline/units.py): they map to None and keep
+    their index entry. One that was rendered after all raises `KeptRendered`: the
+    caller's reasoning failed, and it renders everything instead. `owners`, if given,
+    is filled with each rendered file's instances."""
     tree: dict[str, bytes | None] = {}
     for env, files in sorted(files_by_env.items()):
-        index: dict[str, dict[str, object]] = {}
+        index: dict[str, Any] = {}
+        for path, (mark, entry) in (kept or {}).items():
+            if path.startswith(f"{env}/"):
+                tree[path] = None
+                index[path.removeprefix(f"{env}/")] = entry
+                if emitted is not None:
+                    emitted[path] = (mark, entry["sha256"])
         for file in pack(files, layouts[env]):
+            if file.path in tree:
+                raise KeptRendered(file.path)
+            if owners is not None:
+                owners[file.path] = file.instances
             content: bytes | None
             mark = content_mark(file) if known is not None or emitted is not None else ""
             earlier = known.get(file.path) if known is not None else None
@@ -188,6 +208,10 @@ def render_tree(
         if emitted is not None:  # no mark (always written), but the sha256 it must have
             emitted[f"{env}/index.json"] = ("", hashlib.sha256(index_bytes).hexdigest())
     return tree
+
+
+class KeptRendered(Exception):
+    """A file `render_tree` was told to keep was rendered too."""
 
 
 def content_mark(file: OutputFile) -> str:

@@ -34,7 +34,16 @@ from compiler.pipeline.compile import (
     render_bytes,
     render_parts,
 )
-from compiler.pipeline.fresh import LastCompile, forget, inputs_digest, last_compile, remember
+from compiler.pipeline.fresh import (
+    Inputs,
+    LastCompile,
+    forget,
+    inputs_digest,
+    inputs_of,
+    last_compile,
+    remember,
+    unit_keys,
+)
 from compiler.pipeline.load import (
     Resolved,
     load_catalog,
@@ -51,6 +60,7 @@ __all__ = [
     "Checked",
     "Comparison",
     "Emitted",
+    "Inputs",
     "LastCompile",
     "Resolved",
     "Shard",
@@ -63,6 +73,7 @@ __all__ = [
     "file_shards",
     "forget",
     "inputs_digest",
+    "inputs_of",
     "last_compile",
     "load_catalog",
     "load_policy_set",
@@ -75,5 +86,6 @@ __all__ = [
     "run",
     "select_environments",
     "tune_gc",
+    "unit_keys",
     "workers",
 ]

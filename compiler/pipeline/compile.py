@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
-from compiler.output import render_tree
+from compiler.output import KeptRendered, render_tree
 from compiler.pipeline.load import Resolved, compile_workers, resolve_catalog, workers
+from compiler.pipeline.units import Reuse, learn, reuse
 from compiler.render import OutputFile, render_environment
 
 _T = TypeVar("_T")
@@ -29,14 +31,23 @@ _T = TypeVar("_T")
 REPO_PATH = "rendered"  # where the output lives in the repository (ArgoCD paths)
 
 
-def render(resolved: Resolved, repo_path: str = "rendered") -> dict[str, list[OutputFile]]:
-    """The output files of every environment of `resolved`; raise on render problems."""
+def render(
+    resolved: Resolved, repo_path: str = "rendered", kept: Reuse | None = None
+) -> dict[str, list[OutputFile]]:
+    """The output files of every environment of `resolved`; raise on render problems.
+    `kept`: the units an incremental compile keeps instead (pipeline/units.py)."""
     files_by_env: dict[str, list[OutputFile]] = {}
     problems: list[Problem] = []
+    kept = kept or Reuse()
     for env in resolved.environments:
         instances = [i for i in resolved.instances.values() if i.environment == env]
         files, found = render_environment(
-            resolved.catalog, resolved.catalog.environments[env], instances, repo_path
+            resolved.catalog,
+            resolved.catalog.environments[env],
+            instances,
+            repo_path,
+            kept.skip,
+            kept.reserved,
         )
         files_by_env[env] = files
         problems += found
@@ -54,26 +65,46 @@ class Emitted:
 
     known: Mapping[str, Sequence[str]]
     learned: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # the units of customers that did not change are kept, not rendered (units.py):
+    out: Path | None = None  # the folder, whose index and units record are read
+    generation: str | None = None  # of the units the last compile recorded
+    keys: Mapping[str, str] = field(default_factory=dict)  # customer -> unit key
+    units: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> learned
 
 
 _SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked workers inherit
 
 
-def _render_one(
-    env: str,
-) -> tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]]:
+_Part = tuple[dict[str, bytes | None], dict[str, tuple[str, str]], dict[str, Any], list[Problem]]
+"""One environment's files (None: kept), their [mark, sha256], its units, problems."""
+
+
+def _render_one(env: str) -> _Part:
     assert _SHARED is not None
     resolved, repo_path, emitted = _SHARED
     one = Resolved(resolved.catalog, (env,), resolved.instances)
-    learned: dict[str, tuple[str, str]] = {}
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
-        files = render(one, repo_path)
         if emitted is None:
-            return render_tree(files, layouts), learned, []
-        return render_tree(files, layouts, emitted.known, learned), learned, []
+            return render_tree(render(one, repo_path), layouts), {}, {}, []
+        kept = Reuse()
+        if emitted.out is not None and emitted.keys:
+            kept = reuse(emitted.out, env, emitted.generation, emitted.keys, emitted.known)
+        learned: dict[str, tuple[str, str]] = {}
+        owners: dict[str, tuple[str, ...]] = {}
+        files = render(one, repo_path, kept)
+        try:
+            tree = render_tree(files, layouts, emitted.known, learned, kept.kept, owners)
+        except KeptRendered:  # a kept unit's file is rendered after all: render all
+            kept = Reuse()
+            learned.clear()
+            owners.clear()
+            files = render(one, repo_path)
+            tree = render_tree(files, layouts, emitted.known, learned, None, owners)
+        units = learn(env, emitted.keys, owners, files[env], kept)
+        return tree, learned, units, []
     except CatalogInvalid as invalid:
-        return {}, learned, invalid.problems
+        return {}, {}, {}, invalid.problems
 
 
 def render_parts(
@@ -130,15 +161,16 @@ def _result(job: Future[_T]) -> _T:
 
 def _finished(
     env: str,
-    result: tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]],
+    result: _Part,
     problems: list[Problem],
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    tree, learned, found = result
+    tree, learned, units, found = result
     problems += found
     if emitted is not None:
         emitted.learned.update(learned)
+        emitted.units[env] = units
     if done is not None:
         done(env)
     if not found:
@@ -176,11 +208,11 @@ def compile_parts(
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
             jobs = {pool.submit(_compile_one, env): env for env in environments}
             for job in as_completed(jobs):
-                tree, learned, found, failed = _result(job)
+                part, failed = _result(job)
                 if failed:
-                    unresolved += found
+                    unresolved += part[3]
                 elif not unresolved:
-                    yield from _finished(jobs[job], (tree, learned, found), problems, done, emitted)
+                    yield from _finished(jobs[job], part, problems, done, emitted)
     finally:
         _CATALOG = None
     if unresolved:
@@ -190,9 +222,7 @@ def compile_parts(
         raise CatalogInvalid(problems)
 
 
-def _compile_one(
-    env: str,
-) -> tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem], bool]:
+def _compile_one(env: str) -> tuple[_Part, bool]:
     """Resolve one environment, then render and emit it; True last if resolve failed."""
     global _SHARED
     assert _CATALOG is not None
@@ -200,10 +230,10 @@ def _compile_one(
     try:
         resolved = resolve_catalog(catalog, [env])
     except CatalogInvalid as invalid:
-        return {}, {}, invalid.problems, True
+        return ({}, {}, {}, invalid.problems), True
     _SHARED = (resolved, repo_path, emitted)
     try:
-        return (*_render_one(env), False)
+        return _render_one(env), False
     finally:
         _SHARED = None
 

@@ -40,28 +40,72 @@ import functools
 import hashlib
 import os
 import platform
+import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 
 from compiler.check import result_cache
 from compiler.output import MARKER, MARKER_BYTES
+from compiler.pipeline.units import record as record_units
 
 _INPUTS = ("catalog", "environments")
 _KIND = "compile"
 
 
-def inputs_digest(root: Path, repo_path: str) -> str:
-    """The digest of everything a compile's bytes depend on (module docstring)."""
+@dataclass(frozen=True)
+class Inputs:
+    """What a compile's bytes depend on: `digest` of it all (module docstring), and
+    each input file's own sha256 (for `unit_keys`)."""
+
+    digest: str
+    files: dict[str, str]
+
+
+def inputs_of(root: Path, repo_path: str) -> Inputs:
+    """The inputs of a compile of `root` into `repo_path` (module docstring)."""
     digest = hashlib.sha256()
     _add(digest, _setting(repo_path).encode())
+    files: dict[str, str] = {}
     for relative, content in _files(root):
         _add(digest, relative.encode())
         _add(digest, content)
-    return digest.hexdigest()
+        files[relative] = hashlib.sha256(content).hexdigest()
+    return Inputs(digest.hexdigest(), files)
+
+
+def inputs_digest(root: Path, repo_path: str) -> str:
+    """The digest of everything a compile's bytes depend on (module docstring)."""
+    return inputs_of(root, repo_path).digest
+
+
+def unit_keys(inputs: Inputs, customer_files: Mapping[str, str], repo_path: str) -> dict[str, str]:
+    """customer -> the key of what its namespaces' own files are made from: its own
+    catalog file, and every input that is no customer's file (services, plans, teams,
+    environments, Terraform contracts), with the compiler's setting. Another customer's
+    file reaches none of them: a layer applies to its own customer's instances only,
+    and what one customer's instances share with another's (environment-scoped
+    services, tfvars, inventory, the platform's ArgoCD project) is not a customer's
+    own file (pipeline/units.py). `customer_files` is customer -> its catalog file."""
+    own = set(customer_files.values())
+    shared = hashlib.sha256()
+    _add(shared, _setting(repo_path).encode())
+    for relative, sha in inputs.files.items():
+        if relative not in own:
+            _add(shared, relative.encode())
+            _add(shared, sha.encode())
+    common = shared.hexdigest()
+    return {
+        customer: hashlib.sha256(
+            f"{common}\0{relative}\0{inputs.files.get(relative, '')}".encode()
+        ).hexdigest()
+        for customer, relative in customer_files.items()
+        if relative in inputs.files  # else its changes would go unseen: never kept
+    }
 
 
 @dataclass(frozen=True)
@@ -71,6 +115,7 @@ class LastCompile:
     unchanged: bool  # same inputs, every file as it was left: nothing to do
     known: dict[str, list[str]]  # path -> [content mark, sha256], file as it was left
     start: dict[str, list[int]] | None  # the folder's snapshot now, before this compile
+    generation: str | None = None  # of the units recorded with it (pipeline/units.py)
 
 
 def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
@@ -106,7 +151,8 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
         for path, mark in marks.items()
         if isinstance(mark, list) and len(mark) == 2 and path in same
     }
-    return LastCompile(False, known, now)
+    generation = record.get("generation")
+    return LastCompile(False, known, now, generation if isinstance(generation, str) else None)
 
 
 def remember(
@@ -116,6 +162,7 @@ def remember(
     emitted: Mapping[str, Sequence[str]],
     start: Mapping[str, list[int]] | None,
     placed: int,
+    units: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """After a compile into `out`: its inputs (None after a compile of some
     environments: the others were kept as they were, so the record no longer says what
@@ -130,7 +177,11 @@ def remember(
     compile meant (`emitted`'s sha256). A file changed since `start` but before
     `placed` was edited while the compile ran, perhaps after the writer compared it
     or while it was kept unread: it is left out, so the next compile compares it and
-    puts it right. Any other file is as the writer found or made it."""
+    puts it right. Any other file is as the writer found or made it.
+
+    `units` (environment -> its units, pipeline/units.py) are recorded first, under a
+    new generation the record then names: a run killed between the two leaves units
+    the older record does not name, never used."""
     taken = time.time_ns()
     files = _snapshot(out) or {}
     expected = {path: mark[1] for path, mark in emitted.items()}
@@ -148,7 +199,11 @@ def remember(
                 racy[path] = sha
         elif start is not None and path in start and start[path] != status:
             del files[path]
+    generation = secrets.token_hex(16)
+    for env, recorded in sorted((units or {}).items()):
+        record_units(out, env, generation, recorded)
     record = {
+        "generation": generation,
         "inputs": digest,
         "setting": _setting(repo_path),
         "files": files,

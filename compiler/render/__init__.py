@@ -25,7 +25,7 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,12 +83,14 @@ __all__ = [
     "PRIVATE_RANGES",
     "SYNC_OPTIONS",
     "TENANT_KINDS",
+    "Identity",
     "OutputFile",
     "allowed_kinds",
     "api_group",
     "derived_network_policies",
     "exposed_services",
     "group_kind",
+    "identities",
     "labels",
     "render_environment",
     "sources_of",
@@ -157,9 +159,21 @@ def sync_waves(catalog: Catalog) -> dict[str, int]:
 
 
 def render_environment(
-    catalog: Catalog, env: Environment, instances: Sequence[Instance], repo_path: str = "rendered"
+    catalog: Catalog,
+    env: Environment,
+    instances: Sequence[Instance],
+    repo_path: str = "rendered",
+    skip: frozenset[tuple[str, str]] = frozenset(),
+    reserved: Sequence[Identity] = (),
 ) -> tuple[list[OutputFile], list[Problem]]:
-    """Every output file of one environment, and the problems patches or extras raised."""
+    """Every output file of one environment, and the problems patches or extras raised.
+
+    `skip` names (cluster, customer) pairs whose own files (its service folders, its
+    Applications and project) an incremental compile keeps from the last compile
+    (pipeline/units.py): they are not rendered. Everything the environment shares is:
+    the namespaces' own objects, the platform's, tfvars and inventory. `reserved` are
+    the identities of the objects kept (`identities`), so that a rendered object that
+    takes one's name or node port is refused as if both were rendered."""
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
@@ -205,6 +219,8 @@ def render_environment(
             }
             platform_ids += ids
             platform_sources.update(ns_sources)
+            if customer is not None and (cluster.name, namespace) in skip:
+                continue  # kept as the last compile left them (see above)
             if not per_customer:  # per customer: in the cluster's one namespaces Application
                 namespace_app = argocd.application(
                     env,
@@ -399,7 +415,7 @@ def render_environment(
         )
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
-    return files, problems + _duplicates(files, env_file, by_id)
+    return files, problems + _duplicates(files, env_file, by_id, reserved)
 
 
 def _customer_application(
@@ -523,15 +539,59 @@ def _locator(instance: Instance, fallback: str, patched: bool = False) -> retent
     return locate
 
 
+Identity = tuple[str, str, str, Any, Any, Any, tuple[Any, ...]]
+"""A rendered object as `_duplicates` compares it: (path, cluster, API group, kind,
+namespace, name, node ports)."""
+
+
+def identities(files: Iterable[OutputFile]) -> list[Identity]:
+    """The identity of each Kubernetes object among `files` (not kustomizations)."""
+    return [found for file in files if (found := _identity(file)) is not None]
+
+
+def _identity(file: OutputFile) -> Identity | None:
+    parts = file.path.split("/")
+    data = file.data
+    if len(parts) < 4 or parts[1] != "kubernetes" or data.get("kind") == "Kustomization":
+        return None
+    metadata = data.get("metadata") or {}
+    ports = (
+        tuple(
+            port["nodePort"]
+            for port in (data.get("spec") or {}).get("ports") or []
+            if isinstance(port, dict) and port.get("nodePort")
+        )
+        if data.get("kind") == "Service"
+        else ()
+    )
+    return (
+        file.path,
+        parts[2],
+        api_group(str(data.get("apiVersion"))),
+        data.get("kind"),
+        metadata.get("namespace"),
+        metadata.get("name"),
+        ports,
+    )
+
+
 def _duplicates(
-    files: list[OutputFile], env_file: str, by_id: dict[str, Instance]
+    files: list[OutputFile],
+    env_file: str,
+    by_id: dict[str, Instance],
+    reserved: Sequence[Identity] = (),
 ) -> list[Problem]:
     """Two objects that would land in one file, or two objects one cluster would hold
     under one kind, namespace and name (from two instance folders: ArgoCD would have
-    two Applications fight over it), are two objects with one name: refuse."""
-    seen: set[str] = set()
+    two Applications fight over it), are two objects with one name: refuse. The
+    `reserved` objects (kept from the last compile, not rendered) count as rendered."""
+    seen: set[str] = {path for path, *_ in reserved}
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     node_ports: dict[tuple[str, Any], str] = {}
+    for path, cluster, group, kind, namespace, name, ports in reserved:
+        owners.setdefault((cluster, group, kind, namespace, name), (path, None))
+        for port in ports:
+            node_ports.setdefault((cluster, port), path)
     problems = []
     for file in files:
         where = Location(file.sources[0] if file.sources else env_file)
@@ -544,33 +604,24 @@ def _duplicates(
                 )
             )
         seen.add(file.path)
-        parts = file.path.split("/")
-        data = file.data
-        if len(parts) < 4 or parts[1] != "kubernetes" or data.get("kind") == "Kustomization":
+        found = _identity(file)
+        if found is None:
             continue
-        metadata = data.get("metadata") or {}
-        identity = (
-            parts[2],
-            api_group(str(data.get("apiVersion"))),
-            data.get("kind"),
-            metadata.get("namespace"),
-            metadata.get("name"),
-        )
+        _, cluster, group, kind, namespace, name, ports = found
+        identity = (cluster, group, kind, namespace, name)
         owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
-        if data.get("kind") == "Service":  # a node port is one per cluster
-            for port in (data.get("spec") or {}).get("ports") or []:
-                if isinstance(port, dict) and port.get("nodePort"):
-                    taken = node_ports.setdefault((parts[2], port["nodePort"]), file.path)
-                    if taken != file.path:
-                        problems.append(
-                            Problem(
-                                _made_at(owner, "Service", metadata.get("name")) or where,
-                                f"node port {port['nodePort']} of {file.path} is already "
-                                f"{taken}'s on cluster {parts[2]}",
-                                "give each exposed port its own node_port, or leave it out "
-                                "for one the cluster assigns",
-                            )
-                        )
+        for port in ports:  # a node port is one per cluster
+            taken = node_ports.setdefault((cluster, port), file.path)
+            if taken != file.path:
+                problems.append(
+                    Problem(
+                        _made_at(owner, "Service", name) or where,
+                        f"node port {port} of {file.path} is already "
+                        f"{taken}'s on cluster {cluster}",
+                        "give each exposed port its own node_port, or leave it out "
+                        "for one the cluster assigns",
+                    )
+                )
         first, first_owner = owners.setdefault(identity, (file.path, owner))
         if first != file.path:
             problems.append(

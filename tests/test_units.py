@@ -1,0 +1,186 @@
+"""A recompile renders only the customers whose inputs changed (compiler/pipeline/units.py):
+the other customers' own files are kept as the last compile left them, and still count
+where objects are compared across folders."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from compiler import pipeline
+from compiler.output import KeptRendered, render_tree
+from compiler.pipeline import compile as compile_stage
+from compiler.pipeline import units
+from compiler.render import OutputFile, identities, kubernetes, render_environment
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def cache(private_cache: Path) -> Path:
+    return private_cache
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """The customers whose instances are rendered (None: environment-scoped), counted."""
+    seen: Counter = Counter()
+    original = kubernetes.workload_objects
+
+    def counting(instance, *args, **kwargs):
+        seen[instance.customer] += 1
+        return original(instance, *args, **kwargs)
+
+    monkeypatch.setattr(kubernetes, "workload_objects", counting)
+    return seen
+
+
+def _compile(root: Path) -> None:
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0 and result.exception is None, result.stderr
+
+
+def _fresh(root: Path, tmp_path: Path) -> dict[str, bytes]:
+    out = tmp_path / "fresh"
+    result = run_cli("compile", "--root", str(root), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    return _tree(out)
+
+
+def _tree(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != ".gitopsc"
+    }
+
+
+def _rename(root: Path, customer: str, name: str) -> None:
+    path = root / f"catalog/customers/{customer}.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(
+        "".join(f"display_name: {name}\n" if x.startswith("display_name:") else x for x in lines)
+    )
+
+
+def test_a_one_customer_change_renders_that_customer_and_keeps_the_others(
+    example: Path, cache: Path, tmp_path: Path, rendered: Counter
+):
+    _compile(example)
+    everyone = set(rendered)
+    assert {"acme", "globex", None} <= everyone
+    rendered.clear()
+    _rename(example, "acme", "Acme Renamed")
+    _compile(example)
+    assert set(rendered) == {"acme", None}, rendered  # the platform's are always rendered
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_a_change_no_customer_owns_renders_every_customer(
+    example: Path, cache: Path, tmp_path: Path, rendered: Counter
+):
+    _compile(example)
+    everyone = set(rendered)
+    rendered.clear()
+    plans = example / "catalog/plans.yaml"
+    plans.write_text(plans.read_text().replace("pods: 20", "pods: 21", 1))
+    _compile(example)
+    assert set(rendered) == everyone
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_units_of_a_compile_whose_record_was_not_written_are_not_used(
+    example: Path, cache: Path, tmp_path: Path, rendered: Counter
+):
+    """A compile killed between recording its units and its record leaves units of
+    another generation: they are ignored, so every customer is rendered."""
+    _compile(example)
+    out = (example / "rendered").absolute()
+    for env in ("dev", "staging", "prod"):
+        recorded = units.result_cache.read(units._KIND, units._key(out, env))
+        assert recorded is not None and recorded["units"]
+        units.record(out, env, "another generation", recorded["units"])
+    everyone = set(rendered)
+    rendered.clear()
+    _rename(example, "acme", "Acme Again")
+    _compile(example)
+    assert set(rendered) == everyone
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_a_kept_file_that_is_rendered_after_all_makes_the_environment_render_whole(
+    example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """If the reasoning that a unit's files are its own failed (a kept file is rendered
+    too), the writer refuses to keep it and the environment is rendered whole."""
+    _compile(example)
+    planted = units.Reuse(kept={"prod/ansible/inventory.yml": ("mark", {"sha256": "0" * 64})})
+    monkeypatch.setattr(compile_stage, "reuse", lambda *args: planted)
+    _rename(example, "acme", "Acme Planted")
+    _compile(example)
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+    with pytest.raises(KeptRendered):
+        render_tree(
+            {"prod": [OutputFile("prod/ansible/inventory.yml", {}, "yaml", (), ())]},
+            {"prod": "documents"},
+            {},
+            {},
+            planted.kept,
+        )
+
+
+def _prod(example: Path):
+    catalog = pipeline.load_catalog(example)
+    resolved = pipeline.resolve_catalog(catalog, ["prod"])
+    instances = [i for i in resolved.instances.values() if i.environment == "prod"]
+    return catalog, catalog.environments["prod"], instances
+
+
+def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
+    """Kept objects are not rendered, but a rendered object that takes one's kind,
+    namespace and name on its cluster is refused as if both were."""
+    catalog, env, instances = _prod(example)
+    whole, problems = render_environment(catalog, env, instances)
+    assert problems == []
+    cluster = next(i.clusters[0] for i in instances if i.customer == "initech" and i.clusters)
+    own = [f for f in whole if units.unit_of(f.path, f.instances) == (cluster, "initech")]
+    assert own, "initech has files of its own in prod"
+    skip = frozenset({(cluster, "initech")})
+    reserved = identities(own)
+    part, problems = render_environment(catalog, env, instances, "rendered", skip, reserved)
+    assert problems == []
+    assert [f.path for f in part] == [f.path for f in whole if f not in own]
+    # an acme object (same cluster) under a name a kept initech object has: refused
+    acme = next(
+        i
+        for i in identities(whole)
+        if i[1] == cluster and "/acme/" in i[0] and i[0].count("/") == 5
+    )
+    clash = [(f"prod/kubernetes/{cluster}/initech/synapse/planted.yaml", *acme[1:])]
+    _, problems = render_environment(catalog, env, instances, "rendered", skip, clash)
+    assert any("are both" in p.message for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("path", "instances", "unit"),
+    [
+        ("prod/kubernetes/c1/acme/synapse/manifests.yaml", ["prod/acme/synapse"], ("c1", "acme")),
+        (
+            "prod/argocd/c1/apps/acme.yaml",
+            ["prod/acme/synapse", "prod/acme/postgres"],
+            ("c1", "acme"),
+        ),
+        ("prod/argocd/c1/customers/acme/kustomization.yaml", ["prod/acme/x"], ("c1", "acme")),
+        # the namespace's own objects, shared files and the platform's: never a unit's
+        ("prod/kubernetes/c1/acme/manifests.yaml", ["prod/acme/synapse"], None),
+        ("prod/terraform/catalog.auto.tfvars.json", ["prod/acme/synapse"], None),
+        ("prod/argocd/c1/apps/platform.yaml", ["prod/rspamd"], None),
+        ("prod/argocd/c1/apps/platform.yaml", ["prod/acme/a", "prod/globex/a"], None),
+        ("prod/kubernetes/c1/globex/synapse/manifests.yaml", ["prod/acme/synapse"], None),
+        ("prod/argocd/c1/customers/globex/kustomization.yaml", ["prod/acme/x"], None),
+        ("prod/argocd/c1/root.yaml", [], None),
+    ],
+)
+def test_which_files_are_a_customers_own(path: str, instances: list[str], unit):
+    assert units.unit_of(path, instances) == unit
