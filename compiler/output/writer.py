@@ -468,7 +468,8 @@ def _stage_folder(
     A file counts as unchanged only if the regular file at its path holds exactly its
     bytes (read and compared, never trusted by name, never through a symlink)."""
     prefix = f"{folder}/" if folder else ""
-    current = _open_folder(out / folder) if folder else _open_folder(out)
+    current: int | None = None  # opened when a file must be compared: not for kept ones
+    opened = False
     changed: list[str] = []
     staged: int | None = None
     try:
@@ -482,6 +483,8 @@ def _stage_folder(
                         "run `gitopsc compile` again",
                     )
                 continue
+            if files.get(prefix + name) and not opened:
+                current, opened = _open_folder(out / folder) if folder else _open_folder(out), True
             if files.get(prefix + name) and current is not None and _same_file(current, name, data):
                 continue
             if staged is None:
