@@ -255,7 +255,10 @@ def _random_edit(root: Path, rng: random.Random) -> str:
     """One catalog edit, repeatable with new values (or none at all)."""
     acme = root / "catalog/customers/acme.yaml"
     kind = rng.choice(
-        ["upload", "cpu", "name", "nothing", "plan", "other", "quota", "add", "status"]
+        [
+            *("upload", "cpu", "name", "nothing", "plan", "other", "quota", "add", "status"),
+            *("port", "uses"),
+        ]
     )
     if kind == "upload":
         _sub(
@@ -289,6 +292,24 @@ def _random_edit(root: Path, rng: random.Random) -> str:
         else:
             text = (root / "catalog/customers/initech.yaml").read_text()
             copy.write_text(text.replace("initech", "initrode"))
+    elif kind == "port":  # a dependency's ports: the NetworkPolicies of its dependents
+        postgres = root / "catalog/services/postgres.yaml"
+        text = postgres.read_text()
+        extra = "    pooler: 6432\n  network:\n    serves: [postgres, pooler]\n"
+        postgres.write_text(
+            text.replace(extra, "")
+            if extra in text
+            else text.replace("    postgres: 5432\n", "    postgres: 5432\n" + extra, 1)
+        )
+    elif kind == "uses":  # the ports a dependent uses: the dependency's NetworkPolicy
+        synapse = root / "catalog/services/synapse.yaml"
+        text = synapse.read_text()
+        uses = "    dependencies:\n      postgres: {ports: [postgres]}\n"
+        synapse.write_text(
+            text.replace(uses, "")
+            if uses in text
+            else text.replace("  network:\n", "  network:\n" + uses, 1)
+        )
     elif kind == "status":  # suspended runs no pods: every object of its units changes
         initech = root / "catalog/customers/initech.yaml"
         text = initech.read_text()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from compiler import pipeline
-from compiler.output import KeptRendered, render_tree
+from compiler.output import render_tree
 from compiler.pipeline import compile as compile_stage
 from compiler.pipeline import units
-from compiler.render import OutputFile, identities, kubernetes, render_environment
+from compiler.render import KeptRendered, OutputFile, identities, kubernetes, render_environment
 from tests.conftest import run_cli
 
 
@@ -30,6 +30,7 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
     def counting(instance, *args, **kwargs):
         seen[instance.customer] += 1
+        seen[(instance.customer, instance.service)] += 1
         return original(instance, *args, **kwargs)
 
     monkeypatch.setattr(kubernetes, "workload_objects", counting)
@@ -73,7 +74,27 @@ def test_a_one_customer_change_renders_that_customer_and_keeps_the_others(
     rendered.clear()
     _rename(example, "acme", "Acme Renamed")
     _compile(example)
-    assert set(rendered) == {"acme", None}, rendered  # the platform's are always rendered
+    customers = {key for key in rendered if not isinstance(key, tuple)}
+    assert customers == {"acme", None}, rendered  # the platform's are always rendered
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_a_service_change_renders_the_folders_made_from_that_service_and_keeps_the_rest(
+    example: Path, cache: Path, tmp_path: Path, rendered: Counter
+):
+    """A service's file reaches its own folders, those of the services on either end of
+    its connections, and the Job services (a sync hook runs in another service's
+    folder): synapse-media-purge (a CronJob on synapse's admin API) reaches synapse, not
+    postgres or element-web, whose folders are kept in every customer."""
+    _compile(example)
+    assert rendered[("acme", "postgres")] and rendered[("acme", "element-web")]
+    rendered.clear()
+    purge = example / "catalog/services/synapse-media-purge.yaml"
+    purge.write_text(purge.read_text().replace('schedule: "30 3 * * *"', 'schedule: "45 3 * * *"'))
+    _compile(example)
+    folders = {key for key in rendered if isinstance(key, tuple) and key[0] is not None}
+    assert ("acme", "synapse-media-purge") in folders and ("acme", "synapse") in folders
+    assert not {s for _, s in folders} & {"postgres", "element-web"}, folders
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
 
 
@@ -86,7 +107,7 @@ def test_a_change_no_customer_owns_renders_every_customer(
     plans = example / "catalog/plans.yaml"
     plans.write_text(plans.read_text().replace("pods: 20", "pods: 21", 1))
     _compile(example)
-    assert set(rendered) == everyone
+    assert set(rendered) == everyone  # every customer, every folder
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
 
 
@@ -139,7 +160,8 @@ def _prod(example: Path):
 
 def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
     """Kept objects are not rendered, but a rendered object that takes one's kind,
-    namespace and name on its cluster is refused as if both were."""
+    namespace and name on its cluster is not let through: the environment is rendered
+    whole, so the problem is found and worded as a compile from nothing words it."""
     catalog, env, instances = _prod(example)
     whole, problems = render_environment(catalog, env, instances)
     assert problems == []
@@ -158,8 +180,9 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
         if i[1] == cluster and "/acme/" in i[0] and i[0].count("/") == 5
     )
     clash = [(f"prod/kubernetes/{cluster}/initech/synapse/planted.yaml", *acme[1:])]
-    _, problems = render_environment(catalog, env, instances, "rendered", skip, clash)
-    assert any("are both" in p.message for p in problems), problems
+    with pytest.raises(KeptRendered):  # the compile renders the environment whole instead,
+        render_environment(catalog, env, instances, "rendered", skip, clash)
+    # which words the problem by which object comes first, as a compile from nothing does
 
 
 @pytest.mark.parametrize(
@@ -184,3 +207,64 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
 )
 def test_which_files_are_a_customers_own(path: str, instances: list[str], unit):
     assert units.unit_of(path, instances) == unit
+
+
+def test_a_customer_file_that_is_a_link_is_never_kept(example: Path, cache: Path, tmp_path: Path):
+    """The loader reads what a symbolic link points to, whose changes the link's own
+    digest does not show: with a link among the inputs nothing is kept (and the folder
+    is never "up to date")."""
+    real = example / "src/globex.yaml"
+    real.parent.mkdir()
+    (example / "catalog/customers/globex.yaml").rename(real)
+    (example / "catalog/customers/globex.yaml").symlink_to("../../src/globex.yaml")
+    _compile(example)
+    _rename(example, "acme", "Acme Linked")
+    real.write_text(real.read_text().replace("display_name: Globex", "display_name: Globex Linked"))
+    _compile(example)
+    assert b"Globex Linked" in (example / "rendered/prod/index.json").read_bytes() or any(
+        b"Globex Linked" in data for data in _tree(example / "rendered").values()
+    )
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+    result = run_cli("compile", "--root", str(example))
+    assert "up to date" not in result.stdout
+
+
+def test_a_file_saved_between_hashing_and_loading_keeps_nothing(
+    example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The keys say what the loaded catalog is made of only if no input changed between
+    hashing the inputs and loading them: an editor's save in between is noticed, nothing
+    is kept, and the record claims no inputs (the hostile review's reproduction)."""
+    acme = example / "catalog/customers/acme.yaml"
+    text = acme.read_text()
+    _compile(example)
+    acme.write_text(text.replace("SYNAPSE_MAX_UPLOAD_SIZE: 100M", "SYNAPSE_MAX_UPLOAD_SIZE: 150M"))
+    load = pipeline.load_catalog
+
+    def saved_meanwhile(root: Path):
+        acme.write_text(
+            text.replace("SYNAPSE_MAX_UPLOAD_SIZE: 100M", "SYNAPSE_MAX_UPLOAD_SIZE: 999M")
+        )
+        return load(root)
+
+    monkeypatch.setattr(pipeline, "load_catalog", saved_meanwhile)
+    _compile(example)
+    monkeypatch.setattr(pipeline, "load_catalog", load)
+    acme.write_text(text.replace("SYNAPSE_MAX_UPLOAD_SIZE: 100M", "SYNAPSE_MAX_UPLOAD_SIZE: 150M"))
+    _rename(example, "globex", "Globex Meanwhile")
+    _compile(example)
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_another_library_version_compiles_again(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What the output is made with counts as an input: after a library upgrade (here
+    pydantic's version, as the record sees it) the folder is not "up to date"."""
+    _compile(example)
+    assert "up to date" in run_cli("compile", "--root", str(example)).stdout
+    version = pipeline.fresh._version
+    monkeypatch.setattr(
+        pipeline.fresh, "_version", lambda name: "99.0" if name == "pydantic" else version(name)
+    )
+    assert "up to date" not in run_cli("compile", "--root", str(example)).stdout

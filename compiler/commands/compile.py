@@ -68,8 +68,9 @@ def run(
         if not check:
             check_output_folder(out)  # before the catalog is read: refused without work
         inputs = None if check else pipeline.inputs_of(root, repo_path)
-        digest = None if inputs is None else inputs.digest
-        last = None if digest is None else pipeline.last_compile(out, digest, repo_path)
+        # what a symbolic link points to is not hashed: never "up to date" then
+        digest = None if inputs is None or inputs.links else inputs.digest
+        last = None if inputs is None else pipeline.last_compile(out, digest, repo_path)
         if last is not None and last.unchanged:
             progress.stop()
             console.print(
@@ -84,15 +85,14 @@ def run(
         rendering = progress.add_task("resolve, render", total=len(chosen))
         emitted = None
         if last is not None and inputs is not None:
-            customer_files = {
-                name: catalog.source("customer", name).file for name in catalog.customers
-            }
-            emitted = pipeline.Emitted(
-                last.known,
-                out=out,
-                generation=last.generation,
-                keys=pipeline.unit_keys(inputs, customer_files, repo_path),
-            )
+            # the keys say what the loaded catalog is made of only if no input changed
+            # between hashing and loading (an editor's save, a checkout): else nothing
+            # is kept, and the record claims no inputs
+            if pipeline.inputs_of(root, repo_path).digest != inputs.digest:
+                digest, keys = None, pipeline.Keys()
+            else:
+                keys = pipeline.unit_keys(inputs, catalog, repo_path)
+            emitted = pipeline.Emitted(last.known, out=out, generation=last.generation, keys=keys)
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )

@@ -55,7 +55,7 @@ from compiler.catalog import data_digest, to_json, to_yaml
 from compiler.errors import UsageError
 from compiler.output.guard import cannot_write, output_lock, real_path
 from compiler.output.layout import holds_documents, identity, pack
-from compiler.render import OutputFile
+from compiler.render import KeptRendered, OutputFile
 
 MARKER = ".gitopsc"
 _MARKER_TEXT = "Written by `gitopsc compile`. Everything in this folder is replaced on each run.\n"
@@ -208,10 +208,6 @@ def render_tree(
         if emitted is not None:  # no mark (always written), but the sha256 it must have
             emitted[f"{env}/index.json"] = ("", hashlib.sha256(index_bytes).hexdigest())
     return tree
-
-
-class KeptRendered(Exception):
-    """A file `render_tree` was told to keep was rendered too."""
 
 
 def content_mark(file: OutputFile) -> str:

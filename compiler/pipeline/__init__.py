@@ -36,6 +36,7 @@ from compiler.pipeline.compile import (
 )
 from compiler.pipeline.fresh import (
     Inputs,
+    Keys,
     LastCompile,
     forget,
     inputs_digest,
@@ -61,6 +62,7 @@ __all__ = [
     "Comparison",
     "Emitted",
     "Inputs",
+    "Keys",
     "LastCompile",
     "Resolved",
     "Shard",

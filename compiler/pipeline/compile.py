@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
-from compiler.output import KeptRendered, render_tree
+from compiler.output import render_tree
 from compiler.pipeline.load import Resolved, compile_workers, resolve_catalog, workers
-from compiler.pipeline.units import Reuse, learn, reuse
-from compiler.render import OutputFile, render_environment
+from compiler.pipeline.units import Keys, Reuse, learn, reuse
+from compiler.render import KeptRendered, OutputFile, render_environment
 
 _T = TypeVar("_T")
 
@@ -46,8 +46,9 @@ def render(
             resolved.catalog.environments[env],
             instances,
             repo_path,
-            kept.skip,
+            frozenset(kept.skip),
             kept.reserved,
+            kept.folders,
         )
         files_by_env[env] = files
         problems += found
@@ -68,7 +69,7 @@ class Emitted:
     # the units of customers that did not change are kept, not rendered (units.py):
     out: Path | None = None  # the folder, whose index and units record are read
     generation: str | None = None  # of the units the last compile recorded
-    keys: Mapping[str, str] = field(default_factory=dict)  # customer -> unit key
+    keys: Keys = field(default_factory=Keys)  # of the units and their folders
     units: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> learned
 
 
@@ -88,14 +89,14 @@ def _render_one(env: str) -> _Part:
         if emitted is None:
             return render_tree(render(one, repo_path), layouts), {}, {}, []
         kept = Reuse()
-        if emitted.out is not None and emitted.keys:
+        if emitted.out is not None and emitted.keys.customers:
             kept = reuse(emitted.out, env, emitted.generation, emitted.keys, emitted.known)
         learned: dict[str, tuple[str, str]] = {}
         owners: dict[str, tuple[str, ...]] = {}
-        files = render(one, repo_path, kept)
         try:
+            files = render(one, repo_path, kept)
             tree = render_tree(files, layouts, emitted.known, learned, kept.kept, owners)
-        except KeptRendered:  # a kept unit's file is rendered after all: render all
+        except KeptRendered:  # what it would keep is not as it reasoned: render all
             kept = Reuse()
             learned.clear()
             owners.clear()

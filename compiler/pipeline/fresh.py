@@ -49,8 +49,10 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+from compiler.catalog import Catalog
 from compiler.check import result_cache
 from compiler.output import MARKER, MARKER_BYTES
+from compiler.pipeline.units import Keys, keys_of
 from compiler.pipeline.units import record as record_units
 
 _INPUTS = ("catalog", "environments")
@@ -64,6 +66,7 @@ class Inputs:
 
     digest: str
     files: dict[str, str]
+    links: bool = False  # some input is a symbolic link: what it points to is not hashed
 
 
 def inputs_of(root: Path, repo_path: str) -> Inputs:
@@ -71,11 +74,13 @@ def inputs_of(root: Path, repo_path: str) -> Inputs:
     digest = hashlib.sha256()
     _add(digest, _setting(repo_path).encode())
     files: dict[str, str] = {}
-    for relative, content in _files(root):
+    links = False
+    for relative, content, link in _files(root):
         _add(digest, relative.encode())
         _add(digest, content)
         files[relative] = hashlib.sha256(content).hexdigest()
-    return Inputs(digest.hexdigest(), files)
+        links = links or link
+    return Inputs(digest.hexdigest(), files, links)
 
 
 def inputs_digest(root: Path, repo_path: str) -> str:
@@ -83,29 +88,14 @@ def inputs_digest(root: Path, repo_path: str) -> str:
     return inputs_of(root, repo_path).digest
 
 
-def unit_keys(inputs: Inputs, customer_files: Mapping[str, str], repo_path: str) -> dict[str, str]:
-    """customer -> the key of what its namespaces' own files are made from: its own
-    catalog file, and every input that is no customer's file (services, plans, teams,
-    environments, Terraform contracts), with the compiler's setting. Another customer's
-    file reaches none of them: a layer applies to its own customer's instances only,
-    and what one customer's instances share with another's (environment-scoped
-    services, tfvars, inventory, the platform's ArgoCD project) is not a customer's
-    own file (pipeline/units.py). `customer_files` is customer -> its catalog file."""
-    own = set(customer_files.values())
-    shared = hashlib.sha256()
-    _add(shared, _setting(repo_path).encode())
-    for relative, sha in inputs.files.items():
-        if relative not in own:
-            _add(shared, relative.encode())
-            _add(shared, sha.encode())
-    common = shared.hexdigest()
-    return {
-        customer: hashlib.sha256(
-            f"{common}\0{relative}\0{inputs.files.get(relative, '')}".encode()
-        ).hexdigest()
-        for customer, relative in customer_files.items()
-        if relative in inputs.files  # else its changes would go unseen: never kept
-    }
+def unit_keys(inputs: Inputs, catalog: Catalog, repo_path: str) -> Keys:
+    """The keys of the catalog's units and service folders (pipeline/units.py), from
+    the input files read for `inputs`; none when an input is a symbolic link (the
+    loader reads the file it points to, whose changes its link's digest does not show:
+    nothing is kept, every customer is rendered)."""
+    if inputs.links:
+        return Keys()
+    return keys_of(inputs.files, catalog, _setting(repo_path))
 
 
 @dataclass(frozen=True)
@@ -118,7 +108,7 @@ class LastCompile:
     generation: str | None = None  # of the units recorded with it (pipeline/units.py)
 
 
-def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
+def last_compile(out: Path, digest: str | None, repo_path: str) -> LastCompile | None:
     """None without a cache folder (CI), where no record is kept. Otherwise read the
     record of the last compile into `out` and compare it with the folder now. A file
     counts as left untouched only if its size, modification and change times and inode
@@ -141,7 +131,7 @@ def last_compile(out: Path, digest: str, repo_path: str) -> LastCompile | None:
         for path, status in now.items()
         if left.get(path) == status and (path not in racy or _sha256(out / path) == racy[path])
     }
-    if record.get("inputs") == digest and len(same) == len(now) == len(left):
+    if digest is not None and record.get("inputs") == digest and len(same) == len(now) == len(left):
         return LastCompile(True, {}, now)
     marks = record.get("emitted")
     if record.get("setting") != _setting(repo_path) or not isinstance(marks, dict):
@@ -231,8 +221,26 @@ def forget(out: Path) -> None:
 def _setting(repo_path: str) -> str:
     """Everything besides the input files that a compile's bytes depend on."""
     return "\0".join(
-        (_code_digest(), platform.python_version(), _version("ruamel.yaml"), repo_path)
+        (
+            _code_digest(),
+            platform.python_version(),
+            *(_version(name) for name in _LIBRARIES),
+            repo_path,
+        )
     )
+
+
+# the libraries whose behaviour shapes the output: the YAML reader and writer, the
+# models' validation and defaults, JSON patches, the Terraform contract's parser
+_LIBRARIES = (
+    "ruamel.yaml",
+    "pydantic",
+    "pydantic-core",
+    "jsonpatch",
+    "jsonpointer",
+    "bc-python-hcl2",
+    "lark",
+)
 
 
 def _key(out: Path) -> str:
@@ -244,7 +252,7 @@ def _add(digest: hashlib._Hash, part: bytes) -> None:
     digest.update(part)
 
 
-def _files(root: Path) -> Iterator[tuple[str, bytes]]:
+def _files(root: Path) -> Iterator[tuple[str, bytes, bool]]:
     """Every entry under the input folders, in a fixed order: a file's bytes, a link's
     target (never followed), so that any change there, a stray file included (an error
     the compile must report), changes the digest."""
@@ -255,9 +263,9 @@ def _files(root: Path) -> Iterator[tuple[str, bytes]]:
                 path = Path(folder, name)
                 relative = path.relative_to(root).as_posix()
                 if path.is_symlink():
-                    yield relative, b"link:" + os.readlink(path).encode()
+                    yield relative, b"link:" + os.readlink(path).encode(), True
                 elif path.is_file():
-                    yield relative, path.read_bytes()
+                    yield relative, path.read_bytes(), False
 
 
 def _snapshot(out: Path) -> dict[str, list[int]] | None:

@@ -33,24 +33,88 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import customer_of_id
+from compiler.catalog import Catalog, customer_of_id
 from compiler.check import result_cache
-from compiler.render import Identity, OutputFile, identities
+from compiler.render import Identity, OutputFile, group_kind, identities, sync_waves
 
 _KIND = "compile-units"
 
 Unit = tuple[str, str]  # (cluster, customer)
+Folder = tuple[str, str, str]  # (cluster, customer, service)
+KeptFolder = tuple[frozenset[tuple[str, str]], tuple[str, ...]]  # its kinds, its sources
 
 
 @dataclass(frozen=True)
-class Reuse:
-    """What an environment's render leaves out: the units it skips, their files (path
-    -> (content mark, index entry)) and their objects."""
+class Keys:
+    """What each unit, and each of its service folders, is made from (module docstring)."""
 
-    skip: frozenset[Unit] = frozenset()
+    customers: Mapping[str, str] = field(default_factory=dict)  # customer -> unit key
+    folders: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+    # (environment, customer, service) -> folder key
+
+
+@dataclass
+class Reuse:
+    """What an environment's render leaves out: the units it skips whole, the service
+    folders it skips in the units it renders (with the group/kinds of their objects and
+    the sources of their kustomization, which the rest of the unit is made from), their
+    files (path -> (content mark, index entry)) and their objects."""
+
+    skip: set[Unit] = field(default_factory=set)
+    folders: dict[Folder, KeptFolder] = field(default_factory=dict)
     kept: dict[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
     reserved: list[Identity] = field(default_factory=list)
     units: dict[str, Any] = field(default_factory=dict)  # their records, to record again
+
+
+def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
+    """The keys of every unit and service folder of `catalog`, from each input file's
+    sha256 (`files`) and the compiler's `setting`.
+
+    A unit's key: the customer's file and every other input but other customers' files.
+    A service folder's: the customer's file, every input that is neither a customer's nor
+    a service's, the sync waves (from every service's `depends_on`), and the files of the
+    services its objects are made from: its own; those it depends on and those of the
+    customer's services that depend on it (the NetworkPolicies on both ends of a
+    connection); and the customer's Job services (a sync hook is mounted in the folder of
+    the service it runs for), or, for a Job service, every service of the customer."""
+    customer_files = {name: catalog.source("customer", name).file for name in catalog.customers}
+    service_files = {name: catalog.source("service", name).file for name in catalog.services}
+    owned = set(customer_files.values()) | set(service_files.values())
+    common = _digest(setting, *(f"{p}\0{sha}" for p, sha in files.items() if p not in owned))
+    service_of = {name: f"{path}\0{files.get(path, '')}" for name, path in service_files.items()}
+    every_service = _digest(common, *(service_of[name] for name in sorted(service_of)))
+    waves = json.dumps(sync_waves(catalog), sort_keys=True)
+    customers: dict[str, str] = {}
+    folders: dict[tuple[str, str, str], str] = {}
+    for name, relative in customer_files.items():
+        if relative not in files:  # its changes would go unseen: never kept
+            continue
+        own = f"{relative}\0{files[relative]}"
+        customers[name] = _digest(every_service, own)
+        for env, placement in catalog.customers[name].environments.items():
+            placed = sorted(s for s in placement.services if s in catalog.services)
+            jobs = {s for s in placed if catalog.services[s].workload == "Job"}
+            for service in placed:
+                group = {
+                    service,
+                    *catalog.services[service].depends_on,
+                    *(t for t in placed if service in catalog.services[t].depends_on),
+                    *jobs,
+                    *(placed if service in jobs else ()),
+                }
+                made_of = (service_of.get(g, f"{g}\0missing") for g in sorted(group))
+                folders[(env, name, service)] = _digest(common, own, waves, *made_of)
+    return Keys(customers, folders)
+
+
+def _digest(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode()
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def unit_of(path: str, instances: Sequence[str]) -> Unit | None:
@@ -72,15 +136,22 @@ def unit_of(path: str, instances: Sequence[str]) -> Unit | None:
     return None
 
 
+def _folder_of(path: str) -> str | None:
+    """The service folder a unit's file is in (None: one of its ArgoCD files)."""
+    parts = path.split("/")
+    return parts[4] if parts[1] == "kubernetes" else None
+
+
 def reuse(
     out: Path,
     env: str,
     generation: str | None,
-    keys: Mapping[str, str],
+    keys: Keys,
     known: Mapping[str, Sequence[str]],
 ) -> Reuse:
-    """The units of `env` the last compile recorded that can be kept (module docstring);
-    nothing if its record, or the environment's index on disk, cannot be vouched for."""
+    """The units of `env` the last compile recorded that can be kept whole, and the
+    service folders that can be kept in the others (module docstring); nothing if its
+    record, or the environment's index on disk, cannot be vouched for."""
     record = result_cache.read(_KIND, _key(out, env)) if generation else None
     index_mark = known.get(f"{env}/index.json")
     if not isinstance(record, dict) or record.get("generation") != generation or not index_mark:
@@ -90,22 +161,34 @@ def reuse(
         if hashlib.sha256(data).hexdigest() != index_mark[1]:
             return Reuse()
         entries = json.loads(data)["files"]
-        skip: set[Unit] = set()
-        kept: dict[str, tuple[str, Mapping[str, Any]]] = {}
-        reserved: list[Identity] = []
-        units: dict[str, Any] = {}
+        found = Reuse()
         for name, unit in record["units"].items():
             cluster, customer = name.split("/")
-            paths = unit["paths"]
-            if unit["key"] != keys.get(customer) or not all(
-                _vouched(path, env, known, entries) for path in paths
+            folders = unit["folders"]
+            if unit["key"] == keys.customers.get(customer) and all(
+                _vouched(path, env, known, entries)
+                for path in [*unit["apps"], *(p for f in folders.values() for p in f["paths"])]
             ):
+                found.units[name] = unit
+                for path in unit["apps"]:
+                    _keep(found, path, env, known, entries)
+                for folder in folders.values():
+                    _keep_folder(found, folder, env, known, entries)
+                found.skip.add((cluster, customer))
                 continue
-            skip.add((cluster, customer))
-            units[name] = unit
-            kept.update((path, (known[path][0], entries[path[len(env) + 1 :]])) for path in paths)
-            reserved += [(*identity[:6], tuple(identity[6])) for identity in unit["objects"]]
-        return Reuse(frozenset(skip), kept, reserved, units)
+            for service, folder in folders.items():
+                key = folder["key"]
+                if key is None or key != keys.folders.get((env, customer, service)):
+                    continue
+                if not all(_vouched(path, env, known, entries) for path in folder["paths"]):
+                    continue
+                _keep_folder(found, folder, env, known, entries)
+                found.units.setdefault(name, {"folders": {}})["folders"][service] = folder
+                found.folders[(cluster, customer, service)] = (
+                    frozenset((group, kind) for group, kind in folder["kinds"]),
+                    tuple(folder["sources"]),
+                )
+        return found
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Reuse()  # a record this code did not write: nothing kept
 
@@ -116,30 +199,79 @@ def _vouched(path: str, env: str, known: Mapping[str, Sequence[str]], entries: A
     return bool(mark and mark[0]) and isinstance(entry, dict) and entry.get("sha256") == mark[1]
 
 
+def _keep(found: Reuse, path: str, env: str, known: Mapping[str, Sequence[str]], entries: Any):
+    found.kept[path] = (known[path][0], entries[path[len(env) + 1 :]])
+
+
+def _keep_folder(
+    found: Reuse, folder: Any, env: str, known: Mapping[str, Sequence[str]], entries: Any
+) -> None:
+    for path in folder["paths"]:
+        _keep(found, path, env, known, entries)
+    found.reserved.extend((*o[:6], tuple(o[6])) for o in folder["objects"])
+
+
 def learn(
     env: str,
-    keys: Mapping[str, str],
+    keys: Keys,
     owners: Mapping[str, Sequence[str]],
     files: Iterable[OutputFile],
     kept: Reuse,
 ) -> dict[str, Any]:
-    """The units of a compiled environment, to record: those rendered, from the files
+    """The units of a compiled environment, to record: what was rendered, from the files
     written (`owners`: path -> instances, after packing) and the objects rendered
-    (`files`, before); those kept, as recorded before."""
-    units: dict[str, Any] = dict(kept.units)
+    (`files`, before); what was kept, as recorded before. A unit's record lists every
+    file it has, in its ArgoCD files (`apps`) or its service folders."""
+    units: dict[str, Any] = {
+        name: {**unit, "folders": dict(unit["folders"])} for name, unit in kept.units.items()
+    }
+    skipped = {f"{cluster}/{customer}" for cluster, customer in kept.skip}
+    kept_folders = {
+        (name, service) for name, unit in kept.units.items() for service in unit["folders"]
+    }
     for path, instances in owners.items():
         unit = unit_of(path, instances)
-        if unit is not None and unit[1] in keys:
-            entry = units.setdefault(
-                f"{unit[0]}/{unit[1]}", {"key": keys[unit[1]], "paths": [], "objects": []}
-            )
-            entry["paths"].append(path)
+        if unit is None or unit[1] not in keys.customers:
+            continue
+        entry = units.setdefault(f"{unit[0]}/{unit[1]}", {"folders": {}})
+        entry["key"] = keys.customers[unit[1]]
+        entry.setdefault("apps", [])
+        service = _folder_of(path)
+        if service is None:
+            entry["apps"].append(path)
+        else:
+            folder = entry["folders"].setdefault(service, _new_folder(keys, env, unit[1], service))
+            folder["paths"].append(path)
     for file in files:
         unit = unit_of(file.path, file.instances)
-        if unit is not None and f"{unit[0]}/{unit[1]}" in units:
-            for identity in identities([file]):
-                units[f"{unit[0]}/{unit[1]}"]["objects"].append([*identity[:6], list(identity[6])])
-    return units
+        if unit is None:
+            continue
+        service = _folder_of(file.path)
+        name = f"{unit[0]}/{unit[1]}"
+        if service is None or name not in units or name in skipped:
+            continue
+        folder = units[name]["folders"].get(service)
+        if folder is None or (name, service) in kept_folders:
+            continue
+        if file.path.endswith("/kustomization.yaml"):
+            folder["sources"] = list(file.sources)
+            continue
+        folder["kinds"].append(list(group_kind(file.data)))
+        folder["objects"] += [[*i[:6], list(i[6])] for i in identities([file])]
+    for unit in units.values():
+        for folder in unit["folders"].values():
+            folder["kinds"] = sorted(map(list, {tuple(k) for k in folder["kinds"]}))
+    return {name: unit for name, unit in units.items() if "key" in unit}
+
+
+def _new_folder(keys: Keys, env: str, customer: str, service: str) -> dict[str, Any]:
+    return {
+        "key": keys.folders.get((env, customer, service)),
+        "paths": [],
+        "objects": [],
+        "kinds": [],
+        "sources": [],
+    }
 
 
 def record(out: Path, env: str, generation: str, units: Mapping[str, Any]) -> None:

@@ -25,8 +25,9 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 from compiler.catalog import (
@@ -84,6 +85,7 @@ __all__ = [
     "SYNC_OPTIONS",
     "TENANT_KINDS",
     "Identity",
+    "KeptRendered",
     "OutputFile",
     "allowed_kinds",
     "api_group",
@@ -165,6 +167,9 @@ def render_environment(
     repo_path: str = "rendered",
     skip: frozenset[tuple[str, str]] = frozenset(),
     reserved: Sequence[Identity] = (),
+    kept_folders: Mapping[
+        tuple[str, str, str], tuple[frozenset[tuple[str, str]], tuple[str, ...]]
+    ] = MappingProxyType({}),
 ) -> tuple[list[OutputFile], list[Problem]]:
     """Every output file of one environment, and the problems patches or extras raised.
 
@@ -173,7 +178,10 @@ def render_environment(
     (pipeline/units.py): they are not rendered. Everything the environment shares is:
     the namespaces' own objects, the platform's, tfvars and inventory. `reserved` are
     the identities of the objects kept (`identities`), so that a rendered object that
-    takes one's name or node port is refused as if both were rendered."""
+    takes one's name or node port is refused as if both were rendered. `kept_folders`
+    names the (cluster, customer, service) folders kept in customers that are rendered:
+    with the group/kinds of their objects (for the customer's AppProject) and the
+    sources of their kustomization (for the one of the service a hook runs for)."""
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
@@ -248,40 +256,47 @@ def render_environment(
                 if instance.cluster_settings:  # its values name the cluster: this one's
                     instance = dataclasses.replace(instance, settings=instance.on(cluster.name))
                 service = catalog.services[instance.service]
-                customer_model = (
-                    catalog.customers.get(instance.customer) if instance.customer else None
-                )
-                objects = kubernetes.workload_objects(
-                    instance, service, env, customer_model, cluster
-                )
-                objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
-                extras, found = extra_objects(instance)
-                objects += extras
-                found += retention.protect(objects, _locator(instance, sources[instance.id][0]))
                 hook = hook_of(service, instance.settings)
-                if hook is not None:
-                    objects = hooks.as_hook(objects, service.name, hook, suspended)
-                objects, patched = apply_patches(
-                    objects, instance, kubernetes.NOT_RENDERED[cluster.flavour]
-                )
-                objects = hooks.content_named(objects, service.name)  # a plain Job's name
-                if per_customer:  # one Application: the service order is its objects' waves
-                    runs_for = hook.service if hook is not None else instance.service
-                    objects = hooks.in_waves(objects, hooks.WAVE_STEP * waves[runs_for])
-                problems += found + patched
-                problems += retention.weakened(
-                    objects, _locator(instance, sources[instance.id][0], patched=True)
-                )
-                # derived, not fixed: the allowed kinds this project's Applications render
-                kinds |= {group_kind(obj) for obj in objects} & allowed
                 directory = f"{base}/{namespace}/{instance.service}"
-                instance_files = [
-                    _object_file(directory, obj, (instance.id,), sources[instance.id])
-                    for obj in objects
-                ]
                 taken_in = hooked.get(instance.service, [])
-                kustomization = _kustomization(directory, instance_files, taken_in)
-                files += [*instance_files, kustomization]
+                folder = kept_folders.get((cluster.name, namespace, instance.service))
+                if customer is not None and folder is not None:  # kept: as if rendered
+                    kinds |= folder[0] & allowed
+                    kustomization = OutputFile(
+                        f"{directory}/kustomization.yaml", {}, "yaml", (instance.id,), folder[1]
+                    )
+                else:
+                    customer_model = (
+                        catalog.customers.get(instance.customer) if instance.customer else None
+                    )
+                    objects = kubernetes.workload_objects(
+                        instance, service, env, customer_model, cluster
+                    )
+                    objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
+                    extras, found = extra_objects(instance)
+                    objects += extras
+                    found += retention.protect(objects, _locator(instance, sources[instance.id][0]))
+                    if hook is not None:
+                        objects = hooks.as_hook(objects, service.name, hook, suspended)
+                    objects, patched = apply_patches(
+                        objects, instance, kubernetes.NOT_RENDERED[cluster.flavour]
+                    )
+                    objects = hooks.content_named(objects, service.name)  # a plain Job's name
+                    if per_customer:  # one Application: the service order is its objects' waves
+                        runs_for = hook.service if hook is not None else instance.service
+                        objects = hooks.in_waves(objects, hooks.WAVE_STEP * waves[runs_for])
+                    problems += found + patched
+                    problems += retention.weakened(
+                        objects, _locator(instance, sources[instance.id][0], patched=True)
+                    )
+                    # derived, not fixed: the allowed kinds this project's Applications render
+                    kinds |= {group_kind(obj) for obj in objects} & allowed
+                    instance_files = [
+                        _object_file(directory, obj, (instance.id,), sources[instance.id])
+                        for obj in objects
+                    ]
+                    kustomization = _kustomization(directory, instance_files, taken_in)
+                    files += [*instance_files, kustomization]
                 if hook is not None:  # no Application: it runs in its service's
                     hooked.setdefault(hook.service, []).append(kustomization)
                     continue
@@ -539,6 +554,13 @@ def _locator(instance: Instance, fallback: str, patched: bool = False) -> retent
     return locate
 
 
+class KeptRendered(Exception):
+    """An incremental compile's reasoning about what it keeps (pipeline/units.py) does
+    not hold here: a kept file is rendered too, or a kept object is one of two with one
+    name or node port (whose problem is worded by which comes first in a whole render).
+    The caller renders the environment whole instead."""
+
+
 Identity = tuple[str, str, str, Any, Any, Any, tuple[Any, ...]]
 """A rendered object as `_duplicates` compares it: (path, cluster, API group, kind,
 namespace, name, node ports)."""
@@ -585,7 +607,8 @@ def _duplicates(
     under one kind, namespace and name (from two instance folders: ArgoCD would have
     two Applications fight over it), are two objects with one name: refuse. The
     `reserved` objects (kept from the last compile, not rendered) count as rendered."""
-    seen: set[str] = {path for path, *_ in reserved}
+    kept = {path for path, *_ in reserved}
+    seen: set[str] = set(kept)
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     node_ports: dict[tuple[str, Any], str] = {}
     for path, cluster, group, kind, namespace, name, ports in reserved:
@@ -595,6 +618,8 @@ def _duplicates(
     problems = []
     for file in files:
         where = Location(file.sources[0] if file.sources else env_file)
+        if file.path in kept:
+            raise KeptRendered(file.path)
         if file.path in seen:
             problems.append(
                 Problem(
@@ -612,6 +637,8 @@ def _duplicates(
         owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
         for port in ports:  # a node port is one per cluster
             taken = node_ports.setdefault((cluster, port), file.path)
+            if taken in kept:
+                raise KeptRendered(file.path)
             if taken != file.path:
                 problems.append(
                     Problem(
@@ -623,6 +650,8 @@ def _duplicates(
                     )
                 )
         first, first_owner = owners.setdefault(identity, (file.path, owner))
+        if first in kept:
+            raise KeptRendered(file.path)
         if first != file.path:
             problems.append(
                 Problem(
