@@ -18,7 +18,7 @@ A PTR record's `name` is the reverse name of its address (`25.2.0.192.in-addr.ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from compiler.catalog import (
@@ -169,10 +169,38 @@ def _provider(
 
 def origins(
     catalog: Catalog, env: Environment, instances: Iterable[Instance]
-) -> dict[tuple[str, ...], Location | tuple[Instance, YamlPath]]:
+) -> Mapping[tuple[str, ...], Location | tuple[Instance, YamlPath]]:
     """Where each tfvars entry was written: (variable,) or (variable, key) -> its
     location, or the instance and catalog path that made it (an attribute's own line
-    is looked up only for the entries a problem names)."""
+    is looked up only for the entries a problem names). Found on first use: only a
+    problem's wording needs it, and it costs a pass over every instance's records."""
+    chosen = list(instances)
+    return _Lazy(lambda: _origins(catalog, env, chosen))
+
+
+class _Lazy(Mapping[tuple[str, ...], "Location | tuple[Instance, YamlPath]"]):
+    def __init__(self, compute: Callable[[], dict[tuple[str, ...], Any]]):
+        self._compute = compute
+        self._found: dict[tuple[str, ...], Any] | None = None
+
+    def _data(self) -> dict[tuple[str, ...], Any]:
+        if self._found is None:
+            self._found = self._compute()
+        return self._found
+
+    def __getitem__(self, key: tuple[str, ...]) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
+def _origins(
+    catalog: Catalog, env: Environment, instances: Iterable[Instance]
+) -> dict[tuple[str, ...], Location | tuple[Instance, YamlPath]]:
     source = catalog.source("environment", env.name)
     found: dict[tuple[str, ...], Location | tuple[Instance, YamlPath]] = {
         ("environment",): source.locate("name")
