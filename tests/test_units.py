@@ -4,6 +4,7 @@ where objects are compared across folders."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -136,7 +137,9 @@ def test_a_kept_file_that_is_rendered_after_all_makes_the_environment_render_who
     """If the reasoning that a unit's files are its own failed (a kept file is rendered
     too), the writer refuses to keep it and the environment is rendered whole."""
     _compile(example)
-    planted = units.Reuse(kept={"prod/ansible/inventory.yml": ("mark", {"sha256": "0" * 64})})
+    planted = units.Reuse(
+        kept={"prod/ansible/inventory.yml": ("mark", '{\n      "sha256": ""\n    }')}
+    )
     monkeypatch.setattr(compile_stage, "reuse", lambda *args: planted)
     _rename(example, "acme", "Acme Planted")
     _compile(example)
@@ -268,3 +271,25 @@ def test_another_library_version_compiles_again(
         pipeline.fresh, "_version", lambda name: "99.0" if name == "pydantic" else version(name)
     )
     assert "up to date" not in run_cli("compile", "--root", str(example)).stdout
+
+
+def test_an_index_entry_kept_as_text_gives_the_bytes_of_the_index(example: Path):
+    """A kept file's index entry is taken from the old index as text and written as it
+    was (`Verbatim`): an index rebuilt from its own entries' text is the same bytes, and
+    each entry's text is that entry's JSON, odd characters included."""
+    from compiler.catalog import Verbatim, to_json
+    from compiler.output import index_entries
+
+    _compile(example)
+    for index in sorted((example / "rendered").glob("*/index.json")):
+        data = index.read_bytes()
+        whole = json.loads(data)
+        entries = index_entries(data)
+        assert entries.keys() == whole["files"].keys()
+        for path, text in entries.items():
+            assert json.loads(text) == whole["files"][path]
+        rebuilt = {**whole, "files": {p: Verbatim(t) for p, t in entries.items()}}
+        assert to_json(rebuilt).encode() == data
+    odd = {"files": {'a/\u2028x"y.yaml': {"sources": ["é\n{", "\\"], "sha256": "0" * 64}}}
+    text = to_json(odd).encode()
+    assert {p: json.loads(t) for p, t in index_entries(text).items()} == odd["files"]

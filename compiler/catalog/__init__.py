@@ -36,7 +36,7 @@ from compiler.catalog.argo_names import (
     catalog_names,
     root_name,
 )
-from compiler.catalog.emit import Unsafe, data_digest, to_json, to_yaml
+from compiler.catalog.emit import Unsafe, Verbatim, data_digest, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
     HASH_ANNOTATION,
@@ -157,6 +157,7 @@ __all__ = [
     "TfType",
     "Unsafe",
     "Variable",
+    "Verbatim",
     "WritablePath",
     "YamlPath",
     "allowed_stores",

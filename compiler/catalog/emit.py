@@ -264,9 +264,27 @@ def to_json(data: Any) -> str:
     try:
         _json(data, "\n", parts)
     except (_NotPlain, RecursionError):
+        if _holds_verbatim(data):
+            raise ValueError("Verbatim text among values that are not plain") from None
         parts = [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)]
     parts.append("\n")
     return "".join(parts)
+
+
+class Verbatim(str):
+    """A value `to_json` writes as this text, unchanged: the text `to_json` wrote for
+    it before, at the same place (a kept file's entry in an index, output/writer.py),
+    so that it is not parsed and written again."""
+
+
+def _holds_verbatim(node: Any) -> bool:
+    if isinstance(node, Verbatim):
+        return True
+    if isinstance(node, dict):
+        return any(_holds_verbatim(v) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_holds_verbatim(v) for v in node)
+    return False
 
 
 class _NotPlain(Exception):
@@ -327,6 +345,8 @@ def _json_scalar(value: Any) -> str | None:
         return _json_string(value)
     if kind is dict or kind is list or kind is tuple:
         return None
+    if kind is Verbatim:
+        return str.__str__(value)
     if value is None:
         return "null"
     if value is True:

@@ -43,6 +43,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -51,7 +52,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import data_digest, to_json, to_yaml
+from compiler.catalog import Verbatim, data_digest, to_json, to_yaml
 from compiler.errors import UsageError
 from compiler.output.guard import cannot_write, output_lock, real_path
 from compiler.output.layout import holds_documents, identity, pack
@@ -147,7 +148,7 @@ def render_tree(
     layouts: Mapping[str, str],
     known: Mapping[str, Sequence[str]] | None = None,
     emitted: dict[str, tuple[str, str]] | None = None,
-    kept: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    kept: Mapping[str, tuple[str, str]] | None = None,
     owners: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, bytes | None]:
     """Relative path -> bytes for the environments given, each laid out as `layouts`
@@ -161,19 +162,20 @@ def render_tree(
 
     `kept` are files not rendered at all, which the caller vouches are on disk as the
     compile it took them from left them, and would be rendered the same (path ->
-    (mark, that compile's index entry); pipeline/units.py): they map to None and keep
-    their index entry. One that was rendered after all raises `KeptRendered`: the
-    caller's reasoning failed, and it renders everything instead. `owners`, if given,
-    is filled with each rendered file's instances."""
+    (mark, that compile's index entry as its index holds it, `index_entries`);
+    pipeline/units.py): they map to None and keep their index entry, text unchanged.
+    One that was rendered after all raises `KeptRendered`: the caller's reasoning
+    failed, and it renders everything instead. `owners`, if given, is filled with each
+    rendered file's instances."""
     tree: dict[str, bytes | None] = {}
     for env, files in sorted(files_by_env.items()):
         index: dict[str, Any] = {}
         for path, (mark, entry) in (kept or {}).items():
             if path.startswith(f"{env}/"):
                 tree[path] = None
-                index[path.removeprefix(f"{env}/")] = entry
+                index[path.removeprefix(f"{env}/")] = Verbatim(entry)
                 if emitted is not None:
-                    emitted[path] = (mark, entry["sha256"])
+                    emitted[path] = (mark, _entry_sha256(entry))
         for file in pack(files, layouts[env]):
             if file.path in tree:
                 raise KeptRendered(file.path)
@@ -208,6 +210,36 @@ def render_tree(
         if emitted is not None:  # no mark (always written), but the sha256 it must have
             emitted[f"{env}/index.json"] = ("", hashlib.sha256(index_bytes).hexdigest())
     return tree
+
+
+def index_entries(data: bytes) -> dict[str, str]:
+    """Each file's entry in an index as `render_tree` wrote it (path -> the entry's JSON
+    text, as it stands after `"path": `), read by lines: in the canonical JSON of an
+    index, an entry opens on a line of its own at four spaces and closes on the first
+    line that is four spaces and `}`, and no string holds a line break."""
+    entries: dict[str, str] = {}
+    path: str | None = None
+    lines: list[str] = []
+    for line in data.decode().split("\n"):
+        if path is None:
+            if line.startswith('    "') and line.endswith('": {'):
+                path, lines = json.loads(line[4:-3]), ["{"]
+        elif line in ("    }", "    },"):
+            lines.append("    }")
+            entries[path] = "\n".join(lines)
+            path = None
+        else:
+            lines.append(line)
+    return entries
+
+
+_SHA256 = re.compile(r'\n      "sha256": "([0-9a-f]{64})"')
+
+
+def _entry_sha256(entry: str) -> str:
+    """The sha256 an index entry (`index_entries`) records."""
+    found = _SHA256.search(entry)
+    return found.group(1) if found else ""
 
 
 def content_mark(file: OutputFile) -> str:

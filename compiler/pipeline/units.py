@@ -35,6 +35,7 @@ from typing import Any
 
 from compiler.catalog import Catalog, customer_of_id
 from compiler.check import result_cache
+from compiler.output import index_entries
 from compiler.render import Identity, OutputFile, group_kind, identities, sync_waves
 
 _KIND = "compile-units"
@@ -62,7 +63,7 @@ class Reuse:
 
     skip: set[Unit] = field(default_factory=set)
     folders: dict[Folder, KeptFolder] = field(default_factory=dict)
-    kept: dict[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    kept: dict[str, tuple[str, str]] = field(default_factory=dict)
     reserved: list[Identity] = field(default_factory=list)
     units: dict[str, Any] = field(default_factory=dict)  # their records, to record again
 
@@ -160,7 +161,7 @@ def reuse(
         data = (out / env / "index.json").read_bytes()
         if hashlib.sha256(data).hexdigest() != index_mark[1]:
             return Reuse()
-        entries = json.loads(data)["files"]
+        entries = index_entries(data)
         found = Reuse()
         for name, unit in record["units"].items():
             cluster, customer = name.split("/")
@@ -194,9 +195,10 @@ def reuse(
 
 
 def _vouched(path: str, env: str, known: Mapping[str, Sequence[str]], entries: Any) -> bool:
+    """Kept only if the record has its mark (on disk as left) and the index its entry
+    (both written by the compile the index's sha256 in the record vouches for)."""
     mark = known.get(path)
-    entry = entries.get(path[len(env) + 1 :])
-    return bool(mark and mark[0]) and isinstance(entry, dict) and entry.get("sha256") == mark[1]
+    return bool(mark and mark[0]) and path[len(env) + 1 :] in entries
 
 
 def _keep(found: Reuse, path: str, env: str, known: Mapping[str, Sequence[str]], entries: Any):
