@@ -5,6 +5,7 @@ where objects are compared across folders."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -293,3 +294,58 @@ def test_an_index_entry_kept_as_text_gives_the_bytes_of_the_index(example: Path)
     odd = {"files": {'a/\u2028x"y.yaml': {"sources": ["é\n{", "\\"], "sha256": "0" * 64}}}
     text = to_json(odd).encode()
     assert {p: json.loads(t) for p, t in index_entries(text).items()} == odd["files"]
+
+
+@pytest.mark.parametrize("applications", ["per-service", "per-customer"])
+def test_a_second_customer_on_a_cluster_of_one_leaves_no_platform_object_behind(
+    example: Path, cache: Path, tmp_path: Path, applications: str
+):
+    """The hostile review's reproduction: on a cluster with one customer and no
+    environment-scoped instance, the platform's AppProject (and, with per-customer
+    Applications, the namespaces Application) carries only that customer's instances,
+    so the documents layout packs it into the customer's apps file. When a second
+    customer comes, the first one's unit is unchanged, but that file is not: the platform
+    objects rendered again elsewhere clash with the kept ones, and the environment is
+    rendered whole."""
+    for name in ("coturn", "otel-agent", "rspamd", "sygnal"):
+        path = example / f"catalog/services/{name}.yaml"
+        text = path.read_text()
+        path.write_text(
+            text.replace(
+                "\nscope: environment\n",
+                "\nscope: environment\nenvironments: [dev, staging, prod]\n",
+                1,
+            )
+        )
+    staging = example / "environments/staging"
+    qa = example / "environments/qa"
+    shutil.copytree(staging, qa)
+    text = (staging / "environment.yaml").read_text()
+    for old, new in (
+        ("staging", "qa"),
+        ("stg-", "qa-"),
+        ("10.20.", "10.21."),
+        ("10.120.", "10.121."),
+    ):
+        text = text.replace(old, new)
+    text = text.replace("tier: qa", "tier: staging")
+    if applications == "per-customer":
+        text = text.replace("argocd:\n", "argocd:\n  applications: per-customer\n", 1)
+    (qa / "environment.yaml").write_text(text)
+    qa_block = (
+        "  qa:\n    cluster: qa-ocp1\n    services:\n      postgres:\n      synapse:\n"
+        "        network:\n          egress: {smtp: {host_pool: mail-relays-ch}}\n"
+        "      element-web:\n"
+    )
+    alpenverein = example / "catalog/customers/alpenverein.yaml"
+    alpenverein.write_text(
+        alpenverein.read_text().replace("environments:\n", "environments:\n" + qa_block, 1)
+    )
+    _compile(example)
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+    (example / "catalog/customers/newco.yaml").write_text(
+        "name: newco\ndisplay_name: Newco\nplan: starter\nresidency: ch\nstatus: active\n"
+        "contact: it@newco.example\ndomains: [newco.example]\nenvironments:\n" + qa_block
+    )
+    _compile(example)
+    assert _tree(example / "rendered") == _fresh(example, tmp_path / "second")

@@ -173,6 +173,10 @@ def reuse(
                 found.units[name] = unit
                 for path in unit["apps"]:
                     _keep(found, path, env, known, entries)
+                    found.reserved.extend(  # rendered again elsewhere: a clash (render)
+                        (path, cluster, "argoproj.io", o["kind"], o["namespace"], o["name"], ())
+                        for o in json.loads(entries[path[len(env) + 1 :]])["objects"]
+                    )
                 for folder in folders.values():
                     _keep_folder(found, folder, env, known, entries)
                 found.skip.add((cluster, customer))

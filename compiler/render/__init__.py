@@ -185,6 +185,13 @@ def render_environment(
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
+    # a kept customer's ArgoCD objects: one rendered again (a platform object the
+    # customer's apps file held while it was the cluster's only one) is a clash
+    kept_argo = {
+        (cluster, kind, namespace, name)
+        for path, cluster, _, kind, namespace, name, _ in reserved
+        if path.split("/")[1:2] == ["argocd"]
+    }
     # problems were reported by the resolve stage; what remains renders as declared
     sides = network.sides_by_instance(connections(catalog, env, instances)[0])
     waves = sync_waves(catalog)
@@ -377,6 +384,14 @@ def render_environment(
                 )
             )
         for obj, owners, owner_sources in argo:
+            metadata = obj["metadata"]
+            if (
+                cluster.name,
+                obj["kind"],
+                metadata.get("namespace"),
+                metadata["name"],
+            ) in kept_argo:
+                raise KeptRendered(f"{apps_dir}: {obj['kind']} {metadata['name']}")
             files.append(_object_file(apps_dir, obj, owners, owner_sources))
         root = argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}")
         files.append(
@@ -612,6 +627,8 @@ def _duplicates(
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     node_ports: dict[tuple[str, Any], str] = {}
     for path, cluster, group, kind, namespace, name, ports in reserved:
+        if path.split("/")[1:2] != ["kubernetes"]:
+            continue  # ArgoCD objects: compared in render_environment
         owners.setdefault((cluster, group, kind, namespace, name), (path, None))
         for port in ports:
             node_ports.setdefault((cluster, port), path)
