@@ -1,0 +1,161 @@
+"""What `edge:` and `vm.tls:` may say, checked on every layer that writes them (issue 18).
+
+An edge routes the ingress hosts of other services to the clusters' ingress controllers
+(render/edge.py), so it must be an environment-scoped VM service (one configuration per
+edge host, made from every customer's instances; a customer's own edge would be handed
+other customers' hosts), and each service it routes must exist, run on Kubernetes and
+have an ingress somewhere in its layers. `vm.tls` describes the certificate of VM hosts:
+a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
+at the line of the layer that wrote the value, with exit code 2 like any bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from compiler.catalog.layout import Catalog, EntityKind
+from compiler.errors import Problem, did_you_mean
+
+
+def _layers(catalog: Catalog) -> Iterator[tuple[EntityKind, str, tuple[Any, ...], str | None, Any]]:
+    """(kind, entity, path of the layer, service it is for or None for every service,
+    the layer) for every settings layer of the catalog."""
+    for name, service in sorted(catalog.services.items()):
+        yield "service", name, ("defaults",), name, service.defaults
+        for plan, layer in sorted(service.plans.items()):
+            yield "service", name, ("plans", plan), name, layer
+    for name, env in sorted(catalog.environments.items()):
+        yield "environment", name, ("defaults",), None, env.defaults
+        for service, layer in sorted(env.services.items()):
+            yield "environment", name, ("services", service), service, layer
+    for name, customer in sorted(catalog.customers.items()):
+        for service, layer in sorted(customer.services.items()):
+            yield "customer", name, ("services", service), service, layer
+        for env_name, placement in sorted(customer.environments.items()):
+            for service, layer in sorted(placement.services.items()):
+                path = ("environments", env_name, "services", service)
+                yield "customer", name, path, service, layer
+
+
+def _has_ingress(catalog: Catalog, service: str) -> bool:
+    for _, _, _, target, layer in _layers(catalog):
+        if target == service and isinstance(layer, dict) and layer.get("ingress"):
+            return True
+    return False
+
+
+def catalog_problems(catalog: Catalog) -> list[Problem]:
+    problems: list[Problem] = _addresses(catalog)
+    for kind, name, path, target, layer in _layers(catalog):
+        if not isinstance(layer, dict):
+            continue
+        source = catalog.source(kind, name)
+        service = catalog.services.get(target) if target else None
+        edge = layer.get("edge")
+        if isinstance(edge, dict):
+            where = source.locate(*path, "edge")
+            if target is None:
+                problems.append(
+                    Problem(
+                        where,
+                        "edge in an environment's defaults would make every service an edge",
+                        "declare it in the edge service's file or under services.<edge>",
+                    )
+                )
+            elif service is not None and (
+                service.runtime != "vm" or service.scope != "environment" or kind == "customer"
+            ):
+                problems.append(
+                    Problem(
+                        where,
+                        f"edge applies to environment-scoped VM services; '{target}' is "
+                        f"{service.scope}-scoped and runs on {service.runtime}"
+                        if kind != "customer"
+                        else "edge is the platform's: a customer's layer may not declare one",
+                        "an edge routes every customer's hosts: make it a `runtime: vm`, "
+                        "`scope: environment` service",
+                    )
+                )
+            routes = edge.get("routes")
+            for index, route in enumerate(routes if isinstance(routes, list) else []):
+                problem = _route_problem(catalog, route, target)
+                if problem:
+                    message, hint = problem
+                    where = source.locate(*path, "edge", "routes", index)
+                    problems.append(Problem(where, message, hint))
+        vm = layer.get("vm")
+        if (
+            isinstance(vm, dict)
+            and isinstance(vm.get("tls"), dict)
+            and service is not None
+            and service.runtime != "vm"
+        ):
+            problems.append(
+                Problem(
+                    source.locate(*path, "vm", "tls"),
+                    f"vm.tls applies to VM services; '{target}' runs on Kubernetes",
+                    "its ingress gets a certificate from cert-manager (environment `tls`)",
+                )
+            )
+    return problems
+
+
+def _route_problem(catalog: Catalog, route: Any, edge: str | None) -> tuple[str, str] | None:
+    if not isinstance(route, str):
+        return None  # the model reports the type
+    routed = catalog.services.get(route)
+    if routed is None:
+        return f"edge routes unknown service '{route}'", did_you_mean(route, catalog.services)
+    if route == edge:
+        return f"edge '{route}' routes itself", "name the services whose ingress hosts it routes"
+    if routed.runtime != "kubernetes":
+        return (
+            f"edge routes '{route}', which runs on VMs: an edge routes ingress hosts of "
+            "Kubernetes services to their cluster",
+            "name a Kubernetes service with an ingress",
+        )
+    if not _has_ingress(catalog, route):
+        return (
+            f"edge routes '{route}', which has no ingress in any layer: no host to route",
+            "give the service an ingress, or remove it from routes",
+        )
+    return None
+
+
+def _addresses(catalog: Catalog) -> list[Problem]:
+    """Every cluster of an environment an edge runs in names the address the edge sends
+    its hosts to (no default: the public name `ingress.<cluster>.<base_domain>` is the
+    edges' own once they stand in front, and would send the edge back to itself)."""
+    edges = {
+        name: service
+        for name, service in catalog.services.items()
+        if isinstance(service.defaults, dict) and service.defaults.get("edge")
+    }
+    for env in catalog.environments.values():
+        for service, layer in env.services.items():
+            if isinstance(layer, dict) and layer.get("edge") and service in catalog.services:
+                edges[service] = catalog.services[service]
+    problems = []
+    for env_name, env in sorted(catalog.environments.items()):
+        running = sorted(
+            name
+            for name, service in edges.items()
+            if not service.environments or env_name in service.environments
+        )
+        if not running:
+            continue
+        source = catalog.source("environment", env_name)
+        for index, cluster in enumerate(env.clusters):
+            if cluster.ingress_address is None:
+                problems.append(
+                    Problem(
+                        source.locate("clusters", index),
+                        f"cluster '{cluster.name}' has no ingress_address, and edge "
+                        f"'{running[0]}' runs in environment '{env_name}': it would not know "
+                        "where to send the hosts of the instances there",
+                        "set clusters[].ingress_address to the address of the cluster's "
+                        "ingress load balancer that the edges reach",
+                    )
+                )
+    return problems
