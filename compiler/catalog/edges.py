@@ -7,14 +7,23 @@ other customers' hosts), and each service it routes must exist, run on Kubernete
 have an ingress somewhere in its layers. `vm.tls` describes the certificate of VM hosts:
 a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
 at the line of the layer that wrote the value, with exit code 2 like any bad input.
+
+A certificate's names are held to the tenant boundary like ingress hosts (tenancy.py):
+the ACME role proves them through the platform's DNS provider, so a name in a customer's
+instance that is another tenant's would get that customer's relay a certificate for
+another's host. A customer's instance names only its own domains; the platform's layers
+may add names in the environment's base domain (the shared relays' `mx.<base_domain>`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from compiler.catalog.layout import Catalog, EntityKind
+from compiler.catalog.loader import YamlPath
+from compiler.catalog.models import Customer, Environment, Settings
+from compiler.catalog.tenancy import within
 from compiler.errors import Problem, did_you_mean
 
 
@@ -159,3 +168,28 @@ def _addresses(catalog: Catalog) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def certificate_problems(
+    env: Environment,
+    customer: Customer | None,
+    settings: Settings,
+    customer_wrote: Callable[[YamlPath], bool],
+) -> Iterator[tuple[YamlPath, str, str]]:
+    """A customer's instance's certificate names lie in its domains (or, written by the
+    platform, in the base domain): (path, message, hint), at the layer that wrote it."""
+    tls = settings.vm.tls if settings.vm else None
+    if tls is None or customer is None:
+        return
+    path: YamlPath = ("vm", "tls", "names")
+    allowed = list(customer.domains)
+    if not customer_wrote(path):
+        allowed.append(env.base_domain)
+    for index, name in enumerate(tls.names):
+        if not any(within(name, domain) for domain in allowed):
+            yield (
+                (*path, index),
+                f"certificate name '{name}' is not in a domain of customer '{customer.name}'",
+                f"use {' or '.join(allowed)}, or a subdomain: the ACME role would prove "
+                "another owner's name",
+            )
