@@ -57,22 +57,24 @@ def _tls_instances(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
 def _agree(
     on_host: list[Instance], host: str, what: str, value_of: Any, path: tuple[str, ...]
 ) -> tuple[Any, list[Problem]]:
-    """The one value the instances on a host give for `what`, or a problem at the
-    first instance that gives another."""
-    first = value_of(on_host[0])
-    for other in on_host[1:]:
-        if value_of(other) != first:
-            where = other.origin(path).location or Location("")
-            return first, [
-                Problem(
-                    where,
-                    f"{what} of {other.id} is {value_of(other)!r}, but {on_host[0].id} on "
-                    f"the same host {host} has {first!r}: it is one setting of the host",
-                    "give every instance on a host the same value (in the service's or the "
-                    "environment's layer)",
-                )
-            ]
-    return first, []
+    """The one value the instances on a host give for `what`: the platform's (the first
+    instance whose value no customer's layer wrote), and a problem at each instance
+    that gives another, at the layer that wrote it."""
+    platform = [i for i in on_host if not i.origin(path).layer.startswith("customer")]
+    reference = (platform or on_host)[0]
+    value = value_of(reference)
+    problems = [
+        Problem(
+            other.origin(path).location or Location(""),
+            f"{what} of {other.id} is {value_of(other)!r}, but {reference.id} on the same "
+            f"hosts ({host}...) has {value!r}: it is one setting of each host",
+            "give every instance on a host the same value (in the service's or the "
+            "environment's layer), or place the instance on hosts of its own",
+        )
+        for other in on_host
+        if value_of(other) != value
+    ]
+    return value, problems
 
 
 def main_cf(service: str, level_in: str, level_out: str, resolver: str | None) -> str:
@@ -172,4 +174,6 @@ def host_vars(
                 "tls_policy_file": POLICY_MAP,
             }
         result[host] = entry
-    return result, problems
+    # one error per instance and value, not one per host the instances share
+    unique = {(p.location, p.message.split(" (", 1)[0]): p for p in reversed(problems)}
+    return result, list(reversed(unique.values()))
