@@ -83,7 +83,9 @@ def catalog_problems(catalog: Catalog) -> list[Problem]:
                         if kind != "customer"
                         else "edge is the platform's: a customer's layer may not declare one",
                         "an edge routes every customer's hosts: make it a `runtime: vm`, "
-                        "`scope: environment` service",
+                        "`scope: environment` service"
+                        if kind != "customer"
+                        else "edges are declared in the edge service's file or the environment's",
                     )
                 )
             routes = edge.get("routes")
