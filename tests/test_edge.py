@@ -127,7 +127,7 @@ def test_the_tool_catches_a_broken_line(compiled: Path, tmp_path: Path, env, hos
 
 def _routes(root: Path, env: str, host: str) -> dict[str, str]:
     """ingress host -> cluster, as the edge host's inventory states its table."""
-    table = inventory(root, env)[host]["gitopsc_edge_routes"]["edge-proxy"]
+    table = inventory(root, env)[host]["gitopsc_edge_routes"]["edge_proxy"]
     return {row["host"]: row["cluster"] for row in table}
 
 

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from compiler.catalog import Cluster, Customer, Environment, Host, Instance
+from compiler.render.ansible import variable_key
 
 # where each program reads its configuration on Debian
 CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
@@ -140,13 +141,19 @@ def haproxy_config(env: Environment, edge: Instance, host: Host, table: list[Rou
         "    timeout client 60s",
         "    timeout server 60s",
         "",
-        "resolvers gitopsc",
         *(
-            f"    nameserver dns{n} {_bracket(_line_safe(ip, 'resolver'))}:53"
-            for n, ip in enumerate(resolvers, 1)
+            [
+                "resolvers gitopsc",
+                *(
+                    f"    nameserver dns{n} {_bracket(_line_safe(ip, 'resolver'))}:53"
+                    for n, ip in enumerate(resolvers, 1)
+                ),
+                "    hold valid 10s",
+                "",
+            ]
+            if any(not _is_ip(address) for _, address in clusters)
+            else []
         ),
-        "    hold valid 10s",
-        "",
         "frontend https",
         f"    bind :{HTTPS_PORT}",
         "    mode tcp",
@@ -252,7 +259,7 @@ def host_files(
                 "validate": VALIDATE[declared.software],
                 "service": edge.service,
             }
-            entry.setdefault("gitopsc_edge_routes", {})[edge.service] = [
+            entry.setdefault("gitopsc_edge_routes", {})[variable_key(edge.service)] = [
                 {"host": r.host, "cluster": r.cluster, "address": r.address} for r in table
             ]
     return found
