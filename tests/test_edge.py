@@ -238,3 +238,18 @@ def test_a_customer_cannot_declare_an_edge(tmp_path: Path):
     assert result.exit_code == 2, result.stderr
     assert "catalog/customers/acme.yaml:34:" in result.stderr
     assert "a customer's layer may not declare one" in result.stderr
+
+
+def test_an_environment_wide_service_goes_to_the_cluster_of_each_edges_region(tmp_path: Path):
+    """sygnal runs on both prod clusters: each edge sends its host to its own region's."""
+    root = copy_example(tmp_path / "repo")
+    _edit(root / EDGE, "routes: [synapse,", "routes: [sygnal, synapse,")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    assert _routes(root, "prod", "edge1.fra1.example.net")["push.chat.example.net"] == "prod-fra1"
+    assert _routes(root, "prod", "edge1.zrh1.example.net")["push.chat.example.net"] == "prod-zrh1"
+    # staging's clusters are both in fra1: the first, for each residency's edge
+    assert (
+        _routes(root, "staging", "edge1.zrh1.staging.example.net")["push.staging.chat.example.net"]
+        == "stg-fra1"
+    )

@@ -110,7 +110,11 @@ def routes(
         if cluster is None or cluster.ingress_address is None:
             continue  # validation refuses an edge in front of a cluster without one
         address = _line_safe(cluster.ingress_address, "ingress address")
-        for _, ingress in instance.ingresses():
+        ingresses = instance.ingresses()
+        if instance.customer is None:  # its values may name the cluster: that cluster's
+            on_cluster = instance.on(cluster.name).ingress
+            ingresses = [(None, on_cluster)] if on_cluster else []
+        for _, ingress in ingresses:
             name = _line_safe(ingress.host, "ingress host")
             table.setdefault(name, Route(name, cluster.name, address, instance.id))
     return [table[name] for name in sorted(table)]
