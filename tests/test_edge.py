@@ -202,15 +202,13 @@ PROD = "environments/prod/environment.yaml"
     [
         (EDGE, "routes: [synapse,", "routes: [synapes,", 17, "edge routes unknown service 'synapes'"),
         (EDGE, "routes: [synapse,", "routes: [rspamd, synapse,", 17, "edge routes 'rspamd', which runs on VMs"),
-        (EDGE, "routes: [synapse,", "routes: [postgres, synapse,", 17, "edge routes 'postgres', which has no ingress in any layer"),
         (EDGE, "    software: haproxy", "    software: envoy", 16, "'envoy' is not one of 'haproxy' or 'nginx'"),
         (EDGE, "    software: haproxy", "    software: haproxy\n    resolver: [10.0.0.53]", 17, "unknown key 'resolver' in defaults.edge"),
         (EDGE, "    software: haproxy", "    software: haproxy\n    resolvers: ['10.0.0.53; deny']", 17, "is not an IP address"),
         (EDGE, "scope: environment", "scope: customer", 15, "edge applies to environment-scoped VM services"),
-        (PROD, "    ingress_address: 10.40.0.100\n", "", 15, "cluster 'prod-zrh1' has no ingress_address"),
         (PROD, "    ingress_address: 10.40.0.100", "    ingress_address: 'ingress zrh1'", 23, "neither an IP address nor a lower-case DNS name"),
     ],
-    ids=["unknown-route", "vm-route", "no-ingress", "software", "unknown-key", "resolver", "customer-scoped", "no-address", "bad-address"],
+    ids=["unknown-route", "vm-route", "software", "unknown-key", "resolver", "customer-scoped", "bad-address"],
 )  # fmt: skip
 def test_a_bad_edge_declaration_is_an_error_at_its_line(
     tmp_path: Path, file: str, old: str, new: str, line: int, message: str
@@ -253,3 +251,24 @@ def test_an_environment_wide_service_goes_to_the_cluster_of_each_edges_region(tm
         _routes(root, "staging", "edge1.zrh1.staging.example.net")["push.staging.chat.example.net"]
         == "stg-fra1"
     )
+
+
+def test_a_cluster_an_edge_sends_hosts_to_needs_an_address(tmp_path: Path):
+    """No default address: compile refuses, at the cluster, with exit 2."""
+    root = copy_example(tmp_path / "repo")
+    _edit(root / PROD, "    ingress_address: 10.40.0.100\n", "")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert f"{PROD}:15:" in result.stderr
+    assert "cluster 'prod-zrh1' has no ingress_address, and edge 'edge-proxy' routes" in (
+        result.stderr
+    )
+    assert not (root / "rendered").exists()  # nothing written
+
+
+def test_a_routed_service_without_an_ingress_gives_no_host_and_no_error(tmp_path: Path):
+    root = copy_example(tmp_path / "repo")
+    _edit(root / EDGE, "routes: [synapse,", "routes: [postgres, synapse,")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    assert not any("postgres" in h for h in _routes(root, "prod", "edge1.fra1.example.net"))

@@ -3,8 +3,9 @@
 An edge routes the ingress hosts of other services to the clusters' ingress controllers
 (render/edge.py), so it must be an environment-scoped VM service (one configuration per
 edge host, made from every customer's instances; a customer's own edge would be handed
-other customers' hosts), and each service it routes must exist, run on Kubernetes and
-have an ingress somewhere in its layers. `vm.tls` describes the certificate of VM hosts:
+other customers' hosts), and each service it routes must exist and run on Kubernetes (a
+service without an ingress gives the edge no host, and is no error: removing an ingress
+should not need the edge edited). `vm.tls` describes the certificate of VM hosts:
 a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
 at the line of the layer that wrote the value, with exit code 2 like any bad input.
 
@@ -47,15 +48,10 @@ def _layers(catalog: Catalog) -> Iterator[tuple[EntityKind, str, tuple[Any, ...]
                 yield "customer", name, path, service, layer
 
 
-def _has_ingress(catalog: Catalog, service: str) -> bool:
-    for _, _, _, target, layer in _layers(catalog):
-        if target == service and isinstance(layer, dict) and layer.get("ingress"):
-            return True
-    return False
-
-
-def catalog_problems(catalog: Catalog) -> list[Problem]:
-    problems: list[Problem] = _addresses(catalog)
+def catalog_problems(catalog: Catalog, broken: frozenset[str] = frozenset()) -> list[Problem]:
+    """`broken`: services whose file did not validate (they still exist: no cascade),
+    or "*" when the whole set is unknown."""
+    problems: list[Problem] = []
     for kind, name, path, target, layer in _layers(catalog):
         if not isinstance(layer, dict):
             continue
@@ -90,7 +86,7 @@ def catalog_problems(catalog: Catalog) -> list[Problem]:
                 )
             routes = edge.get("routes")
             for index, route in enumerate(routes if isinstance(routes, list) else []):
-                problem = _route_problem(catalog, route, target)
+                problem = _route_problem(catalog, route, target, broken)
                 if problem:
                     message, hint = problem
                     where = source.locate(*path, "edge", "routes", index)
@@ -112,9 +108,11 @@ def catalog_problems(catalog: Catalog) -> list[Problem]:
     return problems
 
 
-def _route_problem(catalog: Catalog, route: Any, edge: str | None) -> tuple[str, str] | None:
-    if not isinstance(route, str):
-        return None  # the model reports the type
+def _route_problem(
+    catalog: Catalog, route: Any, edge: str | None, broken: frozenset[str]
+) -> tuple[str, str] | None:
+    if not isinstance(route, str) or route in broken or "*" in broken:
+        return None  # the model reports the type; a broken file its own problems
     routed = catalog.services.get(route)
     if routed is None:
         return f"edge routes unknown service '{route}'", did_you_mean(route, catalog.services)
@@ -126,50 +124,7 @@ def _route_problem(catalog: Catalog, route: Any, edge: str | None) -> tuple[str,
             "Kubernetes services to their cluster",
             "name a Kubernetes service with an ingress",
         )
-    if not _has_ingress(catalog, route):
-        return (
-            f"edge routes '{route}', which has no ingress in any layer: no host to route",
-            "give the service an ingress, or remove it from routes",
-        )
     return None
-
-
-def _addresses(catalog: Catalog) -> list[Problem]:
-    """Every cluster of an environment an edge runs in names the address the edge sends
-    its hosts to (no default: the public name `ingress.<cluster>.<base_domain>` is the
-    edges' own once they stand in front, and would send the edge back to itself)."""
-    edges = {
-        name: service
-        for name, service in catalog.services.items()
-        if isinstance(service.defaults, dict) and service.defaults.get("edge")
-    }
-    for env in catalog.environments.values():
-        for service, layer in env.services.items():
-            if isinstance(layer, dict) and layer.get("edge") and service in catalog.services:
-                edges[service] = catalog.services[service]
-    problems = []
-    for env_name, env in sorted(catalog.environments.items()):
-        running = sorted(
-            name
-            for name, service in edges.items()
-            if not service.environments or env_name in service.environments
-        )
-        if not running:
-            continue
-        source = catalog.source("environment", env_name)
-        for index, cluster in enumerate(env.clusters):
-            if cluster.ingress_address is None:
-                problems.append(
-                    Problem(
-                        source.locate("clusters", index),
-                        f"cluster '{cluster.name}' has no ingress_address, and edge "
-                        f"'{running[0]}' runs in environment '{env_name}': it would not know "
-                        "where to send the hosts of the instances there",
-                        "set clusters[].ingress_address to the address of the cluster's "
-                        "ingress load balancer that the edges reach",
-                    )
-                )
-    return problems
 
 
 def certificate_problems(

@@ -386,7 +386,11 @@ def render_environment(
     vm_sources = tuple(sorted({s for i in vm_ids for s in sources[i]} | {env_file}))
     # made from several instances at once: each edge host's configuration, each host's
     # certificate and Postfix's STARTTLS settings
-    host_vars = edge.host_files(env, instances, catalog.customers)
+    env_source = catalog.source("environment", env.name)
+    host_vars, edge_problems = edge.host_files(
+        env, instances, catalog.customers, lambda index: env_source.locate("clusters", index)
+    )
+    problems += edge_problems
     tls_vars, tls_problems = mail_tls.host_vars(env, instances, catalog.customers)
     problems += tls_problems
     for host, extra in tls_vars.items():

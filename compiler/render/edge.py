@@ -6,7 +6,7 @@ hosts routes the ingress hosts of the routed services' instances to the ingress
 controller of the cluster each instance runs on, at the address the cluster declares
 (`clusters[].ingress_address`: its ingress load balancer's internal address, while the
 public name customers' records point at, `ingress.<cluster>.<base_domain>`, names the
-edges of its region; validation refuses an edge in front of a cluster without one):
+edges of its region; a cluster without one that a routed instance runs on is an error):
 
 - **per residency**: a host routes only the instances of customers of its own residency
   (an environment-wide instance: to the cluster of the host's region, else the first
@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from compiler.catalog import Cluster, Customer, Environment, Host, Instance
+from compiler.errors import Location, Problem
 from compiler.render.ansible import variable_key
 
 # where each program reads its configuration on Debian
@@ -108,7 +109,7 @@ def routes(
         else:
             cluster = _cluster_for(env, instance, host)
         if cluster is None or cluster.ingress_address is None:
-            continue  # validation refuses an edge in front of a cluster without one
+            continue  # host_files reports a cluster without an address
         address = _line_safe(cluster.ingress_address, "ingress address")
         ingresses = instance.ingresses()
         if instance.customer is None:  # its values may name the cluster: that cluster's
@@ -244,16 +245,35 @@ def nginx_config(env: Environment, edge: Instance, host: Host, table: list[Route
 
 
 def host_files(
-    env: Environment, instances: Iterable[Instance], customers: Mapping[str, Customer]
-) -> dict[str, dict[str, dict[str, object]]]:
+    env: Environment,
+    instances: Iterable[Instance],
+    customers: Mapping[str, Customer],
+    locate_cluster: Callable[[int], Location],
+) -> tuple[dict[str, dict[str, dict[str, object]]], list[Problem]]:
     """host name -> {`gitopsc_files`: path -> file, `gitopsc_edge_routes`: the table}
-    for every host of every edge instance of the environment."""
+    for every host of every edge instance of the environment; and a problem at each
+    cluster that a routed instance runs on and that names no `ingress_address` (no
+    default: the public name `ingress.<cluster>.<base_domain>` is the edges' own once
+    they stand in front, and would send an edge back to itself)."""
     instances = list(instances)
     found: dict[str, dict[str, dict[str, object]]] = {}
-    for edge in instances:
+    edges = [i for i in instances if i.settings.edge is not None and i.hosts]
+    routed = {s for edge in edges for s in edge.settings.edge.routes}  # type: ignore[union-attr]
+    needed = {c for i in instances if i.service in routed for c in i.clusters}
+    problems = [
+        Problem(
+            locate_cluster(index),
+            f"cluster '{cluster.name}' has no ingress_address, and edge "
+            f"'{edges[0].service}' routes hosts of instances on it",
+            "set clusters[].ingress_address to the address of the cluster's ingress load "
+            "balancer that the edges reach",
+        )
+        for index, cluster in enumerate(env.clusters)
+        if cluster.name in needed and cluster.ingress_address is None
+    ]
+    for edge in edges:
         declared = edge.settings.edge
-        if declared is None or not edge.hosts:
-            continue
+        assert declared is not None
         render = haproxy_config if declared.software == "haproxy" else nginx_config
         for host in edge.hosts:
             table = routes(env, edge, host, instances, customers)
@@ -266,4 +286,4 @@ def host_files(
             entry.setdefault("gitopsc_edge_routes", {})[variable_key(edge.service)] = [
                 {"host": r.host, "cluster": r.cluster, "address": r.address} for r in table
             ]
-    return found
+    return found, problems
