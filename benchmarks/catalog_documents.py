@@ -13,8 +13,16 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from catalog_services import service_document
-from catalog_shapes import ENVIRONMENTS, ServiceSpec, Size, environment_specs, service_specs
+from catalog_services import edge_document, service_document
+from catalog_shapes import (
+    EDGE,
+    EDGE_POOL,
+    ENVIRONMENTS,
+    ServiceSpec,
+    Size,
+    environment_specs,
+    service_specs,
+)
 from catalog_yaml import Flow, dump
 
 PLANS = (
@@ -49,9 +57,11 @@ def environment_document(
     customer: list[ServiceSpec],
     wide: list[ServiceSpec],
     applications: str = "per-instance",
+    edge: bool = False,
 ) -> dict:
     """Clusters per residency in prod, one shared cluster elsewhere; a host pool for every
-    vm service; defaults and a few per-service overrides by tier."""
+    vm service; defaults and a few per-service overrides by tier. With `edge`, each
+    cluster's ingress address and an edge host per residency (issue 18)."""
     base_domain = "chat.example.net" if name == "prod" else f"{name}.chat.example.net"
     if tier == "prod":
         clusters = [
@@ -77,6 +87,18 @@ def environment_document(
     pools = {}
     hosts_per_pool = 2 if tier == "prod" else 1
     net = 10 + [n for n, _ in ENVIRONMENTS].index(name) if name in dict(ENVIRONMENTS) else 99
+    if edge:
+        for number, cluster in enumerate(clusters):
+            cluster["ingress_address"] = f"10.{net}.254.{number + 10}"
+        pools[EDGE_POOL] = [
+            Flow(
+                name=f"edge.{region}.{base_domain}",
+                address=f"10.{net}.253.{number + 10}",
+                region=region,
+                residency=residency,
+            )
+            for number, (region, residency) in enumerate(SITES)
+        ]
     for number, spec in enumerate(s for s in (*customer, *wide) if s.runtime == "vm"):
         pools[spec.pool] = [
             Flow(
@@ -279,9 +301,12 @@ def catalog_texts(size: Size) -> dict[str, str]:
         files[f"catalog/services/{spec.name}.yaml"] = dump(
             service_document(spec, customer, wide_names), header("service")
         )
+    if size.edge:
+        edge = edge_document(customer, wide)
+        files[f"catalog/services/{EDGE}.yaml"] = dump(edge, header("service"))
     for name, tier in environments:
         files[f"environments/{name}/environment.yaml"] = dump(
-            environment_document(name, tier, customer, wide, size.applications),
+            environment_document(name, tier, customer, wide, size.applications, size.edge),
             header("environment"),
         )
     width = max(4, len(str(size.customers - 1)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from catalog_shapes import SPAM_FILTER, ServiceSpec
+from catalog_shapes import EDGE, EDGE_POOL, SPAM_FILTER, ServiceSpec
 from catalog_yaml import Flow
 
 
@@ -232,6 +232,19 @@ def service_document(spec: ServiceSpec, customer: list[ServiceSpec], wide: list[
                 }
             },
         }
+        # issue 18: the hosts' certificate (ACME role); Postfix's STARTTLS from it for the
+        # relay only (a customer's own hosts run every vm service, and have one main.cf)
+        defaults["vm"]["tls"] = {"names": [f"{name}.${{env.base_domain}}"]}
+        if name == "postfix-relay":
+            defaults["vm"]["tls"] = {
+                "names": ["mx.${env.base_domain}"],
+                "postfix": Flow(
+                    inbound="may",
+                    outbound="dane",
+                    customer_domains="encrypt",
+                    mta_sts_resolver="inet:127.0.0.1:8461",
+                ),
+            }
         plans = {"enterprise": {"vm": {"vars": Flow(message_size_limit=52428800)}}}
     else:  # spam: environment-scoped vm service
         defaults = {
@@ -244,3 +257,20 @@ def service_document(spec: ServiceSpec, customer: list[ServiceSpec], wide: list[
     if plans:
         doc["plans"] = plans
     return doc
+
+
+def edge_document(customer: list[ServiceSpec], wide: list[ServiceSpec]) -> dict:
+    """The edge (issue 18): HAProxy on the `edges` pool, routing the ingress hosts of
+    every service that has one (the app and web archetypes, and the push gateway)."""
+    routes = [s.name for s in (*customer, *wide) if s.archetype in ("app", "web", "push")]
+    return {
+        "name": EDGE,
+        "description": "Synthetic edge: routes every ingress host to its cluster.",
+        "owner": "chat-platform",
+        "runtime": "vm",
+        "scope": "environment",
+        "defaults": {
+            "vm": {"host_pool": EDGE_POOL},
+            "edge": {"software": "haproxy", "routes": routes},
+        },
+    }

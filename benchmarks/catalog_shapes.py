@@ -41,6 +41,8 @@ SERVICE_NAMES = (
 ARCHETYPES = ("database", "app", "web", "worker", "vm")
 SPAM_FILTER = "rspamd"  # environment-scoped, vm
 PUSH_GATEWAY = "sygnal"  # environment-scoped, kubernetes
+EDGE = "edge-proxy"  # environment-scoped, vm: routes the ingress hosts (issue 18)
+EDGE_POOL = "edges"
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,14 @@ class Size:
     seed: int = 1
     # every environment's `argocd.applications` (issue 15: how many Applications)
     applications: str = "per-instance"
+    # an edge (EDGE, environment-scoped, vm) routing every ingress host (issue 18)
+    edge: bool = True
 
     @property
     def instances(self) -> int:
         """Every customer enables every customer-scoped service everywhere (see generate.py)."""
-        return (self.customers * self.services + self.env_services) * self.environments
+        wide = self.env_services + (1 if self.edge else 0)
+        return (self.customers * self.services + wide) * self.environments
 
 
 @dataclass(frozen=True)

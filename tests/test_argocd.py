@@ -543,7 +543,7 @@ def test_a_clash_of_the_platforms_names_is_located_at_the_argocd_settings(exampl
     assert result.exit_code == 2 and result.exception is None, result.stderr
     located = [line for line in result.stderr.splitlines() if "error:" in line]
     assert located == [
-        "environments/staging/environment.yaml:21:1: error: the root app on cluster platform "
+        "environments/staging/environment.yaml:23:1: error: the root app on cluster platform "
         "(staging) would be Application 'root-platform' in the shared ArgoCD (namespace "
         "argocd), which is already the Application of the platform on cluster root (dev)"
     ], result.stderr

@@ -257,15 +257,41 @@ def _add_customer(root: Path, template: str, name: str) -> None:
 
 
 def test_a_kubernetes_only_customer_leaves_the_inventory_byte_identical(tmp_path: Path):
+    """A customer with no VM service and nothing an edge routes (only postgres)."""
     root = copy_example(tmp_path / "repo")
     before = _prod(root)
-    _add_customer(root, "initech", "newco")  # synapse and friends, no VM service
+    _add_customer(root, "initech", "newco")
     newco = root / "catalog/customers/newco.yaml"
-    newco.write_text(newco.read_text().replace("status: suspended", "status: active"))
+    text = newco.read_text().replace("status: suspended", "status: active")
+    prod = text.index("  prod:\n")
+    newco.write_text(text[:prod] + "  prod:\n    services:\n      postgres:\n")
     after = _prod(root)
     assert any("/newco/" in path for path in after)  # the customer did render
     assert after["prod/ansible/inventory.yml"] == before["prod/ansible/inventory.yml"]
     assert after["prod/awx/controller.yml"] == before["prod/awx/controller.yml"]
+
+
+def test_a_routed_customer_changes_only_the_edges_part_of_the_inventory(tmp_path: Path):
+    """Issue 18: the edges route every customer's ingress hosts, so a Kubernetes
+    customer with synapse changes the edge hosts' table and file, and nothing else."""
+    root = copy_example(tmp_path / "repo")
+    before = _prod(root)["prod/ansible/inventory.yml"]
+    _add_customer(root, "initech", "newco")  # synapse and friends, no VM service
+    newco = root / "catalog/customers/newco.yaml"
+    newco.write_text(newco.read_text().replace("status: suspended", "status: active"))
+    after = _prod(root)["prod/ansible/inventory.yml"]
+    assert "catalog/customers/newco.yaml" in after.split(b"\n", 1)[0].decode()
+
+    def without_edges(content: bytes) -> dict:
+        hosts = yaml.safe_load(content)["all"]["hosts"]
+        for entry in hosts.values():
+            entry.pop("gitopsc_edge_routes", None)
+            entry.pop("gitopsc_files", None)
+        return hosts
+
+    assert after != before
+    assert without_edges(after) == without_edges(before)
+    assert b"matrix.newco.example" in after
 
 
 def test_a_vm_customer_changes_the_inventory_and_its_header(tmp_path: Path):
@@ -276,7 +302,7 @@ def test_a_vm_customer_changes_the_inventory_and_its_header(tmp_path: Path):
     assert after != before
     header = after.split(b"\n", 1)[0].decode()
     assert "catalog/customers/newco.yaml" in header
-    assert "catalog/customers/initech.yaml" not in header  # no VM service: not a source
+    assert "catalog/services/coturn.yaml" not in header  # neither VM nor routed: no source
     assert "newco:" in after.decode()
 
 

@@ -161,7 +161,13 @@ def test_inventories_parse_with_the_real_ansible_inventory(compiled: Path):
             relay = hostvars["relay1.fra1.mail.example.net"]["gitopsc_instances"]["postfix_relay"]
             assert relay["acme"]["postfix_relay_domain"] == "acme.example"
             # Swiss customers' mail stays in Switzerland (residency-region)
-            assert parsed["region_zrh1"]["hosts"] == ["relay1.zrh1.mail.example.net"]
+            assert parsed["region_zrh1"]["hosts"] == [
+                "edge1.zrh1.example.net",
+                "relay1.zrh1.mail.example.net",
+            ]
+            # the edge's file (issue 18) reaches the hosts as written, as a string
+            edge = hostvars["edge1.zrh1.example.net"]["gitopsc_files"]["/etc/haproxy/haproxy.cfg"]
+            assert "req_ssl_sni -i matrix.helvetia-bank.example" in edge["content"]
             assert parsed["customer_alpenverein"]["hosts"] == ["relay1.zrh1.mail.example.net"]
         assert parsed["all"]["children"]  # groups hang under all
 

@@ -39,6 +39,8 @@ def _four_clusters(root: Path) -> None:
         f"  - name: {name}\n    region: {region}\n    residency: [{residency}]\n"
         f'    kubernetes_version: "1.31"\n    api_server: https://{name}.k8s.example.net:6443\n'
         f"    internal_networks: [{network}]\n"
+        # the edge sends the hosts of the customers placed there to it (issue 18)
+        f"    ingress_address: ingress-lb.{name}.internal.example.net\n"
         for name, (region, residency, network) in MORE_CLUSTERS.items()
     )
     assert text.count(anchor) == 1

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from compiler.catalog import (
+    edges,
     files,
     model_errors,
     per_domain,
@@ -374,6 +375,9 @@ def _add(
     for path, message, hint in workloads.instance_problems(service, settings):
         fail(path, message, hint)
     for path, message, hint in tenancy.instance_problems(env, customer, settings, expanded):
+        fail(path, message, hint)
+    customer_wrote = lambda path: origin_of(layers, path).layer.startswith("customer")  # noqa: E731
+    for path, message, hint in edges.certificate_problems(env, customer, settings, customer_wrote):
         fail(path, message, hint)
     for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):
         fail(path, message, hint)

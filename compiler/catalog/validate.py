@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from compiler.catalog import (
     argo_names,
     awx,
+    edges,
     model_errors,
     reachability,
     residency,
@@ -115,6 +116,8 @@ def build_catalog(
     problems += residency.catalog_problems(catalog)  # a customer's data stays in its residency
     problems += versions.cluster_problems(catalog)  # a Kubernetes version with schemas
     problems += argo_names.catalog_problems(catalog)  # one object per name in each ArgoCD
+    # edges route Kubernetes ingress hosts
+    problems += edges.catalog_problems(catalog, frozenset(broken.get("service", ())))
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 

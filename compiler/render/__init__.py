@@ -48,8 +48,10 @@ from compiler.render import (
     ansible,
     argocd,
     awx,
+    edge,
     hooks,
     kubernetes,
+    mail_tls,
     network,
     retention,
     terraform,
@@ -419,15 +421,30 @@ def render_environment(
         tfvars,
         terraform.origins(catalog, env, instances),
     )
-    vm_ids = tuple(i.id for i in instances if i.hosts)
+    # the edges' routing tables are made from the instances they route (issue 18): those
+    # are among the inventory's instances and sources, so that a customer added to the
+    # catalog changes the edges' configuration in a review, and nothing else does
+    routed = {s for i in instances if i.settings.edge and i.hosts for s in i.settings.edge.routes}
+    vm_ids = tuple(i.id for i in instances if i.hosts or i.service in routed)
     # the inventory names only the files that reach it (issue 15): with every catalog
     # file of the environment in its header, a Kubernetes-only customer would change
     # inventory.yml, and make a publish commit and an AWX sync for nothing
     vm_sources = tuple(sorted({s for i in vm_ids for s in sources[i]} | {env_file}))
+    # made from several instances at once: each edge host's configuration, each host's
+    # certificate and Postfix's STARTTLS settings
+    env_source = catalog.source("environment", env.name)
+    host_vars, edge_problems = edge.host_files(
+        env, instances, catalog.customers, lambda index: env_source.locate("clusters", index)
+    )
+    problems += edge_problems
+    tls_vars, tls_problems = mail_tls.host_vars(env, instances, catalog.customers)
+    problems += tls_problems
+    for host, extra in tls_vars.items():
+        host_vars.setdefault(host, {}).update(extra)
     files.append(
         OutputFile(
             f"{env.name}/ansible/inventory.yml",
-            ansible.inventory(env, instances),
+            ansible.inventory(env, instances, host_vars),
             "yaml",
             vm_ids,
             vm_sources,

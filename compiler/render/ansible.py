@@ -24,7 +24,7 @@ relay). Templating belongs in the roles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compiler.catalog import Environment, Instance, Unsafe
@@ -41,7 +41,13 @@ def group_name(kind: str, name: str) -> str:
     return f"{kind}_{variable_key(name)}"
 
 
-def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]:
+def inventory(
+    env: Environment,
+    instances: Iterable[Instance],
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`host_vars`: more variables per host, made from several instances at once (the
+    edge's configuration, the host's certificate and Postfix TLS: issue 18)."""
     hosts: dict[str, dict[str, Any]] = {}
     groups: dict[str, set[str]] = {}
     for instance in instances:
@@ -81,6 +87,9 @@ def inventory(env: Environment, instances: Iterable[Instance]) -> dict[str, Any]
                 groups.setdefault(group, set()).add(host.name)
             if instance.customer:
                 groups.setdefault(group_name("customer", instance.customer), set()).add(host.name)
+    for name, extra in (host_vars or {}).items():
+        if name in hosts:
+            hosts[name].update(inert(dict(sorted(extra.items()))))
     for entry in hosts.values():
         entry["gitopsc_instances"] = {
             service: dict(sorted(owners.items()))

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
+from compiler.catalog.models.edge import Address
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
     BranchName,
@@ -60,6 +61,9 @@ class Cluster(Strict):
     # this cluster's own ingress controller, where it differs from the environment's;
     # on OpenShift the default is its router (`openshift-ingress`), exposed by Routes
     ingress_controller: IngressController | None = None
+    # where edges send this cluster's ingress hosts: its ingress controller's load
+    # balancer, inside (the public name, ingress.<cluster>.<base_domain>, is the edges')
+    ingress_address: Address | None = None
     # annotations of this cluster's LoadBalancer Services, where they differ from the
     # environment's (the cloud's load balancer class, an address pool)
     load_balancer_annotations: Annotated[dict[LabelKey, str], NullDict] | None = None

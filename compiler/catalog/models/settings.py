@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from compiler.catalog.models.dns import DnsRecord
+from compiler.catalog.models.edge import Edge, VmTls
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
     DnsName,
@@ -132,6 +133,7 @@ class VmSettings(Strict):
 
     host_pool: Name | None = None
     vars: dict[str, Any] | None = None
+    tls: VmTls | None = None  # the hosts' certificate (issue 18): models/edge.py
 
     @field_validator("vars")
     @classmethod
@@ -393,6 +395,7 @@ class Settings(Strict):
     network: Network | None = None
     patches: list[Patch] | None = None
     extra_resources: list[dict[str, Any]] | None = None
+    edge: Edge | None = None  # routes other services' ingress hosts (issue 18): models/edge.py
 
 
 # A layer is kept as the raw mapping the user wrote: the resolver merges raw layers and

@@ -1,0 +1,152 @@
+"""What `edge:` and `vm.tls:` may say, checked on every layer that writes them (issue 18).
+
+An edge routes the ingress hosts of other services to the clusters' ingress controllers
+(render/edge.py), so it must be an environment-scoped VM service (one configuration per
+edge host, made from every customer's instances; a customer's own edge would be handed
+other customers' hosts), and each service it routes must exist and run on Kubernetes (a
+service without an ingress gives the edge no host, and is no error: removing an ingress
+should not need the edge edited). `vm.tls` describes the certificate of VM hosts:
+a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
+at the line of the layer that wrote the value, with exit code 2 like any bad input.
+
+A certificate's names are held to the tenant boundary like ingress hosts (tenancy.py):
+the ACME role proves them through the platform's DNS provider, so a name in a customer's
+instance that is another tenant's would get that customer's relay a certificate for
+another's host. A customer's instance names only its own domains; the platform's layers
+may add names in the environment's base domain (the shared relays' `mx.<base_domain>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from compiler.catalog.layout import Catalog, EntityKind
+from compiler.catalog.loader import YamlPath
+from compiler.catalog.models import Customer, Environment, Settings
+from compiler.catalog.tenancy import within
+from compiler.errors import Problem, did_you_mean
+
+
+def _layers(catalog: Catalog) -> Iterator[tuple[EntityKind, str, tuple[Any, ...], str | None, Any]]:
+    """(kind, entity, path of the layer, service it is for or None for every service,
+    the layer) for every settings layer of the catalog."""
+    for name, service in sorted(catalog.services.items()):
+        yield "service", name, ("defaults",), name, service.defaults
+        for plan, layer in sorted(service.plans.items()):
+            yield "service", name, ("plans", plan), name, layer
+    for name, env in sorted(catalog.environments.items()):
+        yield "environment", name, ("defaults",), None, env.defaults
+        for service, layer in sorted(env.services.items()):
+            yield "environment", name, ("services", service), service, layer
+    for name, customer in sorted(catalog.customers.items()):
+        for service, layer in sorted(customer.services.items()):
+            yield "customer", name, ("services", service), service, layer
+        for env_name, placement in sorted(customer.environments.items()):
+            for service, layer in sorted(placement.services.items()):
+                path = ("environments", env_name, "services", service)
+                yield "customer", name, path, service, layer
+
+
+def catalog_problems(catalog: Catalog, broken: frozenset[str] = frozenset()) -> list[Problem]:
+    """`broken`: services whose file did not validate (they still exist: no cascade),
+    or "*" when the whole set is unknown."""
+    problems: list[Problem] = []
+    for kind, name, path, target, layer in _layers(catalog):
+        if not isinstance(layer, dict):
+            continue
+        source = catalog.source(kind, name)
+        service = catalog.services.get(target) if target else None
+        edge = layer.get("edge")
+        if isinstance(edge, dict):
+            where = source.locate(*path, "edge")
+            if target is None:
+                problems.append(
+                    Problem(
+                        where,
+                        "edge in an environment's defaults would make every service an edge",
+                        "declare it in the edge service's file or under services.<edge>",
+                    )
+                )
+            elif service is not None and (
+                service.runtime != "vm" or service.scope != "environment" or kind == "customer"
+            ):
+                problems.append(
+                    Problem(
+                        where,
+                        f"edge applies to environment-scoped VM services; '{target}' is "
+                        f"{service.scope}-scoped and runs on {service.runtime}"
+                        if kind != "customer"
+                        else "edge is the platform's: a customer's layer may not declare one",
+                        "an edge routes every customer's hosts: make it a `runtime: vm`, "
+                        "`scope: environment` service"
+                        if kind != "customer"
+                        else "edges are declared in the edge service's file or the environment's",
+                    )
+                )
+            routes = edge.get("routes")
+            for index, route in enumerate(routes if isinstance(routes, list) else []):
+                problem = _route_problem(catalog, route, target, broken)
+                if problem:
+                    message, hint = problem
+                    where = source.locate(*path, "edge", "routes", index)
+                    problems.append(Problem(where, message, hint))
+        vm = layer.get("vm")
+        if (
+            isinstance(vm, dict)
+            and isinstance(vm.get("tls"), dict)
+            and service is not None
+            and service.runtime != "vm"
+        ):
+            problems.append(
+                Problem(
+                    source.locate(*path, "vm", "tls"),
+                    f"vm.tls applies to VM services; '{target}' runs on Kubernetes",
+                    "its ingress gets a certificate from cert-manager (environment `tls`)",
+                )
+            )
+    return problems
+
+
+def _route_problem(
+    catalog: Catalog, route: Any, edge: str | None, broken: frozenset[str]
+) -> tuple[str, str] | None:
+    if not isinstance(route, str) or route in broken or "*" in broken:
+        return None  # the model reports the type; a broken file its own problems
+    routed = catalog.services.get(route)
+    if routed is None:
+        return f"edge routes unknown service '{route}'", did_you_mean(route, catalog.services)
+    if route == edge:
+        return f"edge '{route}' routes itself", "name the services whose ingress hosts it routes"
+    if routed.runtime != "kubernetes":
+        return (
+            f"edge routes '{route}', which runs on VMs: an edge routes ingress hosts of "
+            "Kubernetes services to their cluster",
+            "name a Kubernetes service with an ingress",
+        )
+    return None
+
+
+def certificate_problems(
+    env: Environment,
+    customer: Customer | None,
+    settings: Settings,
+    customer_wrote: Callable[[YamlPath], bool],
+) -> Iterator[tuple[YamlPath, str, str]]:
+    """A customer's instance's certificate names lie in its domains (or, written by the
+    platform, in the base domain): (path, message, hint), at the layer that wrote it."""
+    tls = settings.vm.tls if settings.vm else None
+    if tls is None or customer is None:
+        return
+    path: YamlPath = ("vm", "tls", "names")
+    allowed = list(customer.domains)
+    if not customer_wrote(path):
+        allowed.append(env.base_domain)
+    for index, name in enumerate(tls.names):
+        if not any(within(name, domain) for domain in allowed):
+            yield (
+                (*path, index),
+                f"certificate name '{name}' is not in a domain of customer '{customer.name}'",
+                f"use {' or '.join(allowed)}, or a subdomain: the ACME role would prove "
+                "another owner's name",
+            )

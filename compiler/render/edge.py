@@ -1,0 +1,289 @@
+"""Edges fed from the catalog (issue 18, item 2): the routing table of each edge host,
+and the HAProxy or Nginx configuration file made from it, written in full.
+
+An edge is an environment-scoped VM service with `edge: {software, routes}`. Each of its
+hosts routes the ingress hosts of the routed services' instances to the ingress
+controller of the cluster each instance runs on, at the address the cluster declares
+(`clusters[].ingress_address`: its ingress load balancer's internal address, while the
+public name customers' records point at, `ingress.<cluster>.<base_domain>`, names the
+edges of its region; a cluster without one that a routed instance runs on is an error):
+
+- **per residency**: a host routes only the instances of customers of its own residency
+  (an environment-wide instance: to the cluster of the host's region, else the first
+  cluster holding the host's residency), so a Swiss customer's connections pass only
+  Swiss edges, as its data stays on Swiss clusters;
+- **TLS passes through**: port 443 is routed by the SNI name of the client's hello
+  (HAProxy `req_ssl_sni`, Nginx `ssl_preread`) without terminating TLS, so the edge
+  holds no customer's private key and the certificate stays the one cert-manager issues
+  in the cluster for the Ingress; port 80 is routed by the Host header, so that
+  cert-manager's HTTP-01 challenges and the ingress's redirects to https reach the
+  cluster. A host in no route is refused (HAProxy: no backend; Nginx: 421 / closed).
+
+The file is rendered whole, not as variables for a template in a role: what the tests
+check with `haproxy -c` and `nginx -t` is then byte for byte what the host loads, and
+the Ansible role writes it with the same check as its `validate` (docs/ci.md). A
+routed host is a validated DNS name, and is checked again here (`_line_safe`): no value
+of the catalog can hold a space, `;`, `{`, `#` or a line break that would add a line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from compiler.catalog import Cluster, Customer, Environment, Host, Instance
+from compiler.errors import Location, Problem
+from compiler.render.ansible import variable_key
+
+# where each program reads its configuration on Debian
+CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
+# the check the Ansible role runs on the new file before it replaces the old one
+VALIDATE = {"haproxy": "haproxy -c -f %s", "nginx": "nginx -t -c %s"}
+# Nginx's stream module (SNI routing), a package of its own on Debian: libnginx-mod-stream
+STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+HTTPS_PORT = 443
+HTTP_PORT = 80
+_SAFE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_SAFE_IP = re.compile(r"[0-9a-f.:]+\Z")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Route:
+    """One line of the routing table: an ingress host, and the cluster it goes to."""
+
+    host: str
+    cluster: str
+    address: str
+    instance: str
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _line_safe(value: str, what: str) -> str:
+    """A value that goes on a line of a proxy's configuration: refused unless it is a
+    plain DNS name or IP address (validated before; this guards the file itself)."""
+    if not (_SAFE.match(value) or _SAFE_IP.match(value)) or len(value) > 253:
+        raise ValueError(f"{what} {value!r} is not a plain DNS name or address")
+    return value
+
+
+def _cluster_for(env: Environment, instance: Instance, host: Host) -> Cluster | None:
+    clusters = [c for c in env.clusters if c.name in instance.clusters]
+    return next(
+        (c for c in clusters if c.region == host.region),
+        next((c for c in clusters if host.residency in c.residency), None),
+    )
+
+
+def routes(
+    env: Environment,
+    edge: Instance,
+    host: Host,
+    instances: Iterable[Instance],
+    customers: Mapping[str, Customer],
+) -> list[Route]:
+    """The routing table of one edge host, sorted by host name."""
+    assert edge.settings.edge is not None
+    routed = set(edge.settings.edge.routes)
+    by_name = {c.name: c for c in env.clusters}
+    table: dict[str, Route] = {}
+    for instance in sorted(instances, key=lambda i: i.id):
+        if instance.service not in routed or not instance.clusters:
+            continue
+        if instance.customer is not None:
+            if customers[instance.customer].residency != host.residency:
+                continue  # another residency's edges carry it
+            cluster: Cluster | None = by_name[instance.clusters[0]]
+        else:
+            cluster = _cluster_for(env, instance, host)
+        if cluster is None or cluster.ingress_address is None:
+            continue  # host_files reports a cluster without an address
+        address = _line_safe(cluster.ingress_address, "ingress address")
+        ingresses = instance.ingresses()
+        if instance.customer is None:  # its values may name the cluster: that cluster's
+            on_cluster = instance.on(cluster.name).ingress
+            ingresses = [(None, on_cluster)] if on_cluster else []
+        for _, ingress in ingresses:
+            name = _line_safe(ingress.host, "ingress host")
+            table.setdefault(name, Route(name, cluster.name, address, instance.id))
+    return [table[name] for name in sorted(table)]
+
+
+def _backend(cluster: str, port: int) -> str:
+    return f"{'https' if port == HTTPS_PORT else 'http'}_{cluster.replace('-', '_')}"
+
+
+def haproxy_config(env: Environment, edge: Instance, host: Host, table: list[Route]) -> str:
+    """haproxy.cfg for one edge host: SNI routing on 443, Host routing on 80."""
+    assert edge.settings.edge is not None
+    resolvers = edge.settings.edge.resolvers
+    clusters = sorted({(r.cluster, r.address) for r in table})
+    lines = [
+        f"# Generated by gitopsc for {host.name} ({edge.id}); do not edit.",
+        "# Routes the ingress hosts of the catalog's instances to their cluster's ingress.",
+        "global",
+        "    log /dev/log local0",
+        "    maxconn 20000",
+        "    user haproxy",
+        "    group haproxy",
+        "",
+        "defaults",
+        "    log global",
+        "    option dontlognull",
+        "    timeout connect 5s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "",
+        *(
+            [
+                "resolvers gitopsc",
+                *(
+                    f"    nameserver dns{n} {_bracket(_line_safe(ip, 'resolver'))}:53"
+                    for n, ip in enumerate(resolvers, 1)
+                ),
+                "    hold valid 10s",
+                "",
+            ]
+            if any(not _is_ip(address) for _, address in clusters)
+            else []
+        ),
+        "frontend https",
+        f"    bind :{HTTPS_PORT}",
+        "    mode tcp",
+        "    option tcplog",
+        "    tcp-request inspect-delay 5s",
+        "    tcp-request content accept if { req_ssl_hello_type 1 }",
+        *(
+            f"    use_backend {_backend(r.cluster, HTTPS_PORT)} if {{ req_ssl_sni -i {r.host} }}"
+            for r in table
+        ),
+        "",
+        "frontend http",
+        f"    bind :{HTTP_PORT}",
+        "    mode http",
+        "    option httplog",
+        *(
+            f"    use_backend {_backend(r.cluster, HTTP_PORT)} "
+            f"if {{ hdr(host),field(1,:) -i {r.host} }}"
+            for r in table
+        ),
+    ]
+    for cluster, address in clusters:
+        for port, mode in ((HTTPS_PORT, "tcp"), (HTTP_PORT, "http")):
+            # a name is resolved at run time (a load balancer's addresses change), the
+            # server down until it is: `haproxy -c` needs no DNS, and a start no answer
+            resolve = "" if _is_ip(address) else " resolvers gitopsc init-addr none"
+            lines += [
+                "",
+                f"backend {_backend(cluster, port)}",
+                f"    mode {mode}",
+                f"    server ingress {_host_port(address, port)}{resolve} check",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _bracket(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def nginx_config(env: Environment, edge: Instance, host: Host, table: list[Route]) -> str:
+    """nginx.conf for one edge host (stream module for SNI on 443, http for 80)."""
+    assert edge.settings.edge is not None
+    resolver = " ".join(_bracket(_line_safe(ip, "resolver")) for ip in edge.settings.edge.resolvers)
+    lines = [
+        f"# Generated by gitopsc for {host.name} ({edge.id}); do not edit.",
+        "# Routes the ingress hosts of the catalog's instances to their cluster's ingress.",
+        f"load_module {STREAM_MODULE};",
+        "worker_processes auto;",
+        "events {",
+        "    worker_connections 4096;",
+        "}",
+        "stream {",
+        f"    resolver {resolver} valid=10s;",
+        "    map $ssl_preread_server_name $gitopsc_upstream {",
+        '        default "";',
+        *(f"        {r.host} {_host_port(r.address, HTTPS_PORT)};" for r in table),
+        "    }",
+        "    server {",
+        f"        listen {HTTPS_PORT};",
+        "        ssl_preread on;",
+        "        proxy_pass $gitopsc_upstream;",
+        "    }",
+        "}",
+        "http {",
+        f"    resolver {resolver} valid=10s;",
+        "    access_log syslog:server=unix:/dev/log;",
+        "    map $host $gitopsc_upstream {",
+        '        default "";',
+        *(f"        {r.host} {_host_port(r.address, HTTP_PORT)};" for r in table),
+        "    }",
+        "    server {",
+        f"        listen {HTTP_PORT} default_server;",
+        "        location / {",
+        '            if ($gitopsc_upstream = "") {',
+        "                return 421;",
+        "            }",
+        "            proxy_pass http://$gitopsc_upstream;",
+        "            proxy_set_header Host $host;",
+        "        }",
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def host_files(
+    env: Environment,
+    instances: Iterable[Instance],
+    customers: Mapping[str, Customer],
+    locate_cluster: Callable[[int], Location],
+) -> tuple[dict[str, dict[str, dict[str, object]]], list[Problem]]:
+    """host name -> {`gitopsc_files`: path -> file, `gitopsc_edge_routes`: the table}
+    for every host of every edge instance of the environment; and a problem at each
+    cluster that a routed instance runs on and that names no `ingress_address` (no
+    default: the public name `ingress.<cluster>.<base_domain>` is the edges' own once
+    they stand in front, and would send an edge back to itself)."""
+    instances = list(instances)
+    found: dict[str, dict[str, dict[str, object]]] = {}
+    edges = [i for i in instances if i.settings.edge is not None and i.hosts]
+    routed = {s for edge in edges for s in edge.settings.edge.routes}  # type: ignore[union-attr]
+    needed = {c for i in instances if i.service in routed for c in i.clusters}
+    problems = [
+        Problem(
+            locate_cluster(index),
+            f"cluster '{cluster.name}' has no ingress_address, and edge "
+            f"'{edges[0].service}' routes hosts of instances on it",
+            "set clusters[].ingress_address to the address of the cluster's ingress load "
+            "balancer that the edges reach",
+        )
+        for index, cluster in enumerate(env.clusters)
+        if cluster.name in needed and cluster.ingress_address is None
+    ]
+    for edge in edges:
+        declared = edge.settings.edge
+        assert declared is not None
+        render = haproxy_config if declared.software == "haproxy" else nginx_config
+        for host in edge.hosts:
+            table = routes(env, edge, host, instances, customers)
+            entry = found.setdefault(host.name, {})
+            entry.setdefault("gitopsc_files", {})[CONFIG_PATH[declared.software]] = {
+                "content": render(env, edge, host, table),
+                "validate": VALIDATE[declared.software],
+                "service": edge.service,
+            }
+            entry.setdefault("gitopsc_edge_routes", {})[variable_key(edge.service)] = [
+                {"host": r.host, "cluster": r.cluster, "address": r.address} for r in table
+            ]
+    return found, problems
