@@ -214,25 +214,16 @@ def render_tree(
 
 def index_entries(data: bytes) -> dict[str, str]:
     """Each file's entry in an index as `render_tree` wrote it (path -> the entry's JSON
-    text, as it stands after `"path": `), read by lines: in the canonical JSON of an
-    index, an entry opens on a line of its own at four spaces and closes on the first
-    line that is four spaces and `}`, and no string holds a line break."""
-    entries: dict[str, str] = {}
-    path: str | None = None
-    lines: list[str] = []
-    for line in data.decode().split("\n"):
-        if path is None:
-            if line.startswith('    "') and line.endswith('": {'):
-                path, lines = json.loads(line[4:-3]), ["{"]
-        elif line in ("    }", "    },"):
-            lines.append("    }")
-            entries[path] = "\n".join(lines)
-            path = None
-        else:
-            lines.append(line)
-    return entries
+    text, as it stands after `"path": `). In the canonical JSON of an index, an entry
+    opens on a line of its own at four spaces and closes on the first line that is four
+    spaces and `}`, and no string holds a line break."""
+    return {
+        json.loads(match.group(1)): "{\n" + match.group(2) + "\n    }"
+        for match in _ENTRY.finditer(data.decode())
+    }
 
 
+_ENTRY = re.compile(r'\n    ("(?:[^"\\\n]|\\.)*"): \{\n(.*?)\n    \}', re.DOTALL)
 _SHA256 = re.compile(r'\n      "sha256": "([0-9a-f]{64})"')
 
 
