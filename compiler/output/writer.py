@@ -218,9 +218,13 @@ def index_entries(data: bytes) -> dict[str, str]:
     opens on a line of its own at four spaces and closes on the first line that is four
     spaces and `}`, and no string holds a line break."""
     return {
-        json.loads(match.group(1)): "{\n" + match.group(2) + "\n    }"
+        _json_key(match.group(1)): "{\n" + match.group(2) + "\n    }"
         for match in _ENTRY.finditer(data.decode())
     }
+
+
+def _json_key(quoted: str) -> str:
+    return quoted[1:-1] if "\\" not in quoted else json.loads(quoted)
 
 
 _ENTRY = re.compile(r'\n    ("(?:[^"\\\n]|\\.)*"): \{\n(.*?)\n    \}', re.DOTALL)
