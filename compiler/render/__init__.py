@@ -49,6 +49,7 @@ from compiler.render import (
     awx,
     hooks,
     kubernetes,
+    monitoring,
     network,
     retention,
     terraform,
@@ -239,6 +240,10 @@ def render_environment(
                     instance, service, env, customer_model, cluster
                 )
                 objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
+                objects += monitoring.monitoring_objects(
+                    instance, env, catalog.teams.get(service.owner)
+                )
+                objects = monitoring.with_log_tenant(objects, instance, env)
                 extras, found = extra_objects(instance)
                 objects += extras
                 found += retention.protect(objects, _locator(instance, sources[instance.id][0]))
@@ -327,8 +332,15 @@ def render_environment(
                 argocd.NAMESPACE_WAVE,
             )
             argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
+        dashboards = _dashboards(env, cluster, base, repo_path, members, sources, platform_project)
+        if dashboards is not None:
+            files += dashboards[0]
+            argo.append(dashboards[1])
+            platform_kinds.add(("", "ConfigMap"))
         if by_namespace:
             destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
+            if dashboards is not None:
+                destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
             argo.append(
                 (
                     argocd.app_project(
@@ -444,6 +456,43 @@ def _customer_application(
         [".", *sorted(f"{up}/{i.service}" for i in in_namespace)],
     )
     return folder, application
+
+
+def _dashboards(
+    env: Environment,
+    cluster: Cluster,
+    base: str,
+    repo_path: str,
+    members: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+    project: str,
+) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
+    """The services' dashboards on `cluster` (render/monitoring.py), in a folder of the
+    dashboards namespace with an Application of the platform's project. They belong to
+    no one instance (a service's dashboard shows every customer), so they name none; the
+    catalog files of the instances they show are their sources."""
+    maps = monitoring.dashboards(env, members)
+    if not maps:
+        return None
+    namespace = maps[0]["metadata"]["namespace"]
+    directory = f"{base}/{namespace}/{monitoring.DASHBOARDS_FOLDER}"
+    files = []
+    for obj in maps:
+        service = obj["metadata"]["labels"]["app.kubernetes.io/name"]
+        shown = sorted({s for i in members if i.service == service for s in sources[i.id]})
+        files.append(_object_file(directory, obj, (), tuple(shown)))
+    files.append(_kustomization(directory, files))
+    application = argocd.application(
+        env,
+        cluster,
+        argo_name(env, cluster, namespace, monitoring.DASHBOARDS_FOLDER),
+        project,
+        f"{repo_path}/{directory}",
+        namespace,
+        argocd.NAMESPACE_WAVE,
+    )
+    all_sources = tuple(sorted({s for f in files for s in f.sources}))
+    return files, (application, (), all_sources)
 
 
 def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]) -> OutputFile:
