@@ -50,10 +50,10 @@ def budget(slo: Slo) -> Fraction:
     return 1 - Fraction(str(slo.objective)) / 100
 
 
-def burn_rate(slo: Slo, long: str, share: Fraction) -> Fraction:
+def burn_rate(window: str, long: str, share: Fraction) -> Fraction:
     """How many times the budget's even rate the long window may burn before the
-    alert fires: `share` of the whole window's budget spent within `long`."""
-    return share * hours(slo.window) / hours(long)
+    alert fires: `share` of the whole `window`'s budget spent within `long`."""
+    return share * hours(window) / hours(long)
 
 
 def number(value: Fraction) -> str:
@@ -114,7 +114,7 @@ def rule_groups(
     ]
     alerts = []
     for kind, long, short, share in BURNS:
-        rate = burn_rate(slo, long, share)
+        rate = burn_rate(slo.window, long, share)
         threshold = f"({number(rate)} * {number(spent)})"
         alerts.append(
             {
