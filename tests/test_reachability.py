@@ -847,7 +847,8 @@ def test_each_ip_block_excepts_only_what_lies_inside_it(example: Path):
     synapse.write_text(
         synapse.read_text().replace(
             "  network:\n    internet_egress: true",
-            "  network:\n    ingress:\n      clients: {network: clients, ports: [http]}\n    internet_egress: true",
+            "  network:\n    ingress:\n      clients: {network: clients, ports: [http]}\n"
+            "    internet_egress: true",
         )
     )
     run = _run(example)
@@ -1015,7 +1016,8 @@ def test_ipv6_clients_anywhere_except_the_inside_forms(example: Path):
     synapse.write_text(
         synapse.read_text().replace(
             "  network:\n    internet_egress: true",
-            "  network:\n    ingress:\n      clients: {network: clients, ports: [http]}\n    internet_egress: true",
+            "  network:\n    ingress:\n      clients: {network: clients, ports: [http]}\n"
+            "    internet_egress: true",
         )
     )
     run = _run(example)
