@@ -295,6 +295,12 @@ def test_dashboards_are_where_the_grafana_sidecar_looks(example: Path):
     # the panels' expressions name the recorded series the rules write
     exprs = " ".join(t["expr"] for p in board["panels"] for t in p.get("targets", []))
     assert slo.record("5m") in exprs and "slo:error_budget_remaining:ratio" in exprs
+    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "customer"]
+    # an environment-wide service's series carry no customer: no filter that hides them
+    (agent,) = maps[folder + "configmap-otel-agent-dashboard.yaml"]["data"].values()
+    agent_board = json.loads(agent)
+    assert [v["name"] for v in agent_board["templating"]["list"]] == ["datasource"]
+    assert "customer" not in json.dumps(agent_board["panels"])
     # synced by an Application of the platform's project, which may deploy there
     apps = "prod/argocd/prod-fra1/apps/"
     (app,) = [

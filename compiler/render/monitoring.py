@@ -194,9 +194,13 @@ def _dashboard_map(
 
 def dashboard(environment: str, service: str, members: Sequence[Instance]) -> dict[str, Any]:
     """The Grafana dashboard of one service: the scrape targets' state, the ports, and
-    per SLO its error ratio, remaining budget and burn rate, per customer."""
+    per SLO its error ratio, remaining budget and burn rate; per customer, chosen by a
+    `customer` variable, for a customer-scoped service (an environment-wide one's
+    series carry no customer, and a filter on it would hide them)."""
     own = f'service="{service}",environment="{environment}"'
-    scope = f'{own},customer=~"$customer"'
+    customers = any(i.customer for i in members)
+    scope = f'{own},customer=~"$customer"' if customers else own
+    by = "customer" if customers else "pod"
     slo_names = sorted({n for i in members for n in (i.settings.monitoring.slos or {})})  # type: ignore[union-attr]
     scraped = sorted(
         {i.settings.monitoring.scrape.port for i in members if i.settings.monitoring.scrape}  # type: ignore[union-attr]
@@ -222,7 +226,7 @@ def dashboard(environment: str, service: str, members: Sequence[Instance]) -> di
                 "timeseries",
                 f"Scrape targets up ({', '.join(scraped)})",
                 len(panels),
-                _targets(f"sum by (customer) (up{{{scope}}})"),
+                _targets(f"sum by ({by}) (up{{{scope}}})", by),
             )
         )
     for name in slo_names:
@@ -236,7 +240,9 @@ def dashboard(environment: str, service: str, members: Sequence[Instance]) -> di
                 f"slo:error_budget:ratio{selector}",
             ),
         ):
-            panels.append(_panel("timeseries", title, len(panels), _targets(expr)))
+            panels.append(
+                _panel("timeseries", title, len(panels), _targets(expr, by if customers else "slo"))
+            )
     return {
         "uid": _uid(environment, service),
         "title": f"{service} ({environment})",
@@ -248,25 +254,32 @@ def dashboard(environment: str, service: str, members: Sequence[Instance]) -> di
         "templating": {
             "list": [
                 {"name": "datasource", "type": "datasource", "query": "prometheus"},
-                {
-                    "name": "customer",
-                    "type": "query",
-                    "datasource": {"type": "prometheus", "uid": "${datasource}"},
-                    "query": f"label_values(up{{{own}}}, customer)",
-                    "includeAll": True,
-                    "multi": True,
-                    "refresh": 2,
-                },
+                *(
+                    [
+                        {
+                            "name": "customer",
+                            "type": "query",
+                            "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                            "query": f"label_values(up{{{own}}}, customer)",
+                            "includeAll": True,
+                            "allValue": ".*",
+                            "multi": True,
+                            "refresh": 2,
+                        }
+                    ]
+                    if customers
+                    else []
+                ),
             ]
         },
         "panels": panels,
     }
 
 
-def _targets(expr: str) -> dict[str, Any]:
+def _targets(expr: str, legend: str) -> dict[str, Any]:
     return {
         "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "targets": [{"refId": "A", "expr": expr, "legendFormat": "{{customer}}"}],
+        "targets": [{"refId": "A", "expr": expr, "legendFormat": f"{{{{{legend}}}}}"}],
     }
 
 
