@@ -28,12 +28,14 @@ This wing is the bottom of the pipeline: it imports nothing from render, output,
 
 from compiler.catalog import model_errors
 from compiler.catalog.argo_names import (
+    DASHBOARDS,
     NAMESPACES,
     PLATFORM_PROJECT,
     ArgoName,
     argo_name,
     argocd_key,
     catalog_names,
+    dashboards_namespace,
     root_name,
 )
 from compiler.catalog.emit import Unsafe, data_digest, to_json, to_yaml
@@ -116,6 +118,7 @@ from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 
 __all__ = [
     "CONFIG_VOLUME",
+    "DASHBOARDS",
     "HASH_ANNOTATION",
     "INTERNET",
     "NAMESPACES",
@@ -180,6 +183,7 @@ __all__ = [
     "config_map_name",
     "connections",
     "customer_of_id",
+    "dashboards_namespace",
     "data_digest",
     "declared_networks",
     "dns_key",

@@ -40,6 +40,7 @@ from compiler.catalog import (
     Instance,
     argo_name,
     connections,
+    dashboards_namespace,
     hook_of,
 )
 from compiler.errors import Location, Problem
@@ -332,7 +333,9 @@ def render_environment(
                 argocd.NAMESPACE_WAVE,
             )
             argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
-        dashboards = _dashboards(env, cluster, base, repo_path, members, sources, platform_project)
+        dashboards = _dashboards(
+            env, cluster, base, repo_path, members, sources, platform_project, env_file
+        )
         if dashboards is not None:
             files += dashboards[0]
             argo.append(dashboards[1])
@@ -466,22 +469,26 @@ def _dashboards(
     members: Sequence[Instance],
     sources: dict[str, tuple[str, ...]],
     project: str,
+    env_file: str,
 ) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
     """The services' dashboards on `cluster` (render/monitoring.py), in a folder of the
-    dashboards namespace with an Application of the platform's project. They belong to
-    no one instance (a service's dashboard shows every customer), so they name none; the
-    catalog files of the instances they show are their sources."""
-    maps = monitoring.dashboards(env, members)
-    if not maps:
+    dashboards namespace with an Application of the platform's project: on every cluster
+    with instances, where the environment declares monitoring (with an empty folder
+    when no instance there has monitoring, so that the Application is known from the
+    catalog alone: catalog/argo_names.py). They belong to no one instance (a service's
+    dashboard shows every customer), so they name none; the catalog files of the
+    instances they show are their sources."""
+    namespace = dashboards_namespace(env)
+    if namespace is None or not members:
         return None
-    namespace = maps[0]["metadata"]["namespace"]
     directory = f"{base}/{namespace}/{monitoring.DASHBOARDS_FOLDER}"
     files = []
-    for obj in maps:
+    for obj in monitoring.dashboards(env, members):
         service = obj["metadata"]["labels"]["app.kubernetes.io/name"]
         shown = sorted({s for i in members if i.service == service for s in sources[i.id]})
         files.append(_object_file(directory, obj, (), tuple(shown)))
-    files.append(_kustomization(directory, files))
+    kustomization = _kustomization(directory, files)  # the environment says where
+    files.append(dataclasses.replace(kustomization, sources=(*kustomization.sources, env_file)))
     application = argocd.application(
         env,
         cluster,
@@ -489,7 +496,7 @@ def _dashboards(
         project,
         f"{repo_path}/{directory}",
         namespace,
-        argocd.NAMESPACE_WAVE,
+        0,  # with the services: a dashboard needs nothing before it, and nothing needs it
     )
     all_sources = tuple(sorted({s for f in files for s in f.sources}))
     return files, (application, (), all_sources)

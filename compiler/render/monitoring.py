@@ -30,14 +30,23 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from compiler.catalog import Environment, Instance, Paging, Team, port_spec, tenant_id
+from compiler.catalog import (
+    DASHBOARDS,
+    Environment,
+    Instance,
+    Paging,
+    Team,
+    dashboards_namespace,
+    port_spec,
+    tenant_id,
+)
 from compiler.render import slo as slos
 from compiler.render.meta import MANAGED_BY, labels, selector
 
 API = "monitoring.coreos.com/v1"
 TENANT_ANNOTATION = "gitopsc.dev/loki-tenant"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")  # the Grafana sidecar's default label
-DASHBOARDS_FOLDER = "dashboards"
+DASHBOARDS_FOLDER = DASHBOARDS
 _POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
@@ -164,7 +173,8 @@ def dashboards(env: Environment, instances: Sequence[Instance]) -> list[dict[str
     for instance in instances:
         if instance.settings.monitoring is not None:
             by_service.setdefault(instance.service, []).append(instance)
-    namespace = env.monitoring.dashboards_namespace or env.monitoring.namespace
+    namespace = dashboards_namespace(env)
+    assert namespace is not None
     return [
         _dashboard_map(env, namespace, service, members)
         for service, members in sorted(by_service.items())
