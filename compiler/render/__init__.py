@@ -61,6 +61,7 @@ from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
 from compiler.render.retention import KEEP, SYNC_OPTIONS
 from compiler.render.scope import (
+    MONITORING_KINDS,
     PLATFORM_KINDS,
     TENANT_KINDS,
     allowed_kinds,
@@ -81,6 +82,7 @@ class OutputFile:
 __all__ = [
     "CUSTOMER_LABEL",
     "KEEP",
+    "MONITORING_KINDS",
     "PLATFORM_KINDS",
     "PRIVATE_RANGES",
     "SYNC_OPTIONS",

@@ -227,7 +227,7 @@ def dashboard(environment: str, service: str, members: Sequence[Instance]) -> di
             "text",
             "Ports",
             0,
-            {"options": {"mode": "markdown", "content": "\n".join(f"- {p}" for p in ports)}},
+            {"options": {"mode": "markdown", "content": ", ".join(ports)}},
         )
     ]
     if scraped:

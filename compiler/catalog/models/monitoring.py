@@ -43,6 +43,13 @@ _ALERT = r"^[A-Z][A-Za-z0-9_]{0,99}$"
 PATTERN_DESCRIPTIONS[_ALERT] = "an alert name such as 'SynapseDown' (letters, digits, _)"
 AlertName = Annotated[str, Field(pattern=_ALERT)]
 
+# a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, less the `__` names Prometheus keeps
+# for itself): an alert's labels are Prometheus's, not Kubernetes' (no `.` or `/`)
+_PROM_LABEL = r"^[a-zA-Z][a-zA-Z0-9_]{0,127}$"
+PATTERN_DESCRIPTIONS[_PROM_LABEL] = "a Prometheus label name such as 'team' or 'pager'"
+PromLabel = Annotated[str, Field(pattern=_PROM_LABEL)]
+PromValue = Annotated[str, Field(min_length=1, max_length=256)]
+
 # the placeholder an SLI expression writes where the rate window goes: `[{{window}}]`
 WINDOW_PLACEHOLDER = "{{window}}"
 PromQL = Annotated[str, Field(min_length=1, max_length=4096)]
@@ -114,7 +121,7 @@ class Alert(Strict):
     for_: Annotated[Duration | None, Field(alias="for")] = None
     severity: Severity = "ticket"
     summary: Annotated[str, Field(min_length=1, max_length=1024)]
-    labels: Annotated[dict[LabelKey, LabelValue], NullDict] = {}
+    labels: Annotated[dict[PromLabel, PromValue], NullDict] = {}
 
 
 class Monitoring(Strict):
@@ -162,9 +169,9 @@ class Paging(Strict):
     `severity` label each kind of alert carries (what Alertmanager routes on)."""
 
     receiver: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
-    page: LabelValue = "critical"
-    ticket: LabelValue = "warning"
-    labels: Annotated[dict[LabelKey, LabelValue], NullDict] = {}
+    page: PromValue = "critical"
+    ticket: PromValue = "warning"
+    labels: Annotated[dict[PromLabel, PromValue], NullDict] = {}
 
 
 def tenant_id(loki: Loki, customer: str | None) -> str:
