@@ -163,6 +163,11 @@ def environment_document(
                 }
             }
         },
+        "monitoring": {  # issue 18: where monitors and rules go, Loki tenants per customer
+            "namespace": "monitoring",
+            "labels": Flow(release="kube-prometheus-stack"),
+            "loki": Flow(multi_tenant=True),
+        },
         "platform_namespaces": {
             "monitoring": {"pods": Flow(**{"app.kubernetes.io/name": "prometheus"})}
         },
@@ -273,7 +278,13 @@ def plans_document() -> dict:
 def teams_document() -> dict:
     return {
         "teams": [
-            {"name": team, "email": f"{team}@example.net", "chat": f"#{team}"} for team in TEAMS
+            {
+                "name": team,
+                "email": f"{team}@example.net",
+                "chat": f"#{team}",
+                "paging": Flow(receiver=f"{team}-pager"),  # routing labels on alerts
+            }
+            for team in TEAMS
         ]
     }
 

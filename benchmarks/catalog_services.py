@@ -124,7 +124,22 @@ def service_document(spec: ServiceSpec, customer: list[ServiceSpec], wide: list[
                 f"{key}_SHARED_SECRET": _secret(name, "shared_secret"),
             },
             "ingress": Flow(host=f"{name}.${{customer.domain}}", port="http"),
-            "network": {"ingress": {"scrape": {"namespace": "monitoring", "ports": ["metrics"]}}},
+            # issue 18: scraped, with an SLO compiled into burn-rate alerts (the scrape is
+            # admitted from the environment's monitoring namespace)
+            "monitoring": {
+                "scrape": Flow(port="metrics", path="/metrics"),
+                "slos": {
+                    "availability": {
+                        "objective": 99.9,
+                        "sli": {
+                            "errors": f"sum(rate({key.lower()}_http_responses_total"
+                            '{customer="${customer.name}",code=~"5.."}[{{window}}]))',
+                            "total": f"sum(rate({key.lower()}_http_responses_total"
+                            '{customer="${customer.name}"}[{{window}}]))',
+                        },
+                    }
+                },
+            },
             "infrastructure": {
                 "database": Flow(engine="postgres", version="16", size="small", storage_gb=20),
                 "buckets": {"media": Flow(versioning=True)},
@@ -144,6 +159,7 @@ def service_document(spec: ServiceSpec, customer: list[ServiceSpec], wide: list[
             "business": {"resources": _resources("500m", "1Gi", 2, "2Gi")},
             "enterprise": {
                 "resources": _resources("1", "2Gi", 4, "4Gi"),
+                "monitoring": {"slos": {"availability": Flow(objective=99.95)}},
                 "autoscaling": Flow(min_replicas=2, max_replicas=6, target_cpu_percent=70),
                 "infrastructure": {"database": Flow(size="medium", high_availability=True)},
             },

@@ -11,6 +11,7 @@ other than a string is quoted, so the catalog reads back exactly as generated.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -31,6 +32,8 @@ def _scalar(value: Any, flow: bool = False) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float) and math.isfinite(value):  # an SLO's objective: 99.9
+        return repr(value)
     if not isinstance(value, str):
         raise TypeError(f"cannot write {type(value).__name__} {value!r}")
     plain = (

@@ -23,7 +23,16 @@ from compiler.check import result_cache
 from compiler.output.writer import read_tree
 from tests.conftest import LAYOUTS, REPO, reference, rendered_objects, run_cli, set_layout
 
-CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate", "Route"}
+CUSTOM_KINDS = {
+    "Application",
+    "AppProject",
+    "ExternalSecret",
+    "Certificate",
+    "Route",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
+}
 
 
 @pytest.fixture(scope="module", params=LAYOUTS)

@@ -1,7 +1,8 @@
 """The repository's CRDs in policies/crds/ validate its custom resources (issue 16,
-item 6): a ServiceMonitor was reported `crd-unknown` and not checked; with the
-prometheus-operator's published CRD beside the policies, a misspelt field is a
-`crd-schema` finding and a correct monitor passes."""
+item 6): a Probe (a prometheus-operator kind gitopsc does not render, so ships no
+schema for; a ServiceMonitor was the example before issue 18 shipped its schema) is
+reported `crd-unknown` and not checked; with the prometheus-operator's published CRD
+beside the policies, a misspelt field is a `crd-schema` finding and a correct one passes."""
 
 from __future__ import annotations
 
@@ -15,17 +16,17 @@ from tests.conftest import reference, run_cli
 MONITORS = (
     "        extra_resources:\n"
     "          - apiVersion: monitoring.coreos.com/v1\n"
-    "            kind: ServiceMonitor\n"
+    "            kind: Probe\n"
     "            metadata: {name: synapse-right}\n"
     "            spec:\n"
-    "              selector: {matchLabels: {app.kubernetes.io/name: synapse}}\n"
-    "              endpoints: [{port: metrics, interval: 30s}]\n"
+    "              interval: 30s\n"
+    "              targets: {staticConfig: {static: [matrix.acme.example]}}\n"
     "          - apiVersion: monitoring.coreos.com/v1\n"
-    "            kind: ServiceMonitor\n"
+    "            kind: Probe\n"
     "            metadata: {name: synapse-wrong}\n"
     "            spec:\n"
-    "              selector: {matchLabels: {app.kubernetes.io/name: synapse}}\n"
-    "              endpoints: [{port: metrics, intervall: 30s}]\n"
+    "              intervall: 30s\n"
+    "              targets: {staticConfig: {static: [matrix.acme.example]}}\n"
 )
 
 
@@ -54,25 +55,22 @@ def _schema_findings(root: Path) -> dict[str, list[str]]:
     return found
 
 
-def test_a_repository_crd_validates_servicemonitors_that_were_unknown(example: Path):
+def test_a_repository_crd_validates_probes_that_were_unknown(example: Path):
     _with_monitors(example)
     before = _schema_findings(example)
-    assert sorted(before) == [
-        "servicemonitor-synapse-right.yaml",
-        "servicemonitor-synapse-wrong.yaml",
-    ]
+    assert sorted(before) == ["probe-synapse-right.yaml", "probe-synapse-wrong.yaml"]
     assert all(m[0].startswith("crd-unknown:") for m in before.values())
 
     (example / "policies/crds").mkdir()
     shutil.copy(
-        reference("crds/monitoring.coreos.com_servicemonitors.yaml"),
-        example / "policies/crds/monitoring.coreos.com_servicemonitors.yaml",
+        reference("crds/monitoring.coreos.com_probes.yaml"),
+        example / "policies/crds/monitoring.coreos.com_probes.yaml",
     )
     after = _schema_findings(example)
-    assert list(after) == ["servicemonitor-synapse-wrong.yaml"], after
-    (message,) = after["servicemonitor-synapse-wrong.yaml"]
+    assert list(after) == ["probe-synapse-wrong.yaml"], after
+    (message,) = after["probe-synapse-wrong.yaml"]
     assert message.startswith("crd-schema: ")
-    assert "/spec/endpoints/0" in message and "'intervall'" in message
+    assert "/spec" in message and "'intervall'" in message
 
 
 def _catalog_only(root: Path) -> str:

@@ -289,7 +289,7 @@ def test_one_policy_per_purpose(hosting_run: EnvironmentInput):
         "synapse-from-ingress-controller",
         "synapse-to-internet",
         "synapse-egress-smtp",
-        "synapse-ingress-scrape",
+        "synapse-from-monitoring",
         "hookshot-to-synapse",
         "hookshot-from-synapse",
         "keycloak-to-database",
@@ -328,10 +328,10 @@ NARROWINGS = [
     (
         "monitoring",
         "synapse",
-        "synapse-ingress-scrape",
+        "synapse-from-monitoring",
         "remove",
         "/spec/ingress/0",
-        "namespace monitoring",
+        "Prometheus in monitoring scrapes",
     ),
     (
         "udp",
@@ -442,9 +442,9 @@ ERRORS = [
     # (what, file, old text, new text, message)
     (
         "unknown platform namespace",
-        "catalog/services/synapse.yaml",
-        "        namespace: monitoring\n",
-        "        namespace: monitorng\n",
+        "catalog/services/coturn.yaml",
+        "scrape: {namespace: monitoring,",
+        "scrape: {namespace: monitorng,",
         "declares no platform namespace 'monitorng'",
     ),
     (
@@ -456,9 +456,9 @@ ERRORS = [
     ),
     (
         "a port the service does not have",
-        "catalog/services/synapse.yaml",
-        "        ports: [metrics]\n",
-        "        ports: [prometheus]\n",
+        "catalog/services/coturn.yaml",
+        "ports: [metrics]}",
+        "ports: [prometheus]}",
         "port 'prometheus' is not a port of this service",
     ),
     (
@@ -846,8 +846,9 @@ def test_each_ip_block_excepts_only_what_lies_inside_it(example: Path):
     synapse = example / "catalog/services/synapse.yaml"
     synapse.write_text(
         synapse.read_text().replace(
-            "    ingress:\n      scrape:",
-            "    ingress:\n      clients: {network: clients, ports: [http]}\n      scrape:",
+            "  network:\n    internet_egress: true",
+            "  network:\n    ingress:\n      clients: {network: clients, ports: [http]}\n"
+            "    internet_egress: true",
         )
     )
     run = _run(example)
@@ -1014,8 +1015,9 @@ def test_ipv6_clients_anywhere_except_the_inside_forms(example: Path):
     synapse = example / "catalog/services/synapse.yaml"
     synapse.write_text(
         synapse.read_text().replace(
-            "    ingress:\n      scrape:",
-            "    ingress:\n      clients: {network: clients, ports: [http]}\n      scrape:",
+            "  network:\n    internet_egress: true",
+            "  network:\n    ingress:\n      clients: {network: clients, ports: [http]}\n"
+            "    internet_egress: true",
         )
     )
     run = _run(example)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compiler import pipeline
-from compiler.render import TENANT_KINDS, api_group
+from compiler.render import MONITORING_KINDS, TENANT_KINDS, api_group
 from tests.conftest import REPO, objects_of_tree
 
 
@@ -57,7 +57,9 @@ def test_each_customer_project_whitelists_exactly_what_its_applications_render()
         base = f"{env}/kubernetes/{cluster}/{name}/"
         services = {p.split("/")[4] for p in objects if p.startswith(base) and p.count("/") == 5}
         rendered = set().union(*(_kinds_under(objects, f"{base}{s}/") for s in services))
-        assert listed == rendered & TENANT_KINDS and listed == rendered, (env, cluster, name)
+        # the monitoring kinds too, where the environment declares monitoring (all do)
+        allowed = TENANT_KINDS | MONITORING_KINDS
+        assert listed == rendered & allowed and listed == rendered, (env, cluster, name)
         checked += 1
     assert checked >= 8  # every customer on every cluster of the example
 
@@ -83,8 +85,8 @@ def test_an_out_of_scope_kind_is_never_whitelisted_and_an_allowed_one_is(example
             "synapse:\n        replicas: 3\n",
             "synapse:\n        replicas: 3\n        extra_resources:\n"
             "          - {apiVersion: v1, kind: Namespace, metadata: {name: globex}}\n"
-            "          - {apiVersion: monitoring.coreos.com/v1, kind: ServiceMonitor,"
-            " metadata: {name: synapse}, spec: {endpoints: [{port: metrics}]}}\n",
+            "          - {apiVersion: monitoring.coreos.com/v1, kind: Probe,"
+            " metadata: {name: synapse}, spec: {targets: {staticConfig: {static: [a.example]}}}}\n",
         )
     )
 
@@ -94,14 +96,16 @@ def test_an_out_of_scope_kind_is_never_whitelisted_and_an_allowed_one_is(example
         return {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
 
     assert ("", "Namespace") not in acme()
-    assert ("monitoring.coreos.com", "ServiceMonitor") not in acme()
+    # a Probe: the monitoring kinds gitopsc renders (ServiceMonitor, PrometheusRule)
+    # are allowed where the environment declares monitoring; this one is not
+    assert ("monitoring.coreos.com", "Probe") not in acme()
     env = example / "environments/prod/environment.yaml"
     env.write_text(
         env.read_text().replace(
             "defaults:\n",
-            "tenant_kinds:\n  - {group: monitoring.coreos.com, kind: ServiceMonitor}\ndefaults:\n",
+            "tenant_kinds:\n  - {group: monitoring.coreos.com, kind: Probe}\ndefaults:\n",
             1,
         )
     )
     kinds = acme()
-    assert ("monitoring.coreos.com", "ServiceMonitor") in kinds and ("", "Namespace") not in kinds
+    assert ("monitoring.coreos.com", "Probe") in kinds and ("", "Namespace") not in kinds

@@ -43,6 +43,7 @@ from compiler.catalog.layout import Catalog
 from compiler.catalog.models import Cluster, Customer, Environment, Service
 from compiler.errors import Problem
 
+DASHBOARDS = "dashboards"  # the folder and Application of an environment's dashboards
 PLATFORM_NAMESPACE = "platform"  # the namespace of the environment-wide services
 PLATFORM_PROJECT = "platform"  # the AppProject of namespaces and environment-wide services
 # per-customer granularity: the Application of a cluster's namespaces (a reserved
@@ -134,6 +135,14 @@ def _env_names(catalog: Catalog, env_name: str) -> Iterator[ArgoName]:
             yield ArgoName(key, kind, name, env_name, cluster.name, customer, f"{what} {at}")
 
 
+def dashboards_namespace(env: Environment) -> str | None:
+    """Where an environment's dashboards go (render/monitoring.py); None without
+    monitoring."""
+    if env.monitoring is None:
+        return None
+    return env.monitoring.dashboards_namespace or env.monitoring.namespace
+
+
 def _cluster_names(
     env: Environment, cluster: Cluster, by_namespace: dict[str, list[str]]
 ) -> Iterator[tuple[str, str, str | None, str]]:
@@ -143,6 +152,10 @@ def _cluster_names(
         return
     per_customer = env.argocd.applications == "per-customer"
     yield "AppProject", argo_name(env, cluster, PLATFORM_PROJECT), None, "the platform project"
+    dashboards = dashboards_namespace(env)
+    if dashboards is not None:  # on every cluster with instances, dashboards or none
+        name = argo_name(env, cluster, dashboards, DASHBOARDS)
+        yield "Application", name, None, "the dashboards Application"
     if per_customer:
         namespaces = argo_name(env, cluster, NAMESPACES)
         yield "Application", namespaces, None, "the namespaces Application"

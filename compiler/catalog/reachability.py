@@ -21,6 +21,8 @@ Where connections come from (docs/catalog.md, "Network"):
     network.internet_egress    to anything outside the private and link-local ranges
     network.egress.<rule>      to a platform namespace, host pool, hosts or network
     network.ingress.<rule>     from one of those, to this service's named ports
+    monitoring.scrape          from Prometheus's pods (the environment's
+                               `monitoring.namespace`) to the scraped port, no other
 
 A VM instance's end is its hosts' addresses; two VM instances need no NetworkPolicy
 and get no connection.
@@ -167,6 +169,13 @@ def _of_instance(
     if isinstance(mine, Pods):
         yield from _own(catalog, env, instance, mine, internet)
     else:  # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
+        if instance.settings.monitoring:
+            yield (
+                ("monitoring",),
+                f"'{instance.service}' runs on VMs: monitoring renders prometheus-operator "
+                "objects (monitors, rules) for Kubernetes services",
+                "monitor a VM service from its hosts' exporters; remove monitoring here",
+            )
         if instance.settings.expose:
             yield (
                 ("expose",),
@@ -316,6 +325,7 @@ def _own(
                 None if len(by_namespace) == 1 else clusters[0],
             )
     yield from _exposed(env, instance, mine, internet)
+    yield from _scraped(env, instance, mine)
     database = settings.infrastructure.database if settings.infrastructure else None
     if database is not None:
         yield from _database(env, instance, mine, database.engine)
@@ -356,6 +366,31 @@ def _own(
                 instance,
                 at,
             )
+
+
+def _scraped(env: Environment, instance: Instance, mine: Pods) -> Iterator[Connection | _Failure]:
+    """Prometheus to the one port `monitoring.scrape` names, from the pods of the
+    environment's monitoring namespace: the ServiceMonitor's scrape, and nothing else.
+    An environment without `monitoring` renders no monitor, so opens nothing."""
+    monitoring = instance.settings.monitoring
+    scrape = monitoring.scrape if monitoring else None
+    if scrape is None or env.monitoring is None:
+        return
+    platform = env.platform_namespaces.get(env.monitoring.namespace)
+    if platform is None:  # reported once, at the environment's line (environment_problems)
+        return
+    at = ("monitoring", "scrape", "port")
+    ports = yield from _named_ports(instance.settings, [scrape.port], at, "this service")
+    namespace = env.monitoring.namespace
+    yield Connection(
+        Pods(namespace, tuple(sorted(platform.pods.items())), f"Prometheus ({namespace})"),
+        mine,
+        ports,
+        (None, "from-monitoring"),
+        f"Prometheus in {namespace} scrapes {instance.id}",
+        instance,
+        at,
+    )
 
 
 def _exposed(
@@ -777,6 +812,18 @@ def environment_problems(catalog: Catalog) -> list[Problem]:
                         source.locate(found[1], name),
                         f"'{name}' names both a {found[0]} entry and a {found[1]} entry",
                         "give each host pool, network and platform namespace its own name",
+                    )
+                )
+        for field in ("namespace", "dashboards_namespace"):
+            named = getattr(env.monitoring, field) if env.monitoring else None
+            if named is not None and named not in env.platform_namespaces:
+                problems.append(
+                    Problem(
+                        source.locate("monitoring", field),
+                        f"monitoring.{field} '{named}' is no platform namespace of "
+                        f"environment '{env_name}'",
+                        "declare it under platform_namespaces (Prometheus's pods for the "
+                        f"scrape); known: {', '.join(sorted(env.platform_namespaces)) or 'none'}",
                     )
                 )
         for name in sorted(set(env.accepts) - set(kinds)):

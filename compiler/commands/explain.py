@@ -59,7 +59,10 @@ def run(
     table.add_column("path", overflow="fold")
     table.add_column("value", overflow="fold")
     table.add_column("layer")
-    table.add_column("from", no_wrap=True)
+    # the file:line stays whole; a long template after it (an SLI's PromQL) folds,
+    # rather than squeezing the other columns to nothing
+    lines = [len(row["file"] or "") for row in rows]
+    table.add_column("from", overflow="fold", min_width=max(lines, default=0))
     for row in rows:
         origin = row["file"] or ""
         if row["template"]:

@@ -41,6 +41,7 @@ from compiler.catalog import (
     Instance,
     argo_name,
     connections,
+    dashboards_namespace,
     hook_of,
 )
 from compiler.errors import Location, Problem
@@ -52,6 +53,7 @@ from compiler.render import (
     hooks,
     kubernetes,
     mail_tls,
+    monitoring,
     network,
     retention,
     terraform,
@@ -62,6 +64,7 @@ from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
 from compiler.render.retention import KEEP, SYNC_OPTIONS
 from compiler.render.scope import (
+    MONITORING_KINDS,
     PLATFORM_KINDS,
     TENANT_KINDS,
     allowed_kinds,
@@ -82,6 +85,7 @@ class OutputFile:
 __all__ = [
     "CUSTOMER_LABEL",
     "KEEP",
+    "MONITORING_KINDS",
     "PLATFORM_KINDS",
     "PRIVATE_RANGES",
     "SYNC_OPTIONS",
@@ -282,6 +286,10 @@ def render_environment(
                         instance, service, env, customer_model, cluster
                     )
                     objects += network.policies(instance, cluster.name, sides.get(instance.id, ()))
+                    objects += monitoring.monitoring_objects(
+                        instance, env, catalog.teams.get(service.owner)
+                    )
+                    objects = monitoring.with_log_tenant(objects, instance, env)
                     extras, found = extra_objects(instance)
                     objects += extras
                     found += retention.protect(objects, _locator(instance, sources[instance.id][0]))
@@ -367,8 +375,17 @@ def render_environment(
                 argocd.NAMESPACE_WAVE,
             )
             argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
+        dashboards = _dashboards(
+            env, cluster, base, repo_path, members, sources, platform_project, env_file
+        )
+        if dashboards is not None:
+            files += dashboards[0]
+            argo.append(dashboards[1])
+            platform_kinds.add(("", "ConfigMap"))
         if by_namespace:
             destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
+            if dashboards is not None:
+                destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
             argo.append(
                 (
                     argocd.app_project(
@@ -507,6 +524,47 @@ def _customer_application(
         [".", *sorted(f"{up}/{i.service}" for i in in_namespace)],
     )
     return folder, application
+
+
+def _dashboards(
+    env: Environment,
+    cluster: Cluster,
+    base: str,
+    repo_path: str,
+    members: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+    project: str,
+    env_file: str,
+) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
+    """The services' dashboards on `cluster` (render/monitoring.py), in a folder of the
+    dashboards namespace with an Application of the platform's project: on every cluster
+    with instances, where the environment declares monitoring (with an empty folder
+    when no instance there has monitoring, so that the Application is known from the
+    catalog alone: catalog/argo_names.py). They belong to no one instance (a service's
+    dashboard shows every customer), so they name none; the catalog files of the
+    instances they show are their sources."""
+    namespace = dashboards_namespace(env)
+    if namespace is None or not members:
+        return None
+    directory = f"{base}/{namespace}/{monitoring.DASHBOARDS_FOLDER}"
+    files = []
+    for obj in monitoring.dashboards(env, members):
+        service = obj["metadata"]["labels"]["app.kubernetes.io/name"]
+        shown = sorted({s for i in members if i.service == service for s in sources[i.id]})
+        files.append(_object_file(directory, obj, (), tuple(shown)))
+    kustomization = _kustomization(directory, files)  # the environment says where
+    files.append(dataclasses.replace(kustomization, sources=(*kustomization.sources, env_file)))
+    application = argocd.application(
+        env,
+        cluster,
+        argo_name(env, cluster, namespace, monitoring.DASHBOARDS_FOLDER),
+        project,
+        f"{repo_path}/{directory}",
+        namespace,
+        0,  # with the services: a dashboard needs nothing before it, and nothing needs it
+    )
+    all_sources = tuple(sorted({s for f in files for s in f.sources}))
+    return files, (application, (), all_sources)
 
 
 def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]) -> OutputFile:

@@ -47,11 +47,23 @@ TENANT_KINDS = frozenset(
 # DaemonSet, which only an environment-scoped service may be (catalog/workloads.py)
 PLATFORM_KINDS = frozenset({("apps", "DaemonSet")})
 
+# what an environment that declares `monitoring:` renders into each instance's namespace
+# (render/monitoring.py): allowed there, as the environment asked for them
+MONITORING_KINDS = frozenset(
+    {
+        ("monitoring.coreos.com", "ServiceMonitor"),
+        ("monitoring.coreos.com", "PodMonitor"),
+        ("monitoring.coreos.com", "PrometheusRule"),
+    }
+)
+
 
 def allowed_kinds(env: Environment, platform: bool = False) -> frozenset[tuple[str, str]]:
     """The tenant allow-list with what the environment allows on purpose (`tenant_kinds`),
     and for the platform namespace's services (`platform`) a DaemonSet."""
     kinds = TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
+    if env.monitoring is not None:
+        kinds |= MONITORING_KINDS
     return kinds | PLATFORM_KINDS if platform else kinds
 
 

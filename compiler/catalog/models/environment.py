@@ -33,6 +33,7 @@ from compiler.catalog.models.fields import (
     Strict,
     TerraformVariable,
 )
+from compiler.catalog.models.monitoring import EnvironmentMonitoring
 from compiler.catalog.models.settings import Layer, PortRange
 from compiler.catalog.models.windows import SyncWindow
 
@@ -315,5 +316,7 @@ class Environment(Strict):
     # namespaces the platform runs its own things in, beyond those the compiler knows
     # (models/customer.py): no customer may be named like one (`team-*`: a prefix)
     reserved_namespaces: Annotated[list[NamespacePattern], NullList] = []
+    # where monitoring objects go, the labels Prometheus selects, Loki tenancy (issue 18)
+    monitoring: EnvironmentMonitoring | None = None
     defaults: Annotated[Layer, NullDict] = {}
     services: Annotated[dict[Name, Layer], NullDict] = {}

@@ -28,6 +28,7 @@ from compiler.catalog.models.fields import (
     Strict,
 )
 from compiler.catalog.models.jobs import Job
+from compiler.catalog.models.monitoring import Monitoring
 
 ConfigValue = str | int | float | bool
 
@@ -393,6 +394,8 @@ class Settings(Strict):
     args: Annotated[list[str], Field(max_length=256)] | None = None
     job: Job | None = None  # a Job's or CronJob's schedule, retries, hook
     network: Network | None = None
+    # scrape, SLOs and alerts (issue 18; docs/catalog.md, "Monitoring")
+    monitoring: Monitoring | None = None
     patches: list[Patch] | None = None
     extra_resources: list[dict[str, Any]] | None = None
     edge: Edge | None = None  # routes other services' ingress hosts (issue 18): models/edge.py

@@ -4,8 +4,9 @@ Custom resources are validated by their operator's CRD, not by Kubernetes' own s
 the API server prunes a misspelt field of an ExternalSecret, so the secret it was to
 fetch never arrives, and nothing reports it.
 gitopsc ships the strict schemas of the custom resources it emits (check/crds/: ArgoCD,
-External Secrets, cert-manager, OpenShift Routes); a repository adds the CRDs of what
-its extra resources use (a ServiceMonitor) in policies/crds/ (check/custom_crds.py).
+External Secrets, cert-manager, OpenShift Routes, the prometheus-operator's
+ServiceMonitor, PodMonitor and PrometheusRule); a repository adds the CRDs of what its
+extra resources use (a Keycloak realm) in policies/crds/ (check/custom_crds.py).
 Reported by the schema pass (check/manifests.py).
 """
 
