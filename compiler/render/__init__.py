@@ -14,7 +14,8 @@ Path scheme (docs/output.md):
     <env>/kubernetes/<cluster>/kustomization.yaml              per-customer: the namespaces
     <env>/argocd/[<cluster>/]argocd-cm.patch.yaml            the ArgoCD settings relied on
     <env>/terraform/catalog.auto.tfvars.json
-    <env>/ansible/inventory.yml
+    <env>/ansible/inventory.yml           with `output.host_data` listing `inventory` (default)
+    <env>/hiera.yaml, <env>/hieradata/nodes/<fqdn>.yaml     listing `hiera` (render/hiera.py)
     <env>/awx/controller.yml              with an `awx:` block: project, inventory, source
 Render makes one file per object, the `objects` layout; the default `documents` layout
 packs each folder's objects into one `manifests.yaml` and each customer's projects and
@@ -47,6 +48,7 @@ from compiler.render import (
     ansible,
     argocd,
     awx,
+    hiera,
     hooks,
     kubernetes,
     network,
@@ -378,15 +380,18 @@ def render_environment(
     # file of the environment in its header, a Kubernetes-only customer would change
     # inventory.yml, and make a publish commit and an AWX sync for nothing
     vm_sources = tuple(sorted({s for i in vm_ids for s in sources[i]} | {env_file}))
-    files.append(
-        OutputFile(
-            f"{env.name}/ansible/inventory.yml",
-            ansible.inventory(env, instances),
-            "yaml",
-            vm_ids,
-            vm_sources,
+    if "inventory" in env.output.host_data:
+        files.append(
+            OutputFile(
+                f"{env.name}/ansible/inventory.yml",
+                ansible.inventory(env, instances),
+                "yaml",
+                vm_ids,
+                vm_sources,
+            )
         )
-    )
+    if "hiera" in env.output.host_data:
+        files += _hiera_files(env, instances, sources, env_file)
     if env.awx is not None:
         files.append(
             OutputFile(
@@ -400,6 +405,31 @@ def render_environment(
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
     return files, problems + _duplicates(files, env_file, by_id)
+
+
+def _hiera_files(
+    env: Environment,
+    instances: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+    env_file: str,
+) -> list[OutputFile]:
+    """`hiera.yaml` and a node file per host (render/hiera.py); each node file names
+    only the instances on that host and the catalog files behind them, so a customer
+    added to one relay pool changes only those relays' files."""
+    on_host: dict[str, list[str]] = {}
+    for instance in instances:
+        for host in instance.hosts:
+            on_host.setdefault(host.name, []).append(instance.id)
+    files = [
+        OutputFile(
+            f"{env.name}/{hiera.HIERA_CONFIG}", hiera.hiera_config(), "yaml", (), (env_file,)
+        )
+    ]
+    for fqdn, data in hiera.nodes(env, instances).items():
+        ids = tuple(sorted(on_host[fqdn]))
+        node_sources = tuple(sorted({s for i in ids for s in sources[i]} | {env_file}))
+        files.append(OutputFile(hiera.node_path(env, fqdn), data, "yaml", ids, node_sources))
+    return files
 
 
 def _customer_application(

@@ -123,6 +123,19 @@ class Output(Strict):
     so everyone who compiles the environment must write it the same way."""
 
     layout: Layout = DEFAULT_LAYOUT
+    # what the hosts of VM services get (docs/output.md, "Hiera data"): the Ansible
+    # inventory (AWX), Hiera data for Puppet, or both. Default: the inventory only, what
+    # every environment had before Hiera, so turning it on is a choice of the team that
+    # runs Puppet on the hosts and no existing environment's output changes
+    host_data: Annotated[list[Literal["inventory", "hiera"]], Field(min_length=1, max_length=2)] = [
+        "inventory"
+    ]
+
+    @model_validator(mode="after")
+    def _once(self) -> Output:
+        if len(set(self.host_data)) != len(self.host_data):
+            raise ValueError("host_data names each kind of host data once")
+        return self
 
 
 class SecretStore(Strict):
@@ -313,3 +326,14 @@ class Environment(Strict):
     reserved_namespaces: Annotated[list[NamespacePattern], NullList] = []
     defaults: Annotated[Layer, NullDict] = {}
     services: Annotated[dict[Name, Layer], NullDict] = {}
+
+    @model_validator(mode="after")
+    def _awx_reads_the_inventory(self) -> Environment:
+        """AWX's inventory source reads `ansible/inventory.yml`: without it AWX would
+        sync an inventory file that is no longer rendered."""
+        if self.awx is not None and "inventory" not in self.output.host_data:
+            raise ValueError(
+                "awx reads the Ansible inventory: output.host_data must list 'inventory' "
+                "(or remove awx:)"
+            )
+        return self
