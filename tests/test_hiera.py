@@ -126,7 +126,7 @@ def test_a_key_missing_from_a_node_file_fails_the_lookup(tmp_path: Path):
         ],
     )
     assert missing == 1 and elsewhere == 1
-    assert other == 0 and value == {"_environment": pytest.approx(value["_environment"])}
+    assert other == 0 and set(value) == {"_environment"}
 
 
 def test_catalog_values_are_data_not_hiera_interpolations(tmp_path: Path):

@@ -115,7 +115,8 @@ def diff(
     new_units = _units(comparison.head, sides.new)
     base = {k: Rendered(serialize(f), *_owner(f, comparison.old)) for k, f in old_units.items()}
     head = {k: Rendered(serialize(f), *_owner(f, comparison.new)) for k, f in new_units.items()}
-    # rendered from part of an environment: its tfvars and inventory; and, when only some
+    # rendered from part of an environment: its tfvars, inventory and Hiera node files
+    # (a relay's holds every customer on it); and, when only some
     # customers were rendered, the NetworkPolicies of environment-scoped services
     # (they admit every dependent customer)
     restricted = comparison.scope.customer_only(comparison.head)
@@ -124,7 +125,7 @@ def diff(
         for path, file in {**old_units, **new_units}.items()
         if path.split("/")[0] not in comparison.scope.environments
         and (
-            path.split("/")[1] in ("terraform", "ansible")
+            path.split("/")[1] in ("terraform", "ansible", "hieradata")
             or (
                 restricted
                 and {**base, **head}[path].customer is None
