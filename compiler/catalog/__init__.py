@@ -30,6 +30,7 @@ from compiler.catalog import model_errors
 from compiler.catalog.argo_names import (
     NAMESPACES,
     PLATFORM_PROJECT,
+    REALMS,
     ArgoName,
     argo_name,
     argocd_key,
@@ -116,6 +117,7 @@ __all__ = [
     "PLATFORM_NAMESPACE",
     "PLATFORM_PROJECT",
     "PRIVATE_RANGES",
+    "REALMS",
     "RUN_TO_COMPLETION",
     "SCALED",
     "SECRET_KEY",

@@ -30,6 +30,7 @@ from typing import Any
 
 from compiler.catalog import (
     files,
+    identity,
     model_errors,
     per_domain,
     reachability,
@@ -275,6 +276,7 @@ def instance_context(
                 "customer.status": customer.status,
             }
         )
+        context.update(identity.context(env, customer))  # ${customer.sso.*}
     return context
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from compiler.catalog import (
     argo_names,
     awx,
+    identity,
     model_errors,
     reachability,
     residency,
@@ -115,6 +116,7 @@ def build_catalog(
     problems += residency.catalog_problems(catalog)  # a customer's data stays in its residency
     problems += versions.cluster_problems(catalog)  # a Kubernetes version with schemas
     problems += argo_names.catalog_problems(catalog)  # one object per name in each ArgoCD
+    problems += identity.catalog_problems(catalog)  # realms and their clients stay the tenant's
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 

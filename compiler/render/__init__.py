@@ -35,6 +35,7 @@ from compiler.catalog import (
     PLATFORM_NAMESPACE,
     PLATFORM_PROJECT,
     PRIVATE_RANGES,
+    REALMS,
     Catalog,
     Cluster,
     Environment,
@@ -50,6 +51,7 @@ from compiler.render import (
     awx,
     hiera,
     hooks,
+    identity,
     kubernetes,
     network,
     retention,
@@ -316,6 +318,12 @@ def render_environment(
                         ns_sources,
                     )
                 )
+        realms = _realm_files(catalog, env, cluster, members, repo_path, platform_project)
+        if realms is not None:
+            realm_files, application = realms
+            files += realm_files
+            argo.append((application, (), realm_files[-1].sources))
+            platform_kinds |= identity.KINDS
         if by_namespace and per_customer:  # every namespace of the cluster, before the rest
             namespaces = _namespaces_folder(base, sorted(by_namespace), files)
             files.append(namespaces)
@@ -331,6 +339,8 @@ def render_environment(
             argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
         if by_namespace:
             destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
+            if realms is not None and env.identity is not None:  # the Keycloak namespace
+                destinations.add(env.identity.namespace)
             argo.append(
                 (
                     argocd.app_project(
@@ -405,6 +415,50 @@ def render_environment(
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
     return files, problems + _duplicates(files, env_file, by_id)
+
+
+def _realm_files(
+    catalog: Catalog,
+    env: Environment,
+    cluster: Cluster,
+    members: Sequence[Instance],
+    repo_path: str,
+    project: str,
+) -> tuple[list[OutputFile], dict[str, Any]] | None:
+    """The realms of the customers with single sign-on whose instances run on `cluster`
+    (render/identity.py), in `<env>/kubernetes/<cluster>/<identity.namespace>/realms/`,
+    and their Application in the platform's project; None when there are none. The
+    files are the platform's (no instance), made from the customers' files."""
+    if env.identity is None:
+        return None
+    names = sorted({i.customer for i in members if i.customer})
+    customers = [catalog.customers[n] for n in names if catalog.customers[n].sso is not None]
+    if not customers:
+        return None
+    env_file = catalog.source("environment", env.name).file
+    directory = f"{env.name}/kubernetes/{cluster.name}/{env.identity.namespace}/{REALMS}"
+    files = [
+        _object_file(
+            directory,
+            identity.realm_import(env, customer),
+            (),
+            tuple(sorted({catalog.source("customer", customer.name).file, env_file})),
+        )
+        for customer in customers
+    ]
+    every = tuple(sorted({s for f in files for s in f.sources}))
+    files.append(_object_file(directory, identity.client_secrets(env, customers), (), every))
+    files.append(_kustomization(directory, files))
+    application = argocd.application(
+        env,
+        cluster,
+        argo_name(env, cluster, env.identity.namespace, REALMS),
+        project,
+        f"{repo_path}/{directory}",
+        env.identity.namespace,
+        0,
+    )
+    return files, application
 
 
 def _hiera_files(

@@ -32,6 +32,7 @@ from compiler.catalog.models.fields import (
     Strict,
     TerraformVariable,
 )
+from compiler.catalog.models.identity import Identity
 from compiler.catalog.models.settings import Layer, PortRange
 from compiler.catalog.models.windows import SyncWindow
 
@@ -304,6 +305,8 @@ class Environment(Strict):
     # annotations every LoadBalancer Service gets (`expose`), e.g. the cloud's LB type
     load_balancer_annotations: Annotated[dict[LabelKey, str], NullDict] = {}
     awx: Awx | None = None
+    # the Keycloak that holds customers' single sign-on realms (models/identity.py)
+    identity: Identity | None = None
     host_pools: Annotated[dict[Name, Annotated[list[Host], Field(min_length=1)]], NullDict] = {}
     # named address ranges services may reach or admit by name (`network.egress`/`ingress`)
     networks: Annotated[dict[Name, Networks], NullDict] = {}
