@@ -29,12 +29,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.catalog import Customer, Environment, store_kind
-from compiler.catalog.identity import (
-    SSO,
+from compiler.catalog import (
+    Customer,
+    Environment,
     realm_name,
     secret_ref,
     secret_variable,
+    store_kind,
 )
 from compiler.render.meta import MANAGED_BY
 
@@ -46,7 +47,7 @@ KINDS = {("k8s.keycloak.org", "KeycloakRealmImport"), ("external-secrets.io", "E
 def _labels(env: Environment, customer: str | None) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/name": "keycloak-realm" if customer else "keycloak-sso",
-        "app.kubernetes.io/part-of": SSO,
+        "app.kubernetes.io/part-of": "sso",
         "app.kubernetes.io/managed-by": MANAGED_BY,
         "gitopsc.dev/environment": env.name,
     }
