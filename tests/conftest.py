@@ -70,8 +70,13 @@ def set_layout(root: Path, layout: str) -> Path:
     """Every environment of the repository at `root` written in `layout`."""
     for path in sorted((root / "environments").glob("*/environment.yaml")):
         text = path.read_text()
-        assert "\noutput:" not in text, path
-        path.write_text(f"{text.rstrip()}\noutput:\n  layout: {layout}\n")
+        assert "\n  layout:" not in text, path
+        if "\noutput:" in text:  # an output block of its own (prod's host_data): add to it
+            head, _, tail = text.partition("\noutput:")
+            line, _, rest = tail.partition("\n")
+            path.write_text(f"{head}\noutput:{line}\n  layout: {layout}\n{rest}")
+        else:
+            path.write_text(f"{text.rstrip()}\noutput:\n  layout: {layout}\n")
     return root
 
 
