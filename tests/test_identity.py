@@ -57,7 +57,7 @@ def test_the_realm_import_schema_is_the_published_crd_made_strict():
 
 def test_every_rendered_realm_import_validates_against_the_operators_crd(compiled):
     imports = _of_kind(compiled, "KeycloakRealmImport")
-    assert len(imports) == 4  # acme and helvetia-bank, in staging and prod
+    assert len(imports) == 4  # helvetia-bank and alpenverein, in staging and prod
     crd = _crd_schema()
     strict = ManifestSchemas().lookup("1.31", API, "KeycloakRealmImport")
     for path, obj in imports.items():
@@ -83,13 +83,19 @@ def test_the_strict_schema_refuses_a_field_the_operator_does_not_know(compiled):
 
 
 def test_each_customer_has_its_own_realm_on_its_residencys_keycloak(compiled):
-    imports = {
-        path.split("/")[2]: obj
-        for path, obj in _of_kind(compiled, "KeycloakRealmImport").items()
-        if path.startswith("prod/")
-    }
-    realms = {cluster: obj["spec"]["realm"]["realm"] for cluster, obj in imports.items()}
-    assert sorted(realms.items()) == [("prod-fra1", "acme"), ("prod-zrh1", "helvetia-bank")]
+    imports = _of_kind(compiled, "KeycloakRealmImport")
+    realms = sorted(
+        (path.split("/")[0], path.split("/")[2], obj["spec"]["realm"]["realm"])
+        for path, obj in imports.items()
+    )
+    # on the cluster each customer's instances run on: Swiss customers' realms in the
+    # Zurich Keycloak in prod; in staging the club tries the OpenShift cluster
+    assert realms == [
+        ("prod", "prod-zrh1", "alpenverein"),
+        ("prod", "prod-zrh1", "helvetia-bank"),
+        ("staging", "stg-fra1", "helvetia-bank"),
+        ("staging", "stg-ocp1", "alpenverein"),
+    ]
     for obj in imports.values():
         assert obj["metadata"]["namespace"] == "keycloak"
         assert obj["spec"]["keycloakCRName"] == "keycloak"
@@ -99,12 +105,12 @@ def test_each_customer_has_its_own_realm_on_its_residencys_keycloak(compiled):
         assert client["directAccessGrantsEnabled"] is False
 
 
-def _mas_upstream(compiled: dict[str, dict], customer: str) -> tuple[dict, dict]:
-    """(the provider in MAS's upstream.yaml, the ExternalSecret that writes it) in prod."""
+def _mas_upstream(compiled: dict[str, dict], env: str, customer: str) -> tuple[dict, dict]:
+    """(the provider in MAS's upstream.yaml, the ExternalSecret that writes it) in `env`."""
     (secret,) = [
         obj
         for path, obj in _of_kind(compiled, "ExternalSecret").items()
-        if path.startswith("prod/")
+        if path.startswith(f"{env}/")
         and obj["metadata"]["namespace"] == customer
         and obj["metadata"]["name"].startswith("mas-file-upstream")
     ]
@@ -115,28 +121,40 @@ def _mas_upstream(compiled: dict[str, dict], customer: str) -> tuple[dict, dict]
     return provider, secret
 
 
+ZURICH = "https://id-zrh1.chat.example.net"  # prod-zrh1's own Keycloak (cluster_urls)
+
+
 @pytest.mark.parametrize(
-    ("customer", "cluster", "url"),
+    ("env", "customer", "cluster", "url", "domain"),
     [
-        ("acme", "prod-fra1", "https://id.chat.example.net"),
-        ("helvetia-bank", "prod-zrh1", "https://id-zrh1.chat.example.net"),
+        ("prod", "alpenverein", "prod-zrh1", ZURICH, "alpenverein-zh"),
+        ("prod", "helvetia-bank", "prod-zrh1", ZURICH, "helvetia-bank"),
+        (
+            "staging",
+            "helvetia-bank",
+            "stg-fra1",
+            "https://id.staging.chat.example.net",
+            "helvetia-bank",
+        ),
     ],
 )
-def test_mas_logs_in_through_the_realm_its_customer_declares(compiled, customer, cluster, url):
+def test_mas_logs_in_through_the_realm_its_customer_declares(
+    compiled, env, customer, cluster, url, domain
+):
     """MAS's issuer, client id, secret reference and callback are the realm's: one
     declaration, so MAS and Keycloak cannot drift apart."""
-    provider, secret = _mas_upstream(compiled, customer)
+    provider, secret = _mas_upstream(compiled, env, customer)
     realm_import = next(
         obj
         for path, obj in _of_kind(compiled, "KeycloakRealmImport").items()
-        if path.startswith(f"prod/kubernetes/{cluster}/")
+        if path.startswith(f"{env}/kubernetes/{cluster}/")
         and obj["spec"]["realm"]["realm"] == customer
     )
     (client,) = realm_import["spec"]["realm"]["clients"]
     assert provider["issuer"] == f"{url}/realms/{customer}"
     assert provider["client_id"] == client["clientId"] == "mas"
     assert (
-        f"https://auth.{customer}.example/upstream/callback/{provider['id']}"
+        f"https://auth.{domain}.example/upstream/callback/{provider['id']}"
         in (client["redirectUris"])
     )
     # the same store key on both sides, and only references: never a value
@@ -144,7 +162,7 @@ def test_mas_logs_in_through_the_realm_its_customer_declares(compiled, customer,
     keycloak_secrets = next(
         obj
         for path, obj in _of_kind(compiled, "ExternalSecret").items()
-        if path.startswith(f"prod/kubernetes/{cluster}/keycloak/")
+        if path.startswith(f"{env}/kubernetes/{cluster}/keycloak/")
     )
     variable = client["secret"].removeprefix("${").removesuffix("}")
     assert client["secret"] == "${" + variable + "}"
@@ -153,7 +171,7 @@ def test_mas_logs_in_through_the_realm_its_customer_declares(compiled, customer,
         mas_ref["remoteRef"]
         == realm_ref["remoteRef"]
         == {
-            "key": f"prod/{customer}/sso",
+            "key": f"{env}/{customer}/sso",
             "property": "mas_client_secret",
         }
     )
@@ -167,7 +185,7 @@ def test_the_keycloak_namespace_holds_only_its_own_clusters_customers(compiled):
         for path, obj in _of_kind(compiled, "ExternalSecret").items()
         if path.startswith("prod/") and obj["metadata"]["namespace"] == "keycloak"
     }
-    assert by_cluster == {"prod-fra1": ["prod/acme/sso"], "prod-zrh1": ["prod/helvetia-bank/sso"]}
+    assert by_cluster == {"prod-zrh1": ["prod/alpenverein/sso", "prod/helvetia-bank/sso"]}
 
 
 def test_the_realms_application_and_project(compiled):
@@ -209,7 +227,7 @@ def test_no_client_secret_value_is_rendered(compiled):
 
 def test_mas_without_single_sign_on_is_an_error_at_the_reference(tmp_path: Path):
     root = copy_example(tmp_path / "repo")
-    path = root / "catalog/customers/acme.yaml"
+    path = root / "catalog/customers/helvetia-bank.yaml"
     data = yaml.safe_load(path.read_text())
     del data["sso"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -234,25 +252,35 @@ def test_a_cluster_url_for_an_unknown_cluster_is_refused(tmp_path: Path):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("http://auth.acme.example/cb", "is not an https:// URL"),
-        ("https://*.acme.example/cb", "does not name a lower-case DNS host"),
-        ("https://auth.acme.example/a*b", "a '*' may only end it"),
-        ("https://auth.acme.example/cb?next=https://evil.example", "has a query or a fragment"),
-        ("https://AUTH.acme.example/cb", "does not name a lower-case DNS host"),
-        ("https://auth.acme.example\\@evil.example/", "has a user part"),
-        ("https://auth.acme.example:99999/cb", "has a bad port"),
-        ("https://acme.example.evil.example/cb", "is not on a domain of customer 'acme'"),
+        ("http://auth.helvetia-bank.example/cb", "is not an https:// URL"),
+        ("https://*.helvetia-bank.example/cb", "does not name a lower-case DNS host"),
+        ("https://auth.helvetia-bank.example/a*b", "a '*' may only end it"),
+        (
+            "https://auth.helvetia-bank.example/cb?next=https://evil.example",
+            "has a query or a fragment",
+        ),
+        ("https://AUTH.helvetia-bank.example/cb", "does not name a lower-case DNS host"),
+        ("https://auth.helvetia-bank.example\\@evil.example/", "has a user part"),
+        ("https://auth.helvetia-bank.example:99999/cb", "has a bad port"),
+        (
+            "https://helvetia-bank.example.evil.example/cb",
+            "is not on a domain of customer 'helvetia-bank'",
+        ),
     ],
 )
 def test_a_bad_redirect_uri_is_refused_at_its_line(tmp_path: Path, uri: str, message: str):
     root = copy_example(tmp_path / "repo")
-    path = root / "catalog/customers/acme.yaml"
+    path = root / "catalog/customers/helvetia-bank.yaml"
     text = path.read_text()
-    old = '"https://auth.acme.example/upstream/callback/01J00000000000000000000KC1"'
+    old = '"https://auth.helvetia-bank.example/upstream/callback/01J00000000000000000000KC1"'
     assert old in text
     path.write_text(text.replace(old, json.dumps(uri)))
     line = next(i for i, row in enumerate(text.splitlines(), 1) if old in row)
     result = run_cli("validate", "--root", str(root))
     assert result.exit_code == 2 and result.exception is None
-    located = [r for r in result.stderr.splitlines() if f"catalog/customers/acme.yaml:{line}:" in r]
+    located = [
+        r
+        for r in result.stderr.splitlines()
+        if f"catalog/customers/helvetia-bank.yaml:{line}:" in r
+    ]
     assert any(message in r for r in located), result.stderr
