@@ -57,7 +57,7 @@ def test_the_realm_import_schema_is_the_published_crd_made_strict():
 
 def test_every_rendered_realm_import_validates_against_the_operators_crd(compiled):
     imports = _of_kind(compiled, "KeycloakRealmImport")
-    assert len(imports) == 4  # helvetia-bank and alpenverein, in staging and prod
+    assert len(imports) == 4  # acme and helvetia-bank, in staging and prod
     crd = _crd_schema()
     strict = ManifestSchemas().lookup("1.31", API, "KeycloakRealmImport")
     for path, obj in imports.items():
@@ -88,13 +88,13 @@ def test_each_customer_has_its_own_realm_on_its_residencys_keycloak(compiled):
         (path.split("/")[0], path.split("/")[2], obj["spec"]["realm"]["realm"])
         for path, obj in imports.items()
     )
-    # on the cluster each customer's instances run on: Swiss customers' realms in the
-    # Zurich Keycloak in prod; in staging the club tries the OpenShift cluster
+    # on the cluster each customer's instances run on: the Swiss bank's realm in the
+    # Zurich Keycloak in prod, acme's in Frankfurt; staging has one cluster for both
     assert realms == [
-        ("prod", "prod-zrh1", "alpenverein"),
+        ("prod", "prod-fra1", "acme"),
         ("prod", "prod-zrh1", "helvetia-bank"),
+        ("staging", "stg-fra1", "acme"),
         ("staging", "stg-fra1", "helvetia-bank"),
-        ("staging", "stg-ocp1", "alpenverein"),
     ]
     for obj in imports.values():
         assert obj["metadata"]["namespace"] == "keycloak"
@@ -127,7 +127,7 @@ ZURICH = "https://id-zrh1.chat.example.net"  # prod-zrh1's own Keycloak (cluster
 @pytest.mark.parametrize(
     ("env", "customer", "cluster", "url", "domain"),
     [
-        ("prod", "alpenverein", "prod-zrh1", ZURICH, "alpenverein-zh"),
+        ("prod", "acme", "prod-fra1", "https://id.chat.example.net", "acme"),
         ("prod", "helvetia-bank", "prod-zrh1", ZURICH, "helvetia-bank"),
         (
             "staging",
@@ -185,7 +185,7 @@ def test_the_keycloak_namespace_holds_only_its_own_clusters_customers(compiled):
         for path, obj in _of_kind(compiled, "ExternalSecret").items()
         if path.startswith("prod/") and obj["metadata"]["namespace"] == "keycloak"
     }
-    assert by_cluster == {"prod-zrh1": ["prod/alpenverein/sso", "prod/helvetia-bank/sso"]}
+    assert by_cluster == {"prod-fra1": ["prod/acme/sso"], "prod-zrh1": ["prod/helvetia-bank/sso"]}
 
 
 def test_the_realms_application_and_project(compiled):

@@ -86,8 +86,7 @@ def context(env: Environment, customer: Customer | None) -> dict[str, Any]:
         prefix = f"customer.sso.clients.{client}"
         found[f"{prefix}.client_id"] = client
         found[f"{prefix}.secret_key"] = ref.key
-        if ref.property:
-            found[f"{prefix}.secret_property"] = ref.property
+        found[f"{prefix}.secret_property"] = ref.property
     return found
 
 

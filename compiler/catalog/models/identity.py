@@ -96,12 +96,14 @@ class Identity(Strict):
 
 
 class SsoSecret(Strict):
-    """Where a client's secret is in the environment's secret store: `key` is relative to
-    the customer's prefix (`secret_store.customer_prefix`, `prod/acme/` by default), so
+    """Where a client's secret is in the environment's secret store: `property` of `key`,
+    `key` being relative to the customer's prefix (`secret_store.customer_prefix`, `prod/acme/` by default), so
     a customer's client can only ever read its own tenant's keys."""
 
     key: SecretKey
-    property: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    # required: services that use the client take the secret as one value
+    # (`${customer.sso.clients.<client>.secret_property}`), not the key's whole JSON
+    property: Annotated[str, Field(min_length=1, max_length=253)]
 
 
 class SsoClient(Strict):
