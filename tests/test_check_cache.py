@@ -191,9 +191,8 @@ def test_a_one_customer_change_judges_only_that_customers_objects(
     _display_name(example, 1)
     _check(example, out / "changed.json")
     namespaces = {path.split(" ")[1] for path in judged[kind]}
-    # acme's namespace folders, the folders of ArgoCD objects that hold acme's, and the
-    # Keycloak namespace's realms folder (acme's realm shows its display name)
-    assert judged[kind] and namespaces <= {"acme", "argocd", "keycloak"}, judged[kind]
+    # acme's namespace folders, and the folders of ArgoCD objects that hold acme's
+    assert judged[kind] and namespaces <= {"acme", "argocd"}, judged[kind]
     assert len(judged[kind]) < every / 3, (len(judged[kind]), every)
 
 

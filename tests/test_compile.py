@@ -23,7 +23,14 @@ from compiler.check import result_cache
 from compiler.output.writer import read_tree
 from tests.conftest import LAYOUTS, REPO, reference, rendered_objects, run_cli, set_layout
 
-CUSTOM_KINDS = {"Application", "AppProject", "ExternalSecret", "Certificate", "Route"}
+CUSTOM_KINDS = {
+    "Application",
+    "AppProject",
+    "ExternalSecret",
+    "Certificate",
+    "Route",
+    "KeycloakRealmImport",
+}
 
 
 @pytest.fixture(scope="module", params=LAYOUTS)

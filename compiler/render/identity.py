@@ -92,7 +92,9 @@ def realm_import(env: Environment, customer: Customer) -> dict[str, Any]:
             "keycloakCRName": env.identity.keycloak,
             "realm": {
                 "realm": realm_name(customer),
-                "displayName": sso.display_name or customer.display_name or customer.name,
+                # its own field, not the customer's display_name: renaming a customer
+                # for invoices must not touch the Keycloak namespace's folder
+                "displayName": sso.display_name or customer.name,
                 "enabled": True,
                 "sslRequired": "external",
                 "registrationAllowed": False,
