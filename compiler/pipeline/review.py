@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.catalog import Catalog, Instance, Shard
+from compiler.catalog import REALMS, Catalog, Instance, Shard
 from compiler.check import Finding, Sides, change_checks, enforce, load_policies
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import serialize, units
@@ -118,7 +118,7 @@ def diff(
     # rendered from part of an environment: its tfvars, inventory and Hiera node files
     # (a relay's holds every customer on it); and, when only some
     # customers were rendered, the NetworkPolicies of environment-scoped services
-    # (they admit every dependent customer)
+    # (they admit every dependent customer) and the Keycloak namespace's realms folder
     restricted = comparison.scope.customer_only(comparison.head)
     partial = [
         path
@@ -130,7 +130,11 @@ def diff(
                 restricted
                 and {**base, **head}[path].customer is None
                 and isinstance(file.data, dict)
-                and file.data.get("kind") == "NetworkPolicy"
+                and (
+                    file.data.get("kind") == "NetworkPolicy"
+                    # a cluster's realms and their one client-secrets ExternalSecret
+                    or path.split("/")[4:5] == [REALMS]
+                )
             )
         )
     ]

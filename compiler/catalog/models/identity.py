@@ -97,8 +97,8 @@ class Identity(Strict):
 
 class SsoSecret(Strict):
     """Where a client's secret is in the environment's secret store: `property` of `key`,
-    `key` being relative to the customer's prefix (`secret_store.customer_prefix`, `prod/acme/` by default), so
-    a customer's client can only ever read its own tenant's keys."""
+    `key` being relative to the customer's prefix (`secret_store.customer_prefix`,
+    `prod/acme/` by default), so a customer's client only ever reads its own keys."""
 
     key: SecretKey
     # required: services that use the client take the secret as one value
