@@ -284,3 +284,18 @@ def test_a_bad_redirect_uri_is_refused_at_its_line(tmp_path: Path, uri: str, mes
         if f"catalog/customers/helvetia-bank.yaml:{line}:" in r
     ]
     assert any(message in r for r in located), result.stderr
+
+
+def test_mas_may_reach_its_keycloak_and_only_on_https(compiled):
+    """Valid is not enough: under default-deny MAS could not fetch the issuer's discovery
+    document, so its egress to the Keycloak addresses (networks.keycloak) is declared in
+    mas.yaml and rendered; 443 only (accepts.keycloak)."""
+    policy = compiled[
+        "prod/kubernetes/prod-zrh1/helvetia-bank/mas/networkpolicy-mas-egress-keycloak.yaml"
+    ]
+    (rule,) = policy["spec"]["egress"]
+    assert sorted(peer["ipBlock"]["cidr"] for peer in rule["to"]) == [
+        "198.51.100.80/32",
+        "198.51.100.81/32",
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
