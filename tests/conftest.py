@@ -80,6 +80,14 @@ def set_layout(root: Path, layout: str) -> Path:
     return root
 
 
+def add_acme_prod_services(text: str, lines: str) -> str:
+    """acme.yaml's `text` with `lines` (entries of its prod services) added after its
+    last service there: its prod services end the file but for its single sign-on block
+    (issue 18), which the `# single sign-on:` comment opens."""
+    head, marker, tail = text.partition("\n# single sign-on:")
+    return head.rstrip("\n") + "\n" + lines + marker.lstrip("\n") + tail
+
+
 def rendered_objects(out: Path) -> dict[str, dict]:
     """Every Kubernetes object (and kustomization) under `out` (a `rendered/` folder),
     by the path it has in the one-object-per-file layout
