@@ -152,7 +152,11 @@ def environment_document(
             "self_heal": True,
             **({"applications": applications} if applications != "per-instance" else {}),
         },
+        # the hosts get Hiera data beside the inventory, and customers with sso: a realm
+        # in the environment's Keycloak (issue 18: both outputs at scale)
+        "output": {"host_data": ["inventory", "hiera"]},
         "secret_store": {"name": f"vault-{name}"},
+        "identity": {"url": f"https://id.{base_domain}"},
         "awx": {"organization": "Platform", "project": "gitops", "inventory": name},
         "host_pools": pools,
         # managed databases per region, and the monitoring namespace scraping metrics
@@ -232,6 +236,16 @@ def customer_document(
                 vm["host_pool"] = pool_of(spec, residency)
     if services:
         doc["services"] = services
+    if index % 3 == 0:  # a third have single sign-on (not drawn: the seed's draws stay put)
+        doc["sso"] = {
+            "clients": {
+                "portal": {
+                    "redirect_uris": [f"https://auth.{domain}/callback"],
+                    "web_origins": [f"https://auth.{domain}"],
+                    "secret": Flow(key="sso", property="portal_client_secret"),
+                }
+            }
+        }
     placements: dict[str, Any] = {}
     for env, tier in environments:
         placement: dict[str, Any] = {}

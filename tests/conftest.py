@@ -70,9 +70,22 @@ def set_layout(root: Path, layout: str) -> Path:
     """Every environment of the repository at `root` written in `layout`."""
     for path in sorted((root / "environments").glob("*/environment.yaml")):
         text = path.read_text()
-        assert "\noutput:" not in text, path
-        path.write_text(f"{text.rstrip()}\noutput:\n  layout: {layout}\n")
+        assert "\n  layout:" not in text, path
+        if "\noutput:" in text:  # an output block of its own (prod's host_data): add to it
+            head, _, tail = text.partition("\noutput:")
+            line, _, rest = tail.partition("\n")
+            path.write_text(f"{head}\noutput:{line}\n  layout: {layout}\n{rest}")
+        else:
+            path.write_text(f"{text.rstrip()}\noutput:\n  layout: {layout}\n")
     return root
+
+
+def add_acme_prod_services(text: str, lines: str) -> str:
+    """acme.yaml's `text` with `lines` (entries of its prod services) added after its
+    last service there: its prod services end the file but for its single sign-on block
+    (issue 18), which the `# single sign-on:` comment opens."""
+    head, marker, tail = text.partition("\n# single sign-on:")
+    return head.rstrip("\n") + "\n" + lines + marker.lstrip("\n") + tail
 
 
 def rendered_objects(out: Path) -> dict[str, dict]:

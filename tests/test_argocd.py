@@ -454,6 +454,11 @@ def _rename_swiss_cluster(example: Path, name: str) -> None:
     _edit(
         example / "environments/prod/environment.yaml", "  - name: prod-zrh1", f"  - name: {name}"
     )
+    _edit(  # its own Keycloak URL (identity.cluster_urls) follows it
+        example / "environments/prod/environment.yaml",
+        "    prod-zrh1: https://",
+        f"    {name}: https://",
+    )
     bank = example / "catalog/customers/helvetia-bank.yaml"
     bank.write_text(bank.read_text().replace("prod-zrh1", name))
 

@@ -79,12 +79,21 @@ def _break(root: Path, how: str, value: str) -> None:
 
 
 def _enable_mas(root: Path, customer: str) -> int:
-    """Enable mas for the customer in prod; the line of its `mas:` entry."""
+    """Enable mas for the customer in prod (and the single sign-on it logs in through,
+    issue 18, at the end of the file); the line of its `mas:` entry."""
     path = root / f"catalog/customers/{customer}.yaml"
     text = path.read_text()
     anchor = "  prod:\n    services:\n"
     assert anchor in text
-    path.write_text(text.replace(anchor, anchor + "      mas:\n", 1))
+    changed = text.replace(anchor, anchor + "      mas:\n", 1)
+    if "\nsso:" not in changed:
+        domain = changed.split("domains: [", 1)[1].split("]", 1)[0].split(",")[0]
+        changed += (
+            "sso:\n  clients:\n    mas:\n"
+            f'      redirect_uris: ["https://auth.{domain}/cb"]\n'
+            "      secret: {key: sso, property: mas_client_secret}\n"
+        )
+    path.write_text(changed)
     return text[: text.index(anchor)].count("\n") + 3
 
 
@@ -698,7 +707,7 @@ def test_plan_entitlements_refuse_sso_on_a_starter_plan_and_allow_it_on_business
     """The instance subject carries the customer's plan: `plan-entitlements` keeps mas
     (single sign-on) to the business and enterprise plans."""
     starter_line = _enable_mas(example, "alpenverein")  # starter plan
-    _enable_mas(example, "acme")  # business plan
+    # acme (business plan) has mas in prod in the example already
     code, report = _check(example)
     failing = [f for f in report["findings"] if f["id"] == "plan-entitlements"]
     assert code == 1 and len(failing) == 1, failing

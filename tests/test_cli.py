@@ -66,7 +66,7 @@ def test_list_json(example: Path, kind: str):
     rows = json.loads(result.stdout)
     key = "id" if kind == "instances" else "name"
     assert [row[key] for row in rows] == sorted(row[key] for row in rows)
-    assert len(rows) == {"services": 13, "customers": 6, "environments": 3, "instances": 68}[kind]
+    assert len(rows) == {"services": 13, "customers": 6, "environments": 3, "instances": 69}[kind]
 
 
 def test_list_instances_filters_by_environment(example: Path):

@@ -68,7 +68,9 @@ def test_a_changed_value_is_one_object_with_a_yaml_diff(repo: git.Repo):
     assert report["changes"][0]["tier"] == "prod"  # production first
     affected = _affected(repo)
     assert affected["customers"] == ["acme"]
-    assert all("/acme/" in i for i in affected["instances"])
+    # and the environment-wide otel-agent, whose policies admit its dependents: acme's
+    # mas among them since issue 18
+    assert all("/acme/" in i or i.endswith("/otel-agent") for i in affected["instances"])
 
 
 def test_a_new_customer_is_added_objects_and_argocd_and_tfvars(repo: git.Repo):

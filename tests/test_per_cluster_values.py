@@ -44,7 +44,14 @@ def _four_clusters(root: Path) -> None:
         for name, (region, residency, network) in MORE_CLUSTERS.items()
     )
     assert text.count(anchor) == 1
-    env.write_text(text.replace(anchor, anchor + clusters))
+    text = text.replace(anchor, anchor + clusters)
+    # acme (eu) now runs on prod-ams1, and its mas has a managed database there
+    databases = "one subnet per region\n    networks:\n"
+    assert text.count(databases) == 1
+    text = text.replace(
+        databases, databases + "      ams1: [10.50.8.0/24]\n      par1: [10.60.8.0/24]\n"
+    )
+    env.write_text(text)
     (root / "catalog/services/log-agent.yaml").write_text(AGENT)
 
 

@@ -571,22 +571,23 @@ def test_a_secrets_key_inside_a_config_files_data_is_data(tmp_path: Path):
     """S2: MAS' own configuration has a top-level `secrets:` holding its encryption key
     and signing keys; only the entity's own `secrets:` layer (references) is skipped."""
     root = copy_example(tmp_path / "repo")
+    text = (root / "catalog/services/mas.yaml").read_text()
+    files = text[: text.index("\n  files:\n")].count("\n") + 2  # its `files:` (issue 18)
     _add(
         root,
         "catalog/services/mas.yaml",
-        "  network:\n",
+        "  files:\n",
         "  files:\n    /config/mas.yaml:\n      data:\n        secrets:\n"
         f"          encryption: {'0f1e2d3c4b5a6978' * 4}\n"
         "          keys:\n            - kid: k1\n              key: |\n"
         "                -----BEGIN EC PRIVATE KEY-----\n"
         "                MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oWj/jEk2eEbloAoGCCqGSM49\n"
-        "                -----END EC PRIVATE KEY-----\n"
-        "  network:\n",
+        "                -----END EC PRIVATE KEY-----\n",
     )
     found = sorted(
         (f.location.line, f.message) for f in _findings(root) if f.id == "plaintext-secret"
     )
-    assert [line for line, _ in found] == [34, 37], found
+    assert [line for line, _ in found] == [files + 4, files + 7], found
     assert "random key" in found[0][1] and "private key" in found[1][1], found
 
 

@@ -121,6 +121,8 @@ def test_first_publish_creates_a_branch_holding_exactly_the_compiled_files(
         "ansible",
         "argocd",
         "awx",
+        "hiera.yaml",  # prod's hosts get Hiera data too (issue 18)
+        "hieradata",
         "index.json",
         "kubernetes",
         "terraform",

@@ -19,7 +19,7 @@ from compiler import pipeline
 from compiler.check import EnvironmentInput
 from compiler.check.builtins import network_reachability as reach
 from compiler.check.netpol import Cluster, External, Pod
-from tests.conftest import copy_example, run_cli
+from tests.conftest import add_acme_prod_services, copy_example, run_cli
 
 DIGEST = "@sha256:" + "ab" * 32
 
@@ -118,7 +118,9 @@ def _hosting(target: Path) -> Path:
     customer = root / "catalog/customers/acme.yaml"
     text = customer.read_text()
     assert "      postfix-relay:\n" in text
-    customer.write_text(text.rstrip("\n") + "\n      keycloak:\n      hookshot:\n      coturn:\n")
+    customer.write_text(
+        add_acme_prod_services(text, "      keycloak:\n      hookshot:\n      coturn:\n")
+    )
     return root
 
 
@@ -895,7 +897,7 @@ def _bridge_to_the_relays(example: Path) -> Path:
         relay.read_text().replace("defaults:\n", "defaults:\n  ports: {submission: 587}\n")
     )
     acme = example / "catalog/customers/acme.yaml"
-    acme.write_text(acme.read_text().rstrip("\n") + "\n      bridge:\n")
+    acme.write_text(add_acme_prod_services(acme.read_text(), "      bridge:\n"))
     return acme
 
 
@@ -908,15 +910,17 @@ def test_pods_reach_a_vm_dependency_on_a_platform_pool_only_on_what_it_grants(ex
     assert net.allowed(pods["acme/bridge"], External("10.30.1.11"), 587).allowed
     assert not net.allowed(pods["acme/bridge"], External("10.30.1.11"), 22).allowed
     text = acme.read_text()
-    tail = "      bridge:\n"
+    bridge = "      bridge:\n"
     relay = text.rindex("      postfix-relay:\n") + len("      postfix-relay:\n")  # prod's
-    assert text.endswith(tail)
+    assert text.count(bridge) == 1
     acme.write_text(
         text[:relay]
         + "        ports: {ssh: 22}\n"
-        + text[relay:].removesuffix(tail)
-        + "      bridge:\n"
-        + "        network: {dependencies: {postfix-relay: {ports: [submission, ssh]}}}\n"
+        + text[relay:].replace(
+            bridge,
+            bridge
+            + "        network: {dependencies: {postfix-relay: {ports: [submission, ssh]}}}\n",
+        )
     )
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2, result.stderr

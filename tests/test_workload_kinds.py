@@ -577,10 +577,16 @@ def test_the_cronjobs_pods_reach_synapse_as_declared(example: Path):
     relative = "catalog/customers/acme.yaml"
     text = (example / relative).read_text()
     (example / relative).write_text(
-        text.removesuffix("      synapse-media-purge:\n") + "      synapse-media-purge:\n"
-        "        patches:\n"
-        "          - target: {kind: NetworkPolicy, name: synapse-media-purge-to-synapse}\n"
-        "            json_patch: [{op: replace, path: /spec/egress/0/ports/0/port, value: 9000}]\n"
+        text.replace(  # prod's purge is followed by its mas (issue 18)
+            "      synapse-media-purge:\n      mas:",
+            "      synapse-media-purge:\n"
+            "        patches:\n"
+            "          - target: {kind: NetworkPolicy, name: synapse-media-purge-to-synapse}\n"
+            "            json_patch:\n"
+            "              [{op: replace, path: /spec/egress/0/ports/0/port, value: 9000}]\n"
+            "      mas:",
+            1,
+        )
     )
     found = list(network_reachability.check(_run(example, "prod")))
     closed = [f for f in found if f.instance == "prod/acme/synapse-media-purge"]
@@ -627,14 +633,19 @@ def test_policies_hold_the_new_kinds(example: Path):
     relative = "catalog/customers/acme.yaml"
     text = (example / relative).read_text()
     (example / relative).write_text(
-        text.removesuffix("      synapse-media-purge:\n") + "      synapse-media-purge:\n"
-        "        patches:\n"
-        "          - target: {kind: CronJob}\n"
-        "            json_patch:\n"
-        "              - op: replace\n"
-        "                path: /spec/jobTemplate/spec/template/spec/containers/0/"
-        "securityContext/readOnlyRootFilesystem\n"
-        "                value: false\n"
+        text.replace(  # prod's purge is followed by its mas (issue 18)
+            "      synapse-media-purge:\n      mas:",
+            "      synapse-media-purge:\n"
+            "        patches:\n"
+            "          - target: {kind: CronJob}\n"
+            "            json_patch:\n"
+            "              - op: replace\n"
+            "                path: /spec/jobTemplate/spec/template/spec/containers/0/"
+            "securityContext/readOnlyRootFilesystem\n"
+            "                value: false\n"
+            "      mas:",
+            1,
+        )
     )
     findings = _check(example, "prod")["findings"]
     by_id: dict[str, list[dict]] = {}

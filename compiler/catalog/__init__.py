@@ -24,6 +24,8 @@ render packs the same text;
 environment's Terraform contract (its root module's variables.tf), `terraform_types.py`
 holds a tfvars value to a declared type; render checks the tfvars it writes against it.
 `shards.py` assigns customers (and so files and findings) to `--shard K/N`.
+`identity.py` is single sign-on: a customer's realm, its clients' secret references and
+`${customer.sso.*}` (resolve), and the realm and redirect-URI rules (validate).
 This wing is the bottom of the pipeline: it imports nothing from render, output, check or review."""
 
 from compiler.catalog import model_errors
@@ -31,6 +33,7 @@ from compiler.catalog.argo_names import (
     DASHBOARDS,
     NAMESPACES,
     PLATFORM_PROJECT,
+    REALMS,
     ArgoName,
     argo_name,
     argocd_key,
@@ -49,6 +52,7 @@ from compiler.catalog.files import (
     secret_name,
     shown_placeholders,
 )
+from compiler.catalog.identity import realm_name, secret_ref, secret_variable
 from compiler.catalog.layout import (
     Catalog,
     CatalogFile,
@@ -125,6 +129,7 @@ __all__ = [
     "PLATFORM_NAMESPACE",
     "PLATFORM_PROJECT",
     "PRIVATE_RANGES",
+    "REALMS",
     "RUN_TO_COMPLETION",
     "SCALED",
     "SECRET_KEY",
@@ -201,11 +206,14 @@ __all__ = [
     "parse_shard",
     "parse_text",
     "port_spec",
+    "realm_name",
     "rendered_files",
     "resolve",
     "root_name",
     "secret_name",
     "secret_prefix",
+    "secret_ref",
+    "secret_variable",
     "shard_of",
     "shown_placeholders",
     "sole_customer",

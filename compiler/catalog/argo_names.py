@@ -62,6 +62,9 @@ def argocd_key(env: Environment, cluster: Cluster) -> str:
     return f"the shared ArgoCD ({where})"
 
 
+REALMS = "realms"  # the folder and Application of a cluster's customer realms
+
+
 def argo_name(env: Environment, cluster: Cluster, *parts: str) -> str:
     """The name of an Application or AppProject of `cluster` made of `parts` (a
     namespace; a namespace and a service; a customer; `platform`; `namespaces`):
@@ -133,6 +136,19 @@ def _env_names(catalog: Catalog, env_name: str) -> Iterator[ArgoName]:
         key, at = argocd_key(env, cluster), f"on cluster {cluster.name} ({env_name})"
         for kind, name, customer, what in _cluster_names(env, cluster, placed[cluster.name]):
             yield ArgoName(key, kind, name, env_name, cluster.name, customer, f"{what} {at}")
+        if env.identity is not None and any(
+            catalog.customers[c].sso for c in placed[cluster.name] if c in catalog.customers
+        ):  # the customers' realms (render/identity.py)
+            name = argo_name(env, cluster, env.identity.namespace, REALMS)
+            yield ArgoName(
+                key,
+                "Application",
+                name,
+                env_name,
+                cluster.name,
+                None,
+                f"the realms Application {at}",
+            )
 
 
 def dashboards_namespace(env: Environment) -> str | None:

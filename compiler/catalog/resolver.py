@@ -31,6 +31,7 @@ from typing import Any
 from compiler.catalog import (
     edges,
     files,
+    identity,
     model_errors,
     per_domain,
     reachability,
@@ -276,6 +277,7 @@ def instance_context(
                 "customer.status": customer.status,
             }
         )
+        context.update(identity.context(env, customer))  # ${customer.sso.*}
     return context
 
 

@@ -22,6 +22,7 @@ from compiler.catalog import (
     argo_names,
     awx,
     edges,
+    identity,
     model_errors,
     reachability,
     residency,
@@ -118,6 +119,7 @@ def build_catalog(
     problems += argo_names.catalog_problems(catalog)  # one object per name in each ArgoCD
     # edges route Kubernetes ingress hosts
     problems += edges.catalog_problems(catalog, frozenset(broken.get("service", ())))
+    problems += identity.catalog_problems(catalog)  # realms and their clients stay the tenant's
     return catalog, problems + tenancy.catalog_problems(catalog)  # the tenant boundary
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.catalog import Catalog, Instance, Shard
+from compiler.catalog import REALMS, Catalog, Instance, Shard
 from compiler.check import Finding, Sides, change_checks, enforce, load_policies
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import serialize, units
@@ -115,21 +115,26 @@ def diff(
     new_units = _units(comparison.head, sides.new)
     base = {k: Rendered(serialize(f), *_owner(f, comparison.old)) for k, f in old_units.items()}
     head = {k: Rendered(serialize(f), *_owner(f, comparison.new)) for k, f in new_units.items()}
-    # rendered from part of an environment: its tfvars and inventory; and, when only some
+    # rendered from part of an environment: its tfvars, inventory and Hiera node files
+    # (a relay's holds every customer on it); and, when only some
     # customers were rendered, the NetworkPolicies of environment-scoped services
-    # (they admit every dependent customer)
+    # (they admit every dependent customer) and the Keycloak namespace's realms folder
     restricted = comparison.scope.customer_only(comparison.head)
     partial = [
         path
         for path, file in {**old_units, **new_units}.items()
         if path.split("/")[0] not in comparison.scope.environments
         and (
-            path.split("/")[1] in ("terraform", "ansible")
+            path.split("/")[1] in ("terraform", "ansible", "hieradata")
             or (
                 restricted
                 and {**base, **head}[path].customer is None
                 and isinstance(file.data, dict)
-                and file.data.get("kind") == "NetworkPolicy"
+                and (
+                    file.data.get("kind") == "NetworkPolicy"
+                    # a cluster's realms and their one client-secrets ExternalSecret
+                    or path.split("/")[4:5] == [REALMS]
+                )
             )
         )
     ]

@@ -14,7 +14,8 @@ Path scheme (docs/output.md):
     <env>/kubernetes/<cluster>/kustomization.yaml              per-customer: the namespaces
     <env>/argocd/[<cluster>/]argocd-cm.patch.yaml            the ArgoCD settings relied on
     <env>/terraform/catalog.auto.tfvars.json
-    <env>/ansible/inventory.yml
+    <env>/ansible/inventory.yml           with `output.host_data` listing `inventory` (default)
+    <env>/hiera.yaml, <env>/hieradata/nodes/<fqdn>.yaml     listing `hiera` (render/hiera.py)
     <env>/awx/controller.yml              with an `awx:` block: project, inventory, source
 Render makes one file per object, the `objects` layout; the default `documents` layout
 packs each folder's objects into one `manifests.yaml` and each customer's projects and
@@ -35,6 +36,7 @@ from compiler.catalog import (
     PLATFORM_NAMESPACE,
     PLATFORM_PROJECT,
     PRIVATE_RANGES,
+    REALMS,
     Catalog,
     Cluster,
     Environment,
@@ -50,7 +52,9 @@ from compiler.render import (
     argocd,
     awx,
     edge,
+    hiera,
     hooks,
+    identity,
     kubernetes,
     mail_tls,
     monitoring,
@@ -362,6 +366,12 @@ def render_environment(
                         ns_sources,
                     )
                 )
+        realms = _realm_files(catalog, env, cluster, members, repo_path, platform_project)
+        if realms is not None:
+            realm_files, application = realms
+            files += realm_files
+            argo.append((application, (), realm_files[-1].sources))
+            platform_kinds |= identity.KINDS
         if by_namespace and per_customer:  # every namespace of the cluster, before the rest
             namespaces = _namespaces_folder(base, sorted(by_namespace), files)
             files.append(namespaces)
@@ -386,6 +396,8 @@ def render_environment(
             destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
             if dashboards is not None:
                 destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
+            if realms is not None and env.identity is not None:  # the Keycloak namespace
+                destinations.add(env.identity.namespace)
             argo.append(
                 (
                     argocd.app_project(
@@ -458,15 +470,18 @@ def render_environment(
     problems += tls_problems
     for host, extra in tls_vars.items():
         host_vars.setdefault(host, {}).update(extra)
-    files.append(
-        OutputFile(
-            f"{env.name}/ansible/inventory.yml",
-            ansible.inventory(env, instances, host_vars),
-            "yaml",
-            vm_ids,
-            vm_sources,
+    if "inventory" in env.output.host_data:
+        files.append(
+            OutputFile(
+                f"{env.name}/ansible/inventory.yml",
+                ansible.inventory(env, instances, host_vars),
+                "yaml",
+                vm_ids,
+                vm_sources,
+            )
         )
-    )
+    if "hiera" in env.output.host_data:
+        files += _hiera_files(env, instances, sources, env_file)
     if env.awx is not None:
         files.append(
             OutputFile(
@@ -480,6 +495,75 @@ def render_environment(
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
     return files, problems + _duplicates(files, env_file, by_id, reserved)
+
+
+def _realm_files(
+    catalog: Catalog,
+    env: Environment,
+    cluster: Cluster,
+    members: Sequence[Instance],
+    repo_path: str,
+    project: str,
+) -> tuple[list[OutputFile], dict[str, Any]] | None:
+    """The realms of the customers with single sign-on whose instances run on `cluster`
+    (render/identity.py), in `<env>/kubernetes/<cluster>/<identity.namespace>/realms/`,
+    and their Application in the platform's project; None when there are none. The
+    files are the platform's (no instance), made from the customers' files."""
+    if env.identity is None:
+        return None
+    names = sorted({i.customer for i in members if i.customer})
+    customers = [catalog.customers[n] for n in names if catalog.customers[n].sso is not None]
+    if not customers:
+        return None
+    env_file = catalog.source("environment", env.name).file
+    directory = f"{env.name}/kubernetes/{cluster.name}/{env.identity.namespace}/{REALMS}"
+    files = [
+        _object_file(
+            directory,
+            identity.realm_import(env, customer),
+            (),
+            tuple(sorted({catalog.source("customer", customer.name).file, env_file})),
+        )
+        for customer in customers
+    ]
+    every = tuple(sorted({s for f in files for s in f.sources}))
+    files.append(_object_file(directory, identity.client_secrets(env, customers), (), every))
+    files.append(_kustomization(directory, files))
+    application = argocd.application(
+        env,
+        cluster,
+        argo_name(env, cluster, env.identity.namespace, REALMS),
+        project,
+        f"{repo_path}/{directory}",
+        env.identity.namespace,
+        0,
+    )
+    return files, application
+
+
+def _hiera_files(
+    env: Environment,
+    instances: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+    env_file: str,
+) -> list[OutputFile]:
+    """`hiera.yaml` and a node file per host (render/hiera.py); each node file names
+    only the instances on that host and the catalog files behind them, so a customer
+    added to one relay pool changes only those relays' files."""
+    on_host: dict[str, list[str]] = {}
+    for instance in instances:
+        for host in instance.hosts:
+            on_host.setdefault(host.name, []).append(instance.id)
+    files = [
+        OutputFile(
+            f"{env.name}/{hiera.HIERA_CONFIG}", hiera.hiera_config(), "yaml", (), (env_file,)
+        )
+    ]
+    for fqdn, data in hiera.nodes(env, instances).items():
+        ids = tuple(sorted(on_host[fqdn]))
+        node_sources = tuple(sorted({s for i in ids for s in sources[i]} | {env_file}))
+        files.append(OutputFile(hiera.node_path(env, fqdn), data, "yaml", ids, node_sources))
+    return files
 
 
 def _customer_application(

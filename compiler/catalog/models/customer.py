@@ -22,6 +22,7 @@ from compiler.catalog.models.fields import (
     Residency,
     Strict,
 )
+from compiler.catalog.models.identity import Sso
 from compiler.catalog.models.settings import Layer
 from compiler.catalog.models.windows import CustomerSyncWindow
 
@@ -102,6 +103,9 @@ def reserved_because(name: str, environments: Mapping[str, Environment]) -> str 
             found.setdefault("one of the platform_namespaces", []).append(env_name)
         if name == env.argocd.namespace:
             found.setdefault("the namespace of ArgoCD", []).append(env_name)
+        if env.identity is not None and name == env.identity.namespace:
+            # its instances would run beside Keycloak, reading every realm's client secrets
+            found.setdefault("the namespace of Keycloak (identity)", []).append(env_name)
         for pattern in env.reserved_namespaces:
             if _reserved(name, pattern):
                 why = f"one of the reserved_namespaces ('{pattern}')"
@@ -138,6 +142,8 @@ class Customer(Strict):
     # the customer's maintenance windows: ArgoCD syncs its Applications (in every
     # environment) only as these allow, besides the environment's own windows
     sync_windows: Annotated[list[CustomerSyncWindow], NullList] = []
+    # single sign-on: a realm of its own with these clients (models/identity.py)
+    sso: Sso | None = None
 
     @field_validator("domains")
     @classmethod

@@ -33,6 +33,7 @@ from compiler.catalog.models.fields import (
     Strict,
     TerraformVariable,
 )
+from compiler.catalog.models.identity import Identity
 from compiler.catalog.models.monitoring import EnvironmentMonitoring
 from compiler.catalog.models.settings import Layer, PortRange
 from compiler.catalog.models.windows import SyncWindow
@@ -128,6 +129,19 @@ class Output(Strict):
     so everyone who compiles the environment must write it the same way."""
 
     layout: Layout = DEFAULT_LAYOUT
+    # what the hosts of VM services get (docs/output.md, "Hiera data"): the Ansible
+    # inventory (AWX), Hiera data for Puppet, or both. Default: the inventory only, what
+    # every environment had before Hiera, so turning it on is a choice of the team that
+    # runs Puppet on the hosts and no existing environment's output changes
+    host_data: Annotated[list[Literal["inventory", "hiera"]], Field(min_length=1, max_length=2)] = [
+        "inventory"
+    ]
+
+    @model_validator(mode="after")
+    def _once(self) -> Output:
+        if len(set(self.host_data)) != len(self.host_data):
+            raise ValueError("host_data names each kind of host data once")
+        return self
 
 
 class SecretStore(Strict):
@@ -296,6 +310,8 @@ class Environment(Strict):
     # annotations every LoadBalancer Service gets (`expose`), e.g. the cloud's LB type
     load_balancer_annotations: Annotated[dict[LabelKey, str], NullDict] = {}
     awx: Awx | None = None
+    # the Keycloak that holds customers' single sign-on realms (models/identity.py)
+    identity: Identity | None = None
     host_pools: Annotated[dict[Name, Annotated[list[Host], Field(min_length=1)]], NullDict] = {}
     # named address ranges services may reach or admit by name (`network.egress`/`ingress`)
     networks: Annotated[dict[Name, Networks], NullDict] = {}
@@ -320,3 +336,14 @@ class Environment(Strict):
     monitoring: EnvironmentMonitoring | None = None
     defaults: Annotated[Layer, NullDict] = {}
     services: Annotated[dict[Name, Layer], NullDict] = {}
+
+    @model_validator(mode="after")
+    def _awx_reads_the_inventory(self) -> Environment:
+        """AWX's inventory source reads `ansible/inventory.yml`: without it AWX would
+        sync an inventory file that is no longer rendered."""
+        if self.awx is not None and "inventory" not in self.output.host_data:
+            raise ValueError(
+                "awx reads the Ansible inventory: output.host_data must list 'inventory' "
+                "(or remove awx:)"
+            )
+        return self
