@@ -264,7 +264,7 @@ def to_json(data: Any) -> str:
     try:
         _json(data, "\n", parts)
     except (_NotPlain, RecursionError):
-        if _holds_verbatim(data):
+        if _holds_verbatim(data):  # never written as a JSON string by json.dumps
             raise ValueError("Verbatim text among values that are not plain") from None
         parts = [json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)]
     parts.append("\n")
@@ -277,13 +277,17 @@ class Verbatim(str):
     so that it is not parsed and written again."""
 
 
-def _holds_verbatim(node: Any) -> bool:
+def _holds_verbatim(node: Any, seen: frozenset[int] = frozenset()) -> bool:
+    """Whether `node` holds a `Verbatim` (a cycle is left to `json.dumps` to refuse)."""
     if isinstance(node, Verbatim):
         return True
+    if id(node) in seen:
+        return False
+    inner = seen | {id(node)}
     if isinstance(node, dict):
-        return any(_holds_verbatim(v) for v in node.values())
+        return any(_holds_verbatim(v, inner) for v in node.values())
     if isinstance(node, (list, tuple)):
-        return any(_holds_verbatim(v) for v in node)
+        return any(_holds_verbatim(v, inner) for v in node)
     return False
 
 
