@@ -119,7 +119,7 @@ def run(
                     {**kept, **emitted.learned},
                     last.start,  # type: ignore[union-attr]
                     placed,
-                    emitted.units,
+                    emitted.pending,
                 )
             else:
                 pipeline.forget(out)

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import render_tree
 from compiler.pipeline.load import Resolved, compile_workers, resolve_catalog, workers
-from compiler.pipeline.units import Keys, Reuse, learn, reuse
+from compiler.pipeline.units import Keys, Reuse, learn, record, reuse
 from compiler.render import KeptRendered, OutputFile, render_environment
 
 _T = TypeVar("_T")
@@ -70,14 +71,16 @@ class Emitted:
     out: Path | None = None  # the folder, whose index and units record are read
     generation: str | None = None  # of the units the last compile recorded
     keys: Keys = field(default_factory=Keys)  # of the units and their folders
-    units: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> learned
+    # the generation this compile's units are recorded under, by the worker that
+    # rendered them (not sent back: tens of MB), and that its record names once written
+    pending: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
 _SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked workers inherit
 
 
-_Part = tuple[dict[str, bytes | None], dict[str, tuple[str, str]], dict[str, Any], list[Problem]]
-"""One environment's files (None: kept), their [mark, sha256], its units, problems."""
+_Part = tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]]
+"""One environment's files (None: kept), their [mark, sha256], its problems."""
 
 
 def _render_one(env: str) -> _Part:
@@ -87,7 +90,7 @@ def _render_one(env: str) -> _Part:
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
         if emitted is None:
-            return render_tree(render(one, repo_path), layouts), {}, {}, []
+            return render_tree(render(one, repo_path), layouts), {}, []
         kept = Reuse()
         if emitted.out is not None and emitted.keys.customers:
             kept = reuse(emitted.out, env, emitted.generation, emitted.keys, emitted.known)
@@ -102,10 +105,16 @@ def _render_one(env: str) -> _Part:
             owners.clear()
             files = render(one, repo_path)
             tree = render_tree(files, layouts, emitted.known, learned, None, owners)
-        units = learn(env, emitted.keys, owners, files[env], kept)
-        return tree, learned, units, []
+        if emitted.out is not None:
+            record(
+                emitted.out,
+                env,
+                emitted.pending,
+                learn(env, emitted.keys, owners, files[env], kept),
+            )
+        return tree, learned, []
     except CatalogInvalid as invalid:
-        return {}, {}, {}, invalid.problems
+        return {}, {}, invalid.problems
 
 
 def render_parts(
@@ -167,11 +176,10 @@ def _finished(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    tree, learned, units, found = result
+    tree, learned, found = result
     problems += found
     if emitted is not None:
         emitted.learned.update(learned)
-        emitted.units[env] = units
     if done is not None:
         done(env)
     if not found:
@@ -211,7 +219,7 @@ def compile_parts(
             for job in as_completed(jobs):
                 part, failed = _result(job)
                 if failed:
-                    unresolved += part[3]
+                    unresolved += part[2]
                 elif not unresolved:
                     yield from _finished(jobs[job], part, problems, done, emitted)
     finally:
@@ -231,7 +239,7 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     try:
         resolved = resolve_catalog(catalog, [env])
     except CatalogInvalid as invalid:
-        return ({}, {}, {}, invalid.problems), True
+        return ({}, {}, invalid.problems), True
     _SHARED = (resolved, repo_path, emitted)
     try:
         return _render_one(env), False

@@ -40,20 +40,17 @@ import functools
 import hashlib
 import os
 import platform
-import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
 
 from compiler.catalog import Catalog
 from compiler.check import result_cache
 from compiler.output import MARKER, MARKER_BYTES
 from compiler.pipeline.units import Keys, keys_of
-from compiler.pipeline.units import record as record_units
 
 _INPUTS = ("catalog", "environments")
 _KIND = "compile"
@@ -152,7 +149,7 @@ def remember(
     emitted: Mapping[str, Sequence[str]],
     start: Mapping[str, list[int]] | None,
     placed: int,
-    units: Mapping[str, Mapping[str, Any]] | None = None,
+    generation: str | None = None,
 ) -> None:
     """After a compile into `out`: its inputs (None after a compile of some
     environments: the others were kept as they were, so the record no longer says what
@@ -169,9 +166,9 @@ def remember(
     or while it was kept unread: it is left out, so the next compile compares it and
     puts it right. Any other file is as the writer found or made it.
 
-    `units` (environment -> its units, pipeline/units.py) are recorded first, under a
-    new generation the record then names: a run killed between the two leaves units
-    the older record does not name, never used."""
+    `generation` is the one the compile's units were recorded under (by the render
+    workers, before this, pipeline/units.py): the record names it, so that units of a
+    run killed before its record was written are never used."""
     taken = time.time_ns()
     files = _snapshot(out) or {}
     expected = {path: mark[1] for path, mark in emitted.items()}
@@ -189,9 +186,6 @@ def remember(
                 racy[path] = sha
         elif start is not None and path in start and start[path] != status:
             del files[path]
-    generation = secrets.token_hex(16)
-    for env, recorded in sorted((units or {}).items()):
-        record_units(out, env, generation, recorded)
     record = {
         "generation": generation,
         "inputs": digest,

@@ -214,7 +214,7 @@ def _keep_folder(
 ) -> None:
     for path in folder["paths"]:
         _keep(found, path, env, known, entries)
-    found.reserved.extend((*o[:6], tuple(o[6])) for o in folder["objects"])
+    found.reserved.extend((*o[:6], tuple(o[6])) for o in json.loads(folder["objects"]))
 
 
 def learn(
@@ -248,25 +248,32 @@ def learn(
         else:
             folder = entry["folders"].setdefault(service, _new_folder(keys, env, unit[1], service))
             folder["paths"].append(path)
+    learning: dict[str, Any] = {}  # folder path -> the rendered folder's record, or None
     for file in files:
-        unit = unit_of(file.path, file.instances)
-        if unit is None:
+        directory, _, file_name = file.path.rpartition("/")
+        if directory not in learning:  # a service folder's files are one instance's
+            unit = unit_of(file.path, file.instances)
+            service = _folder_of(file.path) if unit else None
+            name = f"{unit[0]}/{unit[1]}" if unit else ""
+            folder = units[name]["folders"].get(service) if service and name in units else None
+            learning[directory] = (
+                None
+                if folder is None or name in skipped or (name, service) in kept_folders
+                else folder
+            )
+        folder = learning[directory]
+        if folder is None:
             continue
-        service = _folder_of(file.path)
-        name = f"{unit[0]}/{unit[1]}"
-        if service is None or name not in units or name in skipped:
-            continue
-        folder = units[name]["folders"].get(service)
-        if folder is None or (name, service) in kept_folders:
-            continue
-        if file.path.endswith("/kustomization.yaml"):
+        if file_name == "kustomization.yaml":
             folder["sources"] = list(file.sources)
             continue
-        folder["kinds"].append(list(group_kind(file.data)))
+        folder["kinds"].append(group_kind(file.data))
         folder["objects"] += [[*i[:6], list(i[6])] for i in identities([file])]
-    for unit in units.values():
-        for folder in unit["folders"].values():
-            folder["kinds"] = sorted(map(list, {tuple(k) for k in folder["kinds"]}))
+    for folder in filter(None, learning.values()):
+        folder["kinds"] = sorted(map(list, set(folder["kinds"])))
+        # one string, not thousands of small lists: the record is written, and read
+        # back, as few values as it can be
+        folder["objects"] = json.dumps(folder["objects"], separators=(",", ":"))
     return {name: unit for name, unit in units.items() if "key" in unit}
 
 
