@@ -211,3 +211,29 @@ def test_bad_host_data_is_refused_at_its_line(tmp_path: Path, value: str, messag
     ]
     assert any(message in row for row in located), result.stderr
     assert any(f":{line}:" in row or f":{line - 1}:" in row for row in located), result.stderr
+
+
+def test_a_host_that_takes_hiera_data_gets_its_edge_and_tls_variables_too(tmp_path: Path):
+    """What the inventory gives a host from several instances at once (an edge's whole
+    configuration and routes, a relay's certificate and Postfix TLS settings) is in its
+    Hiera node file too, as `gitopsc::<name>`: an environment that asks for Hiera data
+    only would otherwise leave its edges without a configuration."""
+    out = _compile(copy_example(tmp_path / "repo"))
+    inventory = yaml.safe_load((out / "prod/ansible/inventory.yml").read_text())
+    hosts: dict[str, Any] = inventory["all"]["hosts"]
+    shared = {
+        name: {k: v for k, v in variables.items() if k in _FROM_SEVERAL}
+        for name, variables in hosts.items()
+    }
+    assert any("gitopsc_files" in v for v in shared.values())  # an edge
+    assert any("gitopsc_tls" in v for v in shared.values())  # a relay
+    for name, variables in shared.items():
+        node = out / f"prod/hieradata/nodes/{name}.yaml"
+        if not variables or not node.exists():
+            continue
+        data = yaml.safe_load(node.read_text())
+        for key, value in variables.items():
+            assert data[f"gitopsc::{key.removeprefix('gitopsc_')}"] == literal(value), (name, key)
+
+
+_FROM_SEVERAL = ("gitopsc_files", "gitopsc_edge_routes", "gitopsc_tls", "gitopsc_postfix")

@@ -481,7 +481,7 @@ def render_environment(
             )
         )
     if "hiera" in env.output.host_data:
-        files += _hiera_files(env, instances, sources, env_file)
+        files += _hiera_files(env, instances, sources, env_file, host_vars, routed)
     if env.awx is not None:
         files.append(
             OutputFile(
@@ -546,21 +546,29 @@ def _hiera_files(
     instances: Sequence[Instance],
     sources: dict[str, tuple[str, ...]],
     env_file: str,
+    host_vars: Mapping[str, Mapping[str, Any]],
+    routed: set[str],
 ) -> list[OutputFile]:
     """`hiera.yaml` and a node file per host (render/hiera.py); each node file names
     only the instances on that host and the catalog files behind them, so a customer
-    added to one relay pool changes only those relays' files."""
+    added to one relay pool changes only those relays' files. An edge host's file also
+    names the instances it routes (its configuration is made from them), as the
+    inventory does."""
     on_host: dict[str, list[str]] = {}
     for instance in instances:
         for host in instance.hosts:
             on_host.setdefault(host.name, []).append(instance.id)
+    routed_ids = [i.id for i in instances if i.service in routed]
+    for fqdn, extra in host_vars.items():
+        if fqdn in on_host and "gitopsc_edge_routes" in extra:
+            on_host[fqdn] += routed_ids
     files = [
         OutputFile(
             f"{env.name}/{hiera.HIERA_CONFIG}", hiera.hiera_config(), "yaml", (), (env_file,)
         )
     ]
-    for fqdn, data in hiera.nodes(env, instances).items():
-        ids = tuple(sorted(on_host[fqdn]))
+    for fqdn, data in hiera.nodes(env, instances, host_vars).items():
+        ids = tuple(sorted(set(on_host[fqdn])))
         node_sources = tuple(sorted({s for i in ids for s in sources[i]} | {env_file}))
         files.append(OutputFile(hiera.node_path(env, fqdn), data, "yaml", ids, node_sources))
     return files

@@ -31,7 +31,7 @@ A node file's path is made of the host's name, a validated lower-case DNS name
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compiler.catalog import Environment, Instance
@@ -64,8 +64,16 @@ def node_path(env: Environment, fqdn: str) -> str:
     return f"{env.name}/{DATADIR}/nodes/{fqdn}.yaml"
 
 
-def nodes(env: Environment, instances: Iterable[Instance]) -> dict[str, dict[str, Any]]:
-    """fqdn -> the Hiera data of that host, sorted; only hosts that run a VM service."""
+def nodes(
+    env: Environment,
+    instances: Iterable[Instance],
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """fqdn -> the Hiera data of that host, sorted; only hosts that run a VM service.
+    `host_vars` are the variables made from several instances at once that the
+    inventory gives a host (an edge's configuration and routes, its certificate,
+    Postfix's TLS settings): each `gitopsc_<name>` is the key `gitopsc::<name>`, so that
+    a host that takes Hiera data only gets them too."""
     found: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[str, dict[str, Any]]] = {}
     for instance in instances:
@@ -102,6 +110,8 @@ def nodes(env: Environment, instances: Iterable[Instance]) -> dict[str, dict[str
         params = per_class[fqdn]
         classes = sorted(key.removesuffix("::instances") for key in params)
         node: dict[str, Any] = {"classes": classes, **found[fqdn]}
+        for name, value in sorted((host_vars or {}).get(fqdn, {}).items()):
+            node[f"gitopsc::{name.removeprefix('gitopsc_')}"] = value
         for key in sorted(params):
             node[key] = dict(sorted(params[key].items()))
         out[fqdn] = literal(node)
