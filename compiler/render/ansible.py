@@ -37,6 +37,24 @@ def variable_key(name: str) -> str:
     return name.replace("-", "_")
 
 
+def vm_data(env: Environment, instance: Instance) -> dict[str, Any]:
+    """A VM instance's own data for its hosts: its `vm.vars`, sorted, and under
+    `secrets` the references to its secrets (store, key, property; never values). The
+    inventory and the Hiera data (render/hiera.py) both carry it."""
+    settings = instance.settings
+    data: dict[str, Any] = dict(sorted(((settings.vm.vars or {}) if settings.vm else {}).items()))
+    if settings.secrets:
+        data["secrets"] = {
+            variable: {
+                "store": ref.store or env.secret_store.name,
+                "key": ref.key,
+                **({"property": ref.property} if ref.property else {}),
+            }
+            for variable, ref in sorted(settings.secrets.items())
+        }
+    return data
+
+
 def group_name(kind: str, name: str) -> str:
     return f"{kind}_{variable_key(name)}"
 
@@ -53,20 +71,7 @@ def inventory(
     for instance in instances:
         if not instance.hosts:
             continue
-        settings = instance.settings
-        data: dict[str, Any] = dict(
-            sorted(((settings.vm.vars or {}) if settings.vm else {}).items())
-        )
-        if settings.secrets:
-            data["secrets"] = {
-                variable: {
-                    "store": ref.store or env.secret_store.name,
-                    "key": ref.key,
-                    **({"property": ref.property} if ref.property else {}),
-                }
-                for variable, ref in sorted(settings.secrets.items())
-            }
-        data = inert(data)
+        data = inert(vm_data(env, instance))
         owner = variable_key(instance.customer) if instance.customer else "_environment"
         for host in instance.hosts:
             entry = hosts.setdefault(

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compiler.catalog import Environment, Instance
-from compiler.render.ansible import variable_key
+from compiler.render.ansible import variable_key, vm_data
 
 HIERA_CONFIG = "hiera.yaml"
 DATADIR = "hieradata"
@@ -79,19 +79,7 @@ def nodes(
     for instance in instances:
         if not instance.hosts:
             continue
-        settings = instance.settings
-        data: dict[str, Any] = dict(
-            sorted(((settings.vm.vars or {}) if settings.vm else {}).items())
-        )
-        if settings.secrets:
-            data["secrets"] = {
-                variable: {
-                    "store": ref.store or env.secret_store.name,
-                    "key": ref.key,
-                    **({"property": ref.property} if ref.property else {}),
-                }
-                for variable, ref in sorted(settings.secrets.items())
-            }
+        data = vm_data(env, instance)
         owner = variable_key(instance.customer) if instance.customer else "_environment"
         for host in instance.hosts:
             found.setdefault(
