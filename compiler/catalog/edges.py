@@ -1,11 +1,11 @@
 """What `edge:` and `vm.tls:` may say, checked on every layer that writes them (issue 18).
 
 An edge routes the ingress hosts of other services to the clusters' ingress controllers
-(render/edge.py), so it must be an environment-scoped VM service (one configuration per
-edge host, made from every customer's instances; a customer's own edge would be handed
-other customers' hosts), and each service it routes must exist and run on Kubernetes (a
-service without an ingress gives the edge no host, and is no error: removing an ingress
-should not need the edge edited). `vm.tls` describes the certificate of VM hosts:
+(render/edge.py), so it must be an environment-scoped service, on VMs or Kubernetes (one
+configuration per edge host or per cluster, made from every customer's instances; a
+customer's own edge would be handed other customers' hosts), and each service it
+routes must exist and run on Kubernetes (a service without an ingress gives the edge
+no host, and is no error: removing an ingress should not need the edge edited). `vm.tls` describes the certificate of VM hosts:
 a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
 at the line of the layer that wrote the value, with exit code 2 like any bad input.
 
@@ -68,18 +68,16 @@ def catalog_problems(catalog: Catalog, broken: frozenset[str] = frozenset()) -> 
                         "declare it in the edge service's file or under services.<edge>",
                     )
                 )
-            elif service is not None and (
-                service.runtime != "vm" or service.scope != "environment" or kind == "customer"
-            ):
+            elif service is not None and (service.scope != "environment" or kind == "customer"):
                 problems.append(
                     Problem(
                         where,
-                        f"edge applies to environment-scoped VM services; '{target}' is "
-                        f"{service.scope}-scoped and runs on {service.runtime}"
+                        f"edge applies to environment-scoped services; '{target}' is "
+                        f"{service.scope}-scoped"
                         if kind != "customer"
                         else "edge is the platform's: a customer's layer may not declare one",
-                        "an edge routes every customer's hosts: make it a `runtime: vm`, "
-                        "`scope: environment` service"
+                        "an edge routes every customer's hosts: make it a `scope: environment` "
+                        "service (on VMs or Kubernetes)"
                         if kind != "customer"
                         else "edges are declared in the edge service's file or the environment's",
                     )
