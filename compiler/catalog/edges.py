@@ -6,8 +6,10 @@ configuration per edge host or per cluster, made from every customer's instances
 customer's own edge would be handed other customers' hosts), and each service it
 routes must exist and run on Kubernetes (a service without an ingress gives the edge
 no host, and is no error: removing an ingress should not need the edge edited).
-`vm.tls` describes the certificate of VM hosts: a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
-at the line of the layer that wrote the value, with exit code 2 like any bad input.
+`vm.tls` describes the certificate of VM hosts: a Kubernetes service has none (its
+ingress has its own, from cert-manager; an edge on Kubernetes passes TLS through and
+holds none). Each error is at the line of the layer that wrote the value, with exit
+code 2 like any bad input.
 
 A certificate's names are held to the tenant boundary like ingress hosts (tenancy.py):
 the ACME role proves them through the platform's DNS provider, so a name in a customer's
