@@ -127,6 +127,46 @@ def _route_problem(
     return None
 
 
+# where each program reads its configuration (Debian's packages and the official images)
+CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
+# the port names an edge on Kubernetes listens on: TLS passed through, and plain HTTP
+EDGE_PORTS = ("https", "http")
+
+
+def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[YamlPath, str, str]]:
+    """An edge on Kubernetes listens on the ports its service declares as `https` and
+    `http` (TCP), so that its configuration, its Service, its NetworkPolicy and `expose:`
+    name the same ports; and its configuration file is gitopsc's, not the catalog's."""
+    edge = settings.edge
+    if edge is None or runtime != "kubernetes":
+        return
+    declared = settings.ports or {}
+    for name in EDGE_PORTS:
+        port = declared.get(name)
+        protocol = getattr(port, "protocol", "TCP")
+        if port is None:
+            yield (
+                ("edge",),
+                f"an edge on Kubernetes listens on its TCP ports 'https' and 'http'; "
+                f"its service declares no port '{name}'",
+                "declare ports: {https: 8443, http: 8080} (or 443 and 80 where the "
+                "container runtime lets a pod without capabilities bind them) and expose them",
+            )
+        elif protocol != "TCP":
+            yield (
+                ("ports", name),
+                f"an edge listens on its port '{name}' over TCP; it is declared {protocol}",
+                "remove protocol, or write the port as a number",
+            )
+    path = CONFIG_PATH[edge.software]
+    if path in (settings.files or {}):
+        yield (
+            ("files", path),
+            f"file '{path}' is the edge's configuration, which gitopsc writes from its routes",
+            "remove it from files:, or mount your own file elsewhere",
+        )
+
+
 def certificate_problems(
     env: Environment,
     customer: Customer | None,

@@ -26,10 +26,11 @@ program's usual path; `kubernetes_settings`). A cluster's edge routes like a hos
 the cluster's region and residencies: the instances of customers whose residency the
 cluster holds, and an environment-wide instance to the cluster of its own region. In a
 container the file differs only where a container needs it to (`Listen`): it listens
-on unprivileged ports (8443, 8080: a pod that drops every capability cannot bind 443),
-logs to standard output and error, changes no user, and keeps Nginx's pid and
-temporary files in /tmp, the writable directory every pod has; the service's Service
-(`expose:`) maps 443 and 80 to them.
+on the ports the service declares as `https` and `http` (its Service, NetworkPolicy and
+`expose:` name the same ones; a pod that drops every capability binds 443 only where
+the container runtime allows unprivileged low ports, so 8443 and 8080 are the usual
+choice), logs to standard output and error, changes no user, and keeps Nginx's pid and
+temporary files in /tmp, the writable directory every pod has.
 
 The file is rendered whole, not as variables for a template in a role: what the tests
 check with `haproxy -c` and `nginx -t` is then byte for byte what the host loads, and
@@ -46,12 +47,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from compiler.catalog import Cluster, Customer, Environment, Host, Instance, Settings
+from compiler.catalog.edges import CONFIG_PATH
 from compiler.catalog.models import ConfigFile
+from compiler.catalog.models.settings import port_spec
 from compiler.errors import Location, Problem
 from compiler.render.ansible import variable_key
 
-# where each program reads its configuration on Debian
-CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
 # the check the Ansible role runs on the new file before it replaces the old one
 VALIDATE = {"haproxy": "haproxy -c -f %s", "nginx": "nginx -t -c %s"}
 # Nginx's stream module (SNI routing), a package of its own on Debian: libnginx-mod-stream
@@ -62,11 +63,6 @@ _SAFE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9]
 _SAFE_IP = re.compile(r"[0-9a-f.:]+\Z")
 # Nginx's http temporary directories: under the package's /var/lib/nginx by default
 _TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-
-
-# the ports an edge in a pod listens on: unprivileged (docs/catalog.md, "Edge")
-CONTAINER_HTTPS_PORT = 8443
-CONTAINER_HTTP_PORT = 8080
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +77,6 @@ class Listen:
 
 
 ON_HOST = Listen()
-IN_POD = Listen(CONTAINER_HTTPS_PORT, CONTAINER_HTTP_PORT, container=True)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -382,7 +377,11 @@ def kubernetes_settings(
     assert declared is not None
     render = haproxy_config if declared.software == "haproxy" else nginx_config
     table = routes(env, edge, cluster, instances, customers)
-    content = render(env, edge, cluster, table, IN_POD)
+    declared_ports = edge.settings.ports or {}  # both there (edges.kubernetes_problems)
+    listen = Listen(
+        port_spec(declared_ports["https"]).port, port_spec(declared_ports["http"]).port, True
+    )
+    content = render(env, edge, cluster, table, listen)
     files = {
         **(edge.settings.files or {}),
         CONFIG_PATH[declared.software]: ConfigFile(content=content),
