@@ -286,3 +286,26 @@ def test_the_kubernetes_path_goes_through_the_line_guard(compiled: Path, host: s
     edge.kubernetes_settings(env, kube_edge, cluster, instances, customers)  # as compiled
     with pytest.raises(ValueError, match="not a plain DNS name"):
         edge.kubernetes_settings(env, kube_edge, cluster, others, customers)
+
+
+def test_a_configuration_past_the_files_limit_is_an_error_at_the_edge(compiled: Path):
+    """A table too large for a ConfigMap is refused at compile time, at the edge's line,
+    rather than rendered into an object the API server would refuse at sync."""
+    resolved = pipeline.run(compiled, ["prod"])
+    instances = [i for i in resolved.instances.values() if i.environment == "prod"]
+    env = resolved.catalog.environments["prod"]
+    kube_edge = next(i for i in instances if i.service == "kube-edge")
+    cluster = next(c for c in env.clusters if c.name == "prod-fra1")
+    customers = resolved.catalog.customers
+    settings = edge.kubernetes_settings(env, kube_edge, cluster, instances, customers)
+    as_compiled = dataclasses.replace(kube_edge, settings=settings)
+    assert edge.size_problems(as_compiled, cluster, EDGE_FILE) == []
+    # the same edge with 300 KiB of routes (as a few thousand hosts would make)
+    big = settings.files[CONFIG_PATH["haproxy"]].model_copy(update={"content": "#" * 300_000})
+    oversized = dataclasses.replace(
+        kube_edge,
+        settings=settings.model_copy(update={"files": {CONFIG_PATH["haproxy"]: big}}),
+    )
+    [problem] = edge.size_problems(oversized, cluster, EDGE_FILE)
+    assert str(problem.location).startswith(f"{EDGE_FILE}:27")
+    assert "makes its files 293 KiB, more than the 256 KiB allowed" in problem.message

@@ -290,6 +290,7 @@ def render_environment(
                             env, instance, cluster, instances, catalog.customers
                         ),
                     )
+                    problems += edge.size_problems(instance, cluster, sources[instance.id][0])
                 service = catalog.services[instance.service]
                 hook = hook_of(service, instance.settings)
                 directory = f"{base}/{namespace}/{instance.service}"

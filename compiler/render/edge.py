@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 from compiler.catalog import Cluster, Customer, Environment, Host, Instance, Settings
 from compiler.catalog.edges import CONFIG_PATH
+from compiler.catalog.files import MAX_BYTES, rendered_files
 from compiler.catalog.models import ConfigFile
 from compiler.catalog.models.settings import port_spec
 from compiler.errors import Location, Problem
@@ -387,3 +388,23 @@ def kubernetes_settings(
         CONFIG_PATH[declared.software]: ConfigFile(content=content),
     }
     return edge.settings.model_copy(update={"files": files})
+
+
+def size_problems(edge: Instance, cluster: Cluster, fallback: str) -> list[Problem]:
+    """An edge on Kubernetes whose files, with the configuration made from its table,
+    pass the limit of an instance's files (files.MAX_BYTES; a ConfigMap holds at most
+    1 MiB): at its `edge`, from `compile`, since the table is known only once every
+    instance is resolved. The resolve stage checks the files the catalog writes."""
+    total = sum(len(f.text.encode()) for f in rendered_files(edge.settings, edge.service))
+    if total <= MAX_BYTES:
+        return []
+    where = edge.origin(("edge",)).location or Location(fallback)
+    return [
+        Problem(
+            where,
+            f"the configuration of edge '{edge.service}' on cluster '{cluster.name}' makes "
+            f"its files {-(-total // 1024)} KiB, more than the {MAX_BYTES // 1024} KiB allowed",
+            "route fewer services through it (a ConfigMap holds at most 1 MiB), or run the "
+            "edge on VMs, where the file goes into the inventory",
+        )
+    ]
