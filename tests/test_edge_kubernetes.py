@@ -19,7 +19,7 @@ import yaml
 from compiler import pipeline
 from compiler.catalog.edges import CONFIG_PATH
 from compiler.render import edge
-from tests.conftest import copy_example, run_cli, tool
+from tests.conftest import REPO, copy_example, run_cli, tool
 from tests.test_edge import STREAM_MODULE, _clean, _edit, haproxy_check
 from tests.test_edge import nginx_check as _host_nginx_check
 
@@ -92,6 +92,24 @@ def nginx_check(content: str, work: Path) -> subprocess.CompletedProcess[str]:
     path.write_text(content)
     command = [tool("nginx"), "-t", "-c", str(path), "-p", f"{work}/", "-e", str(work / "e.log")]
     return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_haproxy_accepts_the_example_dev_edge(tmp_path: Path):
+    """The example's own edge on Kubernetes (dev's `cluster-edge`), as rendered in the
+    repository: the file passes `haproxy -c`, and one broken line makes it fail."""
+    folder = REPO / "rendered/dev/kubernetes/dev-fra1/platform/cluster-edge"
+    objects = {
+        f"{d['kind']}/{d['metadata']['name']}": d
+        for d in yaml.safe_load_all((folder / "manifests.yaml").read_text())
+    }
+    text = objects["ConfigMap/cluster-edge-files"]["data"]["haproxy.cfg"]
+    assert "use_backend https_dev_fra1 if { req_ssl_sni -i matrix.acme.example }" in text
+    assert "server ingress 10.10.0.100:443 check" in text
+    result = haproxy_check(text, tmp_path / "ok")
+    assert _clean(result), result.stdout + result.stderr
+    broken = text.replace("    mode tcp\n", "    mode tcpp\n", 1)
+    assert broken != text
+    assert haproxy_check(broken, tmp_path / "broken").returncode != 0
 
 
 @pytest.fixture(scope="module")
