@@ -1,12 +1,14 @@
-"""Edges fed from the catalog (issue 18, item 2): the routing table of each edge host,
-and the HAProxy or Nginx configuration file made from it, written in full.
+"""Edges fed from the catalog (issue 18, item 2): the routing table of each edge host
+(or of an edge on each cluster), and the HAProxy or Nginx configuration file made from
+it, written in full.
 
-An edge is an environment-scoped VM service with `edge: {software, routes}`. Each of its
-hosts routes the ingress hosts of the routed services' instances to the ingress
-controller of the cluster each instance runs on, at the address the cluster declares
-(`clusters[].ingress_address`: its ingress load balancer's internal address, while the
-public name customers' records point at, `ingress.<cluster>.<base_domain>`, names the
-edges of its region; a cluster without one that a routed instance runs on is an error):
+An edge is an environment-scoped service with `edge: {software, routes}`, on VMs or on
+Kubernetes (below). Each of its hosts routes the ingress hosts of the routed services'
+instances to the ingress controller of the cluster each instance runs on, at the
+address the cluster declares (`clusters[].ingress_address`: its ingress load balancer's
+internal address, while the public name customers' records point at,
+`ingress.<cluster>.<base_domain>`, names the edges of its region; a cluster without
+one that a routed instance runs on is an error):
 
 - **per residency**: a host routes only the instances of customers of its own residency
   (an environment-wide instance: to the cluster of the host's region, else the first
