@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from compiler import pipeline
-from compiler.catalog.edges import CONFIG_PATH
+from compiler.catalog.edges import EDGE_CONFIG_PATH
 from compiler.render import edge
 from tests.conftest import REPO, copy_example, run_cli, tool
 from tests.test_edge import STREAM_MODULE, _clean, _edit, haproxy_check
@@ -137,7 +137,7 @@ def test_the_file_is_mounted_read_only_where_haproxy_reads_it(compiled: Path):
     objects = manifests(compiled, "prod-fra1")
     pod = objects["Deployment/kube-edge"]["spec"]["template"]
     mounts = pod["spec"]["containers"][0]["volumeMounts"]
-    mount = next(m for m in mounts if m["mountPath"] == CONFIG_PATH["haproxy"])
+    mount = next(m for m in mounts if m["mountPath"] == EDGE_CONFIG_PATH["haproxy"])
     assert mount == {
         "name": "files",
         "mountPath": "/etc/haproxy/haproxy.cfg",
@@ -319,10 +319,10 @@ def test_a_configuration_past_the_files_limit_is_an_error_at_the_edge(compiled: 
     as_compiled = dataclasses.replace(kube_edge, settings=settings)
     assert edge.size_problems(as_compiled, cluster, EDGE_FILE) == []
     # the same edge with 300 KiB of routes (as a few thousand hosts would make)
-    big = settings.files[CONFIG_PATH["haproxy"]].model_copy(update={"content": "#" * 300_000})
+    big = settings.files[EDGE_CONFIG_PATH["haproxy"]].model_copy(update={"content": "#" * 300_000})
     oversized = dataclasses.replace(
         kube_edge,
-        settings=settings.model_copy(update={"files": {CONFIG_PATH["haproxy"]: big}}),
+        settings=settings.model_copy(update={"files": {EDGE_CONFIG_PATH["haproxy"]: big}}),
     )
     [problem] = edge.size_problems(oversized, cluster, EDGE_FILE)
     assert str(problem.location).startswith(f"{EDGE_FILE}:27")

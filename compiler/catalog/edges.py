@@ -128,7 +128,7 @@ def _route_problem(
 
 
 # where each program reads its configuration (Debian's packages and the official images)
-CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
+EDGE_CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
 # the port names an edge on Kubernetes listens on: TLS passed through, and plain HTTP
 EDGE_PORTS = ("https", "http")
 
@@ -158,7 +158,7 @@ def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[Yaml
                 f"an edge listens on its port '{name}' over TCP; it is declared {protocol}",
                 "remove protocol, or write the port as a number",
             )
-    path = CONFIG_PATH[edge.software]
+    path = EDGE_CONFIG_PATH[edge.software]
     if path in (settings.files or {}):
         yield (
             ("files", path),

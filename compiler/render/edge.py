@@ -48,11 +48,19 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from compiler.catalog import Cluster, Customer, Environment, Host, Instance, Settings
-from compiler.catalog.edges import CONFIG_PATH
-from compiler.catalog.files import MAX_BYTES, rendered_files
-from compiler.catalog.models import ConfigFile
-from compiler.catalog.models.settings import port_spec
+from compiler.catalog import (
+    EDGE_CONFIG_PATH,
+    FILES_MAX_BYTES,
+    Cluster,
+    ConfigFile,
+    Customer,
+    Environment,
+    Host,
+    Instance,
+    Settings,
+    port_spec,
+    rendered_files,
+)
 from compiler.errors import Location, Problem
 from compiler.render.ansible import variable_key
 
@@ -353,7 +361,7 @@ def host_files(
         for host in edge.hosts:
             table = routes(env, edge, host, instances, customers)
             entry = found.setdefault(host.name, {})
-            entry.setdefault("gitopsc_files", {})[CONFIG_PATH[declared.software]] = {
+            entry.setdefault("gitopsc_files", {})[EDGE_CONFIG_PATH[declared.software]] = {
                 "content": render(env, edge, host, table),
                 "validate": VALIDATE[declared.software],
                 "service": edge.service,
@@ -387,7 +395,7 @@ def kubernetes_settings(
     content = render(env, edge, cluster, table, listen)
     files = {
         **(edge.settings.files or {}),
-        CONFIG_PATH[declared.software]: ConfigFile(content=content),
+        EDGE_CONFIG_PATH[declared.software]: ConfigFile(content=content),
     }
     return edge.settings.model_copy(update={"files": files})
 
@@ -398,14 +406,15 @@ def size_problems(edge: Instance, cluster: Cluster, fallback: str) -> list[Probl
     1 MiB): at its `edge`, from `compile`, since the table is known only once every
     instance is resolved. The resolve stage checks the files the catalog writes."""
     total = sum(len(f.text.encode()) for f in rendered_files(edge.settings, edge.service))
-    if total <= MAX_BYTES:
+    if total <= FILES_MAX_BYTES:
         return []
     where = edge.origin(("edge",)).location or Location(fallback)
     return [
         Problem(
             where,
             f"the configuration of edge '{edge.service}' on cluster '{cluster.name}' makes "
-            f"its files {-(-total // 1024)} KiB, more than the {MAX_BYTES // 1024} KiB allowed",
+            f"its files {-(-total // 1024)} KiB, more than the "
+            f"{FILES_MAX_BYTES // 1024} KiB allowed",
             "route fewer services through it (a ConfigMap holds at most 1 MiB), or run the "
             "edge on VMs, where the file goes into the inventory",
         )
