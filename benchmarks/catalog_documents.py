@@ -13,11 +13,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from catalog_services import edge_document, service_document
+from catalog_services import edge_document, kube_edge_document, service_document
 from catalog_shapes import (
     EDGE,
     EDGE_POOL,
     ENVIRONMENTS,
+    INGRESS_NETWORK,
+    KUBE_EDGE,
     ServiceSpec,
     Size,
     environment_specs,
@@ -177,6 +179,9 @@ def environment_document(
         },
         "defaults": defaults,
     }
+    if edge:  # the edge on Kubernetes reaches the clusters' ingress (issue 18)
+        doc["networks"] = {INGRESS_NETWORK: [f"{c['ingress_address']}/32" for c in clusters]}
+        doc["accepts"] = {INGRESS_NETWORK: [443, 80]}
     if overrides:
         doc["services"] = overrides
     return doc
@@ -329,6 +334,8 @@ def catalog_texts(size: Size) -> dict[str, str]:
     if size.edge:
         edge = edge_document(customer, wide)
         files[f"catalog/services/{EDGE}.yaml"] = dump(edge, header("service"))
+        kube_edge = kube_edge_document(customer, wide)
+        files[f"catalog/services/{KUBE_EDGE}.yaml"] = dump(kube_edge, header("service"))
     for name, tier in environments:
         files[f"environments/{name}/environment.yaml"] = dump(
             environment_document(name, tier, customer, wide, size.applications, size.edge),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from catalog_shapes import EDGE, EDGE_POOL, SPAM_FILTER, ServiceSpec
+from catalog_shapes import EDGE, EDGE_POOL, INGRESS_NETWORK, KUBE_EDGE, SPAM_FILTER, ServiceSpec
 from catalog_yaml import Flow
 
 
@@ -287,6 +287,42 @@ def edge_document(customer: list[ServiceSpec], wide: list[ServiceSpec]) -> dict:
         "scope": "environment",
         "defaults": {
             "vm": {"host_pool": EDGE_POOL},
+            "edge": {"software": "haproxy", "routes": routes},
+        },
+    }
+
+
+def kube_edge_document(customer: list[ServiceSpec], wide: list[ServiceSpec]) -> dict:
+    """The edge on Kubernetes (issue 18): HAProxy on each cluster, its configuration in
+    its ConfigMap of files. It routes the first web service and the push gateway only:
+    a ConfigMap holds at most 1 MiB (gitopsc allows 256 KiB of files), and a table of
+    every ingress host of a thousand customers would not fit (the VM edge carries that)."""
+    routes = [s.name for s in customer if s.archetype == "web"][:1]
+    routes += [s.name for s in wide if s.archetype == "push"]
+    if not routes:
+        routes = [s.name for s in (*customer, *wide) if s.archetype in ("app", "web", "push")]
+    return {
+        "name": KUBE_EDGE,
+        "description": "Synthetic edge on Kubernetes: routes web and push hosts per cluster.",
+        "owner": "chat-platform",
+        "runtime": "kubernetes",
+        "scope": "environment",
+        "defaults": {
+            "image": _image("docker.io/library", "haproxy", "3.0.5"),
+            "replicas": 2,
+            "ports": Flow(https=8443, http=8080),
+            "expose": {
+                "https": Flow(type="LoadBalancer"),
+                "http": Flow(type="LoadBalancer"),
+            },
+            "resources": _resources("100m", "128Mi", "500m", "256Mi"),
+            "probes": {
+                "liveness": Flow(type="tcp", port="https"),
+                "readiness": Flow(type="tcp", port="https"),
+            },
+            "network": {
+                "egress": {"ingress": {"network": INGRESS_NETWORK, "ports": [443, 80]}},
+            },
             "edge": {"software": "haproxy", "routes": routes},
         },
     }

@@ -43,6 +43,8 @@ SPAM_FILTER = "rspamd"  # environment-scoped, vm
 PUSH_GATEWAY = "sygnal"  # environment-scoped, kubernetes
 EDGE = "edge-proxy"  # environment-scoped, vm: routes the ingress hosts (issue 18)
 EDGE_POOL = "edges"
+KUBE_EDGE = "kube-edge"  # environment-scoped, kubernetes: an edge on each cluster (issue 18)
+INGRESS_NETWORK = "ingress-lbs"  # the clusters' ingress addresses, which KUBE_EDGE reaches
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,14 @@ class Size:
     seed: int = 1
     # every environment's `argocd.applications` (issue 15: how many Applications)
     applications: str = "per-instance"
-    # an edge (EDGE, environment-scoped, vm) routing every ingress host (issue 18)
+    # an edge (EDGE, environment-scoped, vm) routing every ingress host, and one on
+    # Kubernetes (KUBE_EDGE) on each cluster (issue 18)
     edge: bool = True
 
     @property
     def instances(self) -> int:
         """Every customer enables every customer-scoped service everywhere (see generate.py)."""
-        wide = self.env_services + (1 if self.edge else 0)
+        wide = self.env_services + (2 if self.edge else 0)
         return (self.customers * self.services + wide) * self.environments
 
 

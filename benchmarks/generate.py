@@ -15,9 +15,10 @@ How instances are counted: `--services S` customer-scoped services, all enabled 
 customer in every environment, plus `--env-services` (0-2, default 2) environment-scoped
 ones that run once per environment:
 
-    instances = customers x S x environments + (env_services + 1) x environments
+    instances = customers x S x environments + (env_services + 2) x environments
 
-(the 1: the edge, `edge-proxy`, which routes every ingress host: issue 18).
+(the 2: the edges, `edge-proxy` on VMs, which routes every ingress host, and
+`kube-edge` on Kubernetes, on each cluster: issue 18).
 
 Output is deterministic: the same arguments and seed give byte-identical files (the
 random choices come from one seeded `random.Random`, files are written in a fixed order,
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {summary['files']} files ({summary['bytes']:,} bytes) to {args.out}: "
         f"{summary['instances']:,} instances = ({size.customers} customers x "
         f"{size.services} services + {size.env_services} environment-scoped"
-        f"{' + the edge' if size.edge else ''}) x "
+        f"{' + the two edges' if size.edge else ''}) x "
         f"{size.environments} environments"
     )
     return 0

@@ -41,8 +41,8 @@ def test_tiny_catalog_validates_with_the_expected_instance_count(tmp_path: Path)
     summary = generate.write_catalog(size, tmp_path / "repo")
     resolved = pipeline.run(tmp_path / "repo")
     # 3 customers x 4 customer-scoped services x 2 environments + 2 environment-scoped x 2
-    # + the edge (issue 18) x 2
-    assert len(resolved.instances) == size.instances == summary["instances"] == 30
+    # + the edges, on VMs and on Kubernetes (issue 18) x 2
+    assert len(resolved.instances) == size.instances == summary["instances"] == 32
     assert len(resolved.catalog.customers) == 3
     assert {s.scope for s in resolved.catalog.services.values()} == {"customer", "environment"}
     assert {s.runtime for s in resolved.catalog.services.values()} == {"kubernetes", "vm"}
@@ -68,8 +68,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path):
                           "--seed", "7", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
     first, second = _files(tmp_path / "a"), _files(tmp_path / "b")
     policies = {k for k in first if k.startswith("policies/")}  # the starter pack, copied
-    assert policies and len(first) - len(policies) == 30 + 12 + 2 + 1 + 3 + 2 + 1
-    # ^ customers, services, environment-scoped services, the edge, environments,
+    assert policies and len(first) - len(policies) == 30 + 12 + 2 + 2 + 3 + 2 + 1
+    # ^ customers, services, environment-scoped services, the two edges, environments,
     #   plans + teams, marker
     assert first == second
     generate.write_catalog(generate.Size(30, 12, 3, seed=8), tmp_path / "c")

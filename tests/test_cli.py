@@ -18,7 +18,7 @@ from tests.conftest import REPO, run_cli
 def test_validate_the_example(example: Path):
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 0, result.stderr
-    assert "catalog valid: 13 services, 6 customers" in result.stdout
+    assert "catalog valid: 14 services, 6 customers" in result.stdout
 
 
 def test_validate_one_environment(example: Path):
@@ -66,7 +66,7 @@ def test_list_json(example: Path, kind: str):
     rows = json.loads(result.stdout)
     key = "id" if kind == "instances" else "name"
     assert [row[key] for row in rows] == sorted(row[key] for row in rows)
-    assert len(rows) == {"services": 13, "customers": 6, "environments": 3, "instances": 69}[kind]
+    assert len(rows) == {"services": 14, "customers": 6, "environments": 3, "instances": 70}[kind]
 
 
 def test_list_instances_filters_by_environment(example: Path):

@@ -205,7 +205,7 @@ PROD = "environments/prod/environment.yaml"
         (EDGE, "    software: haproxy", "    software: envoy", 16, "'envoy' is not one of 'haproxy' or 'nginx'"),
         (EDGE, "    software: haproxy", "    software: haproxy\n    resolver: [10.0.0.53]", 17, "unknown key 'resolver' in defaults.edge"),
         (EDGE, "    software: haproxy", "    software: haproxy\n    resolvers: ['10.0.0.53; deny']", 17, "is not an IP address"),
-        (EDGE, "scope: environment", "scope: customer", 15, "edge applies to environment-scoped VM services"),
+        (EDGE, "scope: environment", "scope: customer", 15, "edge applies to environment-scoped services"),
         (PROD, "    ingress_address: 10.40.0.100", "    ingress_address: 'ingress zrh1'", 23, "neither an IP address nor a lower-case DNS name"),
     ],
     ids=["unknown-route", "vm-route", "software", "unknown-key", "resolver", "customer-scoped", "bad-address"],

@@ -41,6 +41,7 @@ from compiler.catalog.argo_names import (
     dashboards_namespace,
     root_name,
 )
+from compiler.catalog.edges import EDGE_CONFIG_PATH
 from compiler.catalog.emit import Unsafe, Verbatim, data_digest, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
@@ -51,6 +52,9 @@ from compiler.catalog.files import (
     rendered_files,
     secret_name,
     shown_placeholders,
+)
+from compiler.catalog.files import (
+    MAX_BYTES as FILES_MAX_BYTES,
 )
 from compiler.catalog.identity import realm_name, secret_ref, secret_variable
 from compiler.catalog.layout import (
@@ -66,6 +70,7 @@ from compiler.catalog.models import (
     SECRET_KEY,
     Awx,
     Cluster,
+    ConfigFile,
     Customer,
     Environment,
     Host,
@@ -123,6 +128,8 @@ from compiler.catalog.workloads import RUN_TO_COMPLETION, SCALED, hook_of
 __all__ = [
     "CONFIG_VOLUME",
     "DASHBOARDS",
+    "EDGE_CONFIG_PATH",
+    "FILES_MAX_BYTES",
     "HASH_ANNOTATION",
     "INTERNET",
     "NAMESPACES",
@@ -139,6 +146,7 @@ __all__ = [
     "Catalog",
     "CatalogFile",
     "Cluster",
+    "ConfigFile",
     "Connection",
     "Contract",
     "Customer",

@@ -1,13 +1,15 @@
 """What `edge:` and `vm.tls:` may say, checked on every layer that writes them (issue 18).
 
 An edge routes the ingress hosts of other services to the clusters' ingress controllers
-(render/edge.py), so it must be an environment-scoped VM service (one configuration per
-edge host, made from every customer's instances; a customer's own edge would be handed
-other customers' hosts), and each service it routes must exist and run on Kubernetes (a
-service without an ingress gives the edge no host, and is no error: removing an ingress
-should not need the edge edited). `vm.tls` describes the certificate of VM hosts:
-a Kubernetes service has none (its ingress has its own, from cert-manager). Each error is
-at the line of the layer that wrote the value, with exit code 2 like any bad input.
+(render/edge.py), so it must be an environment-scoped service, on VMs or Kubernetes (one
+configuration per edge host or per cluster, made from every customer's instances; a
+customer's own edge would be handed other customers' hosts), and each service it
+routes must exist and run on Kubernetes (a service without an ingress gives the edge
+no host, and is no error: removing an ingress should not need the edge edited).
+`vm.tls` describes the certificate of VM hosts: a Kubernetes service has none (its
+ingress has its own, from cert-manager; an edge on Kubernetes passes TLS through and
+holds none). Each error is at the line of the layer that wrote the value, with exit
+code 2 like any bad input.
 
 A certificate's names are held to the tenant boundary like ingress hosts (tenancy.py):
 the ACME role proves them through the platform's DNS provider, so a name in a customer's
@@ -68,18 +70,16 @@ def catalog_problems(catalog: Catalog, broken: frozenset[str] = frozenset()) -> 
                         "declare it in the edge service's file or under services.<edge>",
                     )
                 )
-            elif service is not None and (
-                service.runtime != "vm" or service.scope != "environment" or kind == "customer"
-            ):
+            elif service is not None and (service.scope != "environment" or kind == "customer"):
                 problems.append(
                     Problem(
                         where,
-                        f"edge applies to environment-scoped VM services; '{target}' is "
-                        f"{service.scope}-scoped and runs on {service.runtime}"
+                        f"edge applies to environment-scoped services; '{target}' is "
+                        f"{service.scope}-scoped"
                         if kind != "customer"
                         else "edge is the platform's: a customer's layer may not declare one",
-                        "an edge routes every customer's hosts: make it a `runtime: vm`, "
-                        "`scope: environment` service"
+                        "an edge routes every customer's hosts: make it a `scope: environment` "
+                        "service (on VMs or Kubernetes)"
                         if kind != "customer"
                         else "edges are declared in the edge service's file or the environment's",
                     )
@@ -125,6 +125,46 @@ def _route_problem(
             "name a Kubernetes service with an ingress",
         )
     return None
+
+
+# where each program reads its configuration (Debian's packages and the official images)
+EDGE_CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
+# the port names an edge on Kubernetes listens on: TLS passed through, and plain HTTP
+EDGE_PORTS = ("https", "http")
+
+
+def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[YamlPath, str, str]]:
+    """An edge on Kubernetes listens on the ports its service declares as `https` and
+    `http` (TCP), so that its configuration, its Service, its NetworkPolicy and `expose:`
+    name the same ports; and its configuration file is gitopsc's, not the catalog's."""
+    edge = settings.edge
+    if edge is None or runtime != "kubernetes":
+        return
+    declared = settings.ports or {}
+    for name in EDGE_PORTS:
+        port = declared.get(name)
+        protocol = getattr(port, "protocol", "TCP")
+        if port is None:
+            yield (
+                ("edge",),
+                f"an edge on Kubernetes listens on its TCP ports 'https' and 'http'; "
+                f"its service declares no port '{name}'",
+                "declare ports: {https: 8443, http: 8080} (or 443 and 80 where the "
+                "container runtime lets a pod without capabilities bind them) and expose them",
+            )
+        elif protocol != "TCP":
+            yield (
+                ("ports", name),
+                f"an edge listens on its port '{name}' over TCP; it is declared {protocol}",
+                "remove protocol, or write the port as a number",
+            )
+    path = EDGE_CONFIG_PATH[edge.software]
+    if path in (settings.files or {}):
+        yield (
+            ("files", path),
+            f"file '{path}' is the edge's configuration, which gitopsc writes from its routes",
+            "remove it from files:, or mount your own file elsewhere",
+        )
 
 
 def certificate_problems(

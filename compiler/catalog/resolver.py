@@ -381,6 +381,8 @@ def _add(
     customer_wrote = lambda path: origin_of(layers, path).layer.startswith("customer")  # noqa: E731
     for path, message, hint in edges.certificate_problems(env, customer, settings, customer_wrote):
         fail(path, message, hint)
+    for path, message, hint in edges.kubernetes_problems(service.runtime, settings):
+        fail(path, message, hint)
     for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):
         fail(path, message, hint)
     instances[instance_id] = Instance(

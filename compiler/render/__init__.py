@@ -206,6 +206,17 @@ def render_environment(
     sides = network.sides_by_instance(connections(catalog, env, instances)[0])
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
+    # an edge on Kubernetes is made from the instances it routes (issue 18): their files
+    # are among its sources, so that a customer added shows in its ConfigMap's review
+    for kube_edge in (i for i in instances if i.settings.edge and i.clusters):
+        routes_of = set(kube_edge.settings.edge.routes)  # type: ignore[union-attr]
+        sources[kube_edge.id] = tuple(
+            sorted(
+                {*sources[kube_edge.id]}.union(
+                    *(sources[i.id] for i in instances if i.service in routes_of)
+                )
+            )
+        )
     per_customer = env.argocd.applications == "per-customer"
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
@@ -272,6 +283,14 @@ def render_environment(
             for instance in ordered:
                 if instance.cluster_settings:  # its values name the cluster: this one's
                     instance = dataclasses.replace(instance, settings=instance.on(cluster.name))
+                if instance.settings.edge is not None:  # its configuration: this cluster's
+                    instance = dataclasses.replace(
+                        instance,
+                        settings=edge.kubernetes_settings(
+                            env, instance, cluster, instances, catalog.customers
+                        ),
+                    )
+                    problems += edge.size_problems(instance, cluster, sources[instance.id][0])
                 service = catalog.services[instance.service]
                 hook = hook_of(service, instance.settings)
                 directory = f"{base}/{namespace}/{instance.service}"

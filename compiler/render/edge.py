@@ -1,12 +1,14 @@
-"""Edges fed from the catalog (issue 18, item 2): the routing table of each edge host,
-and the HAProxy or Nginx configuration file made from it, written in full.
+"""Edges fed from the catalog (issue 18, item 2): the routing table of each edge host
+(or of an edge on each cluster), and the HAProxy or Nginx configuration file made from
+it, written in full.
 
-An edge is an environment-scoped VM service with `edge: {software, routes}`. Each of its
-hosts routes the ingress hosts of the routed services' instances to the ingress
-controller of the cluster each instance runs on, at the address the cluster declares
-(`clusters[].ingress_address`: its ingress load balancer's internal address, while the
-public name customers' records point at, `ingress.<cluster>.<base_domain>`, names the
-edges of its region; a cluster without one that a routed instance runs on is an error):
+An edge is an environment-scoped service with `edge: {software, routes}`, on VMs or on
+Kubernetes (below). Each of its hosts routes the ingress hosts of the routed services'
+instances to the ingress controller of the cluster each instance runs on, at the
+address the cluster declares (`clusters[].ingress_address`: its ingress load balancer's
+internal address, while the public name customers' records point at,
+`ingress.<cluster>.<base_domain>`, names the edges of its region; a cluster without
+one that a routed instance runs on is an error):
 
 - **per residency**: a host routes only the instances of customers of its own residency
   (an environment-wide instance: to the cluster of the host's region, else the first
@@ -18,6 +20,19 @@ edges of its region; a cluster without one that a routed instance runs on is an 
   in the cluster for the Ingress; port 80 is routed by the Host header, so that
   cert-manager's HTTP-01 challenges and the ingress's redirects to https reach the
   cluster. A host in no route is refused (HAProxy: no backend; Nginx: 421 / closed).
+
+**On Kubernetes** (an environment-scoped `runtime: kubernetes` service with `edge:`), the
+same table and the same renderer make one file per cluster the edge runs on, put into
+the instance's files (the `<service>-files` ConfigMap, mounted read-only at the
+program's usual path; `kubernetes_settings`). A cluster's edge routes like a host of
+the cluster's region and residencies: the instances of customers whose residency the
+cluster holds, and an environment-wide instance to the cluster of its own region. In a
+container the file differs only where a container needs it to (`Listen`): it listens
+on the ports the service declares as `https` and `http` (its Service, NetworkPolicy and
+`expose:` name the same ones; a pod that drops every capability binds 443 only where
+the container runtime allows unprivileged low ports, so 8443 and 8080 are the usual
+choice), logs to standard output and error, changes no user, and keeps Nginx's pid and
+temporary files in /tmp, the writable directory every pod has.
 
 The file is rendered whole, not as variables for a template in a role: what the tests
 check with `haproxy -c` and `nginx -t` is then byte for byte what the host loads, and
@@ -33,12 +48,22 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from compiler.catalog import Cluster, Customer, Environment, Host, Instance
+from compiler.catalog import (
+    EDGE_CONFIG_PATH,
+    FILES_MAX_BYTES,
+    Cluster,
+    ConfigFile,
+    Customer,
+    Environment,
+    Host,
+    Instance,
+    Settings,
+    port_spec,
+    rendered_files,
+)
 from compiler.errors import Location, Problem
 from compiler.render.ansible import variable_key
 
-# where each program reads its configuration on Debian
-CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
 # the check the Ansible role runs on the new file before it replaces the old one
 VALIDATE = {"haproxy": "haproxy -c -f %s", "nginx": "nginx -t -c %s"}
 # Nginx's stream module (SNI routing), a package of its own on Debian: libnginx-mod-stream
@@ -47,6 +72,22 @@ HTTPS_PORT = 443
 HTTP_PORT = 80
 _SAFE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _SAFE_IP = re.compile(r"[0-9a-f.:]+\Z")
+# Nginx's http temporary directories: under the package's /var/lib/nginx by default
+_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """How the file differs between a VM host and a container: the ports it listens on,
+    and whether it runs as a daemon of the host (syslog, a user to switch to, the
+    package's pid and temporary paths) or in a pod (standard output, /tmp)."""
+
+    https: int = HTTPS_PORT
+    http: int = HTTP_PORT
+    container: bool = False
+
+
+ON_HOST = Listen()
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -79,22 +120,32 @@ def _line_safe(value: str, what: str) -> str:
     return value
 
 
-def _cluster_for(env: Environment, instance: Instance, host: Host) -> Cluster | None:
+def _residencies(where: Host | Cluster) -> set[str]:
+    """The residencies an edge host (one) or an edge's cluster (all it holds) serves."""
+    return {where.residency} if isinstance(where, Host) else set(where.residency)
+
+
+def _cluster_for(env: Environment, instance: Instance, where: Host | Cluster) -> Cluster | None:
     clusters = [c for c in env.clusters if c.name in instance.clusters]
+    served = _residencies(where)
     return next(
-        (c for c in clusters if c.region == host.region),
-        next((c for c in clusters if host.residency in c.residency), None),
+        (c for c in clusters if isinstance(where, Cluster) and c.name == where.name),
+        next(
+            (c for c in clusters if c.region == where.region),
+            next((c for c in clusters if served & set(c.residency)), None),
+        ),
     )
 
 
 def routes(
     env: Environment,
     edge: Instance,
-    host: Host,
+    where: Host | Cluster,
     instances: Iterable[Instance],
     customers: Mapping[str, Customer],
 ) -> list[Route]:
-    """The routing table of one edge host, sorted by host name."""
+    """The routing table of one edge host, or of an edge on a cluster, sorted by host
+    name."""
     assert edge.settings.edge is not None
     routed = set(edge.settings.edge.routes)
     by_name = {c.name: c for c in env.clusters}
@@ -103,11 +154,11 @@ def routes(
         if instance.service not in routed or not instance.clusters:
             continue
         if instance.customer is not None:
-            if customers[instance.customer].residency != host.residency:
+            if customers[instance.customer].residency not in _residencies(where):
                 continue  # another residency's edges carry it
             cluster: Cluster | None = by_name[instance.clusters[0]]
         else:
-            cluster = _cluster_for(env, instance, host)
+            cluster = _cluster_for(env, instance, where)
         if cluster is None or cluster.ingress_address is None:
             continue  # host_files reports a cluster without an address
         address = _line_safe(cluster.ingress_address, "ingress address")
@@ -125,8 +176,15 @@ def _backend(cluster: str, port: int) -> str:
     return f"{'https' if port == HTTPS_PORT else 'http'}_{cluster.replace('-', '_')}"
 
 
-def haproxy_config(env: Environment, edge: Instance, host: Host, table: list[Route]) -> str:
-    """haproxy.cfg for one edge host: SNI routing on 443, Host routing on 80."""
+def haproxy_config(
+    env: Environment,
+    edge: Instance,
+    host: Host | Cluster,
+    table: list[Route],
+    listen: Listen = ON_HOST,
+) -> str:
+    """haproxy.cfg for one edge host (or an edge on a cluster): SNI routing on 443,
+    Host routing on 80 (in a pod: 8443 and 8080)."""
     assert edge.settings.edge is not None
     resolvers = edge.settings.edge.resolvers
     clusters = sorted({(r.cluster, r.address) for r in table})
@@ -134,10 +192,16 @@ def haproxy_config(env: Environment, edge: Instance, host: Host, table: list[Rou
         f"# Generated by gitopsc for {host.name} ({edge.id}); do not edit.",
         "# Routes the ingress hosts of the catalog's instances to their cluster's ingress.",
         "global",
-        "    log /dev/log local0",
-        "    maxconn 20000",
-        "    user haproxy",
-        "    group haproxy",
+        *(
+            ["    log stdout format raw local0", "    maxconn 20000"]
+            if listen.container  # no syslog in a pod, and the image's user already
+            else [
+                "    log /dev/log local0",
+                "    maxconn 20000",
+                "    user haproxy",
+                "    group haproxy",
+            ]
+        ),
         "",
         "defaults",
         "    log global",
@@ -160,7 +224,7 @@ def haproxy_config(env: Environment, edge: Instance, host: Host, table: list[Rou
             else []
         ),
         "frontend https",
-        f"    bind :{HTTPS_PORT}",
+        f"    bind :{listen.https}",
         "    mode tcp",
         "    option tcplog",
         "    tcp-request inspect-delay 5s",
@@ -171,7 +235,7 @@ def haproxy_config(env: Environment, edge: Instance, host: Host, table: list[Rou
         ),
         "",
         "frontend http",
-        f"    bind :{HTTP_PORT}",
+        f"    bind :{listen.http}",
         "    mode http",
         "    option httplog",
         *(
@@ -198,14 +262,25 @@ def _bracket(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-def nginx_config(env: Environment, edge: Instance, host: Host, table: list[Route]) -> str:
-    """nginx.conf for one edge host (stream module for SNI on 443, http for 80)."""
+def nginx_config(
+    env: Environment,
+    edge: Instance,
+    host: Host | Cluster,
+    table: list[Route],
+    listen: Listen = ON_HOST,
+) -> str:
+    """nginx.conf for one edge host or an edge on a cluster (stream module for SNI on
+    443, http for 80; in a pod: 8443 and 8080)."""
     assert edge.settings.edge is not None
     resolver = " ".join(_bracket(_line_safe(ip, "resolver")) for ip in edge.settings.edge.resolvers)
     lines = [
         f"# Generated by gitopsc for {host.name} ({edge.id}); do not edit.",
         "# Routes the ingress hosts of the catalog's instances to their cluster's ingress.",
         f"load_module {STREAM_MODULE};",
+        *(
+            # a pod writes only /tmp (and logs to the container's output)
+            ["pid /tmp/nginx.pid;", "error_log stderr;"] if listen.container else []
+        ),
         "worker_processes auto;",
         "events {",
         "    worker_connections 4096;",
@@ -217,20 +292,27 @@ def nginx_config(env: Environment, edge: Instance, host: Host, table: list[Route
         *(f"        {r.host} {_host_port(r.address, HTTPS_PORT)};" for r in table),
         "    }",
         "    server {",
-        f"        listen {HTTPS_PORT};",
+        f"        listen {listen.https};",
         "        ssl_preread on;",
         "        proxy_pass $gitopsc_upstream;",
         "    }",
         "}",
         "http {",
         f"    resolver {resolver} valid=10s;",
-        "    access_log syslog:server=unix:/dev/log;",
+        *(
+            [
+                "    access_log /dev/stdout;",
+                *(f"    {kind}_temp_path /tmp/{kind};" for kind in _TEMP_PATHS),
+            ]
+            if listen.container
+            else ["    access_log syslog:server=unix:/dev/log;"]
+        ),
         "    map $host $gitopsc_upstream {",
         '        default "";',
         *(f"        {r.host} {_host_port(r.address, HTTP_PORT)};" for r in table),
         "    }",
         "    server {",
-        f"        listen {HTTP_PORT} default_server;",
+        f"        listen {listen.http} default_server;",
         "        location / {",
         '            if ($gitopsc_upstream = "") {',
         "                return 421;",
@@ -257,7 +339,8 @@ def host_files(
     they stand in front, and would send an edge back to itself)."""
     instances = list(instances)
     found: dict[str, dict[str, dict[str, object]]] = {}
-    edges = [i for i in instances if i.settings.edge is not None and i.hosts]
+    # on Kubernetes too (kubernetes_settings makes their files): the same addresses
+    edges = [i for i in instances if i.settings.edge is not None and (i.hosts or i.clusters)]
     routed = {s for edge in edges for s in edge.settings.edge.routes}  # type: ignore[union-attr]
     needed = {c for i in instances if i.service in routed for c in i.clusters}
     problems = [
@@ -278,7 +361,7 @@ def host_files(
         for host in edge.hosts:
             table = routes(env, edge, host, instances, customers)
             entry = found.setdefault(host.name, {})
-            entry.setdefault("gitopsc_files", {})[CONFIG_PATH[declared.software]] = {
+            entry.setdefault("gitopsc_files", {})[EDGE_CONFIG_PATH[declared.software]] = {
                 "content": render(env, edge, host, table),
                 "validate": VALIDATE[declared.software],
                 "service": edge.service,
@@ -287,3 +370,52 @@ def host_files(
                 {"host": r.host, "cluster": r.cluster, "address": r.address} for r in table
             ]
     return found, problems
+
+
+def kubernetes_settings(
+    env: Environment,
+    edge: Instance,
+    cluster: Cluster,
+    instances: Iterable[Instance],
+    customers: Mapping[str, Customer],
+) -> Settings:
+    """The settings of an edge on Kubernetes on `cluster`, its configuration file among
+    its files: the ConfigMap of files mounts it read-only at the program's usual path,
+    and a new routing table gives the pods a new files digest, so they roll (a file
+    mounted by subPath does not follow its ConfigMap). A file the catalog wrote at the
+    same path is replaced: the edge's configuration is gitopsc's, not the catalog's."""
+    declared = edge.settings.edge
+    assert declared is not None
+    render = haproxy_config if declared.software == "haproxy" else nginx_config
+    table = routes(env, edge, cluster, instances, customers)
+    declared_ports = edge.settings.ports or {}  # both there (edges.kubernetes_problems)
+    listen = Listen(
+        port_spec(declared_ports["https"]).port, port_spec(declared_ports["http"]).port, True
+    )
+    content = render(env, edge, cluster, table, listen)
+    files = {
+        **(edge.settings.files or {}),
+        EDGE_CONFIG_PATH[declared.software]: ConfigFile(content=content),
+    }
+    return edge.settings.model_copy(update={"files": files})
+
+
+def size_problems(edge: Instance, cluster: Cluster, fallback: str) -> list[Problem]:
+    """An edge on Kubernetes whose files, with the configuration made from its table,
+    pass the limit of an instance's files (files.MAX_BYTES; a ConfigMap holds at most
+    1 MiB): at its `edge`, from `compile`, since the table is known only once every
+    instance is resolved. The resolve stage checks the files the catalog writes."""
+    total = sum(len(f.text.encode()) for f in rendered_files(edge.settings, edge.service))
+    if total <= FILES_MAX_BYTES:
+        return []
+    where = edge.origin(("edge",)).location or Location(fallback)
+    return [
+        Problem(
+            where,
+            f"the configuration of edge '{edge.service}' on cluster '{cluster.name}' makes "
+            f"its files {-(-total // 1024)} KiB, more than the "
+            f"{FILES_MAX_BYTES // 1024} KiB allowed",
+            "route fewer services through it (a ConfigMap holds at most 1 MiB), or run the "
+            "edge on VMs, where the file goes into the inventory",
+        )
+    ]
