@@ -334,7 +334,7 @@ def catalog_texts(size: Size) -> dict[str, str]:
     if size.edge:
         edge = edge_document(customer, wide)
         files[f"catalog/services/{EDGE}.yaml"] = dump(edge, header("service"))
-        kube_edge = kube_edge_document(customer, wide)
+        kube_edge = kube_edge_document(customer, wide, size.customers)
         files[f"catalog/services/{KUBE_EDGE}.yaml"] = dump(kube_edge, header("service"))
     for name, tier in environments:
         files[f"environments/{name}/environment.yaml"] = dump(

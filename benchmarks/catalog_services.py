@@ -292,12 +292,16 @@ def edge_document(customer: list[ServiceSpec], wide: list[ServiceSpec]) -> dict:
     }
 
 
-def kube_edge_document(customer: list[ServiceSpec], wide: list[ServiceSpec]) -> dict:
+def kube_edge_document(
+    customer: list[ServiceSpec], wide: list[ServiceSpec], customers: int
+) -> dict:
     """The edge on Kubernetes (issue 18): HAProxy on each cluster, its configuration in
-    its ConfigMap of files. It routes the first web service and the push gateway only:
-    a ConfigMap holds at most 1 MiB (gitopsc allows 256 KiB of files), and a table of
-    every ingress host of a thousand customers would not fit (the VM edge carries that)."""
-    routes = [s.name for s in customer if s.archetype == "web"][:1]
+    its ConfigMap of files. It routes the first web service (up to 1,000 customers) and
+    the push gateway only: a ConfigMap holds at most 1 MiB (gitopsc allows 256 KiB of
+    files), and a table of every ingress host of a thousand customers would not fit
+    (the VM edge carries that); past 1,000 customers even one web service's hosts do
+    not fit (3,000 customers: 589 KiB on one cluster), so only the push gateway."""
+    routes = [s.name for s in customer if s.archetype == "web"][:1] if customers <= 1000 else []
     routes += [s.name for s in wide if s.archetype == "push"]
     if not routes:
         routes = [s.name for s in (*customer, *wide) if s.archetype in ("app", "web", "push")]

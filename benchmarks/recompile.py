@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                     wall, cpu, _ = scale.measured(
                         [*_gitopsc(code), "compile", "--root", str(root), *out], root
                     )
-                    shutil.rmtree(new, ignore_errors=True)
+                    # set aside, removed at the end: a delete here would slow the
+                    # next compile's file creation (scale.KEPT_UNTIL_THE_END)
+                    if new.exists():
+                        new.rename(work / f"discarded-{round_}-{index}")
                     files, status = _changed_files(root)
                     results.setdefault((code, step), []).append((wall, cpu, files, status))
                     print(

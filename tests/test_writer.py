@@ -535,6 +535,76 @@ def test_a_journal_not_written_by_gitopsc_is_refused(example: Path, tmp_path: Pa
         assert victim.read_bytes() == content
 
 
+def test_a_journal_that_names_a_staged_file_outside_its_staging_folder_is_refused(
+    example: Path,
+):
+    """A rename in the journal is [output path, staged name], and the staged name is a
+    number in the flat staging folder: one that climbs out of it (to move a catalog
+    file into the output, say) is refused, and nothing moves."""
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    victim = example / "catalog/teams.yaml"
+    content = victim.read_bytes()
+    stage = example / ".gitopsc-stage-rendered-1"
+    stage.mkdir()
+    journal = example / ".rendered.gitopsc-journal"
+    for staged in ("../catalog/teams.yaml", "../../etc/passwd", "1/2", "", 7):
+        journal.write_text(
+            json.dumps(
+                {
+                    "stage": stage.name,
+                    "renames": [["dev/teams.yaml", staged]],
+                    "deletes": [],
+                    "prune": [],
+                }
+            )
+        )
+        result = run_cli("compile", "--check", "--root", str(example))
+        assert result.exit_code == 2 and result.exception is None, (staged, result.stderr)
+        assert f"{journal} is not a journal gitopsc wrote" in result.stderr
+        assert victim.read_bytes() == content
+        assert not (example / "rendered/dev/teams.yaml").exists()
+
+
+def test_a_journal_of_an_older_gitopsc_is_still_finished(example: Path):
+    """Before the staging folder was flat, a journal's renames were output paths staged
+    at the same path under the staging folder: a compile killed by an older gitopsc is
+    finished by this one, not refused."""
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    out = example / "rendered"
+    stage = example / ".gitopsc-stage-rendered-1"
+    target = "dev/argocd/dev-fra1/apps/zz-left-by-an-older-compile.yaml"
+    (stage / target).parent.mkdir(parents=True)
+    (stage / target).write_bytes(b"kind: ConfigMap\n")
+    (example / ".rendered.gitopsc-journal").write_text(
+        json.dumps({"stage": stage.name, "renames": [target], "deletes": [], "prune": []})
+    )
+    result = run_cli("compile", "--check", "--root", str(example))
+    assert result.exception is None and "finished an interrupted compile" in result.stderr
+    assert (out / target).read_bytes() == b"kind: ConfigMap\n"
+    _no_strays(example)
+
+
+def test_files_are_staged_flat_and_numbered(example: Path):
+    """A compile killed just before its commit point leaves its staging folder as it
+    was about to commit it: numbered files only, no folder in it (staging made and
+    removed a folder per changed file's folder before: 6,000 at 1,000 customers when
+    one service's default changed), and the next reader removes it, leaving the old
+    tree."""
+    out = example / "rendered"
+    assert run_cli("compile", "--root", str(example)).exit_code == 0
+    old = _snapshot(out)
+    _edit(example)
+    assert _compile_killed_at(example, -1) == -signal.SIGKILL
+    (stage,) = [p for p in example.iterdir() if p.name.startswith(".gitopsc-stage-rendered-")]
+    entries = sorted(stage.iterdir(), key=lambda p: p.name)
+    staged = [p for p in entries if p.name != ".gitopsc-journal"]
+    assert len(staged) >= 2 and all(p.is_file() and p.name.isdigit() for p in staged), entries
+    assert sorted(int(p.name) for p in staged) == list(range(len(staged)))
+    assert run_cli("compile", "--check", "--root", str(example)).exit_code == 1
+    assert _snapshot(out) == old
+    _no_strays(example)
+
+
 def _compile_killed_at(root: Path, step: int) -> int:
     """`gitopsc compile` in a forked child that SIGKILLs itself at one moment of an
     in-place update: step -1 just before the journal is renamed into place (the commit

@@ -191,10 +191,11 @@ def resolve(
     ]
     problems += tenancy.platform_hosts_taken(catalog, instances.values())
     problems += workloads.hook_problems(catalog, instances.values())
-    for env_name in wanted:
+    instances = dict(sorted(instances.items()))
+    for env_name in wanted:  # in the order render asks in, which is then answered at once
         in_env = [i for i in instances.values() if i.environment == env_name]
         problems += reachability.connections(catalog, catalog.environments[env_name], in_env)[1]
-    return dict(sorted(instances.items())), problems
+    return instances, problems
 
 
 def _instances_hint(ids: list[str], hint: str) -> str:
