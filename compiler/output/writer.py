@@ -216,18 +216,23 @@ def index_entries(data: bytes) -> dict[str, str]:
     """Each file's entry in an index as `render_tree` wrote it (path -> the entry's JSON
     text, as it stands after `"path": `). In the canonical JSON of an index, an entry
     opens on a line of its own at four spaces and closes on the first line that is four
-    spaces and `}`, and no string holds a line break."""
-    return {
-        _json_key(match.group(1)): "{\n" + match.group(2) + "\n    }"
-        for match in _ENTRY.finditer(data.decode())
-    }
+    spaces and `}`, and no string holds a line break. (The close is found with
+    `str.find`, not by the pattern: a lazy match across 5 MB took twice as long.)"""
+    text = data.decode()
+    entries: dict[str, str] = {}
+    for match in _ENTRY.finditer(text):
+        close = text.find("\n    }", match.end())
+        if close < 0:
+            break
+        entries[_json_key(match.group(1))] = "{\n" + text[match.end() : close] + "\n    }"
+    return entries
 
 
 def _json_key(quoted: str) -> str:
     return quoted[1:-1] if "\\" not in quoted else json.loads(quoted)
 
 
-_ENTRY = re.compile(r'\n    ("(?:[^"\\\n]|\\.)*"): \{\n(.*?)\n    \}', re.DOTALL)
+_ENTRY = re.compile(r'\n    ("(?:[^"\\\n]|\\.)*"): \{\n')
 _SHA256 = re.compile(r'\n      "sha256": "([0-9a-f]{64})"')
 
 
