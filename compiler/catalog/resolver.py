@@ -361,7 +361,12 @@ def _add(
         if other_settings is not None:
             for path, message, hint in (
                 *tenancy.instance_problems(env, customer, other_settings, {}),
-                *files.file_problems(other_settings, service.name, env.secret_store.name),
+                *files.file_problems(
+                    other_settings,
+                    service.name,
+                    env.secret_store.name,
+                    edges.generated_files(service.runtime, other_settings),
+                ),
             ):
                 fail(path, f"on cluster {other}: {message}", hint)
             cluster_settings[other] = other_settings
@@ -385,7 +390,10 @@ def _add(
         fail(path, message, hint)
     for path, message, hint in edges.kubernetes_problems(service.runtime, settings):
         fail(path, message, hint)
-    for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):
+    generated = edges.generated_files(service.runtime, settings)
+    for path, message, hint in files.file_problems(
+        settings, service.name, env.secret_store.name, generated
+    ):
         fail(path, message, hint)
     instances[instance_id] = Instance(
         instance_id,
