@@ -418,7 +418,10 @@ def _published_problems(settings: Settings) -> Iterator[tuple[YamlPath, str, str
     render.exposed_services groups them: one Service per type and protocol."""
     declared = settings.ports or {}
     published: dict[tuple[str, str, int], str] = {}
-    for name, exposure in sorted((settings.expose or {}).items()):
+    exposed = sorted(  # the ports published as declared first: a `port` is the one to blame
+        (settings.expose or {}).items(), key=lambda item: (item[1].port is not None, item[0])
+    )
+    for name, exposure in exposed:
         if name not in declared:
             continue  # reachability reports a port that is not declared
         spec = port_spec(declared[name])
