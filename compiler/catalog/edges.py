@@ -181,8 +181,8 @@ def routed(
 EDGE_CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
 # what the files checks call the edge's file, and the fewest bytes it takes (the file of
 # a table without a route; tests/test_edge_kubernetes.py holds the renderer to it)
-EDGE_CONFIG_WHAT = "the edge's configuration, which gitopsc writes from its routes"
-EDGE_CONFIG_LEAST = 1024
+EDGE_CONFIG_WHAT = "the edge's configuration (gitopsc writes it from its routes)"
+EDGE_CONFIG_LEAST = 512
 # the port names an edge on Kubernetes listens on: TLS passed through, and plain HTTP
 EDGE_PORTS = ("https", "http")
 

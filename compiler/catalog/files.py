@@ -80,7 +80,7 @@ class Generated:
     counts towards the size limit with at least `least` bytes, so that what the catalog
     gets wrong is found by `validate`, at its line."""
 
-    what: str  # "the edge's configuration, which gitopsc writes from its routes"
+    what: str  # "the edge's configuration (gitopsc writes it from its routes)"
     least: int
 
 
@@ -275,8 +275,8 @@ def file_problems(
     if total + added > MAX_BYTES:
         largest = max(paths, key=lambda p: sizes[p])
         more = (
-            f", and {' and '.join(g.what for g in generated.values())} at least "
-            f"{_kib(added)} KiB more"
+            f", and at least {_kib(added)} KiB more for "
+            + " and ".join(g.what for path, g in sorted(generated.items()) if path not in files)
             if added
             else ""
         )
