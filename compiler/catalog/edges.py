@@ -206,8 +206,8 @@ def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[Yaml
                 ("edge",),
                 f"an edge on Kubernetes listens on its TCP ports 'https' and 'http'; "
                 f"its service declares no port '{name}'",
-                "declare ports: {https: 8443, http: 8080} (or 443 and 80 where the "
-                "container runtime lets a pod without capabilities bind them) and expose them",
+                "declare ports: {https: 8443, http: 8080} and expose them on 443 and 80 "
+                "(expose: {https: {type: LoadBalancer, port: 443}, ...})",
             )
         elif protocol != "TCP":
             yield (

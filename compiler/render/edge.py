@@ -31,8 +31,11 @@ container the file differs only where a container needs it to (`Listen`): it lis
 on the ports the service declares as `https` and `http` (its Service, NetworkPolicy and
 `expose:` name the same ones; a pod that drops every capability binds 443 only where
 the container runtime allows unprivileged low ports, so 8443 and 8080 are the usual
-choice), logs to standard output and error, changes no user, and keeps Nginx's pid and
-temporary files in /tmp, the writable directory every pod has.
+choice, published on 443 and 80 by `expose.<port>.port`), logs to standard output and
+error, changes no user, keeps Nginx's pid and temporary files in /tmp, the writable
+directory every pod has, and names no resolver: it routes to IP addresses only
+(host_files), which its NetworkPolicy admits (catalog/reachability.py derives it from
+the same table, edges.routed).
 
 The file is rendered whole, not as variables for a template in a role: what the tests
 check with `haproxy -c` and `nginx -t` is then byte for byte what the host loads, and
