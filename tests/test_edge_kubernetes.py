@@ -544,3 +544,15 @@ def test_the_smallest_edge_file_is_at_least_what_validate_counts(compiled: Path,
     for listen in (edge.Listen(8443, 8080, True), edge.ON_HOST):
         text = render(env, instance, env.clusters[0], [], listen)
         assert len(text.encode()) >= EDGE_CONFIG_LEAST, (software, listen, len(text))
+
+
+def test_an_edge_whose_routes_give_no_host_reaches_nothing(tmp_path: Path):
+    """Routing only a service without an ingress gives an empty table (no error: see
+    test_edge.py), and so no egress: the policy follows the table, not the routes."""
+    root = with_kubernetes_edge(copy_example(tmp_path / "repo"))
+    _edit(root / EDGE_FILE, "routes: [synapse, element-web, mas, mta-sts]", "routes: [postgres]")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    for cluster in ("prod-fra1", "prod-zrh1"):
+        assert "NetworkPolicy/kube-edge-to-ingress" not in manifests(root, cluster)
+        assert "use_backend" not in config(root, cluster)

@@ -154,13 +154,15 @@ def routed(
     where: Host | Cluster,
     instances: Iterable[Instance],
     customers: Mapping[str, Customer],
-) -> Iterator[tuple[Instance, Cluster]]:
+) -> Iterator[tuple[Instance, Cluster, list[str]]]:
     """The instances one edge host (or an edge on a cluster) routes, in id order, each
-    with the cluster it routes it to: a customer's to its own cluster when its residency
-    is the edge's, an environment-wide one to this cluster, else this region's, else the
-    first cluster of a residency the edge serves. One function for the two that must
-    agree: the routing table (render/edge.py) and the connections the edge's pods open
-    (reachability.py: its NetworkPolicy admits the ingress of exactly these clusters)."""
+    with the cluster it routes it to and its ingress hosts there: a customer's to its own
+    cluster when its residency is the edge's, an environment-wide one to this cluster,
+    else this region's, else the first cluster of a residency the edge serves (with its
+    values on that cluster: they may name it). An instance without an ingress there is
+    left out. One function for the two that must agree: the routing table
+    (render/edge.py) and the connections the edge's pods open (reachability.py: its
+    NetworkPolicy admits the ingress of exactly the clusters the table leads to)."""
     assert edge.settings.edge is not None
     wanted = set(edge.settings.edge.routes)
     by_name = {c.name: c for c in env.clusters}
@@ -173,8 +175,15 @@ def routed(
             cluster: Cluster | None = by_name[instance.clusters[0]]
         else:
             cluster = _cluster_for(env, instance, where)
-        if cluster is not None:
-            yield instance, cluster
+        if cluster is None:
+            continue
+        if instance.customer is None:
+            ingress = instance.on(cluster.name).ingress
+            hosts = [ingress.host] if ingress else []
+        else:
+            hosts = [ingress.host for _, ingress in instance.ingresses()]
+        if hosts:
+            yield instance, cluster, hosts
 
 
 # where each program reads its configuration (Debian's packages and the official images)

@@ -424,7 +424,7 @@ def _edge(
     for name in instance.clusters:
         targets = {
             cluster.name: cidr
-            for _, cluster in routed(env, instance, by_name[name], instances, catalog.customers)
+            for _, cluster, _ in routed(env, instance, by_name[name], instances, catalog.customers)
             if cluster.ingress_address is not None
             and (cidr := _address_cidr(cluster.ingress_address)) is not None
         }

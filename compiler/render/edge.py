@@ -136,16 +136,12 @@ def routes(
     """The routing table of one edge host, or of an edge on a cluster, sorted by host
     name (which instance goes to which cluster: edges.routed)."""
     table: dict[str, Route] = {}
-    for instance, cluster in routed(env, edge, where, instances, customers):
+    for instance, cluster, hosts in routed(env, edge, where, instances, customers):
         if cluster.ingress_address is None:
             continue  # host_files reports a cluster without an address
         address = _line_safe(cluster.ingress_address, "ingress address")
-        ingresses = instance.ingresses()
-        if instance.customer is None:  # its values may name the cluster: that cluster's
-            on_cluster = instance.on(cluster.name).ingress
-            ingresses = [(None, on_cluster)] if on_cluster else []
-        for _, ingress in ingresses:
-            name = _line_safe(ingress.host, "ingress host")
+        for host in hosts:
+            name = _line_safe(host, "ingress host")
             table.setdefault(name, Route(name, cluster.name, address, instance.id))
     return [table[name] for name in sorted(table)]
 
@@ -358,7 +354,7 @@ def host_files(
     named: dict[str, str] = {}  # cluster -> the Kubernetes edge that routes to its name
     for kube in (e for e in edges if e.clusters):
         for name in kube.clusters:
-            for _, target in routed(env, kube, by_name[name], instances, customers):
+            for _, target, _ in routed(env, kube, by_name[name], instances, customers):
                 address = target.ingress_address
                 if address is not None and not _is_ip(address):
                     named.setdefault(target.name, kube.service)
