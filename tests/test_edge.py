@@ -7,6 +7,7 @@ line to them. Bad edge declarations are errors at their line (exit 2)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,23 @@ def test_a_routed_service_without_an_ingress_gives_no_host_and_no_error(tmp_path
     result = run_cli("compile", "--root", str(root))
     assert result.exit_code == 0, result.stderr
     assert not any("postgres" in h for h in _routes(root, "prod", "edge1.fra1.example.net"))
+
+
+def test_nginx_names_a_resolver_only_where_an_address_is_a_name(compiled: Path, tmp_path: Path):
+    """Staging's clusters have names for ingress addresses: its Nginx edges resolve them
+    with the host's stub resolver. The same edge before prod's clusters, whose addresses
+    are IPs, needs none and names none, as HAProxy's file has no `resolvers` section
+    then; `nginx -t` passes both."""
+    for host, (_, content) in edge_files(compiled, "staging").items():
+        assert content.count("    resolver 127.0.0.53 valid=10s;\n") == 2, host
+    root = copy_example(tmp_path / "repo")
+    _edit(root / EDGE, "    software: haproxy", "    software: nginx")
+    assert run_cli("compile", "--root", str(root)).exit_code == 0
+    files = edge_files(root, "prod")
+    assert sorted(files) == ["edge1.fra1.example.net", "edge1.zrh1.example.net"]
+    for host, (path, content) in files.items():
+        assert path == "/etc/nginx/nginx.conf"
+        assert "resolver" not in content
+        assert re.search(r" 10\.[34]0\.0\.100:443;\n", content), content  # IP upstreams
+        result = nginx_check(content, tmp_path / host)
+        assert _clean(result), f"{host}:\n{result.stdout}{result.stderr}"

@@ -9,6 +9,8 @@ are errors at their line (exit 2)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 import yaml
 
 from compiler import pipeline
-from compiler.catalog.edges import EDGE_CONFIG_PATH
+from compiler.catalog.edges import EDGE_CONFIG_LEAST, EDGE_CONFIG_PATH
 from compiler.render import edge
 from tests.conftest import REPO, copy_example, run_cli, tool
 from tests.test_edge import STREAM_MODULE, _clean, _edit, haproxy_check
@@ -40,19 +42,14 @@ defaults:
     https: 8443
     http: 8080
   expose:
-    https: {{type: LoadBalancer}}
-    http: {{type: LoadBalancer}}
+    https: {{type: LoadBalancer, port: 443}}
+    http: {{type: LoadBalancer, port: 80}}
   resources:
     requests: {{cpu: 100m, memory: 128Mi}}
     limits: {{cpu: 500m, memory: 256Mi}}
   probes:
     liveness: {{type: tcp, port: https}}
     readiness: {{type: tcp, port: https}}
-  network:
-    egress:
-      ingress:  # the clusters' ingress load balancers, which the routes lead to
-        network: ingress-lbs
-        ports: [443, 80]
   edge:
     software: haproxy
     routes: [synapse, element-web, mas, mta-sts]
@@ -60,15 +57,9 @@ defaults:
 
 
 def with_kubernetes_edge(root: Path, software: str = "haproxy") -> Path:
-    """The example with a Kubernetes edge in prod, and the network of the clusters'
-    ingress load balancers it reaches (declared and accepted like any shared peer)."""
+    """The example with a Kubernetes edge in prod; what it reaches (the clusters'
+    ingress) is derived from its routes, not declared."""
     (root / EDGE_FILE).write_text(SERVICE.replace("software: haproxy", f"software: {software}"))
-    _edit(
-        root / PROD,
-        "networks:\n  corp-vpn:",
-        "networks:\n  ingress-lbs: [10.30.0.100/32, 10.40.0.100/32]\n  corp-vpn:",
-    )
-    _edit(root / PROD, "  keycloak: [443]  #", "  ingress-lbs: [443, 80]\n  keycloak: [443]  #")
     return root
 
 
@@ -144,12 +135,20 @@ def test_the_file_is_mounted_read_only_where_haproxy_reads_it(compiled: Path):
         "subPath": "haproxy.cfg",
         "readOnly": True,
     }
-    # the Service the example's `expose:` makes sends the load balancer to those ports
+    # the load balancer publishes 443 and 80 and sends them to the pod's 8443 and 8080
+    # (by name); the NetworkPolicy admits clients on the pod's ports, which it sees
     balancer = objects["Service/kube-edge-loadbalancer"]["spec"]
     assert {(p["port"], p["targetPort"]) for p in balancer["ports"]} == {
-        (8443, "https"),
-        (8080, "http"),
+        (443, "https"),
+        (80, "http"),
     }
+    container = pod["spec"]["containers"][0]
+    assert {(p["name"], p["containerPort"]) for p in container["ports"]} == {
+        ("https", 8443),
+        ("http", 8080),
+    }
+    exposed = objects["NetworkPolicy/kube-edge-exposed"]["spec"]["ingress"]
+    assert [p["port"] for rule in exposed for p in rule["ports"]] == ["http", "https"]
 
 
 def test_each_cluster_routes_the_customers_of_its_residency(compiled: Path):
@@ -253,22 +252,28 @@ def test_policies_pass_on_the_kubernetes_edge(compiled: Path):
 @pytest.mark.parametrize(
     ("old", "new", "line", "message"),
     [
-        ("    https: 8443\n", "", 26, "its service declares no port 'https'"),
+        ("    https: 8443\n", "", 21, "its service declares no port 'https'"),
         ("    http: 8080\n", "    http: {port: 8080, protocol: UDP}\n", 12, "it is declared UDP"),
         (
             "  edge:\n",
             "  files:\n    /etc/haproxy/haproxy.cfg: {content: 'global'}\n  edge:\n",
-            28,
-            "is the edge's configuration, which gitopsc writes",
+            23,
+            "file '/etc/haproxy/haproxy.cfg' is the edge's configuration (gitopsc writes it",
         ),
         (
             "scope: environment",
             "scope: customer",
-            27,
+            22,
             "edge applies to environment-scoped services",
         ),
+        (
+            "    routes: [",
+            "    resolvers: [10.96.0.10]\n    routes: [",
+            24,
+            "an edge on Kubernetes resolves no names",
+        ),
     ],
-    ids=["no-https-port", "udp-port", "own-config-file", "customer-scoped"],
+    ids=["no-https-port", "udp-port", "own-config-file", "customer-scoped", "resolvers"],
 )
 def test_a_bad_kubernetes_edge_is_an_error_at_its_line(
     tmp_path: Path, old: str, new: str, line: int, message: str
@@ -325,5 +330,229 @@ def test_a_configuration_past_the_files_limit_is_an_error_at_the_edge(compiled: 
         settings=settings.model_copy(update={"files": {EDGE_CONFIG_PATH["haproxy"]: big}}),
     )
     [problem] = edge.size_problems(oversized, cluster, EDGE_FILE)
-    assert str(problem.location).startswith(f"{EDGE_FILE}:27")
+    assert str(problem.location).startswith(f"{EDGE_FILE}:22")
     assert "makes its files 293 KiB, more than the 256 KiB allowed" in problem.message
+
+
+# --------------------------------------------- what the edge reaches (derived, exact)
+
+
+def _egress(root: Path, cluster: str) -> list[dict[str, Any]]:
+    """Every egress rule of the edge's NetworkPolicies on `cluster`, by policy name."""
+    return [
+        {"policy": name, **rule}
+        for name, obj in sorted(manifests(root, cluster).items())
+        if obj["kind"] == "NetworkPolicy"
+        for rule in obj["spec"].get("egress", [])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "address"), [("prod-fra1", "10.30.0.100"), ("prod-zrh1", "10.40.0.100")]
+)
+def test_the_edge_reaches_exactly_the_ingress_its_routes_lead_to(
+    compiled: Path, cluster: str, address: str
+):
+    """No egress is declared in the edge's file: from its routes, each cluster's edge
+    may open 443 and 80 to its own cluster's ingress address (and, as kube-proxy hands a
+    connection to a load balancer address of its own cluster to the Service's pods, to
+    the ingress controller's pods) and nothing else: not the other residency's cluster,
+    not another port."""
+    to_ingress = [
+        r for r in _egress(compiled, cluster) if r["policy"] != "NetworkPolicy/kube-edge-to-dns"
+    ]
+    assert to_ingress == [
+        {
+            "policy": "NetworkPolicy/kube-edge-to-ingress",
+            "to": [
+                {"ipBlock": {"cidr": f"{address}/32"}},
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    }
+                },
+            ],
+            "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "TCP", "port": 443}],
+        }
+    ]
+
+
+def test_the_derived_egress_is_held_by_the_reachability_check(tmp_path: Path):
+    """network-reachability checks the rendered policies against the derived
+    connection: a patch that narrows the edge's policy to 443 closes a declared path,
+    and is a finding at the edge's line."""
+    root = with_kubernetes_edge(copy_example(tmp_path / "repo"))
+    (root / EDGE_FILE).write_text(
+        (root / EDGE_FILE).read_text()
+        + "  patches:\n"
+        + "    - target: {kind: NetworkPolicy, name: kube-edge-to-ingress}\n"
+        + "      json_patch: [{op: remove, path: /spec/egress/0/ports/0}]\n"
+    )
+    result = run_cli("check", "--root", str(root), "--format", "json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["outcome"] == "fail"]
+    reach = [f for f in findings if f["id"] == "network-reachability"]
+    assert reach and all("kube-edge" in f["message"] for f in reach), findings
+    assert any("80" in f["message"] for f in reach), reach
+
+
+def test_a_cluster_without_an_ingress_address_is_still_an_error_at_the_cluster(tmp_path: Path):
+    root = with_kubernetes_edge(copy_example(tmp_path / "repo"))
+    _edit(root / PROD, "    ingress_address: 10.40.0.100\n", "")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert re.search(
+        rf"^{PROD}:\d+:\d+: error: cluster 'prod-zrh1' has no ingress_address, and edge "
+        "'(kube-edge|edge-proxy)' routes hosts of instances on it",
+        result.stderr,
+        re.M,
+    ), result.stderr
+    assert not (root / "rendered").exists()
+
+
+def test_a_named_ingress_address_is_an_error_for_an_edge_on_kubernetes(tmp_path: Path):
+    """An edge on Kubernetes routes to IP addresses: a pod has no stub resolver at
+    127.0.0.53, and its NetworkPolicy admits addresses, not names. A name is an error at
+    the cluster's `ingress_address` line (a VM edge resolves it: no error without the
+    Kubernetes edge)."""
+    root = copy_example(tmp_path / "repo")
+    _edit(
+        root / PROD,
+        "    ingress_address: 10.40.0.100",
+        "    ingress_address: ingress.zrh1.internal.example.net",
+    )
+    assert run_cli("compile", "--root", str(root)).exit_code == 0  # the VM edges resolve it
+    with_kubernetes_edge(root)
+    result = run_cli("compile", "--root", str(root), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    line = next(
+        n
+        for n, text in enumerate((root / PROD).read_text().splitlines(), 1)
+        if "ingress.zrh1" in text
+    )
+    assert (
+        f"{PROD}:{line}:" in result.stderr
+        and "cluster 'prod-zrh1' has the ingress_address 'ingress.zrh1.internal.example.net', a "
+        "name, and edge 'kube-edge' on Kubernetes routes to it"
+        in result.stderr
+    ), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_nginx_edge_in_a_pod_has_no_resolver(compiled_nginx: Path, tmp_path: Path):
+    """The file an Nginx edge loads in a pod names no resolver (127.0.0.53 is a host's),
+    and `nginx -t` passes without one: every upstream is an IP address."""
+    for cluster in ("prod-fra1", "prod-zrh1"):
+        text = config(compiled_nginx, cluster, "nginx.conf")
+        assert "resolver" not in text and "127.0.0.53" not in text
+        assert _clean(nginx_check(text, tmp_path / cluster))
+
+
+# ------------------------------------- the generated file's path, held at validate time
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        (
+            "  edge:\n",
+            "  writable_paths:\n    /etc/haproxy: {}\n  edge:\n",
+            23,
+            "writable path '/etc/haproxy' would be mounted over '/etc/haproxy/haproxy.cfg', "
+            "the edge's configuration",
+        ),
+        (
+            "  edge:\n",
+            "  files:\n    /etc/haproxy: {content: 'x'}\n  edge:\n",
+            23,
+            "file '/etc/haproxy' would cover '/etc/haproxy/haproxy.cfg', the edge's configuration",
+        ),
+        (
+            "  edge:\n",
+            "  files:\n    /etc/haproxy/haproxy.cfg/extra.cfg: {content: 'x'}\n  edge:\n",
+            23,
+            "file '/etc/haproxy/haproxy.cfg/extra.cfg' is inside '/etc/haproxy/haproxy.cfg'",
+        ),
+        (
+            "  edge:\n",
+            "  storage: {size: 1Gi, mount_path: /etc}\n  edge:\n",
+            22,
+            "the storage volume (storage.mount_path) would be mounted over "
+            "'/etc/haproxy/haproxy.cfg'",
+        ),
+    ],
+    ids=["writable-path-over-it", "file-covering-it", "file-inside-it", "volume-over-it"],
+)
+def test_the_edges_file_path_is_taken_when_validating(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+):
+    """The edge's file is added when rendering (its table needs every instance), but its
+    path is known when the instance is resolved: `validate` refuses what would hide it
+    or clash with it, at the catalog's line."""
+    root = with_kubernetes_edge(copy_example(tmp_path / "repo"))
+    _edit(root / EDGE_FILE, old, new)
+    result = run_cli("validate", "--root", str(root))
+    assert result.exception is None and "Traceback" not in result.stderr
+    assert result.exit_code == 2, result.stderr
+    located = [e for e in result.stderr.splitlines() if e.startswith(f"{EDGE_FILE}:{line}:")]
+    assert any(message in e for e in located), result.stderr
+
+
+def test_the_edges_file_counts_towards_the_files_limit_when_validating(tmp_path: Path):
+    """Catalog files that fit the limit alone, but not with the edge's file at its
+    smallest, are refused by `validate` at the largest file's line; a little less is
+    accepted (so the error is the generated file's doing)."""
+    from compiler.catalog.files import MAX_BYTES
+
+    def with_files(size: int) -> Path:
+        root = with_kubernetes_edge(copy_example(tmp_path / str(size) / "repo"))
+        _edit(
+            root / EDGE_FILE,
+            "  edge:\n",
+            f"  files:\n    /etc/extra.txt: {{content: '{'x' * size}'}}\n  edge:\n",
+        )
+        return root
+
+    fits = MAX_BYTES - EDGE_CONFIG_LEAST
+    assert run_cli("validate", "--root", str(with_files(fits))).exit_code == 0
+    result = run_cli("validate", "--root", str(with_files(fits + 1)))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert re.search(
+        rf"^{EDGE_FILE}:23:\d+: error: the files of this instance take 255.5 KiB, and at least "
+        r"0.5 KiB more for the edge's configuration \(gitopsc writes it from its routes\), more "
+        "than the 256 KiB allowed",
+        result.stderr,
+        re.M,
+    ), result.stderr
+
+
+@pytest.mark.parametrize("software", ["haproxy", "nginx"])
+def test_the_smallest_edge_file_is_at_least_what_validate_counts(compiled: Path, software: str):
+    """validate counts the edge's file as EDGE_CONFIG_LEAST bytes: no more than the
+    file of a table without a route, in a pod or on a host, so that its error is never
+    one that the real file would not make."""
+    resolved = pipeline.run(compiled, ["prod"])
+    env = resolved.catalog.environments["prod"]
+    kube_edge = next(i for i in resolved.instances.values() if i.service == "kube-edge")
+    declared = kube_edge.settings.edge
+    assert declared is not None
+    settings = kube_edge.settings.model_copy(
+        update={"edge": declared.model_copy(update={"software": software})}
+    )
+    instance = dataclasses.replace(kube_edge, settings=settings)
+    render = edge.haproxy_config if software == "haproxy" else edge.nginx_config
+    for listen in (edge.Listen(8443, 8080, True), edge.ON_HOST):
+        text = render(env, instance, env.clusters[0], [], listen)
+        assert len(text.encode()) >= EDGE_CONFIG_LEAST, (software, listen, len(text))
+
+
+def test_an_edge_whose_routes_give_no_host_reaches_nothing(tmp_path: Path):
+    """Routing only a service without an ingress gives an empty table (no error: see
+    test_edge.py), and so no egress: the policy follows the table, not the routes."""
+    root = with_kubernetes_edge(copy_example(tmp_path / "repo"))
+    _edit(root / EDGE_FILE, "routes: [synapse, element-web, mas, mta-sts]", "routes: [postgres]")
+    result = run_cli("compile", "--root", str(root))
+    assert result.exit_code == 0, result.stderr
+    for cluster in ("prod-fra1", "prod-zrh1"):
+        assert "NetworkPolicy/kube-edge-to-ingress" not in manifests(root, cluster)
+        assert "use_backend" not in config(root, cluster)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 from compiler import pipeline
@@ -276,3 +277,102 @@ def test_a_per_cluster_network_value_is_refused(example: Path):
     result = run_cli("validate", "--root", str(example))
     assert result.exit_code == 2, result.stderr
     assert "expose is one per environment" in result.stderr
+
+
+# ------------------------------------------- the port a Service publishes (issue 18)
+
+
+def test_an_exposed_port_is_published_on_its_own_service_port(example: Path):
+    """`expose.<port>.port` maps the load balancer's port to the container's: coturn's
+    TURN over TCP on 443 (clients behind firewalls that pass only 443), the pod still
+    listening on 3478. The Service publishes 443 with the named targetPort; the
+    NetworkPolicy admits the pod's 3478, which is what it sees behind the Service;
+    tenant-scope accepts the Service as what `expose` declares, and the reachability
+    check finds every declared path open."""
+    from compiler.check.builtins import network_reachability as reach
+    from compiler.check.builtins import tenant_scope
+    from compiler.check.netpol import External
+
+    _expose(
+        example,
+        "  expose:\n    turn: {type: LoadBalancer}\n"
+        "    turn-tcp: {type: LoadBalancer, port: 443}\n",
+    )
+    run = _run(example, "prod")
+    files = {f.path: f.data for f in run.files}
+    folder = "prod/kubernetes/prod-fra1/platform/coturn/"
+    tcp = files[folder + "service-coturn-loadbalancer-tcp.yaml"]
+    assert tcp["spec"]["ports"] == [
+        {"name": "turn-tcp", "port": 443, "targetPort": "turn-tcp", "protocol": "TCP"}
+    ]
+    udp = files[folder + "service-coturn-loadbalancer-udp.yaml"]  # not mapped: as declared
+    assert [(p["port"], p["targetPort"]) for p in udp["spec"]["ports"]] == [(3478, "turn")]
+    policy = files[folder + "networkpolicy-coturn-exposed.yaml"]
+    assert {"protocol": "TCP", "port": "turn-tcp"} in policy["spec"]["ingress"][0]["ports"]
+    found = reach.inventory(
+        (f.data for f in run.files if "/prod-fra1/" in f.path),
+        "ingress-nginx",
+        run.catalog.environments["prod"],
+    )
+    net, _ = reach.cluster_of(found.policies, found.namespaces)
+    turn = found.pods["platform/coturn"]
+    assert net.allowed(External("198.51.100.20"), turn, 3478, "TCP").allowed  # the pod's port
+    assert not [f for f in reach.check(run)]
+    assert not [f for f in tenant_scope.check(run)]
+    # the same Service publishing a port `expose` does not map is out of scope
+    coturn = example / "catalog/services/coturn.yaml"
+    coturn.write_text(
+        coturn.read_text()
+        + "  patches:\n"
+        + "    - target: {kind: Service, name: coturn-loadbalancer-tcp}\n"
+        + "      json_patch: [{op: replace, path: /spec/ports/0/port, value: 3478}]\n"
+    )
+    found_scope = {f.message.split(":")[0] for f in tenant_scope.check(_run(example, "prod"))}
+    assert folder + "service-coturn-loadbalancer-tcp.yaml" in found_scope
+
+
+@pytest.mark.parametrize(
+    ("expose", "line", "message"),
+    [
+        (
+            "    turn-tcp: {type: LoadBalancer, port: 443}\n"
+            "    metrics: {type: LoadBalancer, port: 443}\n",
+            15,
+            "exposed ports 'metrics' and 'turn-tcp' would both be published on TCP port 443 "
+            "of the LoadBalancer Service",
+        ),
+        (  # a mapped port onto another's own number
+            "    turn-tcp: {type: LoadBalancer}\n    metrics: {type: LoadBalancer, port: 3478}\n",
+            16,
+            "exposed ports 'turn-tcp' and 'metrics' would both be published on TCP port 3478",
+        ),
+        ("    turn-tcp: {type: LoadBalancer, port: 0}\n", 15, "greater than or equal to 1"),
+        ("    turn-tcp: {type: LoadBalancer, port: 65536}\n", 15, "less than or equal to 65535"),
+    ],
+    ids=["two-on-443", "onto-anothers-number", "zero", "past-65535"],
+)
+def test_a_bad_service_port_is_an_error_at_its_line(
+    example: Path, expose: str, line: int, message: str
+):
+    _expose(example, "  expose:\n" + expose)
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert "Traceback" not in result.stderr
+    located = [
+        e
+        for e in result.stderr.splitlines()
+        if e.startswith(f"catalog/services/coturn.yaml:{line}:")
+    ]
+    assert any(message in e for e in located), result.stderr
+
+
+def test_one_port_number_on_two_services_is_no_conflict(example: Path):
+    """Each type and protocol is a Service of its own: TURN over UDP and over TCP may
+    both be published on 443 (two load balancers), as a UDP and a TCP listener share a
+    number."""
+    _expose(
+        example,
+        "  expose:\n    turn: {type: LoadBalancer, port: 443}\n"
+        "    turn-tcp: {type: LoadBalancer, port: 443}\n",
+    )
+    assert run_cli("validate", "--root", str(example)).exit_code == 0

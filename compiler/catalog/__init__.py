@@ -41,7 +41,7 @@ from compiler.catalog.argo_names import (
     dashboards_namespace,
     root_name,
 )
-from compiler.catalog.edges import EDGE_CONFIG_PATH
+from compiler.catalog.edges import EDGE_CONFIG_PATH, routed
 from compiler.catalog.emit import Unsafe, Verbatim, data_digest, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
@@ -218,6 +218,7 @@ __all__ = [
     "rendered_files",
     "resolve",
     "root_name",
+    "routed",
     "secret_name",
     "secret_prefix",
     "secret_ref",

@@ -20,14 +20,18 @@ may add names in the environment's base domain (the shared relays' `mx.<base_dom
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
+from compiler.catalog.files import Generated
 from compiler.catalog.layout import Catalog, EntityKind
 from compiler.catalog.loader import YamlPath
-from compiler.catalog.models import Customer, Environment, Settings
+from compiler.catalog.models import Cluster, Customer, Environment, Host, Settings
 from compiler.catalog.tenancy import within
 from compiler.errors import Problem, did_you_mean
+
+if TYPE_CHECKING:  # the resolver checks edges, so it imports this module
+    from compiler.catalog.resolver import Instance
 
 
 def _layers(catalog: Catalog) -> Iterator[tuple[EntityKind, str, tuple[Any, ...], str | None, Any]]:
@@ -127,8 +131,67 @@ def _route_problem(
     return None
 
 
+def _residencies(where: Host | Cluster) -> set[str]:
+    """The residencies an edge host (one) or an edge's cluster (all it holds) serves."""
+    return {where.residency} if isinstance(where, Host) else set(where.residency)
+
+
+def _cluster_for(env: Environment, instance: Instance, where: Host | Cluster) -> Cluster | None:
+    clusters = [c for c in env.clusters if c.name in instance.clusters]
+    served = _residencies(where)
+    return next(
+        (c for c in clusters if isinstance(where, Cluster) and c.name == where.name),
+        next(
+            (c for c in clusters if c.region == where.region),
+            next((c for c in clusters if served & set(c.residency)), None),
+        ),
+    )
+
+
+def routed(
+    env: Environment,
+    edge: Instance,
+    where: Host | Cluster,
+    instances: Iterable[Instance],
+    customers: Mapping[str, Customer],
+) -> Iterator[tuple[Instance, Cluster, list[str]]]:
+    """The instances one edge host (or an edge on a cluster) routes, in id order, each
+    with the cluster it routes it to and its ingress hosts there: a customer's to its own
+    cluster when its residency is the edge's, an environment-wide one to this cluster,
+    else this region's, else the first cluster of a residency the edge serves (with its
+    values on that cluster: they may name it). An instance without an ingress there is
+    left out. One function for the two that must agree: the routing table
+    (render/edge.py) and the connections the edge's pods open (reachability.py: its
+    NetworkPolicy admits the ingress of exactly the clusters the table leads to)."""
+    assert edge.settings.edge is not None
+    wanted = set(edge.settings.edge.routes)
+    by_name = {c.name: c for c in env.clusters}
+    for instance in sorted(instances, key=lambda i: i.id):
+        if instance.service not in wanted or not instance.clusters:
+            continue
+        if instance.customer is not None:
+            if customers[instance.customer].residency not in _residencies(where):
+                continue  # another residency's edges carry it
+            cluster: Cluster | None = by_name[instance.clusters[0]]
+        else:
+            cluster = _cluster_for(env, instance, where)
+        if cluster is None:
+            continue
+        if instance.customer is None:
+            ingress = instance.on(cluster.name).ingress
+            hosts = [ingress.host] if ingress else []
+        else:
+            hosts = [ingress.host for _, ingress in instance.ingresses()]
+        if hosts:
+            yield instance, cluster, hosts
+
+
 # where each program reads its configuration (Debian's packages and the official images)
 EDGE_CONFIG_PATH = {"haproxy": "/etc/haproxy/haproxy.cfg", "nginx": "/etc/nginx/nginx.conf"}
+# what the files checks call the edge's file, and the fewest bytes it takes (the file of
+# a table without a route; tests/test_edge_kubernetes.py holds the renderer to it)
+EDGE_CONFIG_WHAT = "the edge's configuration (gitopsc writes it from its routes)"
+EDGE_CONFIG_LEAST = 512
 # the port names an edge on Kubernetes listens on: TLS passed through, and plain HTTP
 EDGE_PORTS = ("https", "http")
 
@@ -136,7 +199,10 @@ EDGE_PORTS = ("https", "http")
 def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[YamlPath, str, str]]:
     """An edge on Kubernetes listens on the ports its service declares as `https` and
     `http` (TCP), so that its configuration, its Service, its NetworkPolicy and `expose:`
-    name the same ports; and its configuration file is gitopsc's, not the catalog's."""
+    name the same ports; and it resolves no names: the addresses it routes to are IP
+    addresses (its NetworkPolicy can admit only addresses, and a pod has no resolver at
+    127.0.0.53; render/edge.py host_files holds the clusters to it). Its configuration
+    file's path is held by generated_files."""
     edge = settings.edge
     if edge is None or runtime != "kubernetes":
         return
@@ -149,8 +215,8 @@ def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[Yaml
                 ("edge",),
                 f"an edge on Kubernetes listens on its TCP ports 'https' and 'http'; "
                 f"its service declares no port '{name}'",
-                "declare ports: {https: 8443, http: 8080} (or 443 and 80 where the "
-                "container runtime lets a pod without capabilities bind them) and expose them",
+                "declare ports: {https: 8443, http: 8080} and expose them on 443 and 80 "
+                "(expose: {https: {type: LoadBalancer, port: 443}, ...})",
             )
         elif protocol != "TCP":
             yield (
@@ -158,13 +224,24 @@ def kubernetes_problems(runtime: str, settings: Settings) -> Iterator[tuple[Yaml
                 f"an edge listens on its port '{name}' over TCP; it is declared {protocol}",
                 "remove protocol, or write the port as a number",
             )
-    path = EDGE_CONFIG_PATH[edge.software]
-    if path in (settings.files or {}):
+    if edge.resolvers is not None:
         yield (
-            ("files", path),
-            f"file '{path}' is the edge's configuration, which gitopsc writes from its routes",
-            "remove it from files:, or mount your own file elsewhere",
+            ("edge", "resolvers"),
+            "an edge on Kubernetes resolves no names: the ingress addresses it routes to "
+            "must be IP addresses, which its NetworkPolicy admits",
+            "remove resolvers, and give the clusters it routes to an IP ingress_address",
         )
+
+
+def generated_files(runtime: str, settings: Settings) -> dict[str, Generated]:
+    """The file an edge on Kubernetes gets among its files at render time (render/edge.py
+    kubernetes_settings): its routing table needs every instance, but its path is known
+    now, so that files.file_problems holds the catalog's files, writable paths and volume
+    away from it, and counts it towards the size limit, when the instance is resolved."""
+    edge = settings.edge
+    if edge is None or runtime != "kubernetes":
+        return {}
+    return {EDGE_CONFIG_PATH[edge.software]: Generated(EDGE_CONFIG_WHAT, EDGE_CONFIG_LEAST)}
 
 
 def certificate_problems(

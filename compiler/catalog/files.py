@@ -71,6 +71,19 @@ class RenderedFile:
     volume: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """A file gitopsc adds to an instance's files at render time, from more than the
+    instance (an edge's configuration, made from every routed instance). Its text is not
+    known when the instance is resolved, but its path is: the path is taken (no catalog
+    file at it, over it or in it, and no writable path or volume over it), and the file
+    counts towards the size limit with at least `least` bytes, so that what the catalog
+    gets wrong is found by `validate`, at its line."""
+
+    what: str  # "the edge's configuration (gitopsc writes it from its routes)"
+    least: int
+
+
 def config_map_name(service: str) -> str:
     """The ConfigMap of an instance's files without secrets."""
     return f"{service}-files"
@@ -183,20 +196,37 @@ def files_hash(files: list[RenderedFile]) -> str:
 
 
 def file_problems(
-    settings: Settings, service: str, default_store: str
+    settings: Settings,
+    service: str,
+    default_store: str,
+    generated: Mapping[str, Generated] | None = None,
 ) -> Iterator[tuple[YamlPath, str, str]]:
     """What is wrong with an instance's files, each at the path of the value that has
-    it: (path, message, hint). Secret keys and stores are tenancy.py's."""
+    it: (path, message, hint). Secret keys and stores are tenancy.py's. `generated`: the
+    files the renderer adds (by path), whose paths are taken already."""
     files = settings.files or {}
+    generated = generated or {}
+    mounts: list[tuple[YamlPath | None, str, str]] = [
+        (None, "/tmp", "/tmp, the writable directory every pod has")
+    ]
+    mounts += [
+        (("writable_paths", p), p, f"writable path '{p}'")
+        for p in sorted(settings.writable_paths or {})
+    ]
+    if settings.storage:
+        mounts.append(
+            (
+                ("storage", "mount_path"),
+                settings.storage.mount_path,
+                "the storage volume (storage.mount_path)",
+            )
+        )
+    yield from _generated_problems(files, generated, mounts)
     if not files:
         return
-    mounts = [("/tmp", "/tmp, the writable directory every pod has")]
-    mounts += [(p, f"writable path '{p}'") for p in sorted(settings.writable_paths or {})]
-    if settings.storage:
-        mounts.append((settings.storage.mount_path, "the storage volume (storage.mount_path)"))
     paths = sorted(files)
     for path in paths:
-        yield from _path_problems(path, paths, mounts)
+        yield from _path_problems(path, paths, [(m, what) for _, m, what in mounts])
         spec = files[path]
         where: YamlPath = ("files", path)
         if spec.content is None and spec.data is None:
@@ -241,15 +271,58 @@ def file_problems(
             )
     sizes = {file.path: len(file.text.encode()) for file in rendered}
     total = sum(sizes.values())
-    if total > MAX_BYTES:
+    added = sum(g.least for path, g in generated.items() if path not in files)
+    if total + added > MAX_BYTES:
         largest = max(paths, key=lambda p: sizes[p])
+        more = (
+            f", and at least {_kib(added)} KiB more for "
+            + " and ".join(g.what for path, g in sorted(generated.items()) if path not in files)
+            if added
+            else ""
+        )
         yield (
             ("files", largest),
-            f"the files of this instance take {_kib(total)} KiB, more than the "
+            f"the files of this instance take {_kib(total)} KiB{more}, more than the "
             f"{MAX_BYTES // 1024} KiB allowed",
             f"the largest is '{largest}' ({_kib(sizes[largest])} KiB); a ConfigMap or "
             "Secret holds at most 1 MiB: ship large files in the image or on a volume",
         )
+
+
+def _generated_problems(
+    files: Mapping[str, ConfigFile],
+    generated: Mapping[str, Generated],
+    mounts: list[tuple[YamlPath | None, str, str]],
+) -> Iterator[tuple[YamlPath, str, str]]:
+    """A catalog file, writable path or volume that takes the path of a file gitopsc
+    generates, covers it or lies in it: at the catalog's value (the file is mounted by
+    subPath, read-only; a directory mounted over it would hide it, or it them)."""
+    for target, spec in sorted(generated.items()):
+        for path in sorted(files):
+            if path == target:
+                yield (
+                    ("files", path),
+                    f"file '{path}' is {spec.what}",
+                    "remove it from files:, or mount your own file elsewhere",
+                )
+            elif _inside(target, path) or _inside(path, target):
+                yield (
+                    ("files", path),
+                    f"file '{path}' "
+                    + ("would cover" if _inside(target, path) else "is inside")
+                    + f" '{target}', {spec.what}",
+                    "a file is not a directory: choose another path",
+                )
+        for at, mount, what in mounts:
+            if at is not None and (_inside(target, mount) or _inside(mount, target)):
+                yield (
+                    at,
+                    f"{what} would "
+                    + ("be mounted over" if _inside(target, mount) else "lie inside")
+                    + f" '{target}', {spec.what}",
+                    "a directory mounted there hides the file (or the file blocks the "
+                    "mount): choose another path",
+                )
 
 
 def _path_problems(

@@ -23,6 +23,9 @@ Where connections come from (docs/catalog.md, "Network"):
     network.ingress.<rule>     from one of those, to this service's named ports
     monitoring.scrape          from Prometheus's pods (the environment's
                                `monitoring.namespace`) to the scraped port, no other
+    edge (on Kubernetes)       on each cluster, to the ingress_address of each cluster
+                               its routing table leads to, on 443 and 80, and to its
+                               own cluster's ingress controller pods (edges.routed)
 
 A VM instance's end is its hosts' addresses; two VM instances need no NetworkPolicy
 and get no connection.
@@ -36,6 +39,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compiler.catalog.edges import routed
 from compiler.catalog.layout import Catalog
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Environment, Host, Settings
@@ -155,7 +159,7 @@ def _connections(
     by_key = {(i.customer, i.service): i for i in instances}
     internet = Addresses((INTERNET,), "the internet", not_the_internet(catalog, env))
     for instance in instances:
-        for item in _of_instance(catalog, env, instance, by_key, internet):
+        for item in _of_instance(catalog, env, instance, by_key, internet, instances):
             if isinstance(item, Connection):
                 found.append(item)
             else:
@@ -188,12 +192,14 @@ def _of_instance(
     instance: Instance,
     by_key: Mapping[tuple[str | None, str], Instance],
     internet: Addresses,
+    instances: Sequence[Instance],
 ) -> Iterator[Connection | _Failure]:
     """The connections one instance declares: with its dependencies, then its own."""
     mine = yield from _end(env, instance, ())
     mine = yield from _dependencies(catalog, env, instance, by_key, mine)
     if isinstance(mine, Pods):
         yield from _own(catalog, env, instance, mine, internet)
+        yield from _edge(catalog, env, instance, mine, instances)
     else:  # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
         if instance.settings.monitoring:
             yield (
@@ -417,6 +423,62 @@ def _scraped(env: Environment, instance: Instance, mine: Pods) -> Iterator[Conne
         instance,
         at,
     )
+
+
+# what an edge opens to an ingress: TLS passed through, and plain HTTP (render/edge.py)
+EDGE_TO_INGRESS = (PathPort(80), PathPort(443))
+
+
+def _edge(
+    catalog: Catalog,
+    env: Environment,
+    instance: Instance,
+    mine: Pods,
+    instances: Sequence[Instance],
+) -> Iterator[Connection]:
+    """An edge on Kubernetes to the ingress its routes lead to, derived from `edge:`
+    with the function that makes its routing table (edges.routed), cluster by cluster:
+    the `ingress_address` of each cluster the table of this cluster's edge names, on 443
+    and 80, and nothing else. To its own cluster's address, also the ingress
+    controller's pods on the same ports: kube-proxy (and Cilium) hand a pod's connection
+    to a load balancer address of its own cluster straight to the Service's endpoints,
+    so the NetworkPolicy sees the controller's pod, not the address. A cluster without
+    an address, or with a name, gets no rule (render/edge.py host_files reports it)."""
+    if instance.settings.edge is None:
+        return
+    by_name = {c.name: c for c in env.clusters}
+    for name in instance.clusters:
+        targets = {
+            cluster.name: cidr
+            for _, cluster, _ in routed(env, instance, by_name[name], instances, catalog.customers)
+            if cluster.ingress_address is not None
+            and (cidr := _address_cidr(cluster.ingress_address)) is not None
+        }
+        if not targets:
+            continue
+        reached = ", ".join(sorted(targets))
+        yield Connection(
+            mine,
+            Addresses(tuple(sorted(set(targets.values()))), f"the ingress of {reached}"),
+            EDGE_TO_INGRESS,
+            ("to-ingress", None),
+            f"{instance.id} routes to the ingress of {reached}",
+            instance,
+            ("edge",),
+            name,
+        )
+        if name in targets:
+            controller = ingress_controller(env, by_name[name])
+            yield Connection(
+                mine,
+                Pods(controller.namespace, (), f"the ingress controller of {name}"),
+                EDGE_TO_INGRESS,
+                ("to-ingress", None),
+                f"{instance.id} routes to the ingress controller of {name}",
+                instance,
+                ("edge",),
+                name,
+            )
 
 
 def _exposed(

@@ -23,7 +23,7 @@ policy findings).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -362,7 +362,12 @@ def _add(
         if other_settings is not None:
             for path, message, hint in (
                 *tenancy.instance_problems(env, customer, other_settings, {}),
-                *files.file_problems(other_settings, service.name, env.secret_store.name),
+                *files.file_problems(
+                    other_settings,
+                    service.name,
+                    env.secret_store.name,
+                    edges.generated_files(service.runtime, other_settings),
+                ),
             ):
                 fail(path, f"on cluster {other}: {message}", hint)
             cluster_settings[other] = other_settings
@@ -374,6 +379,8 @@ def _add(
                 "exposure (LoadBalancer, NodePort) is declared in the service file or the "
                 "environment, not per customer",
             )
+    for path, message, hint in _published_problems(settings):
+        fail(path, message, hint)
     hosts = _check_runtime(env, service, customer, settings, fail)
     for path, message, hint in workloads.instance_problems(service, settings):
         fail(path, message, hint)
@@ -384,7 +391,10 @@ def _add(
         fail(path, message, hint)
     for path, message, hint in edges.kubernetes_problems(service.runtime, settings):
         fail(path, message, hint)
-    for path, message, hint in files.file_problems(settings, service.name, env.secret_store.name):
+    generated = edges.generated_files(service.runtime, settings)
+    for path, message, hint in files.file_problems(
+        settings, service.name, env.secret_store.name, generated
+    ):
         fail(path, message, hint)
     instances[instance_id] = Instance(
         instance_id,
@@ -401,6 +411,30 @@ def _add(
         MappingProxyType(cluster_settings),
         MappingProxyType(expanded),
     )
+
+
+def _published_problems(settings: Settings) -> Iterator[tuple[YamlPath, str, str]]:
+    """Two exposed ports that one Service would publish on the same port number (its
+    own `port`, else the container's): Kubernetes refuses the Service. Grouped as
+    render.exposed_services groups them: one Service per type and protocol."""
+    declared = settings.ports or {}
+    published: dict[tuple[str, str, int], str] = {}
+    exposed = sorted(  # the ports published as declared first: a `port` is the one to blame
+        (settings.expose or {}).items(), key=lambda item: (item[1].port is not None, item[0])
+    )
+    for name, exposure in exposed:
+        if name not in declared:
+            continue  # reachability reports a port that is not declared
+        spec = port_spec(declared[name])
+        number = exposure.port or spec.port
+        first = published.setdefault((exposure.type, spec.protocol, number), name)
+        if first != name:
+            yield (
+                ("expose", name, "port") if exposure.port else ("expose", name),
+                f"exposed ports '{first}' and '{name}' would both be published on "
+                f"{spec.protocol} port {number} of the {exposure.type} Service",
+                "give each exposed port its own `port` (the port clients connect to)",
+            )
 
 
 # settings rendered once per environment, not per cluster: Terraform's and Ansible's

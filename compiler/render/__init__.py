@@ -482,7 +482,10 @@ def render_environment(
     # certificate and Postfix's STARTTLS settings
     env_source = catalog.source("environment", env.name)
     host_vars, edge_problems = edge.host_files(
-        env, instances, catalog.customers, lambda index: env_source.locate("clusters", index)
+        env,
+        instances,
+        catalog.customers,
+        lambda index, *path: env_source.locate("clusters", index, *path),
     )
     problems += edge_problems
     tls_vars, tls_problems = mail_tls.host_vars(env, instances, catalog.customers)

@@ -228,17 +228,20 @@ def _file_secret(instance: Instance, env: Environment, file: RenderedFile) -> di
 def exposed_services(
     instance: Instance,
 ) -> dict[str, tuple[str, list[tuple[str, ServicePort, int | None]]]]:
-    """The Services `expose` renders, by name: (type, [(port name, port, nodePort)]). One
-    per type, and per protocol where a type has several (`<svc>-loadbalancer-udp`): many
-    cloud load balancers take one protocol per Service. tenant-scope holds the rendered
-    Services to this."""
+    """The Services `expose` renders, by name: (type, [(port name, the port the Service
+    publishes, nodePort)]). One per type, and per protocol where a type has several
+    (`<svc>-loadbalancer-udp`): many cloud load balancers take one protocol per Service.
+    tenant-scope holds the rendered Services to this."""
     settings = instance.settings
     declared = dict(ports(settings))
     grouped: dict[tuple[str, str], list[tuple[str, ServicePort, int | None]]] = {}
     for name, exposure in sorted((settings.expose or {}).items()):
-        if name in declared:
-            key = (exposure.type, declared[name].protocol)
-            grouped.setdefault(key, []).append((name, declared[name], exposure.node_port))
+        if name in declared:  # published on `port` where it says one (targetPort: name)
+            published = declared[name].model_copy(
+                update={"port": exposure.port or declared[name].port}
+            )
+            key = (exposure.type, published.protocol)
+            grouped.setdefault(key, []).append((name, published, exposure.node_port))
     found = {}
     for (kind, protocol), entries in sorted(grouped.items()):
         several = sum(1 for other, _ in grouped if other == kind) > 1

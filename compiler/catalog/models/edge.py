@@ -58,9 +58,11 @@ class Edge(Strict):
     software: Software
     # services whose ingress hosts (every domain's, for `for_each: domains`) it routes
     routes: Annotated[list[Name], Field(min_length=1, max_length=256)]
-    # the DNS servers the proxy resolves the clusters' ingress addresses with (at run
-    # time: a load balancer's addresses change); default: the host's local stub resolver
-    resolvers: Annotated[list[IpAddress], Field(min_length=1, max_length=8)] = ["127.0.0.53"]
+    # the DNS servers a VM edge resolves the clusters' ingress addresses with, where one
+    # is a name (at run time: a load balancer's addresses change); default: the host's
+    # local stub resolver (render/edge.py HOST_RESOLVER). An edge on Kubernetes takes
+    # none: the addresses it routes to must be IP addresses (edges.py says why)
+    resolvers: Annotated[list[IpAddress], Field(min_length=1, max_length=8)] | None = None
 
 
 class PostfixTls(Strict):

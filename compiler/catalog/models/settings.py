@@ -315,9 +315,13 @@ class Exposure(Strict):
     cloud load balancer, or a port on every node (30000-32767). `clients` is who may
     connect: a network the environment declares, or the internet (the default); the
     Service keeps the client's address (externalTrafficPolicy: Local), so the
-    NetworkPolicy can admit exactly them."""
+    NetworkPolicy can admit exactly them. `port` is the Service's port clients connect
+    to, when it is not the container's (an edge listens on 8443 in the pod and is
+    published on 443); the Service's targetPort names the container's port, and the
+    NetworkPolicy admits the container's port, which is what it sees."""
 
     type: Literal["LoadBalancer", "NodePort"]
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
     node_port: Annotated[int, Field(ge=30000, le=32767)] | None = None
     clients: Name | None = None
 
