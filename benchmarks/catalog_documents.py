@@ -18,7 +18,6 @@ from catalog_shapes import (
     EDGE,
     EDGE_POOL,
     ENVIRONMENTS,
-    INGRESS_NETWORK,
     KUBE_EDGE,
     ServiceSpec,
     Size,
@@ -179,9 +178,6 @@ def environment_document(
         },
         "defaults": defaults,
     }
-    if edge:  # the edge on Kubernetes reaches the clusters' ingress (issue 18)
-        doc["networks"] = {INGRESS_NETWORK: [f"{c['ingress_address']}/32" for c in clusters]}
-        doc["accepts"] = {INGRESS_NETWORK: [443, 80]}
     if overrides:
         doc["services"] = overrides
     return doc

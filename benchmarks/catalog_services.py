@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from catalog_shapes import EDGE, EDGE_POOL, INGRESS_NETWORK, KUBE_EDGE, SPAM_FILTER, ServiceSpec
+from catalog_shapes import EDGE, EDGE_POOL, KUBE_EDGE, SPAM_FILTER, ServiceSpec
 from catalog_yaml import Flow
 
 
@@ -324,9 +324,7 @@ def kube_edge_document(
                 "liveness": Flow(type="tcp", port="https"),
                 "readiness": Flow(type="tcp", port="https"),
             },
-            "network": {
-                "egress": {"ingress": {"network": INGRESS_NETWORK, "ports": [443, 80]}},
-            },
+            # its egress to the clusters' ingress is derived from its routes
             "edge": {"software": "haproxy", "routes": routes},
         },
     }

@@ -44,7 +44,6 @@ PUSH_GATEWAY = "sygnal"  # environment-scoped, kubernetes
 EDGE = "edge-proxy"  # environment-scoped, vm: routes the ingress hosts (issue 18)
 EDGE_POOL = "edges"
 KUBE_EDGE = "kube-edge"  # environment-scoped, kubernetes: an edge on each cluster (issue 18)
-INGRESS_NETWORK = "ingress-lbs"  # the clusters' ingress addresses, which KUBE_EDGE reaches
 
 
 @dataclass(frozen=True)
