@@ -36,6 +36,7 @@ from compiler.catalog import (
     PLATFORM_NAMESPACE,
     PLATFORM_PROJECT,
     PRIVATE_RANGES,
+    PROBES,
     REALMS,
     Catalog,
     Cluster,
@@ -45,6 +46,7 @@ from compiler.catalog import (
     connections,
     dashboards_namespace,
     hook_of,
+    probing_cluster,
 )
 from compiler.errors import Location, Problem
 from compiler.render import (
@@ -411,10 +413,20 @@ def render_environment(
             files += dashboards[0]
             argo.append(dashboards[1])
             platform_kinds.add(("", "ConfigMap"))
+        probes = _probes(
+            catalog, env, cluster, base, repo_path, instances, sources, platform_project
+        )
+        if probes is not None and by_namespace:
+            files += probes[0]
+            argo.append(probes[1])
+            platform_kinds |= {group_kind(f.data) for f in probes[0][:-1]}  # not its kustomization
+            platform_ids += probes[1][1]
         if by_namespace:
             destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
             if dashboards is not None:
                 destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
+            if probes is not None:
+                destinations.add(probes[1][0]["spec"]["destination"]["namespace"])
             if realms is not None and env.identity is not None:  # the Keycloak namespace
                 destinations.add(env.identity.namespace)
             argo.append(
@@ -676,6 +688,57 @@ def _dashboards(
     )
     all_sources = tuple(sorted({s for f in files for s in f.sources}))
     return files, (application, (), all_sources)
+
+
+def _probes(
+    catalog: Catalog,
+    env: Environment,
+    cluster: Cluster,
+    base: str,
+    repo_path: str,
+    instances: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+    project: str,
+) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
+    """The VM instances' Probes and PrometheusRules (render/monitoring.py) probed from
+    `cluster`, in a folder of the monitoring namespace with an Application of the
+    platform's project: on every cluster with instances, where the environment declares
+    a blackbox exporter (empty when nothing is probed from there, so that the
+    Application is known from the catalog alone: catalog/argo_names.py). Each object is
+    its instance's (its id and catalog files), as a service folder's are."""
+    if env.monitoring is None or env.monitoring.blackbox is None:
+        return None
+    namespace = env.monitoring.namespace
+    directory = f"{base}/{namespace}/{PROBES}"
+    files = []
+    for instance in instances:
+        if instance.clusters or not instance.hosts or instance.settings.monitoring is None:
+            continue
+        probing = probing_cluster(env, instance)
+        if probing is None or probing.name != cluster.name:
+            continue
+        team = catalog.teams.get(catalog.services[instance.service].owner)
+        for obj in monitoring.probe_objects(instance, env, team):
+            files.append(_object_file(directory, obj, (instance.id,), sources[instance.id]))
+    kustomization = _kustomization(directory, files)
+    env_file = catalog.source("environment", env.name).file
+    files.append(
+        dataclasses.replace(
+            kustomization, sources=tuple(sorted({*kustomization.sources, env_file}))
+        )
+    )
+    application = argocd.application(
+        env,
+        cluster,
+        argo_name(env, cluster, namespace, PROBES),
+        project,
+        f"{repo_path}/{directory}",
+        namespace,
+        0,  # with the services: a probe needs nothing before it
+    )
+    ids = tuple(sorted({i for f in files for i in f.instances}))
+    all_sources = tuple(sorted({s for f in files for s in f.sources}))
+    return files, (application, ids, all_sources)
 
 
 def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]) -> OutputFile:
