@@ -188,6 +188,7 @@ def _of_instance(
                 "module and the ports); remove scrape here",
             )
         yield from _probed(env, instance, mine)
+        yield from _shared_rules(env, instance)
         if instance.settings.expose:
             yield (
                 ("expose",),
@@ -468,6 +469,33 @@ def _probed(
         (*at, "ports"),
         cluster.name,
     )
+
+
+def _shared_rules(env: Environment, instance: Instance) -> Iterator[_Failure]:
+    """A VM instance's rules are evaluated in the monitoring namespace, which every
+    customer's probes share (the operator's `enforcedNamespaceLabel` holds a rule to its
+    namespace, here not to one customer): so their PromQL comes from the service's,
+    plan's or environment's file, which select the customer's own series by its label,
+    never from a customer's file, which could read another customer's series there."""
+    monitoring = instance.settings.monitoring
+    if monitoring is None or env.monitoring is None or instance.customer is None:
+        return
+    paths: list[YamlPath] = [
+        ("monitoring", "slos", name, "sli", field)
+        for name, slo in sorted((monitoring.slos or {}).items())
+        for field in ("errors", "good", "total")
+        if getattr(slo.sli, field) is not None
+    ]
+    paths += [("monitoring", "alerts", name, "expr") for name in sorted(monitoring.alerts or {})]
+    for path in paths:
+        if instance.origin(path).layer.startswith("customer"):
+            yield (
+                path,
+                f"'{instance.service}' runs on VMs: its rules share the monitoring namespace "
+                "with other customers' probes, so a customer's file may not write their PromQL",
+                "set the objective, window or an alert's severity here; the service's file "
+                "writes the expressions, selecting the customer's own series",
+            )
 
 
 def _exposed(
