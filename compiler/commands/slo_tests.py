@@ -17,7 +17,7 @@ regenerated (the drift gate says that). Written like `compile`'s output (output/
 the whole tree at once, or nothing; a folder gitopsc did not make is refused, and so is
 a compile's output folder and any folder inside the repository's sources (a test file
 over `rendered/` would be drift, over `catalog/` a broken catalog). The bytes are the
-same on every run (emit.to_yaml), so a CI job may also cache or diff them.
+same on every run (to_yaml), so a CI job may also cache or diff them.
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ from typing import Any
 from rich.console import Console
 
 from compiler import pipeline
-from compiler.catalog.emit import to_yaml
 from compiler.errors import UsageError
-from compiler.output.guard import real_path
-from compiler.output.writer import MARKER, write_tree
-from compiler.render import slo_tests
+from compiler.output import MARKER, real_path, to_yaml, write_tree
+from compiler.render import slo_unit_tests
 
 RULES = "rules.yaml"
 SLO_RULES = "slo-rules.yaml"
@@ -81,7 +79,7 @@ def run(root: Path, environments: list[str] | None, out: Path, console: Console)
 def rule_files(rule: dict[str, Any]) -> dict[str, str]:
     """File name -> text of one PrometheusRule's folder (module docstring)."""
     found = {RULES: to_yaml({"groups": rule["spec"]["groups"]})}
-    rules_file, tests_file = slo_tests.unit_tests(rule)
+    rules_file, tests_file = slo_unit_tests(rule)
     if tests_file["tests"]:
         tests_file["rule_files"] = [SLO_RULES]  # beside it: promtool resolves from there
         found[SLO_RULES] = to_yaml(rules_file)

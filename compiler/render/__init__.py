@@ -77,6 +77,7 @@ from compiler.render.scope import (
     api_group,
     group_kind,
 )
+from compiler.render.slo_tests import unit_tests as slo_unit_tests
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ __all__ = [
     "identities",
     "labels",
     "render_environment",
+    "slo_unit_tests",
     "sources_of",
     "sync_waves",
 ]
@@ -416,6 +418,16 @@ def render_environment(
         probes = _probes(
             catalog, env, cluster, base, repo_path, instances, sources, platform_project
         )
+        if probes is not None and not by_namespace and probes[1][1]:
+            # no instance here, so no platform project to sync them (argo_names.py)
+            problems.append(
+                Problem(
+                    catalog.source("environment", env.name).locate("monitoring", "blackbox"),
+                    f"cluster {cluster.name} probes {', '.join(probes[1][1])} but runs no "
+                    "instance, so it has no platform Application to sync the probes with",
+                    "run something on it, or give the hosts' residency to a cluster that does",
+                )
+            )
         if probes is not None and by_namespace:
             files += probes[0]
             argo.append(probes[1])
