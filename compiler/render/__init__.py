@@ -734,9 +734,13 @@ def _probes(
             files.append(_object_file(directory, obj, (instance.id,), sources[instance.id]))
     kustomization = _kustomization(directory, files)
     env_file = catalog.source("environment", env.name).file
+    # the folder's list is no one instance's (as the dashboards'): a customer added to
+    # it changes it, and a diff of that customer alone must not call it the customer's
     files.append(
         dataclasses.replace(
-            kustomization, sources=tuple(sorted({*kustomization.sources, env_file}))
+            kustomization,
+            instances=(),
+            sources=tuple(sorted({*kustomization.sources, env_file})),
         )
     )
     application = argocd.application(
