@@ -35,6 +35,7 @@ from compiler.commands import explain as explain_command
 from compiler.commands import listing, version
 from compiler.commands import publish as publish_command
 from compiler.commands import schema as schema_command
+from compiler.commands import slo_tests as slo_tests_command
 from compiler.commands import validate as validate_command
 from compiler.errors import CatalogInvalid, UsageError
 
@@ -270,6 +271,24 @@ def compile_(
 ) -> None:
     """Compile the catalog into rendered/<env>/ (manifests, ArgoCD, tfvars, inventory)."""
     _guarded(lambda: compile_command.run(_root(root), env, out, check, _stdout(), shard))
+
+
+@app.command("slo-tests")
+def slo_tests(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder to write to (its own: not the repository, nor rendered/).",
+            file_okay=False,
+        ),
+    ],
+    env: EnvOption = None,
+    root: RootOption = None,
+) -> None:
+    """Write each rendered PrometheusRule and its SLO burn-rate unit tests for promtool
+    (`promtool check rules`, `promtool test rules`)."""
+    _guarded(lambda: slo_tests_command.run(_root(root), env, out, _stdout()))
 
 
 @app.command()

@@ -130,7 +130,7 @@ SCHEDULE = {**MAIN, "CI_PIPELINE_SOURCE": "schedule"}
 TAG = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": "v1.0.0", "CI_DEFAULT_BRANCH": "main"}
 CATALOG = ("catalog/customers/acme.yaml", "rendered/prod/index.json", "docs/catalog.md")
 DOCS = ("docs/ci.md", "README.md")
-GATE = {"validate", "check", "compile"}
+GATE = {"validate", "check", "compile", "slo-tests", "promtool"}
 
 PIPELINES = [
     # (what, variables, changed files, jobs created)

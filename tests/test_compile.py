@@ -32,6 +32,7 @@ CUSTOM_KINDS = {
     "ServiceMonitor",
     "PodMonitor",
     "PrometheusRule",
+    "Probe",
     "KeycloakRealmImport",
 }
 

@@ -164,7 +164,7 @@ def test_a_customer_cannot_put_another_owners_name_on_its_certificate(tmp_path: 
     )
     result = run_cli("validate", "--root", str(root))
     assert result.exit_code == 2, result.stderr
-    assert "catalog/customers/globex.yaml:28:" in result.stderr
+    assert "catalog/customers/globex.yaml:31:" in result.stderr
     assert "certificate name 'matrix.acme.example' is not in a domain of customer 'globex'" in (
         result.stderr
     )

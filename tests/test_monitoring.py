@@ -31,6 +31,7 @@ KINDS = {
     "ServiceMonitor": "servicemonitors",
     "PodMonitor": "podmonitors",
     "PrometheusRule": "prometheusrules",
+    "Probe": "probes",  # a VM service's hosts (tests/test_vm_monitoring.py)
 }
 
 
@@ -365,16 +366,19 @@ def test_a_scrape_port_the_service_lacks_is_located(example: Path):
     assert "port 'metric' is not a port of this service" in output
 
 
-def test_monitoring_on_a_vm_service_is_located(example: Path):
+def test_a_scrape_on_a_vm_service_is_located(example: Path):
+    """A VM service is probed (tests/test_vm_monitoring.py); a ServiceMonitor or
+    PodMonitor would select pods it has none of."""
     output = _located(
         example,
         "catalog/services/postfix-relay.yaml",
-        "  vm:\n    host_pool: mail-relays\n",
-        "  monitoring:\n    alerts:\n      RelayDown: {expr: up == 0, summary: down}\n"
-        "  vm:\n    host_pool: mail-relays\n",
+        "    probe:\n      module: smtp_starttls",
+        "    scrape: {port: metrics}\n    probe:\n      module: smtp_starttls",
     )
-    assert "catalog/services/postfix-relay.yaml:9:" in output  # its `monitoring:`
-    assert "runs on VMs" in output
+    text = (example / "catalog/services/postfix-relay.yaml").read_text().splitlines()
+    line = next(i for i, t in enumerate(text, 1) if "scrape: {port: metrics}" in t)
+    assert f"catalog/services/postfix-relay.yaml:{line}:" in output  # its `scrape:`
+    assert "runs on VMs: a ServiceMonitor or PodMonitor needs pods" in output
 
 
 def test_a_monitoring_namespace_that_is_no_platform_namespace_is_located(example: Path):

@@ -33,6 +33,7 @@ from compiler.catalog.argo_names import (
     DASHBOARDS,
     NAMESPACES,
     PLATFORM_PROJECT,
+    PROBES,
     REALMS,
     ArgoName,
     argo_name,
@@ -109,6 +110,7 @@ from compiler.catalog.reachability import (
     Pods,
     connections,
     declared_networks,
+    probing_cluster,
 )
 from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
 from compiler.catalog.shards import Shard, customer_of_id, parse_shard, shard_of, sole_customer
@@ -136,6 +138,7 @@ __all__ = [
     "PLATFORM_NAMESPACE",
     "PLATFORM_PROJECT",
     "PRIVATE_RANGES",
+    "PROBES",
     "REALMS",
     "RUN_TO_COMPLETION",
     "SCALED",
@@ -214,6 +217,7 @@ __all__ = [
     "parse_shard",
     "parse_text",
     "port_spec",
+    "probing_cluster",
     "realm_name",
     "rendered_files",
     "resolve",

@@ -63,6 +63,7 @@ def argocd_key(env: Environment, cluster: Cluster) -> str:
 
 
 REALMS = "realms"  # the folder and Application of a cluster's customer realms
+PROBES = "probes"  # the folder and Application of the VM services' probes (issue 18)
 
 
 def argo_name(env: Environment, cluster: Cluster, *parts: str) -> str:
@@ -172,6 +173,9 @@ def _cluster_names(
     if dashboards is not None:  # on every cluster with instances, dashboards or none
         name = argo_name(env, cluster, dashboards, DASHBOARDS)
         yield "Application", name, None, "the dashboards Application"
+    if env.monitoring is not None and env.monitoring.blackbox is not None:
+        name = argo_name(env, cluster, env.monitoring.namespace, PROBES)
+        yield "Application", name, None, "the probes Application"
     if per_customer:
         namespaces = argo_name(env, cluster, NAMESPACES)
         yield "Application", namespaces, None, "the namespaces Application"

@@ -26,6 +26,9 @@ Where connections come from (docs/catalog.md, "Network"):
     edge (on Kubernetes)       on each cluster, to the ingress_address of each cluster
                                its routing table leads to, on 443 and 80, and to its
                                own cluster's ingress controller pods (edges.routed)
+    monitoring.probe           from the blackbox exporter's pods (`monitoring.blackbox`)
+                               on the probing cluster to a VM instance's hosts, on the
+                               probed ports
 
 A VM instance's end is its hosts' addresses; two VM instances need no NetworkPolicy
 and get no connection.
@@ -42,14 +45,14 @@ from typing import TYPE_CHECKING, Any
 from compiler.catalog.edges import routed
 from compiler.catalog.layout import Catalog
 from compiler.catalog.loader import YamlPath
-from compiler.catalog.models import Environment, Host, Settings
+from compiler.catalog.models import Cluster, Environment, Host, Settings
 from compiler.catalog.models.environment import (
     DATABASE_PORTS,
     PRIVATE_RANGES,
     ingress_controller,
 )
 from compiler.catalog.models.settings import EgressRule, PortRange, RulePeer, port_spec
-from compiler.errors import Location, Problem
+from compiler.errors import Location, Problem, did_you_mean
 
 if TYPE_CHECKING:  # the resolver reports these problems, so it imports this module
     from compiler.catalog.resolver import Instance
@@ -198,16 +201,26 @@ def _of_instance(
     mine = yield from _end(env, instance, ())
     mine = yield from _dependencies(catalog, env, instance, by_key, mine)
     if isinstance(mine, Pods):
+        monitoring = instance.settings.monitoring
+        if monitoring and monitoring.probe:
+            yield (
+                ("monitoring", "probe"),
+                f"'{instance.service}' runs on Kubernetes: probe is for a VM service's hosts",
+                "scrape its pods with monitoring.scrape; remove probe here",
+            )
         yield from _own(catalog, env, instance, mine, internet)
         yield from _edge(catalog, env, instance, mine, instances)
     else:  # a VM's own traffic is its hosts' firewall's to allow, not a NetworkPolicy's
-        if instance.settings.monitoring:
+        monitoring = instance.settings.monitoring
+        if monitoring and monitoring.scrape:
             yield (
-                ("monitoring",),
-                f"'{instance.service}' runs on VMs: monitoring renders prometheus-operator "
-                "objects (monitors, rules) for Kubernetes services",
-                "monitor a VM service from its hosts' exporters; remove monitoring here",
+                ("monitoring", "scrape"),
+                f"'{instance.service}' runs on VMs: a ServiceMonitor or PodMonitor needs pods",
+                "probe its hosts from the cluster with monitoring.probe (a blackbox exporter "
+                "module and the ports); remove scrape here",
             )
+        yield from _probed(env, instance, mine)
+        yield from _shared_rules(env, instance)
         if instance.settings.expose:
             yield (
                 ("expose",),
@@ -478,6 +491,98 @@ def _edge(
                 instance,
                 ("edge",),
                 name,
+            )
+
+
+def probing_cluster(env: Environment, instance: Instance) -> Cluster | None:
+    """The cluster whose blackbox exporter probes a VM instance's hosts: the first of
+    the environment's that holds the hosts' residency (the probe's results, the rule's
+    series and alerts stay where the customer's data may be), else none."""
+    wanted = {host.residency for host in instance.hosts}
+    return next((c for c in env.clusters if wanted <= set(c.residency)), None)
+
+
+def _probed(
+    env: Environment, instance: Instance, mine: End | None
+) -> Iterator[Connection | _Failure]:
+    """The blackbox exporter's pods to the probed ports of a VM instance's hosts (the
+    `Probe` render/monitoring.py writes), from the probing cluster only, and nothing
+    else. An environment without `monitoring` renders no probe, so opens nothing."""
+    monitoring = instance.settings.monitoring
+    probe = monitoring.probe if monitoring else None
+    if probe is None or env.monitoring is None:
+        return
+    at = ("monitoring", "probe")
+    blackbox = env.monitoring.blackbox
+    if blackbox is None:
+        yield (
+            at,
+            f"environment '{env.name}' declares no monitoring.blackbox to probe "
+            f"'{instance.service}''s hosts with",
+            "declare the blackbox exporter (url, pods, modules) under the environment's "
+            "monitoring, or remove probe here",
+        )
+        return
+    if probe.module not in blackbox.modules:
+        yield (
+            (*at, "module"),
+            f"the blackbox exporter of environment '{env.name}' has no module '{probe.module}'",
+            did_you_mean(probe.module, blackbox.modules),
+        )
+        return
+    cluster = probing_cluster(env, instance)
+    if cluster is None:
+        residencies = sorted({host.residency for host in instance.hosts})
+        yield (
+            at,
+            f"no cluster of environment '{env.name}' holds residency "
+            f"{', '.join(residencies)} of {instance.service}'s hosts: nowhere to probe from",
+            "probe from a cluster of the hosts' residency (clusters' residency:)",
+        )
+        return
+    if not isinstance(mine, Addresses):
+        return  # no host with an IP address: nothing to probe (its hosts are reported)
+    namespace = env.monitoring.namespace
+    yield Connection(
+        Pods(
+            namespace,
+            tuple(sorted(blackbox.pods.items())),
+            f"the blackbox exporter ({namespace})",
+        ),
+        mine,
+        tuple(PathPort(port) for port in probe.ports),
+        (None, None),  # the hosts' firewall admits it; the platform's pods are not ours
+        f"the blackbox exporter in {namespace} on {cluster.name} probes {instance.id}",
+        instance,
+        (*at, "ports"),
+        cluster.name,
+    )
+
+
+def _shared_rules(env: Environment, instance: Instance) -> Iterator[_Failure]:
+    """A VM instance's rules are evaluated in the monitoring namespace, which every
+    customer's probes share (the operator's `enforcedNamespaceLabel` holds a rule to its
+    namespace, here not to one customer): so their PromQL comes from the service's,
+    plan's or environment's file, which select the customer's own series by its label,
+    never from a customer's file, which could read another customer's series there."""
+    monitoring = instance.settings.monitoring
+    if monitoring is None or env.monitoring is None or instance.customer is None:
+        return
+    paths: list[YamlPath] = [
+        ("monitoring", "slos", name, "sli", field)
+        for name, slo in sorted((monitoring.slos or {}).items())
+        for field in ("errors", "good", "total")
+        if getattr(slo.sli, field) is not None
+    ]
+    paths += [("monitoring", "alerts", name, "expr") for name in sorted(monitoring.alerts or {})]
+    for path in paths:
+        if instance.origin(path).layer.startswith("customer"):
+            yield (
+                path,
+                f"'{instance.service}' runs on VMs: its rules share the monitoring namespace "
+                "with other customers' probes, so a customer's file may not write their PromQL",
+                "set the objective, window or an alert's severity here; the service's file "
+                "writes the expressions, selecting the customer's own series",
             )
 
 

@@ -11,7 +11,7 @@ nothing from check or review.
 """
 
 from compiler.catalog import to_json, to_yaml
-from compiler.output.guard import output_lock
+from compiler.output.guard import output_lock, real_path
 from compiler.output.layout import (
     MANIFESTS,
     Document,
@@ -57,6 +57,7 @@ __all__ = [
     "output_lock",
     "pack",
     "read_tree",
+    "real_path",
     "recover",
     "render_tree",
     "serialize",

@@ -36,6 +36,7 @@ from compiler.catalog import (
     PLATFORM_NAMESPACE,
     PLATFORM_PROJECT,
     PRIVATE_RANGES,
+    PROBES,
     REALMS,
     Catalog,
     Cluster,
@@ -45,6 +46,7 @@ from compiler.catalog import (
     connections,
     dashboards_namespace,
     hook_of,
+    probing_cluster,
 )
 from compiler.errors import Location, Problem
 from compiler.render import (
@@ -75,6 +77,7 @@ from compiler.render.scope import (
     api_group,
     group_kind,
 )
+from compiler.render.slo_tests import unit_tests as slo_unit_tests
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ __all__ = [
     "identities",
     "labels",
     "render_environment",
+    "slo_unit_tests",
     "sources_of",
     "sync_waves",
 ]
@@ -411,10 +415,30 @@ def render_environment(
             files += dashboards[0]
             argo.append(dashboards[1])
             platform_kinds.add(("", "ConfigMap"))
+        probes = _probes(
+            catalog, env, cluster, base, repo_path, instances, sources, platform_project
+        )
+        if probes is not None and not by_namespace and probes[1][1]:
+            # no instance here, so no platform project to sync them (argo_names.py)
+            problems.append(
+                Problem(
+                    catalog.source("environment", env.name).locate("monitoring", "blackbox"),
+                    f"cluster {cluster.name} probes {', '.join(probes[1][1])} but runs no "
+                    "instance, so it has no platform Application to sync the probes with",
+                    "run something on it, or give the hosts' residency to a cluster that does",
+                )
+            )
+        if probes is not None and by_namespace:
+            files += probes[0]
+            argo.append(probes[1])
+            platform_kinds |= {group_kind(f.data) for f in probes[0][:-1]}  # not its kustomization
+            platform_ids += probes[1][1]
         if by_namespace:
             destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
             if dashboards is not None:
                 destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
+            if probes is not None:
+                destinations.add(probes[1][0]["spec"]["destination"]["namespace"])
             if realms is not None and env.identity is not None:  # the Keycloak namespace
                 destinations.add(env.identity.namespace)
             argo.append(
@@ -679,6 +703,61 @@ def _dashboards(
     )
     all_sources = tuple(sorted({s for f in files for s in f.sources}))
     return files, (application, (), all_sources)
+
+
+def _probes(
+    catalog: Catalog,
+    env: Environment,
+    cluster: Cluster,
+    base: str,
+    repo_path: str,
+    instances: Sequence[Instance],
+    sources: dict[str, tuple[str, ...]],
+    project: str,
+) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
+    """The VM instances' Probes and PrometheusRules (render/monitoring.py) probed from
+    `cluster`, in a folder of the monitoring namespace with an Application of the
+    platform's project: on every cluster with instances, where the environment declares
+    a blackbox exporter (empty when nothing is probed from there, so that the
+    Application is known from the catalog alone: catalog/argo_names.py). Each object is
+    its instance's (its id and catalog files), as a service folder's are."""
+    if env.monitoring is None or env.monitoring.blackbox is None:
+        return None
+    namespace = env.monitoring.namespace
+    directory = f"{base}/{namespace}/{PROBES}"
+    files = []
+    for instance in instances:
+        if instance.clusters or not instance.hosts or instance.settings.monitoring is None:
+            continue
+        probing = probing_cluster(env, instance)
+        if probing is None or probing.name != cluster.name:
+            continue
+        team = catalog.teams.get(catalog.services[instance.service].owner)
+        for obj in monitoring.probe_objects(instance, env, team):
+            files.append(_object_file(directory, obj, (instance.id,), sources[instance.id]))
+    kustomization = _kustomization(directory, files)
+    env_file = catalog.source("environment", env.name).file
+    # the folder's list is no one instance's (as the dashboards'): a customer added to
+    # it changes it, and a diff of that customer alone must not call it the customer's
+    files.append(
+        dataclasses.replace(
+            kustomization,
+            instances=(),
+            sources=tuple(sorted({*kustomization.sources, env_file})),
+        )
+    )
+    application = argocd.application(
+        env,
+        cluster,
+        argo_name(env, cluster, namespace, PROBES),
+        project,
+        f"{repo_path}/{directory}",
+        namespace,
+        0,  # with the services: a probe needs nothing before it
+    )
+    ids = tuple(sorted({i for f in files for i in f.instances}))
+    all_sources = tuple(sorted({s for f in files for s in f.sources}))
+    return files, (application, ids, all_sources)
 
 
 def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]) -> OutputFile:

@@ -41,7 +41,7 @@ from compiler.catalog import (
     tenant_id,
 )
 from compiler.render import slo as slos
-from compiler.render.meta import MANAGED_BY, labels, selector
+from compiler.render.meta import MANAGED_BY, instance_name, labels, selector
 
 API = "monitoring.coreos.com/v1"
 TENANT_ANNOTATION = "gitopsc.dev/loki-tenant"
@@ -114,6 +114,74 @@ def monitoring_objects(
             }
         )
     return objects
+
+
+def probe_objects(instance: Instance, env: Environment, team: Team | None) -> list[dict[str, Any]]:
+    """A VM instance's `Probe` and PrometheusRule, in the monitoring namespace of its
+    probing cluster (catalog/reachability.py, `probing_cluster`), named after the
+    instance (`<customer>-<service>`).
+
+    The Probe lists the instance's own hosts (address:port, for each probed port), so
+    the blackbox exporter probes them and nothing else, and puts the customer, service
+    and environment labels on every series it yields (the target's labels, as a
+    ServiceMonitor's relabelings do): the SLI selects the customer's series by them,
+    and the rule's own matchers carry them, so one customer's rule reads only its own
+    probes' series, though all of them share the monitoring namespace. Not in the
+    customer's namespace: a VM customer may have none on the cluster, and a Probe names
+    addresses, which a tenant's project must not be able to write (render/scope.py)."""
+    settings = instance.settings.monitoring
+    if env.monitoring is None or settings is None or instance.clusters:
+        return []
+    meta = {
+        "name": instance_name(instance),
+        "namespace": env.monitoring.namespace,
+        "labels": {**labels(instance), **env.monitoring.labels},
+    }
+    objects = []
+    blackbox = env.monitoring.blackbox
+    if settings.probe is not None and blackbox is not None:
+        probe = settings.probe
+        targets = [
+            _target(host.address, port)
+            for host in sorted(instance.hosts, key=lambda h: h.name)
+            for port in probe.ports
+        ]
+        objects.append(
+            {
+                "apiVersion": API,
+                "kind": "Probe",
+                "metadata": meta,
+                "spec": {
+                    "jobName": instance_name(instance),
+                    "interval": probe.interval,
+                    "module": probe.module,
+                    "prober": {"url": blackbox.url, "path": "/probe", "scheme": "http"},
+                    "targets": {
+                        "staticConfig": {
+                            "static": targets,
+                            "labels": dict(sorted(series_labels(instance).items())),
+                        }
+                    },
+                },
+            }
+        )
+    groups = rule_groups(instance, team)
+    if groups:
+        objects.append(
+            {
+                "apiVersion": API,
+                "kind": "PrometheusRule",
+                "metadata": {**meta, "labels": dict(meta["labels"])},
+                "spec": {"groups": groups},
+            }
+        )
+    return objects
+
+
+def _target(address: str, port: int) -> str:
+    """host:port as the blackbox exporter's `target` parameter takes it (an IPv6
+    address in brackets)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def rule_groups(instance: Instance, team: Team | None) -> list[dict[str, Any]]:

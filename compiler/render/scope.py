@@ -57,6 +57,10 @@ MONITORING_KINDS = frozenset(
     }
 )
 
+# a blackbox `Probe` reaches any address it names: the platform's project only (the
+# probes of VM services, render/monitoring.py), never a customer's
+PROBE_KIND = ("monitoring.coreos.com", "Probe")
+
 
 def allowed_kinds(env: Environment, platform: bool = False) -> frozenset[tuple[str, str]]:
     """The tenant allow-list with what the environment allows on purpose (`tenant_kinds`),
@@ -64,6 +68,8 @@ def allowed_kinds(env: Environment, platform: bool = False) -> frozenset[tuple[s
     kinds = TENANT_KINDS | {(k.group, k.kind) for k in env.tenant_kinds}
     if env.monitoring is not None:
         kinds |= MONITORING_KINDS
+    if platform and env.monitoring is not None and env.monitoring.blackbox is not None:
+        kinds |= {PROBE_KIND}  # the VM services' probes, in the monitoring namespace only
     return kinds | PLATFORM_KINDS if platform else kinds
 
 

@@ -86,7 +86,9 @@ from compiler.catalog.models.fields import (
 from compiler.catalog.models.jobs import CRON_ONLY, JOB_ONLY, Job, JobHook, cron_problem
 from compiler.catalog.models.monitoring import (
     Alert,
+    Blackbox,
     EnvironmentMonitoring,
+    HostProbe,
     Loki,
     Monitoring,
     Paging,
@@ -143,6 +145,7 @@ __all__ = [
     "Autoscaling",
     "Awx",
     "AwxCheckout",
+    "Blackbox",
     "BranchName",
     "Bucket",
     "Cidr",
@@ -161,6 +164,7 @@ __all__ = [
     "Environment",
     "EnvironmentMonitoring",
     "Host",
+    "HostProbe",
     "Image",
     "Infrastructure",
     "Ingress",

@@ -67,6 +67,34 @@ class Scrape(Strict):
     kind: Literal["ServiceMonitor", "PodMonitor"] = "ServiceMonitor"
 
 
+# a blackbox exporter module name, as its configuration file spells it (`smtp_starttls`)
+_MODULE = r"^[A-Za-z0-9_.-]{1,100}$"
+PATTERN_DESCRIPTIONS[_MODULE] = "a blackbox exporter module name such as 'smtp_starttls'"
+Module = Annotated[str, Field(pattern=_MODULE)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+# where Prometheus reaches the exporter: a Service's DNS name and port, no scheme or path
+_HOST_PORT = r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?:[0-9]{1,5}$"
+PATTERN_DESCRIPTIONS[_HOST_PORT] = (
+    "host:port such as 'blackbox-exporter.monitoring.svc:9115' (no scheme, no path)"
+)
+
+
+class HostProbe(Strict):
+    """A VM service's hosts, probed from the cluster by the environment's blackbox
+    exporter (a prometheus-operator `Probe`): each host's address on each of `ports`,
+    with `module` (one the environment's `monitoring.blackbox.modules` declares)."""
+
+    module: Module
+    ports: Annotated[list[Port], Field(min_length=1, max_length=16)]
+    interval: Duration = "60s"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HostProbe:
+        if len(set(self.ports)) != len(self.ports):
+            raise ValueError(f"ports {self.ports} name a port twice")
+        return self
+
+
 class Sli(Strict):
     """The service level indicator as PromQL: the rate of bad (`errors`) or of good
     (`good`) events, and of all events (`total`), each with `[{{window}}]` where the
@@ -128,6 +156,7 @@ class Monitoring(Strict):
     """A service's monitoring, layer-mergeable (docs/catalog.md, "Monitoring")."""
 
     scrape: Scrape | None = None
+    probe: HostProbe | None = None  # a VM service's: its hosts, from the blackbox exporter
     slos: dict[Name, Slo] | None = None
     alerts: dict[AlertName, Alert] | None = None
 
@@ -151,17 +180,30 @@ class Loki(Strict):
         return self
 
 
+class Blackbox(Strict):
+    """The environment's blackbox exporter, which probes VM services' hosts (`Probe`s):
+    its address as Prometheus reaches it (`url`, host:port), the labels of its pods in
+    the monitoring namespace (their egress to the probed hosts is what a probe opens),
+    and the modules its configuration defines (a probe names one of them)."""
+
+    url: Annotated[str, Field(pattern=_HOST_PORT)]
+    pods: Annotated[dict[LabelKey, LabelValue], Field(min_length=1)]
+    modules: Annotated[list[Module], Field(min_length=1)]
+
+
 class EnvironmentMonitoring(Strict):
     """Where an environment's monitoring objects go and how they are found: Prometheus
     runs in `namespace`, one of the environment's `platform_namespaces` (its pods are
     admitted to each scraped port); it selects ServiceMonitors, PodMonitors and
     PrometheusRules by `labels`; Grafana's dashboard sidecar reads ConfigMaps labelled
-    `grafana_dashboard: "1"` in `dashboards_namespace` (default: `namespace`)."""
+    `grafana_dashboard: "1"` in `dashboards_namespace` (default: `namespace`); VM
+    services' hosts are probed by `blackbox`, in `namespace`."""
 
     namespace: Name
     labels: Annotated[dict[LabelKey, LabelValue], NullDict] = {}
     dashboards_namespace: Name | None = None
     loki: Loki = Loki()
+    blackbox: Blackbox | None = None
 
 
 class Paging(Strict):
