@@ -230,6 +230,91 @@ def test_a_customer_writing_the_promql_of_a_vm_rule_is_located(example: Path):
     assert "a customer's file may not write their PromQL" in output
 
 
+QUERY = '{{ with query "probe_success" }}{{ . | first | value }}{{ end }}'
+
+
+@pytest.mark.parametrize(
+    ("service", "override", "field"),
+    [
+        # a VM rule (the shared monitoring namespace) and a pod's (its own namespace):
+        # enforcedNamespaceLabel rewrites expressions, not the text Prometheus expands
+        (
+            "postfix-relay",
+            "alerts: {Mine: {expr: 'vector(1)', summary: '%s'}}",
+            "summary",
+        ),
+        (
+            "synapse",
+            "alerts: {Mine: {expr: 'vector(1)', summary: plain, labels: {note: '%s'}}}",
+            "labels",
+        ),
+    ],
+)
+def test_a_customer_writing_a_template_into_alert_text_is_located(
+    example: Path, service: str, override: str, field: str
+):
+    """Prometheus expands an alert's summary and labels as Go templates when it
+    evaluates the rule, and `query` there runs any PromQL: a customer's file writes
+    plain text (review R1)."""
+    relative = "catalog/customers/acme.yaml"
+    old = f"      {service}:\n" if service != "synapse" else "      synapse:\n        replicas: 3\n"
+    new = old + "        monitoring:\n          " + override % QUERY + "\n"
+    output, line = _located(example, relative, old, new)
+    text = (example / relative).read_text().splitlines()
+    line = next(i for i, t in enumerate(text, 1) if "alerts: {Mine:" in t)
+    assert f"{relative}:{line}:" in output
+    assert "may not write a template action ('{{') in alert text" in output
+    assert "Traceback" not in output
+
+
+def test_an_slo_description_is_plain_text_in_every_layer(example: Path):
+    """It becomes the burn-rate alerts' description, which Prometheus expands and the
+    generated unit tests expect as written: no template in any file (review R1)."""
+    output, line = _located(
+        example,
+        "catalog/services/synapse.yaml",
+        "description: client and federation requests answered without a 5xx",
+        "description: 'answered {{ $value }}'",
+    )
+    assert f"catalog/services/synapse.yaml:{line}:" in output
+    assert "description is plain text" in output
+
+
+def test_the_service_may_write_templates_in_its_alert_text(example: Path):
+    """The control: the service's own file may use `{{ $value }}` in a plain alert."""
+    path = example / "catalog/services/synapse.yaml"
+    text = path.read_text()
+    old = "has not answered a scrape for 5 minutes"
+    assert old in text
+    path.write_text(text.replace(old, "has not answered a scrape ({{ $value }})", 1))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def test_rules_of_hosts_no_cluster_holds_are_located_without_a_probe(example: Path):
+    """Without a probe, the rules of hosts whose residency no cluster holds would be
+    evaluated nowhere: an error at the rules, not rules silently dropped (review R3)."""
+    globex = example / "catalog/customers/globex.yaml"
+    text = globex.read_text()
+    assert "          slos: null\n" in text
+    globex.write_text(text.replace("          slos: null\n", "", 1))
+    result = run_cli("validate", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "its rules would be evaluated nowhere" in output
+    assert "in instance prod/globex/postfix-relay" in output
+
+
+def test_a_blackbox_url_port_outside_the_range_is_located(example: Path):
+    env = "environments/prod/environment.yaml"
+    text = (example / env).read_text()
+    found = re.search(r"url: (\S+):(\d+)", text)
+    assert found, "prod declares a blackbox url"
+    output, line = _located(example, env, found.group(0), f"url: {found.group(1)}:99999")
+    assert f"{env}:{line}:" in output
+    assert "outside 1-65535" in output
+
+
 # --- gitopsc slo-tests --------------------------------------------------------------
 
 
@@ -344,6 +429,7 @@ def test_slo_tests_are_the_same_bytes_on_every_run(written, tmp_path: Path):
     [
         ("rendered/slo", "is inside the repository's rendered/"),
         ("catalog", "is inside the repository's catalog/"),
+        (".git/slo", "is inside the repository's .git/"),
         (".", "holds the repository"),
         ("compiled", "is the output of another gitopsc command"),
         ("foreign", "it was not created by gitopsc"),

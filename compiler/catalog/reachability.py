@@ -510,6 +510,20 @@ def _probed(
     else. An environment without `monitoring` renders no probe, so opens nothing."""
     monitoring = instance.settings.monitoring
     probe = monitoring.probe if monitoring else None
+    rules = monitoring is not None and (monitoring.slos or monitoring.alerts)
+    if probe is None and rules and env.monitoring is not None:
+        if probing_cluster(env, instance) is None:  # else its rules go nowhere, silently
+            assert monitoring is not None
+            residencies = sorted({host.residency for host in instance.hosts})
+            yield (
+                ("monitoring", "slos" if monitoring.slos else "alerts"),
+                f"no cluster of environment '{env.name}' holds residency "
+                f"{', '.join(residencies)} of {instance.service}'s hosts: its rules would "
+                "be evaluated nowhere",
+                "give a cluster the hosts' residency (clusters' residency:), or remove the "
+                "rules here (slos: null, alerts: null)",
+            )
+        return
     if probe is None or env.monitoring is None:
         return
     at = ("monitoring", "probe")
@@ -518,7 +532,7 @@ def _probed(
         yield (
             at,
             f"environment '{env.name}' declares no monitoring.blackbox to probe "
-            f"'{instance.service}''s hosts with",
+            f"the hosts of '{instance.service}' with",
             "declare the blackbox exporter (url, pods, modules) under the environment's "
             "monitoring, or remove probe here",
         )

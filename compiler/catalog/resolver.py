@@ -389,6 +389,8 @@ def _add(
     customer_wrote = lambda path: origin_of(layers, path).layer.startswith("customer")  # noqa: E731
     for path, message, hint in edges.certificate_problems(env, customer, settings, customer_wrote):
         fail(path, message, hint)
+    for path, message, hint in tenancy.template_problems(settings, customer_wrote):
+        fail(path, message, hint)
     for path, message, hint in edges.kubernetes_problems(service.runtime, settings):
         fail(path, message, hint)
     generated = edges.generated_files(service.runtime, settings)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -160,6 +160,38 @@ def instance_problems(
                 path,
                 f"{what} '{name}' is not in a domain of {owner}",
                 f"use {' or '.join(domains)}, or a subdomain",
+            )
+
+
+def template_problems(
+    settings: Settings, customer_wrote: Callable[[YamlPath], bool]
+) -> Iterator[tuple[YamlPath, str, str]]:
+    """Alert text (a plain alert's summary and labels) a customer's file writes holds
+    no template action (`{{`). Prometheus expands an alerting rule's annotations and
+    labels as Go templates each time it evaluates them, and `query` there runs any
+    PromQL against the whole database: the operator's `enforcedNamespaceLabel` rewrites
+    a rule's expression, not its text, so a customer's summary could read every
+    customer's series (and cost a query per evaluation). The service's, plan's and
+    environment's files may use templates (`{{ $value }}`); a customer's writes plain
+    text."""
+    monitoring = settings.monitoring
+    if monitoring is None:
+        return
+    texts: list[tuple[YamlPath, str]] = []  # an SLO's description has none at all (models)
+    for name, alert in sorted((monitoring.alerts or {}).items()):
+        texts.append((("monitoring", "alerts", name, "summary"), alert.summary))
+        texts += [
+            (("monitoring", "alerts", name, "labels", key), value)
+            for key, value in sorted(alert.labels.items())
+        ]
+    for path, text in texts:
+        if "{{" in text and customer_wrote(path):
+            yield (
+                path,
+                "a customer's file may not write a template action ('{{') in alert text: "
+                "Prometheus expands it when the rule is evaluated, and a query there reads "
+                "every customer's series",
+                "write plain text here; the service's file may use templates such as {{ $value }}",
             )
 
 

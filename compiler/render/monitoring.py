@@ -103,16 +103,7 @@ def monitoring_objects(
                 "spec": {"selector": {"matchLabels": selector(instance)}, field: [endpoint]},
             }
         )
-    groups = rule_groups(instance, team)
-    if groups:
-        objects.append(
-            {
-                "apiVersion": API,
-                "kind": "PrometheusRule",
-                "metadata": {**meta, "labels": dict(meta["labels"])},
-                "spec": {"groups": groups},
-            }
-        )
+    objects += _rule(instance, team, meta)
     return objects
 
 
@@ -165,17 +156,23 @@ def probe_objects(instance: Instance, env: Environment, team: Team | None) -> li
                 },
             }
         )
-    groups = rule_groups(instance, team)
-    if groups:
-        objects.append(
-            {
-                "apiVersion": API,
-                "kind": "PrometheusRule",
-                "metadata": {**meta, "labels": dict(meta["labels"])},
-                "spec": {"groups": groups},
-            }
-        )
+    objects += _rule(instance, team, meta)
     return objects
+
+
+def _rule(instance: Instance, team: Team | None, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The instance's PrometheusRule (its SLOs' and plain alerts' groups), if it has any."""
+    groups = rule_groups(instance, team)
+    if not groups:
+        return []
+    return [
+        {
+            "apiVersion": API,
+            "kind": "PrometheusRule",
+            "metadata": {**meta, "labels": dict(meta["labels"])},
+            "spec": {"groups": groups},
+        }
+    ]
 
 
 def _target(address: str, port: int) -> str:

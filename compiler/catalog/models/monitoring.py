@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from compiler.catalog.models.fields import (
     PATTERN_DESCRIPTIONS,
@@ -130,6 +130,18 @@ class Slo(Strict):
     window: Annotated[str, Field(pattern=_WINDOW)] = "30d"
     description: Annotated[str, Field(max_length=1024)] = ""
 
+    @field_validator("description")
+    @classmethod
+    def _plain(cls, description: str) -> str:
+        # it becomes the burn-rate alerts' description, which Prometheus expands as a Go
+        # template (a `query` there reads any series) and the generated unit tests
+        # expect as written: plain text only
+        if "{{" in description:
+            raise ValueError(
+                "description is plain text: Prometheus would expand '{{' in it as a template"
+            )
+        return description
+
     @model_validator(mode="after")
     def _window(self) -> Slo:
         days = int(self.window[:-1])
@@ -189,6 +201,14 @@ class Blackbox(Strict):
     url: Annotated[str, Field(pattern=_HOST_PORT)]
     pods: Annotated[dict[LabelKey, LabelValue], Field(min_length=1)]
     modules: Annotated[list[Module], Field(min_length=1)]
+
+    @field_validator("url")
+    @classmethod
+    def _port(cls, url: str) -> str:
+        port = int(url.rpartition(":")[2])
+        if not 1 <= port <= 65535:
+            raise ValueError(f"url {url} names port {port}, outside 1-65535")
+        return url
 
 
 class EnvironmentMonitoring(Strict):
