@@ -267,6 +267,27 @@ def test_a_customer_writing_a_template_into_alert_text_is_located(
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "{module: tcp_connect, ports: [22, 6443, 9100, 10250]}",
+        "{interval: 1s}",
+    ],
+)
+def test_a_customer_setting_what_the_exporter_probes_is_located(example: Path, probe: str):
+    """The relay's hosts are a pool other customers share: which ports the platform's
+    exporter probes there, with which module and how often, is the service's to say
+    (review R5); a customer may only switch its probe off (globex's `probe: null`)."""
+    relative = "catalog/customers/acme.yaml"
+    old = "      postfix-relay:\n"
+    new = old + f"        monitoring:\n          probe: {probe}\n"
+    output, _ = _located(example, relative, old, new)
+    text = (example / relative).read_text().splitlines()
+    line = next(i for i, t in enumerate(text, 1) if t.strip().startswith("probe: {"))
+    assert f"{relative}:{line}:" in output
+    assert "may not set what the platform's blackbox exporter probes" in output
+
+
 def test_an_slo_description_is_plain_text_in_every_layer(example: Path):
     """It becomes the burn-rate alerts' description, which Prometheus expands and the
     generated unit tests expect as written: no template in any file (review R1)."""

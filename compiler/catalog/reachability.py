@@ -527,6 +527,17 @@ def _probed(
     if probe is None or env.monitoring is None:
         return
     at = ("monitoring", "probe")
+    if instance.customer is not None:  # what the platform's exporter sends to hosts
+        for field in ("module", "ports", "interval"):
+            if instance.origin((*at, field)).layer.startswith("customer"):
+                yield (
+                    (*at, field),
+                    "a customer's file may not set what the platform's blackbox exporter "
+                    "probes: the hosts may be shared with other customers (a relay pool)",
+                    "the service's file sets module, ports and interval; a customer may "
+                    "switch its probe off (probe: null)",
+                )
+                return
     blackbox = env.monitoring.blackbox
     if blackbox is None:
         yield (
