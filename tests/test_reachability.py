@@ -1042,35 +1042,3 @@ def test_ipv6_clients_anywhere_except_the_inside_forms(example: Path):
     assert net.allowed(External("2001:db8::1"), pods["acme/synapse"], 8008).allowed
     assert not net.allowed(External("::ffff:10.1.2.3"), pods["acme/synapse"], 8008).allowed
     assert _findings(run) == []
-
-
-def test_resolve_render_and_check_compute_an_environments_connections_once(monkeypatch):
-    """Resolve (for its problems), render (for the NetworkPolicies) and the check read
-    one environment's connections; the answer is kept for the very same instances, so
-    they are computed once per environment, not three times. Another list of instances
-    (here, in another order or one fewer) is computed anew, and gives what a first
-    computation gives."""
-    from compiler.catalog import reachability
-    from compiler.pipeline.compile import render
-
-    calls: list[str] = []
-    compute = reachability._connections
-
-    def counted(catalog, env, instances):
-        calls.append(env.name)
-        return compute(catalog, env, instances)
-
-    monkeypatch.setattr(reachability, "_connections", counted)
-    monkeypatch.setattr(reachability, "_LAST", {})
-    resolved = pipeline.run(Path(__file__).resolve().parents[1])
-    render(resolved)
-    assert sorted(calls) == sorted(resolved.environments)
-    env = resolved.catalog.environments["prod"]
-    prod = [i for i in resolved.instances.values() if i.environment == "prod"]
-    kept = reachability.connections(resolved.catalog, env, prod)
-    assert reachability.connections(resolved.catalog, env, list(prod)) is kept
-    assert len(calls) == len(resolved.environments)
-    for other in (prod[::-1], prod[:-1]):
-        again = reachability.connections(resolved.catalog, env, other)
-        assert again is not kept
-        assert again == compute(resolved.catalog, env, other)

@@ -130,33 +130,7 @@ def connections(
     catalog: Catalog, env: Environment, instances: Sequence[Instance]
 ) -> tuple[list[Connection], list[Problem]]:
     """Every connection the catalog declares among one environment's instances, and the
-    problems that keep some from being declared (each at its line, once per line).
-
-    Resolve (for the problems), render (for the NetworkPolicies) and the
-    network-reachability check ask for the same environment's connections, a quarter
-    of a second per 10,000 instances each: the last answer per environment is kept
-    and given again when asked about the very same catalog and instance objects (all
-    immutable), in the same order. Callers must not change the lists returned."""
-    kept = _LAST.get(env.name)
-    if (
-        kept is not None
-        and kept[0] is catalog
-        and kept[1] is env
-        and len(kept[2]) == len(instances)
-        and all(a is b for a, b in zip(kept[2], instances, strict=True))
-    ):
-        return kept[3]
-    answer = _connections(catalog, env, instances)
-    _LAST[env.name] = (catalog, env, tuple(instances), answer)
-    return answer
-
-
-_LAST: dict[str, tuple[Catalog, Environment, tuple[Instance, ...], Any]] = {}
-
-
-def _connections(
-    catalog: Catalog, env: Environment, instances: Sequence[Instance]
-) -> tuple[list[Connection], list[Problem]]:
+    problems that keep some from being declared (each at its line, once per line)."""
     found: list[Connection] = []
     failures: dict[tuple[Location, str, str], list[str]] = {}
     by_key = {(i.customer, i.service): i for i in instances}
