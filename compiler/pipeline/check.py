@@ -13,10 +13,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import multiprocessing
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,7 +40,13 @@ from compiler.check import (
     load_policies,
 )
 from compiler.errors import CatalogInvalid, Problem
-from compiler.pipeline.load import Resolved, load_catalog, resolve_catalog, workers
+from compiler.pipeline.load import (
+    Resolved,
+    load_catalog,
+    resolve_catalog,
+    worker_pool,
+    workers,
+)
 from compiler.pipeline.review import Comparison, compare, data_loss
 
 
@@ -246,7 +250,7 @@ def check_resolved(
     _CHECK = _Run(resolved, policy_set, rules, today, limit, shard, probe)
     try:
         if count > 1:
-            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+            with worker_pool(count) as pool:
                 results = list(pool.map(_check_one, envs))
         else:
             results = [_check_one(env) for env in envs]

