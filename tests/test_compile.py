@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import gc
 import hashlib
 import json
@@ -584,3 +585,32 @@ def test_a_check_in_workers_finds_what_one_in_this_process_finds(
     found = json.loads((tmp_path / "serial.json").read_text())["findings"]
     assert {f["customer"] for f in found} == {"acme", "globex"}, found
     assert json.loads((tmp_path / "parallel.json").read_text())["findings"] == found
+
+
+def test_render_and_check_take_the_connections_resolve_found(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Resolve finds each environment's connections (for their problems); render and
+    the network checks take them from it rather than finding them again, and render
+    the same bytes as when they find them themselves."""
+    import compiler.check.builtins.base as builtins_base
+    import compiler.render as render
+
+    resolved = pipeline.run(example)
+    assert set(resolved.connections) == {"dev", "staging", "prod"}
+    assert all(resolved.connections.values())
+    found_again = pipeline.render_bytes(
+        pipeline.load.Resolved(resolved.catalog, resolved.environments, resolved.instances)
+    )
+    calls: list[str] = []
+
+    def counted(catalog, env, instances):  # type: ignore[no-untyped-def]
+        calls.append(env.name)
+        raise AssertionError("connections found again")
+
+    monkeypatch.setattr(render, "connections", counted)
+    monkeypatch.setattr(builtins_base, "connections", counted)
+    assert pipeline.render_bytes(resolved) == found_again
+    policy_set = pipeline.load_policy_set(example, resolved.catalog)
+    pipeline.check_resolved(resolved, policy_set, datetime.date(2026, 12, 1))
+    assert calls == []

@@ -164,9 +164,15 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve(
-    catalog: Catalog, environments: Iterable[str] | None = None
+    catalog: Catalog,
+    environments: Iterable[str] | None = None,
+    connected: dict[str, list[reachability.Connection]] | None = None,
 ) -> tuple[dict[str, Instance], list[Problem]]:
-    """Every instance of the chosen environments (all by default), sorted by id."""
+    """Every instance of the chosen environments (all by default), sorted by id.
+
+    `connected` receives each environment's connections (reachability.py), which are
+    found here for their problems: render and the network checks need them again, and
+    finding them costs about 0.3 s of CPU per 10,000 instances each time."""
     wanted = sorted(catalog.environments if environments is None else environments)
     instances: dict[str, Instance] = {}
     failures: dict[tuple[Location, str, str], list[str]] = {}
@@ -194,7 +200,10 @@ def resolve(
     instances = dict(sorted(instances.items()))
     for env_name in wanted:  # in the order render asks in, which is then answered at once
         in_env = [i for i in instances.values() if i.environment == env_name]
-        problems += reachability.connections(catalog, catalog.environments[env_name], in_env)[1]
+        found, failed = reachability.connections(catalog, catalog.environments[env_name], in_env)
+        problems += failed
+        if connected is not None:
+            connected[env_name] = found
     return instances, problems
 
 

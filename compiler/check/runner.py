@@ -19,7 +19,7 @@ import dataclasses
 import datetime
 from collections.abc import Callable, Mapping, Sequence
 
-from compiler.catalog import Catalog, Instance
+from compiler.catalog import Catalog, Connection, Instance
 from compiler.check import result_cache
 from compiler.check.builtins import (
     BUILTINS,
@@ -67,6 +67,7 @@ def check_environment(
     repo_path: str = "rendered",
     owns: Callable[[OutputFile], bool] | None = None,
     probe: Probe | None = None,
+    connected: Sequence[Connection] | None = None,
 ) -> tuple[list[Finding], list[Problem], list[ArgoObject]]:
     """`only`: the expensive checks (schemas, checkov) look only at the objects of these
     instances (and the namespace and ArgoCD objects they share); the rest see all.
@@ -77,14 +78,18 @@ def check_environment(
     the rest (every check that spans customers) see the whole environment, so each
     shard finds what a full run finds about its customers. `probe`: the waivers this
     shard judges that another shard's files could use; the expensive checks look at
-    those files, only until each waiver is found used (probes.py)."""
-    files, problems = render_environment(catalog, catalog.environments[env], instances, repo_path)
+    those files, only until each waiver is found used (probes.py). `connected`: the
+    environment's connections, if resolve found them already (render and the network
+    checks use them)."""
+    files, problems = render_environment(
+        catalog, catalog.environments[env], instances, repo_path, connected=connected
+    )
     by_id = {instance.id: instance for instance in instances}
     digests = result_cache.digests(f for f in files if f.format == "yaml")  # keys, once
     objects = list(object_subjects(catalog, files, by_id))
     findings = evaluate(policies, rules, instance_subjects(catalog, instances))
     findings += evaluate_objects(policies, rules, objects, digests)
-    findings += environment_checks(catalog, env, instances, files, today)
+    findings += environment_checks(catalog, env, instances, files, today, connected)
     expensive = files if only is None else [f for f in files if only.intersection(f.instances)]
     if owns is not None:
         expensive = [f for f in expensive if owns(f)]

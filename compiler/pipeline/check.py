@@ -102,6 +102,7 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]
         if shard is not None
         else None,
         probe=run.probe,
+        connected=resolved.connections.get(env),
     )
 
 

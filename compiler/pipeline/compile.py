@@ -55,6 +55,7 @@ def render(
             frozenset(kept.skip),
             kept.reserved,
             kept.folders,
+            resolved.connections.get(env),
         )
         files_by_env[env] = files
         problems += found
@@ -91,7 +92,7 @@ _Part = tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]
 def _render_one(env: str) -> _Part:
     assert _SHARED is not None
     resolved, repo_path, emitted = _SHARED
-    one = Resolved(resolved.catalog, (env,), resolved.instances)
+    one = Resolved(resolved.catalog, (env,), resolved.instances, resolved.connections)
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
         if emitted is None:

@@ -14,12 +14,13 @@ import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
 from compiler.catalog import (
     Catalog,
+    Connection,
     Instance,
     build_catalog,
     catalog_files,
@@ -39,6 +40,8 @@ class Resolved:
     catalog: Catalog
     environments: tuple[str, ...]
     instances: Mapping[str, Instance]
+    # each environment's connections, as resolve found them (render and check reuse them)
+    connections: Mapping[str, Sequence[Connection]] = field(default_factory=dict)
 
 
 def tune_gc() -> None:
@@ -107,10 +110,11 @@ def run(root: Path, environments: Sequence[str] | None = None) -> Resolved:
 
 def resolve_catalog(catalog: Catalog, environments: Sequence[str] | None = None) -> Resolved:
     chosen = select_environments(catalog, environments)
-    instances, problems = resolve(catalog, chosen)
+    connected: dict[str, list[Connection]] = {}
+    instances, problems = resolve(catalog, chosen, connected)
     if problems:
         raise CatalogInvalid(problems)
-    return Resolved(catalog, chosen, instances)
+    return Resolved(catalog, chosen, instances, connected)
 
 
 def workers(resolved: Resolved) -> int:

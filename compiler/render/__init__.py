@@ -40,6 +40,7 @@ from compiler.catalog import (
     REALMS,
     Catalog,
     Cluster,
+    Connection,
     Environment,
     Instance,
     argo_name,
@@ -184,6 +185,7 @@ def render_environment(
     kept_folders: Mapping[
         tuple[str, str, str], tuple[frozenset[tuple[str, str]], tuple[str, ...]]
     ] = MappingProxyType({}),
+    connected: Sequence[Connection] | None = None,
 ) -> tuple[list[OutputFile], list[Problem]]:
     """Every output file of one environment, and the problems patches or extras raised.
 
@@ -195,7 +197,9 @@ def render_environment(
     takes one's name or node port is refused as if both were rendered. `kept_folders`
     names the (cluster, customer, service) folders kept in customers that are rendered:
     with the group/kinds of their objects (for the customer's AppProject) and the
-    sources of their kustomization (for the one of the service a hook runs for)."""
+    sources of their kustomization (for the one of the service a hook runs for).
+    `connected`: the environment's connections among `instances`, when resolve found
+    them already (catalog/reachability.py `connections`); else they are found here."""
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
@@ -207,7 +211,9 @@ def render_environment(
         if path.split("/")[1:2] == ["argocd"]
     }
     # problems were reported by the resolve stage; what remains renders as declared
-    sides = network.sides_by_instance(connections(catalog, env, instances)[0])
+    if connected is None:
+        connected = connections(catalog, env, instances)[0]
+    sides = network.sides_by_instance(connected)
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
     # an edge on Kubernetes is made from the instances it routes (issue 18): their files

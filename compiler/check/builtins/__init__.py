@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from compiler.catalog import Catalog, Instance
+from compiler.catalog import Catalog, Connection, Instance
 from compiler.check.builtins import (
     api_removed,
     application_replaced,
@@ -97,9 +97,11 @@ def environment_checks(
     instances: Sequence[Instance],
     files: Sequence[OutputFile],
     today: datetime.date,
+    connected: Sequence[Connection] | None = None,
 ) -> list[Finding]:
-    """The built-ins that judge one environment's instances and rendered files."""
-    run = EnvironmentInput(catalog, env, instances, files, today)
+    """The built-ins that judge one environment's instances and rendered files
+    (`connected`: the environment's connections, if resolve found them already)."""
+    run = EnvironmentInput(catalog, env, instances, files, today, connected)
     return [
         found
         for builtin in BUILTINS.values()

@@ -74,6 +74,7 @@ class EnvironmentInput:
     instances: Sequence[Instance]
     files: Sequence[OutputFile]
     today: datetime.date
+    found_connections: Sequence[Connection] | None = None  # by resolve, if it kept them
 
     @functools.cached_property
     def by_id(self) -> Mapping[str, Instance]:
@@ -83,6 +84,8 @@ class EnvironmentInput:
     def connections(self) -> Sequence[Connection]:
         """The connections the catalog declares in this environment (the renderer's
         NetworkPolicy rules come from the same list), computed once per environment."""
+        if self.found_connections is not None:
+            return self.found_connections
         return connections(self.catalog, self.catalog.environments[self.env], self.instances)[0]
 
     def owner(self, file: OutputFile) -> Instance | None:
