@@ -417,3 +417,26 @@ def test_the_drift_gate_names_the_object_that_differs_inside_an_apps_file(exampl
     result = run_cli("compile", "--check", "--root", str(example))
     assert result.exit_code == 1
     assert "prod-fra1/apps/acme.yaml: AppProject argocd/prod-fra1-acme\n" in result.stdout
+
+
+def test_a_findings_names_are_the_names_a_review_shows_in_every_layout(example: Path):
+    """`shown_names` (what a check's finding calls an object) gives, without packing,
+    the name `units` gives each object of the example: its folder's `manifests.yaml#...`
+    or its customer's apps file's, and no entry for a file written as it is."""
+    from compiler import pipeline
+    from compiler.output import shown_names
+    from compiler.render import render_environment
+
+    resolved = pipeline.run(example)
+    for env in resolved.environments:
+        instances = [i for i in resolved.instances.values() if i.environment == env]
+        files, _ = render_environment(
+            resolved.catalog, resolved.catalog.environments[env], instances
+        )
+        for layout in LAYOUTS:
+            expected = {f.path: name for name, f in units(files, layout).items() if name != f.path}
+            assert shown_names(files, layout) == expected
+        names = shown_names(files, "documents")
+        assert any("/apps/acme.yaml#application-" in n for n in names.values()), env
+        assert any(n.endswith("/manifests.yaml#deployment-synapse") for n in names.values())
+        assert not any(path.endswith("kustomization.yaml") for path in names)
