@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gc
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -585,6 +586,33 @@ def test_a_check_in_workers_finds_what_one_in_this_process_finds(
     found = json.loads((tmp_path / "serial.json").read_text())["findings"]
     assert {f["customer"] for f in found} == {"acme", "globex"}, found
     assert json.loads((tmp_path / "parallel.json").read_text())["findings"] == found
+    # each worker resolved its own environment: this process never resolved them all
+    resolved_here: list[object] = []
+    check_module = importlib.import_module("compiler.pipeline.check")
+    real = check_module.resolve_catalog
+    monkeypatch.setattr(
+        check_module,
+        "resolve_catalog",
+        lambda catalog, envs=None: resolved_here.append(envs) or real(catalog, envs),
+    )
+    again = run_cli("check", *at, str(tmp_path / "again.json"))
+    assert again.exit_code == serial.exit_code
+    assert json.loads((tmp_path / "again.json").read_text())["findings"] == found
+    assert resolved_here == []  # recorded in the workers only, which this list is not
+
+
+def test_a_resolve_problem_found_in_check_workers_is_reported_as_one_resolve_words_it(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+):
+    synapse = example / "catalog/services/synapse.yaml"
+    text = synapse.read_text()
+    synapse.write_text(text.replace("  config:\n", "  config:\n    BROKEN: ${customer.nope}\n", 1))
+    serial = run_cli("check", "--root", str(example))
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    parallel = run_cli("check", "--root", str(example))
+    assert serial.exit_code == parallel.exit_code == 2
+    assert "nope" in serial.stderr and "more" in serial.stderr
+    assert parallel.stderr == serial.stderr and parallel.exception is None
 
 
 def test_render_and_check_take_the_connections_resolve_found(

@@ -42,8 +42,10 @@ from compiler.check import (
 from compiler.errors import CatalogInvalid, Problem
 from compiler.pipeline.load import (
     Resolved,
+    compile_workers,
     load_catalog,
     resolve_catalog,
+    select_environments,
     worker_pool,
     workers,
 )
@@ -62,7 +64,7 @@ class Checked:
 class _Run:
     """What forked check workers inherit."""
 
-    resolved: Resolved
+    resolved: Resolved  # no instances: each worker resolves its environment (`check`)
     policy_set: PolicySet
     rules: dict[str, CompiledSchema]
     today: datetime.date
@@ -75,7 +77,11 @@ _CHECK: _Run | None = None
 Limit = Mapping[str, frozenset[str] | None]  # environment -> instances to check expensively
 
 
-def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]]:
+_Checked = tuple[list[Finding], list[Problem], list[ArgoObject], bool]
+"""One environment's findings, problems, ArgoCD objects; True last if it did not resolve."""
+
+
+def _check_one(env: str) -> _Checked:
     assert _CHECK is not None
     run = _CHECK
     resolved, policy_set, rules, today, limit = (
@@ -85,10 +91,15 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]
         run.today,
         run.limit,
     )
+    if not resolved.instances:  # resolved here, in parallel with the other environments
+        try:
+            resolved = resolve_catalog(resolved.catalog, [env])
+        except CatalogInvalid as invalid:
+            return [], invalid.problems, [], True
     instances = [i for i in resolved.instances.values() if i.environment == env]
     shard = run.shard
     customers = {i.id: i.customer for i in instances}
-    return check_environment(
+    found, problems, argo = check_environment(
         resolved.catalog,
         env,
         instances,
@@ -104,6 +115,7 @@ def _check_one(env: str) -> tuple[list[Finding], list[Problem], list[ArgoObject]
         probe=run.probe,
         connected=resolved.connections.get(env),
     )
+    return found, problems, argo, False
 
 
 # compiled validators, shared by every environment of a run (and by later runs of the
@@ -167,13 +179,21 @@ def check(
     objects of instances the change since that revision reaches; the others run on all;
     and the change is judged too: the persistent data it destroys.
 
-    Each environment is rendered and checked in its own forked worker when the catalog
-    is large (validators compile once per worker; only findings come back).
+    Each environment is resolved, rendered and checked in its own forked worker when
+    the catalog is large (validators compile once per worker; only findings come back),
+    as a compile does (pipeline/compile.py `compile_parts`): resolving 30,000 instances
+    here first took 3 s of a check after a one-customer change at 1,000 customers.
     """
     catalog = load_catalog(root)
     comparison = compare(root, affected_base, catalog) if affected_base else None
     limit = _affected_limit(comparison) if comparison else None
-    resolved = resolve_catalog(catalog, environments)
+    chosen = select_environments(catalog, environments)
+    if comparison is None and compile_workers(catalog, chosen) > 1:
+        # large: each worker resolves its own environment (as a compile does), so
+        # resolving runs in parallel and this process never holds every instance
+        resolved = Resolved(catalog, chosen, {})
+    else:
+        resolved = resolve_catalog(catalog, chosen)
     policy_set = load_policy_set(root, resolved.catalog)
     # what the change destroys: its scope rendered at the base and here
     losses = data_loss(comparison, affected_base, environments) if comparison else []
@@ -239,7 +259,7 @@ def check_resolved(
     if not catalog_wide:
         findings = [f for f in findings if f.environment in resolved.environments]
     envs = list(resolved.environments)
-    count = workers(resolved)
+    count = workers(resolved) if resolved.instances else compile_workers(resolved.catalog, envs)
     problems: list[Problem] = []
     judges = _judges(shard)
     live = [w for w in policy_set.waivers if w.waiver.expires >= today]
@@ -258,12 +278,16 @@ def check_resolved(
     finally:
         _CHECK = None
     argo: list[ArgoObject] = []
-    for env, (found, failed, objects) in zip(envs, results, strict=True):
+    unresolved: list[Problem] = []
+    for env, (found, failed, objects, not_resolved) in zip(envs, results, strict=True):
         findings += found
-        problems += failed
+        (unresolved if not_resolved else problems).extend(failed)
         argo += objects
         if done is not None:
             done(env)
+    if unresolved:  # the problems as one resolve of every environment words them
+        resolve_catalog(resolved.catalog, envs)
+        raise CatalogInvalid(unresolved)  # if it did not: the workers' own words
     findings += argocd_checks(resolved.catalog, argo)
     if problems:
         raise CatalogInvalid(problems)
