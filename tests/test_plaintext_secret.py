@@ -651,3 +651,44 @@ def test_a_long_hostile_value_is_judged_in_linear_time():
             f"{prefix!r} + {unit!r} * {repeats}: {full:.2f} s, a quarter as long "
             f"{quarter:.2f} s: a rule is quadratic in the value's length"
         )
+
+
+def test_the_catalogs_scan_is_kept_per_entity_and_equals_a_cold_one(
+    tmp_path: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The catalog's scan is kept in the result cache per entity's content: a second
+    check scans nothing and finds the same; after an edit of acme's file only acme is
+    scanned again, and the findings are what a check without a cache finds."""
+    from compiler.check.builtins import plaintext_secret
+
+    root = copy_example(tmp_path / "repo")
+    _acme_secrets_in_two_layers(root)
+    scanned: list[Any] = []
+    real = plaintext_secret.scan
+
+    def counted(data: Any, settings: bool = True) -> Any:
+        if settings:  # a catalog entity's (settings=False: a rendered object's)
+            scanned.append(data)
+        return real(data, settings)
+
+    monkeypatch.setattr(plaintext_secret, "scan", counted)
+    first = [f for f in _findings(root) if f.id == "plaintext-secret"]  # checkov off now
+
+    def again() -> list[Any]:
+        return [f for f in pipeline.check(root, None, DATE).findings if f.id == "plaintext-secret"]
+
+    assert len(first) == 2 and len(scanned) > 20  # every entity: nothing kept yet
+    scanned.clear()
+    assert again() == first
+    assert scanned == []
+    _add(
+        root,
+        "catalog/customers/acme.yaml",
+        "DB_PWD: hunter3",
+        "DB_PWD: hunter3, API_TOKEN: hunter9",
+    )
+    after = again()
+    assert len(scanned) == 1 and scanned[0]["name"] == "acme"
+    monkeypatch.setenv("GITOPSC_CACHE_DIR", "")
+    assert again() == after
+    assert len(after) == 3
