@@ -216,14 +216,16 @@ def with_log_tenant(
     result = []
     for obj in objects:
         if obj.get("kind") in (*_POD_KINDS, "CronJob"):
-            obj = json.loads(json.dumps(obj))  # a copy: objects may share parts
-            spec = obj["spec"]
-            template = (
-                spec["jobTemplate"]["spec"]["template"]
-                if obj["kind"] == "CronJob"
-                else spec["template"]
-            )
-            metadata = template.setdefault("metadata", {})
+            # new mappings along the path to the pod template's annotations, the rest
+            # shared: objects may share parts, and none of them is changed
+            obj = {**obj, "spec": {**obj["spec"]}}
+            holder = obj["spec"]
+            if obj["kind"] == "CronJob":
+                holder["jobTemplate"] = {**holder["jobTemplate"]}
+                holder["jobTemplate"]["spec"] = {**holder["jobTemplate"]["spec"]}
+                holder = holder["jobTemplate"]["spec"]
+            template = holder["template"] = {**holder["template"]}
+            metadata = template["metadata"] = {**template.get("metadata", {})}
             metadata["annotations"] = {**metadata.get("annotations", {}), TENANT_ANNOTATION: tenant}
         result.append(obj)
     return result
