@@ -349,3 +349,103 @@ def test_a_second_customer_on_a_cluster_of_one_leaves_no_platform_object_behind(
     )
     _compile(example)
     assert _tree(example / "rendered") == _fresh(example, tmp_path / "second")
+
+
+@pytest.fixture
+def interpolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every instance interpolated, by id, one line each in a file (the render workers
+    are forked: a list would stay theirs); workers forced, as for a large catalog."""
+    from compiler.catalog import resolver
+
+    log = tmp_path / "interpolated.log"
+    original = resolver.interpolate_each
+
+    def logging(values, context, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with log.open("a") as opened:
+            opened.write(f"{context.get('instance.id')}\n")
+        return original(values, context, *args, **kwargs)
+
+    monkeypatch.setattr(resolver, "interpolate_each", logging)
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    return log
+
+
+def _customers_interpolated(log: Path) -> set[str | None]:
+    ids = set(log.read_text().split()) if log.exists() else set()
+    log.unlink(missing_ok=True)
+    return {i.split("/")[1] if i.count("/") == 2 else None for i in ids}
+
+
+def test_a_recompile_interpolates_only_the_changed_customers_instances(
+    example: Path, cache: Path, tmp_path: Path, interpolated: Path
+):
+    """The other customers' instances come as the last compile interpolated them
+    (units.py `interpolated_kept`): their unit keys say their inputs are unchanged."""
+    _compile(example)
+    assert {"acme", "globex", None} <= _customers_interpolated(interpolated)
+    _rename(example, "acme", "Acme Renamed")
+    _compile(example)
+    assert _customers_interpolated(interpolated) == {"acme", None}
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+    service = example / "catalog/services/synapse.yaml"
+    service.write_text(service.read_text().replace("  replicas: 1\n", "  replicas: 2\n", 1))
+    _compile(example)  # a service's file is in every unit's key: all interpolated again
+    assert {"acme", "globex", None} <= _customers_interpolated(interpolated)
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["another generation", "another key", "bytes flipped"])
+def test_interpolated_instances_that_cannot_be_vouched_for_are_interpolated_again(
+    example: Path, cache: Path, tmp_path: Path, interpolated: Path, damage: str
+):
+    """An entry of a compile whose record was not written (another generation), one
+    made under other unit keys, or one whose bytes changed (its signature no longer
+    holds) is not used: every customer is interpolated again, to the same bytes."""
+    _compile(example)
+    everyone = _customers_interpolated(interpolated)
+    out = (example / "rendered").absolute()
+    for env in ("dev", "staging", "prod"):
+        path, _, _ = units._interpolated_entry(out, env)  # type: ignore[misc]
+        assert path.is_file()
+        if damage == "bytes flipped":
+            data = bytearray(path.read_bytes())
+            data[-3] ^= 0xFF
+            path.write_bytes(bytes(data))
+            continue
+        generation, entries = units.marshal.loads(path.read_bytes()[32:])
+        customers = {i.split("/")[1]: entry[0] for i, entry in entries.items()}
+        if damage == "another generation":
+            generation = "another generation"
+        else:
+            customers = dict.fromkeys(customers, "another key")
+        keys = units.Keys(customers)
+        learned = {i: entry[1:] for i, entry in entries.items()}
+        units.record_interpolated(out, env, generation, keys, learned)
+    _rename(example, "acme", "Acme Again")
+    _compile(example)
+    assert _customers_interpolated(interpolated) == everyone
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_instances_made_from_what_interpolation_left_equal_those_resolved(example: Path):
+    """Each customer's instance, made again from its interpolated values (the recompile's
+    path), is the instance a resolve makes: settings, values and their types, templates,
+    per-domain copies, placement, hosts and layers."""
+    from compiler.catalog import resolve
+
+    catalog = pipeline.load_catalog(example)
+    learned: dict = {}
+    fresh, problems = resolve(catalog, None, None, {}, learned)
+    assert not problems and len(learned) == sum(1 for i in fresh.values() if i.customer)
+    again, problems = resolve(
+        catalog, None, None, units.marshal.loads(units.marshal.dumps(learned, 4))
+    )
+    assert not problems and list(again) == list(fresh)
+    for name, instance in fresh.items():
+        other = again[name]
+        for field in ("settings", "values", "layers", "clusters", "hosts", "namespace"):
+            assert getattr(other, field) == getattr(instance, field), (name, field)
+        assert dict(other.templates) == dict(instance.templates)
+        assert dict(other.per_domain) == dict(instance.per_domain)
+        exact = units.marshal.dumps  # version 0: each value's exact type, no sharing
+        assert exact(other.values, 0) == exact(instance.values, 0), name

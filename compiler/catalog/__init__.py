@@ -112,7 +112,13 @@ from compiler.catalog.reachability import (
     declared_networks,
     probing_cluster,
 )
-from compiler.catalog.resolver import PLATFORM_NAMESPACE, Instance, merge, resolve
+from compiler.catalog.resolver import (
+    PLATFORM_NAMESPACE,
+    Instance,
+    Interpolated,
+    merge,
+    resolve,
+)
 from compiler.catalog.shards import Shard, customer_of_id, parse_shard, shard_of, sole_customer
 from compiler.catalog.tenancy import (
     allowed_stores,
@@ -159,6 +165,7 @@ __all__ = [
     "Environment",
     "Host",
     "Instance",
+    "Interpolated",
     "IsoDate",
     "JobHook",
     "Mismatch",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
+from compiler.catalog import Catalog, Interpolated, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import render_tree
 from compiler.pipeline.load import (
@@ -29,7 +29,15 @@ from compiler.pipeline.load import (
     worker_pool,
     workers,
 )
-from compiler.pipeline.units import Keys, Reuse, learn, record, reuse
+from compiler.pipeline.units import (
+    Keys,
+    Reuse,
+    interpolated_kept,
+    learn,
+    record,
+    record_interpolated,
+    reuse,
+)
 from compiler.render import KeptRendered, OutputFile, render_environment
 
 _T = TypeVar("_T")
@@ -242,15 +250,23 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     global _SHARED
     assert _CATALOG is not None
     catalog, repo_path, emitted = _CATALOG
+    known: dict[str, Interpolated] = {}
+    learned: dict[str, Interpolated] | None = None
+    if emitted is not None and emitted.out is not None and emitted.keys.customers:
+        known = interpolated_kept(emitted.out, env, emitted.generation, emitted.keys)
+        learned = {}
     try:
-        resolved = resolve_catalog(catalog, [env])
+        resolved = resolve_catalog(catalog, [env], known, learned)
     except CatalogInvalid as invalid:
         return ({}, {}, invalid.problems), True
     _SHARED = (resolved, repo_path, emitted)
     try:
-        return _render_one(env), False
+        part = _render_one(env)
     finally:
         _SHARED = None
+    if emitted is not None and emitted.out is not None and learned is not None and not part[2]:
+        record_interpolated(emitted.out, env, emitted.pending, emitted.keys, learned)
+    return part, False
 
 
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:

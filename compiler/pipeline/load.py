@@ -22,6 +22,7 @@ from compiler.catalog import (
     Catalog,
     Connection,
     Instance,
+    Interpolated,
     build_catalog,
     catalog_files,
     load_contract,
@@ -108,10 +109,18 @@ def run(root: Path, environments: Sequence[str] | None = None) -> Resolved:
     return resolve_catalog(load_catalog(root), environments)
 
 
-def resolve_catalog(catalog: Catalog, environments: Sequence[str] | None = None) -> Resolved:
+def resolve_catalog(
+    catalog: Catalog,
+    environments: Sequence[str] | None = None,
+    known: Mapping[str, Interpolated] | None = None,
+    learned: dict[str, Interpolated] | None = None,
+) -> Resolved:
+    """Resolve the environments asked for (all by default); raise with every problem.
+    `known`, `learned`: what a recompile keeps of an earlier resolve (catalog/resolver.py
+    `resolve`, pipeline/units.py `interpolated_kept`)."""
     chosen = select_environments(catalog, environments)
     connected: dict[str, list[Connection]] = {}
-    instances, problems = resolve(catalog, chosen, connected)
+    instances, problems = resolve(catalog, chosen, connected, known, learned)
     if problems:
         raise CatalogInvalid(problems)
     return Resolved(catalog, chosen, instances, connected)
