@@ -54,7 +54,7 @@ def run(
     out = (out if out is not None else root / "rendered").absolute()
     repo_path = _repo_path(root, out)
     lock = contextlib.nullcontext() if check else output_lock(out, _waiting)
-    with lock, _progress() as progress:
+    with lock, _progress() as progress, contextlib.ExitStack() as stack:
         if recover(out):  # a killed compile's update: finished (or undone) before any read
             _note(f"finished an interrupted compile into {out} before reading it")
             if check:  # the files as committed were not the output: never a passing gate
@@ -96,6 +96,8 @@ def run(
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )
+        # the workers run from here: stopped if the parts are not read to the end
+        stack.callback(parts.close)
         if check:
             expected = {path: data for part in parts for path, data in part.items()}
         else:

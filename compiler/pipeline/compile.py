@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +209,7 @@ def compile_parts(
     repo_path: str = "rendered",
     done: Callable[[str], None] | None = None,
     emitted: Emitted | None = None,
-) -> Iterator[dict[str, bytes | None]]:
+) -> Parts:
     """`render_parts` for a validated catalog not yet resolved: each worker resolves,
     renders and emits one environment, so resolving runs in parallel too and the main
     process never holds every instance (a third of a compile's time and most of its
@@ -217,27 +217,75 @@ def compile_parts(
     another's, and every problem resolve reports is one environment's, so the workers
     find exactly the problems one resolve of all finds; they are then reported as that
     resolve words them (it runs again here, only on failure). A small catalog is
-    resolved and rendered in this process, as before."""
+    resolved and rendered in this process, as before.
+
+    The workers start at once, not when the first part is asked for: what the caller
+    does before it reads them (the writer's walk of the output folder, a third of a
+    second at 1,000 customers) runs beside them. `close()` the parts if they are not
+    read to the end."""
     global _CATALOG
     count = compile_workers(catalog, environments)
     if count == 1:
-        resolved = resolve_catalog(catalog, environments)
-        yield from render_parts(resolved, repo_path, done, emitted)
-        return
-    problems: list[Problem] = []
-    unresolved: list[Problem] = []
+        return Parts(_compiled_here(catalog, environments, repo_path, done, emitted))
     _CATALOG = (catalog, repo_path, emitted)
-    try:
-        with worker_pool(count) as pool:
-            jobs = {pool.submit(_compile_one, env): env for env in environments}
-            for job in as_completed(jobs):
-                part, failed = _result(job)
-                if failed:
-                    unresolved += part[2]
-                elif not unresolved:
-                    yield from _finished(jobs[job], part, problems, done, emitted)
+    pool = worker_pool(count)
+    try:  # with fork, every worker is forked at the first submit: they inherit _CATALOG
+        jobs = {pool.submit(_compile_one, env): env for env in environments}
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
     finally:
         _CATALOG = None
+    return Parts(_gathered(pool, jobs, catalog, environments, done, emitted), pool)
+
+
+class Parts(Iterator[dict[str, bytes | None]]):
+    """The parts of a compile (`compile_parts`), and the pool computing them."""
+
+    def __init__(
+        self, parts: Iterator[dict[str, bytes | None]], pool: ProcessPoolExecutor | None = None
+    ):
+        self._parts, self._pool = parts, pool
+
+    def __next__(self) -> dict[str, bytes | None]:
+        return next(self._parts)
+
+    def close(self) -> None:
+        """Stop: the workers finish what they are doing and exit; nothing is waited for."""
+        if hasattr(self._parts, "close"):
+            self._parts.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _compiled_here(
+    catalog: Catalog,
+    environments: Sequence[str],
+    repo_path: str,
+    done: Callable[[str], None] | None,
+    emitted: Emitted | None,
+) -> Iterator[dict[str, bytes | None]]:
+    resolved = resolve_catalog(catalog, environments)
+    yield from render_parts(resolved, repo_path, done, emitted)
+
+
+def _gathered(
+    pool: ProcessPoolExecutor,
+    jobs: Mapping[Future[tuple[_Part, bool]], str],
+    catalog: Catalog,
+    environments: Sequence[str],
+    done: Callable[[str], None] | None,
+    emitted: Emitted | None,
+) -> Iterator[dict[str, bytes | None]]:
+    problems: list[Problem] = []
+    unresolved: list[Problem] = []
+    with pool:
+        for job in as_completed(jobs):
+            part, failed = _result(job)
+            if failed:
+                unresolved += part[2]
+            elif not unresolved:
+                yield from _finished(jobs[job], part, problems, done, emitted)
     if unresolved:
         resolve_catalog(catalog, environments)  # raises: the problems as one resolve words them
         raise CatalogInvalid(unresolved)  # if it did not: the workers' own words
