@@ -423,3 +423,18 @@ def test_a_base_revision_keeps_one_entry_of_its_own(example: Path, private_cache
         outputs.append(result.stdout)
         assert len(entries(private_cache)) == 2  # the working tree's and its base's
     assert outputs[0] == outputs[1] and "200M" in outputs[0]
+
+
+def test_a_catalog_folder_whose_path_is_not_utf8_is_cached(
+    tmp_path: Path, private_cache: Path, parses: list[str]
+):
+    """The entry is named by the folder's path, which on Linux is bytes, not always
+    UTF-8: naming it must not fail."""
+    root = tmp_path / os.fsdecode(b"caf\xe9")
+    root.mkdir()
+    (root / "a.yaml").write_text("a: 1\n")
+    for _ in range(2):
+        parses.clear()
+        ((document, problems),) = load_documents(root, ["a.yaml"])
+        assert problems == [] and document.data == {"a": 1}
+    assert parses == []

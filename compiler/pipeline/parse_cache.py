@@ -95,7 +95,8 @@ def load_documents(
             if document is None:
                 results.append((None, problems))
                 continue
-            record, parsed = encode(sha, document), True
+            record = encode(sha, document)
+            parsed = parsed or record is not None
         if record is not None:
             entry[relative] = record
         results.append((document, []))
@@ -105,8 +106,9 @@ def load_documents(
 
 
 def entry_key(place: str) -> str:
-    """The name of the entry for the catalog at `place`, under this loader's code."""
-    return result_cache.content_key(KIND, (_code(), place.encode()))
+    """The name of the entry for the catalog at `place`, under this loader's code (a
+    path's bytes as the file system has them: not every path is UTF-8)."""
+    return result_cache.content_key(KIND, (_code(), place.encode("utf-8", "surrogateescape")))
 
 
 @functools.cache
