@@ -9,8 +9,9 @@ each file's `Document` (its data, the position of every node and the text of eve
 number) is kept, and a later run whose file has the same bytes reads it back instead.
 
 What is kept: one entry per catalog folder (one signed file to read per command; an
-entry per file would cost a file read, a signature and a JSON parse per file, more than
-most of them save), holding for each file that loaded its relative path, the sha256 of
+entry per file costs a file read, a signature and a JSON parse per file: at 1,000
+customers 0.09 s to read against 0.06 s, 0.17 s to write the first time against
+0.04 s), holding for each file that loaded its relative path, the sha256 of
 its bytes, its data, its positions and its numbers. Files whose bytes changed are parsed
 and the entry written again with them; files that were removed leave it. A file that
 does not load is never kept: it is parsed on every run, and its problems are the
@@ -40,9 +41,9 @@ Why a kept Document is the one the loader would build:
 - Without a cache folder (`GITOPSC_CACHE_DIR=""`, as in CI) nothing is read or written.
 
 Which entry a load uses is named by the catalog folder (`cache_as`): a working tree's
-own, and its base revision's (`check --affected-base`, `diff`) another, since that is
-extracted to a new temporary folder each run and would otherwise displace the working
-tree's.
+own, and its base revision's (`check --affected-base`, `diff`) another, named by the
+working tree: the base is extracted to a new temporary folder each run, whose own name
+would leave a new entry behind every time.
 """
 
 from __future__ import annotations
