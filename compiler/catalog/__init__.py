@@ -66,7 +66,7 @@ from compiler.catalog.layout import (
     catalog_files,
     find_root,
 )
-from compiler.catalog.loader import Document, YamlPath, load_document, parse_text
+from compiler.catalog.loader import Document, YamlPath, load_document, parse_text, read_text
 from compiler.catalog.models import (
     SECRET_KEY,
     Awx,
@@ -225,6 +225,7 @@ __all__ = [
     "parse_text",
     "port_spec",
     "probing_cluster",
+    "read_text",
     "realm_name",
     "rendered_files",
     "resolve",

@@ -129,36 +129,43 @@ class _Invalid(Exception):
 
 def load_document(root: Path, relative: str) -> tuple[Document | None, list[Problem]]:
     """Read and build one YAML file under `root`; never raises for bad content."""
+    read = read_text(root, relative)
+    if isinstance(read, Problem):
+        return None, [read]
+    return parse_text(relative, read[1])
+
+
+def read_text(root: Path, relative: str) -> tuple[bytes, str] | Problem:
+    """The file's bytes and its text (UTF-8, a leading byte order mark removed), or why
+    it cannot be read: not a regular file, over `MAX_FILE_BYTES` (refused before it is
+    read), not UTF-8. Apart from `parse_text` so that a caller keeping built Documents
+    (pipeline/parse_cache.py) reads, limits and decodes every file as this does."""
     path = root / relative
     start = Location(relative)
     try:
         if not path.is_file():
-            return None, [Problem(start, "not a regular file", "catalog entries are YAML files")]
+            return Problem(start, "not a regular file", "catalog entries are YAML files")
         size = path.stat().st_size
     except OSError as error:  # a dangling or looping symbolic link, no permission...
-        return None, [Problem(start, f"cannot read file: {error.strerror or error}")]
+        return Problem(start, f"cannot read file: {error.strerror or error}")
     if size > MAX_FILE_BYTES:
-        return None, [
-            Problem(
-                start,
-                f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
-                "split it into smaller files, one entity per file",
-            )
-        ]
+        return Problem(
+            start,
+            f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
+            "split it into smaller files, one entity per file",
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
         column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        return None, [
-            Problem(
-                Location(relative, line, column),
-                f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x})",
-                "save the file as UTF-8",
-            )
-        ]
-    return parse_text(relative, text.removeprefix("\ufeff"))
+        return Problem(
+            Location(relative, line, column),
+            f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x})",
+            "save the file as UTF-8",
+        )
+    return raw, text.removeprefix("\ufeff")
 
 
 def parse_text(relative: str, text: str) -> tuple[Document | None, list[Problem]]:

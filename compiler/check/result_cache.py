@@ -101,8 +101,7 @@ def read(kind: str, key: str) -> Any | None:
     """The value kept for `key`, or None: no cache, no entry, or one this user's key did
     not sign (checked before the JSON is parsed). The signature covers the kind too, so
     an entry of one kind is never read as another."""
-    where = _entry(kind, key)
-    payload = read_signed(where[0], f"{kind}/{key}", where[1]) if where else None
+    payload = read_bytes(kind, key)
     if payload is None:
         return None
     try:
@@ -113,7 +112,21 @@ def read(kind: str, key: str) -> Any | None:
 
 def write(kind: str, key: str, value: Any) -> None:
     """Keep `value` (JSON data) for `key`, atomically (validator_cache.write_signed)."""
+    if active():
+        payload = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        write_bytes(kind, key, payload)
+
+
+def read_bytes(kind: str, key: str) -> bytes | None:
+    """The payload kept for `key` as it was written, only if this user's key signed it
+    (`read`, for a caller that encodes its own JSON: pipeline/parse_cache.py keeps the
+    order of mapping keys, which `write` sorts)."""
+    where = _entry(kind, key)
+    return read_signed(where[0], f"{kind}/{key}", where[1]) if where else None
+
+
+def write_bytes(kind: str, key: str, payload: bytes) -> None:
+    """Keep `payload` for `key`, signed, atomically; nothing without a cache."""
     where = _entry(kind, key)
     if where is not None:
-        payload = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
         write_signed(where[0], f"{kind}/{key}", where[1], payload)

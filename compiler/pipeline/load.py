@@ -1,6 +1,7 @@
 """The front of every verb: catalog files -> validated Catalog -> resolved instances.
 
-    load      catalog files  -> Documents (plain data + positions)   catalog/loader.py
+    load      catalog files  -> Documents (plain data + positions)   catalog/loader.py,
+                                                                      parse_cache.py
     validate  Documents      -> Catalog (typed, cross-checked)       catalog/validate.py
     resolve   Catalog        -> Instances (merged, interpolated)     catalog/resolver.py
 
@@ -26,10 +27,10 @@ from compiler.catalog import (
     build_catalog,
     catalog_files,
     load_contract,
-    load_document,
     resolve,
 )
 from compiler.errors import CatalogInvalid, Location, Problem, UsageError, did_you_mean
+from compiler.pipeline.parse_cache import load_documents
 
 _REQUIRED_FILES = ("catalog/plans.yaml", "catalog/teams.yaml")
 
@@ -54,8 +55,11 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def load_catalog(root: Path) -> Catalog:
-    """Load and validate every catalog file under `root`; raise with all problems found."""
+def load_catalog(root: Path, cache_as: str | None = None) -> Catalog:
+    """Load and validate every catalog file under `root`; raise with all problems found.
+
+    Files whose bytes did not change since the last run come from the parse cache
+    (parse_cache.py), kept under the name `cache_as` (default: the folder's path)."""
     files, misplaced = catalog_files(root)
     problems = [
         Problem(
@@ -72,8 +76,8 @@ def load_catalog(root: Path) -> Catalog:
         if required.rsplit(".", 1)[0] not in present
     ]
     loaded, unreadable = [], []
-    for file in files:
-        document, found = load_document(root, file.relative)
+    documents = load_documents(root, [file.relative for file in files], cache_as)
+    for file, (document, found) in zip(files, documents, strict=True):
         problems += found
         if document is not None:
             loaded.append((file, document))

@@ -55,7 +55,7 @@ def compare(root: Path, base_ref: str, head: Catalog | None = None) -> Compariso
     not load is a UsageError (it is not the change's fault and not fixable in it);
     problems in the working tree are the change's."""
     with revision_tree(root, base_ref) as (base_root, commit):
-        base = _base_catalog(base_root, base_ref, commit)
+        base = _base_catalog(base_root, base_ref, commit, f"{root.resolve()}\0base")
         base_policies = folder_fingerprint(base_root, ("policies",))
     head = head if head is not None else load_catalog(root)
     scope = scope_of(base, head)
@@ -72,9 +72,12 @@ def compare(root: Path, base_ref: str, head: Catalog | None = None) -> Compariso
     )
 
 
-def _base_catalog(base_root: Path, base_ref: str, commit: str) -> Catalog:
+def _base_catalog(base_root: Path, base_ref: str, commit: str, cache_as: str) -> Catalog:
+    """The base revision's catalog, its parsed files kept under `cache_as`: its folder is
+    a new temporary one each run, which would name a new entry each time
+    (pipeline/parse_cache.py)."""
     try:
-        return load_catalog(base_root)
+        return load_catalog(base_root, cache_as)
     except CatalogInvalid as invalid:
         raise _base_invalid(base_ref, commit, invalid.problems) from None
 
