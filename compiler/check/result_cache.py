@@ -84,12 +84,12 @@ def units(paths: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
-def _entry(kind: str, key: str) -> tuple[Path, bytes] | None:
+def _entry(kind: str, key: str, suffix: str = "json") -> tuple[Path, bytes] | None:
     folder = cache_folder()
     secret = cache_key() if folder else None
     if folder is None or secret is None:
         return None
-    return folder / "results" / kind / key[:2] / f"{key}.json", secret
+    return folder / "results" / kind / key[:2] / f"{key}.{suffix}", secret
 
 
 def active() -> bool:
@@ -117,16 +117,17 @@ def write(kind: str, key: str, value: Any) -> None:
         write_bytes(kind, key, payload)
 
 
-def read_bytes(kind: str, key: str) -> bytes | None:
+def read_bytes(kind: str, key: str, suffix: str = "json") -> bytes | None:
     """The payload kept for `key` as it was written, only if this user's key signed it
-    (`read`, for a caller that encodes its own JSON: pipeline/parse_cache.py keeps the
-    order of mapping keys, which `write` sorts)."""
-    where = _entry(kind, key)
+    (`read`, for a caller that encodes its own data: pipeline/parse_cache.py keeps the
+    order of mapping keys, which `write` sorts; pipeline/units.py writes marshal data,
+    `suffix` "marshal")."""
+    where = _entry(kind, key, suffix)
     return read_signed(where[0], f"{kind}/{key}", where[1]) if where else None
 
 
-def write_bytes(kind: str, key: str, payload: bytes) -> None:
+def write_bytes(kind: str, key: str, payload: bytes, suffix: str = "json") -> None:
     """Keep `payload` for `key`, signed, atomically; nothing without a cache."""
-    where = _entry(kind, key)
+    where = _entry(kind, key, suffix)
     if where is not None:
         write_signed(where[0], f"{kind}/{key}", where[1], payload)

@@ -36,7 +36,6 @@ from typing import Any
 
 from compiler.catalog import Catalog, Interpolated, customer_of_id
 from compiler.check import result_cache
-from compiler.check.validator_cache import cache_folder, cache_key, read_signed, write_signed
 from compiler.output import index_entries
 from compiler.render import Identity, OutputFile, group_kind, identities, sync_waves
 
@@ -313,13 +312,11 @@ def interpolated_kept(
     Kept beside the units (same generation: never a killed compile's), as one marshal
     entry per environment (plain data, and values that instances share, such as a
     service's defaults, stored once), signed with the user's cache key like every
-    entry and checked before it is read (validator_cache.py). Nothing when it cannot
-    be vouched for."""
-    where = _interpolated_entry(out, env)
-    if where is None or not generation or not keys.customers:
+    entry and checked before it is read (result_cache.py). Nothing when it cannot be
+    vouched for."""
+    if not generation or not keys.customers:
         return {}
-    path, name, secret = where
-    payload = read_signed(path, name, secret)
+    payload = result_cache.read_bytes(_INTERPOLATED, _key(out, env), "marshal")
     if payload is None:
         return {}
     try:
@@ -349,8 +346,7 @@ def record_interpolated(
 ) -> None:
     """Keep `env`'s customers' instances as interpolated (`interpolated_kept`), under
     their unit keys, for the compile whose record will say `generation`."""
-    where = _interpolated_entry(out, env)
-    if where is None:
+    if not result_cache.active():
         return
     entries = {
         instance_id: (keys.customers[customer], *interpolated)
@@ -361,15 +357,4 @@ def record_interpolated(
         payload = marshal.dumps((generation, entries), 4)
     except ValueError:  # a value marshal cannot write: nothing kept
         return
-    path, name, secret = where
-    write_signed(path, name, secret, payload)
-
-
-def _interpolated_entry(out: Path, env: str) -> tuple[Path, str, bytes] | None:
-    folder = cache_folder()
-    secret = cache_key() if folder is not None else None
-    if folder is None or secret is None:
-        return None
-    key = _key(out, env)
-    path = folder / "results" / _INTERPOLATED / key[:2] / f"{key}.marshal"
-    return path, f"{_INTERPOLATED}/{key}", secret  # the kind is signed too
+    result_cache.write_bytes(_INTERPOLATED, _key(out, env), payload, "marshal")
