@@ -5,6 +5,7 @@ where objects are compared across folders."""
 from __future__ import annotations
 
 import json
+import marshal
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -370,10 +371,14 @@ def interpolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return log
 
 
-def _customers_interpolated(log: Path) -> set[str | None]:
+def _interpolated_ids(log: Path) -> set[str]:
     ids = set(log.read_text().split()) if log.exists() else set()
     log.unlink(missing_ok=True)
-    return {i.split("/")[1] if i.count("/") == 2 else None for i in ids}
+    return ids
+
+
+def _customers_interpolated(log: Path) -> set[str | None]:
+    return {i.split("/")[1] if i.count("/") == 2 else None for i in _interpolated_ids(log)}
 
 
 def test_a_recompile_interpolates_only_the_changed_customers_instances(
@@ -389,42 +394,76 @@ def test_a_recompile_interpolates_only_the_changed_customers_instances(
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
     service = example / "catalog/services/synapse.yaml"
     service.write_text(service.read_text().replace("  replicas: 1\n", "  replicas: 2\n", 1))
-    _compile(example)  # a service's file is in every unit's key: all interpolated again
+    _compile(example)  # that service's instances, of every customer, and no other's
+    ids = _interpolated_ids(interpolated)
+    customers_services = {tuple(i.split("/")[1:]) for i in ids if i.count("/") == 2}
+    assert {s for _, s in customers_services} == {"synapse"}
+    assert {c for c, _ in customers_services} >= {"acme", "globex"}
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)
+    plans = example / "catalog/plans.yaml"
+    plans.write_text(plans.read_text().replace("pods: 20", "pods: 21", 1))
+    _compile(example)  # a file that is no customer's and no service's: every instance
     assert {"acme", "globex", None} <= _customers_interpolated(interpolated)
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["another generation", "another key", "bytes flipped"])
+@pytest.mark.parametrize("damage", ["another key", "bytes flipped", "not marshal data"])
 def test_interpolated_instances_that_cannot_be_vouched_for_are_interpolated_again(
     example: Path, cache: Path, tmp_path: Path, interpolated: Path, damage: str
 ):
-    """An entry of a compile whose record was not written (another generation), one
-    made under other unit keys, or one whose bytes changed (its signature no longer
-    holds) is not used: every customer is interpolated again, to the same bytes."""
+    """An entry made under other unit keys, one whose bytes changed (its signature no
+    longer holds) or one signed but not of the expected form is not used: every
+    customer is interpolated again, to the same bytes."""
+    from compiler.pipeline import interpolated as kept
+
     _compile(example)
     everyone = _customers_interpolated(interpolated)
-    out = (example / "rendered").absolute()
-    for env in ("dev", "staging", "prod"):
-        key = units._key(out, env)
-        [path] = cache.glob(f"results/{units._INTERPOLATED}/*/{key}.marshal")
+    entries = sorted(cache.glob("results/interpolated/*/*.marshal"))
+    assert len(entries) == 3  # one per environment
+    for path in entries:
+        key = path.stem
         if damage == "bytes flipped":
             data = bytearray(path.read_bytes())
             data[-3] ^= 0xFF
             path.write_bytes(bytes(data))
-            continue
-        generation, entries = units.marshal.loads(path.read_bytes()[32:])
-        customers = {i.split("/")[1]: entry[0] for i, entry in entries.items()}
-        if damage == "another generation":
-            generation = "another generation"
+        elif damage == "another key":
+            recorded = kept.marshal.loads(path.read_bytes()[32:])
+            changed = {i: ("another key", *entry[1:]) for i, entry in recorded.items()}
+            kept.result_cache.write_bytes(
+                "interpolated", key, kept.marshal.dumps(changed), "marshal"
+            )
         else:
-            customers = dict.fromkeys(customers, "another key")
-        keys = units.Keys(customers)
-        learned = {i: entry[1:] for i, entry in entries.items()}
-        units.record_interpolated(out, env, generation, keys, learned)
+            kept.result_cache.write_bytes("interpolated", key, b"not marshal data", "marshal")
     _rename(example, "acme", "Acme Again")
     _compile(example)
     assert _customers_interpolated(interpolated) == everyone
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+
+def test_validate_and_check_keep_interpolated_instances_too(
+    example: Path, cache: Path, tmp_path: Path, interpolated: Path
+):
+    """`validate` (in this process) and `check` (in its workers) take the unchanged
+    customers' instances as kept, and find what they found before."""
+    assert run_cli("validate", "--root", str(example)).exit_code == 0
+    assert {"acme", "globex", None} <= _customers_interpolated(interpolated)
+    _rename(example, "acme", "Acme Validated")
+    assert run_cli("validate", "--root", str(example)).exit_code == 0
+    assert _customers_interpolated(interpolated) == {"acme", None}
+    out = tmp_path / "report.json"
+    at = ["--root", str(example), "--date", "2026-12-01", "-f", "json", "-o", str(out)]
+    assert run_cli("check", *at).exit_code == 0
+    assert _customers_interpolated(interpolated) == {None}  # nothing changed since validate
+    kept_findings = out.read_bytes()
+    _rename(example, "globex", "Globex Checked")
+    assert run_cli("check", *at).exit_code == 0
+    assert _customers_interpolated(interpolated) == {"globex", None}
+    cold = tmp_path / "cold.json"
+    with pytest.MonkeyPatch.context() as scoped:
+        scoped.setenv("GITOPSC_CACHE_DIR", "")
+        assert run_cli("check", *at[:-1], str(cold)).exit_code == 0
+    assert json.loads(cold.read_bytes())["findings"] == json.loads(out.read_bytes())["findings"]
+    assert json.loads(kept_findings)["findings"] == json.loads(out.read_bytes())["findings"]
 
 
 def test_instances_made_from_what_interpolation_left_equal_those_resolved(example: Path):
@@ -437,9 +476,7 @@ def test_instances_made_from_what_interpolation_left_equal_those_resolved(exampl
     learned: dict = {}
     fresh, problems = resolve(catalog, None, None, {}, learned)
     assert not problems and len(learned) == sum(1 for i in fresh.values() if i.customer)
-    again, problems = resolve(
-        catalog, None, None, units.marshal.loads(units.marshal.dumps(learned, 4))
-    )
+    again, problems = resolve(catalog, None, None, marshal.loads(marshal.dumps(learned, 4)))
     assert not problems and list(again) == list(fresh)
     for name, instance in fresh.items():
         other = again[name]
@@ -447,5 +484,5 @@ def test_instances_made_from_what_interpolation_left_equal_those_resolved(exampl
             assert getattr(other, field) == getattr(instance, field), (name, field)
         assert dict(other.templates) == dict(instance.templates)
         assert dict(other.per_domain) == dict(instance.per_domain)
-        exact = units.marshal.dumps  # version 0: each value's exact type, no sharing
+        exact = marshal.dumps  # version 0: each value's exact type, no sharing
         assert exact(other.values, 0) == exact(instance.values, 0), name

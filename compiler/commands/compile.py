@@ -92,7 +92,9 @@ def run(
                 digest, keys = None, pipeline.Keys()
             else:
                 keys = pipeline.unit_keys(inputs, catalog, repo_path)
-            emitted = pipeline.Emitted(last.known, out=out, generation=last.generation, keys=keys)
+            emitted = pipeline.Emitted(
+                last.known, out=out, generation=last.generation, keys=keys, root=root
+            )
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )

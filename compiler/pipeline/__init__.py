@@ -9,7 +9,8 @@
     report    Findings               -> text, json, junit, sarif, ...       check/report.py
     review    base revision + tree   -> affected scope, object diff         review/
 
-One module per verb: `load` (load -> validate -> resolve, the front of every verb),
+One module per verb: `load` (load -> validate -> resolve, the front of every verb, with
+`interpolated`: what a resolve keeps for the next),
 `compile`, `check` and `review` (compare, diff). `--shard K/N` splits compile --check,
 check and diff by customer across CI jobs (catalog/shards.py). Each stage returns
 problems instead of stopping; these modules decide to stop, after a stage that found any, by raising
@@ -43,13 +44,14 @@ from compiler.pipeline.fresh import (
     inputs_of,
     last_compile,
     remember,
+    stable_keys,
     unit_keys,
 )
+from compiler.pipeline.interpolated import resolve_keeping, run
 from compiler.pipeline.load import (
     Resolved,
     load_catalog,
     resolve_catalog,
-    run,
     select_environments,
     tune_gc,
     workers,
@@ -85,8 +87,10 @@ __all__ = [
     "render_bytes",
     "render_parts",
     "resolve_catalog",
+    "resolve_keeping",
     "run",
     "select_environments",
+    "stable_keys",
     "tune_gc",
     "unit_keys",
     "workers",

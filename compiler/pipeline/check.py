@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compiler.catalog import Catalog, Shard
+from compiler.catalog import Catalog, Interpolated, Shard
 from compiler.check import (
     ArgoObject,
     CheckovRun,
@@ -38,8 +38,11 @@ from compiler.check import (
     enforce,
     known_checks,
     load_policies,
+    result_cache,
 )
 from compiler.errors import CatalogInvalid, Problem
+from compiler.pipeline import interpolated
+from compiler.pipeline.fresh import Keys, inputs_of, stable_keys
 from compiler.pipeline.load import (
     Resolved,
     compile_workers,
@@ -71,6 +74,7 @@ class _Run:
     limit: Limit | None
     shard: Shard | None
     probe: Probe | None
+    kept: tuple[Path, Keys] | None  # the catalog's folder and unit keys (interpolated.py)
 
 
 _CHECK: _Run | None = None
@@ -92,10 +96,15 @@ def _check_one(env: str) -> _Checked:
         run.limit,
     )
     if not resolved.instances:  # resolved here, in parallel with the other environments
+        root, keys = run.kept or (None, Keys())
+        known = interpolated.kept(root, env, interpolated.REPO_PATH, keys) if root else {}
+        learned: dict[str, Interpolated] = {}
         try:
-            resolved = resolve_catalog(resolved.catalog, [env])
+            resolved = resolve_catalog(resolved.catalog, [env], known, learned)
         except CatalogInvalid as invalid:
             return [], invalid.problems, [], True
+        if root is not None and interpolated.changed(learned, known):
+            interpolated.record(root, env, interpolated.REPO_PATH, keys, learned)
     instances = [i for i in resolved.instances.values() if i.environment == env]
     shard = run.shard
     customers = {i.id: i.customer for i in instances}
@@ -184,20 +193,25 @@ def check(
     as a compile does (pipeline/compile.py `compile_parts`): resolving 30,000 instances
     here first took 3 s of a check after a one-customer change at 1,000 customers.
     """
+    before = inputs_of(root, interpolated.REPO_PATH) if result_cache.active() else None
     catalog = load_catalog(root)
+    keys = stable_keys(root, catalog, interpolated.REPO_PATH, before)
     comparison = compare(root, affected_base, catalog) if affected_base else None
     limit = _affected_limit(comparison) if comparison else None
     chosen = select_environments(catalog, environments)
+    kept = (root, keys)
     if comparison is None and compile_workers(catalog, chosen) > 1:
         # large: each worker resolves its own environment (as a compile does), so
         # resolving runs in parallel and this process never holds every instance
         resolved = Resolved(catalog, chosen, {})
     else:
-        resolved = resolve_catalog(catalog, chosen)
+        resolved = interpolated.resolve_keeping(root, catalog, chosen, keys)
     policy_set = load_policy_set(root, resolved.catalog)
     # what the change destroys: its scope rendered at the base and here
     losses = data_loss(comparison, affected_base, environments) if comparison else []
-    return check_resolved(resolved, policy_set, today, not environments, done, limit, losses, shard)
+    return check_resolved(
+        resolved, policy_set, today, not environments, done, limit, losses, shard, kept
+    )
 
 
 def check_catalog_only(root: Path, today: datetime.date) -> Checked:
@@ -206,7 +220,7 @@ def check_catalog_only(root: Path, today: datetime.date) -> Checked:
     catalog is resolved too, so that it refuses all `validate` refuses (a host pool
     outside a customer's residency is found when layers merge): the pre-commit hook runs
     this, everything that needs no rendering, in seconds."""
-    catalog = resolve_catalog(load_catalog(root)).catalog
+    catalog = interpolated.run(root).catalog
     policy_set = load_policy_set(root, catalog)
     rules = compile_rules(policy_set.policies)
     findings = check_catalog(catalog, policy_set.policies, rules, today)
@@ -239,6 +253,7 @@ def check_resolved(
     limit: Limit | None = None,
     changes: Sequence[Finding] = (),
     shard: Shard | None = None,
+    kept: tuple[Path, Keys] | None = None,
 ) -> Checked:
     """`check` after load and resolve. Findings tied to no environment (a customer's
     domains, say) only with `catalog_wide`: a run on some environments skips them.
@@ -268,7 +283,7 @@ def check_resolved(
         if shard is not None and shard.index == 1 and limit is None
         else None
     )
-    _CHECK = _Run(resolved, policy_set, rules, today, limit, shard, probe)
+    _CHECK = _Run(resolved, policy_set, rules, today, limit, shard, probe, kept)
     try:
         if count > 1:
             with worker_pool(count) as pool:

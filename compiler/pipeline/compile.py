@@ -22,6 +22,7 @@ from typing import TypeVar
 from compiler.catalog import Catalog, Interpolated, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import render_tree
+from compiler.pipeline import interpolated
 from compiler.pipeline.load import (
     Resolved,
     compile_workers,
@@ -29,15 +30,7 @@ from compiler.pipeline.load import (
     worker_pool,
     workers,
 )
-from compiler.pipeline.units import (
-    Keys,
-    Reuse,
-    interpolated_kept,
-    learn,
-    record,
-    record_interpolated,
-    reuse,
-)
+from compiler.pipeline.units import Keys, Reuse, learn, record, reuse
 from compiler.render import KeptRendered, OutputFile, render_environment
 
 _T = TypeVar("_T")
@@ -85,6 +78,7 @@ class Emitted:
     out: Path | None = None  # the folder, whose index and units record are read
     generation: str | None = None  # of the units the last compile recorded
     keys: Keys = field(default_factory=Keys)  # of the units and their folders
+    root: Path | None = None  # the catalog's, whose interpolated instances are kept
     # the generation this compile's units are recorded under, by the worker that
     # rendered them (not sent back: tens of MB), and that its record names once written
     pending: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -265,7 +259,12 @@ def _compiled_here(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    resolved = resolve_catalog(catalog, environments)
+    if emitted is not None and emitted.root is not None:
+        resolved = interpolated.resolve_keeping(
+            emitted.root, catalog, environments, emitted.keys, repo_path
+        )
+    else:
+        resolved = resolve_catalog(catalog, environments)
     yield from render_parts(resolved, repo_path, done, emitted)
 
 
@@ -299,22 +298,20 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     assert _CATALOG is not None
     catalog, repo_path, emitted = _CATALOG
     known: dict[str, Interpolated] = {}
-    learned: dict[str, Interpolated] | None = None
-    if emitted is not None and emitted.out is not None and emitted.keys.customers:
-        known = interpolated_kept(emitted.out, env, emitted.generation, emitted.keys)
-        learned = {}
+    learned: dict[str, Interpolated] = {}
+    if emitted is not None and emitted.root is not None:
+        known = interpolated.kept(emitted.root, env, repo_path, emitted.keys)
     try:
         resolved = resolve_catalog(catalog, [env], known, learned)
     except CatalogInvalid as invalid:
         return ({}, {}, invalid.problems), True
+    if emitted is not None and emitted.root is not None and interpolated.changed(learned, known):
+        interpolated.record(emitted.root, env, repo_path, emitted.keys, learned)
     _SHARED = (resolved, repo_path, emitted)
     try:
-        part = _render_one(env)
+        return _render_one(env), False
     finally:
         _SHARED = None
-    if emitted is not None and emitted.out is not None and learned is not None and not part[2]:
-        record_interpolated(emitted.out, env, emitted.pending, emitted.keys, learned)
-    return part, False
 
 
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:

@@ -95,6 +95,15 @@ def unit_keys(inputs: Inputs, catalog: Catalog, repo_path: str) -> Keys:
     return keys_of(inputs.files, catalog, _setting(repo_path))
 
 
+def stable_keys(root: Path, catalog: Catalog, repo_path: str, before: Inputs | None) -> Keys:
+    """`unit_keys` of `catalog`, loaded from `root` after `before` was hashed, if no input
+    changed in between (an editor's save, a checkout): else none, so nothing is kept
+    on the strength of keys that may not say what was loaded."""
+    if before is None or inputs_of(root, repo_path).digest != before.digest:
+        return Keys()
+    return unit_keys(before, catalog, repo_path)
+
+
 @dataclass(frozen=True)
 class LastCompile:
     """What the last compile into a folder left, as far as the folder still shows it."""

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import Catalog, Interpolated, customer_of_id
+from compiler.catalog import Catalog, customer_of_id
 from compiler.check import result_cache
 from compiler.output import index_entries
 from compiler.render import Identity, OutputFile, group_kind, identities, sync_waves
@@ -53,6 +52,8 @@ class Keys:
     customers: Mapping[str, str] = field(default_factory=dict)  # customer -> unit key
     folders: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
     # (environment, customer, service) -> folder key
+    instances: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (customer, service) -> what its instances are interpolated from (interpolated.py)
 
 
 @dataclass
@@ -79,7 +80,10 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
     services its objects are made from: its own; those it depends on and those of the
     customer's services that depend on it (the NetworkPolicies on both ends of a
     connection); and the customer's Job services (a sync hook is mounted in the folder of
-    the service it runs for), or, for a Job service, every service of the customer."""
+    the service it runs for), or, for a Job service, every service of the customer.
+    A customer's service's instances are interpolated from the customer's file, the
+    service's and every input that is neither a customer's nor a service's: its layers
+    and the facts it may refer to come from no other file (catalog/resolver.py)."""
     customer_files = {name: catalog.source("customer", name).file for name in catalog.customers}
     service_files = {name: catalog.source("service", name).file for name in catalog.services}
     owned = set(customer_files.values()) | set(service_files.values())
@@ -89,6 +93,7 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
     waves = json.dumps(sync_waves(catalog), sort_keys=True)
     customers: dict[str, str] = {}
     folders: dict[tuple[str, str, str], str] = {}
+    instances: dict[tuple[str, str], str] = {}
     for name, relative in customer_files.items():
         if relative not in files:  # its changes would go unseen: never kept
             continue
@@ -96,6 +101,9 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
         customers[name] = _digest(every_service, own)
         for env, placement in catalog.customers[name].environments.items():
             placed = sorted(s for s in placement.services if s in catalog.services)
+            for service in placed:
+                if (name, service) not in instances and service_files[service] in files:
+                    instances[(name, service)] = _digest(common, own, service_of[service])
             jobs = {s for s in placed if catalog.services[s].workload == "Job"}
             for service in placed:
                 group = {
@@ -107,7 +115,7 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
                 }
                 made_of = (service_of.get(g, f"{g}\0missing") for g in sorted(group))
                 folders[(env, name, service)] = _digest(common, own, waves, *made_of)
-    return Keys(customers, folders)
+    return Keys(customers, folders, instances)
 
 
 def _digest(*parts: str) -> str:
@@ -295,66 +303,3 @@ def record(out: Path, env: str, generation: str, units: Mapping[str, Any]) -> No
 
 def _key(out: Path, env: str) -> str:
     return hashlib.sha256(f"{out.resolve()}\0{env}".encode()).hexdigest()
-
-
-_INTERPOLATED = "compile-interpolated"
-
-
-def interpolated_kept(
-    out: Path, env: str, generation: str | None, keys: Keys
-) -> dict[str, Interpolated]:
-    """The customers' instances of `env` as the last compile into `out` interpolated
-    them, for those customers whose unit key is the same now (catalog/resolver.py
-    `resolve`'s `known`): a unit's key covers every input of its instances, so they
-    interpolate to the same values. Resolving every instance again cost about 1 s of
-    CPU per 10,000 instances on every recompile, whatever changed.
-
-    Kept beside the units (same generation: never a killed compile's), as one marshal
-    entry per environment (plain data, and values that instances share, such as a
-    service's defaults, stored once), signed with the user's cache key like every
-    entry and checked before it is read (result_cache.py). Nothing when it cannot be
-    vouched for."""
-    if not generation or not keys.customers:
-        return {}
-    payload = result_cache.read_bytes(_INTERPOLATED, _key(out, env), "marshal")
-    if payload is None:
-        return {}
-    try:
-        recorded, entries = marshal.loads(payload)
-    except (ValueError, EOFError, TypeError):
-        return {}
-    if recorded != generation or not isinstance(entries, dict):
-        return {}
-    kept: dict[str, Interpolated] = {}
-    for instance_id, entry in entries.items():
-        customer = customer_of_id(instance_id) if isinstance(instance_id, str) else None
-        if (
-            customer is not None
-            and isinstance(entry, tuple)
-            and len(entry) == 4
-            and entry[0] == keys.customers.get(customer)
-            and isinstance(entry[1], dict)
-            and isinstance(entry[2], tuple)
-            and isinstance(entry[3], dict)
-        ):
-            kept[instance_id] = (entry[1], entry[2], entry[3])
-    return kept
-
-
-def record_interpolated(
-    out: Path, env: str, generation: str, keys: Keys, learned: Mapping[str, Interpolated]
-) -> None:
-    """Keep `env`'s customers' instances as interpolated (`interpolated_kept`), under
-    their unit keys, for the compile whose record will say `generation`."""
-    if not result_cache.active():
-        return
-    entries = {
-        instance_id: (keys.customers[customer], *interpolated)
-        for instance_id, interpolated in sorted(learned.items())
-        if (customer := customer_of_id(instance_id)) is not None and customer in keys.customers
-    }
-    try:
-        payload = marshal.dumps((generation, entries), 4)
-    except ValueError:  # a value marshal cannot write: nothing kept
-        return
-    result_cache.write_bytes(_INTERPOLATED, _key(out, env), payload, "marshal")
