@@ -83,6 +83,10 @@ def test_expanded_text_is_bounded_exactly_and_refused_at_the_alias():
         ("? [a]\n: b\n", 1, "mapping keys must be plain strings"),
         ("- " * 100_000 + "x\n", 1, "nesting deeper"),
         ("a: \x07\n", 1, "control characters"),
+        ("a: 1\nb: .inf\n", 2, "not a finite number"),
+        ("a: 1\nb: 1e400\n", 2, "not a finite number"),  # too large for a float: infinite
+        ("a: [-1e400]\n", 1, "not a finite number"),
+        ("a: !!float 1e999\n", 1, "not a finite number"),
     ],
 )
 def test_bad_yaml_is_a_located_problem(text, line, message):

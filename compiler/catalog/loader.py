@@ -22,6 +22,7 @@ Safe by construction rather than by configuration:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -425,9 +426,9 @@ def _number(node: ScalarNode) -> Any:
         return int(value[2:], 8)
     if _HEX.match(value):
         return int(value[2:], 16)
-    if _FLOAT.match(value):
+    if _FLOAT.match(value) and math.isfinite(float(value)):
         return float(value)
-    if _INF.match(value) or _NAN.match(value):
+    if _FLOAT.match(value) or _INF.match(value) or _NAN.match(value):  # 1e400 is infinite too
         raise _Invalid(
             node, f"'{value}' is not a finite number", "JSON outputs cannot hold it; quote it"
         )
