@@ -642,3 +642,44 @@ def test_render_and_check_take_the_connections_resolve_found(
     policy_set = pipeline.load_policy_set(example, resolved.catalog)
     pipeline.check_resolved(resolved, policy_set, datetime.date(2026, 12, 1))
     assert calls == []
+
+
+def _slow(env: str):  # type: ignore[no-untyped-def]
+    """A compile worker that takes 4 s for every environment but dev."""
+    if env != "dev":
+        time.sleep(4)
+    return _COMPILE_ONE(env)
+
+
+def test_parts_closed_early_wait_for_no_worker(example: Path, monkeypatch: pytest.MonkeyPatch):
+    """A compile that stops after its first environment (a write that failed) does not
+    wait here for the others' workers: `Parts.close` cancels and returns."""
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(pipeline.compile, "_compile_one", _slow)
+    catalog = pipeline.load_catalog(example)
+    parts = pipeline.compile_parts(catalog, ("dev", "prod", "staging"))
+    first = next(parts)
+    assert first and all(path.startswith("dev/") for path in first)
+    start = time.monotonic()
+    parts.close()
+    assert time.monotonic() - start < 2  # the others sleep 4 s
+
+
+def test_a_large_check_reports_the_catalogs_problems_before_the_policies(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With a catalog problem that resolve finds and a broken policy configuration, a
+    check in workers reports what a check in one process reports: the catalog's."""
+    synapse = example / "catalog/services/synapse.yaml"
+    text = synapse.read_text()
+    synapse.write_text(text.replace("  config:\n", "  config:\n    BROKEN: ${customer.nope}\n", 1))
+    config = example / "policies/config.yaml"
+    config.write_text(config.read_text() + "\nnot_a_setting: 1\n")
+    serial = run_cli("check", "--root", str(example))
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    parallel = run_cli("check", "--root", str(example))
+    assert serial.exit_code == parallel.exit_code == 2
+    assert "nope" in serial.stderr and "not_a_setting" not in serial.stderr
+    assert parallel.stderr == serial.stderr
+    synapse.write_text(text)  # the catalog sound: the policies' problem is reported
+    assert "not_a_setting" in run_cli("check", "--root", str(example)).stderr

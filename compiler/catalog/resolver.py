@@ -331,7 +331,10 @@ def _add(
     layers = instance_layers(catalog, env, service, customer)
     merged = cache.merged(layers)
 
+    failed: list[YamlPath] = []
+
     def fail(path: YamlPath, message: str, hint: str = "") -> None:
+        failed.append(path)
         location = (
             origin_of(layers, path).location or catalog.source("service", service.name).locate()
         )
@@ -447,7 +450,8 @@ def _add(
         MappingProxyType(cluster_settings),
         MappingProxyType(expanded),
     )
-    if learned is not None and customer is not None and not cluster_settings:
+    if learned is not None and customer is not None and not cluster_settings and not failed:
+        # only a sound instance: one taken back is not checked again (`_add_known`)
         learned[instance_id] = (values, tuple(templates.items()), copies)
 
 

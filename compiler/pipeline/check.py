@@ -206,7 +206,12 @@ def check(
         resolved = Resolved(catalog, chosen, {})
     else:
         resolved = interpolated.resolve_keeping(root, catalog, chosen, keys)
-    policy_set = load_policy_set(root, resolved.catalog)
+    try:
+        policy_set = load_policy_set(root, resolved.catalog)
+    except CatalogInvalid:
+        if not resolved.instances:  # not resolved yet: the catalog's problems come first,
+            resolve_catalog(catalog, chosen)  # as they do for a small catalog (raises)
+        raise
     # what the change destroys: its scope rendered at the base and here
     losses = data_loss(comparison, affected_base, environments) if comparison else []
     return check_resolved(

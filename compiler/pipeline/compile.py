@@ -245,7 +245,9 @@ class Parts(Iterator[dict[str, bytes | None]]):
         return next(self._parts)
 
     def close(self) -> None:
-        """Stop: the workers finish what they are doing and exit; nothing is waited for."""
+        """Stop: environments not started are cancelled; the workers finish the ones they
+        are rendering and exit, and are not waited for here (the interpreter waits for
+        them when it exits, as it does for any process pool)."""
         if hasattr(self._parts, "close"):
             self._parts.close()
         if self._pool is not None:
@@ -278,13 +280,17 @@ def _gathered(
 ) -> Iterator[dict[str, bytes | None]]:
     problems: list[Problem] = []
     unresolved: list[Problem] = []
-    with pool:
+    finished = False
+    try:
         for job in as_completed(jobs):
             part, failed = _result(job)
             if failed:
                 unresolved += part[2]
             elif not unresolved:
                 yield from _finished(jobs[job], part, problems, done, emitted)
+        finished = True
+    finally:  # stopped early: the environments not started are cancelled, none waited for
+        pool.shutdown(wait=finished, cancel_futures=not finished)
     if unresolved:
         resolve_catalog(catalog, environments)  # raises: the problems as one resolve words them
         raise CatalogInvalid(unresolved)  # if it did not: the workers' own words

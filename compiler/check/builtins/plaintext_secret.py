@@ -19,6 +19,7 @@ import functools
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -839,9 +840,10 @@ def _scans(datas: Sequence[Any]) -> list[Scan]:
     results are one entry keyed by the code, mapping each entity's data digest to its
     (path, why) pairs; an entity whose data changed is scanned again. The entry is
     JSON, signed like every result (result_cache.py)."""
-    if not result_cache.active():
+    code = _code()
+    if not result_cache.active() or code is None:
         return [list(scan(data)) for data in datas]
-    key = result_cache.content_key("plaintext-secret", [_code()])
+    key = result_cache.content_key("plaintext-secret", [code])
     kept = result_cache.read("plaintext-secret", key)
     kept = kept if isinstance(kept, dict) else {}
     found: list[Scan] = []
@@ -862,12 +864,19 @@ def _scans(datas: Sequence[Any]) -> list[Scan]:
 
 
 @functools.cache
-def _code() -> bytes:
-    """This check's code, and the words and encodings it judges by."""
-    return b"".join(
-        Path(module.__file__ or "").read_bytes()
-        for module in (sys.modules[__name__], secret_encodings, secret_rules)
-    )
+def _code() -> bytes | None:
+    """This check's code, the words and encodings it judges by, and the Python (its
+    regular expressions' and Unicode tables' version); None where the source cannot be
+    read (nothing is kept then)."""
+    try:
+        sources = [
+            Path(module.__file__ or "").read_bytes()
+            for module in (sys.modules[__name__], secret_encodings, secret_rules)
+        ]
+    except OSError:
+        return None
+    python = f"{sys.version}\0{unicodedata.unidata_version}".encode()
+    return b"\0".join([python, *sources])
 
 
 BUILTIN = Builtin(
