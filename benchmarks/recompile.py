@@ -19,7 +19,10 @@ folder (one per code tree):
 
 Reported per step: the median wall seconds, CPU seconds (the process and its render
 workers, `os.wait4`) and how many files the compile changed (`git status`, which is
-also timed: a compile that touches unchanged files makes git re-read them).
+also timed: a compile that touches unchanged files makes git re-read them). Each timed
+compile starts after a `sync`: a compile flushes the file system (`syncfs`) before it
+commits, and would otherwise write back what the previous step left dirty (the other
+code's compile, git's commit of its files).
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                     _edit(root, step, round_)
                     new = work / "new-folder"
                     out = ["--out", str(new)] if step == "new folder" else []
+                    # the last compile's and git's dirty pages flushed first: else this
+                    # compile's syncfs writes them back, and one code pays for the other
+                    subprocess.run(["sync"], check=True)
                     wall, cpu, _ = scale.measured(
                         [*_gitopsc(code), "compile", "--root", str(root), *out], root
                     )
