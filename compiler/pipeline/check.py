@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compiler.catalog import Catalog, Interpolated, Shard
+from compiler.catalog import Catalog, Shard
 from compiler.check import (
     ArgoObject,
     CheckovRun,
@@ -97,14 +97,10 @@ def _check_one(env: str) -> _Checked:
     )
     if not resolved.instances:  # resolved here, in parallel with the other environments
         root, keys = run.kept or (None, Keys())
-        known = interpolated.kept(root, env, interpolated.REPO_PATH, keys) if root else {}
-        learned: dict[str, Interpolated] = {}
         try:
-            resolved = resolve_catalog(resolved.catalog, [env], known, learned)
+            resolved = interpolated.resolve_keeping(root, resolved.catalog, [env], keys)
         except CatalogInvalid as invalid:
             return [], invalid.problems, [], True
-        if root is not None and interpolated.changed(learned, known):
-            interpolated.record(root, env, interpolated.REPO_PATH, keys, learned)
     instances = [i for i in resolved.instances.values() if i.environment == env]
     shard = run.shard
     customers = {i.id: i.customer for i in instances}

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from compiler.catalog import Catalog, Interpolated, customer_of_id, shard_of, sole_customer
+from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import render_tree
 from compiler.pipeline import interpolated
@@ -237,7 +237,9 @@ class Parts(Iterator[dict[str, bytes | None]]):
     """The parts of a compile (`compile_parts`), and the pool computing them."""
 
     def __init__(
-        self, parts: Iterator[dict[str, bytes | None]], pool: ProcessPoolExecutor | None = None
+        self,
+        parts: Generator[dict[str, bytes | None], None, None],
+        pool: ProcessPoolExecutor | None = None,
     ):
         self._parts, self._pool = parts, pool
 
@@ -248,8 +250,7 @@ class Parts(Iterator[dict[str, bytes | None]]):
         """Stop: environments not started are cancelled; the workers finish the ones they
         are rendering and exit, and are not waited for here (the interpreter waits for
         them when it exits, as it does for any process pool)."""
-        if hasattr(self._parts, "close"):
-            self._parts.close()
+        self._parts.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -261,13 +262,20 @@ def _compiled_here(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    if emitted is not None and emitted.root is not None:
-        resolved = interpolated.resolve_keeping(
-            emitted.root, catalog, environments, emitted.keys, repo_path
-        )
-    else:
-        resolved = resolve_catalog(catalog, environments)
+    resolved = _resolved(catalog, environments, repo_path, emitted)
     yield from render_parts(resolved, repo_path, done, emitted)
+
+
+def _resolved(
+    catalog: Catalog, environments: Sequence[str], repo_path: str, emitted: Emitted | None
+) -> Resolved:
+    """The environments resolved, with the instances kept for the catalog if a record
+    is kept at all (interpolated.py)."""
+    if emitted is None:
+        return resolve_catalog(catalog, environments)
+    return interpolated.resolve_keeping(
+        emitted.root, catalog, environments, emitted.keys, repo_path
+    )
 
 
 def _gathered(
@@ -303,16 +311,10 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     global _SHARED
     assert _CATALOG is not None
     catalog, repo_path, emitted = _CATALOG
-    known: dict[str, Interpolated] = {}
-    learned: dict[str, Interpolated] = {}
-    if emitted is not None and emitted.root is not None:
-        known = interpolated.kept(emitted.root, env, repo_path, emitted.keys)
     try:
-        resolved = resolve_catalog(catalog, [env], known, learned)
+        resolved = _resolved(catalog, [env], repo_path, emitted)
     except CatalogInvalid as invalid:
         return ({}, {}, invalid.problems), True
-    if emitted is not None and emitted.root is not None and interpolated.changed(learned, known):
-        interpolated.record(emitted.root, env, repo_path, emitted.keys, learned)
     _SHARED = (resolved, repo_path, emitted)
     try:
         return _render_one(env), False

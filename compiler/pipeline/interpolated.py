@@ -87,13 +87,16 @@ def record(
 
 
 def resolve_keeping(
-    root: Path,
+    root: Path | None,
     catalog: Catalog,
     environments: Sequence[str] | None,
     keys: Keys,
     repo_path: str = REPO_PATH,
 ) -> Resolved:
-    """`resolve_catalog`, taking the instances kept for `root` and keeping them anew."""
+    """`resolve_catalog`, taking the instances kept for `root` and keeping them anew
+    (None: nothing kept)."""
+    if root is None:
+        return resolve_catalog(catalog, environments)
     chosen = select_environments(catalog, environments)
     known: dict[str, Interpolated] = {}
     for env in chosen:
@@ -103,12 +106,12 @@ def resolve_keeping(
     for env in chosen:
         prefix = f"{env}/"
         own = {i: v for i, v in learned.items() if i.startswith(prefix)}
-        if changed(own, {i: v for i, v in known.items() if i.startswith(prefix)}):
+        if _changed(own, {i: v for i, v in known.items() if i.startswith(prefix)}):
             record(root, env, repo_path, keys, own)
     return resolved
 
 
-def changed(learned: Mapping[str, Interpolated], known: Mapping[str, Interpolated]) -> bool:
+def _changed(learned: Mapping[str, Interpolated], known: Mapping[str, Interpolated]) -> bool:
     """Whether `learned` holds an instance not taken from `known` (its entry is then
     written again), or lacks one `known` has."""
     return len(learned) != len(known) or any(known.get(i) is not v for i, v in learned.items())
