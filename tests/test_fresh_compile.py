@@ -6,7 +6,7 @@ serialized again, and only files whose bytes changed are written."""
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
 import random
 import re
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from compiler import pipeline
-from compiler.check import result_cache, validator_cache
+from compiler.check import validator_cache
 from compiler.output import writer
 from compiler.pipeline import fresh
 from tests.conftest import run_cli
@@ -129,11 +129,9 @@ def test_a_record_signed_by_another_key_is_not_believed(example: Path, cache: Pa
     acme.write_text(acme.read_text() + "# changed\n")
     digest = fresh.inputs_digest(example, "rendered")
     key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()
-    payload = json.dumps(
-        {"inputs": digest, "files": fresh._snapshot(out)}, sort_keys=True, separators=(",", ":")
-    ).encode()
+    payload = marshal.dumps({"inputs": digest, "files": fresh._snapshot(out)}, 4)
     signature = validator_cache._signature(f"compile/{key}", b"k" * 32, payload)
-    (entry,) = (cache / "results/compile").rglob(f"{key}.json")
+    (entry,) = (cache / "results/compile").rglob(f"{key}.marshal")
     entry.write_bytes(signature + payload)
     assert "wrote" in _compile(example)
 
@@ -229,12 +227,11 @@ def test_marks_are_used_only_by_the_code_that_made_them(
     code is used (which shows the first half tests something)."""
     out = example / "rendered"
     _compile(example)
-    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()
-    record = result_cache.read("compile", key)
+    record = fresh._read_record(out)
     record["emitted"] = {path: [mark, "0" * 64] for path, (mark, _) in record["emitted"].items()}
     if setting == "other code":
         record["setting"] = "another gitopsc"
-    result_cache.write("compile", key, record)
+    fresh._write_record(out, record)
     acme = example / "catalog/customers/acme.yaml"
     acme.write_text(acme.read_text() + "# an input changed\n")
     _compile(example)
@@ -369,8 +366,7 @@ def test_a_file_edited_within_the_clock_tick_of_the_snapshot_is_read_again(
     the edited file's times, as such an edit would leave it."""
     out = example / "rendered"
     _compile(example)
-    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()
-    record = result_cache.read("compile", key)
+    record = fresh._read_record(out)
     assert "prod/index.json" in record["racy"]  # written last, just before the snapshot
     victim = out / "prod/index.json"
     content = victim.read_bytes()
@@ -382,7 +378,7 @@ def test_a_file_edited_within_the_clock_tick_of_the_snapshot_is_read_again(
         status.st_ctime_ns,
         status.st_ino,
     ]
-    result_cache.write("compile", key, record)
+    fresh._write_record(out, record)
     assert UP_TO_DATE not in _compile(example)
     assert victim.read_bytes() == content
 

@@ -124,6 +124,7 @@ def run(
                     last.start,  # type: ignore[union-attr]
                     placed,
                     emitted.pending,
+                    last.known,  # type: ignore[union-attr]
                 )
             else:
                 pipeline.forget(out)

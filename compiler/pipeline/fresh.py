@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import marshal
 import os
 import platform
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,7 +125,7 @@ def last_compile(out: Path, digest: str | None, repo_path: str) -> LastCompile |
     if not result_cache.active():
         return None
     now = _snapshot(out)
-    record = result_cache.read(_KIND, _key(out))
+    record = _read_record(out)
     if not isinstance(record, dict) or now is None:
         return LastCompile(False, {}, now)
     left = record.get("files")
@@ -159,6 +161,7 @@ def remember(
     start: Mapping[str, list[int]] | None,
     placed: int,
     generation: str | None = None,
+    known: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """After a compile into `out`: its inputs (None after a compile of some
     environments: the others were kept as they were, so the record no longer says what
@@ -173,21 +176,21 @@ def remember(
     compile meant (`emitted`'s sha256). A file changed since `start` but before
     `placed` was edited while the compile ran, perhaps after the writer compared it
     or while it was kept unread: it is left out, so the next compile compares it and
-    puts it right. Any other file is as the writer found or made it.
+    puts it right. Any other file is as the writer found or made it. `known`: the
+    marks the compile started from (`LastCompile.known`); a file whose mark and sha256
+    are still those was kept unread, and is not looked at again (`_left`).
 
     `generation` is the one the compile's units were recorded under (by the render
     workers, before this, pipeline/units.py): the record names it, so that units of a
     run killed before its record was written are never used."""
     taken = time.time_ns()
-    files = _snapshot(out) or {}
     expected = {path: mark[1] for path, mark in emitted.items()}
     expected[MARKER] = hashlib.sha256(MARKER_BYTES).hexdigest()
+    files = _left(out, expected, emitted, start, known or {})
     racy: dict[str, str] = {}
     for path, status in list(files.items()):
         changed = max(status[1], status[2])
-        if path not in expected:  # not the compile's: a stray file made while it ran
-            del files[path]
-        elif changed >= placed - _RACY_NS:
+        if changed >= placed - _RACY_NS:
             sha = _sha256(out / path)
             if sha != expected[path]:
                 del files[path]
@@ -203,7 +206,57 @@ def remember(
         "racy": racy,
         "emitted": {path: list(mark) for path, mark in sorted(emitted.items()) if path in files},
     }
-    result_cache.write(_KIND, _key(out), record)
+    _write_record(out, record)
+
+
+def _left(
+    out: Path,
+    expected: Mapping[str, str],
+    emitted: Mapping[str, Sequence[str]],
+    start: Mapping[str, list[int]] | None,
+    known: Mapping[str, Sequence[str]],
+) -> dict[str, list[int]]:
+    """The status of each file the compile left at its path (`expected`), sorted: a
+    file the writer kept unread (the same mark and sha256 as the last compile left,
+    `known`, which it vouched for in `start`) has the status `start` saw, without a
+    second walk of the folder (57,000 files at 1,000 customers); every other one is
+    looked at now. A kept file edited while the compile ran then has a status other
+    than the one recorded: the next compile does not trust it, and compares it."""
+    files: dict[str, list[int]] = {}
+    for path in sorted(expected):
+        before = start.get(path) if start is not None else None
+        mark = known.get(path)
+        if before is not None and mark is not None and list(mark) == list(emitted.get(path, ())):
+            files[path] = before
+            continue
+        try:
+            status = os.lstat(out / path)
+        except OSError:
+            continue
+        if stat.S_ISREG(status.st_mode):
+            files[path] = _status(status)
+    return files
+
+
+def _status(status: os.stat_result) -> list[int]:
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+
+
+def _read_record(out: Path) -> object:
+    """The record of the last compile into `out`, if this user's key signed it."""
+    payload = result_cache.read_bytes(_KIND, _key(out), "marshal")
+    if payload is None:
+        return None
+    try:
+        return marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+def _write_record(out: Path, record: object) -> None:
+    """Keep `record` (plain data: marshal reads 19 MB of it in a third of JSON's time
+    and writes it in a tenth; it is signed, and never executed)."""
+    result_cache.write_bytes(_KIND, _key(out), marshal.dumps(record, 4), "marshal")
 
 
 _RACY_NS = 1_000_000_000  # far more than any file system's timestamp granularity
@@ -218,7 +271,7 @@ def _sha256(path: Path) -> str:
 
 def forget(out: Path) -> None:
     """Drop the record: the next compile into `out` starts from nothing."""
-    result_cache.write(_KIND, _key(out), None)
+    _write_record(out, None)
 
 
 def _setting(repo_path: str) -> str:
@@ -285,13 +338,7 @@ def _snapshot(out: Path) -> dict[str, list[int]] | None:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((f"{prefix}{entry.name}/", entry.path))
                     continue
-                status = entry.stat(follow_symlinks=False)
-                files[prefix + entry.name] = [
-                    status.st_size,
-                    status.st_mtime_ns,
-                    status.st_ctime_ns,
-                    status.st_ino,
-                ]
+                files[prefix + entry.name] = _status(entry.stat(follow_symlinks=False))
     return dict(sorted(files.items()))
 
 
