@@ -22,8 +22,8 @@ import yaml
 
 from compiler import pipeline
 from compiler.catalog import load_contract, mismatches
-from compiler.check import result_cache
 from compiler.output.writer import read_tree
+from compiler.pipeline import fresh
 from tests.conftest import LAYOUTS, REPO, reference, rendered_objects, run_cli, set_layout
 from tests.test_result_cache import CONTAINER, _synapse_patch
 
@@ -252,7 +252,6 @@ def test_suspended_customer_runs_no_pods(compiled: Path):
 
 
 def test_index_lists_every_file_with_its_hash_and_objects(compiled: Path):
-    import hashlib
 
     held = set()
     for env in ("dev", "staging", "prod"):
@@ -453,8 +452,7 @@ def test_a_compile_killed_mid_write_leaves_a_whole_tree(example: Path, layout: s
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     # the recompiles killed below are incremental: they keep files by the content marks
     # of this compile's record (pipeline/fresh.py)
-    key = hashlib.sha256(str((example / "rendered").resolve()).encode()).hexdigest()
-    assert result_cache.read("compile", key)["emitted"]
+    assert fresh._read_record(example / "rendered")["emitted"]
     old = read_tree(example / "rendered", ["dev", "staging", "prod"])
     service = example / "catalog/services/synapse.yaml"
     service.write_text(service.read_text().replace("cpu: 250m", "cpu: 260m"))

@@ -122,7 +122,7 @@ def test_units_of_a_compile_whose_record_was_not_written_are_not_used(
     _compile(example)
     out = (example / "rendered").absolute()
     for env in ("dev", "staging", "prod"):
-        recorded = units.result_cache.read(units._KIND, units._key(out, env))
+        recorded = units._read(out, env)
         assert recorded is not None and recorded["units"]
         units.record(out, env, "another generation", recorded["units"])
     everyone = set(rendered)
