@@ -383,35 +383,52 @@ def test_a_file_edited_within_the_clock_tick_of_the_snapshot_is_read_again(
     assert victim.read_bytes() == content
 
 
-@pytest.mark.parametrize("when", ["long before the files are placed", "just before"])
+@pytest.mark.parametrize(
+    "when", ["before the folder is looked at", "long before the files are placed", "just before"]
+)
 def test_a_file_edited_while_a_compile_runs_is_not_vouched_for(
     example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
 ):
     """Review of issue 17: an edit (an editor's save, a checkout) that lands while a
-    recompile renders, to a file the change does not reach. That compile keeps the file
-    unread, so it cannot put it right; but its record must not vouch for bytes it never
-    saw: the next compile is not "up to date", and it puts the file back. An edit more
-    than a second before the writer places its files differs from the snapshot taken
-    at the start; one just before is read (within the clock margin)."""
+    recompile renders, to a file the change does not reach. An edit before the
+    environment's folder is looked at (fresh.py `Deferred.scan`) is seen there: that
+    compile puts the file right. One after it lands in a file the compile keeps unread,
+    so it cannot put it right; but its record must not vouch for bytes it never saw:
+    the next compile is not "up to date", and it puts the file back. An edit more than
+    a second before the writer places its files differs from the snapshot taken then;
+    one just before is read (within the clock margin)."""
     out = example / "rendered"
     _compile(example)
     victim = sorted(out.glob("dev/kubernetes/*/globex/*/manifests.yaml"))[0]
     good = victim.read_bytes()
-    original = pipeline.compile_parts
+    original = fresh.Deferred.scan
+    scanned: list[str] = []
 
-    def editing(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def edit() -> None:
         victim.write_bytes(good.replace(b"globex", b"GLOBEX", 1))
         if when.startswith("long"):
             time.sleep(1.2)
-        yield from original(*args, **kwargs)
+
+    def scanning(self, env):  # type: ignore[no-untyped-def]
+        scanned.append(env)
+        if env == "dev" and when.startswith("before"):
+            edit()
+        found = original(self, env)
+        if env == "dev" and not when.startswith("before"):
+            edit()
+        return found
 
     acme = example / "catalog/customers/acme.yaml"
     acme.write_text(acme.read_text().replace("Acme Corporation", "Acme One", 1))
-    monkeypatch.setattr(pipeline, "compile_parts", editing)
+    monkeypatch.setattr(fresh.Deferred, "scan", scanning)
     _compile(example)
-    monkeypatch.setattr(pipeline, "compile_parts", original)
-    assert victim.read_bytes() != good  # kept unread by the run it landed in
-    assert UP_TO_DATE not in _compile(example)
-    assert victim.read_bytes() == good
+    monkeypatch.setattr(fresh.Deferred, "scan", original)
+    assert "dev" in scanned  # a whole recompile: each environment looked at by its render
+    if when.startswith("before"):
+        assert victim.read_bytes() == good  # seen, compared and put right
+    else:
+        assert victim.read_bytes() != good  # kept unread by the run it landed in
+        assert UP_TO_DATE not in _compile(example)
+        assert victim.read_bytes() == good
     assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
     assert UP_TO_DATE in _compile(example)

@@ -70,7 +70,11 @@ def run(
         inputs = None if check else pipeline.inputs_of(root, repo_path)
         # what a symbolic link points to is not hashed: never "up to date" then
         digest = None if inputs is None or inputs.links else inputs.digest
-        last = None if inputs is None else pipeline.last_compile(out, digest, repo_path)
+        last = (
+            None
+            if inputs is None
+            else pipeline.last_compile(out, digest, repo_path, whole=not environments)
+        )
         if last is not None and last.unchanged:
             progress.stop()
             console.print(
@@ -93,7 +97,12 @@ def run(
             else:
                 keys = pipeline.unit_keys(inputs, catalog, repo_path)
             emitted = pipeline.Emitted(
-                last.known, out=out, generation=last.generation, keys=keys, root=root
+                last.known,
+                out=out,
+                generation=last.generation,
+                keys=keys,
+                root=root,
+                deferred=last.deferred,
             )
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
@@ -112,19 +121,22 @@ def run(
                 not environments,
                 lambda count: progress.advance(writing, count),
             )
-            if emitted is not None:
+            if emitted is not None and last is not None:
                 # a compile of some environments kept the others as they were: their
                 # marks still hold, but the record no longer says what a whole compile writes
-                kept = {} if not environments else last.known  # type: ignore[union-attr]
+                kept = {} if not environments else last.known
+                start, known = last.start, last.known
+                if last.deferred is not None:  # the workers looked at the folder
+                    start, known = emitted.start, last.deferred.known(emitted.start)
                 pipeline.remember(
                     out,
                     None if environments else digest,
                     repo_path,
                     {**kept, **emitted.learned},
-                    last.start,  # type: ignore[union-attr]
+                    start,
                     placed,
                     emitted.pending,
-                    last.known,  # type: ignore[union-attr]
+                    known,
                 )
             else:
                 pipeline.forget(out)

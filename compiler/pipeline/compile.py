@@ -23,6 +23,7 @@ from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import render_tree
 from compiler.pipeline import interpolated
+from compiler.pipeline.fresh import Deferred
 from compiler.pipeline.load import (
     Resolved,
     compile_workers,
@@ -79,6 +80,10 @@ class Emitted:
     generation: str | None = None  # of the units the last compile recorded
     keys: Keys = field(default_factory=Keys)  # of the units and their folders
     root: Path | None = None  # the catalog's, whose interpolated instances are kept
+    # the last compile's record, the folder not looked at yet: each worker looks at its
+    # environment's files, for `known` and the snapshot `start` (fresh.py `Deferred`)
+    deferred: Deferred | None = None
+    start: dict[str, list[int]] = field(default_factory=dict)
     # the generation this compile's units are recorded under, by the worker that
     # rendered them (not sent back: tens of MB), and that its record names once written
     pending: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -87,8 +92,11 @@ class Emitted:
 _SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked workers inherit
 
 
-_Part = tuple[dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem]]
-"""One environment's files (None: kept), their [mark, sha256], its problems."""
+_Part = tuple[
+    dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem], dict[str, list[int]]
+]
+"""One environment's files (None: kept), their [mark, sha256], its problems, and the
+statuses of its files before the compile (`Emitted.deferred`; else empty)."""
 
 
 def _render_one(env: str) -> _Part:
@@ -98,21 +106,24 @@ def _render_one(env: str) -> _Part:
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
         if emitted is None:
-            return render_tree(render(one, repo_path), layouts), {}, []
+            return render_tree(render(one, repo_path), layouts), {}, [], {}
+        known, seen = emitted.known, {}
+        if emitted.deferred is not None:
+            known, seen = emitted.deferred.scan(env)
         kept = Reuse()
         if emitted.out is not None and emitted.keys.customers:
-            kept = reuse(emitted.out, env, emitted.generation, emitted.keys, emitted.known)
+            kept = reuse(emitted.out, env, emitted.generation, emitted.keys, known)
         learned: dict[str, tuple[str, str]] = {}
         owners: dict[str, tuple[str, ...]] = {}
         try:
             files = render(one, repo_path, kept)
-            tree = render_tree(files, layouts, emitted.known, learned, kept.kept, owners)
+            tree = render_tree(files, layouts, known, learned, kept.kept, owners)
         except KeptRendered:  # what it would keep is not as it reasoned: render all
             kept = Reuse()
             learned.clear()
             owners.clear()
             files = render(one, repo_path)
-            tree = render_tree(files, layouts, emitted.known, learned, None, owners)
+            tree = render_tree(files, layouts, known, learned, None, owners)
         if emitted.out is not None:
             record(
                 emitted.out,
@@ -120,9 +131,9 @@ def _render_one(env: str) -> _Part:
                 emitted.pending,
                 learn(env, emitted.keys, owners, files[env], kept),
             )
-        return tree, learned, []
+        return tree, learned, [], seen
     except CatalogInvalid as invalid:
-        return {}, {}, invalid.problems
+        return {}, {}, invalid.problems, {}
 
 
 def render_parts(
@@ -184,10 +195,11 @@ def _finished(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    tree, learned, found = result
+    tree, learned, found, seen = result
     problems += found
     if emitted is not None:
         emitted.learned.update(learned)
+        emitted.start.update(seen)
     if done is not None:
         done(env)
     if not found:
@@ -314,7 +326,7 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     try:
         resolved = _resolved(catalog, [env], repo_path, emitted)
     except CatalogInvalid as invalid:
-        return ({}, {}, invalid.problems), True
+        return ({}, {}, invalid.problems, {}), True
     _SHARED = (resolved, repo_path, emitted)
     try:
         return _render_one(env), False
