@@ -417,6 +417,7 @@ def _update_in_place(
         files, folders = _current(out, environments, remove_others)
         renames: list[list[str]] = []
         new_paths: set[str] = set()
+        new_folders: set[str] = set()
         marker = {MARKER: _MARKER_TEXT.encode()}
         for tree in itertools.chain([marker], parts):
             by_folder: dict[str, list[str]] = {}
@@ -426,9 +427,10 @@ def _update_in_place(
             for folder, names in by_folder.items():
                 renames += _stage_folder(tree, out, (staged, stage), folder, names, files, renames)
                 new_paths.update(f"{folder}/{name}" if folder else name for name in names)
+                new_folders.add(folder)
                 if written is not None and tree is not marker:
                     written(len(names))
-        keep = {parent for path in new_paths for parent in _parents(path)}
+        keep = _with_parents(new_folders)
         plan = {
             "stage": stage.name,
             "renames": sorted(renames),
@@ -455,11 +457,15 @@ def _update_in_place(
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def _parents(path: str) -> Iterator[str]:
-    """`a/b/c.yaml` -> `a/b`, `a`."""
-    while "/" in path:
-        path = path.rpartition("/")[0]
-        yield path
+def _with_parents(folders: Iterable[str]) -> set[str]:
+    """`{"a/b", "a/c"}` -> `{"a/b", "a/c", "a"}`: the folders and every folder above
+    them (the top, "", left out), each walked up only until one already seen."""
+    found: set[str] = set()
+    for folder in folders:
+        while folder and folder not in found:
+            found.add(folder)
+            folder = folder.rpartition("/")[0]
+    return found
 
 
 def _current(
@@ -471,7 +477,7 @@ def _current(
     on a whole compile). Symlinks are entries, never followed."""
     files: dict[str, bool] = {}
     folders: list[str] = []
-    pending = [("", out)]
+    pending = [("", str(out))]  # (relative prefix, folder): no Path per folder (27,000)
     while pending:
         prefix, folder = pending.pop()
         with os.scandir(folder) as entries:
@@ -480,7 +486,7 @@ def _current(
                 if entry.is_dir(follow_symlinks=False):
                     if prefix or remove_others or entry.name in environments:
                         folders.append(relative)
-                        pending.append((relative + "/", Path(entry.path)))
+                        pending.append((relative + "/", entry.path))
                 else:
                     files[relative] = entry.is_file(follow_symlinks=False)
     return files, folders
