@@ -58,31 +58,60 @@ def test_a_recompile_with_nothing_changed_touches_no_file(example: Path, cache: 
     assert UP_TO_DATE in _compile(example, "--env", "prod")  # a part of it: the same
 
 
+@pytest.mark.parametrize("input_changed", [False, True], ids=["same inputs", "an input changed"])
 @pytest.mark.parametrize(
     "damage",
-    ["edited", "removed", "added", "replaced with the same bytes"],
+    [
+        "edited",
+        "removed",
+        "added",
+        "replaced with the same bytes",
+        "a folder added",
+        "a folder removed",
+        "a symlink for a file",
+    ],
 )
-def test_an_output_changed_by_hand_is_compiled_again(example: Path, cache: Path, damage: str):
+def test_an_output_changed_by_hand_is_compiled_again(
+    example: Path, cache: Path, damage: str, input_changed: bool
+):
     """The snapshot is of the output as the compile left it: a file edited, removed,
     added or replaced (same bytes, new inode) is found, and the compile puts the
-    folder back to what the catalog compiles to."""
+    folder back to what the catalog compiles to. With an input changed too, each
+    environment's worker looks at the folder and the writer takes its listing (fresh.py
+    `Deferred`, writer `listed`): what it found is put right all the same."""
     _compile(example)
     out = example / "rendered"
     expected = {p: b for p, (_, _, _, b) in _state(out).items()}
     target = out / "prod/index.json"
+    deep = next(p for p in sorted((out / "prod/kubernetes").rglob("*.yaml")))
     if damage == "edited":
         target.write_bytes(target.read_bytes().replace(b"gitopsc", b"hand", 1))
     elif damage == "removed":
         target.unlink()
     elif damage == "added":
         (out / "prod/notes.txt").write_text("mine\n")
+    elif damage == "a folder added":
+        (deep.parent / "extra/more").mkdir(parents=True)
+        (deep.parent / "extra/more/notes.yaml").write_text("kind: Secret\n")
+    elif damage == "a folder removed":
+        shutil.rmtree(deep.parent)
+    elif damage == "a symlink for a file":
+        outside = example / "elsewhere.yaml"
+        outside.write_bytes(deep.read_bytes())
+        deep.unlink()
+        deep.symlink_to(outside)
     else:
         content = target.read_bytes()
         target.unlink()
         target.write_bytes(content)
+    if input_changed:  # a comment: an input changed, the output did not
+        acme = example / "catalog/customers/acme.yaml"
+        acme.write_text(acme.read_text() + "# a comment\n")
     stdout = _compile(example)
     assert UP_TO_DATE not in stdout and "wrote" in stdout
     assert {p: b for p, (_, _, _, b) in _state(out).items()} == expected
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    assert UP_TO_DATE in _compile(example)  # and the record says so
 
 
 def test_any_change_of_an_input_compiles(example: Path, cache: Path):

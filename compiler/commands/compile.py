@@ -120,6 +120,8 @@ def run(
                 chosen,
                 not environments,
                 lambda count: progress.advance(writing, count),
+                # the workers listed their environments' folders (fresh.py `Deferred`)
+                emitted.listed.get if emitted is not None and emitted.deferred else None,
             )
             if emitted is not None and last is not None:
                 # a compile of some environments kept the others as they were: their

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
-from compiler.output import render_tree
+from compiler.output import Listing, render_tree
 from compiler.pipeline import interpolated
 from compiler.pipeline.fresh import Deferred
 from compiler.pipeline.load import (
@@ -84,6 +84,8 @@ class Emitted:
     # environment's files, for `known` and the snapshot `start` (fresh.py `Deferred`)
     deferred: Deferred | None = None
     start: dict[str, list[int]] = field(default_factory=dict)
+    # each environment's folder as its worker listed it, for the writer (`write_tree`)
+    listed: dict[str, Listing | None] = field(default_factory=dict)
     # the generation this compile's units are recorded under, by the worker that
     # rendered them (not sent back: tens of MB), and that its record names once written
     pending: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -93,10 +95,15 @@ _SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked worke
 
 
 _Part = tuple[
-    dict[str, bytes | None], dict[str, tuple[str, str]], list[Problem], dict[str, list[int]]
+    dict[str, bytes | None],
+    dict[str, tuple[str, str]],
+    list[Problem],
+    dict[str, list[int]],
+    Listing | None,
 ]
 """One environment's files (None: kept), their [mark, sha256], its problems, and the
-statuses of its files before the compile (`Emitted.deferred`; else empty)."""
+statuses of its files before the compile and its folder's listing (`Emitted.deferred`;
+else empty and None)."""
 
 
 def _render_one(env: str) -> _Part:
@@ -106,10 +113,10 @@ def _render_one(env: str) -> _Part:
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
         if emitted is None:
-            return render_tree(render(one, repo_path), layouts), {}, [], {}
-        known, seen = emitted.known, {}
+            return render_tree(render(one, repo_path), layouts), {}, [], {}, None
+        known, seen, listing = emitted.known, {}, None
         if emitted.deferred is not None:
-            known, seen = emitted.deferred.scan(env)
+            known, seen, listing = emitted.deferred.scan(env)
         kept = Reuse()
         if emitted.out is not None and emitted.keys.customers:
             kept = reuse(emitted.out, env, emitted.generation, emitted.keys, known)
@@ -131,9 +138,9 @@ def _render_one(env: str) -> _Part:
                 emitted.pending,
                 learn(env, emitted.keys, owners, files[env], kept),
             )
-        return tree, learned, [], seen
+        return tree, learned, [], seen, listing
     except CatalogInvalid as invalid:
-        return {}, {}, invalid.problems, {}
+        return {}, {}, invalid.problems, {}, None
 
 
 def render_parts(
@@ -195,11 +202,13 @@ def _finished(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    tree, learned, found, seen = result
+    tree, learned, found, seen, listing = result
     problems += found
     if emitted is not None:
         emitted.learned.update(learned)
         emitted.start.update(seen)
+        if emitted.deferred is not None:
+            emitted.listed[env] = listing
     if done is not None:
         done(env)
     if not found:
@@ -326,7 +335,7 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     try:
         resolved = _resolved(catalog, [env], repo_path, emitted)
     except CatalogInvalid as invalid:
-        return ({}, {}, invalid.problems, {}), True
+        return ({}, {}, invalid.problems, {}, None), True
     _SHARED = (resolved, repo_path, emitted)
     try:
         return _render_one(env), False

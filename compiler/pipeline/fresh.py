@@ -51,7 +51,7 @@ from pathlib import Path
 
 from compiler.catalog import Catalog
 from compiler.check import result_cache
-from compiler.output import MARKER, MARKER_BYTES
+from compiler.output import MARKER, MARKER_BYTES, Listing
 from compiler.pipeline.units import Keys, keys_of
 
 _INPUTS = ("catalog", "environments")
@@ -132,9 +132,14 @@ class Deferred:
     racy: dict[str, str]
     marks: dict[str, list[str]]
 
-    def scan(self, env: str) -> tuple[dict[str, list[str]], dict[str, list[int]]]:
-        """The known marks of `env`'s files and their statuses now (its snapshot)."""
-        now = _snapshot(self.out / env, f"{env}/") or {}
+    def scan(self, env: str) -> tuple[dict[str, list[str]], dict[str, list[int]], Listing | None]:
+        """The known marks of `env`'s files, their statuses now (its snapshot), and the
+        folder's listing for the writer (output/writer.py `write_tree`'s `listed`: the
+        main process then does not walk the folder again; None if it is not a folder)."""
+        folders: list[str] = []
+        irregular: list[str] = []
+        snapshot = _snapshot(self.out / env, f"{env}/", folders, irregular)
+        now = snapshot or {}
         known: dict[str, list[str]] = {}
         for path, status in now.items():
             mark = self.marks.get(path)
@@ -146,7 +151,10 @@ class Deferred:
                 and len(mark) == 2
             ):
                 known[path] = mark
-        return known, now
+        if snapshot is None:
+            return known, now, None
+        skipped = set(irregular)
+        return known, now, ({path: path not in skipped for path in now}, folders)
 
     def known(self, start: Mapping[str, list[int]]) -> dict[str, list[str]]:
         """The marks the workers' scans vouched for, from the statuses they saw
@@ -378,9 +386,16 @@ def _files(root: Path) -> Iterator[tuple[str, bytes, bool]]:
                     yield relative, path.read_bytes(), False
 
 
-def _snapshot(out: Path, prefix: str = "") -> dict[str, list[int]] | None:
-    """path -> [size, mtime_ns, ctime_ns, inode] of every file under `out` (each path
-    after `prefix`); None without `out`."""
+def _snapshot(
+    out: Path,
+    prefix: str = "",
+    folders: list[str] | None = None,
+    irregular: list[str] | None = None,
+) -> dict[str, list[int]] | None:
+    """path -> [size, mtime_ns, ctime_ns, inode] of every entry under `out` that is not
+    a folder (each path after `prefix`); None without `out`. `folders` and `irregular`,
+    if given, receive the folders under `out` and the entries that are not regular
+    files (symbolic links and the like)."""
     if not out.is_dir():
         return None
     files: dict[str, list[int]] = {}
@@ -391,8 +406,13 @@ def _snapshot(out: Path, prefix: str = "") -> dict[str, list[int]] | None:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((f"{prefix}{entry.name}/", entry.path))
+                    if folders is not None:
+                        folders.append(prefix + entry.name)
                     continue
-                files[prefix + entry.name] = _status(entry.stat(follow_symlinks=False))
+                status = entry.stat(follow_symlinks=False)
+                files[prefix + entry.name] = _status(status)
+                if irregular is not None and not stat.S_ISREG(status.st_mode):
+                    irregular.append(prefix + entry.name)
     return dict(sorted(files.items()))
 
 
