@@ -116,7 +116,8 @@ def catalog_files(root: Path) -> tuple[list[CatalogFile], list[str]]:
     stray += [p for p in (root / "environments").glob("*") if not p.is_dir()]
     stray += [p for p in (root / "environments").glob("*/*") if _relative(root, p) not in expected]
     misplaced = [_relative(root, p) for p in stray if _is_yaml(p)]
-    misplaced += [file.relative for file in found if _escapes(root, root / file.relative)]
+    real_root = root.resolve()
+    misplaced += [file.relative for file in found if _escapes(real_root, root / file.relative)]
     inside = [file for file in found if file.relative not in misplaced]
     return inside, sorted(misplaced)
 
@@ -125,9 +126,10 @@ def _relative(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _escapes(root: Path, path: Path) -> bool:
-    """True for a link that leads out of the repository (loops are the loader's to report)."""
+def _escapes(real_root: Path, path: Path) -> bool:
+    """True for a link that leads out of the repository, `real_root` resolved (loops
+    are the loader's to report)."""
     try:
-        return not path.resolve().is_relative_to(root.resolve())
+        return not path.resolve().is_relative_to(real_root)
     except (OSError, RuntimeError):
         return False

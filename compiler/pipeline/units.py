@@ -100,6 +100,8 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
             continue
         own = f"{relative}\0{files[relative]}"
         customers[name] = _digest(every_service, own)
+        # a folder's key names no environment: the same group, the same key in each
+        group_keys: dict[tuple[str, ...], str] = {}
         for env, placement in catalog.customers[name].environments.items():
             placed = sorted(s for s in placement.services if s in catalog.services)
             for service in placed:
@@ -114,8 +116,12 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
                     *jobs,
                     *(placed if service in jobs else ()),
                 }
-                made_of = (service_of.get(g, f"{g}\0missing") for g in sorted(group))
-                folders[(env, name, service)] = _digest(common, own, waves, *made_of)
+                members = tuple(sorted(group))
+                key = group_keys.get(members)
+                if key is None:
+                    made_of = (service_of.get(g, f"{g}\0missing") for g in members)
+                    key = group_keys[members] = _digest(common, own, waves, *made_of)
+                folders[(env, name, service)] = key
     return Keys(customers, folders, instances)
 
 
