@@ -3,6 +3,7 @@ previous compile into the same folder is there to build on (issue 17).
 
     python benchmarks/recompile.py --customers 1000 --repeat 3
     python benchmarks/recompile.py --customers 1000 --repeat 4 --code /work/main --code /tmp/base
+    python benchmarks/recompile.py --customers 1000 --repeat 4 --steps "one customer" ...
 
 Per code tree given (`--code`, default this checkout; several are run interleaved, in an
 order that turns each round, so a busy moment of the shared machine, or what one
@@ -93,7 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--code", type=Path, action="append", help="source trees to compare")
+    parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help=f"the steps to run, comma-separated (default: all of {', '.join(STEPS)})",
+    )
     args = parser.parse_args(argv)
+    steps = [step.strip() for step in args.steps.split(",") if step.strip()]
+    unknown = [step for step in steps if step not in STEPS]
+    if unknown or not steps:
+        parser.error(f"unknown step {', '.join(unknown) or '(none)'}; known: {', '.join(STEPS)}")
     codes = [c.resolve() for c in args.code or [Path(__file__).resolve().parents[1]]]
     work = Path(tempfile.mkdtemp(prefix="gitopsc-recompile-"))
     try:
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             # the order turns each round: the code compiled second pays for some of what
             # the first left (3 s more on "one service", whichever code came second)
             turn = round_ % len(codes)
-            for step in STEPS:
+            for step in steps:
                 for code in codes[turn:] + codes[:turn]:
                     index = codes.index(code)
                     root = roots[code]
@@ -139,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
         print(f"\n{args.customers} customers, medians of {args.repeat}")
         print(f"{'step':14} {'code':40} {'wall s':>8} {'CPU s':>8} {'files':>7} {'status s':>9}")
-        for step in STEPS:
+        for step in steps:
             for code in codes:
                 runs = results[(code, step)]
                 wall, cpu, files, status = (statistics.median(r[i] for r in runs) for i in range(4))
