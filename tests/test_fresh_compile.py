@@ -58,7 +58,11 @@ def test_a_recompile_with_nothing_changed_touches_no_file(example: Path, cache: 
     assert UP_TO_DATE in _compile(example, "--env", "prod")  # a part of it: the same
 
 
-@pytest.mark.parametrize("input_changed", [False, True], ids=["same inputs", "an input changed"])
+@pytest.mark.parametrize(
+    "input_changed",
+    ["no", "yes", "yes, in worker processes"],
+    ids=["same inputs", "an input changed", "an input changed, workers"],
+)
 @pytest.mark.parametrize(
     "damage",
     [
@@ -69,16 +73,25 @@ def test_a_recompile_with_nothing_changed_touches_no_file(example: Path, cache: 
         "a folder added",
         "a folder removed",
         "a symlink for a file",
+        "the environment moved and linked back",
     ],
 )
 def test_an_output_changed_by_hand_is_compiled_again(
-    example: Path, cache: Path, damage: str, input_changed: bool
+    example: Path,
+    cache: Path,
+    damage: str,
+    input_changed: str,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     """The snapshot is of the output as the compile left it: a file edited, removed,
     added or replaced (same bytes, new inode) is found, and the compile puts the
     folder back to what the catalog compiles to. With an input changed too, each
     environment's worker looks at the folder and the writer takes its listing (fresh.py
-    `Deferred`, writer `listed`): what it found is put right all the same."""
+    `Deferred`, writer `listed`): what it found is put right all the same, in this
+    process or in worker processes. An environment's folder moved away and a link put
+    in its place keeps every file's status: the link is replaced, not followed."""
+    if input_changed == "yes, in worker processes":
+        monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)  # force the worker processes
     _compile(example)
     out = example / "rendered"
     expected = {p: b for p, (_, _, _, b) in _state(out).items()}
@@ -100,11 +113,14 @@ def test_an_output_changed_by_hand_is_compiled_again(
         outside.write_bytes(deep.read_bytes())
         deep.unlink()
         deep.symlink_to(outside)
+    elif damage == "the environment moved and linked back":
+        (out / "prod").rename(example / "moved-prod")
+        (out / "prod").symlink_to(example / "moved-prod")
     else:
         content = target.read_bytes()
         target.unlink()
         target.write_bytes(content)
-    if input_changed:  # a comment: an input changed, the output did not
+    if input_changed != "no":  # a comment: an input changed, the output did not
         acme = example / "catalog/customers/acme.yaml"
         acme.write_text(acme.read_text() + "# a comment\n")
     stdout = _compile(example)

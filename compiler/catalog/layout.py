@@ -116,7 +116,10 @@ def catalog_files(root: Path) -> tuple[list[CatalogFile], list[str]]:
     stray += [p for p in (root / "environments").glob("*") if not p.is_dir()]
     stray += [p for p in (root / "environments").glob("*/*") if _relative(root, p) not in expected]
     misplaced = [_relative(root, p) for p in stray if _is_yaml(p)]
-    real_root = root.resolve()
+    try:
+        real_root = root.resolve()
+    except (OSError, RuntimeError):  # a loop: the loader reports it
+        real_root = root
     misplaced += [file.relative for file in found if _escapes(real_root, root / file.relative)]
     inside = [file for file in found if file.relative not in misplaced]
     return inside, sorted(misplaced)

@@ -138,7 +138,11 @@ class Deferred:
         main process then does not walk the folder again; None if it is not a folder)."""
         folders: list[str] = []
         irregular: list[str] = []
-        snapshot = _snapshot(self.out / env, f"{env}/", folders, irregular)
+        snapshot = (  # a link in the folder's place is an entry the writer replaces
+            None
+            if (self.out / env).is_symlink()
+            else _snapshot(self.out / env, f"{env}/", folders, irregular)
+        )
         now = snapshot or {}
         known: dict[str, list[str]] = {}
         for path, status in now.items():
