@@ -42,8 +42,20 @@ class ServicePort(Strict):
 
 
 def port_spec(value: int | ServicePort) -> ServicePort:
-    """Either way of writing a port, as one shape."""
-    return value if isinstance(value, ServicePort) else ServicePort(port=value)
+    """Either way of writing a port, as one shape. A bare number's is made once per
+    number (the model is frozen): validate and reachability ask for each instance's
+    ports, 40,000 times per environment at 1,000 customers."""
+    if isinstance(value, ServicePort):
+        return value
+    if type(value) is not int:  # a bool is no port: refused as before, never cached
+        return ServicePort(port=value)
+    spec = _BARE_PORTS.get(value)
+    if spec is None:
+        spec = _BARE_PORTS[value] = ServicePort(port=value)
+    return spec
+
+
+_BARE_PORTS: dict[int, ServicePort] = {}
 
 
 class ResourceAmounts(Strict):
