@@ -433,8 +433,7 @@ def _update_in_place(
 
         def list_later(env: str) -> None:
             later.discard(env)
-            listing = listed(env) if listed is not None else None
-            found = listing or _current(out / env, (), True, set(), f"{env}/")
+            found = (listed and listed(env)) or _current(out / env, (), True, (), f"{env}/")
             files.update(found[0])
             folders.extend(found[1])
 

@@ -136,12 +136,9 @@ class Deferred:
         """The known marks of `env`'s files, their statuses now (its snapshot), and the
         folder's listing for the writer (output/writer.py `write_tree`'s `listed`: the
         main process then does not walk the folder again; None if it is not a folder)."""
-        folders: list[str] = []
-        irregular: list[str] = []
+        listing: Listing = ({}, [])
         snapshot = (  # a link in the folder's place is an entry the writer replaces
-            None
-            if (self.out / env).is_symlink()
-            else _snapshot(self.out / env, f"{env}/", folders, irregular)
+            None if (self.out / env).is_symlink() else _snapshot(self.out / env, f"{env}/", listing)
         )
         now = snapshot or {}
         known: dict[str, list[str]] = {}
@@ -155,10 +152,7 @@ class Deferred:
                 and len(mark) == 2
             ):
                 known[path] = mark
-        if snapshot is None:
-            return known, now, None
-        skipped = set(irregular)
-        return known, now, ({path: path not in skipped for path in now}, folders)
+        return known, now, None if snapshot is None else listing
 
     def known(self, start: Mapping[str, list[int]]) -> dict[str, list[str]]:
         """The marks the workers' scans vouched for, from the statuses they saw
@@ -391,15 +385,11 @@ def _files(root: Path) -> Iterator[tuple[str, bytes, bool]]:
 
 
 def _snapshot(
-    out: Path,
-    prefix: str = "",
-    folders: list[str] | None = None,
-    irregular: list[str] | None = None,
+    out: Path, prefix: str = "", listing: Listing | None = None
 ) -> dict[str, list[int]] | None:
     """path -> [size, mtime_ns, ctime_ns, inode] of every entry under `out` that is not
-    a folder (each path after `prefix`); None without `out`. `folders` and `irregular`,
-    if given, receive the folders under `out` and the entries that are not regular
-    files (symbolic links and the like)."""
+    a folder (each path after `prefix`); None without `out`. `listing`, if given, is
+    filled as the writer lists a folder (output/writer.py `Listing`)."""
     if not out.is_dir():
         return None
     files: dict[str, list[int]] = {}
@@ -410,13 +400,13 @@ def _snapshot(
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((f"{prefix}{entry.name}/", entry.path))
-                    if folders is not None:
-                        folders.append(prefix + entry.name)
+                    if listing is not None:
+                        listing[1].append(prefix + entry.name)
                     continue
                 status = entry.stat(follow_symlinks=False)
                 files[prefix + entry.name] = _status(status)
-                if irregular is not None and not stat.S_ISREG(status.st_mode):
-                    irregular.append(prefix + entry.name)
+                if listing is not None:
+                    listing[0][prefix + entry.name] = stat.S_ISREG(status.st_mode)
     return dict(sorted(files.items()))
 
 

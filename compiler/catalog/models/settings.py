@@ -8,6 +8,7 @@ files all hold layers, and because its models are the biggest group in the catal
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -49,13 +50,12 @@ def port_spec(value: int | ServicePort) -> ServicePort:
         return value
     if type(value) is not int:  # a bool is no port: refused as before, never cached
         return ServicePort(port=value)
-    spec = _BARE_PORTS.get(value)
-    if spec is None:
-        spec = _BARE_PORTS[value] = ServicePort(port=value)
-    return spec
+    return _bare_port(value)
 
 
-_BARE_PORTS: dict[int, ServicePort] = {}
+@functools.cache
+def _bare_port(number: int) -> ServicePort:
+    return ServicePort(port=number)
 
 
 class ResourceAmounts(Strict):
