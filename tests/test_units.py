@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import marshal
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -188,6 +189,44 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
     with pytest.raises(KeptRendered):  # the compile renders the environment whole instead,
         render_environment(catalog, env, instances, "rendered", skip, clash)
     # which words the problem by which object comes first, as a compile from nothing does
+    # a kept object recorded at the path of a rendered one, of another name: refused too
+    planted = (acme[0], cluster, "", "ConfigMap", "initech", "planted", ())
+    with pytest.raises(KeptRendered, match=re.escape(acme[0])):
+        render_environment(catalog, env, instances, "rendered", skip, [*reserved, planted])
+    # and a kept ArgoCD file at the path of a rendered one
+    argo = next(f for f in whole if f.path.startswith(f"prod/argocd/{cluster}/apps/"))
+    kept_argo = [(argo.path, cluster, "argoproj.io", "Application", "argocd", "planted", ())]
+    with pytest.raises(KeptRendered, match=re.escape(argo.path)):
+        render_environment(
+            catalog, env, instances, "rendered", skip, reserved, reserved_argo=kept_argo
+        )
+
+
+def _service(path: str, node_port: int) -> OutputFile:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": path.split("/")[-2], "namespace": "acme"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]},
+    }
+    return OutputFile(path, service, "yaml", (), ("catalog/customers/acme.yaml",))
+
+
+def test_a_node_port_a_kept_object_holds_is_refused_as_taken():
+    """A node port is one per cluster: a rendered Service that takes a kept one's makes
+    the environment render whole (as a name does); two rendered ones are a problem."""
+    from compiler.render import _duplicates
+
+    web = _service("prod/kubernetes/c1/acme/web/service.yaml", 30080)
+    kept = ("prod/kubernetes/c1/initech/web/service.yaml", "c1", "", "Service", "initech", "web")
+    with pytest.raises(KeptRendered, match="acme/web"):
+        _duplicates([web], "environments/prod.yaml", {}, [(*kept, (30080,))])
+    assert _duplicates([web], "environments/prod.yaml", {}, [(*kept, (30081,))]) == []
+    on_other_cluster = ("prod/kubernetes/c2/initech/web/service.yaml", "c2", *kept[2:])
+    assert _duplicates([web], "environments/prod.yaml", {}, [(*on_other_cluster, (30080,))]) == []
+    api = _service("prod/kubernetes/c1/acme/api/service.yaml", 30080)
+    [problem] = _duplicates([web, api], "environments/prod.yaml", {})
+    assert "node port 30080 of prod/kubernetes/c1/acme/api/service.yaml" in problem.message
 
 
 @pytest.mark.parametrize(

@@ -166,9 +166,11 @@ def routed(
     assert edge.settings.edge is not None
     wanted = set(edge.settings.edge.routes)
     by_name = {c.name: c for c in env.clusters}
-    for instance in sorted(instances, key=lambda i: i.id):
-        if instance.service not in wanted or not instance.clusters:
-            continue
+    # only the routed are sorted: the filter first (24 sorts of 10,000 instances at
+    # 1,000 customers took a tenth of a second of a recompile's CPU)
+    for instance in sorted(
+        (i for i in instances if i.service in wanted and i.clusters), key=lambda i: i.id
+    ):
         if instance.customer is not None:
             if customers[instance.customer].residency not in _residencies(where):
                 continue  # another residency's edges carry it

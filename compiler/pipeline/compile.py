@@ -58,6 +58,7 @@ def render(
             kept.reserved,
             kept.folders,
             resolved.connections.get(env),
+            kept.reserved_argo,
         )
         files_by_env[env] = files
         problems += found

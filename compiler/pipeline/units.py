@@ -67,7 +67,8 @@ class Reuse:
     skip: set[Unit] = field(default_factory=set)
     folders: dict[Folder, KeptFolder] = field(default_factory=dict)
     kept: dict[str, tuple[str, str]] = field(default_factory=dict)
-    reserved: list[Identity] = field(default_factory=list)
+    reserved: list[Identity] = field(default_factory=list)  # Kubernetes objects
+    reserved_argo: list[Identity] = field(default_factory=list)  # ArgoCD objects
     units: dict[str, Any] = field(default_factory=dict)  # their records, to record again
 
 
@@ -189,7 +190,7 @@ def reuse(
                 found.units[name] = unit
                 for path in unit["apps"]:
                     _keep(found, path, env, known, entries)
-                    found.reserved.extend(  # rendered again elsewhere: a clash (render)
+                    found.reserved_argo.extend(  # rendered again elsewhere: a clash (render)
                         (path, cluster, "argoproj.io", o["kind"], o["namespace"], o["name"], ())
                         for o in json.loads(entries[path[len(env) + 1 :]])["objects"]
                     )

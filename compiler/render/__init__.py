@@ -26,6 +26,7 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -186,6 +187,7 @@ def render_environment(
         tuple[str, str, str], tuple[frozenset[tuple[str, str]], tuple[str, ...]]
     ] = MappingProxyType({}),
     connected: Sequence[Connection] | None = None,
+    reserved_argo: Sequence[Identity] = (),
 ) -> tuple[list[OutputFile], list[Problem]]:
     """Every output file of one environment, and the problems patches or extras raised.
 
@@ -193,8 +195,9 @@ def render_environment(
     Applications and project) an incremental compile keeps from the last compile
     (pipeline/units.py): they are not rendered. Everything the environment shares is:
     the namespaces' own objects, the platform's, tfvars and inventory. `reserved` are
-    the identities of the objects kept (`identities`), so that a rendered object that
-    takes one's name or node port is refused as if both were rendered. `kept_folders`
+    the identities of the Kubernetes objects kept (`identities`), so that a rendered
+    object that takes one's name or node port is refused as if both were rendered, and
+    `reserved_argo` those of the ArgoCD objects kept (the same shape). `kept_folders`
     names the (cluster, customer, service) folders kept in customers that are rendered:
     with the group/kinds of their objects (for the customer's AppProject) and the
     sources of their kustomization (for the one of the service a hook runs for).
@@ -205,11 +208,7 @@ def render_environment(
     env_file = catalog.source("environment", env.name).file
     # a kept customer's ArgoCD objects: one rendered again (a platform object the
     # customer's apps file held while it was the cluster's only one) is a clash
-    kept_argo = {
-        (cluster, kind, namespace, name)
-        for path, cluster, _, kind, namespace, name, _ in reserved
-        if path.split("/")[1:2] == ["argocd"]
-    }
+    kept_argo = set(map(operator.itemgetter(1, 3, 4, 5), reserved_argo))
     # problems were reported by the resolve stage; what remains renders as declared
     if connected is None:
         connected = connections(catalog, env, instances)[0]
@@ -546,7 +545,7 @@ def render_environment(
         )
     by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
-    return files, problems + _duplicates(files, env_file, by_id, reserved)
+    return files, problems + _duplicates(files, env_file, by_id, reserved, reserved_argo)
 
 
 def _realm_files(
@@ -891,26 +890,25 @@ def _duplicates(
     env_file: str,
     by_id: dict[str, Instance],
     reserved: Sequence[Identity] = (),
+    reserved_argo: Sequence[Identity] = (),
 ) -> list[Problem]:
     """Two objects that would land in one file, or two objects one cluster would hold
     under one kind, namespace and name (from two instance folders: ArgoCD would have
-    two Applications fight over it), are two objects with one name: refuse. The
-    `reserved` objects (kept from the last compile, not rendered) count as rendered."""
-    kept = {path for path, *_ in reserved}
-    seen: set[str] = set(kept)
+    two Applications fight over it), are two objects with one name: refuse.
+
+    The `reserved` objects (Kubernetes objects kept from the last compile, not
+    rendered; `reserved_argo`, ArgoCD ones: only their paths count here) count as
+    rendered: a rendered file that clashes with one raises `KeptRendered`, whatever
+    else clashes. The rendered files are compared with each other first, then the kept
+    ones are looked up among them (not the other way round: after a one-customer change
+    at 1,000 customers, 6,500 files are rendered and 90,000 objects kept per
+    environment, and indexing the kept took a tenth of the environment's CPU)."""
+    seen: set[str] = set()
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     node_ports: dict[tuple[str, Any], str] = {}
-    for path, cluster, group, kind, namespace, name, ports in reserved:
-        if path.split("/")[1:2] != ["kubernetes"]:
-            continue  # ArgoCD objects: compared in render_environment
-        owners.setdefault((cluster, group, kind, namespace, name), (path, None))
-        for port in ports:
-            node_ports.setdefault((cluster, port), path)
     problems = []
     for file in files:
         where = Location(file.sources[0] if file.sources else env_file)
-        if file.path in kept:
-            raise KeptRendered(file.path)
         if file.path in seen:
             problems.append(
                 Problem(
@@ -928,8 +926,6 @@ def _duplicates(
         owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
         for port in ports:  # a node port is one per cluster
             taken = node_ports.setdefault((cluster, port), file.path)
-            if taken in kept:
-                raise KeptRendered(file.path)
             if taken != file.path:
                 problems.append(
                     Problem(
@@ -941,8 +937,6 @@ def _duplicates(
                     )
                 )
         first, first_owner = owners.setdefault(identity, (file.path, owner))
-        if first in kept:
-            raise KeptRendered(file.path)
         if first != file.path:
             problems.append(
                 Problem(
@@ -955,4 +949,29 @@ def _duplicates(
                     "rename one of them: a cluster holds one object per kind, namespace and name",
                 )
             )
+    path_of = operator.itemgetter(0)
+    clash = (
+        not seen.isdisjoint(map(path_of, reserved))
+        or not seen.isdisjoint(map(path_of, reserved_argo))
+        or not owners.keys().isdisjoint(map(operator.itemgetter(1, 2, 3, 4, 5), reserved))
+        or any(
+            (kept[1], port) in node_ports
+            for kept in filter(operator.itemgetter(6), reserved)
+            for port in kept[6]
+        )
+    )
+    if clash:  # which one: the first rendered file that does (the kept indexed now)
+        kept_paths = set(map(path_of, [*reserved, *reserved_argo]))
+        kept_keys = set(map(operator.itemgetter(1, 2, 3, 4, 5), reserved))
+        kept_ports = {(kept[1], port) for kept in reserved for port in kept[6]}
+        for file in files:
+            found = _identity(file)
+            if file.path in kept_paths or (
+                found is not None
+                and (
+                    found[1:6] in kept_keys
+                    or any((found[1], port) in kept_ports for port in found[6])
+                )
+            ):
+                raise KeptRendered(file.path)
     return problems

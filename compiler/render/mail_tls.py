@@ -60,8 +60,9 @@ def _agree(
     """The one value the instances on a host give for `what`: the platform's (the first
     instance whose value no customer's layer wrote), and a problem at each instance
     that gives another, at the layer that wrote it."""
-    platform = [i for i in on_host if not i.origin(path).layer.startswith("customer")]
-    reference = (platform or on_host)[0]
+    reference = next(  # only the first is wanted: an origin is a walk of the layers
+        (i for i in on_host if not i.origin(path).layer.startswith("customer")), on_host[0]
+    )
     value = value_of(reference)
     problems = [
         Problem(
