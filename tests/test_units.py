@@ -240,7 +240,10 @@ def test_a_node_port_a_kept_object_holds_is_refused_as_taken():
         ),
         ("prod/argocd/c1/customers/acme/kustomization.yaml", ["prod/acme/x"], ("c1", "acme")),
         # the namespace's own objects, shared files and the platform's: never a unit's
-        ("prod/kubernetes/c1/acme/manifests.yaml", ["prod/acme/synapse"], None),
+        # its namespace's own objects: made from its file, the plans and the environment
+        ("prod/kubernetes/c1/acme/manifests.yaml", ["prod/acme/synapse"], ("c1", "acme")),
+        ("prod/kubernetes/c1/globex/manifests.yaml", ["prod/acme/synapse"], None),
+        ("prod/kubernetes/c1/kustomization.yaml", ["prod/acme/synapse"], None),
         ("prod/terraform/catalog.auto.tfvars.json", ["prod/acme/synapse"], None),
         ("prod/argocd/c1/apps/platform.yaml", ["prod/rspamd"], None),
         ("prod/argocd/c1/apps/platform.yaml", ["prod/acme/a", "prod/globex/a"], None),

@@ -1,14 +1,14 @@
 """A recompile renders only the customers whose inputs changed: the rest of their files
 are kept as the last compile into the folder left them.
 
-A customer's own files on a cluster (its service folders under
-`<env>/kubernetes/<cluster>/<customer>/`, its Applications and AppProject under
-`<env>/argocd/<cluster>/`) are a *unit*. What a unit holds is made from the customer's
-own catalog file and from inputs no customer owns (services, plans, teams,
-environments; fresh.py `unit_keys`), never from another customer's file: a layer
-reaches only its own customer's instances, and everything customers share (the
-namespaces' own objects, environment-scoped services and their NetworkPolicies, tfvars,
-inventory, the platform's project, the index) is rendered on every compile.
+A customer's own files on a cluster (its namespace's folder
+`<env>/kubernetes/<cluster>/<customer>/`: the namespace's own objects and its service
+folders; its Applications and AppProject under `<env>/argocd/<cluster>/`) are a *unit*.
+What a unit holds is made from the customer's own catalog file and from inputs no
+customer owns (services, plans, teams, environments; fresh.py `unit_keys`), never from
+another customer's file: a layer reaches only its own customer's instances, and
+everything customers share (environment-scoped services and their NetworkPolicies,
+tfvars, inventory, the platform's project, the index) is rendered on every compile.
 
 So after a compile, each unit's key is recorded with the files it is (after packing,
 output/layout.py) and its objects' identities (render `identities`). A unit is kept
@@ -42,6 +42,7 @@ from compiler.render import Identity, OutputFile, group_kind, identities, sync_w
 _KIND = "compile-units"
 
 Unit = tuple[str, str]  # (cluster, customer)
+NAMESPACE_FOLDER = ""  # a unit's namespace folder, among its service folders (no key of its own)
 Folder = tuple[str, str, str]  # (cluster, customer, service)
 KeptFolder = tuple[frozenset[tuple[str, str]], tuple[str, ...]]  # its kinds, its sources
 
@@ -145,7 +146,7 @@ def unit_of(path: str, instances: Sequence[str]) -> Unit | None:
     customer = customers.pop()
     if customer is None:
         return None
-    if parts[1] == "kubernetes" and len(parts) >= 6 and parts[3] == customer:
+    if parts[1] == "kubernetes" and parts[3] == customer:  # its namespace's folder too
         return parts[2], customer
     if parts[1] == "argocd" and (
         parts[3] == "apps" or (parts[3] == "customers" and parts[4] == customer)
@@ -155,9 +156,12 @@ def unit_of(path: str, instances: Sequence[str]) -> Unit | None:
 
 
 def _folder_of(path: str) -> str | None:
-    """The service folder a unit's file is in (None: one of its ArgoCD files)."""
+    """The service folder a unit's file is in ("": its namespace's own folder, kept only
+    with the whole unit; None: one of its ArgoCD files)."""
     parts = path.split("/")
-    return parts[4] if parts[1] == "kubernetes" else None
+    if parts[1] != "kubernetes":
+        return None
+    return parts[4] if len(parts) > 5 else NAMESPACE_FOLDER
 
 
 def reuse(

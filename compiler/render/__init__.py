@@ -241,6 +241,7 @@ def render_environment(
         platform_kinds: set[tuple[str, str]] = set()
         platform_ids: list[str] = []
         platform_sources: set[str] = {env_file}
+        kept_namespaces: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # ids, sources
         for namespace, in_namespace in sorted(by_namespace.items()):
             ids = tuple(i.id for i in in_namespace)
             customer = catalog.customers.get(namespace) if namespace != PLATFORM_NAMESPACE else None
@@ -253,19 +254,20 @@ def render_environment(
                     }
                 )
             )
-            namespace_files = [
-                _object_file(f"{base}/{namespace}", obj, ids, ns_sources)
-                for obj in kubernetes.namespace_objects(env, namespace, customer, plan)
-            ]
-            files += [*namespace_files, _kustomization(f"{base}/{namespace}", namespace_files)]
+            namespace_objects = kubernetes.namespace_objects(env, namespace, customer, plan)
             # the namespace and what it gets before any workload: the platform's project
-            platform_kinds |= {
-                group_kind(f.data) for f in namespace_files if f.data["kind"] != "Namespace"
-            }
+            platform_kinds |= {group_kind(o) for o in namespace_objects if o["kind"] != "Namespace"}
             platform_ids += ids
             platform_sources.update(ns_sources)
             if customer is not None and (cluster.name, namespace) in skip:
-                continue  # kept as the last compile left them (see above)
+                # kept as the last compile left them (see above), its namespace's folder too
+                kept_namespaces.append((ids, ns_sources))
+                continue
+            namespace_files = [
+                _object_file(f"{base}/{namespace}", obj, ids, ns_sources)
+                for obj in namespace_objects
+            ]
+            files += [*namespace_files, _kustomization(f"{base}/{namespace}", namespace_files)]
             if not per_customer:  # per customer: in the cluster's one namespaces Application
                 namespace_app = argocd.application(
                     env,
@@ -401,7 +403,7 @@ def render_environment(
             argo.append((application, (), realm_files[-1].sources))
             platform_kinds |= identity.KINDS
         if by_namespace and per_customer:  # every namespace of the cluster, before the rest
-            namespaces = _namespaces_folder(base, sorted(by_namespace), files)
+            namespaces = _namespaces_folder(base, sorted(by_namespace), files, kept_namespaces)
             files.append(namespaces)
             namespaces_app = argocd.application(
                 env,
@@ -765,10 +767,22 @@ def _probes(
     return files, (application, ids, all_sources)
 
 
-def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]) -> OutputFile:
+def _namespaces_folder(
+    base: str,
+    namespaces: list[str],
+    files: list[OutputFile],
+    kept: Sequence[tuple[tuple[str, ...], tuple[str, ...]]] = (),
+) -> OutputFile:
     """Per-customer granularity: the cluster's folder takes in every namespace's folder
-    (its Namespace, quota, limits, default-deny), for the one namespaces Application."""
-    own = [f for f in files if f.path.startswith(f"{base}/") and f.path.count("/") == 4]
+    (its Namespace, quota, limits, default-deny), for the one namespaces Application.
+    `kept`: the instances and sources of the namespace folders an incremental compile
+    keeps (their files are not among `files`)."""
+    own = [
+        (f.instances, f.sources)
+        for f in files
+        if f.path.startswith(f"{base}/") and f.path.count("/") == 4
+    ]
+    own += kept
     return OutputFile(
         f"{base}/kustomization.yaml",
         {
@@ -777,8 +791,8 @@ def _namespaces_folder(base: str, namespaces: list[str], files: list[OutputFile]
             "resources": namespaces,
         },
         "yaml",
-        tuple(sorted({i for f in own for i in f.instances})),
-        tuple(sorted({s for f in own for s in f.sources})),
+        tuple(sorted({i for instances, _ in own for i in instances})),
+        tuple(sorted({s for _, sources in own for s in sources})),
     )
 
 
