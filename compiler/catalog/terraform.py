@@ -39,7 +39,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hcl2.parser import hcl2 as _hcl2  # bc-python-hcl2: its Lark parser and grammar
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
@@ -100,6 +99,10 @@ def load_contract(root: Path, environment: str) -> tuple[Contract | None, list[P
 
 
 def parse_contract(relative: str, text: str) -> tuple[Contract | None, list[Problem]]:
+    # imported here: loading bc-python-hcl2 builds its Lark parser (30-45 ms), which
+    # every command paid at start, though only a catalog with a root module uses it
+    from hcl2.parser import hcl2 as _hcl2  # bc-python-hcl2: its Lark parser and grammar
+
     try:
         # the grammar needs a final newline (bc-python-hcl2's own loads adds one too)
         tree = _hcl2.lark_parser.parse(text + "\n")
