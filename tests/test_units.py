@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from compiler import pipeline
+from compiler import render as render_module
 from compiler.output import render_tree
 from compiler.pipeline import compile as compile_stage
 from compiler.pipeline import units
@@ -70,16 +71,31 @@ def _rename(root: Path, customer: str, name: str) -> None:
 
 
 def test_a_one_customer_change_renders_that_customer_and_keeps_the_others(
-    example: Path, cache: Path, tmp_path: Path, rendered: Counter
+    example: Path, cache: Path, tmp_path: Path, rendered: Counter, monkeypatch: pytest.MonkeyPatch
 ):
+    folders: set[str] = set()  # every folder whose kustomization is rendered
+    original = render_module._kustomization
+
+    def kustomization(directory, *args, **kwargs):
+        folders.add(directory)
+        return original(directory, *args, **kwargs)
+
+    monkeypatch.setattr(render_module, "_kustomization", kustomization)
     _compile(example)
     everyone = set(rendered)
     assert {"acme", "globex", None} <= everyone
+    namespaces = {f for f in folders if f.count("/") == 3}  # <env>/kubernetes/<cluster>/<ns>
+    assert any(f.endswith("/globex") for f in namespaces), namespaces
     rendered.clear()
+    folders.clear()
     _rename(example, "acme", "Acme Renamed")
     _compile(example)
     customers = {key for key in rendered if not isinstance(key, tuple)}
     assert customers == {"acme", None}, rendered  # the platform's are always rendered
+    # the namespaces' own folders too: acme's and the platform's, no other customer's
+    again = {f for f in folders if f.count("/") == 3}
+    assert again and {f.rsplit("/", 1)[1] for f in again} <= {"acme", "platform", "monitoring"}
+    assert any(f.endswith("/acme") for f in again), again
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
 
 
