@@ -7,7 +7,7 @@ process (no workers, so that each stage's time is its own).
 
 Run it twice on the same cache folder for a warm check (the first run fills it), or
 after editing the catalog for the cost of a change. Each stage function of
-`compiler.check.runner` and `compiler.pipeline.check` is wrapped with a CPU timer (a
+`compiler.check.runner` and `compiler.pipeline.checks` is wrapped with a CPU timer (a
 generator is drained inside it); the built-ins are timed one by one. Stages nest:
 `check_resolved` holds all the others but load, resolve and the report.
 """
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from compiler.check.policies import CheckovConfig
     from compiler.pipeline import check_resolved, load_catalog, load_policy_set, resolve_catalog
 
-    stages = sys.modules["compiler.pipeline.check"]
+    stages = sys.modules["compiler.pipeline.checks"]
     start = time.process_time()
     catalog = load_catalog(args.root)
     TIMES["load"] = time.process_time() - start

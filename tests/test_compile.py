@@ -586,7 +586,7 @@ def test_a_check_in_workers_finds_what_one_in_this_process_finds(
     assert json.loads((tmp_path / "parallel.json").read_text())["findings"] == found
     # each worker resolved its own environment: this process never resolved them all
     resolved_here: list[object] = []
-    check_module = importlib.import_module("compiler.pipeline.check")
+    check_module = importlib.import_module("compiler.pipeline.checks")
     real = check_module.resolve_catalog
     monkeypatch.setattr(
         check_module,

@@ -5,7 +5,7 @@ Without this, an unpinned image is both `image-pinned` and `CKV_K8S_14`, and a w
 for one leaves the other failing. The policy's finding survives (its remediation is
 written for this repository, its location is the catalog line) and names the ids it
 absorbed; a waiver for the policy, or waivers for every id it absorbed, cover it
-(enforce.py).
+(enforcement.py).
 
 Equivalence is per subject, never per id: a checkov finding is folded only into a policy
 finding on the same rendered object (same environment, same object: the checks see one

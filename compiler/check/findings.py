@@ -7,7 +7,7 @@ runs and machines: it hashes what the problem is about, never line numbers or ab
 paths, so moving a block in a file or checking out elsewhere does not make GitLab or a
 SARIF viewer report it as new.
 
-Enforcement (enforce.py) later decides each finding's outcome: fail, warn, waived or
+Enforcement (enforcement.py) later decides each finding's outcome: fail, warn, waived or
 ignored. Reports read only this module's types.
 """
 

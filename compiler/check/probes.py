@@ -28,7 +28,7 @@ from compiler.check.builtins import (
 )
 from compiler.check.builtins.base import about_file
 from compiler.check.checkov_checks import CheckovRun, scan
-from compiler.check.enforce import waivers_used
+from compiler.check.enforcement import waivers_used
 from compiler.check.findings import Finding
 from compiler.check.manifests import schema_checks
 from compiler.check.policies import PlacedWaiver, PolicySet

@@ -9,8 +9,8 @@
                      checks and the custom ones (checkov_checks.py)
 
 The per-environment part renders the environment itself (pure, in memory), so it can
-run in a worker process per environment (see compiler/pipeline/check.py). Enforcement
-and waivers come after (enforce.py); this stage only finds.
+run in a worker process per environment (see compiler/pipeline/checks.py). Enforcement
+and waivers come after (enforcement.py); this stage only finds.
 """
 
 from __future__ import annotations

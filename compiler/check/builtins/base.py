@@ -21,7 +21,7 @@ from compiler.render import OutputFile
 # argocd:      check(catalog, ArgoObjects), once per run over every checked environment's
 #              Argo objects (one ArgoCD may read several environments)
 # schemas:     reported by the schema pass (check/manifests.py), one validation an object
-# waivers:     reported by enforcement (check/enforce.py), which judges each waiver
+# waivers:     reported by enforcement (check/enforcement.py), which judges each waiver
 # base:        check(Sides), once per comparison with a base revision (`diff --base`,
 #              `check --affected-base`): what a change does, not what the tree is
 Scope = Literal["catalog", "environment", "argocd", "schemas", "waivers", "base"]
