@@ -58,15 +58,13 @@ _DEFINED_IN = {
 }
 
 
-_MODULES = {"report", "result_cache"}  # names that are modules of the wing, not in one
-
-
 def __getattr__(name: str) -> Any:
     module = _DEFINED_IN.get(name)
     if module is None:
         raise AttributeError(f"module 'compiler.check' has no attribute {name!r}")
     imported = importlib.import_module(module)
-    value = imported if name in _MODULES else getattr(imported, name)
+    # a name that is a module of the wing (report, result_cache) is that module
+    value = imported if module == f"{__name__}.{name}" else getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -193,8 +193,9 @@ def render_environment(
 
     `skip` names (cluster, customer) pairs whose own files (its service folders, its
     Applications and project) an incremental compile keeps from the last compile
-    (pipeline/units.py): they are not rendered. Everything the environment shares is:
-    the namespaces' own objects, the platform's, tfvars and inventory. `reserved` are
+    (pipeline/units.py): they are not rendered, nor is their namespace's folder.
+    Everything the environment shares is: the platform's objects, tfvars and inventory
+    (the platform's project still counts the kept namespaces). `reserved` are
     the identities of the Kubernetes objects kept (`identities`), so that a rendered
     object that takes one's name or node port is refused as if both were rendered, and
     `reserved_argo` those of the ArgoCD objects kept (the same shape). `kept_folders`
