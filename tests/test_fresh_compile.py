@@ -299,7 +299,7 @@ def _random_edit(root: Path, rng: random.Random) -> str:
     kind = rng.choice(
         [
             *("upload", "cpu", "name", "nothing", "plan", "other", "quota", "add", "status"),
-            *("port", "uses"),
+            *("port", "uses", "domain", "relay"),
         ]
     )
     if kind == "upload":
@@ -352,6 +352,20 @@ def _random_edit(root: Path, rng: random.Random) -> str:
             if uses in text
             else text.replace("  network:\n", "  network:\n" + uses, 1)
         )
+    elif kind == "domain":  # what the customers share (render/shares.py) changes: the
+        # edges' routes, DNS records per domain, the relays' data and TLS policy table
+        text = acme.read_text()
+        two = "domains: [acme.example, acme-mail.example]"
+        acme.write_text(
+            text.replace(two, "domains: [acme.example]")
+            if two in text
+            else text.replace("domains: [acme.example]", two)
+        )
+    elif kind == "relay":  # a VM customer's own data: the relays' inventory and Hiera
+        text = acme.read_text()
+        text = re.sub(r"  postfix-relay:\n    vm: \{vars: \{note: \d+\}\}\n", "", text)
+        note = f"  postfix-relay:\n    vm: {{vars: {{note: {rng.randrange(1000)}}}}}\n"
+        acme.write_text(text.replace("services:\n", "services:\n" + note, 1))
     elif kind == "status":  # suspended runs no pods: every object of its units changes
         initech = root / "catalog/customers/initech.yaml"
         text = initech.read_text()

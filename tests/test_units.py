@@ -471,7 +471,9 @@ def test_interpolated_instances_that_cannot_be_vouched_for_are_interpolated_agai
 ):
     """An entry made under other unit keys, one whose bytes changed (its signature no
     longer holds) or one signed but not of the expected form is not used: every
-    customer is interpolated again, to the same bytes."""
+    customer is interpolated again, to the same bytes. (The change is a service's, so
+    that every customer is resolved: after a one-customer change the others are kept
+    whole, not resolved at all, render/shares.py.)"""
     from compiler.pipeline import interpolated as kept
 
     _compile(example)
@@ -492,7 +494,8 @@ def test_interpolated_instances_that_cannot_be_vouched_for_are_interpolated_agai
             )
         else:
             kept.result_cache.write_bytes("interpolated", key, b"not marshal data", "marshal")
-    _rename(example, "acme", "Acme Again")
+    service = example / "catalog/services/synapse.yaml"
+    service.write_text(service.read_text().replace("  replicas: 1\n", "  replicas: 2\n", 1))
     _compile(example)
     assert _customers_interpolated(interpolated) == everyone
     assert _tree(example / "rendered") == _fresh(example, tmp_path)
@@ -544,3 +547,78 @@ def test_instances_made_from_what_interpolation_left_equal_those_resolved(exampl
         assert dict(other.per_domain) == dict(instance.per_domain)
         exact = marshal.dumps  # version 0: each value's exact type, no sharing
         assert exact(other.values, 0) == exact(instance.values, 0), name
+
+
+def _add_record(path: Path, key: str, name: str) -> None:
+    """A TXT record `key` in the customer's own layer of its synapse service."""
+    text = path.read_text()
+    entry = f"{key}: {{name: {name}, type: TXT, value: hi}}"
+    record = f"    infrastructure:\n      dns:\n        {entry}\n"
+    assert "services:\n  synapse:\n" in text
+    path.write_text(text.replace("services:\n  synapse:\n", "services:\n  synapse:\n" + record, 1))
+
+
+def _failing(root: Path, *args: str) -> str:
+    result = run_cli("compile", "--root", str(root), *args)
+    assert result.exit_code == 2 and result.exception is None, (result.exit_code, result.stderr)
+    return result.stderr
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_kept_customer_a_change_collides_with_fails_as_a_whole_compile_does(
+    example: Path,
+    cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: bool,
+):
+    """After a one-customer change the other customers are kept whole, not resolved
+    (render/shares.py), but what they share still counts: a Terraform key a kept
+    customer's record already has (`acme-synapse`'s `x` and acme's `synapse-x` are both
+    `acme-synapse-synapse-x`) and a relay setting that no longer agrees with the kept
+    customers' on the same hosts fail with the words of a compile that resolves every
+    customer, and the output folder is left as it was."""
+    if workers:
+        monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    kept_whole: list[set[str]] = []  # per render of dev: the customers kept whole
+    original_render = compile_stage.render_environment
+
+    def spying(catalog, env, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if env.name == "dev":
+            kept_whole.append(set(args[7] if len(args) > 7 else kwargs.get("kept_shares", {})))
+        return original_render(catalog, env, *args, **kwargs)
+
+    monkeypatch.setattr(compile_stage, "render_environment", spying)
+    acme = example / "catalog/customers/acme.yaml"
+    twin = example / "catalog/customers/acme-synapse.yaml"  # in dev: its Applications'
+    twin.write_text(  # names would be acme's elsewhere (catalog/argo_names.py)
+        "name: acme-synapse\ndisplay_name: Acme Synapse\nplan: business\nresidency: eu\n"
+        "status: active\ncontact: ops@acme-synapse.example\n"
+        "domains: [acme-synapse.example]\nservices:\n  synapse:\n"
+        "environments:\n  dev:\n    services:\n      postgres:\n      synapse:\n"
+    )
+    _add_record(twin, "x", "x.acme-synapse.example")
+    _compile(example)
+    out = example / "rendered"
+    before = _tree(out)
+    original = acme.read_text()
+    for edit in ("collision", "relay"):
+        acme.write_text(original)
+        if edit == "collision":
+            _add_record(acme, "synapse-x", "x.acme.example")
+            expected = "dns_records key 'acme-synapse-synapse-x'"
+        else:
+            relay = '  postfix-relay:\n    vm: {tls: {acme_directory: "https://acme.invalid/d"}}\n'
+            acme.write_text(original.replace("services:\n", "services:\n" + relay, 1))
+            expected = "vm.tls.acme_directory of prod/acme/postfix-relay"
+        kept_whole.clear()
+        found = _failing(example)
+        if not workers:  # the others were kept whole (then all resolved, to word it)
+            assert {"globex", "acme-synapse"} <= kept_whole[0]
+        whole = _failing(example, "--out", str(tmp_path / f"whole-{edit}"))
+        assert expected in found
+        assert found == whole
+        assert _tree(out) == before
+    acme.write_text(original)
+    _compile(example)
+    assert _tree(out) == before == _fresh(example, tmp_path)

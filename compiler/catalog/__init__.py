@@ -42,7 +42,7 @@ from compiler.catalog.argo_names import (
     dashboards_namespace,
     root_name,
 )
-from compiler.catalog.edges import EDGE_CONFIG_PATH, routed
+from compiler.catalog.edges import EDGE_CONFIG_PATH, Routable, routable, routed
 from compiler.catalog.emit import Unsafe, Verbatim, data_digest, to_json, to_yaml
 from compiler.catalog.files import (
     CONFIG_VOLUME,
@@ -116,6 +116,7 @@ from compiler.catalog.resolver import (
     PLATFORM_NAMESPACE,
     Instance,
     Interpolated,
+    Kept,
     merge,
     resolve,
 )
@@ -168,6 +169,7 @@ __all__ = [
     "Interpolated",
     "IsoDate",
     "JobHook",
+    "Kept",
     "Mismatch",
     "Monitoring",
     "Name",
@@ -180,6 +182,7 @@ __all__ = [
     "Pods",
     "RenderedFile",
     "ResourceKind",
+    "Routable",
     "Service",
     "ServicePort",
     "Settings",
@@ -230,6 +233,7 @@ __all__ = [
     "rendered_files",
     "resolve",
     "root_name",
+    "routable",
     "routed",
     "secret_name",
     "secret_prefix",

@@ -21,7 +21,7 @@ may add names in the environment's base domain (the shared relays' `mx.<base_dom
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from compiler.catalog.files import Generated
 from compiler.catalog.layout import Catalog, EntityKind
@@ -148,13 +148,32 @@ def _cluster_for(env: Environment, instance: Instance, where: Host | Cluster) ->
     )
 
 
+class Routable(NamedTuple):
+    """What routing needs of a customer's instance on Kubernetes (`routed`): kept as
+    plain data for a customer an incremental compile does not resolve (render/shares.py)."""
+
+    id: str
+    service: str
+    customer: str
+    clusters: tuple[str, ...]
+    hosts: tuple[str, ...]  # its ingress hosts, one per domain where declared so
+
+
+def routable(instance: Instance) -> Routable | None:
+    """A customer's instance on Kubernetes as routing sees it; None for any other."""
+    if instance.customer is None or not instance.clusters:
+        return None
+    hosts = tuple(ingress.host for _, ingress in instance.ingresses())
+    return Routable(instance.id, instance.service, instance.customer, instance.clusters, hosts)
+
+
 def routed(
     env: Environment,
     edge: Instance,
     where: Host | Cluster,
-    instances: Iterable[Instance],
+    instances: Iterable[Instance | Routable],
     customers: Mapping[str, Customer],
-) -> Iterator[tuple[Instance, Cluster, list[str]]]:
+) -> Iterator[tuple[Instance | Routable, Cluster, list[str]]]:
     """The instances one edge host (or an edge on a cluster) routes, in id order, each
     with the cluster it routes it to and its ingress hosts there: a customer's to its own
     cluster when its residency is the edge's, an environment-wide one to this cluster,
@@ -179,7 +198,9 @@ def routed(
             cluster = _cluster_for(env, instance, where)
         if cluster is None:
             continue
-        if instance.customer is None:
+        if isinstance(instance, Routable):
+            hosts = list(instance.hosts)
+        elif instance.customer is None:
             ingress = instance.on(cluster.name).ingress
             hosts = [ingress.host] if ingress else []
         else:

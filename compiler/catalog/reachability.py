@@ -42,7 +42,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from compiler.catalog.edges import routed
+from compiler.catalog.edges import Routable, routed
 from compiler.catalog.layout import Catalog
 from compiler.catalog.loader import YamlPath
 from compiler.catalog.models import Cluster, Environment, Host, Settings
@@ -127,16 +127,22 @@ class Connection:
 
 
 def connections(
-    catalog: Catalog, env: Environment, instances: Sequence[Instance]
+    catalog: Catalog,
+    env: Environment,
+    instances: Sequence[Instance],
+    kept: Sequence[Routable] = (),
 ) -> tuple[list[Connection], list[Problem]]:
     """Every connection the catalog declares among one environment's instances, and the
-    problems that keep some from being declared (each at its line, once per line)."""
+    problems that keep some from being declared (each at its line, once per line).
+    `kept`: the instances on Kubernetes of customers an incremental compile does not
+    resolve, as routing sees them (an edge's connections follow its routing table)."""
     found: list[Connection] = []
     failures: dict[tuple[Location, str, str], list[str]] = {}
     by_key = {(i.customer, i.service): i for i in instances}
     internet = Addresses((INTERNET,), "the internet", not_the_internet(catalog, env))
+    routes_over = [*instances, *kept] if kept else instances
     for instance in instances:
-        for item in _of_instance(catalog, env, instance, by_key, internet, instances):
+        for item in _of_instance(catalog, env, instance, by_key, internet, routes_over):
             if isinstance(item, Connection):
                 found.append(item)
             else:
@@ -169,9 +175,10 @@ def _of_instance(
     instance: Instance,
     by_key: Mapping[tuple[str | None, str], Instance],
     internet: Addresses,
-    instances: Sequence[Instance],
+    instances: Sequence[Instance | Routable],
 ) -> Iterator[Connection | _Failure]:
-    """The connections one instance declares: with its dependencies, then its own."""
+    """The connections one instance declares: with its dependencies, then its own
+    (`instances`: those an edge may route)."""
     mine = yield from _end(env, instance, ())
     mine = yield from _dependencies(catalog, env, instance, by_key, mine)
     if isinstance(mine, Pods):
@@ -421,7 +428,7 @@ def _edge(
     env: Environment,
     instance: Instance,
     mine: Pods,
-    instances: Sequence[Instance],
+    instances: Sequence[Instance | Routable],
 ) -> Iterator[Connection]:
     """An edge on Kubernetes to the ingress its routes lead to, derived from `edge:`
     with the function that makes its routing table (edges.routed), cluster by cluster:

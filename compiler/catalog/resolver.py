@@ -40,6 +40,7 @@ from compiler.catalog import (
     workloads,
 )
 from compiler.catalog.argo_names import PLATFORM_NAMESPACE, cluster_of
+from compiler.catalog.edges import Routable
 from compiler.catalog.interpolate import (
     Each,
     interpolate,
@@ -174,6 +175,7 @@ def resolve(
     connected: dict[str, list[reachability.Connection]] | None = None,
     known: Mapping[str, Interpolated] | None = None,
     learned: dict[str, Interpolated] | None = None,
+    kept: Mapping[str, Kept] | None = None,
 ) -> tuple[dict[str, Instance], list[Problem]]:
     """Every instance of the chosen environments (all by default), sorted by id.
 
@@ -185,14 +187,23 @@ def resolve(
     have not changed since (the caller vouches for that: pipeline/units.py). They are
     only validated again, not interpolated and checked: three quarters of the cost of
     an instance, and nearly all of a recompile after a one-customer change. `learned`
-    receives every customer's instance as interpolated, for a later resolve."""
+    receives every customer's instance as interpolated, for a later resolve.
+
+    `kept`: per environment, the customers an incremental compile keeps whole
+    (pipeline/units.py) and what routing needs of their instances: theirs are not
+    resolved at all. What they share with others is kept too (render/shares.py), and
+    what the checks here compare across customers is not theirs to break: a customer's
+    hosts against the platform's, and hooks and connections, are its own and the
+    platform's inputs, unchanged when it is kept (its key covers both)."""
     wanted = sorted(catalog.environments if environments is None else environments)
     instances: dict[str, Instance] = {}
     failures: dict[tuple[Location, str, str], list[str]] = {}
     cache = _MergeCache()
     known = known or {}
+    kept = kept or {}
     for env_name in wanted:
         env = catalog.environments[env_name]
+        skipped = kept[env_name].customers if env_name in kept else frozenset()
         for service_name in sorted(catalog.services):
             service = catalog.services[service_name]
             if service.environments is not None and env_name not in service.environments:
@@ -204,6 +215,8 @@ def resolve(
                 customer = catalog.customers[customer_name]
                 placement = customer.environments.get(env_name)
                 if placement is None or service_name not in placement.services:
+                    continue
+                if customer_name in skipped:
                     continue
                 instance_id = f"{env_name}/{customer_name}/{service_name}"
                 interpolated = known.get(instance_id)
@@ -223,11 +236,25 @@ def resolve(
     instances = dict(sorted(instances.items()))
     for env_name in wanted:  # in the order render asks in, which is then answered at once
         in_env = [i for i in instances.values() if i.environment == env_name]
-        found, failed = reachability.connections(catalog, catalog.environments[env_name], in_env)
+        found, failed = reachability.connections(
+            catalog,
+            catalog.environments[env_name],
+            in_env,
+            kept[env_name].routable if env_name in kept else (),
+        )
         problems += failed
         if connected is not None:
             connected[env_name] = found
     return instances, problems
+
+
+@dataclass(frozen=True)
+class Kept:
+    """The customers of one environment that a resolve leaves out (`resolve`), and their
+    instances on Kubernetes as routing sees them."""
+
+    customers: frozenset[str]
+    routable: tuple[Routable, ...] = ()
 
 
 def _instances_hint(ids: list[str], hint: str) -> str:

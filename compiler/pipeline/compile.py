@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from compiler.catalog import Catalog, customer_of_id, shard_of, sole_customer
+from compiler.catalog import Catalog, Kept, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
 from compiler.output import Listing, render_tree
 from compiler.pipeline import interpolated
@@ -31,8 +31,8 @@ from compiler.pipeline.load import (
     worker_pool,
     workers,
 )
-from compiler.pipeline.units import Keys, Reuse, learn, record, reuse
-from compiler.render import KeptRendered, OutputFile, render_environment
+from compiler.pipeline.units import Keys, Reuse, learn, record, reuse, shares_to_record
+from compiler.render import KeptRendered, OutputFile, Share, render_environment
 
 _T = TypeVar("_T")
 
@@ -40,10 +40,15 @@ REPO_PATH = "rendered"  # where the output lives in the repository (ArgoCD paths
 
 
 def render(
-    resolved: Resolved, repo_path: str = "rendered", kept: Reuse | None = None
+    resolved: Resolved,
+    repo_path: str = "rendered",
+    kept: Reuse | None = None,
+    made: dict[str, Share] | None = None,
 ) -> dict[str, list[OutputFile]]:
     """The output files of every environment of `resolved`; raise on render problems.
-    `kept`: the units an incremental compile keeps instead (pipeline/units.py)."""
+    `kept`: the units an incremental compile keeps instead, and the customers it keeps
+    whole (pipeline/units.py; not among the instances); `made` receives the shares of
+    the customers rendered (render/shares.py)."""
     files_by_env: dict[str, list[OutputFile]] = {}
     problems: list[Problem] = []
     kept = kept or Reuse()
@@ -59,6 +64,8 @@ def render(
             kept.folders,
             resolved.connections.get(env),
             kept.reserved_argo,
+            kept.shares,
+            made,
         )
         files_by_env[env] = files
         problems += found
@@ -107,7 +114,33 @@ statuses of its files before the compile and its folder's listing (`Emitted.defe
 else empty and None)."""
 
 
-def _render_one(env: str) -> _Part:
+@dataclass
+class _Prepared:
+    """What an environment's compile knows of the last one before it resolves: the
+    folder as it found it (`known` marks, `seen` statuses, its listing) and what it
+    keeps (units, and the customers kept whole, with their shares: render/shares.py)."""
+
+    known: Mapping[str, Sequence[str]]
+    seen: dict[str, list[int]]
+    listing: Listing | None
+    kept: Reuse
+
+
+def _prepare(env: str, emitted: Emitted) -> _Prepared:
+    known, seen, listing = emitted.known, {}, None
+    if emitted.deferred is not None:
+        known, seen, listing = emitted.deferred.scan(env)
+    kept = Reuse()
+    if emitted.out is not None and emitted.keys.customers:
+        kept = reuse(emitted.out, env, emitted.generation, emitted.keys, known)
+    return _Prepared(known, seen, listing, kept)
+
+
+def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
+    """Render and emit one environment of the resolved catalog (`_SHARED`); with a
+    previous compile to build on (`prepared`, else looked at here), keep what it can.
+    Customers kept whole were not resolved (`_compile_one`): if anything here does
+    not hold as reasoned (`KeptRendered`), they are resolved and all is rendered."""
     assert _SHARED is not None
     resolved, repo_path, emitted = _SHARED
     one = Resolved(resolved.catalog, (env,), resolved.instances, resolved.connections)
@@ -115,22 +148,27 @@ def _render_one(env: str) -> _Part:
         layouts = {env: resolved.catalog.environments[env].output.layout}
         if emitted is None:
             return render_tree(render(one, repo_path), layouts), {}, [], {}, None
-        known, seen, listing = emitted.known, {}, None
-        if emitted.deferred is not None:
-            known, seen, listing = emitted.deferred.scan(env)
-        kept = Reuse()
-        if emitted.out is not None and emitted.keys.customers:
-            kept = reuse(emitted.out, env, emitted.generation, emitted.keys, known)
+        if prepared is None:  # every customer was resolved: none is kept whole
+            prepared = _prepare(env, emitted)
+            prepared.kept.shares.clear()
+        known, kept = prepared.known, prepared.kept
         learned: dict[str, tuple[str, str]] = {}
         owners: dict[str, tuple[str, ...]] = {}
+        made: dict[str, Share] = {}
         try:
-            files = render(one, repo_path, kept)
+            files = render(one, repo_path, kept, made)
             tree = render_tree(files, layouts, known, learned, kept.kept, owners)
         except KeptRendered:  # what it would keep is not as it reasoned: render all
+            if kept.shares:  # the customers kept whole are resolved now
+                try:
+                    one = _resolved(resolved.catalog, [env], repo_path, emitted, whole=True)
+                except CatalogInvalid as invalid:  # worded as one resolve of all words it
+                    raise _Unresolved(invalid.problems) from None
             kept = Reuse()
             learned.clear()
             owners.clear()
-            files = render(one, repo_path)
+            made.clear()
+            files = render(one, repo_path, None, made)
             tree = render_tree(files, layouts, known, learned, None, owners)
         if emitted.out is not None:
             record(
@@ -138,8 +176,9 @@ def _render_one(env: str) -> _Part:
                 env,
                 emitted.pending,
                 learn(env, emitted.keys, owners, files[env], kept),
+                shares_to_record(emitted.keys, kept, made),
             )
-        return tree, learned, [], seen, listing
+        return tree, learned, [], prepared.seen, prepared.listing
     except CatalogInvalid as invalid:
         return {}, {}, invalid.problems, {}, None
 
@@ -252,7 +291,7 @@ def compile_parts(
         raise
     finally:
         _CATALOG = None
-    return Parts(_gathered(pool, jobs, catalog, environments, done, emitted), pool)
+    return Parts(_gathered(_pooled(pool, jobs), catalog, environments, done, emitted), pool)
 
 
 class Parts(Iterator[dict[str, bytes | None]]):
@@ -284,25 +323,41 @@ def _compiled_here(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | None]]:
-    resolved = _resolved(catalog, environments, repo_path, emitted)
-    yield from render_parts(resolved, repo_path, done, emitted)
+    """`compile_parts` in this process: each environment as a worker does it."""
+
+    def compiled() -> Generator[tuple[str, tuple[_Part, bool]], None, None]:
+        global _CATALOG
+        for env in environments:
+            _CATALOG = (catalog, repo_path, emitted)
+            try:
+                result = _compile_one(env)
+            finally:
+                _CATALOG = None
+            yield env, result
+
+    yield from _gathered(compiled(), catalog, environments, done, emitted)
 
 
 def _resolved(
-    catalog: Catalog, environments: Sequence[str], repo_path: str, emitted: Emitted | None
+    catalog: Catalog,
+    environments: Sequence[str],
+    repo_path: str,
+    emitted: Emitted | None,
+    kept: Mapping[str, Kept] | None = None,
+    whole: bool = False,
 ) -> Resolved:
     """The environments resolved, with the instances kept for the catalog if a record
-    is kept at all (interpolated.py)."""
+    is kept at all (interpolated.py); `kept`: the customers not resolved per
+    environment (`whole`: none, whatever `kept` says)."""
     if emitted is None:
         return resolve_catalog(catalog, environments)
     return interpolated.resolve_keeping(
-        emitted.root, catalog, environments, emitted.keys, repo_path
+        emitted.root, catalog, environments, emitted.keys, repo_path, None if whole else kept
     )
 
 
 def _gathered(
-    pool: ProcessPoolExecutor,
-    jobs: Mapping[Future[tuple[_Part, bool]], str],
+    results: Generator[tuple[str, tuple[_Part, bool]], None, None],
     catalog: Catalog,
     environments: Sequence[str],
     done: Callable[[str], None] | None,
@@ -310,17 +365,14 @@ def _gathered(
 ) -> Iterator[dict[str, bytes | None]]:
     problems: list[Problem] = []
     unresolved: list[Problem] = []
-    finished = False
     try:
-        for job in as_completed(jobs):
-            part, failed = _result(job)
+        for env, (part, failed) in results:
             if failed:
                 unresolved += part[2]
             elif not unresolved:
-                yield from _finished(jobs[job], part, problems, done, emitted)
-        finished = True
-    finally:  # stopped early: the environments not started are cancelled, none waited for
-        pool.shutdown(wait=finished, cancel_futures=not finished)
+                yield from _finished(env, part, problems, done, emitted)
+    finally:  # stopped early: so are the environments not compiled yet
+        results.close()
     if unresolved:
         resolve_catalog(catalog, environments)  # raises: the problems as one resolve words them
         raise CatalogInvalid(unresolved)  # if it did not: the workers' own words
@@ -328,20 +380,52 @@ def _gathered(
         raise CatalogInvalid(problems)
 
 
+def _pooled(
+    pool: ProcessPoolExecutor, jobs: Mapping[Future[tuple[_Part, bool]], str]
+) -> Generator[tuple[str, tuple[_Part, bool]], None, None]:
+    """The workers' results as they finish; the pool shut down after the last (or when
+    stopped early: the environments not started are cancelled, none waited for)."""
+    finished = False
+    try:
+        for job in as_completed(jobs):
+            yield jobs[job], _result(job)
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=not finished)
+
+
 def _compile_one(env: str) -> tuple[_Part, bool]:
-    """Resolve one environment, then render and emit it; True last if resolve failed."""
+    """Resolve one environment, then render and emit it; True last if resolve failed.
+    With a previous compile to build on, the customers it keeps whole are not resolved
+    (their shares are kept: render/shares.py)."""
     global _SHARED
     assert _CATALOG is not None
     catalog, repo_path, emitted = _CATALOG
+    prepared = _prepare(env, emitted) if emitted is not None else None
+    kept = None
+    if prepared is not None and prepared.kept.shares:
+        routable = tuple(r for share in prepared.kept.shares.values() for r in share.routable)
+        kept = {env: Kept(frozenset(prepared.kept.shares), routable)}
     try:
-        resolved = _resolved(catalog, [env], repo_path, emitted)
+        resolved = _resolved(catalog, [env], repo_path, emitted, kept)
     except CatalogInvalid as invalid:
         return ({}, {}, invalid.problems, {}, None), True
     _SHARED = (resolved, repo_path, emitted)
     try:
-        return _render_one(env), False
+        return _render_one(env, prepared), False
+    except _Unresolved as unresolved:
+        return ({}, {}, unresolved.problems, {}, None), True
     finally:
         _SHARED = None
+
+
+class _Unresolved(Exception):
+    """Resolve failed for an environment whose kept customers had to be resolved after
+    all (`_render_one`): a resolve problem, to be worded as one resolve of all does."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__(problems)
+        self.problems = problems
 
 
 def render_bytes(resolved: Resolved, repo_path: str = "rendered") -> dict[str, bytes]:

@@ -27,7 +27,7 @@ import marshal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from compiler.catalog import Catalog, Interpolated
+from compiler.catalog import Catalog, Interpolated, Kept
 from compiler.check import result_cache
 from compiler.pipeline.fresh import inputs_of, stable_keys
 from compiler.pipeline.load import Resolved, load_catalog, resolve_catalog, select_environments
@@ -92,19 +92,27 @@ def resolve_keeping(
     environments: Sequence[str] | None,
     keys: Keys,
     repo_path: str = REPO_PATH,
+    whole: Mapping[str, Kept] | None = None,
 ) -> Resolved:
     """`resolve_catalog`, taking the instances kept for `root` and keeping them anew
-    (None: nothing kept)."""
+    (None: nothing kept). `whole`: the customers of each environment not resolved at
+    all (catalog/resolver.py `resolve`), whose instances stay kept as they were."""
     if root is None:
-        return resolve_catalog(catalog, environments)
+        return resolve_catalog(catalog, environments, kept=whole)
     chosen = select_environments(catalog, environments)
     known: dict[str, Interpolated] = {}
     for env in chosen:
         known.update(kept(root, env, repo_path, keys))
     learned: dict[str, Interpolated] = {}
-    resolved = resolve_catalog(catalog, chosen, known, learned)
+    resolved = resolve_catalog(catalog, chosen, known, learned, whole)
     for env in chosen:
         prefix = f"{env}/"
+        skipped = whole[env].customers if whole and env in whole else frozenset()
+        learned.update(
+            (i, v)
+            for i, v in known.items()
+            if i.startswith(prefix) and (_customer_service(i) or ("",))[0] in skipped
+        )
         own = {i: v for i, v in learned.items() if i.startswith(prefix)}
         if _changed(own, {i: v for i, v in known.items() if i.startswith(prefix)}):
             record(root, env, repo_path, keys, own)

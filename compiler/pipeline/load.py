@@ -24,6 +24,7 @@ from compiler.catalog import (
     Connection,
     Instance,
     Interpolated,
+    Kept,
     build_catalog,
     catalog_files,
     load_contract,
@@ -118,13 +119,15 @@ def resolve_catalog(
     environments: Sequence[str] | None = None,
     known: Mapping[str, Interpolated] | None = None,
     learned: dict[str, Interpolated] | None = None,
+    kept: Mapping[str, Kept] | None = None,
 ) -> Resolved:
     """Resolve the environments asked for (all by default); raise with every problem.
     `known`, `learned`: what a recompile keeps of an earlier resolve (catalog/resolver.py
-    `resolve`, pipeline/units.py `interpolated_kept`)."""
+    `resolve`, pipeline/units.py `interpolated_kept`); `kept`: the customers it keeps
+    whole, not resolved (render/shares.py)."""
     chosen = select_environments(catalog, environments)
     connected: dict[str, list[Connection]] = {}
-    instances, problems = resolve(catalog, chosen, connected, known, learned)
+    instances, problems = resolve(catalog, chosen, connected, known, learned, kept)
     if problems:
         raise CatalogInvalid(problems)
     return Resolved(catalog, chosen, instances, connected)

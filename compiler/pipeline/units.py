@@ -19,9 +19,13 @@ objects across folders (two objects with one name, node ports). If a file of a k
 unit is rendered after all, the reasoning above failed for it, and the environment is
 rendered whole instead (output/writer.py `KeptRendered`).
 
-Units are recorded per environment beside the compile's record (fresh.py), signed the
-same way, and tied to it by a generation: units recorded by a compile whose record was
-not written (killed first) are never used.
+A customer whose every unit in an environment is kept (one on VMs only has none) is
+kept whole: it is not resolved at all, and what it gives the files customers share is
+taken from its *share* (render/shares.py), recorded with the units under the same key.
+
+Units and shares are recorded per environment beside the compile's record (fresh.py),
+signed the same way, and tied to it by a generation: units recorded by a compile whose
+record was not written (killed first) are never used.
 """
 
 from __future__ import annotations
@@ -37,7 +41,17 @@ from typing import Any
 from compiler.catalog import Catalog, customer_of_id
 from compiler.check import result_cache
 from compiler.output import index_entries
-from compiler.render import Identity, OutputFile, group_kind, identities, sync_waves
+from compiler.render import (
+    Identity,
+    OutputFile,
+    Share,
+    Unstorable,
+    from_plain,
+    group_kind,
+    identities,
+    sync_waves,
+    to_plain,
+)
 
 _KIND = "compile-units"
 
@@ -71,6 +85,10 @@ class Reuse:
     reserved: list[Identity] = field(default_factory=list)  # Kubernetes objects
     reserved_argo: list[Identity] = field(default_factory=list)  # ArgoCD objects
     units: dict[str, Any] = field(default_factory=dict)  # their records, to record again
+    # the customers kept whole: every unit of theirs kept, their shares of the files
+    # customers have in common as recorded (render/shares.py), not resolved at all
+    shares: dict[str, Share] = field(default_factory=dict)
+    share_records: dict[str, Any] = field(default_factory=dict)  # to record again
 
 
 def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
@@ -214,6 +232,12 @@ def reuse(
                     frozenset((group, kind) for group, kind in folder["kinds"]),
                     tuple(folder["sources"]),
                 )
+        for customer, entry in record.get("shares", {}).items():
+            if entry["key"] == keys.customers.get(customer) and all(
+                (cluster, customer) in found.skip for cluster in entry["clusters"]
+            ):
+                found.shares[customer] = from_plain(entry["share"])
+                found.share_records[customer] = entry
         return found
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return Reuse()  # a record this code did not write: nothing kept
@@ -323,12 +347,39 @@ def _plain_value(value: Any) -> Any:
     return value
 
 
-def record(out: Path, env: str, generation: str, units: Mapping[str, Any]) -> None:
-    """Keep `env`'s units for the compile whose record will say `generation`: plain
-    data in marshal's format (every identity exactly as it was, read back in a third
-    of JSON's time), signed like every entry, never executed."""
+def shares_to_record(keys: Keys, kept: Reuse, made: Mapping[str, Share]) -> dict[str, Any]:
+    """The share of each customer of an environment, to record: those kept as they were
+    recorded, those rendered under their key now, with the clusters of their units
+    (all of which must be kept to keep the customer whole). A customer without a key,
+    or whose share holds what plain data cannot, is not recorded (never kept whole)."""
+    found = dict(kept.share_records)
+    for customer, share in made.items():
+        key = keys.customers.get(customer)
+        if key is None:
+            continue
+        try:
+            plain = to_plain(share)
+        except Unstorable:
+            continue
+        clusters = sorted({c for member in share.members for c in member.clusters})
+        found[customer] = {"key": key, "clusters": clusters, "share": plain}
+    return dict(sorted(found.items()))
+
+
+def record(
+    out: Path,
+    env: str,
+    generation: str,
+    units: Mapping[str, Any],
+    shares: Mapping[str, Any] | None = None,
+) -> None:
+    """Keep `env`'s units (and customers' shares, `shares_to_record`) for the compile
+    whose record will say `generation`: plain data in marshal's format (every identity
+    exactly as it was, read back in a third of JSON's time), signed like every entry,
+    never executed."""
+    data = {"generation": generation, "units": units, "shares": shares or {}}
     try:
-        payload = marshal.dumps({"generation": generation, "units": units}, 4)
+        payload = marshal.dumps(data, 4)
     except ValueError:  # a value marshal cannot write: nothing kept, all rendered next time
         payload = marshal.dumps(None, 4)
     result_cache.write_bytes(_KIND, _key(out, env), payload, "marshal")

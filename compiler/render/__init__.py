@@ -46,9 +46,9 @@ from compiler.catalog import (
     Instance,
     argo_name,
     connections,
+    customer_of_id,
     dashboards_namespace,
     hook_of,
-    probing_cluster,
 )
 from compiler.errors import Location, Problem
 from compiler.render import (
@@ -64,6 +64,7 @@ from compiler.render import (
     monitoring,
     network,
     retention,
+    shares,
     terraform,
 )
 from compiler.render.kubernetes import exposed_services
@@ -79,6 +80,7 @@ from compiler.render.scope import (
     api_group,
     group_kind,
 )
+from compiler.render.shares import Share, Unstorable, from_plain, to_plain
 from compiler.render.slo_tests import unit_tests as slo_unit_tests
 
 
@@ -102,10 +104,13 @@ __all__ = [
     "Identity",
     "KeptRendered",
     "OutputFile",
+    "Share",
+    "Unstorable",
     "allowed_kinds",
     "api_group",
     "derived_network_policies",
     "exposed_services",
+    "from_plain",
     "group_kind",
     "identities",
     "labels",
@@ -113,6 +118,7 @@ __all__ = [
     "slo_unit_tests",
     "sources_of",
     "sync_waves",
+    "to_plain",
 ]
 
 
@@ -188,6 +194,8 @@ def render_environment(
     ] = MappingProxyType({}),
     connected: Sequence[Connection] | None = None,
     reserved_argo: Sequence[Identity] = (),
+    kept_shares: Mapping[str, shares.Share] = MappingProxyType({}),
+    made_shares: dict[str, shares.Share] | None = None,
 ) -> tuple[list[OutputFile], list[Problem]]:
     """Every output file of one environment, and the problems patches or extras raised.
 
@@ -203,7 +211,14 @@ def render_environment(
     with the group/kinds of their objects (for the customer's AppProject) and the
     sources of their kustomization (for the one of the service a hook runs for).
     `connected`: the environment's connections among `instances`, when resolve found
-    them already (catalog/reachability.py `connections`); else they are found here."""
+    them already (catalog/reachability.py `connections`); else they are found here.
+
+    `kept_shares`: the customers an incremental compile did not resolve (none of their
+    instances are among `instances`; every unit of theirs is skipped), with what they
+    give the files customers share, as the last compile recorded it (render/shares.py);
+    `made_shares` receives that of every customer rendered, to record. With customers
+    kept so, any problem makes the caller render the environment whole
+    (`KeptRendered`): its wording may need a kept customer's catalog lines."""
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
@@ -211,11 +226,17 @@ def render_environment(
     # customer's apps file held while it was the cluster's only one) is a clash
     kept_argo = set(map(operator.itemgetter(1, 3, 4, 5), reserved_argo))
     # problems were reported by the resolve stage; what remains renders as declared
+    kept_routable = [r for share in kept_shares.values() for r in share.routable]
+    routing = [*instances, *kept_routable]  # what the edges route (catalog/edges.py)
     if connected is None:
-        connected = connections(catalog, env, instances)[0]
+        connected = connections(catalog, env, instances, kept_routable)[0]
+    by_id = {instance.id: instance for instance in instances}
     sides = network.sides_by_instance(connected)
+    _add_kept_sides(sides, kept_shares, by_id)
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
+    kept_members = [m for share in kept_shares.values() for m in share.members]
+    sources.update((member.id, member.sources) for member in kept_members)
     # an edge on Kubernetes is made from the instances it routes (issue 18): their files
     # are among its sources, so that a customer added shows in its ConfigMap's review
     for kube_edge in (i for i in instances if i.settings.edge and i.clusters):
@@ -223,22 +244,46 @@ def render_environment(
         sources[kube_edge.id] = tuple(
             sorted(
                 {*sources[kube_edge.id]}.union(
-                    *(sources[i.id] for i in instances if i.service in routes_of)
+                    *(sources[i.id] for i in instances if i.service in routes_of),
+                    *(m.sources for m in kept_members if m.service in routes_of),
                 )
             )
         )
+    # what each customer (and the platform) gives the files they share: made here for
+    # the instances rendered, kept for the customers not resolved (shares.py)
+    by_customer: dict[str | None, list[Instance]] = {}
+    for instance in instances:
+        by_customer.setdefault(instance.customer, []).append(instance)
+    declared = shares.declared_sides(connected)
+    made = {
+        customer: shares.share_of(catalog, env, group, sources, declared)
+        for customer, group in by_customer.items()
+    }
+    if made_shares is not None:
+        made_shares.update((c, share) for c, share in made.items() if c is not None)
+    every = [*made.values(), *kept_shares.values()]
+    all_members = sorted((m for share in every for m in share.members), key=_id_of)
     per_customer = env.argocd.applications == "per-customer"
     for cluster in env.clusters:
         members = [i for i in instances if cluster.name in i.clusters]
+        on_cluster = [m for m in all_members if cluster.name in m.clusters]
+        kept_namespaces_here: dict[str, list[shares.Member]] = {}
+        for member in kept_members:
+            if cluster.name in member.clusters and member.namespace is not None:
+                kept_namespaces_here.setdefault(member.namespace, []).append(member)
         base = f"{env.name}/kubernetes/{cluster.name}"
         apps_dir = f"{env.name}/argocd/{cluster.name}/apps"
         platform_project = argo_name(env, cluster, PLATFORM_PROJECT)
         argo: list[
             tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]
         ] = []  # obj, ids, sources
-        by_namespace: dict[str, list[Instance]] = {}
+        by_namespace: dict[str, list[Any]] = {}  # its instances (a kept one's members)
         for instance in members:  # grouped once: one pass per namespace would be quadratic
             by_namespace.setdefault(instance.namespace, []).append(instance)
+        for namespace, kept_here in kept_namespaces_here.items():
+            if namespace in by_namespace or (cluster.name, namespace) not in skip:
+                raise KeptRendered(f"{base}/{namespace}: a kept customer's namespace")
+            by_namespace[namespace] = sorted(kept_here, key=_id_of)
         platform_kinds: set[tuple[str, str]] = set()
         platform_ids: list[str] = []
         platform_sources: set[str] = {env_file}
@@ -299,7 +344,7 @@ def render_environment(
                     instance = dataclasses.replace(
                         instance,
                         settings=edge.kubernetes_settings(
-                            env, instance, cluster, instances, catalog.customers
+                            env, instance, cluster, routing, catalog.customers
                         ),
                     )
                     problems += edge.size_problems(instance, cluster, sources[instance.id][0])
@@ -397,7 +442,8 @@ def render_environment(
                         ns_sources,
                     )
                 )
-        realms = _realm_files(catalog, env, cluster, members, repo_path, platform_project)
+        customers_here = {customer_of_id(m.id) for m in on_cluster} - {None}
+        realms = _realm_files(catalog, env, cluster, customers_here, repo_path, platform_project)
         if realms is not None:
             realm_files, application = realms
             files += realm_files
@@ -416,16 +462,18 @@ def render_environment(
                 argocd.NAMESPACE_WAVE,
             )
             argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
+        shown = [d for share in every for d in share.dashboards if cluster.name in d.clusters]
         dashboards = _dashboards(
-            env, cluster, base, repo_path, members, sources, platform_project, env_file
+            env, cluster, base, repo_path, on_cluster, shown, platform_project, env_file
         )
         if dashboards is not None:
             files += dashboards[0]
             argo.append(dashboards[1])
             platform_kinds.add(("", "ConfigMap"))
-        probes = _probes(
-            catalog, env, cluster, base, repo_path, instances, sources, platform_project
+        probed = sorted(
+            (p for share in every for p in share.probes if p.cluster == cluster.name), key=_id_of
         )
+        probes = _probes(catalog, env, cluster, base, repo_path, probed, sources, platform_project)
         if probes is not None and not by_namespace and probes[1][1]:
             # no instance here, so no platform project to sync them (argo_names.py)
             problems.append(
@@ -482,9 +530,14 @@ def render_environment(
         problems += _label_limit(catalog, env, [*(obj for obj, _, _ in argo), root])
     for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
         files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
-    all_ids = tuple(i.id for i in instances)
+    all_ids = tuple(m.id for m in all_members)
     all_sources = tuple(sorted({s for files in sources.values() for s in files} | {env_file}))
-    tfvars = terraform.tfvars(env, instances, catalog.customers)
+    tfvars = terraform.tfvars_of(
+        env,
+        catalog.customers,
+        {c for m in all_members if (c := customer_of_id(m.id)) is not None},
+        _tables(every),
+    )
     files.append(
         OutputFile(
             f"{env.name}/terraform/catalog.auto.tfvars.json",
@@ -505,7 +558,7 @@ def render_environment(
     # are among the inventory's instances and sources, so that a customer added to the
     # catalog changes the edges' configuration in a review, and nothing else does
     routed = {s for i in instances if i.settings.edge and i.hosts for s in i.settings.edge.routes}
-    vm_ids = tuple(i.id for i in instances if i.hosts or i.service in routed)
+    vm_ids = tuple(m.id for m in all_members if m.hosts or m.service in routed)
     # the inventory names only the files that reach it (issue 15): with every catalog
     # file of the environment in its header, a Kubernetes-only customer would change
     # inventory.yml, and make a publish commit and an AWX sync for nothing
@@ -518,24 +571,28 @@ def render_environment(
         instances,
         catalog.customers,
         lambda index, *path: env_source.locate("clusters", index, *path),
+        kept_routable,
     )
     problems += edge_problems
-    tls_vars, tls_problems = mail_tls.host_vars(env, instances, catalog.customers)
+    tls_vars, tls_problems = mail_tls.host_vars(
+        env, [t for share in every for t in share.tls], _settings_line(by_id)
+    )
     problems += tls_problems
     for host, extra in tls_vars.items():
         host_vars.setdefault(host, {}).update(extra)
+    vms = sorted((v for share in every for v in share.vms), key=_id_of)
     if "inventory" in env.output.host_data:
         files.append(
             OutputFile(
                 f"{env.name}/ansible/inventory.yml",
-                ansible.inventory(env, instances, host_vars),
+                ansible.inventory(env, vms, host_vars),
                 "yaml",
                 vm_ids,
                 vm_sources,
             )
         )
     if "hiera" in env.output.host_data:
-        files += _hiera_files(env, instances, sources, env_file, host_vars, routed)
+        files += _hiera_files(env, all_members, vms, sources, env_file, host_vars, routed)
     if env.awx is not None:
         files.append(
             OutputFile(
@@ -546,26 +603,80 @@ def render_environment(
                 (env_file,),
             )
         )
-    by_id = {instance.id: instance for instance in instances}
     problems += terraform.key_collisions(instances, env_file)
-    return files, problems + _duplicates(files, env_file, by_id, reserved, reserved_argo)
+    problems += _duplicates(files, env_file, by_id, reserved, reserved_argo)
+    if kept_shares and problems:  # worded as a whole render words them
+        raise KeptRendered(f"{env.name}: {len(problems)} problems with customers kept")
+    return files, problems
+
+
+def _id_of(entry: Any) -> str:
+    return entry.id
+
+
+def _add_kept_sides(
+    sides: dict[str, list[network.Side]],
+    kept: Mapping[str, shares.Share],
+    by_id: Mapping[str, Instance],
+) -> None:
+    """Add the connections kept customers declare to or from platform instances to
+    those instances' sides, in the order one resolve of every customer finds them (by
+    the declaring instance's id; each instance's own in the order it declares them)."""
+    more: dict[str, list[network.Side]] = {}
+    for share in kept.values():
+        for side in share.sides:
+            connection = shares.connection_of(side.connection, by_id)
+            more.setdefault(side.instance, []).append((side.direction, connection))
+    for instance_id, added in more.items():
+        if instance_id not in by_id:  # only a rendered (platform) instance takes them
+            raise KeptRendered(f"{instance_id}: a kept customer's connection")
+        sides[instance_id] = sorted(
+            [*sides.get(instance_id, ()), *added], key=lambda side: side[1].declared_by.id
+        )
+
+
+def _tables(every: Sequence[shares.Share]) -> dict[str, dict[str, Any]]:
+    """Every share's tfvars entries, per variable. A key two customers give is a problem
+    (terraform.key_collisions words it among rendered instances); one a kept customer
+    gives too makes the environment render whole, where it is worded so."""
+    tables: dict[str, dict[str, Any]] = {}
+    for share in every:
+        for table, entries in share.tfvars.items():
+            merged = tables.setdefault(table, {})
+            if share.kept and not merged.keys().isdisjoint(entries):
+                raise KeptRendered(f"tfvars {table}: a key of a kept customer's")
+            merged.update(entries)
+    return tables
+
+
+def _settings_line(by_id: Mapping[str, Instance]) -> mail_tls.Locate:
+    """The line that wrote a path of a rendered instance's settings; a kept one's is not
+    known here (the environment is then rendered whole: `render_environment`)."""
+
+    def locate(instance_id: str, path: tuple[str, ...]) -> Location:
+        instance = by_id.get(instance_id)
+        if instance is None:
+            raise KeptRendered(f"{instance_id}: a kept customer's settings")
+        return instance.origin(path).location or Location("")
+
+    return locate
 
 
 def _realm_files(
     catalog: Catalog,
     env: Environment,
     cluster: Cluster,
-    members: Sequence[Instance],
+    here: Iterable[str],
     repo_path: str,
     project: str,
 ) -> tuple[list[OutputFile], dict[str, Any]] | None:
     """The realms of the customers with single sign-on whose instances run on `cluster`
-    (render/identity.py), in `<env>/kubernetes/<cluster>/<identity.namespace>/realms/`,
-    and their Application in the platform's project; None when there are none. The
-    files are the platform's (no instance), made from the customers' files."""
+    (`here`) (render/identity.py), in `<env>/kubernetes/<cluster>/<identity.namespace>/
+    realms/`, and their Application in the platform's project; None when there are
+    none. The files are the platform's (no instance), made from the customers' files."""
     if env.identity is None:
         return None
-    names = sorted({i.customer for i in members if i.customer})
+    names = sorted(here)
     customers = [catalog.customers[n] for n in names if catalog.customers[n].sso is not None]
     if not customers:
         return None
@@ -597,7 +708,8 @@ def _realm_files(
 
 def _hiera_files(
     env: Environment,
-    instances: Sequence[Instance],
+    instances: Sequence[shares.Member],
+    vms: Sequence[ansible.VmEntry],
     sources: dict[str, tuple[str, ...]],
     env_file: str,
     host_vars: Mapping[str, Mapping[str, Any]],
@@ -611,7 +723,7 @@ def _hiera_files(
     on_host: dict[str, list[str]] = {}
     for instance in instances:
         for host in instance.hosts:
-            on_host.setdefault(host.name, []).append(instance.id)
+            on_host.setdefault(host, []).append(instance.id)
     routed_ids = [i.id for i in instances if i.service in routed]
     for fqdn, extra in host_vars.items():
         if fqdn in on_host and "gitopsc_edge_routes" in extra:
@@ -621,7 +733,7 @@ def _hiera_files(
             f"{env.name}/{hiera.HIERA_CONFIG}", hiera.hiera_config(), "yaml", (), (env_file,)
         )
     ]
-    for fqdn, data in hiera.nodes(env, instances, host_vars).items():
+    for fqdn, data in hiera.nodes(env, vms, host_vars).items():
         ids = tuple(sorted(set(on_host[fqdn])))
         node_sources = tuple(sorted({s for i in ids for s in sources[i]} | {env_file}))
         files.append(OutputFile(hiera.node_path(env, fqdn), data, "yaml", ids, node_sources))
@@ -677,8 +789,8 @@ def _dashboards(
     cluster: Cluster,
     base: str,
     repo_path: str,
-    members: Sequence[Instance],
-    sources: dict[str, tuple[str, ...]],
+    members: Sequence[shares.Member],
+    shown: Sequence[monitoring.Shown],
     project: str,
     env_file: str,
 ) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
@@ -694,10 +806,10 @@ def _dashboards(
         return None
     directory = f"{base}/{namespace}/{monitoring.DASHBOARDS_FOLDER}"
     files = []
-    for obj in monitoring.dashboards(env, members):
+    for obj in monitoring.dashboards(env, shown):
         service = obj["metadata"]["labels"]["app.kubernetes.io/name"]
-        shown = sorted({s for i in members if i.service == service for s in sources[i.id]})
-        files.append(_object_file(directory, obj, (), tuple(shown)))
+        made_of = sorted({s for i in members if i.service == service for s in i.sources})
+        files.append(_object_file(directory, obj, (), tuple(made_of)))
     kustomization = _kustomization(directory, files)  # the environment says where
     files.append(dataclasses.replace(kustomization, sources=(*kustomization.sources, env_file)))
     application = argocd.application(
@@ -719,7 +831,7 @@ def _probes(
     cluster: Cluster,
     base: str,
     repo_path: str,
-    instances: Sequence[Instance],
+    probed: Sequence[shares.Probed],
     sources: dict[str, tuple[str, ...]],
     project: str,
 ) -> tuple[list[OutputFile], tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]] | None:
@@ -733,16 +845,11 @@ def _probes(
         return None
     namespace = env.monitoring.namespace
     directory = f"{base}/{namespace}/{PROBES}"
-    files = []
-    for instance in instances:
-        if instance.clusters or not instance.hosts or instance.settings.monitoring is None:
-            continue
-        probing = probing_cluster(env, instance)
-        if probing is None or probing.name != cluster.name:
-            continue
-        team = catalog.teams.get(catalog.services[instance.service].owner)
-        for obj in monitoring.probe_objects(instance, env, team):
-            files.append(_object_file(directory, obj, (instance.id,), sources[instance.id]))
+    files = [
+        _object_file(directory, obj, (entry.id,), sources[entry.id])
+        for entry in probed  # the probes of VM instances probed from `cluster` (shares.py)
+        for obj in entry.objects
+    ]
     kustomization = _kustomization(directory, files)
     env_file = catalog.source("environment", env.name).file
     # the folder's list is no one instance's (as the dashboards'): a customer added to

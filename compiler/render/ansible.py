@@ -25,7 +25,7 @@ relay). Templating belongs in the roles.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.catalog import Environment, Instance, Unsafe
 
@@ -55,31 +55,51 @@ def vm_data(env: Environment, instance: Instance) -> dict[str, Any]:
     return data
 
 
+class VmEntry(NamedTuple):
+    """What the inventory and the Hiera nodes take of one VM instance, kept for a
+    customer a recompile keeps (render/shares.py)."""
+
+    id: str
+    service: str
+    customer: str | None
+    hosts: tuple[tuple[str, str, str, str], ...]  # (name, address, region, residency)
+    data: dict[str, Any]  # `vm_data`
+
+
+def vm_entry(env: Environment, instance: Instance) -> VmEntry:
+    return VmEntry(
+        instance.id,
+        instance.service,
+        instance.customer,
+        tuple((h.name, h.address, h.region, h.residency) for h in instance.hosts),
+        vm_data(env, instance),
+    )
+
+
 def group_name(kind: str, name: str) -> str:
     return f"{kind}_{variable_key(name)}"
 
 
 def inventory(
     env: Environment,
-    instances: Iterable[Instance],
+    instances: Iterable[VmEntry],
     host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """`host_vars`: more variables per host, made from several instances at once (the
-    edge's configuration, the host's certificate and Postfix TLS: issue 18)."""
+    """The inventory of the VM instances (`vm_entry`). `host_vars`: more variables per
+    host, made from several instances at once (the edge's configuration, the host's
+    certificate and Postfix TLS: issue 18)."""
     hosts: dict[str, dict[str, Any]] = {}
     groups: dict[str, set[str]] = {}
     for instance in instances:
-        if not instance.hosts:
-            continue
-        data = inert(vm_data(env, instance))
+        data = inert(instance.data)
         owner = variable_key(instance.customer) if instance.customer else "_environment"
-        for host in instance.hosts:
+        for name, address, region, residency in instance.hosts:
             entry = hosts.setdefault(
-                host.name,
+                name,
                 {
-                    "ansible_host": host.address,
-                    "gitopsc_region": host.region,
-                    "gitopsc_residency": host.residency,
+                    "ansible_host": address,
+                    "gitopsc_region": region,
+                    "gitopsc_residency": residency,
                     "gitopsc_instances": {},
                 },
             )
@@ -87,11 +107,11 @@ def inventory(
             entry["gitopsc_instances"].setdefault(service, {})[owner] = data
             for group in (
                 group_name("service", instance.service),
-                group_name("region", host.region),
+                group_name("region", region),
             ):
-                groups.setdefault(group, set()).add(host.name)
+                groups.setdefault(group, set()).add(name)
             if instance.customer:
-                groups.setdefault(group_name("customer", instance.customer), set()).add(host.name)
+                groups.setdefault(group_name("customer", instance.customer), set()).add(name)
     for name, extra in (host_vars or {}).items():
         if name in hosts:
             hosts[name].update(inert(dict(sorted(extra.items()))))

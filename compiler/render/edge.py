@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compiler.catalog import (
@@ -60,6 +60,7 @@ from compiler.catalog import (
     Environment,
     Host,
     Instance,
+    Routable,
     Settings,
     port_spec,
     rendered_files,
@@ -130,7 +131,7 @@ def routes(
     env: Environment,
     edge: Instance,
     where: Host | Cluster,
-    instances: Iterable[Instance],
+    instances: Iterable[Instance | Routable],
     customers: Mapping[str, Customer],
 ) -> list[Route]:
     """The routing table of one edge host, or of an edge on a cluster, sorted by host
@@ -324,6 +325,7 @@ def host_files(
     instances: Iterable[Instance],
     customers: Mapping[str, Customer],
     locate_cluster: Callable[..., Location],
+    kept: Sequence[Routable] = (),
 ) -> tuple[dict[str, dict[str, dict[str, object]]], list[Problem]]:
     """host name -> {`gitopsc_files`: path -> file, `gitopsc_edge_routes`: the table}
     for every host of every edge instance of the environment; and a problem at each
@@ -332,13 +334,16 @@ def host_files(
     they stand in front, and would send an edge back to itself), and at each cluster an
     edge on Kubernetes routes to whose `ingress_address` is a name: the pod's egress is
     a NetworkPolicy, which admits addresses, not names, and a pod has no stub resolver
-    (`locate_cluster(index, *path)`: the line of `clusters[index]`, or of a field in it)."""
+    (`locate_cluster(index, *path)`: the line of `clusters[index]`, or of a field in it).
+    `kept`: the instances of the customers an incremental compile does not resolve, as
+    routing sees them (render/shares.py)."""
     instances = list(instances)
+    routing = [*instances, *kept]
     found: dict[str, dict[str, dict[str, object]]] = {}
     # on Kubernetes too (kubernetes_settings makes their files): the same addresses
     edges = [i for i in instances if i.settings.edge is not None and (i.hosts or i.clusters)]
     services = {s for edge in edges for s in edge.settings.edge.routes}  # type: ignore[union-attr]
-    needed = {c for i in instances if i.service in services for c in i.clusters}
+    needed = {c for i in routing if i.service in services for c in i.clusters}
     problems = [
         Problem(
             locate_cluster(index),
@@ -354,7 +359,7 @@ def host_files(
     named: dict[str, str] = {}  # cluster -> the Kubernetes edge that routes to its name
     for kube in (e for e in edges if e.clusters):
         for name in kube.clusters:
-            for _, target, _ in routed(env, kube, by_name[name], instances, customers):
+            for _, target, _ in routed(env, kube, by_name[name], routing, customers):
                 address = target.ingress_address
                 if address is not None and not _is_ip(address):
                     named.setdefault(target.name, kube.service)
@@ -375,7 +380,7 @@ def host_files(
         assert declared is not None
         render = haproxy_config if declared.software == "haproxy" else nginx_config
         for host in edge.hosts:
-            table = routes(env, edge, host, instances, customers)
+            table = routes(env, edge, host, routing, customers)
             entry = found.setdefault(host.name, {})
             entry.setdefault("gitopsc_files", {})[EDGE_CONFIG_PATH[declared.software]] = {
                 "content": render(env, edge, host, table),
@@ -392,7 +397,7 @@ def kubernetes_settings(
     env: Environment,
     edge: Instance,
     cluster: Cluster,
-    instances: Iterable[Instance],
+    instances: Iterable[Instance | Routable],
     customers: Mapping[str, Customer],
 ) -> Settings:
     """The settings of an edge on Kubernetes on `cluster`, its configuration file among

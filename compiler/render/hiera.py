@@ -34,8 +34,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from compiler.catalog import Environment, Instance
-from compiler.render.ansible import variable_key, vm_data
+from compiler.catalog import Environment
+from compiler.render.ansible import VmEntry, variable_key
 
 HIERA_CONFIG = "hiera.yaml"
 DATADIR = "hieradata"
@@ -66,10 +66,11 @@ def node_path(env: Environment, fqdn: str) -> str:
 
 def nodes(
     env: Environment,
-    instances: Iterable[Instance],
+    instances: Iterable[VmEntry],
     host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """fqdn -> the Hiera data of that host, sorted; only hosts that run a VM service.
+    """fqdn -> the Hiera data of that host, sorted; only hosts that run a VM service
+    (`instances`: the VM instances' entries, render/ansible.py `vm_entry`).
     `host_vars` are the variables made from several instances at once that the
     inventory gives a host (an edge's configuration and routes, its certificate,
     Postfix's TLS settings): each `gitopsc_<name>` is the key `gitopsc::<name>`, so that
@@ -77,22 +78,20 @@ def nodes(
     found: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[str, dict[str, Any]]] = {}
     for instance in instances:
-        if not instance.hosts:
-            continue
-        data = vm_data(env, instance)
+        data = instance.data
         owner = variable_key(instance.customer) if instance.customer else "_environment"
-        for host in instance.hosts:
+        for name, _, region, residency in instance.hosts:
             found.setdefault(
-                host.name,
+                name,
                 {
                     "gitopsc::environment": env.name,
                     "gitopsc::tier": env.tier,
-                    "gitopsc::region": host.region,
-                    "gitopsc::residency": host.residency,
+                    "gitopsc::region": region,
+                    "gitopsc::residency": residency,
                 },
             )
             key = f"{class_name(instance.service)}::instances"
-            per_class.setdefault(host.name, {}).setdefault(key, {})[owner] = data
+            per_class.setdefault(name, {}).setdefault(key, {})[owner] = data
     out: dict[str, dict[str, Any]] = {}
     for fqdn in sorted(found):
         params = per_class[fqdn]

@@ -26,8 +26,8 @@ that wrote the value, not the first instance's value for all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 from compiler.catalog import Customer, Environment, Instance
 from compiler.errors import Location, Problem
@@ -42,38 +42,90 @@ def cert_files(service: str) -> tuple[str, str]:
     return f"{CERT_DIR}/{service}/privkey.pem", f"{CERT_DIR}/{service}/fullchain.pem"
 
 
-def _tls_instances(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
+# the values every instance on a host must agree on (`_agree`), in `TlsEntry.agreed`
+_AGREED = (
+    ("vm", "tls", "acme_directory"),
+    ("vm", "tls", "postfix", "inbound"),
+    ("vm", "tls", "postfix", "outbound"),
+    ("vm", "tls", "postfix", "mta_sts_resolver"),
+)
+
+
+class TlsEntry(NamedTuple):
+    """What a host's certificate and Postfix settings take of one instance with
+    `vm.tls`, kept for a customer a recompile keeps (render/shares.py)."""
+
+    id: str
+    service: str
+    hosts: tuple[str, ...]
+    names: tuple[str, ...]
+    # per `_AGREED` path: (its value, whether a customer's layer wrote it); the
+    # Postfix ones only with `postfix`
+    agreed: tuple[tuple[Any, bool], ...]
+    postfix: bool
+    policies: dict[str, str]  # its entries of the TLS policy table
+
+
+def tls_entry(instance: Instance, customers: Mapping[str, Customer]) -> TlsEntry | None:
+    """`instance`'s part of its hosts' TLS settings; None without `vm.tls`."""
+    vm = instance.settings.vm
+    if vm is None or vm.tls is None:
+        return None
+    tls = vm.tls
+    postfix = tls.postfix
+    values = [tls.acme_directory]
+    policies: dict[str, str] = {}
+    if postfix is not None:
+        values += [postfix.inbound, postfix.outbound, postfix.mta_sts_resolver]
+        policies.update(postfix.policies or {})
+        if postfix.customer_domains and instance.customer:
+            for domain in customers[instance.customer].domains:
+                policies[domain] = postfix.customer_domains
+    return TlsEntry(
+        instance.id,
+        instance.service,
+        tuple(host.name for host in instance.hosts),
+        tuple(tls.names),
+        tuple(
+            (value, instance.origin(path).layer.startswith("customer"))
+            for value, path in zip(values, _AGREED, strict=False)
+        ),
+        postfix is not None,
+        policies,
+    )
+
+
+def _tls_instances(entries: Iterable[TlsEntry]) -> dict[str, list[TlsEntry]]:
     """host name -> the instances with `vm.tls` on it, sorted by id."""
-    found: dict[str, list[Instance]] = {}
-    for instance in sorted(instances, key=lambda i: i.id):
-        vm = instance.settings.vm
-        if vm is None or vm.tls is None:
-            continue
-        for host in instance.hosts:
-            found.setdefault(host.name, []).append(instance)
+    found: dict[str, list[TlsEntry]] = {}
+    for entry in sorted(entries, key=lambda e: e.id):
+        for host in entry.hosts:
+            found.setdefault(host, []).append(entry)
     return found
 
 
+Locate = Callable[[str, tuple[str, ...]], Location]
+"""The catalog line that wrote a path of an instance's settings (by its id)."""
+
+
 def _agree(
-    on_host: list[Instance], host: str, what: str, value_of: Any, path: tuple[str, ...]
+    on_host: list[TlsEntry], host: str, what: str, index: int, locate: Locate
 ) -> tuple[Any, list[Problem]]:
-    """The one value the instances on a host give for `what`: the platform's (the first
-    instance whose value no customer's layer wrote), and a problem at each instance
-    that gives another, at the layer that wrote it."""
-    reference = next(  # only the first is wanted: an origin is a walk of the layers
-        (i for i in on_host if not i.origin(path).layer.startswith("customer")), on_host[0]
-    )
-    value = value_of(reference)
+    """The one value the instances on a host give for `what` (`_AGREED[index]`): the
+    platform's (the first instance whose value no customer's layer wrote), and a
+    problem at each instance that gives another, at the layer that wrote it."""
+    reference = next((i for i in on_host if not i.agreed[index][1]), on_host[0])
+    value = reference.agreed[index][0]
     problems = [
         Problem(
-            other.origin(path).location or Location(""),
-            f"{what} of {other.id} is {value_of(other)!r}, but {reference.id} on the same "
-            f"hosts ({host}...) has {value!r}: it is one setting of each host",
+            locate(other.id, _AGREED[index]),
+            f"{what} of {other.id} is {other.agreed[index][0]!r}, but {reference.id} on the "
+            f"same hosts ({host}...) has {value!r}: it is one setting of each host",
             "give every instance on a host the same value (in the service's or the "
             "environment's layer), or place the instance on hosts of its own",
         )
         for other in on_host
-        if value_of(other) != value
+        if other.agreed[index][0] != value
     ]
     return value, problems
 
@@ -106,29 +158,23 @@ def policy_table(entries: Mapping[str, str]) -> str:
 
 
 def host_vars(
-    env: Environment, instances: Iterable[Instance], customers: Mapping[str, Customer]
+    env: Environment, entries: Iterable[TlsEntry], locate: Locate
 ) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
-    """host name -> its `gitopsc_tls` and `gitopsc_postfix` variables, and problems."""
+    """host name -> its `gitopsc_tls` and `gitopsc_postfix` variables, and problems
+    (`entries`: every instance's with `vm.tls`, `tls_entry`)."""
     dns_provider = (env.dns.provider if env.dns else None) or env.provider
     result: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
-    for host, on_host in sorted(_tls_instances(instances).items()):
-        by_service: dict[str, list[Instance]] = {}
+    for host, on_host in sorted(_tls_instances(entries).items()):
+        by_service: dict[str, list[TlsEntry]] = {}
         for instance in on_host:
             by_service.setdefault(instance.service, []).append(instance)
         entry: dict[str, Any] = {"gitopsc_tls": {}}
         for service, group in sorted(by_service.items()):
             names: list[str] = []
             for instance in group:
-                tls = instance.settings.vm.tls  # type: ignore[union-attr]
-                names += [n for n in tls.names if n not in names]
-            directory, found = _agree(
-                group,
-                host,
-                "vm.tls.acme_directory",
-                lambda i: i.settings.vm.tls.acme_directory,
-                ("vm", "tls", "acme_directory"),
-            )
+                names += [n for n in instance.names if n not in names]
+            directory, found = _agree(group, host, "vm.tls.acme_directory", 0, locate)
             problems += found
             key, chain = cert_files(service)
             entry["gitopsc_tls"][variable_key(service)] = {
@@ -139,36 +185,26 @@ def host_vars(
                 "challenge": "dns-01",
                 **({"dns_provider": dns_provider} if dns_provider else {}),
             }
-            mail = [i for i in group if i.settings.vm.tls.postfix is not None]
+            mail = [i for i in group if i.postfix]
             if not mail:
                 continue
             if "gitopsc_postfix" in entry:
                 problems.append(
                     Problem(
-                        mail[0].origin(("vm", "tls", "postfix")).location or Location(""),
+                        locate(mail[0].id, ("vm", "tls", "postfix")),
                         f"two services on host {host} declare vm.tls.postfix: one main.cf",
                         "declare the Postfix settings in one service",
                     )
                 )
                 continue
             settings = []
-            for field in ("inbound", "outbound", "mta_sts_resolver"):
-                value, found = _agree(
-                    mail,
-                    host,
-                    f"vm.tls.postfix.{field}",
-                    lambda i, f=field: getattr(i.settings.vm.tls.postfix, f),
-                    ("vm", "tls", "postfix", field),
-                )
+            for index, field in enumerate(("inbound", "outbound", "mta_sts_resolver"), 1):
+                value, found = _agree(mail, host, f"vm.tls.postfix.{field}", index, locate)
                 settings.append(value)
                 problems += found
             policies: dict[str, str] = {}
             for instance in mail:
-                postfix = instance.settings.vm.tls.postfix
-                policies.update(postfix.policies or {})
-                if postfix.customer_domains and instance.customer:
-                    for domain in customers[instance.customer].domains:
-                        policies[domain] = postfix.customer_domains
+                policies.update(instance.policies)
             entry["gitopsc_postfix"] = {
                 "main_cf": main_cf(service, *settings),
                 "tls_policy": policy_table(policies),

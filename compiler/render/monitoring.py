@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.catalog import (
     DASHBOARDS,
@@ -231,15 +231,44 @@ def with_log_tenant(
     return result
 
 
-def dashboards(env: Environment, instances: Sequence[Instance]) -> list[dict[str, Any]]:
+class Shown(NamedTuple):
+    """What a service's dashboard shows of one of its instances with monitoring
+    (`dashboard`), kept for a customer a recompile keeps (render/shares.py)."""
+
+    service: str
+    customer: bool
+    clusters: tuple[str, ...]
+    slos: tuple[str, ...]
+    scraped: str | None  # the scraped port's name
+    ports: tuple[str, ...]  # "<name> <port>/<protocol>"
+
+
+def shown(instance: Instance) -> Shown | None:
+    """What the dashboards show of `instance`; None without monitoring."""
+    settings = instance.settings.monitoring
+    if settings is None:
+        return None
+    return Shown(
+        instance.service,
+        instance.customer is not None,
+        instance.clusters,
+        tuple(settings.slos or {}),
+        settings.scrape.port if settings.scrape else None,
+        tuple(
+            f"{name} {port_spec(spec).port}/{port_spec(spec).protocol}"
+            for name, spec in (instance.settings.ports or {}).items()
+        ),
+    )
+
+
+def dashboards(env: Environment, instances: Sequence[Shown]) -> list[dict[str, Any]]:
     """A dashboard ConfigMap per service with monitoring among `instances` (those of one
     cluster), sorted by service."""
     if env.monitoring is None:
         return []
-    by_service: dict[str, list[Instance]] = {}
+    by_service: dict[str, list[Shown]] = {}
     for instance in instances:
-        if instance.settings.monitoring is not None:
-            by_service.setdefault(instance.service, []).append(instance)
+        by_service.setdefault(instance.service, []).append(instance)
     namespace = dashboards_namespace(env)
     assert namespace is not None
     return [
@@ -249,7 +278,7 @@ def dashboards(env: Environment, instances: Sequence[Instance]) -> list[dict[str
 
 
 def _dashboard_map(
-    env: Environment, namespace: str, service: str, members: Sequence[Instance]
+    env: Environment, namespace: str, service: str, members: Sequence[Shown]
 ) -> dict[str, Any]:
     key = f"{env.name}-{service}"
     return {
@@ -269,7 +298,7 @@ def _dashboard_map(
     }
 
 
-def dashboard(environment: str, service: str, members: Sequence[Instance]) -> dict[str, Any]:
+def dashboard(environment: str, service: str, members: Sequence[Shown]) -> dict[str, Any]:
     """The Grafana dashboard of one service: the scrape targets' state, the ports, and
     per SLO its error ratio, remaining budget and burn rate; per customer, chosen by a
     `customer` variable, for a customer-scoped service (an environment-wide one's
@@ -278,17 +307,9 @@ def dashboard(environment: str, service: str, members: Sequence[Instance]) -> di
     customers = any(i.customer for i in members)
     scope = f'{own},customer=~"$customer"' if customers else own
     by = "customer" if customers else "pod"
-    slo_names = sorted({n for i in members for n in (i.settings.monitoring.slos or {})})  # type: ignore[union-attr]
-    scraped = sorted(
-        {i.settings.monitoring.scrape.port for i in members if i.settings.monitoring.scrape}  # type: ignore[union-attr]
-    )
-    ports = sorted(
-        {
-            f"{name} {port_spec(spec).port}/{port_spec(spec).protocol}"
-            for i in members
-            for name, spec in (i.settings.ports or {}).items()
-        }
-    )
+    slo_names = sorted({n for i in members for n in i.slos})
+    scraped = sorted({i.scraped for i in members if i.scraped is not None})
+    ports = sorted({port for i in members for port in i.ports})
     panels: list[dict[str, Any]] = [
         _panel(
             "text",

@@ -83,48 +83,95 @@ def tfvars(
     env: Environment, instances: Iterable[Instance], customers: Mapping[str, Customer]
 ) -> dict[str, Any]:
     """The contents of catalog.auto.tfvars.json for `env`."""
-    clusters = {cluster.name: cluster.provider or env.provider for cluster in env.clusters}
-    dns_provider = env.dns.provider if env.dns is not None else env.provider
+    clusters = providers(env)
+    tables: dict[str, dict[str, Any]] = {}
     active: set[str] = set()
-    dns: dict[str, Any] = {}
-    databases: dict[str, Any] = {}
-    buckets: dict[str, Any] = {}
     for instance in instances:
         if instance.customer:
             active.add(instance.customer)
-        infra = instance.settings.infrastructure
-        if infra is None:
-            continue
-        for entry in instance.dns_records():
-            record = entry.record
-            dns[_key(instance, entry.key)] = {
-                "name": record.owner,
-                "type": record.type,
-                "value": record.value,
-                "ttl": record.ttl,
-                "priority": record.priority,
-                "provider": dns_provider,
-            }
-        if infra.database:
-            database = infra.database
-            databases[_key(instance, "db")] = {
-                "engine": database.engine,
-                "version": database.version,
-                "size": database.size,
-                "storage_gb": database.storage_gb,
-                "high_availability": database.high_availability,
-                "customer": instance.customer,
-                "residency": _residency(instance, customers),
-                "provider": _provider(env, instance, clusters, env.databases.get(database.engine)),
-            }
-        for name, bucket in sorted((infra.buckets or {}).items()):
-            buckets[_key(instance, name)] = {
-                "versioning": bucket.versioning,
-                "retention_days": bucket.retention_days,
-                "customer": instance.customer,
-                "residency": _residency(instance, customers),
-                "provider": _provider(env, instance, clusters, env.buckets),
-            }
+        for table, entries in entries_of(env, instance, customers, clusters):
+            tables.setdefault(table, {}).update(entries)
+    return tfvars_of(env, customers, active, tables)
+
+
+def providers(env: Environment) -> dict[str, str | None]:
+    """Each cluster's provider: its own, else the environment's."""
+    return {cluster.name: cluster.provider or env.provider for cluster in env.clusters}
+
+
+def entries_of(
+    env: Environment,
+    instance: Instance,
+    customers: Mapping[str, Customer],
+    clusters: Mapping[str, str | None],
+) -> list[tuple[str, dict[str, Any]]]:
+    """(variable, key -> entry) of what one instance puts in the tfvars (`clusters`:
+    `providers`): its part of `tfvars`, kept for a customer a recompile keeps
+    (render/shares.py)."""
+    infra = instance.settings.infrastructure
+    if infra is None:
+        return []
+    dns_provider = env.dns.provider if env.dns is not None else env.provider
+    dns: dict[str, Any] = {}
+    for entry in instance.dns_records():
+        record = entry.record
+        dns[_key(instance, entry.key)] = {
+            "name": record.owner,
+            "type": record.type,
+            "value": record.value,
+            "ttl": record.ttl,
+            "priority": record.priority,
+            "provider": dns_provider,
+        }
+    found = [("dns_records", dns)]
+    if infra.database:
+        database = infra.database
+        found.append(
+            (
+                "databases",
+                {
+                    _key(instance, "db"): {
+                        "engine": database.engine,
+                        "version": database.version,
+                        "size": database.size,
+                        "storage_gb": database.storage_gb,
+                        "high_availability": database.high_availability,
+                        "customer": instance.customer,
+                        "residency": _residency(instance, customers),
+                        "provider": _provider(
+                            env, instance, clusters, env.databases.get(database.engine)
+                        ),
+                    }
+                },
+            )
+        )
+    found.append(
+        (
+            "buckets",
+            {
+                _key(instance, name): {
+                    "versioning": bucket.versioning,
+                    "retention_days": bucket.retention_days,
+                    "customer": instance.customer,
+                    "residency": _residency(instance, customers),
+                    "provider": _provider(env, instance, clusters, env.buckets),
+                }
+                for name, bucket in sorted((infra.buckets or {}).items())
+            },
+        )
+    )
+    return found
+
+
+def tfvars_of(
+    env: Environment,
+    customers: Mapping[str, Customer],
+    active: Iterable[str],
+    tables: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The tfvars from every instance's entries (`entries_of`, merged per variable) and
+    the customers with an instance in the environment (`active`)."""
+    clusters = providers(env)
     return {
         "environment": env.name,
         "clusters": {
@@ -144,9 +191,9 @@ def tfvars(
             }
             for name in sorted(active)
         },
-        "dns_records": dict(sorted(dns.items())),
-        "databases": dict(sorted(databases.items())),
-        "buckets": dict(sorted(buckets.items())),
+        "dns_records": dict(sorted(tables.get("dns_records", {}).items())),
+        "databases": dict(sorted(tables.get("databases", {}).items())),
+        "buckets": dict(sorted(tables.get("buckets", {}).items())),
     }
 
 
