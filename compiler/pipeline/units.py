@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,11 @@ from compiler.render import (
     OutputFile,
     Share,
     Unstorable,
-    from_plain,
+    from_bytes,
     group_kind,
     identities,
     sync_waves,
-    to_plain,
+    to_bytes,
 )
 
 _KIND = "compile-units"
@@ -113,36 +113,110 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
     every_service = _digest(common, *(service_of[name] for name in sorted(service_of)))
     waves = json.dumps(sync_waves(catalog), sort_keys=True)
     customers: dict[str, str] = {}
-    folders: dict[tuple[str, str, str], str] = {}
-    instances: dict[tuple[str, str], str] = {}
     for name, relative in customer_files.items():
-        if relative not in files:  # its changes would go unseen: never kept
-            continue
-        own = f"{relative}\0{files[relative]}"
-        customers[name] = _digest(every_service, own)
-        # a folder's key names no environment: the same group, the same key in each
-        group_keys: dict[tuple[str, ...], str] = {}
-        for env, placement in catalog.customers[name].environments.items():
-            placed = sorted(s for s in placement.services if s in catalog.services)
-            for service in placed:
-                if (name, service) not in instances and service_files[service] in files:
-                    instances[(name, service)] = _digest(common, own, service_of[service])
-            jobs = {s for s in placed if catalog.services[s].workload == "Job"}
-            for service in placed:
-                group = {
-                    service,
-                    *catalog.services[service].depends_on,
-                    *(t for t in placed if service in catalog.services[t].depends_on),
-                    *jobs,
-                    *(placed if service in jobs else ()),
-                }
-                members = tuple(sorted(group))
-                key = group_keys.get(members)
-                if key is None:
-                    made_of = (service_of.get(g, f"{g}\0missing") for g in members)
-                    key = group_keys[members] = _digest(common, own, waves, *made_of)
-                folders[(env, name, service)] = key
-    return Keys(customers, folders, instances)
+        if relative in files:  # else its changes would go unseen: never kept
+            customers[name] = _digest(every_service, f"{relative}\0{files[relative]}")
+
+    def instance_keys(name: str, _: Any) -> dict[Any, str]:
+        """(customer, service) -> the key of its instances, in every environment."""
+        own = f"{customer_files[name]}\0{files[customer_files[name]]}"
+        return {
+            (name, service): _digest(common, own, service_of[service])
+            for service in sorted(
+                {s for p in catalog.customers[name].environments.values() for s in p.services}
+            )
+            if service in catalog.services and service_files[service] in files
+        }
+
+    def folder_keys(name: str, env: Any) -> dict[Any, str]:
+        """(env, customer, service) -> the key of the customer's service folder there."""
+        placement = catalog.customers[name].environments.get(env)
+        if placement is None:
+            return {}
+        own = f"{customer_files[name]}\0{files[customer_files[name]]}"
+        placed = sorted(s for s in placement.services if s in catalog.services)
+        jobs = {s for s in placed if catalog.services[s].workload == "Job"}
+        folders: dict[Any, str] = {}
+        group_keys: dict[tuple[str, ...], str] = {}  # the same group, the same key
+        for service in placed:
+            group = {
+                service,
+                *catalog.services[service].depends_on,
+                *(t for t in placed if service in catalog.services[t].depends_on),
+                *jobs,
+                *(placed if service in jobs else ()),
+            }
+            members = tuple(sorted(group))
+            key = group_keys.get(members)
+            if key is None:
+                made_of = (service_of.get(g, f"{g}\0missing") for g in members)
+                key = group_keys[members] = _digest(common, own, waves, *made_of)
+            folders[(env, name, service)] = key
+        return folders
+
+    known = frozenset(customers)
+    return Keys(
+        customers,
+        _PerCustomer(
+            known,
+            folder_keys,
+            customer_at=1,
+            env_at=0,
+            environments=lambda name: catalog.customers[name].environments,
+        ),
+        _PerCustomer(known, instance_keys, customer_at=0),
+    )
+
+
+class _PerCustomer(Mapping[Any, str]):
+    """Keys worked out per customer (and environment, at `env_at`) on first use: a
+    recompile after a one-customer change needs the folder and instance keys of the
+    customers it renders only (21,000 digests at 1,000 customers, a fifth of a second
+    before any worker starts), and each worker those of its own environment."""
+
+    def __init__(
+        self,
+        customers: frozenset[str],
+        compute: Callable[[str, Any], dict[Any, str]],
+        customer_at: int,
+        env_at: int | None = None,
+        environments: Callable[[str], Iterable[str]] = lambda name: (),
+    ):
+        self._customers, self._compute = customers, compute
+        self._customer_at, self._env_at = customer_at, env_at
+        self._environments = environments  # a customer's, when keys are per environment
+        self._done: dict[tuple[str, Any], dict[Any, str]] = {}
+
+    def _of(self, name: Any, env: Any) -> dict[Any, str]:
+        found = self._done.get((name, env))
+        if found is None:
+            known = name in self._customers
+            found = self._done[(name, env)] = self._compute(name, env) if known else {}
+        return found
+
+    def __getitem__(self, key: Any) -> str:
+        at = max(self._customer_at, self._env_at or 0)
+        if not isinstance(key, tuple) or len(key) <= at:
+            raise KeyError(key)
+        env = key[self._env_at] if self._env_at is not None else None
+        return self._of(key[self._customer_at], env)[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        for found in self._every():
+            yield from found
+
+    def __len__(self) -> int:
+        return sum(map(len, self._every()))
+
+    def __bool__(self) -> bool:
+        return bool(self._customers)
+
+    def _every(self) -> Iterator[dict[Any, str]]:
+        for name in sorted(self._customers):
+            if self._env_at is None:
+                yield self._of(name, None)
+            else:  # every environment the customer is placed in
+                yield from (self._of(name, env) for env in sorted(self._environments(name)))
 
 
 def _digest(*parts: str) -> str:
@@ -236,10 +310,10 @@ def reuse(
             if entry["key"] == keys.customers.get(customer) and all(
                 (cluster, customer) in found.skip for cluster in entry["clusters"]
             ):
-                found.shares[customer] = from_plain(entry["share"])
+                found.shares[customer] = from_bytes(entry["share"])
                 found.share_records[customer] = entry
         return found
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
         return Reuse()  # a record this code did not write: nothing kept
 
 
@@ -358,11 +432,11 @@ def shares_to_record(keys: Keys, kept: Reuse, made: Mapping[str, Share]) -> dict
         if key is None:
             continue
         try:
-            plain = to_plain(share)
+            data = to_bytes(share)
         except Unstorable:
             continue
         clusters = sorted({c for member in share.members for c in member.clusters})
-        found[customer] = {"key": key, "clusters": clusters, "share": plain}
+        found[customer] = {"key": key, "clusters": clusters, "share": data}
     return dict(sorted(found.items()))
 
 

@@ -80,7 +80,7 @@ from compiler.render.scope import (
     api_group,
     group_kind,
 )
-from compiler.render.shares import Share, Unstorable, from_plain, to_plain
+from compiler.render.shares import Share, Unstorable, from_bytes, to_bytes
 from compiler.render.slo_tests import unit_tests as slo_unit_tests
 
 
@@ -110,7 +110,7 @@ __all__ = [
     "api_group",
     "derived_network_policies",
     "exposed_services",
-    "from_plain",
+    "from_bytes",
     "group_kind",
     "identities",
     "labels",
@@ -118,7 +118,7 @@ __all__ = [
     "slo_unit_tests",
     "sources_of",
     "sync_waves",
-    "to_plain",
+    "to_bytes",
 ]
 
 

@@ -28,6 +28,7 @@ customer whose share holds anything else is never kept (`plain` refuses it).
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -255,23 +256,30 @@ def plain(value: Any) -> Any:
     raise Unstorable(kind.__name__)
 
 
-def to_plain(share: Share) -> tuple[Any, ...]:
-    """`share` as plain data (`from_plain` reads it back); raises `Unstorable`."""
-    return (
-        tuple(plain(tuple(m)) for m in share.members),
-        plain({table: dict(entries) for table, entries in share.tfvars.items()}),
-        tuple(plain(tuple(r)) for r in share.routable),
-        tuple(plain(tuple(d)) for d in share.dashboards),
-        tuple(plain(tuple(p)) for p in share.probes),
-        tuple(plain(tuple(v)) for v in share.vms),
-        tuple(plain(tuple(t)) for t in share.tls),
-        tuple(plain(tuple(s)) for s in share.sides),
+def to_bytes(share: Share) -> bytes:
+    """`share` in marshal's format (`from_bytes` reads it back). Marshal writes only
+    exact builtin types; a share holding anything else (a str subclass read from YAML)
+    is made plain first (`plain`), or raises `Unstorable`."""
+    data = (
+        tuple(map(tuple, share.members)),
+        {table: dict(entries) for table, entries in share.tfvars.items()},
+        tuple(map(tuple, share.routable)),
+        tuple(map(tuple, share.dashboards)),
+        tuple(map(tuple, share.probes)),
+        tuple(map(tuple, share.vms)),
+        tuple(map(tuple, share.tls)),
+        tuple(map(tuple, share.sides)),
     )
+    try:
+        return marshal.dumps(data, 4)
+    except ValueError:
+        return marshal.dumps(plain(data), 4)
 
 
-def from_plain(data: Any) -> Share:
-    """The share `to_plain` wrote; raises (ValueError, TypeError) on another shape."""
-    members, tfvars, routables, dashboards, probes, vms, tls, sides = data
+def from_bytes(data: bytes) -> Share:
+    """The share `to_bytes` wrote; raises (ValueError, TypeError, EOFError) on another
+    shape."""
+    members, tfvars, routables, dashboards, probes, vms, tls, sides = marshal.loads(data)
     if not isinstance(tfvars, dict):
         raise TypeError("tfvars")
     return Share(
