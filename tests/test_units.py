@@ -157,7 +157,7 @@ def test_a_kept_file_that_is_rendered_after_all_makes_the_environment_render_who
     too), the writer refuses to keep it and the environment is rendered whole."""
     _compile(example)
     planted = units.Reuse(
-        kept={"prod/ansible/inventory.yml": ("mark", '{\n      "sha256": ""\n    }')}
+        kept={"prod/ansible/inventory.yml": ("mark", '{\n      "sha256": ""\n    }', "")}
     )
     monkeypatch.setattr(compile_stage, "reuse", lambda *args: planted)
     _rename(example, "acme", "Acme Planted")
@@ -333,26 +333,41 @@ def test_another_library_version_compiles_again(
     assert "up to date" not in run_cli("compile", "--root", str(example)).stdout
 
 
-def test_an_index_entry_kept_as_text_gives_the_bytes_of_the_index(example: Path):
-    """A kept file's index entry is taken from the old index as text and written as it
-    was (`Verbatim`): an index rebuilt from its own entries' text is the same bytes, and
-    each entry's text is that entry's JSON, odd characters included."""
+def test_an_index_entry_kept_as_text_gives_the_bytes_of_the_index(example: Path, cache: Path):
+    """A kept file's index entry is taken from the old index as text, where the units
+    record says it stands, and written as it was (`Verbatim`): each recorded span holds
+    exactly its file's entry, and an index rebuilt from its entries' text is the same
+    bytes."""
     from compiler.catalog import Verbatim, to_json
-    from compiler.output import index_entries
 
     _compile(example)
-    for index in sorted((example / "rendered").glob("*/index.json")):
+    out = example / "rendered"
+    spans_seen = 0
+    for index in sorted(out.glob("*/index.json")):
+        env = index.parent.name
         data = index.read_bytes()
+        text = data.decode()
         whole = json.loads(data)
-        entries = index_entries(data)
-        assert entries.keys() == whole["files"].keys()
-        for path, text in entries.items():
-            assert json.loads(text) == whole["files"][path]
-        rebuilt = {**whole, "files": {p: Verbatim(t) for p, t in entries.items()}}
-        assert to_json(rebuilt).encode() == data
-    odd = {"files": {'a/\u2028x"y.yaml': {"sources": ["é\n{", "\\"], "sha256": "0" * 64}}}
-    text = to_json(odd).encode()
-    assert {p: json.loads(t) for p, t in index_entries(text).items()} == odd["files"]
+        recorded = units._read(out, env)
+        assert isinstance(recorded, dict) and recorded["units"]
+        for unit in recorded["units"].values():
+            spans = dict(unit["apps"])
+            for folder in unit["folders"].values():
+                spans.update(folder["spans"])
+            for path, (start, end) in spans.items():
+                relative = path.removeprefix(f"{env}/")
+                assert json.loads(text[start:end]) == whole["files"][relative]
+                spans_seen += 1
+        entries = {
+            relative: Verbatim(
+                json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False).replace(
+                    "\n", "\n    "
+                )
+            )
+            for relative, entry in whole["files"].items()
+        }
+        assert to_json({**whole, "files": entries}).encode() == data
+    assert spans_seen > 50
 
 
 @pytest.mark.parametrize("applications", ["per-service", "per-customer"])

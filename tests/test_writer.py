@@ -677,3 +677,38 @@ def test_a_kill_at_any_moment_of_an_in_place_update_leaves_the_old_or_the_new_tr
         write_tree(out, [{p: d for p, d in old.items() if p != ".gitopsc"}], ENVIRONMENTS, True)
         assert _snapshot(out) == old
     assert finished, "the update has more steps than the kills covered"
+
+
+def test_an_index_made_of_entry_texts_is_to_jsons_and_each_span_is_its_entry():
+    """A compile that records units writes its index from each file's entry as text
+    (writer.py `_index_text`), noting where each stands for the next compile to take
+    it from (pipeline/units.py): the bytes are `json.dumps`'s, odd paths and values
+    too, and each span holds exactly its file's entry."""
+    from compiler.catalog import to_json_member
+    from compiler.output.writer import _index_text
+
+    raw = {
+        "b/x.yaml": {"sha256": "a", "instances": ["é", 'q"x', "\u2028"], "objects": []},
+        "a/ü.yaml": {"k": [], "n": None, "f": 1.5},
+        'c"d\\e': {"z": [1, "two"]},
+    }
+    document = {"generator": "gitopsc", "environment": "prod", "layout": "documents"}
+    spans: dict[str, tuple[int, int]] = {}
+    text = _index_text(
+        "prod", document, {path: to_json_member(entry, 2) for path, entry in raw.items()}, spans
+    )
+    assert (
+        text
+        == json.dumps({**document, "files": raw}, indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    )
+    assert sorted(spans) == sorted(f"prod/{path}" for path in raw)
+    for path, (start, end) in spans.items():
+        assert json.loads(text[start:end]) == raw[path.removeprefix("prod/")]
+        assert text[start:end] == to_json_member(raw[path.removeprefix("prod/")], 2)
+    empty: dict[str, tuple[int, int]] = {}
+    assert (
+        _index_text("prod", document, {}, empty)
+        == json.dumps({**document, "files": {}}, indent=2, sort_keys=True) + "\n"
+    )
+    assert empty == {}

@@ -43,7 +43,14 @@ from compiler.catalog.argo_names import (
     root_name,
 )
 from compiler.catalog.edges import EDGE_CONFIG_PATH, Routable, routable, routed
-from compiler.catalog.emit import Unsafe, Verbatim, data_digest, to_json, to_yaml
+from compiler.catalog.emit import (
+    Unsafe,
+    Verbatim,
+    data_digest,
+    to_json,
+    to_json_member,
+    to_yaml,
+)
 from compiler.catalog.files import (
     CONFIG_VOLUME,
     HASH_ANNOTATION,
@@ -247,6 +254,7 @@ __all__ = [
     "tenant_domains",
     "tenant_id",
     "to_json",
+    "to_json_member",
     "to_yaml",
     "within",
 ]

@@ -271,6 +271,19 @@ def to_json(data: Any) -> str:
     return "".join(parts)
 
 
+def to_json_member(data: Any, depth: int) -> str:
+    """`data` as `to_json` writes it as a member `depth` levels down (an index entry is
+    two: `files`, then its path), so that it can be given back as `Verbatim`."""
+    newline = "\n" + "  " * depth
+    parts: list[str] = []
+    try:
+        _json(data, newline, parts)
+    except (_NotPlain, RecursionError):
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return text.replace("\n", newline)
+    return "".join(parts)
+
+
 class Verbatim(str):
     """A value `to_json` writes as this text, unchanged: the text `to_json` wrote for
     it before, at the same place (a kept file's entry in an index, output/writer.py),

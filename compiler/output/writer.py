@@ -43,16 +43,16 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from compiler.catalog import Verbatim, data_digest, to_json, to_yaml
+from compiler.catalog import Verbatim, data_digest, to_json, to_json_member, to_yaml
 from compiler.errors import UsageError
 from compiler.output.guard import cannot_write, output_lock, real_path
 from compiler.output.layout import holds_documents, identity, pack
@@ -153,8 +153,9 @@ def render_tree(
     layouts: Mapping[str, str],
     known: Mapping[str, Sequence[str]] | None = None,
     emitted: dict[str, tuple[str, str]] | None = None,
-    kept: Mapping[str, tuple[str, str]] | None = None,
+    kept: Mapping[str, tuple[str, str, str]] | None = None,
     owners: dict[str, tuple[str, ...]] | None = None,
+    spans: dict[str, tuple[int, int]] | None = None,
 ) -> dict[str, bytes | None]:
     """Relative path -> bytes for the environments given, each laid out as `layouts`
     says (output/layout.py), index files included.
@@ -167,20 +168,22 @@ def render_tree(
 
     `kept` are files not rendered at all, which the caller vouches are on disk as the
     compile it took them from left them, and would be rendered the same (path ->
-    (mark, that compile's index entry as its index holds it, `index_entries`);
-    pipeline/units.py): they map to None and keep their index entry, text unchanged.
-    One that was rendered after all raises `KeptRendered`: the caller's reasoning
-    failed, and it renders everything instead. `owners`, if given, is filled with each
-    rendered file's instances."""
+    (mark, that compile's index entry as its index holds it, the sha256 that entry
+    records); pipeline/units.py): they map to None and keep their index entry, text
+    unchanged. One that was rendered after all raises `KeptRendered`: the caller's
+    reasoning failed, and it renders everything instead. `owners`, if given, is filled
+    with each rendered file's instances; `spans` with where each file's entry stands
+    in its index's text (path -> start, end), so that a later compile that keeps the
+    file takes its entry from there, not parsing the index (pipeline/units.py)."""
     tree: dict[str, bytes | None] = {}
     for env, files in sorted(files_by_env.items()):
         index: dict[str, Any] = {}
-        for path, (mark, entry) in (kept or {}).items():
+        for path, (mark, entry, sha) in (kept or {}).items():
             if path.startswith(f"{env}/"):
                 tree[path] = None
                 index[path.removeprefix(f"{env}/")] = Verbatim(entry)
                 if emitted is not None:
-                    emitted[path] = (mark, _entry_sha256(entry))
+                    emitted[path] = (mark, sha)
         for file in pack(files, layouts[env]):
             if file.path in tree:
                 raise KeptRendered(file.path)
@@ -197,54 +200,52 @@ def render_tree(
             tree[file.path] = content
             if emitted is not None and mark:
                 emitted[file.path] = (mark, sha)
-            index[file.path.removeprefix(f"{env}/")] = {
+            entry = {
                 "sha256": sha,
                 "instances": list(file.instances),
                 "sources": list(file.sources),
                 "objects": _objects(file),
             }
-        index_bytes = to_json(
-            {
-                "generator": "gitopsc",
-                "environment": env,
-                "layout": layouts[env],
-                "files": dict(sorted(index.items())),
-            }
-        ).encode()
+            if spans is None:
+                index[file.path.removeprefix(f"{env}/")] = entry
+            else:  # as the index writes it (in `files`, under its path: two levels down)
+                index[file.path.removeprefix(f"{env}/")] = Verbatim(to_json_member(entry, 2))
+        document = {"generator": "gitopsc", "environment": env, "layout": layouts[env]}
+        if spans is None:
+            index_text = to_json({**document, "files": dict(sorted(index.items()))})
+        else:  # every entry is text already: joined, each one's span noted
+            index_text = _index_text(env, document, index, spans)
+        index_bytes = index_text.encode()
         tree[f"{env}/index.json"] = index_bytes
         if emitted is not None:  # no mark (always written), but the sha256 it must have
             emitted[f"{env}/index.json"] = ("", hashlib.sha256(index_bytes).hexdigest())
     return tree
 
 
-def index_entries(data: bytes) -> dict[str, str]:
-    """Each file's entry in an index as `render_tree` wrote it (path -> the entry's JSON
-    text, as it stands after `"path": `). In the canonical JSON of an index, an entry
-    opens on a line of its own at four spaces and closes on the first line that is four
-    spaces and `}`, and no string holds a line break. (The close is found with
-    `str.find`, not by the pattern: a lazy match across 5 MB took twice as long.)"""
-    text = data.decode()
-    entries: dict[str, str] = {}
-    for match in _ENTRY.finditer(text):
-        close = text.find("\n    }", match.end())
-        if close < 0:
-            break
-        entries[_json_key(match.group(1))] = "{\n" + text[match.end() : close] + "\n    }"
-    return entries
-
-
-def _json_key(quoted: str) -> str:
-    return quoted[1:-1] if "\\" not in quoted else json.loads(quoted)
-
-
-_ENTRY = re.compile(r'\n    ("(?:[^"\\\n]|\\.)*"): \{\n')
-_SHA256 = re.compile(r'\n      "sha256": "([0-9a-f]{64})"')
-
-
-def _entry_sha256(entry: str) -> str:
-    """The sha256 an index entry (`index_entries`) records."""
-    found = _SHA256.search(entry)
-    return found.group(1) if found else ""
+def _index_text(
+    env: str,
+    document: Mapping[str, str],
+    index: Mapping[str, str],
+    spans: dict[str, tuple[int, int]],
+) -> str:
+    """The index as `to_json` writes it, from each file's entry as text (relative path
+    -> entry), noting where each entry stands (`spans`, by path). Its `files` are
+    written here, joined (a line break and four spaces, the path as a JSON string,
+    `: `, the entry; a comma before all but the first), and given to `to_json` as text;
+    `to_json` puts them after `"files": `, the second of the document's sorted keys."""
+    paths = sorted(index)
+    members = [f"\n    {encode_basestring(path)}: {index[path]}" for path in paths]
+    files = "{" + ",".join(members) + "\n  }" if members else "{}"
+    text = to_json({**document, "files": Verbatim(files)})
+    at = len('{\n  "environment": ' + encode_basestring(document["environment"]) + ',\n  "files": ')
+    if not text.startswith(files, at):  # not as reasoned: no spans, nothing kept next time
+        return text
+    at += 1  # "{"
+    for path, member in zip(paths, members, strict=True):
+        end = at + len(member)
+        spans[f"{env}/{path}"] = (end - len(index[path]), end)
+        at = end + 1  # ","
+    return text
 
 
 def content_mark(file: OutputFile) -> str:

@@ -154,10 +154,11 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
         known, kept = prepared.known, prepared.kept
         learned: dict[str, tuple[str, str]] = {}
         owners: dict[str, tuple[str, ...]] = {}
+        spans: dict[str, tuple[int, int]] = {}
         made: dict[str, Share] = {}
         try:
             files = render(one, repo_path, kept, made)
-            tree = render_tree(files, layouts, known, learned, kept.kept, owners)
+            tree = render_tree(files, layouts, known, learned, kept.kept, owners, spans)
         except KeptRendered:  # what it would keep is not as it reasoned: render all
             if kept.shares:  # the customers kept whole are resolved now
                 try:
@@ -167,15 +168,16 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
             kept = Reuse()
             learned.clear()
             owners.clear()
+            spans.clear()
             made.clear()
             files = render(one, repo_path, None, made)
-            tree = render_tree(files, layouts, known, learned, None, owners)
+            tree = render_tree(files, layouts, known, learned, None, owners, spans)
         if emitted.out is not None:
             record(
                 emitted.out,
                 env,
                 emitted.pending,
-                learn(env, emitted.keys, owners, files[env], kept),
+                learn(env, emitted.keys, owners, files[env], kept, spans),
                 shares_to_record(emitted.keys, kept, made),
             )
         return tree, learned, [], prepared.seen, prepared.listing

@@ -134,11 +134,19 @@ def inventory(
 
 
 def inert(value: Any) -> Any:
-    """`value` with every string that Jinja would template marked `!unsafe`."""
+    """`value` with every string that Jinja would template marked `!unsafe`; `value`
+    itself when none would be. Its `repr` shows every string as written, and puts no
+    `{`, `%` or `#` after a `{` of its own (one opens a dict, before a key or `}`), so
+    one look at it finds any (hiera.py `literal`)."""
+    text = repr(value)
+    return _inert(value) if any(marker in text for marker in _JINJA) else value
+
+
+def _inert(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: inert(item) for key, item in value.items()}
+        return {key: _inert(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [inert(item) for item in value]
+        return [_inert(item) for item in value]
     if isinstance(value, str) and any(marker in value for marker in _JINJA):
         return Unsafe(value)
     return value

@@ -106,11 +106,18 @@ def nodes(
 
 
 def literal(value: Any) -> Any:
-    """`value` with every `%{` in its strings (keys too) escaped for Hiera."""
+    """`value` with every `%{` in its strings (keys too) escaped for Hiera; `value`
+    itself when none holds one. Its `repr` shows every string as written (`%` and `{`
+    are printable) and puts no `%` between them, so one look at it finds any: a relay
+    host's node, with a thousand customers' data, is 110,000 values to walk."""
+    return _literal(value) if "%{" in repr(value) else value
+
+
+def _literal(value: Any) -> Any:
     if isinstance(value, dict):
-        return {literal(key): literal(item) for key, item in value.items()}
+        return {_literal(key): _literal(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [literal(item) for item in value]
+        return [_literal(item) for item in value]
     if isinstance(value, str) and "%{" in value:
         return value.replace("%{", _ESCAPED)
     return value
