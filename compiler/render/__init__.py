@@ -232,6 +232,7 @@ def render_environment(
         connected = connections(catalog, env, instances, kept_routable)[0]
     by_id = {instance.id: instance for instance in instances}
     sides = network.sides_by_instance(connected)
+    declared = shares.declared_sides(sides)  # before the kept customers' are added
     _add_kept_sides(sides, kept_shares, by_id)
     waves = sync_waves(catalog)
     sources = {instance.id: sources_of(catalog, instance) for instance in instances}
@@ -254,7 +255,6 @@ def render_environment(
     by_customer: dict[str | None, list[Instance]] = {}
     for instance in instances:
         by_customer.setdefault(instance.customer, []).append(instance)
-    declared = shares.declared_sides(connected)
     made = {
         customer: shares.share_of(catalog, env, group, sources, declared)
         for customer, group in by_customer.items()

@@ -29,7 +29,7 @@ customer whose share holds anything else is never kept (`plain` refuses it).
 from __future__ import annotations
 
 import marshal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -148,25 +148,18 @@ def share_of(
 
 
 def declared_sides(
-    connected: Iterable[Connection],
+    sides: Mapping[str, Sequence[tuple[str, Connection]]],
 ) -> dict[str, list[tuple[str, str, Connection]]]:
     """For each instance id, the (side's instance id, direction, connection) of every
     connection it declares whose side is another instance's: what that instance's
-    NetworkPolicies take from it."""
+    NetworkPolicies take from it (`sides`: render/network.py `sides_by_instance`, each
+    instance's in the order its policies take them)."""
     found: dict[str, list[tuple[str, str, Connection]]] = {}
-    for connection in connected:
-        declarer = connection.declared_by.id
-        for direction, end, purpose in (
-            ("egress", connection.source, connection.purposes[0]),
-            ("ingress", connection.destination, connection.purposes[1]),
-        ):
-            if (
-                purpose is not None
-                and isinstance(end, Pods)
-                and end.instance is not None
-                and end.instance.id != declarer
-            ):
-                found.setdefault(declarer, []).append((end.instance.id, direction, connection))
+    for end, carried in sides.items():
+        for direction, connection in carried:
+            declarer = connection.declared_by.id
+            if declarer != end:
+                found.setdefault(declarer, []).append((end, direction, connection))
     return found
 
 
