@@ -43,3 +43,12 @@ def test_every_known_version_has_its_own_schemas():
     known = versions.kubernetes_versions()
     assert "1.30" in known and "1.31" in known
     assert [schema_version(v).rsplit(".", 1)[0] for v in known] == list(known)
+
+
+def test_the_versions_read_off_the_schema_folders_are_kubernetes_validates_own():
+    """`kubernetes_versions` reads kubernetes-validate's schema folders without importing
+    it (a faster start): it must find exactly the minor versions the library lists."""
+    from kubernetes_validate import utils as kv_utils
+
+    listed = {".".join(v.split(".")[:2]) for v in kv_utils.all_versions()}
+    assert set(versions.kubernetes_versions()) == listed and len(listed) >= 10

@@ -712,3 +712,35 @@ def test_an_index_made_of_entry_texts_is_to_jsons_and_each_span_is_its_entry():
         == json.dumps({**document, "files": {}}, indent=2, sort_keys=True) + "\n"
     )
     assert empty == {}
+
+
+@pytest.mark.parametrize("how", ["removed", "a symlink", "a folder"])
+def test_a_kept_file_gone_from_its_path_stops_the_write_naming_it(tmp_path: Path, how: str):
+    """A file the compile kept (None: the last compile's bytes, as it saw them) that is
+    no longer a regular file at its path when the writer comes to it: nothing is
+    written, the error names it, and the kept files of other folders are not the cause."""
+    out = tmp_path / "rendered"
+    first = {"dev/a/x.yaml": b"x\n", "dev/b/y.yaml": b"y\n", "dev/index.json": b"{}\n"}
+    write_tree(out, [first], ["dev"], True)
+    before = _snapshot(out)
+    target = out / "dev/b/y.yaml"
+    target.unlink()
+    if how == "a symlink":
+        target.symlink_to(out / "dev/a/x.yaml")
+    elif how == "a folder":
+        target.mkdir()
+    after_edit = _snapshot(out)
+    update = {"dev/a/x.yaml": None, "dev/b/y.yaml": None, "dev/index.json": b'{"n": 1}\n'}
+    with pytest.raises(UsageError, match=r"dev/b/y\.yaml was removed or replaced while gitopsc"):
+        write_tree(out, [update], ["dev"], True)
+    assert _snapshot(out) == after_edit and after_edit != before
+    _no_strays(tmp_path)
+    # every kept file in place: the update goes through
+    if how == "a folder":
+        target.rmdir()
+    elif how == "a symlink":
+        target.unlink()
+    target.write_bytes(b"y\n")
+    write_tree(out, [update], ["dev"], True)
+    assert (out / "dev/index.json").read_bytes() == b'{"n": 1}\n'
+    assert (out / "dev/a/x.yaml").read_bytes() == b"x\n"

@@ -11,8 +11,9 @@ not serve could pass the gate and fail the sync. Such a version is refused inste
 from __future__ import annotations
 
 import functools
-
-from kubernetes_validate import utils as kv_utils
+import importlib.util
+import re
+from pathlib import Path
 
 from compiler.catalog.layout import Catalog
 from compiler.errors import Problem
@@ -33,8 +34,18 @@ def cluster_problems(catalog: Catalog) -> list[Problem]:
 @functools.cache
 def kubernetes_versions() -> tuple[str, ...]:
     """The minor versions gitopsc has Kubernetes schemas for: kubernetes-validate's, which
-    the schema check reads (`check/schemas.py`)."""
-    found = {".".join(v.split(".")[:2]) for v in kv_utils.all_versions()}
+    the schema check reads (`check/schemas.py`). Read off the schema folders it ships
+    (`v1.30.0-local`, ...), as its `utils.all_versions` does, without importing it: that
+    loads jsonschema, PyYAML and referencing, a sixth of every command's start."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or spec.origin is None:
+        raise ImportError("kubernetes-validate is not installed")
+    folder = Path(spec.origin).parent / "kubernetes-json-schema"
+    found = {
+        match.group(1)
+        for entry in folder.iterdir()
+        if (match := re.match(r"v(\d+\.\d+)\.", entry.name)) is not None
+    }
     return tuple(sorted(found, key=_minor))
 
 

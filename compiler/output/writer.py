@@ -443,18 +443,22 @@ def _update_in_place(
         new_folders: set[str] = set()
         marker = {MARKER: _MARKER_TEXT.encode()}
         for tree in itertools.chain([marker], parts):
+            for env in later & {path.partition("/")[0] for path in tree}:
+                list_later(env)
+            kept = [path for path, data in tree.items() if data is None]
+            _still_there(out, kept, files)
+            new_paths.update(kept)
+            new_folders.update(path.rpartition("/")[0] for path in kept)
             by_folder: dict[str, list[str]] = {}
-            for path in sorted(tree):
+            for path in sorted(path for path, data in tree.items() if data is not None):
                 folder, name = _safe_relative(path)
                 by_folder.setdefault(folder, []).append(name)
-            for env in later & {folder.partition("/")[0] for folder in by_folder}:
-                list_later(env)
             for folder, names in by_folder.items():
                 renames += _stage_folder(tree, out, (staged, stage), folder, names, files, renames)
                 new_paths.update(f"{folder}/{name}" if folder else name for name in names)
                 new_folders.add(folder)
-                if written is not None and tree is not marker:
-                    written(len(names))
+            if written is not None and tree is not marker:
+                written(len(tree))
         for env in sorted(later):  # no part had a file of it
             list_later(env)
         keep = _with_parents(new_folders)
@@ -526,6 +530,18 @@ def _current(
     return files, folders
 
 
+def _still_there(out: Path, kept: Iterable[str], files: Mapping[str, bool]) -> None:
+    """Refuse to go on if a file `render_tree` kept (the last compile's, as the caller
+    saw it) is no longer a regular file at its path. Only paths listed under `out` are
+    in `files`, so a kept path needs no other check to be a safe one."""
+    gone = sorted(path for path in kept if not files.get(path))
+    if gone:
+        raise UsageError(
+            f"{out / gone[0]} was removed or replaced while gitopsc compiled; nothing was written",
+            "run `gitopsc compile` again",
+        )
+
+
 def _stage_folder(
     tree: Mapping[str, bytes | None],
     out: Path,
@@ -545,21 +561,14 @@ def _stage_folder(
     removed again per changed file's folder (6,000 at 1,000 customers when one
     service's default changes)."""
     prefix = f"{folder}/" if folder else ""
-    current: int | None = None  # opened when a file must be compared: not for kept ones
+    current: int | None = None  # opened when a file must be compared
     opened = False
     changed: list[list[str]] = []
     staged, stage_path = stage
     try:
         for name in names:
             data = tree[prefix + name]
-            if data is None:  # kept: the caller saw it as the last compile left it
-                if not files.get(prefix + name):
-                    raise UsageError(
-                        f"{out / folder / name} was removed or replaced while gitopsc "
-                        "compiled; nothing was written",
-                        "run `gitopsc compile` again",
-                    )
-                continue
+            assert data is not None  # kept files are not staged (`_still_there`)
             if files.get(prefix + name) and not opened:
                 current, opened = _open_folder(out / folder) if folder else _open_folder(out), True
             if files.get(prefix + name) and current is not None and _same_file(current, name, data):

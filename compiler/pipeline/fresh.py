@@ -148,7 +148,7 @@ class Deferred:
                 mark is not None
                 and self.files.get(path) == status
                 and (path not in self.racy or _sha256(self.out / path) == self.racy[path])
-                and isinstance(mark, list)
+                and isinstance(mark, (list, tuple))
                 and len(mark) == 2
             ):
                 known[path] = mark
@@ -208,7 +208,7 @@ def last_compile(
     known = {
         path: mark
         for path, mark in marks.items()  # type: ignore[union-attr]
-        if isinstance(mark, list) and len(mark) == 2 and path in same
+        if isinstance(mark, (list, tuple)) and len(mark) == 2 and path in same
     }
     return LastCompile(False, known, now, generation)
 
@@ -248,23 +248,24 @@ def remember(
     expected[MARKER] = hashlib.sha256(MARKER_BYTES).hexdigest()
     files = _left(out, expected, emitted, start, known or {})
     racy: dict[str, str] = {}
+    recent, racy_from = placed - _RACY_NS, taken - _RACY_NS
+    start = start or {}
     for path, status in list(files.items()):
-        changed = max(status[1], status[2])
-        if changed >= placed - _RACY_NS:
+        if status[1] >= recent or status[2] >= recent:  # modified or changed since placed
             sha = _sha256(out / path)
             if sha != expected[path]:
                 del files[path]
-            elif changed >= taken - _RACY_NS:
+            elif max(status[1], status[2]) >= racy_from:
                 racy[path] = sha
-        elif start is not None and path in start and start[path] != status:
+        elif start.get(path, status) != status:
             del files[path]
     record = {
         "generation": generation,
         "inputs": digest,
         "setting": _setting(repo_path),
-        "files": files,
+        "files": files,  # sorted by path (`_left`), and so is what follows
         "racy": racy,
-        "emitted": {path: list(mark) for path, mark in sorted(emitted.items()) if path in files},
+        "emitted": {path: tuple(emitted[path]) for path in files if path in emitted},
     }
     _write_record(out, record)
 
@@ -286,7 +287,13 @@ def _left(
     for path in sorted(expected):
         before = start.get(path) if start is not None else None
         mark = known.get(path)
-        if before is not None and mark is not None and list(mark) == list(emitted.get(path, ())):
+        now = emitted.get(path)
+        if (
+            before is not None
+            and mark is not None
+            and now is not None
+            and tuple(mark) == tuple(now)
+        ):
             files[path] = before
             continue
         try:
