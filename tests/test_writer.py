@@ -26,7 +26,14 @@ import pytest
 
 from compiler.errors import UsageError
 from compiler.output import guard
-from compiler.output.writer import read_tree, write_file_atomically, write_tree
+from compiler.output.writer import (
+    Staged,
+    read_tree,
+    stage_part,
+    staging,
+    write_file_atomically,
+    write_tree,
+)
 from tests.conftest import REPO, commit_example, run_cli
 
 ENVIRONMENTS = ("dev", "prod", "staging")
@@ -193,8 +200,12 @@ def test_short_writes_are_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert read_tree(tmp_path / "out", ["dev"]) == tree
 
 
-def test_a_file_size_limit_is_a_clear_error_and_keeps_the_old_tree(example: Path):
-    """Under `ulimit -f 64` the compile used to exit 0 with files cut at 65,536 bytes."""
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_file_size_limit_is_a_clear_error_and_keeps_the_old_tree(example: Path, workers: bool):
+    """Under `ulimit -f 64` the compile used to exit 0 with files cut at 65,536 bytes.
+    The same in forked render workers, as for a large catalog: they stage the files of
+    their environments themselves (writer.py `stage_part`), and a limit must not kill
+    them (SIGXFSZ) but fail their write, named."""
     out = example / "rendered"
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     before = _snapshot(out)
@@ -205,8 +216,16 @@ def test_a_file_size_limit_is_a_clear_error_and_keeps_the_old_tree(example: Path
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
+    forced = "import compiler.pipeline.load as load; load._PARALLEL_FROM = 0; " if workers else ""
     process = subprocess.run(
-        [sys.executable, "-m", "compiler.cli", "compile", "--root", str(example)],
+        [
+            sys.executable,
+            "-c",
+            f"{forced}from compiler.cli import main; main()",
+            "compile",
+            "--root",
+            str(example),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -589,7 +608,8 @@ def test_files_are_staged_flat_and_numbered(example: Path):
     was about to commit it: numbered files only, no folder in it (staging made and
     removed a folder per changed file's folder before: 6,000 at 1,000 customers when
     one service's default changed), and the next reader removes it, leaving the old
-    tree."""
+    tree. What the compile of an environment staged itself (writer.py `stage_part`) is
+    numbered after the environment's place: `<k>-<n>`."""
     out = example / "rendered"
     assert run_cli("compile", "--root", str(example)).exit_code == 0
     old = _snapshot(out)
@@ -598,8 +618,14 @@ def test_files_are_staged_flat_and_numbered(example: Path):
     (stage,) = [p for p in example.iterdir() if p.name.startswith(".gitopsc-stage-rendered-")]
     entries = sorted(stage.iterdir(), key=lambda p: p.name)
     staged = [p for p in entries if p.name != ".gitopsc-journal"]
-    assert len(staged) >= 2 and all(p.is_file() and p.name.isdigit() for p in staged), entries
-    assert sorted(int(p.name) for p in staged) == list(range(len(staged)))
+    assert len(staged) >= 2 and all(p.is_file() for p in staged), entries
+    numbers: dict[str, list[int]] = {}
+    for p in staged:
+        tag, _, number = p.name.rpartition("-")
+        assert (not tag or tag.isdigit()) and number.isdigit(), entries
+        numbers.setdefault(tag, []).append(int(number))
+    assert all(sorted(n) == list(range(len(n))) for n in numbers.values()), entries
+    assert [tag for tag in numbers if tag], f"no environment staged its own files: {entries}"
     assert run_cli("compile", "--check", "--root", str(example)).exit_code == 1
     assert _snapshot(out) == old
     _no_strays(example)
@@ -744,3 +770,42 @@ def test_a_kept_file_gone_from_its_path_stops_the_write_naming_it(tmp_path: Path
     write_tree(out, [update], ["dev"], True)
     assert (out / "dev/index.json").read_bytes() == b'{"n": 1}\n'
     assert (out / "dev/a/x.yaml").read_bytes() == b"x\n"
+
+
+def test_files_an_environments_compile_staged_are_put_in_place_and_checked_first(
+    tmp_path: Path,
+):
+    """The compile of an environment stages its new and changed files itself
+    (`stage_part`, in its render worker): a file whose bytes are on disk already is kept
+    (None), the others are written to the staging folder `staging` made, and the write
+    renames them into place. A staged file missing from the staging folder stops the
+    write before the commit point: the old tree stays whole, and no staging folder is
+    left behind."""
+    out = tmp_path / "rendered"
+    write_tree(out, [{"dev/a/x.yaml": b"x\n", "dev/index.json": b"{}\n"}], ["dev"], True)
+    before = _snapshot(out)
+    new = {"dev/a/x.yaml": b"x\n", "dev/b/y.yaml": b"y\n", "dev/index.json": b'{"n": 1}\n'}
+    listed = {"dev/a/x.yaml": True, "dev/index.json": True}
+    with staging(out) as stage:
+        assert stage is not None and stage.is_dir() and stage.parent == tmp_path
+        part = stage_part(out, stage, 3, new, listed)
+        assert part["dev/a/x.yaml"] is None
+        staged = {path: part[path] for path in ("dev/b/y.yaml", "dev/index.json")}
+        assert all(isinstance(name, Staged) and name.startswith("3-") for name in staged.values())
+        assert {(stage / name).read_bytes() for name in staged.values()} == {
+            b"y\n",
+            b'{"n": 1}\n',
+        }
+        (stage / staged["dev/index.json"]).unlink()
+        with pytest.raises(UsageError, match=r"dev/index\.json: its new bytes are missing"):
+            write_tree(out, [part], ["dev"], True, staged=stage)
+        assert _snapshot(out) == before
+    _no_strays(tmp_path)
+    with staging(out) as stage:
+        assert stage is not None
+        write_tree(out, [stage_part(out, stage, 3, new, listed)], ["dev"], True, staged=stage)
+    assert _snapshot(out) == {**before, **new}
+    _no_strays(tmp_path)
+    # a folder gitopsc did not write gets no staging folder: a first compile builds anew
+    with staging(tmp_path / "elsewhere") as stage:
+        assert stage is None

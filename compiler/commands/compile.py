@@ -33,6 +33,7 @@ from compiler.output import (
     output_lock,
     read_tree,
     recover,
+    staging,
     write_tree,
 )
 
@@ -104,6 +105,8 @@ def run(
                 root=root,
                 deferred=last.deferred,
             )
+            if last.deferred is not None:  # the workers list their folders: they stage too
+                emitted.stage = stack.enter_context(staging(out))
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )
@@ -122,6 +125,7 @@ def run(
                 lambda count: progress.advance(writing, count),
                 # the workers listed their environments' folders (fresh.py `Deferred`)
                 emitted.listed.get if emitted is not None and emitted.deferred else None,
+                emitted.stage if emitted is not None else None,
             )
             if emitted is not None and last is not None:
                 # a compile of some environments kept the others as they were: their

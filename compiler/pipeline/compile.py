@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from compiler.catalog import Catalog, Kept, customer_of_id, shard_of, sole_customer
 from compiler.errors import CatalogInvalid, Problem, UsageError
-from compiler.output import Listing, render_tree
+from compiler.output import Listing, render_tree, stage_part
 from compiler.pipeline import interpolated
 from compiler.pipeline.fresh import Deferred
 from compiler.pipeline.load import (
@@ -97,19 +97,23 @@ class Emitted:
     # the generation this compile's units are recorded under, by the worker that
     # rendered them (not sent back: tens of MB), and that its record names once written
     pending: str = field(default_factory=lambda: secrets.token_hex(16))
+    # the staging folder of the writer's update in place (output/writer.py `staging`):
+    # a worker that listed its environment's folder writes the files it changes there
+    stage: Path | None = None
 
 
 _SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked workers inherit
 
 
 _Part = tuple[
-    dict[str, bytes | None],
+    dict[str, bytes | str | None],
     dict[str, tuple[str, str]],
     list[Problem],
     dict[str, list[int]],
     Listing | None,
 ]
-"""One environment's files (None: kept), their [mark, sha256], its problems, and the
+"""One environment's files (None: kept; a name: staged, `Emitted.stage`), their
+[mark, sha256], its problems, and the
 statuses of its files before the compile and its folder's listing (`Emitted.deferred`;
 else empty and None)."""
 
@@ -172,6 +176,10 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
             made.clear()
             files = render(one, repo_path, None, made)
             tree = render_tree(files, layouts, known, learned, None, owners, spans)
+        part: dict[str, bytes | str | None] = dict(tree)
+        if emitted.stage is not None and emitted.out is not None and prepared.listing is not None:
+            position = sorted(resolved.catalog.environments).index(env)
+            part = stage_part(emitted.out, emitted.stage, position, tree, prepared.listing[0])
         if emitted.out is not None:
             record(
                 emitted.out,
@@ -180,7 +188,7 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
                 learn(env, emitted.keys, owners, files[env], kept, spans),
                 shares_to_record(emitted.keys, kept, made),
             )
-        return tree, learned, [], prepared.seen, prepared.listing
+        return part, learned, [], prepared.seen, prepared.listing
     except CatalogInvalid as invalid:
         return {}, {}, invalid.problems, {}, None
 
@@ -190,7 +198,7 @@ def render_parts(
     repo_path: str = "rendered",
     done: Callable[[str], None] | None = None,
     emitted: Emitted | None = None,
-) -> Iterator[dict[str, bytes | None]]:
+) -> Iterator[dict[str, bytes | str | None]]:
     """Each environment's files as bytes, yielded as soon as it is rendered.
 
     Environments are independent, so each is rendered and emitted in its own worker
@@ -243,7 +251,7 @@ def _finished(
     problems: list[Problem],
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
-) -> Iterator[dict[str, bytes | None]]:
+) -> Iterator[dict[str, bytes | str | None]]:
     tree, learned, found, seen, listing = result
     problems += found
     if emitted is not None:
@@ -296,17 +304,17 @@ def compile_parts(
     return Parts(_gathered(_pooled(pool, jobs), catalog, environments, done, emitted), pool)
 
 
-class Parts(Iterator[dict[str, bytes | None]]):
+class Parts(Iterator[dict[str, bytes | str | None]]):
     """The parts of a compile (`compile_parts`), and the pool computing them."""
 
     def __init__(
         self,
-        parts: Generator[dict[str, bytes | None], None, None],
+        parts: Generator[dict[str, bytes | str | None], None, None],
         pool: ProcessPoolExecutor | None = None,
     ):
         self._parts, self._pool = parts, pool
 
-    def __next__(self) -> dict[str, bytes | None]:
+    def __next__(self) -> dict[str, bytes | str | None]:
         return next(self._parts)
 
     def close(self) -> None:
@@ -324,7 +332,7 @@ def _compiled_here(
     repo_path: str,
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
-) -> Iterator[dict[str, bytes | None]]:
+) -> Iterator[dict[str, bytes | str | None]]:
     """`compile_parts` in this process: each environment as a worker does it."""
 
     def compiled() -> Generator[tuple[str, tuple[_Part, bool]], None, None]:
@@ -364,7 +372,7 @@ def _gathered(
     environments: Sequence[str],
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
-) -> Iterator[dict[str, bytes | None]]:
+) -> Iterator[dict[str, bytes | str | None]]:
     problems: list[Problem] = []
     unresolved: list[Problem] = []
     try:
