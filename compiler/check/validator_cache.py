@@ -168,8 +168,12 @@ def _new_key(folder: int, name: str) -> None:
         raise
 
 
-def _signature(key: str, secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, key.encode() + b"\0" + payload, hashlib.sha256).digest()
+def _signature(key: str, secret: bytes, payload: bytes | memoryview) -> bytes:
+    """The HMAC of `key` and `payload`, the payload hashed where it lies (not copied
+    behind the key: entries of tens of MB, pipeline/units.py)."""
+    signature = hmac.new(secret, key.encode() + b"\0", hashlib.sha256)
+    signature.update(payload)
+    return signature.digest()
 
 
 def read_signed(path: Path, key: str, secret: bytes) -> bytes | None:
@@ -179,10 +183,10 @@ def read_signed(path: Path, key: str, secret: bytes) -> bytes | None:
         entry = path.read_bytes()
     except OSError:
         return None
-    signature, payload = entry[:32], entry[32:]
+    signature, payload = entry[:32], memoryview(entry)[32:]
     if len(signature) < 32 or not hmac.compare_digest(signature, _signature(key, secret, payload)):
         return None
-    return payload
+    return payload.tobytes()
 
 
 def write_signed(path: Path, key: str, secret: bytes, payload: bytes) -> None:
@@ -192,7 +196,8 @@ def write_signed(path: Path, key: str, secret: bytes, payload: bytes) -> None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-            temporary.write(_signature(key, secret, payload) + payload)
+            temporary.write(_signature(key, secret, payload))
+            temporary.write(payload)
         os.replace(temporary.name, path)
     except OSError:
         if temporary is not None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import marshal
 import os
 import platform
@@ -233,76 +234,73 @@ def remember(
     snapshot before the compile, `placed` the time the writer put its files in place
     (output/writer.py `write_tree`). A file changed since `placed` was put there by the
     writer or edited after it: it is read, and kept only if it holds the bytes the
-    compile meant (`emitted`'s sha256). A file changed since `start` but before
-    `placed` was edited while the compile ran, perhaps after the writer compared it
-    or while it was kept unread: it is left out, so the next compile compares it and
-    puts it right. Any other file is as the writer found or made it. `known`: the
-    marks the compile started from (`LastCompile.known`); a file whose mark and sha256
-    are still those was kept unread, and is not looked at again (`_left`).
+    compile meant (`emitted`'s sha256), or, if it changed within a second of now, noted
+    as racy with that sha256, so that every later look reads it first. A file changed
+    since `start` but before `placed` was edited while the compile ran, perhaps after
+    the writer compared it or while it was kept unread: it is left out, so the next
+    compile compares it and puts it right. Any other file is as the writer found or
+    made it. `known`: the marks the compile started from (`LastCompile.known`); a file
+    whose mark and sha256 are still those was kept unread, and is not looked at again
+    (`_left`).
 
     `generation` is the one the compile's units were recorded under (by the render
     workers, before this, pipeline/units.py): the record names it, so that units of a
     run killed before its record was written are never used."""
     taken = time.time_ns()
-    expected = {path: mark[1] for path, mark in emitted.items()}
-    expected[MARKER] = hashlib.sha256(MARKER_BYTES).hexdigest()
-    files = _left(out, expected, emitted, start, known or {})
-    racy: dict[str, str] = {}
+    marker = ("", hashlib.sha256(MARKER_BYTES).hexdigest())  # no mark: always written
     recent, racy_from = placed - _RACY_NS, taken - _RACY_NS
-    start = start or {}
-    for path, status in list(files.items()):
-        if status[1] >= recent or status[2] >= recent:  # modified or changed since placed
-            sha = _sha256(out / path)
-            if sha != expected[path]:
-                del files[path]
-            elif max(status[1], status[2]) >= racy_from:
-                racy[path] = sha
+    start, known = start or {}, known or {}
+    files: dict[str, list[int]] = {}
+    racy: dict[str, str] = {}
+    marks: dict[str, Sequence[str]] = {}
+    for path, mark in itertools.chain(emitted.items(), [(MARKER, marker)]):
+        status = _left(out, path, mark, start.get(path), known.get(path))
+        if status is None:
+            continue
+        if status[1] >= racy_from or status[2] >= racy_from:
+            # changed within a second of now: whatever it holds, the next look reads it
+            # (`racy`), and trusts it only if it holds the bytes meant; not read now (a
+            # recompile's three 25 MB indexes: a tenth of a second)
+            racy[path] = mark[1]
+        elif status[1] >= recent or status[2] >= recent:  # modified or changed since placed
+            if _sha256(out / path) != mark[1]:
+                continue
         elif start.get(path, status) != status:
-            del files[path]
+            continue
+        files[path] = status
+        if path != MARKER:
+            marks[path] = mark
     record = {
         "generation": generation,
         "inputs": digest,
         "setting": _setting(repo_path),
-        "files": files,  # sorted by path (`_left`), and so is what follows
+        "files": files,
         "racy": racy,
-        "emitted": {path: tuple(emitted[path]) for path in files if path in emitted},
+        "emitted": marks,
     }
     _write_record(out, record)
 
 
 def _left(
     out: Path,
-    expected: Mapping[str, str],
-    emitted: Mapping[str, Sequence[str]],
-    start: Mapping[str, list[int]] | None,
-    known: Mapping[str, Sequence[str]],
-) -> dict[str, list[int]]:
-    """The status of each file the compile left at its path (`expected`), sorted: a
-    file the writer kept unread (the same mark and sha256 as the last compile left,
-    `known`, which it vouched for in `start`) has the status `start` saw, without a
-    second walk of the folder (57,000 files at 1,000 customers); every other one is
-    looked at now. A kept file edited while the compile ran then has a status other
-    than the one recorded: the next compile does not trust it, and compares it."""
-    files: dict[str, list[int]] = {}
-    for path in sorted(expected):
-        before = start.get(path) if start is not None else None
-        mark = known.get(path)
-        now = emitted.get(path)
-        if (
-            before is not None
-            and mark is not None
-            and now is not None
-            and tuple(mark) == tuple(now)
-        ):
-            files[path] = before
-            continue
-        try:
-            status = os.lstat(out / path)
-        except OSError:
-            continue
-        if stat.S_ISREG(status.st_mode):
-            files[path] = _status(status)
-    return files
+    path: str,
+    mark: Sequence[str],
+    before: list[int] | None,
+    earlier: Sequence[str] | None,
+) -> list[int] | None:
+    """The status of the file the compile left at `path`, None if it left none: a file
+    the writer kept unread (the same mark and sha256, `earlier`, as the last compile
+    left, which the compile vouched for when it saw the status `before`) has that
+    status, without a second walk of the folder (57,000 files at 1,000 customers); any
+    other is looked at now. A kept file edited while the compile ran then has a status
+    other than the one recorded: the next compile does not trust it, and compares it."""
+    if before is not None and earlier is not None and tuple(earlier) == tuple(mark):
+        return before
+    try:
+        status = os.lstat(out / path)
+    except OSError:
+        return None
+    return _status(status) if stat.S_ISREG(status.st_mode) else None
 
 
 def _status(status: os.stat_result) -> list[int]:
