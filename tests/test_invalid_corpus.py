@@ -67,6 +67,10 @@ def _generate(root: Path, entry: dict[str, Any]) -> None:
         path.symlink_to(target)
     elif kind == "directory":  # a folder where a file is expected
         path.mkdir()
+    elif kind == "folder-moved-out":  # the folder moved out of the repo, a link left in place
+        outside = root.parent / f"outside-{path.name}"
+        shutil.move(path, outside)
+        path.symlink_to(os.path.relpath(outside, path.parent))
     else:
         raise ValueError(f"unknown generate kind {kind!r}")
 

@@ -14,6 +14,7 @@ written so that any later stage can point a reader at a file and line.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -120,7 +121,10 @@ def catalog_files(root: Path) -> tuple[list[CatalogFile], list[str]]:
         real_root = root.resolve()
     except (OSError, RuntimeError):  # a loop: the loader reports it
         real_root = root
-    misplaced += [file.relative for file in found if _escapes(real_root, root / file.relative)]
+    linked: dict[str, bool] = {}
+    misplaced += [
+        file.relative for file in found if _escapes(real_root, root, file.relative, linked)
+    ]
     inside = [file for file in found if file.relative not in misplaced]
     return inside, sorted(misplaced)
 
@@ -129,10 +133,24 @@ def _relative(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _escapes(real_root: Path, path: Path) -> bool:
+def _escapes(real_root: Path, root: Path, relative: str, linked: dict[str, bool]) -> bool:
     """True for a link that leads out of the repository, `real_root` resolved (loops
-    are the loader's to report)."""
+    are the loader's to report). A path below `root` leaves it only through a link on
+    its way, the file or a folder above it: without one it is not resolved (six system
+    calls a file, a tenth of a second per load at 1,000 customers). `linked`: what was
+    found of each folder, shared between calls."""
+    parts = relative.split("/")
+    through_link = False
+    for depth in range(1, len(parts) + 1):
+        step = "/".join(parts[:depth])
+        if step not in linked:
+            linked[step] = os.path.islink(root / step)
+        if linked[step]:
+            through_link = True
+            break
+    if not through_link:
+        return False
     try:
-        return not path.resolve().is_relative_to(real_root)
+        return not (root / relative).resolve().is_relative_to(real_root)
     except (OSError, RuntimeError):
         return False

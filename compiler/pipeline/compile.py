@@ -179,7 +179,15 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
         part: dict[str, bytes | str | None] = dict(tree)
         if emitted.stage is not None and emitted.out is not None and prepared.listing is not None:
             position = sorted(resolved.catalog.environments).index(env)
-            part = stage_part(emitted.out, emitted.stage, position, tree, prepared.listing[0])
+            unlike = {  # rendered, with a sha256 other than the one vouched for on disk
+                path
+                for path, data in tree.items()
+                if data is not None and path in known and path in learned
+                if known[path][1] != learned[path][1]
+            }
+            part = stage_part(
+                emitted.out, emitted.stage, position, tree, prepared.listing[0], unlike
+            )
         if emitted.out is not None:
             record(
                 emitted.out,
