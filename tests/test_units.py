@@ -15,7 +15,7 @@ import pytest
 
 from compiler import pipeline
 from compiler import render as render_module
-from compiler.output import render_tree
+from compiler.output import KeptEntry, render_tree
 from compiler.pipeline import compile as compile_stage
 from compiler.pipeline import units
 from compiler.render import KeptRendered, OutputFile, identities, kubernetes, render_environment
@@ -156,8 +156,9 @@ def test_a_kept_file_that_is_rendered_after_all_makes_the_environment_render_who
     """If the reasoning that a unit's files are its own failed (a kept file is rendered
     too), the writer refuses to keep it and the environment is rendered whole."""
     _compile(example)
+    entry = '{\n      "sha256": ""\n    }'
     planted = units.Reuse(
-        kept={"prod/ansible/inventory.yml": ("mark", '{\n      "sha256": ""\n    }', "")}
+        kept={"prod/ansible/inventory.yml": ("mark", KeptEntry(entry, 0, len(entry)), "")}
     )
     monkeypatch.setattr(compile_stage, "reuse", lambda *args: planted)
     _rename(example, "acme", "Acme Planted")

@@ -740,6 +740,50 @@ def test_an_index_made_of_entry_texts_is_to_jsons_and_each_span_is_its_entry():
     assert empty == {}
 
 
+def test_kept_entries_are_copied_in_runs_and_give_the_bytes_of_a_fresh_index():
+    """A recompile's index takes each kept file's entry from where the last index holds
+    it (`KeptEntry`), copying entries that stood side by side there as one piece: with
+    entries rendered anew between, before and after them, changed and removed ones,
+    the index is the one `json.dumps` writes, and each span holds its entry. An entry
+    that is not under its own path in the last index is refused (`KeptRendered`: the
+    caller renders all)."""
+    from compiler.catalog import to_json_member
+    from compiler.output.writer import KeptEntry, _index_text
+    from compiler.render import KeptRendered
+
+    document = {"generator": "gitopsc", "environment": "dev", "layout": "documents"}
+    old = {f"f/{n:02d}-é.yaml": {"sha256": f"{n}", "objects": [n, 'q"']} for n in range(12)}
+    old_spans: dict[str, tuple[int, int]] = {}
+    old_text = _index_text(
+        "dev", document, {p: to_json_member(e, 2) for p, e in old.items()}, old_spans
+    )
+    new = {**old, "a/first.yaml": {"sha256": "new"}, "f/05-x.yaml": {"sha256": "between"}}
+    new["f/03-é.yaml"] = {"sha256": "changed"}
+    del new["f/07-é.yaml"], new["f/11-é.yaml"]
+    kept = {"f/00-é.yaml", "f/01-é.yaml", "f/02-é.yaml", "f/04-é.yaml", "f/05-é.yaml"}
+    kept |= {"f/06-é.yaml", "f/08-é.yaml", "f/09-é.yaml", "f/10-é.yaml"}
+    index = {
+        path: KeptEntry(old_text, *old_spans[f"dev/{path}"])
+        if path in kept
+        else to_json_member(entry, 2)
+        for path, entry in new.items()
+    }
+    spans: dict[str, tuple[int, int]] = {}
+    text = _index_text("dev", document, index, spans)
+    assert (
+        text
+        == json.dumps({**document, "files": new}, indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    )
+    assert sorted(spans) == sorted(f"dev/{path}" for path in new)
+    for path, (start, end) in spans.items():
+        assert json.loads(text[start:end]) == new[path.removeprefix("dev/")]
+    wrong = dict(index)  # f/06's entry given as f/08's: not under its own path there
+    wrong["f/08-é.yaml"] = KeptEntry(old_text, *old_spans["dev/f/06-é.yaml"])
+    with pytest.raises(KeptRendered):
+        _index_text("dev", document, wrong, {})
+
+
 @pytest.mark.parametrize("how", ["removed", "a symlink", "a folder"])
 def test_a_kept_file_gone_from_its_path_stops_the_write_naming_it(tmp_path: Path, how: str):
     """A file the compile kept (None: the last compile's bytes, as it saw them) that is

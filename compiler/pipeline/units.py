@@ -40,6 +40,7 @@ from typing import Any
 
 from compiler.catalog import Catalog, customer_of_id
 from compiler.check import result_cache
+from compiler.output import KeptEntry
 from compiler.render import (
     Identity,
     OutputFile,
@@ -80,7 +81,7 @@ class Reuse:
 
     skip: set[Unit] = field(default_factory=set)
     folders: dict[Folder, KeptFolder] = field(default_factory=dict)
-    kept: dict[str, tuple[str, str]] = field(default_factory=dict)
+    kept: dict[str, tuple[str, KeptEntry, str]] = field(default_factory=dict)
     reserved: list[Identity] = field(default_factory=list)  # Kubernetes objects
     reserved_argo: list[Identity] = field(default_factory=list)  # ArgoCD objects
     units: dict[str, Any] = field(default_factory=dict)  # their records, to record again
@@ -285,7 +286,7 @@ def reuse(
             ):
                 found.units[name] = unit
                 for path, (start, end) in apps.items():
-                    _keep(found, path, known, text[start:end])
+                    _keep(found, path, known, KeptEntry(text, start, end))
                     found.reserved_argo.extend(  # rendered again elsewhere: a clash (render)
                         (path, cluster, "argoproj.io", o["kind"], o["namespace"], o["name"], ())
                         for o in json.loads(text[start:end])["objects"]
@@ -324,13 +325,13 @@ def _vouched(path: str, known: Mapping[str, Sequence[str]]) -> bool:
     return bool(mark and mark[0])
 
 
-def _keep(found: Reuse, path: str, known: Mapping[str, Sequence[str]], entry: str) -> None:
+def _keep(found: Reuse, path: str, known: Mapping[str, Sequence[str]], entry: KeptEntry) -> None:
     found.kept[path] = (known[path][0], entry, known[path][1])
 
 
 def _keep_folder(found: Reuse, folder: Any, known: Mapping[str, Sequence[str]], text: str) -> None:
     for path, (start, end) in folder["spans"].items():
-        _keep(found, path, known, text[start:end])
+        _keep(found, path, known, KeptEntry(text, start, end))
     found.reserved.extend(folder["objects"])
 
 
