@@ -491,3 +491,47 @@ def test_a_file_edited_while_a_compile_runs_is_not_vouched_for(
         assert victim.read_bytes() == good
     assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
     assert UP_TO_DATE in _compile(example)
+
+
+def test_entries_copied_from_the_last_record_are_those_a_second_look_would_write(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """fresh.py `Deferred.as_before`: the files a recompile kept with the status and
+    mark the last record has for them are not sent back by the workers; `remember`
+    copies their entries when that record was taken more than a second before the new
+    files were placed. The record it writes is the one the slower path (each such file
+    looked at as the rest) writes, and both are trusted by the next compile."""
+    out = example / "rendered"
+    acme = example / "catalog/customers/acme.yaml"
+    _compile(example)  # it wrote every file within a second of its record: all racy
+    time.sleep(1.1)
+    acme.write_text(acme.read_text().replace("Acme Corporation", "Acme One", 1))
+    _compile(example)  # read again: no longer racy
+    time.sleep(1.1)  # the last record's `until` falls out of the clock margin
+    records: list[dict] = []
+    copied: list[int] = []
+    original_write, original_remember = fresh._write_record, fresh.remember
+
+    def keep(out_, record):  # type: ignore[no-untyped-def]
+        records.append(record)
+        original_write(out_, record)
+
+    def twice(*args, **kwargs):  # type: ignore[no-untyped-def]
+        as_before, before = args[8], args[9]
+        copied.append(len(as_before))
+        slow = fresh.Deferred(before.out, before.files, before.racy, before.marks, None)
+        original_remember(*args[:9], slow)  # looked at one by one
+        original_remember(*args)  # copied
+
+    monkeypatch.setattr(fresh, "_write_record", keep)
+    monkeypatch.setattr(pipeline, "remember", twice)
+    acme.write_text(acme.read_text().replace("Acme One", "Acme Two", 1))
+    _compile(example)
+    assert copied and copied[0] > 0, copied  # some entries were not sent back
+    slow, quick = records
+    assert slow.pop("until") <= quick.pop("until")
+    assert slow == quick
+    monkeypatch.setattr(fresh, "_write_record", original_write)
+    monkeypatch.setattr(pipeline, "remember", original_remember)
+    assert UP_TO_DATE in _compile(example)
+    assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)

@@ -143,6 +143,8 @@ def run(
                     placed,
                     emitted.pending,
                     known,
+                    emitted.as_before,
+                    last.deferred,
                 )
             else:
                 pipeline.forget(out)

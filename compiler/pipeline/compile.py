@@ -100,6 +100,9 @@ class Emitted:
     # the staging folder of the writer's update in place (output/writer.py `staging`):
     # a worker that listed its environment's folder writes the files it changes there
     stage: Path | None = None
+    # the files whose entries in the next record are the last one's (fresh.py
+    # `Deferred.as_before`): their marks and statuses are not in `learned` and `start`
+    as_before: list[str] = field(default_factory=list)
 
 
 _SHARED: tuple[Resolved, str, Emitted | None] | None = None  # what forked workers inherit
@@ -111,11 +114,12 @@ _Part = tuple[
     list[Problem],
     dict[str, list[int]],
     Listing | None,
+    list[str],
 ]
 """One environment's files (None: kept; a name: staged, `Emitted.stage`), their
-[mark, sha256], its problems, and the
-statuses of its files before the compile and its folder's listing (`Emitted.deferred`;
-else empty and None)."""
+[mark, sha256], its problems, the statuses of its files before the compile and its
+folder's listing (`Emitted.deferred`; else empty and None), and the files whose marks,
+statuses and listing are not sent, being the last record's (`Emitted.as_before`)."""
 
 
 @dataclass
@@ -151,7 +155,7 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
     try:
         layouts = {env: resolved.catalog.environments[env].output.layout}
         if emitted is None:
-            return render_tree(render(one, repo_path), layouts), {}, [], {}, None
+            return render_tree(render(one, repo_path), layouts), {}, [], {}, None, []
         if prepared is None:  # every customer was resolved: none is kept whole
             prepared = _prepare(env, emitted)
             prepared.kept.shares.clear()
@@ -196,9 +200,20 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
                 learn(env, emitted.keys, owners, files[env], kept, spans),
                 shares_to_record(emitted.keys, kept, made),
             )
-        return part, learned, [], prepared.seen, prepared.listing
+        seen, listing, same = prepared.seen, prepared.listing, []
+        if emitted.deferred is not None and listing is not None:  # this worker looked
+            # what the last record says already is not sent back (`Deferred.as_before`)
+            same = emitted.deferred.as_before(part, learned, seen)
+            skip = set(same)
+            learned = {path: mark for path, mark in learned.items() if path not in skip}
+            seen = {path: status for path, status in seen.items() if path not in skip}
+            listing = (
+                {p: regular for p, regular in listing[0].items() if p not in skip},
+                listing[1],
+            )
+        return part, learned, [], seen, listing, same
     except CatalogInvalid as invalid:
-        return {}, {}, invalid.problems, {}, None
+        return {}, {}, invalid.problems, {}, None, []
 
 
 def render_parts(
@@ -260,12 +275,15 @@ def _finished(
     done: Callable[[str], None] | None,
     emitted: Emitted | None,
 ) -> Iterator[dict[str, bytes | str | None]]:
-    tree, learned, found, seen, listing = result
+    tree, learned, found, seen, listing, same = result
     problems += found
     if emitted is not None:
         emitted.learned.update(learned)
         emitted.start.update(seen)
+        emitted.as_before += same
         if emitted.deferred is not None:
+            if listing is not None and same:  # those not sent back: regular files
+                listing = ({**dict.fromkeys(same, True), **listing[0]}, listing[1])
             emitted.listed[env] = listing
     if done is not None:
         done(env)
@@ -427,12 +445,12 @@ def _compile_one(env: str) -> tuple[_Part, bool]:
     try:
         resolved = _resolved(catalog, [env], repo_path, emitted, kept)
     except CatalogInvalid as invalid:
-        return ({}, {}, invalid.problems, {}, None), True
+        return ({}, {}, invalid.problems, {}, None, []), True
     _SHARED = (resolved, repo_path, emitted)
     try:
         return _render_one(env, prepared), False
     except _Unresolved as unresolved:
-        return ({}, {}, unresolved.problems, {}, None), True
+        return ({}, {}, unresolved.problems, {}, None, []), True
     finally:
         _SHARED = None
 

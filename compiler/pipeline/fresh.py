@@ -44,7 +44,7 @@ import os
 import platform
 import stat
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -132,6 +132,8 @@ class Deferred:
     files: dict[str, list[int]]  # path -> status, as the record left them
     racy: dict[str, str]
     marks: dict[str, list[str]]
+    # when the record's statuses were all taken (`remember`), if it says (else None)
+    until: int | None = None
 
     def scan(self, env: str) -> tuple[dict[str, list[str]], dict[str, list[int]], Listing | None]:
         """The known marks of `env`'s files, their statuses now (its snapshot), and the
@@ -159,10 +161,42 @@ class Deferred:
         """The marks the workers' scans vouched for, from the statuses they saw
         (`start`); a racy file's is left out (it is looked at again, `remember`)."""
         return {
-            path: mark
-            for path, mark in self.marks.items()
-            if path not in self.racy and path in start and self.files.get(path) == start[path]
+            path: self.marks[path]
+            for path, status in start.items()
+            if path in self.marks and path not in self.racy and self.files.get(path) == status
         }
+
+    def as_before(
+        self,
+        part: Mapping[str, object],
+        learned: Mapping[str, Sequence[str]],
+        seen: Mapping[str, list[int]],
+    ) -> list[str]:
+        """The files of an environment's compiled `part` whose entries in the next
+        record are this record's, unchanged (`remember`): kept (None), with the status
+        and the mark and sha256 this record has for them (`seen`, `learned`), and not
+        racy here. The worker that compiled the part sends back its marks and statuses
+        but for these (an environment's 19,000 of 19,000 after a one-customer change)."""
+        files, marks, racy = self.files, self.marks, self.racy
+        return [
+            path
+            for path, data in part.items()
+            if data is None
+            and path not in racy
+            and files.get(path) == seen.get(path)
+            and _same_mark(marks.get(path), learned.get(path))
+        ]
+
+
+def _same_mark(recorded: Sequence[str] | None, mark: Sequence[str] | None) -> bool:
+    """The same [content mark, sha256] (a list as the record may hold it, or a tuple)."""
+    return (
+        recorded is not None
+        and mark is not None
+        and len(recorded) == len(mark) == 2
+        and recorded[0] == mark[0]
+        and recorded[1] == mark[1]
+    )
 
 
 def last_compile(
@@ -184,6 +218,8 @@ def last_compile(
     marks = record.get("emitted") if isinstance(record, dict) else None
     generation = record.get("generation") if isinstance(record, dict) else None
     generation = generation if isinstance(generation, str) else None
+    until = record.get("until") if isinstance(record, dict) else None
+    until = until if isinstance(until, int) and not isinstance(until, bool) else None
     usable = (
         isinstance(left, dict)
         and isinstance(racy, dict)
@@ -191,7 +227,8 @@ def last_compile(
         and record.get("setting") == _setting(repo_path)  # type: ignore[union-attr]
     )
     if whole and usable and (digest is None or record.get("inputs") != digest):  # type: ignore[union-attr]
-        return LastCompile(False, {}, None, generation, Deferred(out, left, racy, marks))  # type: ignore[arg-type]
+        deferred = Deferred(out, left, racy, marks, until)  # type: ignore[arg-type]
+        return LastCompile(False, {}, None, generation, deferred)
     now = _snapshot(out)
     if not isinstance(left, dict) or not isinstance(racy, dict) or now is None:
         return LastCompile(False, {}, now)
@@ -223,6 +260,8 @@ def remember(
     placed: int,
     generation: str | None = None,
     known: Mapping[str, Sequence[str]] | None = None,
+    as_before: Collection[str] = (),
+    before: Deferred | None = None,
 ) -> None:
     """After a compile into `out`: its inputs (None after a compile of some
     environments: the others were kept as they were, so the record no longer says what
@@ -243,6 +282,11 @@ def remember(
     whose mark and sha256 are still those was kept unread, and is not looked at again
     (`_left`).
 
+    `as_before`: files whose entries are the last record's (`before`; `Deferred.
+    as_before`), not in `emitted` or `start`. Their statuses were all taken before that
+    record's `until`: if that is more than a second before `placed`, none changed since
+    or is racy, and their entries are copied; otherwise they are looked at as the rest.
+
     `generation` is the one the compile's units were recorded under (by the render
     workers, before this, pipeline/units.py): the record names it, so that units of a
     run killed before its record was written are never used."""
@@ -253,6 +297,14 @@ def remember(
     files: dict[str, list[int]] = {}
     racy: dict[str, str] = {}
     marks: dict[str, Sequence[str]] = {}
+    if as_before and before is not None:
+        if before.until is not None and before.until < recent:  # copied, at C speed
+            files = {path: before.files[path] for path in as_before}
+            marks = {path: before.marks[path] for path in as_before}
+        else:
+            last = {path: before.marks[path] for path in as_before}
+            start = {**start, **{path: before.files[path] for path in as_before}}
+            known, emitted = {**known, **last}, {**emitted, **last}
     for path, mark in itertools.chain(emitted.items(), [(MARKER, marker)]):
         status = _left(out, path, mark, start.get(path), known.get(path))
         if status is None:
@@ -277,6 +329,7 @@ def remember(
         "files": files,
         "racy": racy,
         "emitted": marks,
+        "until": time.time_ns(),  # after every status above was taken
     }
     _write_record(out, record)
 
