@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -400,10 +401,13 @@ def test_recompiles_after_random_edits_write_the_bytes_of_a_fresh_compile(
     """Issue 17's property: a sequence of random catalog edits (and, now and then, an
     output file edited or removed by hand), each followed by a recompile that builds on
     the last one's record, and by a compile into a new folder: the two trees are the
-    same bytes every time. Even seeds resolve and render in worker processes."""
+    same bytes every time. Even seeds resolve and render in worker processes; from
+    seed 4 on, the folder is looked at ahead, while the catalog loads (`ScansAhead`)."""
     rng = random.Random(seed)
     if seed % 2 == 0:
         monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
+    if seed >= 4:
+        monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
     out = example / "rendered"
     _compile(example)
     for step in range(8):
@@ -535,3 +539,72 @@ def test_entries_copied_from_the_last_record_are_those_a_second_look_would_write
     monkeypatch.setattr(pipeline, "remember", original_remember)
     assert UP_TO_DATE in _compile(example)
     assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
+
+
+@pytest.mark.parametrize("when", ["before the look ahead", "after it"])
+def test_the_folder_looked_at_ahead_is_the_one_a_render_worker_would_see(
+    example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+):
+    """pipeline/compile.py `ScansAhead`: a whole recompile of a large output has its
+    environments' folders looked at by forked workers while the catalog loads; the
+    render workers take those looks. A file edited by hand before the look is seen and
+    put right by that compile; one edited after it is not vouched for by its record, and
+    the next compile puts it right. The trees are a fresh compile's either way."""
+    monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
+    out = example / "rendered"
+    _compile(example)
+    looks_before = set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*"))
+    victim = sorted(out.glob("dev/kubernetes/*/globex/*/manifests.yaml"))[0]
+    good = victim.read_bytes()
+    original_look, original_scan = fresh.Deferred.look, fresh.Deferred.scan
+    taken: list[bool] = []
+
+    def looking(self, env):  # type: ignore[no-untyped-def]
+        found = original_look(self, env)  # in the look-ahead worker
+        if env == "dev" and when == "after it":
+            victim.write_bytes(good.replace(b"globex", b"GLOBEX", 1))
+        return found
+
+    def scanning(self, env):  # type: ignore[no-untyped-def]
+        taken.append(env in self.ahead)  # in the render worker (here: this process)
+        return original_scan(self, env)
+
+    if when.startswith("before"):
+        victim.write_bytes(good.replace(b"globex", b"GLOBEX", 1))
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text().replace("Acme Corporation", "Acme Ahead", 1))
+    monkeypatch.setattr(fresh.Deferred, "look", looking)
+    monkeypatch.setattr(fresh.Deferred, "scan", scanning)
+    _compile(example)
+    monkeypatch.setattr(fresh.Deferred, "look", original_look)
+    monkeypatch.setattr(fresh.Deferred, "scan", original_scan)
+    assert taken and all(taken), taken  # every environment was looked at ahead
+    if when.startswith("before"):
+        assert victim.read_bytes() == good
+    else:
+        assert victim.read_bytes() != good  # kept unread by the run it landed in
+        assert UP_TO_DATE not in _compile(example)
+        assert victim.read_bytes() == good
+    assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
+    assert UP_TO_DATE in _compile(example)
+    assert set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*")) <= looks_before  # removed
+
+
+def test_a_catalog_error_after_a_look_ahead_is_reported_and_leaves_nothing(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The looks ahead start before the catalog is read: a catalog that then fails
+    validation is reported as always (exit 2, file and line, no traceback), the output
+    is untouched and the looks' files are gone."""
+    monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
+    out = example / "rendered"
+    _compile(example)
+    before = _state(out)
+    looks_before = set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*"))
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text() + "\nunknown_key: 1\n")
+    result = run_cli("compile", "--root", str(example))
+    assert result.exit_code == 2 and result.exception is None, result.stderr
+    assert "acme.yaml" in result.stderr and "unknown_key" in result.stderr
+    assert _state(out) == before
+    assert set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*")) <= looks_before

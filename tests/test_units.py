@@ -156,7 +156,7 @@ def test_a_kept_file_that_is_rendered_after_all_makes_the_environment_render_who
     """If the reasoning that a unit's files are its own failed (a kept file is rendered
     too), the writer refuses to keep it and the environment is rendered whole."""
     _compile(example)
-    entry = '{\n      "sha256": ""\n    }'
+    entry = b'{\n      "sha256": ""\n    }'
     planted = units.Reuse(
         kept={"prod/ansible/inventory.yml": ("mark", KeptEntry(entry, 0, len(entry)), "")}
     )

@@ -706,12 +706,13 @@ def test_a_kill_at_any_moment_of_an_in_place_update_leaves_the_old_or_the_new_tr
 
 
 def test_an_index_made_of_entry_texts_is_to_jsons_and_each_span_is_its_entry():
-    """A compile that records units writes its index from each file's entry as text
-    (writer.py `_index_text`), noting where each stands for the next compile to take
+    """A compile that records units writes its index from each file's entry as bytes
+    (writer.py `_index_bytes`), noting where each stands for the next compile to take
     it from (pipeline/units.py): the bytes are `json.dumps`'s, odd paths and values
-    too, and each span holds exactly its file's entry."""
+    too (spans count bytes, not characters), and each span holds exactly its file's
+    entry."""
     from compiler.catalog import to_json_member
-    from compiler.output.writer import _index_text
+    from compiler.output.writer import _index_bytes
 
     raw = {
         "b/x.yaml": {"sha256": "a", "instances": ["é", 'q"x', "\u2028"], "objects": []},
@@ -720,22 +721,27 @@ def test_an_index_made_of_entry_texts_is_to_jsons_and_each_span_is_its_entry():
     }
     document = {"generator": "gitopsc", "environment": "prod", "layout": "documents"}
     spans: dict[str, tuple[int, int]] = {}
-    text = _index_text(
-        "prod", document, {path: to_json_member(entry, 2) for path, entry in raw.items()}, spans
+    text = _index_bytes(
+        "prod",
+        document,
+        {path: to_json_member(entry, 2).encode() for path, entry in raw.items()},
+        spans,
     )
     assert (
         text
-        == json.dumps({**document, "files": raw}, indent=2, sort_keys=True, ensure_ascii=False)
-        + "\n"
+        == (
+            json.dumps({**document, "files": raw}, indent=2, sort_keys=True, ensure_ascii=False)
+            + "\n"
+        ).encode()
     )
     assert sorted(spans) == sorted(f"prod/{path}" for path in raw)
     for path, (start, end) in spans.items():
         assert json.loads(text[start:end]) == raw[path.removeprefix("prod/")]
-        assert text[start:end] == to_json_member(raw[path.removeprefix("prod/")], 2)
+        assert text[start:end] == to_json_member(raw[path.removeprefix("prod/")], 2).encode()
     empty: dict[str, tuple[int, int]] = {}
     assert (
-        _index_text("prod", document, {}, empty)
-        == json.dumps({**document, "files": {}}, indent=2, sort_keys=True) + "\n"
+        _index_bytes("prod", document, {}, empty)
+        == (json.dumps({**document, "files": {}}, indent=2, sort_keys=True) + "\n").encode()
     )
     assert empty == {}
 
@@ -748,14 +754,14 @@ def test_kept_entries_are_copied_in_runs_and_give_the_bytes_of_a_fresh_index():
     that is not under its own path in the last index is refused (`KeptRendered`: the
     caller renders all)."""
     from compiler.catalog import to_json_member
-    from compiler.output.writer import KeptEntry, _index_text
+    from compiler.output.writer import KeptEntry, _index_bytes
     from compiler.render import KeptRendered
 
     document = {"generator": "gitopsc", "environment": "dev", "layout": "documents"}
     old = {f"f/{n:02d}-é.yaml": {"sha256": f"{n}", "objects": [n, 'q"']} for n in range(12)}
     old_spans: dict[str, tuple[int, int]] = {}
-    old_text = _index_text(
-        "dev", document, {p: to_json_member(e, 2) for p, e in old.items()}, old_spans
+    old_text = _index_bytes(
+        "dev", document, {p: to_json_member(e, 2).encode() for p, e in old.items()}, old_spans
     )
     new = {**old, "a/first.yaml": {"sha256": "new"}, "f/05-x.yaml": {"sha256": "between"}}
     new["f/03-é.yaml"] = {"sha256": "changed"}
@@ -765,15 +771,17 @@ def test_kept_entries_are_copied_in_runs_and_give_the_bytes_of_a_fresh_index():
     index = {
         path: KeptEntry(old_text, *old_spans[f"dev/{path}"])
         if path in kept
-        else to_json_member(entry, 2)
+        else to_json_member(entry, 2).encode()
         for path, entry in new.items()
     }
     spans: dict[str, tuple[int, int]] = {}
-    text = _index_text("dev", document, index, spans)
+    text = _index_bytes("dev", document, index, spans)
     assert (
         text
-        == json.dumps({**document, "files": new}, indent=2, sort_keys=True, ensure_ascii=False)
-        + "\n"
+        == (
+            json.dumps({**document, "files": new}, indent=2, sort_keys=True, ensure_ascii=False)
+            + "\n"
+        ).encode()
     )
     assert sorted(spans) == sorted(f"dev/{path}" for path in new)
     for path, (start, end) in spans.items():
@@ -781,7 +789,7 @@ def test_kept_entries_are_copied_in_runs_and_give_the_bytes_of_a_fresh_index():
     wrong = dict(index)  # f/06's entry given as f/08's: not under its own path there
     wrong["f/08-é.yaml"] = KeptEntry(old_text, *old_spans["dev/f/06-é.yaml"])
     with pytest.raises(KeptRendered):
-        _index_text("dev", document, wrong, {})
+        _index_bytes("dev", document, wrong, {})
 
 
 @pytest.mark.parametrize("how", ["removed", "a symlink", "a folder"])

@@ -83,6 +83,10 @@ def run(
                 highlight=False,
             )
             return 0
+        ahead = None
+        if last is not None and last.deferred is not None:  # looked at while loading
+            ahead = pipeline.ScansAhead(last.deferred)
+            stack.callback(ahead.close)
         step = progress.add_task("load, validate", total=None)
         catalog = pipeline.load_catalog(root)
         chosen = pipeline.select_environments(catalog, environments)
@@ -107,6 +111,8 @@ def run(
             )
             if last.deferred is not None:  # the workers list their folders: they stage too
                 emitted.stage = stack.enter_context(staging(out))
+            if ahead is not None:
+                ahead.collect()
         parts = pipeline.compile_parts(
             catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
         )

@@ -83,10 +83,10 @@ a regular file) and each folder, every path relative to the output folder."""
 
 class KeptEntry(NamedTuple):
     """A kept file's entry in the index an earlier compile wrote: `text[start:end]`,
-    the whole index's text, not cut out (`render_tree` copies runs of entries that
-    stand side by side there as one piece)."""
+    the whole index's bytes as read, not cut out or decoded (`render_tree` copies runs
+    of entries that stand side by side there as one piece; spans count bytes)."""
 
-    text: str
+    text: bytes
     start: int
     end: int
 
@@ -231,13 +231,12 @@ def render_tree(
             if spans is None:
                 index[file.path.removeprefix(f"{env}/")] = entry
             else:  # as the index writes it (in `files`, under its path: two levels down)
-                index[file.path.removeprefix(f"{env}/")] = Verbatim(to_json_member(entry, 2))
+                index[file.path.removeprefix(f"{env}/")] = to_json_member(entry, 2).encode()
         document = {"generator": "gitopsc", "environment": env, "layout": layouts[env]}
         if spans is None:
-            index_text = to_json({**document, "files": dict(sorted(index.items()))})
-        else:  # every entry is text already: joined, each one's span noted
-            index_text = _index_text(env, document, index, spans)
-        index_bytes = index_text.encode()
+            index_bytes = to_json({**document, "files": dict(sorted(index.items()))}).encode()
+        else:  # every entry is bytes already: joined, each one's span noted
+            index_bytes = _index_bytes(env, document, index, spans)
         tree[f"{env}/index.json"] = index_bytes
         if emitted is not None:  # no mark (always written), but the sha256 it must have
             emitted[f"{env}/index.json"] = ("", hashlib.sha256(index_bytes).hexdigest())
@@ -245,53 +244,60 @@ def render_tree(
 
 
 def entry_text(entry: KeptEntry) -> str:
-    return entry.text[entry.start : entry.end]
+    return entry.text[entry.start : entry.end].decode()
 
 
-def _index_text(
+_FILES_GO_HERE = "\0files\0"  # never in `to_json`'s text: it escapes a NUL in strings
+
+
+def _index_bytes(
     env: str,
     document: Mapping[str, str],
-    index: Mapping[str, str | KeptEntry],
+    index: Mapping[str, bytes | KeptEntry],
     spans: dict[str, tuple[int, int]],
-) -> str:
-    """The index as `to_json` writes it, from each file's entry as text or where an
-    earlier index holds it (relative path -> entry), noting where each entry stands
-    (`spans`, by path). Its `files` are written here, joined (a line break and four
-    spaces, the path as a JSON string, `: `, the entry; a comma before all but the
-    first), and given to `to_json` as text; `to_json` puts them after `"files": `, the
-    second of the document's sorted keys.
+) -> bytes:
+    """The index as `to_json` writes it (encoded), from each file's entry as bytes or
+    where an earlier index holds it (relative path -> entry), noting where each entry
+    stands (`spans`, by path, in bytes). Its `files` are joined here (a line break and
+    four spaces, the path as a JSON string, `: `, the entry; a comma before all but
+    the first) where `to_json` puts the value of `files` in the document.
 
     Kept entries that stood side by side in the earlier index, each under its own
     path, stand so here too: such a run is copied as one piece (a recompile after a
     one-customer change keeps 19,000 entries of an environment's 19,000 in a few
-    hundred runs). A kept entry not under its own path there is not as reasoned:
-    `KeptRendered`, and the caller renders all."""
+    hundred runs), from the bytes read, never decoded or cut out first: the index is
+    copied once, into the new one. A kept entry not under its own path there is not as
+    reasoned: `KeptRendered`, and the caller renders all."""
     paths = sorted(index)
-    keys = [f"\n    {encode_basestring(path)}: " for path in paths]
-    pieces: list[str] = []
-    starts: list[int] = []  # where each entry starts and ends in `files`, in path order
+    keys = [f"\n    {encode_basestring(path)}: ".encode() for path in paths]
+    head, _, tail = to_json({**document, "files": Verbatim(_FILES_GO_HERE)}).partition(
+        _FILES_GO_HERE
+    )
+    opening = head.encode() + b"{"
+    members: list[bytes | memoryview] = []  # joined by commas
+    starts: list[int] = []  # where each entry starts and ends, in path order
     ends: list[int] = []
-    at = 1  # where the next member starts in `files`, after its "{"
+    at = len(opening)  # where the next member starts
     run: list[Any] = []  # [text, start, end] of the run of kept members being copied
     for path, key in zip(paths, keys, strict=True):
         entry = index[path]
         if type(entry) is KeptEntry:
             text, start, end = entry
             begins = start - len(key)
-            if run and run[0] is text and run[2] + 1 == begins and text[run[2]] == ",":
+            if run and run[0] is text and run[2] + 1 == begins and text[run[2]] == _COMMA:
                 run[2] = end  # the next member of the run
             else:
                 if run:
-                    pieces.append(run[0][run[1] : run[2]])
+                    members.append(memoryview(run[0])[run[1] : run[2]])
                 run = [text, begins, end]
             if begins < 0 or not text.startswith(key, begins):
                 raise KeptRendered(f"{env}/{path}")
             length = end - start
         else:
             if run:
-                pieces.append(run[0][run[1] : run[2]])
+                members.append(memoryview(run[0])[run[1] : run[2]])
                 run = []
-            pieces.append(key + entry)
+            members.append(key + entry)
             length = len(entry)
         at += len(key)
         starts.append(at)
@@ -299,19 +305,19 @@ def _index_text(
         ends.append(at)
         at += 1  # ","
     if run:
-        pieces.append(run[0][run[1] : run[2]])
-    files = "{" + ",".join(pieces) + "\n  }" if pieces else "{}"
-    text = to_json({**document, "files": Verbatim(files)})
-    offset = len(
-        '{\n  "environment": ' + encode_basestring(document["environment"]) + ',\n  "files": '
-    )
-    if not text.startswith(files, offset):  # not as reasoned: no spans, nothing kept next time
-        return text
+        members.append(memoryview(run[0])[run[1] : run[2]])
+    pieces = [opening]
+    for number, member in enumerate(members):
+        pieces += (b",", member) if number else (member,)
+    pieces += (b"\n  }" if members else b"}", tail.encode())
     spans.update(
-        (f"{env}/{path}", (offset + start, offset + end))
+        (f"{env}/{path}", (start, end))
         for path, start, end in zip(paths, starts, ends, strict=True)
     )
-    return text
+    return b"".join(pieces)
+
+
+_COMMA = ord(",")
 
 
 def content_mark(file: OutputFile) -> str:

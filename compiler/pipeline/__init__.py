@@ -31,6 +31,7 @@ from compiler.catalog import Shard, parse_shard
 from compiler.pipeline.compile import (
     REPO_PATH,
     Emitted,
+    ScansAhead,
     compile_parts,
     file_shards,
     render,
@@ -90,6 +91,7 @@ __all__ = [
     "Keys",
     "LastCompile",
     "Resolved",
+    "ScansAhead",
     "Shard",
     "check",
     "check_catalog_only",

@@ -11,7 +11,10 @@ environment. Writing the bytes to the output folder is the command's last step
 from __future__ import annotations
 
 import json
+import marshal
+import os
 import secrets
+import tempfile
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -292,6 +295,80 @@ def _finished(
 
 
 _CATALOG: tuple[Catalog, str, Emitted | None] | None = None  # what compile workers inherit
+
+
+class ScansAhead:
+    """The output folder's environments looked at (fresh.py `Deferred.scan`) by forked
+    workers while the main process loads and validates the catalog, on the core that
+    would otherwise wait (a third of a second of CPU per environment at 1,000
+    customers). Only for an output the record says is large (`_AHEAD_FROM` files); each
+    environment is one whose index the record holds, and a render worker whose
+    environment was not looked at, or whose look failed, looks itself. The compile
+    holds the output folder's lock throughout, as when its render workers look.
+
+    Each look is handed over as a file in a private temporary folder, which the render
+    worker reads: not through the pool's pipe, whose reader in the main process would
+    wait for the interpreter lock behind the catalog's validation."""
+
+    def __init__(self, deferred: Deferred):
+        self._deferred = deferred
+        self._jobs: dict[str, Future[str]] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        global _SCANNING
+        try:
+            folders = sorted(entry.name for entry in os.scandir(deferred.out) if entry.is_dir())
+        except OSError:
+            return
+        environments = [env for env in folders if f"{env}/index.json" in deferred.files]
+        if len(deferred.files) < _AHEAD_FROM or not environments:
+            return
+        try:
+            self._folder = tempfile.TemporaryDirectory(prefix="gitopsc-scan-")
+        except OSError:  # no room for them: each render worker looks itself
+            return
+        self._pool = worker_pool(min(len(environments), _AHEAD_WORKERS))
+        _SCANNING = (deferred, self._folder.name)
+        try:  # forked at the first submit: they inherit _SCANNING
+            self._jobs = {env: self._pool.submit(_scan_ahead, env) for env in environments}
+        finally:
+            _SCANNING = None
+
+    def collect(self) -> None:
+        """Wait for the looks, and tell the render workers where they are (`Deferred.
+        ahead`). Any look that failed is left to its render worker: the same look."""
+        for env, job in self._jobs.items():
+            try:
+                self._deferred.ahead[env] = job.result()
+            except Exception:  # its render worker looks, and says what fails
+                continue
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        """Stop the looks not done, and remove their files (after the render workers)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+
+_SCANNING: tuple[Deferred, str] | None = None  # what the look-ahead workers inherit
+_AHEAD_FROM = 20_000  # files in the record; below, the look is cheaper than the fork
+_AHEAD_WORKERS = 2
+
+
+def _scan_ahead(env: str) -> str:
+    """Look at `env`'s folder; the result's file, in marshal's format."""
+    assert _SCANNING is not None
+    deferred, folder = _SCANNING
+    path = os.path.join(folder, env)
+    with open(path, "wb") as result:
+        marshal.dump(deferred.look(env), result, 4)
+    return path
 
 
 def compile_parts(

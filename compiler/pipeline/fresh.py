@@ -45,7 +45,7 @@ import platform
 import stat
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -120,6 +120,12 @@ class LastCompile:
     deferred: Deferred | None = None
 
 
+Looked = tuple[list[str], list[str], dict[str, list[int]], Listing | None]
+"""An environment's folder told against the record (`Deferred.look`): the files whose
+status is the record's, those of them whose mark is not vouched for (none, or racy and
+changed), the other files with their statuses, and the folder's listing."""
+
+
 @dataclass(frozen=True)
 class Deferred:
     """The last compile's record, for a whole compile whose inputs changed: such a
@@ -134,28 +140,53 @@ class Deferred:
     marks: dict[str, list[str]]
     # when the record's statuses were all taken (`remember`), if it says (else None)
     until: int | None = None
+    # env -> the file of `scan`'s result, taken while the catalog loaded
+    # (pipeline/compile.py `ScansAhead`), in marshal's format
+    ahead: dict[str, str] = field(default_factory=dict)
 
     def scan(self, env: str) -> tuple[dict[str, list[str]], dict[str, list[int]], Listing | None]:
         """The known marks of `env`'s files, their statuses now (its snapshot), and the
         folder's listing for the writer (output/writer.py `write_tree`'s `listed`: the
-        main process then does not walk the folder again; None if it is not a folder)."""
+        main process then does not walk the folder again; None if it is not a folder).
+        Taken ahead if it was (`ahead`)."""
+        if env in self.ahead:
+            with open(self.ahead[env], "rb") as ahead:
+                looked = marshal.load(ahead)
+        else:
+            looked = self.look(env)
+        same, unvouched, changed, listing = looked
+        files, marks = self.files, self.marks
+        now = {path: files[path] for path in same}  # the record's own lists: no copies
+        now.update(changed)
+        if unvouched:
+            skip = set(unvouched)
+            return {p: marks[p] for p in same if p not in skip}, now, listing
+        return {path: marks[path] for path in same}, now, listing
+
+    def look(self, env: str) -> Looked:
+        """`scan`'s findings, told against the record (`Looked`): what a look ahead
+        hands over (pipeline/compile.py `ScansAhead`), a third of the whole's bytes."""
         listing: Listing = ({}, [])
         snapshot = (  # a link in the folder's place is an entry the writer replaces
             None if (self.out / env).is_symlink() else _snapshot(self.out / env, f"{env}/", listing)
         )
-        now = snapshot or {}
-        known: dict[str, list[str]] = {}
-        for path, status in now.items():
-            mark = self.marks.get(path)
-            if (
-                mark is not None
-                and self.files.get(path) == status
-                and (path not in self.racy or _sha256(self.out / path) == self.racy[path])
-                and isinstance(mark, (list, tuple))
+        files, marks, racy = self.files, self.marks, self.racy
+        same: list[str] = []
+        unvouched: list[str] = []
+        changed: dict[str, list[int]] = {}
+        for path, status in (snapshot or {}).items():
+            if files.get(path) != status:
+                changed[path] = status
+                continue
+            same.append(path)
+            mark = marks.get(path)
+            if not (
+                isinstance(mark, (list, tuple))
                 and len(mark) == 2
+                and (path not in racy or _sha256(self.out / path) == racy[path])
             ):
-                known[path] = mark
-        return known, now, None if snapshot is None else listing
+                unvouched.append(path)
+        return same, unvouched, changed, None if snapshot is None else listing
 
     def known(self, start: Mapping[str, list[int]]) -> dict[str, list[str]]:
         """The marks the workers' scans vouched for, from the statuses they saw

@@ -273,7 +273,7 @@ def reuse(
     try:
         # the index the record's compile wrote (`known` has its mark only if it is on
         # disk as that compile left it, fresh.py): its entries stand where the record says
-        text = (out / env / "index.json").read_bytes().decode()
+        text = (out / env / "index.json").read_bytes()  # spans count bytes: not decoded
         found = Reuse()
         for name, unit in record["units"].items():
             cluster, customer = name.split("/")
@@ -329,7 +329,9 @@ def _keep(found: Reuse, path: str, known: Mapping[str, Sequence[str]], entry: Ke
     found.kept[path] = (known[path][0], entry, known[path][1])
 
 
-def _keep_folder(found: Reuse, folder: Any, known: Mapping[str, Sequence[str]], text: str) -> None:
+def _keep_folder(
+    found: Reuse, folder: Any, known: Mapping[str, Sequence[str]], text: bytes
+) -> None:
     for path, (start, end) in folder["spans"].items():
         _keep(found, path, known, KeptEntry(text, start, end))
     found.reserved.extend(folder["objects"])
