@@ -378,6 +378,13 @@ def _random_edit(root: Path, rng: random.Random) -> str:
     return kind
 
 
+def _look_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every whole recompile looks at the folder ahead (`ScansAhead`), whatever its
+    size and the cores the test runs on."""
+    monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
+    monkeypatch.setattr(pipeline.compile, "spare_core", lambda: True)
+
+
 def _hand_edit(out: Path, rng: random.Random) -> str:
     """Someone edits or removes a compiled file; an edit keeps the size and puts the
     modification time back."""
@@ -407,7 +414,7 @@ def test_recompiles_after_random_edits_write_the_bytes_of_a_fresh_compile(
     if seed % 2 == 0:
         monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)
     if seed >= 4:
-        monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
+        _look_ahead(monkeypatch)
     out = example / "rendered"
     _compile(example)
     for step in range(8):
@@ -550,7 +557,7 @@ def test_the_folder_looked_at_ahead_is_the_one_a_render_worker_would_see(
     render workers take those looks. A file edited by hand before the look is seen and
     put right by that compile; one edited after it is not vouched for by its record, and
     the next compile puts it right. The trees are a fresh compile's either way."""
-    monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
+    _look_ahead(monkeypatch)
     out = example / "rendered"
     _compile(example)
     looks_before = set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*"))
@@ -596,7 +603,7 @@ def test_a_catalog_error_after_a_look_ahead_is_reported_and_leaves_nothing(
     """The looks ahead start before the catalog is read: a catalog that then fails
     validation is reported as always (exit 2, file and line, no traceback), the output
     is untouched and the looks' files are gone."""
-    monkeypatch.setattr(pipeline.compile, "_AHEAD_FROM", 0)
+    _look_ahead(monkeypatch)
     out = example / "rendered"
     _compile(example)
     before = _state(out)

@@ -31,6 +31,7 @@ from compiler.pipeline.load import (
     Resolved,
     compile_workers,
     resolve_catalog,
+    spare_core,
     worker_pool,
     workers,
 )
@@ -301,10 +302,11 @@ class ScansAhead:
     """The output folder's environments looked at (fresh.py `Deferred.scan`) by forked
     workers while the main process loads and validates the catalog, on the core that
     would otherwise wait (a third of a second of CPU per environment at 1,000
-    customers). Only for an output the record says is large (`_AHEAD_FROM` files); each
-    environment is one whose index the record holds, and a render worker whose
-    environment was not looked at, or whose look failed, looks itself. The compile
-    holds the output folder's lock throughout, as when its render workers look.
+    customers). Only for an output the record says is large (`_AHEAD_FROM` files), on
+    a machine with a core to spare (`spare_core`); each environment is one whose index
+    the record holds, and a render worker whose environment was not looked at, or whose
+    look failed, looks itself. The compile holds the output folder's lock throughout,
+    as when its render workers look.
 
     Each look is handed over as a file in a private temporary folder, which the render
     worker reads: not through the pool's pipe, whose reader in the main process would
@@ -321,7 +323,7 @@ class ScansAhead:
         except OSError:
             return
         environments = [env for env in folders if f"{env}/index.json" in deferred.files]
-        if len(deferred.files) < _AHEAD_FROM or not environments:
+        if len(deferred.files) < _AHEAD_FROM or not environments or not spare_core():
             return
         try:
             self._folder = tempfile.TemporaryDirectory(prefix="gitopsc-scan-")

@@ -171,6 +171,12 @@ def _pool_size(instances: int, environments: int) -> int:
     return min(environments, _cores() + 1)
 
 
+def spare_core() -> bool:
+    """Whether a forked worker can run beside this process: fork is available and the
+    process may use more than one core (pipeline/compile.py `ScansAhead`)."""
+    return "fork" in multiprocessing.get_all_start_methods() and _cores() > 1
+
+
 def _cores() -> int:
     """The cores this process may run on (a container's CPU set, not the machine's)."""
     try:
