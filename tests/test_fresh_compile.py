@@ -11,6 +11,8 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -615,3 +617,33 @@ def test_a_catalog_error_after_a_look_ahead_is_reported_and_leaves_nothing(
     assert "acme.yaml" in result.stderr and "unknown_key" in result.stderr
     assert _state(out) == before
     assert set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*")) <= looks_before
+
+
+def test_look_ahead_folders_of_killed_compiles_are_swept_and_a_lost_look_is_taken_again(
+    example: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """A compile killed while looking ahead leaves its folder (`gitopsc-scan-<pid>-*`):
+    the next look ahead removes those whose process is gone, never a running one's. A
+    render worker whose look's file is gone looks itself, and finds the same."""
+    _look_ahead(monkeypatch)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / "tmp" / f"gitopsc-scan-{dead.pid}-x"
+    (left / "sub").mkdir(parents=True)
+    (left / "dev").write_bytes(b"\0")
+    running = tmp_path / "tmp" / f"gitopsc-scan-{os.getpid()}-y"
+    running.mkdir()
+    _compile(example)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text().replace("Acme Corporation", "Acme Swept", 1))
+    _compile(example)
+    assert not left.exists() and running.is_dir()
+    out = example / "rendered"
+    record = fresh._read_record(out)
+    deferred = fresh.Deferred(out, record["files"], record["racy"], record["emitted"])
+    deferred.ahead["dev"] = str(tmp_path / "gone")
+    assert deferred.scan("dev") == fresh.Deferred(
+        out, *[record[k] for k in ("files", "racy", "emitted")]
+    ).scan("dev")

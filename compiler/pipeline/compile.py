@@ -14,6 +14,7 @@ import json
 import marshal
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -317,7 +318,6 @@ class ScansAhead:
         self._jobs: dict[str, Future[str]] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
-        global _SCANNING
         try:
             folders = sorted(entry.name for entry in os.scandir(deferred.out) if entry.is_dir())
         except OSError:
@@ -325,16 +325,21 @@ class ScansAhead:
         environments = [env for env in folders if f"{env}/index.json" in deferred.files]
         if len(deferred.files) < _AHEAD_FROM or not environments or not spare_core():
             return
+        _sweep_left_behind()
+        global _SCANNING
         try:
-            self._folder = tempfile.TemporaryDirectory(prefix="gitopsc-scan-")
-        except OSError:  # no room for them: each render worker looks itself
-            return
-        self._pool = worker_pool(min(len(environments), _AHEAD_WORKERS))
-        _SCANNING = (deferred, self._folder.name)
-        try:  # forked at the first submit: they inherit _SCANNING
-            self._jobs = {env: self._pool.submit(_scan_ahead, env) for env in environments}
-        finally:
-            _SCANNING = None
+            self._folder = tempfile.TemporaryDirectory(
+                prefix=f"{_AHEAD_PREFIX}{os.getpid()}-", ignore_cleanup_errors=True
+            )
+            self._pool = worker_pool(min(len(environments), _AHEAD_WORKERS))
+            _SCANNING = (deferred, self._folder.name)
+            try:  # forked at the first submit: they inherit _SCANNING
+                self._jobs = {env: self._pool.submit(_scan_ahead, env) for env in environments}
+            finally:
+                _SCANNING = None
+        except (OSError, RuntimeError):  # no room, no process: each render worker looks
+            self._jobs = {}
+            self.close()
 
     def collect(self) -> None:
         """Wait for the looks, and tell the render workers where they are (`Deferred.
@@ -344,20 +349,38 @@ class ScansAhead:
                 self._deferred.ahead[env] = job.result()
             except Exception:  # its render worker looks, and says what fails
                 continue
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:  # every look is done
+            self._pool.shutdown(wait=False)
             self._pool = None
 
     def close(self) -> None:
-        """Stop the looks not done, and remove their files (after the render workers)."""
+        """Stop the looks not started, wait for those running (a third of a second at
+        most: none writes into the folder once it is removed), and remove their files
+        (after the render workers)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._folder is not None:
             self._folder.cleanup()
             self._folder = None
 
 
+def _sweep_left_behind() -> None:
+    """Remove the look-ahead folders of compiles that were killed (SIGKILL, a power
+    cut): each is named for its process, this user's, and that process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_AHEAD_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_AHEAD_PREFIX).partition("-")[0]
+        try:
+            if not pid.isdigit() or folder.lstat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, OverflowError):  # alive (another user's), or not to be touched
+            continue
+
+
+_AHEAD_PREFIX = "gitopsc-scan-"
 _SCANNING: tuple[Deferred, str] | None = None  # what the look-ahead workers inherit
 _AHEAD_FROM = 20_000  # files in the record; below, the look is cheaper than the fork
 _AHEAD_WORKERS = 2

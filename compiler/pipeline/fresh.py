@@ -149,10 +149,10 @@ class Deferred:
         folder's listing for the writer (output/writer.py `write_tree`'s `listed`: the
         main process then does not walk the folder again; None if it is not a folder).
         Taken ahead if it was (`ahead`)."""
-        if env in self.ahead:
+        try:
             with open(self.ahead[env], "rb") as ahead:
                 looked = marshal.load(ahead)
-        else:
+        except (KeyError, OSError, ValueError, EOFError, TypeError):  # none, or gone
             looked = self.look(env)
         same, unvouched, changed, listing = looked
         files, marks = self.files, self.marks
