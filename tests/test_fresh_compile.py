@@ -496,12 +496,22 @@ def test_a_file_edited_while_a_compile_runs_is_not_vouched_for(
     _compile(example)
     monkeypatch.setattr(fresh.Deferred, "scan", original)
     assert "dev" in scanned  # a whole recompile: each environment looked at by its render
-    if when.startswith("before"):
+    _put_right_then_or_next(example, tmp_path, victim, good, when.startswith("before"))
+
+
+def _put_right_then_or_next(
+    example: Path, tmp_path: Path, victim: Path, good: bytes, seen: bool
+) -> None:
+    """A file edited while a compile ran is put right by it if it was `seen` (compared),
+    else by the next compile, which is then not "up to date"; the tree is a fresh
+    compile's, and the compile after is up to date."""
+    if seen:
         assert victim.read_bytes() == good  # seen, compared and put right
     else:
         assert victim.read_bytes() != good  # kept unread by the run it landed in
         assert UP_TO_DATE not in _compile(example)
         assert victim.read_bytes() == good
+    out = example / "rendered"
     assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
     assert UP_TO_DATE in _compile(example)
 
@@ -588,14 +598,7 @@ def test_the_folder_looked_at_ahead_is_the_one_a_render_worker_would_see(
     monkeypatch.setattr(fresh.Deferred, "look", original_look)
     monkeypatch.setattr(fresh.Deferred, "scan", original_scan)
     assert taken and all(taken), taken  # every environment was looked at ahead
-    if when.startswith("before"):
-        assert victim.read_bytes() == good
-    else:
-        assert victim.read_bytes() != good  # kept unread by the run it landed in
-        assert UP_TO_DATE not in _compile(example)
-        assert victim.read_bytes() == good
-    assert {p: b for p, (_, _, _, b) in _state(out).items()} == _fresh_bytes(example, tmp_path)
-    assert UP_TO_DATE in _compile(example)
+    _put_right_then_or_next(example, tmp_path, victim, good, when.startswith("before"))
     assert set(Path(tempfile.gettempdir()).glob("gitopsc-scan-*")) <= looks_before  # removed
 
 
@@ -643,7 +646,6 @@ def test_look_ahead_folders_of_killed_compiles_are_swept_and_a_lost_look_is_take
     out = example / "rendered"
     record = fresh._read_record(out)
     deferred = fresh.Deferred(out, record["files"], record["racy"], record["emitted"])
+    looked_itself = deferred.scan("dev")
     deferred.ahead["dev"] = str(tmp_path / "gone")
-    assert deferred.scan("dev") == fresh.Deferred(
-        out, *[record[k] for k in ("files", "racy", "emitted")]
-    ).scan("dev")
+    assert deferred.scan("dev") == looked_itself
