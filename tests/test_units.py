@@ -18,7 +18,17 @@ from compiler import render as render_module
 from compiler.output import KeptEntry, render_tree
 from compiler.pipeline import compile as compile_stage
 from compiler.pipeline import units
-from compiler.render import KeptRendered, OutputFile, identities, kubernetes, render_environment
+from compiler.render import (
+    Identity,
+    KeptRendered,
+    OutputFile,
+    argo_digests,
+    digest_set,
+    identities,
+    kubernetes,
+    object_digests,
+    render_environment,
+)
 from tests.conftest import run_cli
 
 
@@ -141,7 +151,9 @@ def test_units_of_a_compile_whose_record_was_not_written_are_not_used(
     for env in ("dev", "staging", "prod"):
         recorded = units._read(out, env)
         assert recorded is not None and recorded["units"]
-        units.record(out, env, "another generation", recorded["units"])
+        units.record(
+            out, env, "another generation", recorded["units"], spans=_index_table(out, env)
+        )
     everyone = set(rendered)
     rendered.clear()
     _rename(example, "acme", "Acme Again")
@@ -192,7 +204,7 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
     own = [f for f in whole if units.unit_of(f.path, f.instances) == (cluster, "initech")]
     assert own, "initech has files of its own in prod"
     skip = frozenset({(cluster, "initech")})
-    reserved = identities(own)
+    reserved = _digests(identities(own))
     part, problems = render_environment(catalog, env, instances, "rendered", skip, reserved)
     assert problems == []
     assert [f.path for f in part] == [f.path for f in whole if f not in own]
@@ -202,21 +214,42 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
         for i in identities(whole)
         if i[1] == cluster and "/acme/" in i[0] and i[0].count("/") == 5
     )
-    clash = [(f"prod/kubernetes/{cluster}/initech/synapse/planted.yaml", *acme[1:])]
+    clash = _digests([(f"prod/kubernetes/{cluster}/initech/synapse/planted.yaml", *acme[1:])])
     with pytest.raises(KeptRendered):  # the compile renders the environment whole instead,
         render_environment(catalog, env, instances, "rendered", skip, clash)
     # which words the problem by which object comes first, as a compile from nothing does
     # a kept object recorded at the path of a rendered one, of another name: refused too
     planted = (acme[0], cluster, "", "ConfigMap", "initech", "planted", ())
     with pytest.raises(KeptRendered, match=re.escape(acme[0])):
-        render_environment(catalog, env, instances, "rendered", skip, [*reserved, planted])
-    # and a kept ArgoCD file at the path of a rendered one
-    argo = next(f for f in whole if f.path.startswith(f"prod/argocd/{cluster}/apps/"))
-    kept_argo = [(argo.path, cluster, "argoproj.io", "Application", "argocd", "planted", ())]
-    with pytest.raises(KeptRendered, match=re.escape(argo.path)):
         render_environment(
-            catalog, env, instances, "rendered", skip, reserved, reserved_argo=kept_argo
+            catalog, env, instances, "rendered", skip, reserved | _digests([planted])
         )
+    # and a kept ArgoCD file at the path of a rendered one, or holding a rendered object
+    argo = next(f for f in whole if f.path.startswith(f"prod/argocd/{cluster}/apps/"))
+    planted_argo = [{"kind": "Application", "namespace": "argocd", "name": "planted"}]
+    kept_argo = digest_set(argo_digests(argo.path, cluster, planted_argo))
+    with pytest.raises(KeptRendered, match=re.escape(argo.path)):
+        render_environment(catalog, env, instances, "rendered", skip, reserved | kept_argo)
+    metadata = argo.data["metadata"]
+    held = [
+        {
+            "kind": argo.data["kind"],
+            "namespace": metadata.get("namespace"),
+            "name": metadata["name"],
+        }
+    ]
+    kept_argo = digest_set(argo_digests(f"prod/argocd/{cluster}/apps/other.yaml", cluster, held))
+    with pytest.raises(KeptRendered, match=re.escape(metadata["name"])):
+        render_environment(catalog, env, instances, "rendered", skip, reserved | kept_argo)
+
+
+def _digests(kept: list[Identity]) -> frozenset[int]:
+    return digest_set(b"".join(map(object_digests, kept)))
+
+
+def _index_table(out: Path, env: str) -> dict[str, tuple[int, int]]:
+    """Where each file's entry stands in `env`'s index, as the units record has it."""
+    return units._spans(units._read(out, env)["index"])
 
 
 def _service(path: str, node_port: int) -> OutputFile:
@@ -237,10 +270,11 @@ def test_a_node_port_a_kept_object_holds_is_refused_as_taken():
     web = _service("prod/kubernetes/c1/acme/web/service.yaml", 30080)
     kept = ("prod/kubernetes/c1/initech/web/service.yaml", "c1", "", "Service", "initech", "web")
     with pytest.raises(KeptRendered, match="acme/web"):
-        _duplicates([web], "environments/prod.yaml", {}, [(*kept, (30080,))])
-    assert _duplicates([web], "environments/prod.yaml", {}, [(*kept, (30081,))]) == []
+        _duplicates([web], "environments/prod.yaml", {}, _digests([(*kept, (30080,))]))
+    assert _duplicates([web], "environments/prod.yaml", {}, _digests([(*kept, (30081,))])) == []
     on_other_cluster = ("prod/kubernetes/c2/initech/web/service.yaml", "c2", *kept[2:])
-    assert _duplicates([web], "environments/prod.yaml", {}, [(*on_other_cluster, (30080,))]) == []
+    other = _digests([(*on_other_cluster, (30080,))])
+    assert _duplicates([web], "environments/prod.yaml", {}, other) == []
     api = _service("prod/kubernetes/c1/acme/api/service.yaml", 30080)
     [problem] = _duplicates([web, api], "environments/prod.yaml", {})
     assert "node port 30080 of prod/kubernetes/c1/acme/api/service.yaml" in problem.message
@@ -347,18 +381,15 @@ def test_an_index_entry_kept_as_text_gives_the_bytes_of_the_index(example: Path,
     for index in sorted(out.glob("*/index.json")):
         env = index.parent.name
         data = index.read_bytes()
-        text = data.decode()
         whole = json.loads(data)
         recorded = units._read(out, env)
         assert isinstance(recorded, dict) and recorded["units"]
-        for unit in recorded["units"].values():
-            spans = dict(unit["apps"])
-            for folder in unit["folders"].values():
-                spans.update(folder["spans"])
-            for path, (start, end) in spans.items():
-                relative = path.removeprefix(f"{env}/")
-                assert json.loads(text[start:end]) == whole["files"][relative]
-                spans_seen += 1
+        spans = units._spans(recorded["index"])
+        assert {f"{env}/{relative}" for relative in whole["files"]} == set(spans)
+        for path, (start, end) in spans.items():
+            relative = path.removeprefix(f"{env}/")
+            assert json.loads(data[start:end]) == whole["files"][relative]
+            spans_seen += 1
         entries = {
             relative: Verbatim(
                 json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False).replace(
@@ -601,7 +632,7 @@ def test_a_kept_customer_a_change_collides_with_fails_as_a_whole_compile_does(
 
     def spying(catalog, env, *args, **kwargs):  # type: ignore[no-untyped-def]
         if env.name == "dev":
-            kept_whole.append(set(args[7] if len(args) > 7 else kwargs.get("kept_shares", {})))
+            kept_whole.append(set(args[6] if len(args) > 6 else kwargs.get("kept_shares", {})))
         return original_render(catalog, env, *args, **kwargs)
 
     monkeypatch.setattr(compile_stage, "render_environment", spying)
@@ -638,3 +669,28 @@ def test_a_kept_customer_a_change_collides_with_fails_as_a_whole_compile_does(
     acme.write_text(original)
     _compile(example)
     assert _tree(out) == before == _fresh(example, tmp_path)
+
+
+def test_a_rendered_object_that_takes_a_kept_namespaces_own_object_fails_as_a_whole_compile(
+    example: Path, cache: Path, tmp_path: Path
+):
+    """A kept customer's namespace objects (its Namespace, quota, limits, default
+    policies) count as rendered too: an acme extra resource that names initech's quota
+    (initech kept whole, not rendered) is the problem a compile from nothing finds,
+    worded the same, and the output folder stays as it was."""
+    _compile(example)
+    out = example / "rendered"
+    before = _tree(out)
+    acme = example / "catalog/customers/acme.yaml"
+    original = acme.read_text()
+    quota = (
+        "        extra_resources:\n"
+        "          - {apiVersion: v1, kind: ResourceQuota,"
+        " metadata: {name: quota, namespace: initech}, spec: {hard: {pods: '1'}}}\n"
+    )
+    acme.write_text(original.replace("        replicas: 3\n", "        replicas: 3\n" + quota, 1))
+    found = _failing(example)
+    whole = _failing(example, "--out", str(tmp_path / "whole"))
+    assert "ResourceQuota initech/quota" in found
+    assert found == whole
+    assert _tree(out) == before

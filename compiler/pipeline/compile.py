@@ -68,7 +68,6 @@ def render(
             kept.reserved,
             kept.folders,
             resolved.connections.get(env),
-            kept.reserved_argo,
             kept.shares,
             made,
         )
@@ -198,12 +197,15 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
                 emitted.out, emitted.stage, position, tree, prepared.listing[0], unlike
             )
         if emitted.out is not None:
+            index = tree[f"{env}/index.json"]
+            assert isinstance(index, bytes)  # always written, never kept
             record(
                 emitted.out,
                 env,
                 emitted.pending,
-                learn(env, emitted.keys, owners, files[env], kept, spans),
+                learn(env, emitted.keys, owners, files[env], kept, spans, index),
                 shares_to_record(emitted.keys, kept, made),
+                spans,
             )
         seen, listing, same = prepared.seen, prepared.listing, []
         if emitted.deferred is not None and listing is not None:  # this worker looked

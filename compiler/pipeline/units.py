@@ -11,11 +11,12 @@ everything customers share (environment-scoped services and their NetworkPolicie
 tfvars, inventory, the platform's project, the index) is rendered on every compile.
 
 So after a compile, each unit's key is recorded with the files it is (after packing,
-output/layout.py) and its objects' identities (render `identities`). A unit is kept
-when its key is unchanged and each of its files is on disk as that compile left it
-(`LastCompile.known`, the same evidence a kept file needs, fresh.py), its entry in the
-environment's index included. Its objects still count in the checks that compare
-objects across folders (two objects with one name, node ports). If a file of a kept
+output/layout.py) and the digests of its objects' identities (render/reserved.py). A
+unit is kept when its key is unchanged and each of its files is on disk as that
+compile left it (`LastCompile.known`, the same evidence a kept file needs, fresh.py),
+its entry in the environment's index included. Its objects still count in the checks
+that compare objects across folders (two objects with one name, node ports, the
+namespace's own objects included). If a file of a kept
 unit is rendered after all, the reasoning above failed for it, and the environment is
 rendered whole instead (output/writer.py `KeptRendered`).
 
@@ -31,8 +32,11 @@ record was not written (killed first) are never used.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import marshal
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,13 +46,15 @@ from compiler.catalog import Catalog, customer_of_id
 from compiler.check import result_cache
 from compiler.output import KeptEntry
 from compiler.render import (
-    Identity,
     OutputFile,
     Share,
     Unstorable,
+    argo_digests,
+    digest_set,
     from_bytes,
     group_kind,
     identities,
+    object_digests,
     sync_waves,
     to_bytes,
 )
@@ -72,19 +78,31 @@ class Keys:
     # (customer, service) -> what its instances are interpolated from (interpolated.py)
 
 
+UnitRecord = tuple[str, tuple[str, ...], bytes, bytes]
+"""A unit as recorded: its key; every file it has (its ArgoCD files, then its folders');
+the digests of its objects, Kubernetes and ArgoCD ones (render/reserved.py); and, in
+marshal's format, its folders (service -> key, files, digests, group/kinds, sources of
+its kustomization; the namespace's own folder under ""), read only for a unit that is
+rendered, to keep the service folders whose key is unchanged. A unit kept whole is
+recorded again as it was read, never unpacked: only where its files' entries stand in
+the index changes from one compile to the next, and that is recorded once for the
+whole environment (`record`)."""
+
+
 @dataclass
 class Reuse:
     """What an environment's render leaves out: the units it skips whole, the service
     folders it skips in the units it renders (with the group/kinds of their objects and
     the sources of their kustomization, which the rest of the unit is made from), their
-    files (path -> (content mark, index entry)) and their objects."""
+    files (path -> (content mark, index entry)) and their objects' digests."""
 
     skip: set[Unit] = field(default_factory=set)
     folders: dict[Folder, KeptFolder] = field(default_factory=dict)
     kept: dict[str, tuple[str, KeptEntry, str]] = field(default_factory=dict)
-    reserved: list[Identity] = field(default_factory=list)  # Kubernetes objects
-    reserved_argo: list[Identity] = field(default_factory=list)  # ArgoCD objects
-    units: dict[str, Any] = field(default_factory=dict)  # their records, to record again
+    reserved: frozenset[int] = frozenset()  # render/reserved.py `digest_set`
+    units: dict[str, UnitRecord] = field(default_factory=dict)  # kept whole, to record again
+    # the service folders kept in units rendered: unit -> service -> its folder's record
+    kept_folders: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the customers kept whole: every unit of theirs kept, their shares of the files
     # customers have in common as recorded (render/shares.py), not resolved at all
     shares: dict[str, Share] = field(default_factory=dict)
@@ -274,39 +292,34 @@ def reuse(
         # the index the record's compile wrote (`known` has its mark only if it is on
         # disk as that compile left it, fresh.py): its entries stand where the record says
         text = (out / env / "index.json").read_bytes()  # spans count bytes: not decoded
+        where = _spans(record["index"])
         found = Reuse()
+        digests: list[bytes] = []
         for name, unit in record["units"].items():
+            key, paths, unit_digests, folders = unit
             cluster, customer = name.split("/")
-            folders = unit["folders"]
-            apps = unit["apps"]
-            if (
-                unit["key"] == keys.customers.get(customer)
-                and all(_vouched(path, known) for path in apps)
-                and all(_vouched(p, known) for f in folders.values() for p in f["spans"])
-            ):
+            if key == keys.customers.get(customer) and all(_vouched(p, known) for p in paths):
                 found.units[name] = unit
-                for path, (start, end) in apps.items():
-                    _keep(found, path, known, KeptEntry(text, start, end))
-                    found.reserved_argo.extend(  # rendered again elsewhere: a clash (render)
-                        (path, cluster, "argoproj.io", o["kind"], o["namespace"], o["name"], ())
-                        for o in json.loads(text[start:end])["objects"]
-                    )
-                for folder in folders.values():
-                    _keep_folder(found, folder, known, text)
+                for path in paths:
+                    _keep(found, path, known, KeptEntry(text, *where[path]))
+                digests.append(unit_digests)
                 found.skip.add((cluster, customer))
                 continue
-            for service, folder in folders.items():
+            for service, folder in marshal.loads(folders).items():
                 key = folder["key"]
                 if key is None or key != keys.folders.get((env, customer, service)):
                     continue
-                if not all(_vouched(path, known) for path in folder["spans"]):
+                if not all(_vouched(path, known) for path in folder["paths"]):
                     continue
-                _keep_folder(found, folder, known, text)
-                found.units.setdefault(name, {"folders": {}})["folders"][service] = folder
+                for path in folder["paths"]:
+                    _keep(found, path, known, KeptEntry(text, *where[path]))
+                digests.append(folder["digests"])
+                found.kept_folders.setdefault(name, {})[service] = folder
                 found.folders[(cluster, customer, service)] = (
                     frozenset((group, kind) for group, kind in folder["kinds"]),
                     tuple(folder["sources"]),
                 )
+        found.reserved = digest_set(b"".join(digests))
         for customer, entry in record.get("shares", {}).items():
             if entry["key"] == keys.customers.get(customer) and all(
                 (cluster, customer) in found.skip for cluster in entry["clusters"]
@@ -316,6 +329,19 @@ def reuse(
         return found
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
         return Reuse()  # a record this code did not write: nothing kept
+
+
+def _spans(index: Any) -> dict[str, tuple[int, int]]:
+    """Where each file's entry stands in the index the record's compile wrote (path ->
+    start, end), from the table `record` wrote."""
+    paths, offsets = index
+    numbers = array("q")
+    numbers.frombytes(offsets)
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    if len(numbers) != 2 * len(paths):
+        raise ValueError("index table")
+    return dict(zip(paths, zip(numbers[::2], numbers[1::2], strict=True), strict=True))
 
 
 def _vouched(path: str, known: Mapping[str, Sequence[str]]) -> bool:
@@ -329,14 +355,6 @@ def _keep(found: Reuse, path: str, known: Mapping[str, Sequence[str]], entry: Ke
     found.kept[path] = (known[path][0], entry, known[path][1])
 
 
-def _keep_folder(
-    found: Reuse, folder: Any, known: Mapping[str, Sequence[str]], text: bytes
-) -> None:
-    for path, (start, end) in folder["spans"].items():
-        _keep(found, path, known, KeptEntry(text, start, end))
-    found.reserved.extend(folder["objects"])
-
-
 def learn(
     env: str,
     keys: Keys,
@@ -344,90 +362,88 @@ def learn(
     files: Iterable[OutputFile],
     kept: Reuse,
     spans: Mapping[str, tuple[int, int]],
-) -> dict[str, Any]:
-    """The units of a compiled environment, to record: what was rendered, from the files
-    written (`owners`: path -> instances, after packing; `spans`: path -> where its
-    entry stands in the index) and the objects rendered (`files`, before); what was
-    kept, as recorded before. A unit's record holds every file it has with its entry's
-    span, among its ArgoCD files (`apps`) or in its service folders, so that a later
-    compile need not parse the index (a seventh of a second at 1,000 customers).
-    Without spans (render_tree found they did not hold) nothing is recorded: every
-    unit is rendered next time."""
-    try:  # what was kept, with where its entries stand in this compile's index
-        units: dict[str, Any] = {
-            name: {
-                **unit,
-                **({"apps": {p: spans[p] for p in unit["apps"]}} if "apps" in unit else {}),
-                "folders": {
-                    service: {**folder, "spans": {p: spans[p] for p in folder["spans"]}}
-                    for service, folder in unit["folders"].items()
-                },
-            }
-            for name, unit in kept.units.items()
-        }
-    except KeyError:  # the index's spans did not hold (render_tree): keep nothing
-        return {}
-    skipped = {f"{cluster}/{customer}" for cluster, customer in kept.skip}
-    kept_folders = {
-        (name, service) for name, unit in kept.units.items() for service in unit["folders"]
-    }
+    index: bytes,
+) -> dict[str, UnitRecord]:
+    """The units of a compiled environment, to record (`UnitRecord`): those kept whole,
+    as they were read; those rendered, from the files written (`owners`: path ->
+    instances, after packing), the objects rendered (`files`, before), the service
+    folders kept in them as they were read, and each ArgoCD file's objects as its entry
+    in the environment's `index` lists them (`spans`: path -> where). Empty (every unit
+    rendered next time) when a value is not plain data (marshal and the digests,
+    render/reserved.py, take nothing else) or a rendered file is in a kept folder."""
+    units: dict[str, dict[str, Any]] = {}  # unit -> its key, ArgoCD files, folders
     for path, instances in owners.items():
         unit = unit_of(path, instances)
         if unit is None or unit[1] not in keys.customers:
             continue
-        if path not in spans:  # the index's spans did not hold (render_tree): keep nothing
-            return {}
-        entry = units.setdefault(f"{unit[0]}/{unit[1]}", {"folders": {}})
-        entry["key"] = keys.customers[unit[1]]
-        entry.setdefault("apps", {})
+        name = f"{unit[0]}/{unit[1]}"
+        entry = units.get(name)
+        if entry is None:
+            entry = units[name] = {"key": keys.customers[unit[1]], "apps": [], "folders": {}}
         service = _folder_of(path)
         if service is None:
-            entry["apps"][path] = spans[path]
+            entry["apps"].append(path)
+        elif service in kept.kept_folders.get(name, {}):
+            return {}  # rendered, yet kept: not as reasoned
         else:
             folder = entry["folders"].setdefault(service, _new_folder(keys, env, unit[1], service))
-            folder["spans"][path] = spans[path]
-    learning: dict[str, Any] = {}  # folder path -> the rendered folder's record, or None
-    for file in files:
-        directory, _, file_name = file.path.rpartition("/")
-        if directory not in learning:  # a service folder's files are one instance's
-            unit = unit_of(file.path, file.instances)
-            service = _folder_of(file.path) if unit else None
-            name = f"{unit[0]}/{unit[1]}" if unit else ""
-            folder = units[name]["folders"].get(service) if service and name in units else None
-            learning[directory] = (
-                None
-                if folder is None or name in skipped or (name, service) in kept_folders
-                else folder
+            folder["paths"].append(path)
+    try:
+        learning: dict[str, Any] = {}  # folder path -> the rendered folder's record, or None
+        for file in files:
+            directory, _, file_name = file.path.rpartition("/")
+            if directory not in learning:  # a folder's files are one instance's (or none's)
+                unit = unit_of(file.path, file.instances)
+                service = _folder_of(file.path) if unit else None
+                entry = units.get(f"{unit[0]}/{unit[1]}") if unit else None
+                learning[directory] = (
+                    entry["folders"].get(service) if entry and service is not None else None
+                )
+            folder = learning[directory]
+            if folder is None:
+                continue
+            if file_name == "kustomization.yaml":
+                folder["sources"] = [_plain_value(source) for source in file.sources]
+                continue
+            folder["kinds"].add(tuple(map(_plain_value, group_kind(file.data))))
+            folder["digests"] += map(object_digests, identities([file]))
+        recorded = dict(kept.units)
+        for name, entry in units.items():
+            cluster = name.split("/")[0]
+            folders = {
+                service: {
+                    **folder,
+                    "paths": tuple(folder["paths"]),
+                    "digests": b"".join(folder["digests"]),
+                    "kinds": sorted(map(list, folder["kinds"])),
+                }
+                for service, folder in sorted(entry["folders"].items())
+            }
+            folders.update(kept.kept_folders.get(name, {}))
+            digests = [
+                argo_digests(path, cluster, json.loads(index[slice(*spans[path])])["objects"])
+                for path in entry["apps"]
+            ]
+            digests += (folder["digests"] for folder in folders.values())
+            recorded[name] = (
+                entry["key"],
+                (*entry["apps"], *(path for f in folders.values() for path in f["paths"])),
+                b"".join(digests),
+                marshal.dumps(folders, 4),
             )
-        folder = learning[directory]
-        if folder is None:
-            continue
-        if file_name == "kustomization.yaml":
-            folder["sources"] = [_plain_value(source) for source in file.sources]
-            continue
-        folder["kinds"].append(tuple(map(_plain_value, group_kind(file.data))))
-        folder["objects"] += map(_plain, identities([file]))
-    for folder in filter(None, learning.values()):
-        folder["kinds"] = sorted(map(list, set(folder["kinds"])))
-        folder["objects"] = tuple(folder["objects"])
-    return {name: unit for name, unit in units.items() if "key" in unit}
+        return recorded
+    except (Unstorable, ValueError, KeyError):  # not plain data, or no entry: keep nothing
+        return {}
 
 
 def _new_folder(keys: Keys, env: str, customer: str, service: str) -> dict[str, Any]:
     return {
         "key": keys.folders.get((env, customer, service)),
-        "spans": {},  # path -> where its entry stands in the index
-        "objects": [],
-        "kinds": [],
+        "paths": [],  # its files, after packing
+        "digests": [],  # of its objects, each joined (render/reserved.py)
+        "kinds": set(),
         "sources": [],
     }
-
-
-def _plain(identity: Identity) -> Identity:
-    """`identity` as plain data (a name read from YAML may be a `str` subclass, which
-    marshal does not write)."""
-    *fields, ports = identity
-    return (*(_plain_value(f) for f in fields), tuple(_plain_value(p) for p in ports))
 
 
 def _plain_value(value: Any) -> Any:
@@ -463,14 +479,24 @@ def record(
     out: Path,
     env: str,
     generation: str,
-    units: Mapping[str, Any],
+    units: Mapping[str, UnitRecord],
     shares: Mapping[str, Any] | None = None,
+    spans: Mapping[str, tuple[int, int]] | None = None,
 ) -> None:
     """Keep `env`'s units (and customers' shares, `shares_to_record`) for the compile
-    whose record will say `generation`: plain data in marshal's format (every identity
-    exactly as it was, read back in a third of JSON's time), signed like every entry,
-    never executed."""
-    data = {"generation": generation, "units": units, "shares": shares or {}}
+    whose record will say `generation`, with where each file's entry stands in the
+    index it wrote (`spans`, by path; a table of paths and of offsets as 8-byte
+    integers, read back at once): plain data in marshal's format, signed like every
+    entry, never executed."""
+    offsets = array("q", itertools.chain.from_iterable((spans or {}).values()))
+    if sys.byteorder != "little":
+        offsets.byteswap()
+    data = {
+        "generation": generation,
+        "units": units,
+        "shares": shares or {},
+        "index": (tuple(spans or ()), offsets.tobytes()),
+    }
     try:
         payload = marshal.dumps(data, 4)
     except ValueError:  # a value marshal cannot write: nothing kept, all rendered next time

@@ -26,8 +26,7 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 from __future__ import annotations
 
 import dataclasses
-import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -71,6 +70,7 @@ from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
+from compiler.render.reserved import argo_digests, digest_set, object_digests, taken
 from compiler.render.retention import KEEP, SYNC_OPTIONS
 from compiler.render.scope import (
     MONITORING_KINDS,
@@ -108,12 +108,15 @@ __all__ = [
     "Unstorable",
     "allowed_kinds",
     "api_group",
+    "argo_digests",
     "derived_network_policies",
+    "digest_set",
     "exposed_services",
     "from_bytes",
     "group_kind",
     "identities",
     "labels",
+    "object_digests",
     "render_environment",
     "slo_unit_tests",
     "sources_of",
@@ -188,12 +191,11 @@ def render_environment(
     instances: Sequence[Instance],
     repo_path: str = "rendered",
     skip: frozenset[tuple[str, str]] = frozenset(),
-    reserved: Sequence[Identity] = (),
+    reserved: Collection[int] = frozenset(),
     kept_folders: Mapping[
         tuple[str, str, str], tuple[frozenset[tuple[str, str]], tuple[str, ...]]
     ] = MappingProxyType({}),
     connected: Sequence[Connection] | None = None,
-    reserved_argo: Sequence[Identity] = (),
     kept_shares: Mapping[str, shares.Share] = MappingProxyType({}),
     made_shares: dict[str, shares.Share] | None = None,
 ) -> tuple[list[OutputFile], list[Problem]]:
@@ -204,9 +206,9 @@ def render_environment(
     (pipeline/units.py): they are not rendered, nor is their namespace's folder.
     Everything the environment shares is: the platform's objects, tfvars and inventory
     (the platform's project still counts the kept namespaces). `reserved` are
-    the identities of the Kubernetes objects kept (`identities`), so that a rendered
-    object that takes one's name or node port is refused as if both were rendered, and
-    `reserved_argo` those of the ArgoCD objects kept (the same shape). `kept_folders`
+    the digests of the objects kept, Kubernetes and ArgoCD ones (render/reserved.py),
+    so that a rendered object that takes one's name, node port or path is refused as
+    if both were rendered. `kept_folders`
     names the (cluster, customer, service) folders kept in customers that are rendered:
     with the group/kinds of their objects (for the customer's AppProject) and the
     sources of their kustomization (for the one of the service a hook runs for).
@@ -222,9 +224,6 @@ def render_environment(
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
-    # a kept customer's ArgoCD objects: one rendered again (a platform object the
-    # customer's apps file held while it was the cluster's only one) is a clash
-    kept_argo = set(map(operator.itemgetter(1, 3, 4, 5), reserved_argo))
     # problems were reported by the resolve stage; what remains renders as declared
     kept_routable = [r for share in kept_shares.values() for r in share.routable]
     routing = [*instances, *kept_routable]  # what the edges route (catalog/edges.py)
@@ -515,12 +514,10 @@ def render_environment(
             )
         for obj, owners, owner_sources in argo:
             metadata = obj["metadata"]
-            if (
-                cluster.name,
-                obj["kind"],
-                metadata.get("namespace"),
-                metadata["name"],
-            ) in kept_argo:
+            # a kept customer's ArgoCD objects: one rendered again (a platform object the
+            # customer's apps file held while it was the cluster's only one) is a clash
+            named = (obj["kind"], metadata.get("namespace"), metadata["name"])
+            if taken(reserved, "a", cluster.name, *named):
                 raise KeptRendered(f"{apps_dir}: {obj['kind']} {metadata['name']}")
             files.append(_object_file(apps_dir, obj, owners, owner_sources))
         root = argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}")
@@ -604,7 +601,7 @@ def render_environment(
             )
         )
     problems += terraform.key_collisions(instances, env_file)
-    problems += _duplicates(files, env_file, by_id, reserved, reserved_argo)
+    problems += _duplicates(files, env_file, by_id, reserved)
     if kept_shares and problems:  # worded as a whole render words them
         raise KeptRendered(f"{env.name}: {len(problems)} problems with customers kept")
     return files, problems
@@ -1011,20 +1008,19 @@ def _duplicates(
     files: list[OutputFile],
     env_file: str,
     by_id: dict[str, Instance],
-    reserved: Sequence[Identity] = (),
-    reserved_argo: Sequence[Identity] = (),
+    reserved: Collection[int] = frozenset(),
 ) -> list[Problem]:
     """Two objects that would land in one file, or two objects one cluster would hold
     under one kind, namespace and name (from two instance folders: ArgoCD would have
     two Applications fight over it), are two objects with one name: refuse.
 
-    The `reserved` objects (Kubernetes objects kept from the last compile, not
-    rendered; `reserved_argo`, ArgoCD ones: only their paths count here) count as
-    rendered: a rendered file that clashes with one raises `KeptRendered`, whatever
-    else clashes. The rendered files are compared with each other first, then the kept
-    ones are looked up among them (not the other way round: after a one-customer change
-    at 1,000 customers, 6,500 files are rendered and 90,000 objects kept per
-    environment, and indexing the kept took a tenth of the environment's CPU)."""
+    The `reserved` objects (the digests of those kept from the last compile, not
+    rendered: render/reserved.py) count as rendered: the first rendered file that
+    meets one raises `KeptRendered`, whatever else clashes. The rendered files are
+    compared with each other first, then looked up among the kept (after a
+    one-customer change at 1,000 customers, a few hundred files are rendered and
+    90,000 objects kept per environment).
+    """
     seen: set[str] = set()
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     node_ports: dict[tuple[str, Any], str] = {}
@@ -1047,13 +1043,13 @@ def _duplicates(
         identity = (cluster, group, kind, namespace, name)
         owner = by_id.get(file.instances[0]) if len(file.instances) == 1 else None
         for port in ports:  # a node port is one per cluster
-            taken = node_ports.setdefault((cluster, port), file.path)
-            if taken != file.path:
+            holder = node_ports.setdefault((cluster, port), file.path)
+            if holder != file.path:
                 problems.append(
                     Problem(
                         _made_at(owner, "Service", name) or where,
                         f"node port {port} of {file.path} is already "
-                        f"{taken}'s on cluster {cluster}",
+                        f"{holder}'s on cluster {cluster}",
                         "give each exposed port its own node_port, or leave it out "
                         "for one the cluster assigns",
                     )
@@ -1071,28 +1067,14 @@ def _duplicates(
                     "rename one of them: a cluster holds one object per kind, namespace and name",
                 )
             )
-    path_of = operator.itemgetter(0)
-    clash = (
-        not seen.isdisjoint(map(path_of, reserved))
-        or not seen.isdisjoint(map(path_of, reserved_argo))
-        or not owners.keys().isdisjoint(map(operator.itemgetter(1, 2, 3, 4, 5), reserved))
-        or any(
-            (kept[1], port) in node_ports
-            for kept in filter(operator.itemgetter(6), reserved)
-            for port in kept[6]
-        )
-    )
-    if clash:  # which one: the first rendered file that does (the kept indexed now)
-        kept_paths = set(map(path_of, [*reserved, *reserved_argo]))
-        kept_keys = set(map(operator.itemgetter(1, 2, 3, 4, 5), reserved))
-        kept_ports = {(kept[1], port) for kept in reserved for port in kept[6]}
+    if reserved:
         for file in files:
             found = _identity(file)
-            if file.path in kept_paths or (
+            if taken(reserved, "p", file.path) or (
                 found is not None
                 and (
-                    found[1:6] in kept_keys
-                    or any((found[1], port) in kept_ports for port in found[6])
+                    taken(reserved, "k", *found[1:6])
+                    or any(taken(reserved, "n", found[1], port) for port in found[6])
                 )
             ):
                 raise KeptRendered(file.path)
