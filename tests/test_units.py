@@ -22,8 +22,8 @@ from compiler.render import (
     Identity,
     KeptRendered,
     OutputFile,
+    Reserved,
     argo_digests,
-    digest_set,
     identities,
     kubernetes,
     object_digests,
@@ -227,7 +227,7 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
     # and a kept ArgoCD file at the path of a rendered one, or holding a rendered object
     argo = next(f for f in whole if f.path.startswith(f"prod/argocd/{cluster}/apps/"))
     planted_argo = [{"kind": "Application", "namespace": "argocd", "name": "planted"}]
-    kept_argo = digest_set(argo_digests(argo.path, cluster, planted_argo))
+    kept_argo = Reserved(argo_digests(argo.path, cluster, planted_argo))
     with pytest.raises(KeptRendered, match=re.escape(argo.path)):
         render_environment(catalog, env, instances, "rendered", skip, reserved | kept_argo)
     metadata = argo.data["metadata"]
@@ -238,13 +238,13 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
             "name": metadata["name"],
         }
     ]
-    kept_argo = digest_set(argo_digests(f"prod/argocd/{cluster}/apps/other.yaml", cluster, held))
+    kept_argo = Reserved(argo_digests(f"prod/argocd/{cluster}/apps/other.yaml", cluster, held))
     with pytest.raises(KeptRendered, match=re.escape(metadata["name"])):
         render_environment(catalog, env, instances, "rendered", skip, reserved | kept_argo)
 
 
-def _digests(kept: list[Identity]) -> frozenset[int]:
-    return digest_set(b"".join(map(object_digests, kept)))
+def _digests(kept: list[Identity]) -> Reserved:
+    return Reserved(b"".join(map(object_digests, kept)))
 
 
 def _index_table(out: Path, env: str) -> dict[str, tuple[int, int]]:
@@ -694,3 +694,26 @@ def test_a_rendered_object_that_takes_a_kept_namespaces_own_object_fails_as_a_wh
     assert "ResourceQuota initech/quota" in found
     assert found == whole
     assert _tree(out) == before
+
+
+def test_kept_digests_name_the_first_rendered_object_that_meets_one():
+    """`Reserved.first_taken` names the first of the rendered objects whose digest is a
+    kept one's, or whose values are not plain (a float, a bool: equal to a kept int
+    without giving its digest), and nothing when none is; a kept object holding such a
+    value is not recorded at all."""
+    from compiler.render import Unstorable
+
+    kept = ("prod/kubernetes/c1/initech/web/service.yaml", "c1", "", "Service", "initech", "web")
+    reserved = _digests([(*kept, (30080,))])
+    name = ("k", "c1", "", "Service", "initech", "web")
+    assert reserved.first_taken([("a", ("k", "c1", "", "Service", "acme", "web"))]) is None
+    assert reserved.first_taken([("a", ("n", "c1", 30081)), ("b", name), ("c", name)]) == "b"
+    assert reserved.first_taken([("a", ("n", "c2", 30080)), ("b", ("n", "c1", 30080))]) == "b"
+    assert reserved.first_taken([("a", ("p", kept[0]))]) == "a"
+    assert reserved.first_taken([("x", name), ("y", ("n", "c1", 30080.0))]) == "x"
+    assert reserved.first_taken([("y", ("n", "c1", True))]) == "y"
+    assert Reserved().first_taken([("a", name)]) is None
+    with pytest.raises(Unstorable):
+        object_digests((*kept[:5], 1.5, ()))
+    with pytest.raises(ValueError):
+        Reserved(b"1234567")

@@ -47,10 +47,10 @@ from compiler.check import result_cache
 from compiler.output import KeptEntry
 from compiler.render import (
     OutputFile,
+    Reserved,
     Share,
     Unstorable,
     argo_digests,
-    digest_set,
     from_bytes,
     group_kind,
     identities,
@@ -99,7 +99,7 @@ class Reuse:
     skip: set[Unit] = field(default_factory=set)
     folders: dict[Folder, KeptFolder] = field(default_factory=dict)
     kept: dict[str, tuple[str, KeptEntry, str]] = field(default_factory=dict)
-    reserved: frozenset[int] = frozenset()  # render/reserved.py `digest_set`
+    reserved: Reserved = field(default_factory=Reserved)  # render/reserved.py
     units: dict[str, UnitRecord] = field(default_factory=dict)  # kept whole, to record again
     # the service folders kept in units rendered: unit -> service -> its folder's record
     kept_folders: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -319,7 +319,7 @@ def reuse(
                     frozenset((group, kind) for group, kind in folder["kinds"]),
                     tuple(folder["sources"]),
                 )
-        found.reserved = digest_set(b"".join(digests))
+        found.reserved = Reserved(b"".join(digests))
         for customer, entry in record.get("shares", {}).items():
             if entry["key"] == keys.customers.get(customer) and all(
                 (cluster, customer) in found.skip for cluster in entry["clusters"]

@@ -26,7 +26,7 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -70,7 +70,7 @@ from compiler.render.kubernetes import exposed_services
 from compiler.render.meta import CUSTOMER_LABEL, labels
 from compiler.render.network import derived_network_policies
 from compiler.render.patches import apply_patches, extra_objects
-from compiler.render.reserved import argo_digests, digest_set, object_digests, taken
+from compiler.render.reserved import Reserved, argo_digests, object_digests
 from compiler.render.retention import KEEP, SYNC_OPTIONS
 from compiler.render.scope import (
     MONITORING_KINDS,
@@ -104,13 +104,13 @@ __all__ = [
     "Identity",
     "KeptRendered",
     "OutputFile",
+    "Reserved",
     "Share",
     "Unstorable",
     "allowed_kinds",
     "api_group",
     "argo_digests",
     "derived_network_policies",
-    "digest_set",
     "exposed_services",
     "from_bytes",
     "group_kind",
@@ -191,7 +191,7 @@ def render_environment(
     instances: Sequence[Instance],
     repo_path: str = "rendered",
     skip: frozenset[tuple[str, str]] = frozenset(),
-    reserved: Collection[int] = frozenset(),
+    reserved: Reserved | None = None,
     kept_folders: Mapping[
         tuple[str, str, str], tuple[frozenset[tuple[str, str]], tuple[str, ...]]
     ] = MappingProxyType({}),
@@ -224,6 +224,10 @@ def render_environment(
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
+    # each ArgoCD object rendered, as a kept one's would be compared (`_duplicates`): a
+    # kept customer's rendered again (a platform object the customer's apps file held
+    # while it was the cluster's only one) is a clash
+    argo_rendered: list[tuple[str, tuple[Any, ...]]] = []
     # problems were reported by the resolve stage; what remains renders as declared
     kept_routable = [r for share in kept_shares.values() for r in share.routable]
     routing = [*instances, *kept_routable]  # what the edges route (catalog/edges.py)
@@ -516,9 +520,12 @@ def render_environment(
             metadata = obj["metadata"]
             # a kept customer's ArgoCD objects: one rendered again (a platform object the
             # customer's apps file held while it was the cluster's only one) is a clash
-            named = (obj["kind"], metadata.get("namespace"), metadata["name"])
-            if taken(reserved, "a", cluster.name, *named):
-                raise KeptRendered(f"{apps_dir}: {obj['kind']} {metadata['name']}")
+            argo_rendered.append(
+                (
+                    f"{apps_dir}: {obj['kind']} {metadata['name']}",
+                    ("a", cluster.name, obj["kind"], metadata.get("namespace"), metadata["name"]),
+                )
+            )
             files.append(_object_file(apps_dir, obj, owners, owner_sources))
         root = argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}")
         files.append(
@@ -601,7 +608,7 @@ def render_environment(
             )
         )
     problems += terraform.key_collisions(instances, env_file)
-    problems += _duplicates(files, env_file, by_id, reserved)
+    problems += _duplicates(files, env_file, by_id, reserved, argo_rendered)
     if kept_shares and problems:  # worded as a whole render words them
         raise KeptRendered(f"{env.name}: {len(problems)} problems with customers kept")
     return files, problems
@@ -1008,15 +1015,17 @@ def _duplicates(
     files: list[OutputFile],
     env_file: str,
     by_id: dict[str, Instance],
-    reserved: Collection[int] = frozenset(),
+    reserved: Reserved | None = None,
+    argo_rendered: Sequence[tuple[str, tuple[Any, ...]]] = (),
 ) -> list[Problem]:
     """Two objects that would land in one file, or two objects one cluster would hold
     under one kind, namespace and name (from two instance folders: ArgoCD would have
     two Applications fight over it), are two objects with one name: refuse.
 
     The `reserved` objects (the digests of those kept from the last compile, not
-    rendered: render/reserved.py) count as rendered: the first rendered file that
-    meets one raises `KeptRendered`, whatever else clashes. The rendered files are
+    rendered: render/reserved.py) count as rendered: the first rendered ArgoCD object
+    (`argo_rendered`: what to call it, what is compared) or file that meets one raises
+    `KeptRendered`, whatever else clashes. The rendered files are
     compared with each other first, then looked up among the kept (after a
     one-customer change at 1,000 customers, a few hundred files are rendered and
     90,000 objects kept per environment).
@@ -1068,14 +1077,14 @@ def _duplicates(
                 )
             )
     if reserved:
+        looked_up = list(argo_rendered)
         for file in files:
+            looked_up.append((file.path, ("p", file.path)))
             found = _identity(file)
-            if taken(reserved, "p", file.path) or (
-                found is not None
-                and (
-                    taken(reserved, "k", *found[1:6])
-                    or any(taken(reserved, "n", found[1], port) for port in found[6])
-                )
-            ):
-                raise KeptRendered(file.path)
+            if found is not None:
+                looked_up.append((file.path, ("k", *found[1:6])))
+                looked_up += ((file.path, ("n", found[1], port)) for port in found[6])
+        clash = reserved.first_taken(looked_up)
+        if clash is not None:
+            raise KeptRendered(clash)
     return problems

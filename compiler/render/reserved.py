@@ -8,7 +8,7 @@ nothing does. Recording every kept object's identity as data and reading it back
 compile cost a fifth of a second per environment; what the comparison needs is only
 whether a rendered object meets a kept one. So each kept identity is recorded as an
 8-byte digest (blake2b) of what is compared, the digests of a unit as one `bytes`, and
-the comparison looks a rendered identity's digests up among them. Two values that
+the comparison looks the rendered identities' digests up among them. Two values that
 differ but give one digest only make the environment render whole (the outcome of a
 clash, so never a wrong tree), once in 2^64 per pair.
 
@@ -18,7 +18,8 @@ API group, kind, namespace and name (`k`); a node port on a cluster (`n`); an Ar
 object's cluster, kind, namespace and name (`a`). Values are compared as Python
 compares them, so a digest is taken only of plain values (str, int, None), whose
 `repr` differs where they differ; a kept object with any other value is not kept
-(`Unstorable`), and a rendered one makes the environment render whole (`taken`).
+(`Unstorable`), and a rendered one makes the environment render whole
+(`Reserved.first_taken`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from __future__ import annotations
 import hashlib
 import sys
 from array import array
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compiler.render.shares import Unstorable
 
-__all__ = ["argo_digests", "digest_set", "object_digests", "taken"]
+__all__ = ["Reserved", "argo_digests", "object_digests"]
 
 _SIZE = 8
 
@@ -72,24 +73,46 @@ def argo_digests(path: str, cluster: str, objects: Iterable[Mapping[str, Any]]) 
     return b"".join(found)
 
 
-def digest_set(joined: bytes) -> frozenset[int]:
-    """The digests `object_digests` and `argo_digests` joined, as a set to look up in;
-    raises ValueError for bytes that are not whole digests."""
-    if len(joined) % _SIZE:
-        raise ValueError("not whole digests")
-    numbers = array("Q")
-    numbers.frombytes(joined)
-    return frozenset(numbers)
+class Reserved:
+    """The digests of the objects kept, as `object_digests` and `argo_digests` joined
+    them: never turned into a set (90,000 objects' digests as Python integers cost a
+    tenth of a second per environment); the few hundred a render looks up are, and
+    the kept ones are run through once against them (`first_taken`)."""
 
+    def __init__(self, joined: bytes = b""):
+        if len(joined) % _SIZE:
+            raise ValueError("not whole digests")
+        self._numbers = array("Q")
+        self._numbers.frombytes(joined)
 
-def taken(reserved: Collection[int], *parts: Any) -> bool:
-    """Whether what `parts` tag and name (see the module docstring) may be a kept
-    object's: its digest is among `reserved`, or a value is not plain (so it could
-    equal a kept one without giving its digest)."""
-    if not reserved:
-        return False
-    try:
-        digest = _digest(*parts)
-    except Unstorable:
-        return True
-    return int.from_bytes(digest, sys.byteorder) in reserved
+    def __bool__(self) -> bool:
+        return bool(self._numbers)
+
+    def __or__(self, other: Reserved) -> Reserved:
+        return Reserved(self._numbers.tobytes() + other._numbers.tobytes())
+
+    def first_taken(self, looked_up: Iterable[tuple[str, tuple[Any, ...]]]) -> str | None:
+        """The name of the first of `looked_up` (name, what its parts tag and name:
+        see the module docstring) that may be a kept object's: its digest is among the
+        kept, or a value is not plain (it could equal a kept one without giving its
+        digest); None if none is."""
+        if not self._numbers:
+            return None
+        wanted: dict[int, int] = {}  # digest -> the first position that gives it
+        names: list[str] = []
+        unsure: int | None = None
+        for position, (name, parts) in enumerate(looked_up):
+            names.append(name)
+            try:
+                digest = int.from_bytes(_digest(*parts), sys.byteorder)
+            except Unstorable:
+                unsure = position if unsure is None else unsure
+                continue
+            wanted.setdefault(digest, position)
+        hits = [] if wanted.keys().isdisjoint(self._numbers) else self._positions(wanted)
+        if unsure is not None:
+            hits.append(unsure)
+        return names[min(hits)] if hits else None
+
+    def _positions(self, wanted: Mapping[int, int]) -> list[int]:
+        return [wanted[number] for number in self._numbers if number in wanted]
