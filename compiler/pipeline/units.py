@@ -377,6 +377,8 @@ def learn(
         if unit is None or unit[1] not in keys.customers:
             continue
         name = f"{unit[0]}/{unit[1]}"
+        if name in kept.units:
+            return {}  # a file of a unit kept whole, rendered (a platform object it held alone)
         entry = units.get(name)
         if entry is None:
             entry = units[name] = {"key": keys.customers[unit[1]], "apps": [], "folders": {}}
@@ -432,7 +434,7 @@ def learn(
                 marshal.dumps(folders, 4),
             )
         return recorded
-    except (Unstorable, ValueError, KeyError):  # not plain data, or no entry: keep nothing
+    except (Unstorable, ValueError, KeyError, TypeError, AttributeError):  # not plain: keep nothing
         return {}
 
 

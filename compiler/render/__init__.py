@@ -532,6 +532,9 @@ def render_environment(
             OutputFile(f"{env.name}/argocd/{cluster.name}/root.yaml", root, "yaml", (), (env_file,))
         )
         problems += _label_limit(catalog, env, [*(obj for obj, _, _ in argo), root])
+    clash = reserved.first_taken(argo_rendered) if reserved else None
+    if clash is not None:  # before the files customers share are made from kept shares
+        raise KeptRendered(clash)
     for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
         files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
     all_ids = tuple(m.id for m in all_members)
