@@ -204,7 +204,8 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
     own = [f for f in whole if units.unit_of(f.path, f.instances) == (cluster, "initech")]
     assert own, "initech has files of its own in prod"
     skip = frozenset({(cluster, "initech")})
-    reserved = _digests(identities(own))
+    own_identities = identities(own)
+    reserved = _digests(own_identities)
     part, problems = render_environment(catalog, env, instances, "rendered", skip, reserved)
     assert problems == []
     assert [f.path for f in part] == [f.path for f in whole if f not in own]
@@ -222,14 +223,14 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
     planted = (acme[0], cluster, "", "ConfigMap", "initech", "planted", ())
     with pytest.raises(KeptRendered, match=re.escape(acme[0])):
         render_environment(
-            catalog, env, instances, "rendered", skip, reserved | _digests([planted])
+            catalog, env, instances, "rendered", skip, _digests([*own_identities, planted])
         )
     # and a kept ArgoCD file at the path of a rendered one, or holding a rendered object
     argo = next(f for f in whole if f.path.startswith(f"prod/argocd/{cluster}/apps/"))
     planted_argo = [{"kind": "Application", "namespace": "argocd", "name": "planted"}]
-    kept_argo = Reserved(argo_digests(argo.path, cluster, planted_argo))
+    kept_argo = _digests(own_identities, argo_digests(argo.path, cluster, planted_argo))
     with pytest.raises(KeptRendered, match=re.escape(argo.path)):
-        render_environment(catalog, env, instances, "rendered", skip, reserved | kept_argo)
+        render_environment(catalog, env, instances, "rendered", skip, kept_argo)
     metadata = argo.data["metadata"]
     held = [
         {
@@ -238,13 +239,15 @@ def test_a_kept_units_objects_count_when_objects_are_compared(example: Path):
             "name": metadata["name"],
         }
     ]
-    kept_argo = Reserved(argo_digests(f"prod/argocd/{cluster}/apps/other.yaml", cluster, held))
+    other = argo_digests(f"prod/argocd/{cluster}/apps/other.yaml", cluster, held)
     with pytest.raises(KeptRendered, match=re.escape(metadata["name"])):
-        render_environment(catalog, env, instances, "rendered", skip, reserved | kept_argo)
+        render_environment(
+            catalog, env, instances, "rendered", skip, _digests(own_identities, other)
+        )
 
 
-def _digests(kept: list[Identity]) -> Reserved:
-    return Reserved(b"".join(map(object_digests, kept)))
+def _digests(kept: list[Identity], argo: bytes = b"") -> Reserved:
+    return Reserved(b"".join(map(object_digests, kept)) + argo)
 
 
 def _index_table(out: Path, env: str) -> dict[str, tuple[int, int]]:

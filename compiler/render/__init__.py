@@ -224,9 +224,7 @@ def render_environment(
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
-    # each ArgoCD object rendered, as a kept one's would be compared (`_duplicates`): a
-    # kept customer's rendered again (a platform object the customer's apps file held
-    # while it was the cluster's only one) is a clash
+    # each ArgoCD object rendered, as a kept one's is compared (render/reserved.py)
     argo_rendered: list[tuple[str, tuple[Any, ...]]] = []
     # problems were reported by the resolve stage; what remains renders as declared
     kept_routable = [r for share in kept_shares.values() for r in share.routable]
@@ -611,7 +609,7 @@ def render_environment(
             )
         )
     problems += terraform.key_collisions(instances, env_file)
-    problems += _duplicates(files, env_file, by_id, reserved, argo_rendered)
+    problems += _duplicates(files, env_file, by_id, reserved)
     if kept_shares and problems:  # worded as a whole render words them
         raise KeptRendered(f"{env.name}: {len(problems)} problems with customers kept")
     return files, problems
@@ -1019,16 +1017,15 @@ def _duplicates(
     env_file: str,
     by_id: dict[str, Instance],
     reserved: Reserved | None = None,
-    argo_rendered: Sequence[tuple[str, tuple[Any, ...]]] = (),
 ) -> list[Problem]:
     """Two objects that would land in one file, or two objects one cluster would hold
     under one kind, namespace and name (from two instance folders: ArgoCD would have
     two Applications fight over it), are two objects with one name: refuse.
 
     The `reserved` objects (the digests of those kept from the last compile, not
-    rendered: render/reserved.py) count as rendered: the first rendered ArgoCD object
-    (`argo_rendered`: what to call it, what is compared) or file that meets one raises
-    `KeptRendered`, whatever else clashes. The rendered files are
+    rendered: render/reserved.py) count as rendered: the first rendered file that
+    meets one raises `KeptRendered`, whatever else clashes (its ArgoCD objects are
+    looked up by `render_environment`). The rendered files are
     compared with each other first, then looked up among the kept (after a
     one-customer change at 1,000 customers, a few hundred files are rendered and
     90,000 objects kept per environment).
@@ -1080,7 +1077,7 @@ def _duplicates(
                 )
             )
     if reserved:
-        looked_up = list(argo_rendered)
+        looked_up: list[tuple[str, tuple[Any, ...]]] = []
         for file in files:
             looked_up.append((file.path, ("p", file.path)))
             found = _identity(file)

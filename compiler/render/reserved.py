@@ -88,9 +88,6 @@ class Reserved:
     def __bool__(self) -> bool:
         return bool(self._numbers)
 
-    def __or__(self, other: Reserved) -> Reserved:
-        return Reserved(self._numbers.tobytes() + other._numbers.tobytes())
-
     def first_taken(self, looked_up: Iterable[tuple[str, tuple[Any, ...]]]) -> str | None:
         """The name of the first of `looked_up` (name, what its parts tag and name:
         see the module docstring) that may be a kept object's: its digest is among the
@@ -109,10 +106,11 @@ class Reserved:
                 unsure = position if unsure is None else unsure
                 continue
             wanted.setdefault(digest, position)
-        hits = [] if wanted.keys().isdisjoint(self._numbers) else self._positions(wanted)
+        hits = (
+            []
+            if wanted.keys().isdisjoint(self._numbers)
+            else [wanted[number] for number in self._numbers if number in wanted]
+        )
         if unsure is not None:
             hits.append(unsure)
         return names[min(hits)] if hits else None
-
-    def _positions(self, wanted: Mapping[int, int]) -> list[int]:
-        return [wanted[number] for number in self._numbers if number in wanted]
