@@ -1034,6 +1034,7 @@ def _duplicates(
     owners: dict[tuple[Any, ...], tuple[str, Instance | None]] = {}
     node_ports: dict[tuple[str, Any], str] = {}
     problems = []
+    found_of: list[Identity | None] = []  # each file's, for the lookup among the kept
     for file in files:
         where = Location(file.sources[0] if file.sources else env_file)
         if file.path in seen:
@@ -1046,6 +1047,7 @@ def _duplicates(
             )
         seen.add(file.path)
         found = _identity(file)
+        found_of.append(found)
         if found is None:
             continue
         _, cluster, group, kind, namespace, name, ports = found
@@ -1078,9 +1080,8 @@ def _duplicates(
             )
     if reserved:
         looked_up: list[tuple[str, tuple[Any, ...]]] = []
-        for file in files:
+        for file, found in zip(files, found_of, strict=True):
             looked_up.append((file.path, ("p", file.path)))
-            found = _identity(file)
             if found is not None:
                 looked_up.append((file.path, ("k", *found[1:6])))
                 looked_up += ((file.path, ("n", found[1], port)) for port in found[6])

@@ -47,8 +47,16 @@ def _plain(part: Any) -> str | int | None:
     raise Unstorable(type(part).__name__)
 
 
+_PLAIN_TYPES = frozenset((str, int, type(None)))
+
+
 def _digest(*parts: Any) -> bytes:
-    text = repr(tuple(map(_plain, parts))).encode("utf-8", "surrogatepass")
+    # parts of exactly the plain types (nearly all) are their own plain values: the
+    # same text, without a call per part (a third of a second per environment when
+    # one service's default changes at 1,000 customers)
+    if not _PLAIN_TYPES.issuperset(map(type, parts)):
+        parts = tuple(map(_plain, parts))
+    text = repr(parts).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(text, digest_size=_SIZE).digest()
 
 
