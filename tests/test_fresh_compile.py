@@ -302,7 +302,7 @@ def _random_edit(root: Path, rng: random.Random) -> str:
     kind = rng.choice(
         [
             *("upload", "cpu", "name", "nothing", "plan", "other", "quota", "add", "status"),
-            *("port", "uses", "domain", "relay"),
+            *("port", "uses", "domain", "relay", "platform"),
         ]
     )
     if kind == "upload":
@@ -369,6 +369,12 @@ def _random_edit(root: Path, rng: random.Random) -> str:
         text = re.sub(r"  postfix-relay:\n    vm: \{vars: \{note: \d+\}\}\n", "", text)
         note = f"  postfix-relay:\n    vm: {{vars: {{note: {rng.randrange(1000)}}}}}\n"
         acme.write_text(text.replace("services:\n", "services:\n" + note, 1))
+    elif kind == "platform":  # an environment-scoped service: the files customers share
+        _sub(
+            root / "catalog/services/sygnal.yaml",
+            r"SYGNAL_LOG_LEVEL: \S+",
+            f"SYGNAL_LOG_LEVEL: {rng.choice(['INFO', 'DEBUG', 'WARNING'])}",
+        )
     elif kind == "status":  # suspended runs no pods: every object of its units changes
         initech = root / "catalog/customers/initech.yaml"
         text = initech.read_text()

@@ -9,6 +9,7 @@ import marshal
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -720,3 +721,114 @@ def test_kept_digests_name_the_first_rendered_object_that_meets_one():
         object_digests((*kept[:5], 1.5, ()))
     with pytest.raises(ValueError):
         Reserved(b"1234567")
+
+
+@pytest.fixture
+def shared_rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The environments whose files customers share are rendered (their tfvars are made
+    only there), in the order rendered."""
+    seen: list[str] = []
+    original = render_module.terraform.tfvars_of
+
+    def spying(env, *args, **kwargs):
+        seen.append(env.name)
+        return original(env, *args, **kwargs)
+
+    monkeypatch.setattr(render_module.terraform, "tfvars_of", spying)
+    return seen
+
+
+def test_the_files_customers_share_are_kept_while_every_share_is_as_it_was(
+    example: Path, cache: Path, tmp_path: Path, shared_rendered: list[str]
+):
+    """The files customers share (tfvars, inventory, the platform's folders and project,
+    the root Applications...) are made from every customer's share and from inputs no
+    customer owns: a change that leaves those as they were keeps them, one that does
+    not renders them, and the tree is a fresh compile's every time. Staging's are never
+    kept: its probes Application is in acme's apps file (acme's VM relay is the only
+    instance it probes), so one of the files made where shared files are made is a
+    customer's, and no key is recorded for them."""
+    out = (example / "rendered").absolute()
+    _compile(example)
+    assert sorted(shared_rendered) == ["dev", "prod", "staging"]
+    assert units._read(out, "staging")["shared"] is None
+    recorded = units._read(out, "prod")["shared"]
+    assert "prod/terraform/catalog.auto.tfvars.json" in recorded["paths"]
+    assert not any("/acme" in path for path in recorded["paths"]), recorded["paths"]
+
+    def step(edit: Callable[[], None], rendered_again: list[str]) -> None:
+        shared_rendered.clear()
+        edit()
+        _compile(example)
+        assert sorted(shared_rendered) == rendered_again
+        assert _tree(example / "rendered") == _fresh(example, tmp_path)
+
+    # a name only the customer's own files show
+    step(lambda: _rename(example, "acme", "Acme Ünïcode"), ["staging"])
+    # a customer's service whose change reaches no share: its units only
+    synapse = example / "catalog/services/synapse.yaml"
+    step(
+        lambda: synapse.write_text(synapse.read_text().replace("cpu: 250m", "cpu: 260m", 1)),
+        ["staging"],
+    )
+    # a customer's domains: its tfvars records and the edges' routes
+    acme = example / "catalog/customers/acme.yaml"
+    two = "domains: [acme.example, acme-mail.example]"
+    step(
+        lambda: acme.write_text(acme.read_text().replace("domains: [acme.example]", two)),
+        [
+            "dev",
+            "prod",
+            "staging",
+        ],
+    )
+    # a customer's plan: the tfvars read it from the catalog, not from the share
+    step(lambda: _sub(acme, r"^plan: .*$", "plan: enterprise"), ["dev", "prod", "staging"])
+    # an environment-scoped service: the platform's own folders
+    sygnal = example / "catalog/services/sygnal.yaml"
+    step(
+        lambda: sygnal.write_text(
+            sygnal.read_text().replace("SYGNAL_LOG_LEVEL: INFO", "SYGNAL_LOG_LEVEL: DEBUG")
+        ),
+        ["dev", "prod", "staging"],
+    )
+    step(lambda: _rename(example, "globex", "Globex Again"), ["staging"])
+
+
+def _sub(path: Path, pattern: str, new: str) -> None:
+    text, count = re.subn(pattern, new, path.read_text(), count=1, flags=re.MULTILINE)
+    assert count == 1, (path, pattern)
+    path.write_text(text)
+
+
+def test_a_rendered_object_that_takes_a_kept_shared_objects_place_renders_the_environment_whole(
+    example: Path,
+):
+    """Kept shared files count where objects are compared, as kept units do: the keep
+    hands render the digests of every kept object, and a rendered object among them
+    stops the render (`KeptRendered`), so that the caller renders everything and words
+    the problem as a compile from nothing does. Not kept, nothing is."""
+    catalog, env, instances = _prod(example)
+    files, problems = render_environment(catalog, env, instances)
+    assert not problems
+    project = next(
+        f
+        for f in files
+        if "/apps/" in f.path
+        and f.data.get("kind") == "AppProject"
+        and units.unit_of(f.path, f.instances) is not None
+    )
+    metadata = project.data["metadata"]
+    cluster = project.path.split("/")[2]
+    kept = Reserved(argo_digests("elsewhere", cluster, [{**metadata, "kind": "AppProject"}]))
+    shared = render_module.SharedFiles(lambda made: kept)
+    with pytest.raises(KeptRendered):
+        render_environment(catalog, env, instances, shared=shared)
+    assert shared.kept
+    not_kept = render_module.SharedFiles(lambda made: None)
+    again, problems = render_environment(catalog, env, instances, shared=not_kept)
+    assert not problems and not not_kept.kept
+    assert [f.path for f in again] == [f.path for f in files]
+    assert set(not_kept.made) == {
+        f.path for f in files if units.unit_of(f.path, f.instances) is None
+    }

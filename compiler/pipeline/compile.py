@@ -36,8 +36,17 @@ from compiler.pipeline.load import (
     worker_pool,
     workers,
 )
-from compiler.pipeline.units import Keys, Reuse, learn, record, reuse, shares_to_record
-from compiler.render import KeptRendered, OutputFile, Share, render_environment
+from compiler.pipeline.units import (
+    Keys,
+    Reuse,
+    learn,
+    record,
+    reuse,
+    shared_keeper,
+    shared_to_record,
+    shares_to_record,
+)
+from compiler.render import KeptRendered, OutputFile, Share, SharedFiles, render_environment
 
 _T = TypeVar("_T")
 
@@ -49,11 +58,13 @@ def render(
     repo_path: str = "rendered",
     kept: Reuse | None = None,
     made: dict[str, Share] | None = None,
+    shared: SharedFiles | None = None,
 ) -> dict[str, list[OutputFile]]:
     """The output files of every environment of `resolved`; raise on render problems.
     `kept`: the units an incremental compile keeps instead, and the customers it keeps
     whole (pipeline/units.py; not among the instances); `made` receives the shares of
-    the customers rendered (render/shares.py)."""
+    the customers rendered (render/shares.py); `shared`: whether the files customers
+    share are kept (render `SharedFiles`; one environment only)."""
     files_by_env: dict[str, list[OutputFile]] = {}
     problems: list[Problem] = []
     kept = kept or Reuse()
@@ -70,6 +81,7 @@ def render(
             resolved.connections.get(env),
             kept.shares,
             made,
+            shared,
         )
         files_by_env[env] = files
         problems += found
@@ -168,8 +180,12 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
         owners: dict[str, tuple[str, ...]] = {}
         spans: dict[str, tuple[int, int]] = {}
         made: dict[str, Share] = {}
+        catalog = resolved.catalog
+        shared = SharedFiles(shared_keeper(emitted.keys, env, catalog, kept))
         try:
-            files = render(one, repo_path, kept, made)
+            files = render(one, repo_path, kept, made, shared)
+            if shared.kept and kept.shared is not None:  # not rendered: kept as left
+                kept.kept.update(kept.shared.files)
             tree = render_tree(files, layouts, known, learned, kept.kept, owners, spans)
         except KeptRendered:  # what it would keep is not as it reasoned: render all
             if kept.shares:  # the customers kept whole are resolved now
@@ -178,11 +194,12 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
                 except CatalogInvalid as invalid:  # worded as one resolve of all words it
                     raise _Unresolved(invalid.problems) from None
             kept = Reuse()
+            shared = SharedFiles(shared_keeper(emitted.keys, env, catalog, kept))
             learned.clear()
             owners.clear()
             spans.clear()
             made.clear()
-            files = render(one, repo_path, None, made)
+            files = render(one, repo_path, None, made, shared)
             tree = render_tree(files, layouts, known, learned, None, owners, spans)
         part: dict[str, bytes | str | None] = dict(tree)
         if emitted.stage is not None and emitted.out is not None and prepared.listing is not None:
@@ -206,6 +223,7 @@ def _render_one(env: str, prepared: _Prepared | None = None) -> _Part:
                 learn(env, emitted.keys, owners, files[env], kept, spans, index),
                 shares_to_record(emitted.keys, kept, made),
                 spans,
+                shared_to_record(env, kept, shared, owners, files[env], spans, index),
             )
         seen, listing, same = prepared.seen, prepared.listing, []
         if emitted.deferred is not None and listing is not None:  # this worker looked

@@ -49,12 +49,14 @@ from compiler.render import (
     OutputFile,
     Reserved,
     Share,
+    SharedFiles,
     Unstorable,
     argo_digests,
     from_bytes,
     group_kind,
     identities,
     object_digests,
+    share_digest,
     sync_waves,
     to_bytes,
 )
@@ -76,6 +78,10 @@ class Keys:
     # (environment, customer, service) -> folder key
     instances: Mapping[tuple[str, str], str] = field(default_factory=dict)
     # (customer, service) -> what its instances are interpolated from (interpolated.py)
+    # what the files customers share are made of besides the shares (`shared_keeper`):
+    # every input that is neither a customer's nor a service's, and each service's file
+    common: str = ""
+    services: Mapping[str, str] = field(default_factory=dict)  # service -> its file, sha256
 
 
 UnitRecord = tuple[str, tuple[str, ...], bytes, bytes]
@@ -107,6 +113,22 @@ class Reuse:
     # customers have in common as recorded (render/shares.py), not resolved at all
     shares: dict[str, Share] = field(default_factory=dict)
     share_records: dict[str, Any] = field(default_factory=dict)  # to record again
+    # the files customers share as the last compile left them, if on disk as it did
+    shared: KeptShared | None = None
+    # what the shares of this compile's customers and the platform's make: each one's
+    # digest (render/shares.py `share_digest`), and the shared files' key from them
+    share_digests: dict[str | None, str] = field(default_factory=dict)
+    shared_key: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptShared:
+    """The files customers share, as the last compile recorded them (`shared_to_record`)
+    and found on disk as it left them: kept if this compile's shares make the same key."""
+
+    record: Mapping[str, Any]  # its key, files and digests, to record again
+    files: dict[str, tuple[str, KeptEntry, str]]  # path -> (mark, index entry, sha256)
+    reserved: Reserved  # the digests of every object kept: the units' and these
 
 
 def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
@@ -183,6 +205,8 @@ def keys_of(files: Mapping[str, str], catalog: Catalog, setting: str) -> Keys:
             environments=lambda name: catalog.customers[name].environments,
         ),
         _PerCustomer(known, instance_keys, customer_at=0),
+        common,
+        service_of,
     )
 
 
@@ -319,7 +343,18 @@ def reuse(
                     frozenset((group, kind) for group, kind in folder["kinds"]),
                     tuple(folder["sources"]),
                 )
-        found.reserved = Reserved(b"".join(digests))
+        joined = b"".join(digests)
+        found.reserved = Reserved(joined)
+        shared = record.get("shared")
+        if shared is not None and all(_vouched(path, known) for path in shared["paths"]):
+            found.shared = KeptShared(
+                shared,
+                {
+                    path: _kept(path, known, KeptEntry(text, *where[path]))
+                    for path in shared["paths"]
+                },
+                Reserved(joined + shared["digests"]),
+            )
         for customer, entry in record.get("shares", {}).items():
             if entry["key"] == keys.customers.get(customer) and all(
                 (cluster, customer) in found.skip for cluster in entry["clusters"]
@@ -352,7 +387,13 @@ def _vouched(path: str, known: Mapping[str, Sequence[str]]) -> bool:
 
 
 def _keep(found: Reuse, path: str, known: Mapping[str, Sequence[str]], entry: KeptEntry) -> None:
-    found.kept[path] = (known[path][0], entry, known[path][1])
+    found.kept[path] = _kept(path, known, entry)
+
+
+def _kept(
+    path: str, known: Mapping[str, Sequence[str]], entry: KeptEntry
+) -> tuple[str, KeptEntry, str]:
+    return (known[path][0], entry, known[path][1])
 
 
 def learn(
@@ -466,15 +507,114 @@ def shares_to_record(keys: Keys, kept: Reuse, made: Mapping[str, Share]) -> dict
     found = dict(kept.share_records)
     for customer, share in made.items():
         key = keys.customers.get(customer)
-        if key is None:
+        digest = kept.share_digests.get(customer)
+        if key is None or digest is None:
             continue
         try:
             data = to_bytes(share)
         except Unstorable:
             continue
         clusters = sorted({c for member in share.members for c in member.clusters})
-        found[customer] = {"key": key, "clusters": clusters, "share": data}
+        found[customer] = {"key": key, "clusters": clusters, "share": data, "digest": digest}
     return dict(sorted(found.items()))
+
+
+def shared_keeper(
+    keys: Keys, env: str, catalog: Catalog, found: Reuse
+) -> Callable[[Mapping[str | None, Share]], Reserved | None]:
+    """`SharedFiles.keep` (render): given every share made (the customers' rendered and
+    the platform's, under None), the key of the files customers share, noted in
+    `found`; and the digests of all objects kept, theirs too, if the last compile left
+    those files (vouched for) under that key.
+
+    The key is made of every input that is neither a customer's nor a service's; the
+    sync waves; every customer's share digest (render/shares.py `share_digest`: the
+    kept customers' as recorded); and the files of the services whose instances the
+    shared files are made from directly: the platform's, and any customer's instance
+    that runs outside its customer's namespace (its folder is no customer's unit).
+    Every other instance reaches them only through its customer's share. So a change
+    to one customer's service that leaves every share as it was keeps them."""
+
+    def keep(made: Mapping[str | None, Share]) -> Reserved | None:
+        digests: dict[str | None, str] = {}
+        for customer, share in made.items():
+            try:
+                model = catalog.customers[customer] if customer is not None else None
+                digests[customer] = share_digest(share, model)
+            except (Unstorable, ValueError, KeyError, TypeError):  # not plain: rendered
+                continue
+        found.share_digests = digests
+        every = dict(digests)
+        for customer in found.shares:  # kept whole: as recorded
+            recorded = found.share_records[customer].get("digest")
+            if isinstance(recorded, str):
+                every[customer] = recorded
+        if keys.common and len(every) == len(made) + len(found.shares):
+            direct = {
+                member.service
+                for share in (*made.values(), *found.shares.values())
+                for member in share.members
+                if (owner := customer_of_id(member.id)) is None
+                or (member.namespace is not None and member.namespace != owner)
+            }
+            found.shared_key = _digest(
+                keys.common,
+                env,
+                json.dumps(sync_waves(catalog), sort_keys=True),
+                *(keys.services.get(s, f"{s}\0missing") for s in sorted(direct)),
+                *(f"{c or ''}\0{d}" for c, d in sorted(every.items(), key=_customer_first)),
+            )
+        shared = found.shared
+        if shared is None or found.shared_key is None or shared.record["key"] != found.shared_key:
+            return None
+        return shared.reserved
+
+    return keep
+
+
+def _customer_first(item: tuple[str | None, str]) -> str:
+    return item[0] or ""  # the platform's (None) first: no customer is named ""
+
+
+def shared_to_record(
+    env: str,
+    kept: Reuse,
+    shared: SharedFiles,
+    owners: Mapping[str, Sequence[str]],
+    files: Iterable[OutputFile],
+    spans: Mapping[str, tuple[int, int]],
+    index: bytes,
+) -> dict[str, Any] | None:
+    """The files customers share, to record (their key, their paths after packing, and
+    the digests of their objects): as they were read if kept; else those rendered,
+    if each file made where a shared file is made (`SharedFiles.made`) is one no
+    customer's unit holds, and each file no unit holds was made there. Else None (the
+    next compile renders them)."""
+    if shared.kept:
+        return kept.shared.record if kept.shared is not None else None
+    if kept.shared_key is None:
+        return None
+    made = set(shared.made)
+    digests: list[bytes] = []
+    try:
+        for file in files:
+            if (unit_of(file.path, file.instances) is None) != (file.path in made):
+                return None
+            if file.path in made:
+                digests += map(object_digests, identities([file]))
+        paths = sorted(
+            path
+            for path, instances in owners.items()
+            if unit_of(path, instances) is None and path != f"{env}/index.json"
+        )
+        for path in paths:
+            parts = path.split("/")
+            if parts[1] == "argocd":
+                objects = json.loads(index[slice(*spans[path])])["objects"]
+                digests.append(argo_digests(path, parts[2], objects))
+    except (Unstorable, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {"key": kept.shared_key, "paths": tuple(paths), "digests": b"".join(digests)}
 
 
 def record(
@@ -484,8 +624,10 @@ def record(
     units: Mapping[str, UnitRecord],
     shares: Mapping[str, Any] | None = None,
     spans: Mapping[str, tuple[int, int]] | None = None,
+    shared: Mapping[str, Any] | None = None,
 ) -> None:
-    """Keep `env`'s units (and customers' shares, `shares_to_record`) for the compile
+    """Keep `env`'s units (and customers' shares, `shares_to_record`, and the files
+    they share, `shared_to_record`) for the compile
     whose record will say `generation`, with where each file's entry stands in the
     index it wrote (`spans`, by path; a table of paths and of offsets as 8-byte
     integers, read back at once): plain data in marshal's format, signed like every
@@ -497,6 +639,7 @@ def record(
         "generation": generation,
         "units": units,
         "shares": shares or {},
+        "shared": shared,
         "index": (tuple(spans or ()), offsets.tobytes()),
     }
     try:

@@ -26,7 +26,7 @@ Every segment is a validated DNS-1123 name or a fixed word, so no path can escap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -80,7 +80,7 @@ from compiler.render.scope import (
     api_group,
     group_kind,
 )
-from compiler.render.shares import Share, Unstorable, from_bytes, to_bytes
+from compiler.render.shares import Share, Unstorable, from_bytes, share_digest, to_bytes
 from compiler.render.slo_tests import unit_tests as slo_unit_tests
 
 
@@ -91,6 +91,28 @@ class OutputFile:
     format: Literal["yaml", "json", "documents"]  # documents: output/layout.py
     instances: tuple[str, ...]
     sources: tuple[str, ...]
+
+
+@dataclass
+class SharedFiles:
+    """How `render_environment` treats the files an environment's customers share (the
+    platform's folders and Applications, the realms, the namespaces' kustomization,
+    dashboards, probes, the platform's project, the root Applications, the ArgoCD
+    settings, tfvars, inventory, Hiera and AWX): made from every customer's share
+    (render/shares.py) and inputs no customer owns, so an incremental compile keeps
+    them when none of those changed (pipeline/units.py).
+
+    `keep` is called once every share is at hand (the customers' and the platform's,
+    under None): it returns the digests of every object kept (render/reserved.py),
+    the shared files' included, if the shared files the last compile left are the ones
+    these shares make, else None (they are rendered). `kept` says which it was; `made`
+    receives the path of each file rendered where a shared file is made (before
+    packing), for the caller to check that those, and only those, are the files no
+    customer owns."""
+
+    keep: Callable[[Mapping[str | None, shares.Share]], Reserved | None] | None = None
+    kept: bool = False
+    made: list[str] = dataclasses.field(default_factory=list)
 
 
 __all__ = [
@@ -106,6 +128,7 @@ __all__ = [
     "OutputFile",
     "Reserved",
     "Share",
+    "SharedFiles",
     "Unstorable",
     "allowed_kinds",
     "api_group",
@@ -118,6 +141,7 @@ __all__ = [
     "labels",
     "object_digests",
     "render_environment",
+    "share_digest",
     "slo_unit_tests",
     "sources_of",
     "sync_waves",
@@ -198,6 +222,7 @@ def render_environment(
     connected: Sequence[Connection] | None = None,
     kept_shares: Mapping[str, shares.Share] = MappingProxyType({}),
     made_shares: dict[str, shares.Share] | None = None,
+    shared: SharedFiles | None = None,
 ) -> tuple[list[OutputFile], list[Problem]]:
     """Every output file of one environment, and the problems patches or extras raised.
 
@@ -220,7 +245,12 @@ def render_environment(
     give the files customers share, as the last compile recorded it (render/shares.py);
     `made_shares` receives that of every customer rendered, to record. With customers
     kept so, any problem makes the caller render the environment whole
-    (`KeptRendered`): its wording may need a kept customer's catalog lines."""
+    (`KeptRendered`): its wording may need a kept customer's catalog lines.
+
+    `shared`: whether the files customers share are kept rather than rendered (and
+    which are made where, `SharedFiles`). Kept, none of them is rendered, nor any
+    problem they would find: the last compile made the same files from the same
+    shares and inputs, and found none."""
     files: list[OutputFile] = []
     problems: list[Problem] = []
     env_file = catalog.source("environment", env.name).file
@@ -263,6 +293,13 @@ def render_environment(
     if made_shares is not None:
         made_shares.update((c, share) for c, share in made.items() if c is not None)
     every = [*made.values(), *kept_shares.values()]
+    keeping = False  # the files customers share: kept, not rendered
+    if shared is not None and shared.keep is not None:
+        with_shared = shared.keep(made)
+        if with_shared is not None:
+            reserved, keeping = with_shared, True
+        shared.kept = keeping
+    made_shared = shared.made if shared is not None else []  # their paths, rendered
     all_members = sorted((m for share in every for m in share.members), key=_id_of)
     per_customer = env.argocd.applications == "per-customer"
     for cluster in env.clusters:
@@ -278,6 +315,7 @@ def render_environment(
         argo: list[
             tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]
         ] = []  # obj, ids, sources
+        shared_argo: set[int] = set()  # the positions in `argo` of shared objects
         by_namespace: dict[str, list[Any]] = {}  # its instances (a kept one's members)
         for instance in members:  # grouped once: one pass per namespace would be quadratic
             by_namespace.setdefault(instance.namespace, []).append(instance)
@@ -292,6 +330,9 @@ def render_environment(
         for namespace, in_namespace in sorted(by_namespace.items()):
             ids = tuple(i.id for i in in_namespace)
             customer = catalog.customers.get(namespace) if namespace != PLATFORM_NAMESPACE else None
+            if customer is None and keeping:  # the platform's: shared, kept
+                continue
+            first_file, first_argo = len(files), len(argo)
             plan = catalog.plans[customer.plan] if customer else None
             ns_sources = tuple(
                 sorted(
@@ -443,78 +484,92 @@ def render_environment(
                         ns_sources,
                     )
                 )
-        customers_here = {customer_of_id(m.id) for m in on_cluster} - {None}
-        realms = _realm_files(catalog, env, cluster, customers_here, repo_path, platform_project)
-        if realms is not None:
-            realm_files, application = realms
-            files += realm_files
-            argo.append((application, (), realm_files[-1].sources))
-            platform_kinds |= identity.KINDS
-        if by_namespace and per_customer:  # every namespace of the cluster, before the rest
-            namespaces = _namespaces_folder(base, sorted(by_namespace), files, kept_namespaces)
-            files.append(namespaces)
-            namespaces_app = argocd.application(
-                env,
-                cluster,
-                argo_name(env, cluster, NAMESPACES),
-                platform_project,
-                f"{repo_path}/{base}",
-                PLATFORM_NAMESPACE,
-                argocd.NAMESPACE_WAVE,
+            if customer is None:  # no customer's namespace: its files are shared
+                made_shared.extend(f.path for f in files[first_file:])
+                shared_argo.update(range(first_argo, len(argo)))
+        if not keeping:  # the platform's objects on the cluster (shared)
+            first_file, first_argo = len(files), len(argo)
+            customers_here = {customer_of_id(m.id) for m in on_cluster} - {None}
+            realms = _realm_files(
+                catalog, env, cluster, customers_here, repo_path, platform_project
             )
-            argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
-        shown = [d for share in every for d in share.dashboards if cluster.name in d.clusters]
-        dashboards = _dashboards(
-            env, cluster, base, repo_path, on_cluster, shown, platform_project, env_file
-        )
-        if dashboards is not None:
-            files += dashboards[0]
-            argo.append(dashboards[1])
-            platform_kinds.add(("", "ConfigMap"))
-        probed = sorted(
-            (p for share in every for p in share.probes if p.cluster == cluster.name), key=_id_of
-        )
-        probes = _probes(catalog, env, cluster, base, repo_path, probed, sources, platform_project)
-        if probes is not None and not by_namespace and probes[1][1]:
-            # no instance here, so no platform project to sync them (argo_names.py)
-            problems.append(
-                Problem(
-                    catalog.source("environment", env.name).locate("monitoring", "blackbox"),
-                    f"cluster {cluster.name} probes {', '.join(probes[1][1])} but runs no "
-                    "instance, so it has no platform Application to sync the probes with",
-                    "run something on it, or give the hosts' residency to a cluster that does",
+            if realms is not None:
+                realm_files, application = realms
+                files += realm_files
+                argo.append((application, (), realm_files[-1].sources))
+                platform_kinds |= identity.KINDS
+            if by_namespace and per_customer:  # every namespace of the cluster, before the rest
+                namespaces = _namespaces_folder(base, sorted(by_namespace), files, kept_namespaces)
+                files.append(namespaces)
+                namespaces_app = argocd.application(
+                    env,
+                    cluster,
+                    argo_name(env, cluster, NAMESPACES),
+                    platform_project,
+                    f"{repo_path}/{base}",
+                    PLATFORM_NAMESPACE,
+                    argocd.NAMESPACE_WAVE,
                 )
+                argo.append((namespaces_app, tuple(platform_ids), tuple(sorted(platform_sources))))
+            shown = [d for share in every for d in share.dashboards if cluster.name in d.clusters]
+            dashboards = _dashboards(
+                env, cluster, base, repo_path, on_cluster, shown, platform_project, env_file
             )
-        if probes is not None and by_namespace:
-            files += probes[0]
-            argo.append(probes[1])
-            platform_kinds |= {group_kind(f.data) for f in probes[0][:-1]}  # not its kustomization
-            platform_ids += probes[1][1]
-        if by_namespace:
-            destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
             if dashboards is not None:
-                destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
-            if probes is not None:
-                destinations.add(probes[1][0]["spec"]["destination"]["namespace"])
-            if realms is not None and env.identity is not None:  # the Keycloak namespace
-                destinations.add(env.identity.namespace)
-            argo.append(
-                (
-                    argocd.app_project(
-                        env,
-                        cluster,
-                        platform_project,
-                        sorted(destinations),
-                        f"namespaces and environment-wide services on {cluster.name}",
-                        platform_kinds,
-                        [("", "Namespace")],
-                        env.argocd.sync_windows,
-                    ),
-                    tuple(platform_ids),
-                    tuple(sorted(platform_sources)),
-                )
+                files += dashboards[0]
+                argo.append(dashboards[1])
+                platform_kinds.add(("", "ConfigMap"))
+            probed = sorted(
+                (p for share in every for p in share.probes if p.cluster == cluster.name),
+                key=_id_of,
             )
-        for obj, owners, owner_sources in argo:
+            probes = _probes(
+                catalog, env, cluster, base, repo_path, probed, sources, platform_project
+            )
+            if probes is not None and not by_namespace and probes[1][1]:
+                # no instance here, so no platform project to sync them (argo_names.py)
+                problems.append(
+                    Problem(
+                        catalog.source("environment", env.name).locate("monitoring", "blackbox"),
+                        f"cluster {cluster.name} probes {', '.join(probes[1][1])} but runs no "
+                        "instance, so it has no platform Application to sync the probes with",
+                        "run something on it, or give the hosts' residency to a cluster that does",
+                    )
+                )
+            if probes is not None and by_namespace:
+                files += probes[0]
+                argo.append(probes[1])
+                platform_kinds |= {
+                    group_kind(f.data) for f in probes[0][:-1]
+                }  # not its kustomization
+                platform_ids += probes[1][1]
+            if by_namespace:
+                destinations = set(by_namespace) | ({PLATFORM_NAMESPACE} if per_customer else set())
+                if dashboards is not None:
+                    destinations.add(dashboards[1][0]["spec"]["destination"]["namespace"])
+                if probes is not None:
+                    destinations.add(probes[1][0]["spec"]["destination"]["namespace"])
+                if realms is not None and env.identity is not None:  # the Keycloak namespace
+                    destinations.add(env.identity.namespace)
+                argo.append(
+                    (
+                        argocd.app_project(
+                            env,
+                            cluster,
+                            platform_project,
+                            sorted(destinations),
+                            f"namespaces and environment-wide services on {cluster.name}",
+                            platform_kinds,
+                            [("", "Namespace")],
+                            env.argocd.sync_windows,
+                        ),
+                        tuple(platform_ids),
+                        tuple(sorted(platform_sources)),
+                    )
+                )
+            made_shared.extend(f.path for f in files[first_file:])
+            shared_argo.update(range(first_argo, len(argo)))
+        for position, (obj, owners, owner_sources) in enumerate(argo):
             metadata = obj["metadata"]
             # a kept customer's ArgoCD objects: one rendered again (a platform object the
             # customer's apps file held while it was the cluster's only one) is a clash
@@ -525,89 +580,100 @@ def render_environment(
                 )
             )
             files.append(_object_file(apps_dir, obj, owners, owner_sources))
+            if position in shared_argo:
+                made_shared.append(files[-1].path)
+        if keeping:  # its root Application is shared
+            problems += _label_limit(catalog, env, [obj for obj, _, _ in argo])
+            continue
         root = argocd.root_application(env, cluster, f"{repo_path}/{apps_dir}")
         files.append(
             OutputFile(f"{env.name}/argocd/{cluster.name}/root.yaml", root, "yaml", (), (env_file,))
         )
+        made_shared.append(files[-1].path)
         problems += _label_limit(catalog, env, [*(obj for obj, _, _ in argo), root])
     clash = reserved.first_taken(argo_rendered) if reserved else None
     if clash is not None:  # before the files customers share are made from kept shares
         raise KeptRendered(clash)
-    for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
-        files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
-    all_ids = tuple(m.id for m in all_members)
-    all_sources = tuple(sorted({s for files in sources.values() for s in files} | {env_file}))
-    tfvars = terraform.tfvars_of(
-        env,
-        catalog.customers,
-        {c for m in all_members if (c := customer_of_id(m.id)) is not None},
-        _tables(every),
-    )
-    files.append(
-        OutputFile(
-            f"{env.name}/terraform/catalog.auto.tfvars.json",
+    if not keeping:  # the files customers share, environment-wide
+        first_file = len(files)
+        for path in sorted({argocd.settings_path(env, cluster) for cluster in env.clusters}):
+            files.append(OutputFile(path, argocd.settings(env), "yaml", (), (env_file,)))
+        all_ids = tuple(m.id for m in all_members)
+        all_sources = tuple(sorted({s for files in sources.values() for s in files} | {env_file}))
+        tfvars = terraform.tfvars_of(
+            env,
+            catalog.customers,
+            {c for m in all_members if (c := customer_of_id(m.id)) is not None},
+            _tables(every),
+        )
+        files.append(
+            OutputFile(
+                f"{env.name}/terraform/catalog.auto.tfvars.json",
+                tfvars,
+                "json",
+                all_ids,
+                all_sources,
+            )
+        )
+        problems += terraform.contract_problems(
+            catalog,
+            env,
+            catalog.terraform.get(env.name),
             tfvars,
-            "json",
-            all_ids,
-            all_sources,
+            terraform.origins(catalog, env, instances),
         )
-    )
-    problems += terraform.contract_problems(
-        catalog,
-        env,
-        catalog.terraform.get(env.name),
-        tfvars,
-        terraform.origins(catalog, env, instances),
-    )
-    # the edges' routing tables are made from the instances they route (issue 18): those
-    # are among the inventory's instances and sources, so that a customer added to the
-    # catalog changes the edges' configuration in a review, and nothing else does
-    routed = {s for i in instances if i.settings.edge and i.hosts for s in i.settings.edge.routes}
-    vm_ids = tuple(m.id for m in all_members if m.hosts or m.service in routed)
-    # the inventory names only the files that reach it (issue 15): with every catalog
-    # file of the environment in its header, a Kubernetes-only customer would change
-    # inventory.yml, and make a publish commit and an AWX sync for nothing
-    vm_sources = tuple(sorted({s for i in vm_ids for s in sources[i]} | {env_file}))
-    # made from several instances at once: each edge host's configuration, each host's
-    # certificate and Postfix's STARTTLS settings
-    env_source = catalog.source("environment", env.name)
-    host_vars, edge_problems = edge.host_files(
-        env,
-        instances,
-        catalog.customers,
-        lambda index, *path: env_source.locate("clusters", index, *path),
-        kept_routable,
-    )
-    problems += edge_problems
-    tls_vars, tls_problems = mail_tls.host_vars(
-        env, [t for share in every for t in share.tls], _settings_line(by_id)
-    )
-    problems += tls_problems
-    for host, extra in tls_vars.items():
-        host_vars.setdefault(host, {}).update(extra)
-    vms = sorted((v for share in every for v in share.vms), key=_id_of)
-    if "inventory" in env.output.host_data:
-        files.append(
-            OutputFile(
-                f"{env.name}/ansible/inventory.yml",
-                ansible.inventory(env, vms, host_vars),
-                "yaml",
-                vm_ids,
-                vm_sources,
+        # the edges' routing tables are made from the instances they route (issue 18): those
+        # are among the inventory's instances and sources, so that a customer added to the
+        # catalog changes the edges' configuration in a review, and nothing else does
+        routed = {
+            s for i in instances if i.settings.edge and i.hosts for s in i.settings.edge.routes
+        }
+        vm_ids = tuple(m.id for m in all_members if m.hosts or m.service in routed)
+        # the inventory names only the files that reach it (issue 15): with every catalog
+        # file of the environment in its header, a Kubernetes-only customer would change
+        # inventory.yml, and make a publish commit and an AWX sync for nothing
+        vm_sources = tuple(sorted({s for i in vm_ids for s in sources[i]} | {env_file}))
+        # made from several instances at once: each edge host's configuration, each host's
+        # certificate and Postfix's STARTTLS settings
+        env_source = catalog.source("environment", env.name)
+        host_vars, edge_problems = edge.host_files(
+            env,
+            instances,
+            catalog.customers,
+            lambda index, *path: env_source.locate("clusters", index, *path),
+            kept_routable,
+        )
+        problems += edge_problems
+        tls_vars, tls_problems = mail_tls.host_vars(
+            env, [t for share in every for t in share.tls], _settings_line(by_id)
+        )
+        problems += tls_problems
+        for host, extra in tls_vars.items():
+            host_vars.setdefault(host, {}).update(extra)
+        vms = sorted((v for share in every for v in share.vms), key=_id_of)
+        if "inventory" in env.output.host_data:
+            files.append(
+                OutputFile(
+                    f"{env.name}/ansible/inventory.yml",
+                    ansible.inventory(env, vms, host_vars),
+                    "yaml",
+                    vm_ids,
+                    vm_sources,
+                )
             )
-        )
-    if "hiera" in env.output.host_data:
-        files += _hiera_files(env, all_members, vms, sources, env_file, host_vars, routed)
-    if env.awx is not None:
-        files.append(
-            OutputFile(
-                f"{env.name}/awx/controller.yml",
-                awx.definitions(env, env.awx, repo_path),
-                "yaml",
-                (),
-                (env_file,),
+        if "hiera" in env.output.host_data:
+            files += _hiera_files(env, all_members, vms, sources, env_file, host_vars, routed)
+        if env.awx is not None:
+            files.append(
+                OutputFile(
+                    f"{env.name}/awx/controller.yml",
+                    awx.definitions(env, env.awx, repo_path),
+                    "yaml",
+                    (),
+                    (env_file,),
+                )
             )
-        )
+        made_shared.extend(f.path for f in files[first_file:])
     problems += terraform.key_collisions(instances, env_file)
     problems += _duplicates(files, env_file, by_id, reserved)
     if kept_shares and problems:  # worded as a whole render words them

@@ -28,6 +28,7 @@ customer whose share holds anything else is never kept (`plain` refuses it).
 
 from __future__ import annotations
 
+import hashlib
 import marshal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from compiler.catalog import (
     Addresses,
     Catalog,
     Connection,
+    Customer,
     Environment,
     Instance,
     PathPort,
@@ -253,7 +255,33 @@ def to_bytes(share: Share) -> bytes:
     """`share` in marshal's format (`from_bytes` reads it back). Marshal writes only
     exact builtin types; a share holding anything else (a str subclass read from YAML)
     is made plain first (`plain`), or raises `Unstorable`."""
-    data = (
+    return _dumped(_data(share), 4)
+
+
+def share_digest(share: Share, customer: Customer | None) -> str:
+    """What `share`, with its customer's catalog entry (None: the platform's share),
+    gives the files customers share, as a sha256: equal only if they would render the
+    same. The files read a few of the customer's fields directly besides its share (the
+    tfvars its plan, residency, status and domains, the realms its single sign-on, the
+    edges its residency), so the whole entry counts but for the two only its own
+    files show (`display_name`, `contact`). Marshal's version 0: no references, so the
+    same data gives the same bytes whatever objects it shares; raises `Unstorable`."""
+    digest = hashlib.sha256(_dumped(_data(share), 0))
+    if customer is not None:
+        facts = customer.model_dump_json(exclude={"display_name", "contact"})
+        digest.update(facts.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _dumped(data: tuple[Any, ...], version: int) -> bytes:
+    try:
+        return marshal.dumps(data, version)
+    except ValueError:
+        return marshal.dumps(plain(data), version)
+
+
+def _data(share: Share) -> tuple[Any, ...]:
+    return (
         tuple(map(tuple, share.members)),
         {table: dict(entries) for table, entries in share.tfvars.items()},
         tuple(map(tuple, share.routable)),
@@ -263,10 +291,6 @@ def to_bytes(share: Share) -> bytes:
         tuple(map(tuple, share.tls)),
         tuple(map(tuple, share.sides)),
     )
-    try:
-        return marshal.dumps(data, 4)
-    except ValueError:
-        return marshal.dumps(plain(data), 4)
 
 
 def from_bytes(data: bytes) -> Share:
