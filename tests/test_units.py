@@ -832,3 +832,46 @@ def test_a_rendered_object_that_takes_a_kept_shared_objects_place_renders_the_en
     assert set(not_kept.made) == {
         f.path for f in files if units.unit_of(f.path, f.instances) is None
     }
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        {"paths": (), "digests": b""},  # no key
+        {"key": 7, "paths": (), "digests": b""},
+        {"key": "k", "paths": ["prod/ansible/inventory.yml"], "digests": b""},  # a list
+        {"key": "k", "paths": ("prod/nowhere.yaml",), "digests": b""},  # not in the index
+        {"key": "k", "paths": (), "digests": b"1234567"},  # not whole digests
+        "shared",
+    ],
+)
+def test_a_shared_files_record_of_another_form_keeps_them_not_and_the_units_still(
+    example: Path,
+    cache: Path,
+    tmp_path: Path,
+    rendered: Counter,
+    shared_rendered: list[str],
+    planted,
+):
+    """A units record whose shared part is of another form (another build's, say: the
+    record is found by output folder and environment) renders the shared files and
+    keeps the units: no traceback, the fresh compile's bytes."""
+    _compile(example)
+    out = (example / "rendered").absolute()
+    recorded = units._read(out, "prod")
+    units.record(
+        out,
+        "prod",
+        recorded["generation"],
+        recorded["units"],
+        recorded["shares"],
+        _index_table(out, "prod"),
+        planted,
+    )
+    rendered.clear()
+    shared_rendered.clear()
+    _rename(example, "acme", "Acme Planted")
+    _compile(example)
+    assert "prod" in shared_rendered
+    assert "globex" not in rendered  # its units kept all the same
+    assert _tree(example / "rendered") == _fresh(example, tmp_path)

@@ -6,9 +6,11 @@ A customer's own files on a cluster (its namespace's folder
 folders; its Applications and AppProject under `<env>/argocd/<cluster>/`) are a *unit*.
 What a unit holds is made from the customer's own catalog file and from inputs no
 customer owns (services, plans, teams, environments; fresh.py `unit_keys`), never from
-another customer's file: a layer reaches only its own customer's instances, and
-everything customers share (environment-scoped services and their NetworkPolicies,
-tfvars, inventory, the platform's project, the index) is rendered on every compile.
+another customer's file: a layer reaches only its own customer's instances. What
+customers share (environment-scoped services and their NetworkPolicies, tfvars,
+inventory, the platform's project...) is made from every customer's share and from
+inputs no customer owns, and is kept under a key of its own (`shared_keeper`) while
+those are as they were; the index is written on every compile.
 
 So after a compile, each unit's key is recorded with the files it is (after packing,
 output/layout.py) and the digests of its objects' identities (render/reserved.py). A
@@ -345,16 +347,7 @@ def reuse(
                 )
         joined = b"".join(digests)
         found.reserved = Reserved(joined)
-        shared = record.get("shared")
-        if shared is not None and all(_vouched(path, known) for path in shared["paths"]):
-            found.shared = KeptShared(
-                shared,
-                {
-                    path: _kept(path, known, KeptEntry(text, *where[path]))
-                    for path in shared["paths"]
-                },
-                Reserved(joined + shared["digests"]),
-            )
+        found.shared = _kept_shared(record.get("shared"), known, text, where, joined)
         for customer, entry in record.get("shares", {}).items():
             if entry["key"] == keys.customers.get(customer) and all(
                 (cluster, customer) in found.skip for cluster in entry["clusters"]
@@ -364,6 +357,32 @@ def reuse(
         return found
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
         return Reuse()  # a record this code did not write: nothing kept
+
+
+def _kept_shared(
+    shared: Any,
+    known: Mapping[str, Sequence[str]],
+    text: bytes,
+    where: Mapping[str, tuple[int, int]],
+    joined: bytes,
+) -> KeptShared | None:
+    """The files customers share as the last compile recorded them (`shared_to_record`),
+    if each is on disk as it left them, with the digests of every object kept (the
+    units' `joined`, and theirs); None for a record of another form (nothing of the
+    units is lost for it)."""
+    if not isinstance(shared, dict):
+        return None
+    key, paths, digests = shared.get("key"), shared.get("paths"), shared.get("digests")
+    if not isinstance(key, str) or not isinstance(paths, tuple) or type(digests) is not bytes:
+        return None
+    if not all(isinstance(path, str) and path in where and _vouched(path, known) for path in paths):
+        return None
+    try:
+        reserved = Reserved(joined + digests)
+    except ValueError:  # not whole digests
+        return None
+    files = {path: _kept(path, known, KeptEntry(text, *where[path])) for path in paths}
+    return KeptShared(shared, files, reserved)
 
 
 def _spans(index: Any) -> dict[str, tuple[int, int]]:
