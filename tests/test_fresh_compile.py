@@ -655,3 +655,53 @@ def test_look_ahead_folders_of_killed_compiles_are_swept_and_a_lost_look_is_take
     looked_itself = deferred.scan("dev")
     deferred.ahead["dev"] = str(tmp_path / "gone")
     assert deferred.scan("dev") == looked_itself
+
+
+def test_an_environment_whose_look_ends_late_starts_when_it_ends_and_the_others_before(
+    example: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Render workers do not wait for the slowest look ahead (`ScansAhead.running`):
+    the environments whose looks ended start at once, one whose look still runs starts
+    when it ends and is handed its file (it does not look again). Workers and looks are
+    other processes here, so each notes what it did in a file."""
+    _look_ahead(monkeypatch)
+    monkeypatch.setattr(pipeline.load, "_PARALLEL_FROM", 0)  # render workers too
+    out = example / "rendered"
+    _compile(example)
+    notes = tmp_path / "notes"
+    original_look, original_scan = fresh.Deferred.look, fresh.Deferred.scan
+
+    def note(line: str) -> None:
+        with open(notes, "a") as handle:
+            handle.write(f"{line} {time.monotonic()}\n")
+
+    def looking(self, env):  # type: ignore[no-untyped-def]
+        found = original_look(self, env)
+        if env == "prod":  # in the look-ahead worker: prod's look ends late
+            time.sleep(1.5)
+            note("looked prod")
+        return found
+
+    def scanning(self, env):  # type: ignore[no-untyped-def]
+        note(f"render {env} {env in self.ahead}")  # in the render worker
+        return original_scan(self, env)
+
+    monkeypatch.setattr(fresh.Deferred, "look", looking)
+    monkeypatch.setattr(fresh.Deferred, "scan", scanning)
+    acme = example / "catalog/customers/acme.yaml"
+    acme.write_text(acme.read_text().replace("Acme Corporation", "Acme Late", 1))
+    _compile(example)
+    monkeypatch.setattr(fresh.Deferred, "look", original_look)
+    monkeypatch.setattr(fresh.Deferred, "scan", original_scan)
+    lines = [line.split() for line in notes.read_text().splitlines()]
+    renders = {words[1]: (words[2], float(words[3])) for words in lines if words[0] == "render"}
+    looked = next(float(words[2]) for words in lines if words[:2] == ["looked", "prod"])
+    assert {env: taken for env, (taken, _) in renders.items()} == {
+        "dev": "True",
+        "prod": "True",
+        "staging": "True",
+    }, lines  # every environment took its look, prod's too
+    assert renders["dev"][1] < looked and renders["staging"][1] < looked, lines
+    assert renders["prod"][1] >= looked, lines
+    reference = {p: b for p, (_, _, _, b) in _state(out).items()}
+    assert reference == _fresh_bytes(example, tmp_path)

@@ -111,10 +111,8 @@ def run(
             )
             if last.deferred is not None:  # the workers list their folders: they stage too
                 emitted.stage = stack.enter_context(staging(out))
-            if ahead is not None:
-                ahead.collect()
         parts = pipeline.compile_parts(
-            catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted
+            catalog, chosen, repo_path, lambda env: progress.advance(rendering), emitted, ahead
         )
         # the workers run from here: stopped if the parts are not read to the end
         stack.callback(parts.close)
