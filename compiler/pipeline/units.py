@@ -555,6 +555,8 @@ def shared_keeper(
     to one customer's service that leaves every share as it was keeps them."""
 
     def keep(made: Mapping[str | None, Share]) -> Reserved | None:
+        if not keys.common:  # no keys (no cache folder): nothing is recorded or kept
+            return None
         digests: dict[str | None, str] = {}
         for customer, share in made.items():
             try:
@@ -568,7 +570,7 @@ def shared_keeper(
             recorded = found.share_records[customer].get("digest")
             if isinstance(recorded, str):
                 every[customer] = recorded
-        if keys.common and len(every) == len(made) + len(found.shares):
+        if len(every) == len(made) + len(found.shares):
             direct = {
                 member.service
                 for share in (*made.values(), *found.shares.values())
